@@ -1,0 +1,89 @@
+"""Chain verdicts (spec section 4) as a pure function of the chains seen so far.
+
+``judge`` takes the result of the stateless checks and a read-only
+:class:`ChainView`; it never changes anything. The caller appends the event
+(and so moves the view forward) only when the verdict is ``ok``.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import msgspec
+
+from icn.domain.events.bodies import CHECKPOINT_ISSUED, ENTRY_RECORDED, debit_problem
+from icn.domain.events.envelope import Event, Inspection
+from icn.domain.events.verdicts import Verdict
+from icn.domain.log.checkpoint import checkpoint_body_problem
+
+
+class ChainHead(msgspec.Struct, frozen=True):
+    """The last accepted event of one author's chain in one coop."""
+
+    seq: int
+    id: str
+    ts: int
+
+
+class ChainView(Protocol):
+    """What a verifier needs to know about the events it has already accepted."""
+
+    def head(self, coop: str, author: str) -> ChainHead | None:
+        """The author's last accepted event in ``coop``."""
+        ...
+
+    def id_at(self, coop: str, author: str, seq: int) -> str | None:
+        """The id accepted at ``seq`` of the author's chain in ``coop``."""
+        ...
+
+    def coop_did(self, coop: str) -> str | None:
+        """The author of the coop's first ``ok`` ``coop.Founded`` event."""
+        ...
+
+
+class Judgement(msgspec.Struct, frozen=True):
+    """A verdict and a one-line reason a person can act on."""
+
+    verdict: Verdict
+    reason: str = ""
+
+
+OK = Judgement(Verdict.OK)
+
+
+def _state_problem(event: Event, view: ChainView) -> str | None:
+    if event.type == ENTRY_RECORDED:
+        return debit_problem(event.author, event.body, view.coop_did(event.coop))
+    if event.type == CHECKPOINT_ISSUED:
+        return checkpoint_body_problem(event)
+    return None
+
+
+def judge(inspection: Inspection, view: ChainView) -> Judgement:
+    """The verdict of spec section 4 for one inspected event against ``view``."""
+    event = inspection.event
+    if event is None:
+        return Judgement(inspection.verdict or Verdict.MALFORMED, inspection.reason)
+    if inspection.verdict is Verdict.MALFORMED:
+        return Judgement(Verdict.MALFORMED, inspection.reason)
+    problem = _state_problem(event, view)
+    if problem:
+        return Judgement(Verdict.MALFORMED, problem)
+    if inspection.verdict is not None:
+        return Judgement(inspection.verdict, inspection.reason)
+    head = view.head(event.coop, event.author)
+    last = head.seq if head else 0
+    if event.seq <= last:
+        if view.id_at(event.coop, event.author, event.seq) == event.id:
+            return Judgement(Verdict.DUPLICATE, "already accepted")
+        return Judgement(
+            Verdict.FORK, f"a different event is already at seq {event.seq} of this chain"
+        )
+    if event.seq > last + 1:
+        return Judgement(Verdict.GAP, f"seq {event.seq} but the chain ends at {last}")
+    if head is not None:
+        if event.prev != head.id:
+            return Judgement(Verdict.BROKEN_LINK, f"prev is not the id of seq {head.seq}")
+        if event.ts < head.ts:
+            return Judgement(Verdict.BROKEN_LINK, "ts goes back along the chain")
+    return OK

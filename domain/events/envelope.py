@@ -1,0 +1,201 @@
+"""The signed event (spec section 3) and the checks that need no other event.
+
+``inspect`` turns one line of bytes into an :class:`Inspection`: the decoded
+event (when it decodes) and the first stateless verdict that applies:
+``malformed``, ``bad-id`` or ``bad-signature``. Chain verdicts need the state
+of other events and live in :mod:`icn.domain.events.chain`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+from blake3 import blake3
+from nacl.bindings import crypto_sign_open
+from nacl.exceptions import BadSignatureError, CryptoError
+from nacl.signing import SigningKey
+
+from icn.domain.events.bodies import body_problem
+from icn.domain.events.canonical import MAX_SAFE_INT, canonical_bytes, json_model_problem
+from icn.domain.events.verdicts import Verdict
+from icn.domain.identity.did import InvalidDid, did_from_public_key, public_key_from_did
+
+MAX_EVENT_BYTES = 64 * 1024
+# Lines longer than this are refused before parsing, to bound the work an
+# attacker can make a verifier do; the precise 64 KiB rule is applied to the
+# canonical form once decoded.
+MAX_LINE_BYTES = 4 * MAX_EVENT_BYTES
+SIGNING_CONTEXT = b"icn-event-v1:"
+
+Hex64 = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
+Hex128 = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{128}$")]
+CoopName = Annotated[str, msgspec.Meta(pattern="^[a-z0-9][a-z0-9-]{0,63}$")]
+TypeName = Annotated[str, msgspec.Meta(pattern=r"^[a-z]+\.[A-Za-z]+$")]
+Seq = Annotated[int, msgspec.Meta(ge=1, le=MAX_SAFE_INT)]
+Millis = Annotated[int, msgspec.Meta(ge=0, le=MAX_SAFE_INT)]
+
+
+class UnsignedEvent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What the author signs: the event without ``id`` and ``sig``."""
+
+    v: Literal[1]
+    coop: CoopName
+    author: str
+    seq: Seq
+    prev: Hex64 | None
+    ts: Millis
+    type: TypeName
+    body: dict[str, Any]
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The wire form: the unsigned members plus ``id`` and ``sig``."""
+
+    v: Literal[1]
+    coop: CoopName
+    author: str
+    seq: Seq
+    prev: Hex64 | None
+    ts: Millis
+    type: TypeName
+    body: dict[str, Any]
+    id: Hex64
+    sig: Hex128
+
+    def unsigned(self) -> UnsignedEvent:
+        """The signed-over part of this event."""
+        return UnsignedEvent(
+            v=self.v,
+            coop=self.coop,
+            author=self.author,
+            seq=self.seq,
+            prev=self.prev,
+            ts=self.ts,
+            type=self.type,
+            body=self.body,
+        )
+
+    def wire_bytes(self) -> bytes:
+        """Canonical bytes of the wire object: the stored and exported form (section 7)."""
+        return canonical_bytes(self)
+
+
+class Inspection(msgspec.Struct, frozen=True):
+    """The outcome of the stateless checks on one line.
+
+    ``verdict`` is ``None`` when every stateless check passed; ``event`` is
+    set whenever the line decoded to a well-formed event (also for ``bad-id``
+    and ``bad-signature``, so callers can say which event was refused).
+    """
+
+    event: Event | None
+    verdict: Verdict | None
+    reason: str = ""
+    wire: bytes = b""
+
+
+_decoder = msgspec.json.Decoder(Event)
+
+
+def compute_id(unsigned: UnsignedEvent) -> str:
+    """``id``: lowercase hex BLAKE3-256 of the canonical unsigned event."""
+    return blake3(canonical_bytes(unsigned)).hexdigest()
+
+
+def signing_message(event_id: str) -> bytes:
+    """What Ed25519 signs: the context string followed by the 32 raw id bytes."""
+    return SIGNING_CONTEXT + bytes.fromhex(event_id)
+
+
+def _malformed(reason: str) -> Inspection:
+    return Inspection(None, Verdict.MALFORMED, reason)
+
+
+def _decode(raw: bytes) -> Event | Inspection:
+    if len(raw) > MAX_LINE_BYTES:
+        return _malformed(f"event too large: {len(raw)} bytes (limit {MAX_EVENT_BYTES})")
+    try:
+        event = _decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        return _malformed(str(exc))
+    except msgspec.DecodeError as exc:
+        return _malformed(f"not JSON: {exc}")
+    if (event.prev is None) != (event.seq == 1):
+        return _malformed("`prev` must be null exactly when `seq` is 1")
+    try:
+        public_key_from_did(event.author)
+    except InvalidDid as exc:
+        return _malformed(f"bad author DID: {exc}")
+    problem = json_model_problem(event.body, "$.body") or body_problem(event.type, event.body)
+    if problem:
+        return Inspection(event, Verdict.MALFORMED, problem)
+    return event
+
+
+def inspect(raw: bytes | str) -> Inspection:
+    """Run the stateless checks of spec sections 2-3 on one wire event."""
+    data = raw.encode() if isinstance(raw, str) else raw
+    decoded = _decode(data)
+    if isinstance(decoded, Inspection):
+        if decoded.event is not None:
+            return Inspection(None, decoded.verdict, decoded.reason)
+        return decoded
+    event = decoded
+    wire = event.wire_bytes()
+    if len(wire) > MAX_EVENT_BYTES:
+        return _malformed(f"event too large: {len(wire)} bytes (limit {MAX_EVENT_BYTES})")
+    expected = compute_id(event.unsigned())
+    if expected != event.id:
+        return Inspection(event, Verdict.BAD_ID, f"id does not match content (expected {expected})")
+    try:
+        crypto_sign_open(
+            bytes.fromhex(event.sig) + signing_message(event.id),
+            public_key_from_did(event.author),
+        )
+    except (BadSignatureError, CryptoError, ValueError):
+        return Inspection(event, Verdict.BAD_SIGNATURE, "signature does not verify for author")
+    return Inspection(event, None, "", wire)
+
+
+def verify(raw: bytes | str) -> Event:
+    """Decode and fully check one event's own content; raise ``ValueError`` if it fails.
+
+    This is the helper other services use to trust an event they received
+    (for example from a NATS subscription) without running a node.
+    """
+    result = inspect(raw)
+    if result.verdict is not None or result.event is None:
+        raise ValueError(f"{result.verdict}: {result.reason}")
+    return result.event
+
+
+def sign_event(
+    key: SigningKey,
+    *,
+    coop: str,
+    seq: int,
+    prev: str | None,
+    ts: int,
+    type: str,
+    body: dict[str, Any],
+) -> Event:
+    """Build and sign an event of ``key``'s chain."""
+    author = did_from_public_key(bytes(key.verify_key))
+    unsigned = UnsignedEvent(
+        v=1, coop=coop, author=author, seq=seq, prev=prev, ts=ts, type=type, body=body
+    )
+    event_id = compute_id(unsigned)
+    sig = key.sign(signing_message(event_id)).signature.hex()
+    return Event(
+        v=1,
+        coop=coop,
+        author=author,
+        seq=seq,
+        prev=prev,
+        ts=ts,
+        type=type,
+        body=body,
+        id=event_id,
+        sig=sig,
+    )

@@ -1,0 +1,1 @@
+"""Double-entry mutual credit: every balance is recomputable from the log alone."""
