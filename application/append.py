@@ -1,0 +1,140 @@
+"""The write path: verify every event, decide, append what is accepted.
+
+Every write takes this path (CLI import, HTTP, replication): spec checks
+(stateless, then against the chains), then the node's own rules, then one
+transaction per batch. Judging happens against a snapshot read before the
+transaction; the store's uniqueness rules catch a writer that raced us, and
+the batch is judged again from fresh state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import msgspec
+
+from icn.application.errors import BatchRefused, StoreBusy
+from icn.application.ports import Accepted, ConcurrentAppend, EventStore, ForkEvidence, StoreView
+from icn.domain.events.chain import ChainHead, judge
+from icn.domain.events.envelope import Event, Inspection, inspect
+from icn.domain.events.verdicts import Verdict
+
+MAX_RETRIES = 8
+REFUSED = "refused"
+
+
+class Outcome(msgspec.Struct, frozen=True, omit_defaults=True):
+    """What happened to one submitted line.
+
+    ``verdict`` is a spec verdict, or ``refused`` when the spec accepts the
+    event but a node rule does not (``code`` names the rule).
+    """
+
+    verdict: str
+    reason: str = ""
+    code: str = ""
+    id: str | None = None
+    position: int | None = None
+
+    @property
+    def stored(self) -> bool:
+        """True when this line added an event to the log."""
+        return self.verdict == Verdict.OK
+
+
+class _Overlay:
+    """The store's view plus the events accepted earlier in the same batch."""
+
+    def __init__(self, base: StoreView) -> None:
+        self._base = base
+        self._heads: dict[tuple[str, str], ChainHead] = {}
+        self._ids: dict[tuple[str, str, int], str] = {}
+        self._dids: dict[str, str] = {}
+
+    def head(self, coop: str, author: str) -> ChainHead | None:
+        return self._heads.get((coop, author)) or self._base.head(coop, author)
+
+    def id_at(self, coop: str, author: str, seq: int) -> str | None:
+        return self._ids.get((coop, author, seq)) or self._base.id_at(coop, author, seq)
+
+    def coop_did(self, coop: str) -> str | None:
+        return self._base.coop_did(coop) or self._dids.get(coop)
+
+    def is_flagged(self, coop: str, author: str) -> bool:
+        return self._base.is_flagged(coop, author)
+
+    def accept(self, event: Event) -> None:
+        self._heads[(event.coop, event.author)] = ChainHead(event.seq, event.id, event.ts)
+        self._ids[(event.coop, event.author, event.seq)] = event.id
+        if event.type == "coop.Founded":
+            self._dids.setdefault(event.coop, event.author)
+
+
+class AppendEvents:
+    """Use case: append signed wire events to the node's log."""
+
+    def __init__(self, store: EventStore, clock_ms: Callable[[], int]) -> None:
+        self._store = store
+        self._clock_ms = clock_ms
+
+    def append(self, lines: Sequence[bytes], *, atomic: bool = False) -> list[Outcome]:
+        """Judge and append ``lines`` in one transaction.
+
+        With ``atomic`` any line that is neither ``ok`` nor ``duplicate``
+        refuses the whole batch (:class:`BatchRefused`, nothing stored);
+        otherwise each line gets its own outcome and only ``ok`` lines are
+        stored (fork evidence goes to quarantine).
+        """
+        inspections = [inspect(line) for line in lines]
+        for _ in range(MAX_RETRIES):
+            outcomes, accepted, forks = self._decide(inspections)
+            if atomic:
+                for i, o in enumerate(outcomes):
+                    if o.verdict not in (Verdict.OK, Verdict.DUPLICATE):
+                        raise BatchRefused(i + 1, o.verdict, o.reason)
+                forks = []
+            try:
+                positions = self._store.append(accepted, forks, self._clock_ms())
+            except ConcurrentAppend:
+                continue
+            it = iter(positions)
+            return [
+                msgspec.structs.replace(o, position=next(it)) if o.verdict == Verdict.OK else o
+                for o in outcomes
+            ]
+        raise StoreBusy("the log kept changing under this batch; try again")
+
+    def _decide(
+        self, inspections: Sequence[Inspection]
+    ) -> tuple[list[Outcome], list[Accepted], list[ForkEvidence]]:
+        chains = {(i.event.coop, i.event.author) for i in inspections if i.event is not None}
+        view = _Overlay(self._store.chain_view(chains))
+        outcomes: list[Outcome] = []
+        accepted: list[Accepted] = []
+        forks: list[ForkEvidence] = []
+        for ins in inspections:
+            j = judge(ins, view)
+            event = ins.event
+            event_id = event.id if event is not None else None
+            if j.verdict is Verdict.OK and event is not None:
+                if view.is_flagged(event.coop, event.author):
+                    outcomes.append(
+                        Outcome(
+                            REFUSED,
+                            "author is flagged for a fork in this coop; nothing of the chain"
+                            " past the fork is applied until governance resolves it",
+                            code="author-flagged",
+                            id=event_id,
+                        )
+                    )
+                    continue
+                view.accept(event)
+                accepted.append(Accepted(event, ins.wire))
+                outcomes.append(Outcome(Verdict.OK, id=event_id))
+                continue
+            if j.verdict is Verdict.FORK and event is not None:
+                first = view.id_at(event.coop, event.author, event.seq)
+                if first is not None:
+                    forks.append(ForkEvidence(event, ins.wire, first))
+            outcomes.append(Outcome(j.verdict, j.reason, code=j.verdict.value, id=event_id))
+        return outcomes, accepted, forks

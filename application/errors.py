@@ -1,0 +1,41 @@
+"""Errors the use cases raise; interfaces map each to one exit code or one problem ``code``."""
+
+
+class ApplicationError(Exception):
+    """Base of every error a use case raises on purpose.
+
+    ``code`` is stable (it ends up in RFC 9457 problem documents and CLI JSON);
+    the message is for people.
+    """
+
+    code = "error"
+
+
+class BatchRefused(ApplicationError):
+    """An all-or-nothing batch had a bad line; nothing of it was stored."""
+
+    code = "batch-refused"
+
+    def __init__(self, line: int, verdict: str, reason: str) -> None:
+        super().__init__(f"line {line}: {verdict}: {reason}")
+        self.line = line
+        self.verdict = verdict
+        self.reason = reason
+
+
+class StoreBusy(ApplicationError):
+    """Other writers kept winning the race for the log; try again later."""
+
+    code = "store-busy"
+
+
+class NotFound(ApplicationError):
+    """The thing asked for does not exist in this node's log."""
+
+    code = "not-found"
+
+
+class InvalidRequest(ApplicationError):
+    """A request that can never succeed as given (sizes out of range, …)."""
+
+    code = "invalid-request"

@@ -1,0 +1,129 @@
+"""What the use cases need from the outside world, as protocols.
+
+The application decides; a port only stores or reads. Infrastructure
+implements these (SQLite and PostgreSQL today), unit tests may fake them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Protocol
+
+import msgspec
+
+from icn.domain.events.chain import ChainHead, ChainView
+from icn.domain.events.envelope import Event
+
+
+class StoreError(Exception):
+    """Base of the errors a store raises."""
+
+
+class ConcurrentAppend(StoreError):
+    """Another writer appended first; judge the batch again against fresh state."""
+
+
+class Accepted(msgspec.Struct, frozen=True):
+    """An event judged ``ok``: stored with its canonical wire bytes."""
+
+    event: Event
+    wire: bytes
+
+
+class ForkEvidence(msgspec.Struct, frozen=True):
+    """A second event at an occupied (coop, author, seq), kept but never applied."""
+
+    event: Event
+    wire: bytes
+    conflicts_with: str
+
+
+class StoreView(ChainView, Protocol):
+    """A chain view that also knows which authors forked (a node rule, not a spec verdict)."""
+
+    def is_flagged(self, coop: str, author: str) -> bool:
+        """True when the author has a fork in quarantine in ``coop``."""
+        ...
+
+
+class StoredCheckpoint(msgspec.Struct, frozen=True):
+    """A ``log.CheckpointIssued`` event as the log holds it."""
+
+    event_id: str
+    coop: str
+    author: str
+    size: int
+    root: str
+    note: str
+    leaf_index: int
+
+
+class LogEntry(msgspec.Struct, frozen=True):
+    """One event at its place in the node's log."""
+
+    coop: str
+    leaf_index: int
+    event_id: str
+    wire: bytes
+
+
+class EventStore(Protocol):
+    """The append-only log of signed events, per coop, with its Merkle tree."""
+
+    def chain_view(self, chains: Iterable[tuple[str, str]]) -> StoreView:
+        """A view of the current chains, prefetched for the (coop, author) pairs named."""
+        ...
+
+    def append(
+        self, accepted: Sequence[Accepted], forks: Sequence[ForkEvidence], received_ms: int
+    ) -> list[int]:
+        """Store all of it in one transaction; return each accepted event's leaf index.
+
+        Raises :class:`ConcurrentAppend` when a uniqueness rule fired because
+        another writer got there first; nothing is stored then.
+        """
+        ...
+
+    def head(self, coop: str, author: str) -> ChainHead | None:
+        """The author's last accepted event in ``coop``."""
+        ...
+
+    def tree_size(self, coop: str) -> int:
+        """Number of events in the coop's log."""
+        ...
+
+    def root(self, coop: str, size: int) -> bytes:
+        """Merkle root of the coop's log at ``size``."""
+        ...
+
+    def inclusion_proof(self, coop: str, index: int, size: int) -> list[bytes]:
+        """RFC 9162 inclusion proof for leaf ``index`` in the tree of ``size``."""
+        ...
+
+    def consistency_proof(self, coop: str, size1: int, size2: int) -> list[bytes]:
+        """RFC 9162 consistency proof between two sizes."""
+        ...
+
+    def find(self, event_id: str) -> LogEntry | None:
+        """An event by id."""
+        ...
+
+    def entries(self, coop: str, start: int = 0) -> Iterator[LogEntry]:
+        """The coop's log in order, from leaf ``start``."""
+        ...
+
+    def coops(self) -> list[str]:
+        """Coops with at least one event."""
+        ...
+
+    def checkpoints(self, coop: str, author: str | None = None) -> list[StoredCheckpoint]:
+        """Checkpoint events in log order, optionally only one author's."""
+        ...
+
+    def quarantined(self, coop: str) -> list[ForkEvidence]:
+        """Fork evidence held for ``coop``."""
+        ...
+
+    def stored_nodes(self, coop: str) -> dict[tuple[int, int], bytes]:
+        """Every persisted complete-subtree hash: lets an audit check the stored tree."""
+        ...

@@ -1,0 +1,1 @@
+"""Adapters: store, keystore, settings... the layer that touches disks, sockets and clocks."""

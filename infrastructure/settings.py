@@ -1,0 +1,32 @@
+"""Node settings from ``ICN_*`` environment variables, validated at start.
+
+Secrets (the keystore passphrase, later the JWT secret) are read where they
+are used, from the environment, and never stored in these settings, so a
+settings dump can be logged safely.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    """Per-user data directory (e.g. ``~/.local/share/icn`` on Linux)."""
+    return Path(platformdirs.user_data_dir("icn", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set without touching code."""
+
+    model_config = SettingsConfigDict(env_prefix="ICN_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str | None = None
+    checkpoint_every: int = Field(default=1000, ge=1, le=10_000_000)
+    checkpoint_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)

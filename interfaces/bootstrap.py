@@ -1,0 +1,109 @@
+"""The composition root: the one place that builds real adapters and use cases.
+
+Nothing is built at import time; each entry point (CLI command, HTTP app)
+calls :func:`open_node` with its settings and closes the node when done.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from nacl.signing import SigningKey
+
+from icn.application.append import AppendEvents
+from icn.application.checkpoints import IssueCheckpoint
+from icn.application.errors import ApplicationError
+from icn.infrastructure.keystore import Keystore
+from icn.infrastructure.passphrase import resolve_passphrase
+from icn.infrastructure.settings import Settings
+from icn.infrastructure.store.database import parse_database_url
+from icn.infrastructure.store.event_store import SqlEventStore
+
+NODE_KEY = "node"
+NODE_DID_META = "node_did"
+
+
+class NodeNotInitialised(ApplicationError):
+    """The data directory has no node yet."""
+
+    code = "not-initialised"
+
+
+def clock_ms() -> int:
+    """Wall clock in milliseconds: the only clock the node reads."""
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class Node:
+    """A node's adapters and use cases, opened on one data directory."""
+
+    settings: Settings
+    store: SqlEventStore
+    keystore: Keystore
+    node_did: str
+    append: AppendEvents
+
+    @property
+    def data_dir(self) -> Path:
+        """Where the node keeps its files."""
+        return self.settings.data_dir
+
+    def signing_key(self) -> SigningKey:
+        """Unlock the node's own key (passphrase from the environment or a prompt)."""
+        return self.keystore.unlock(NODE_KEY, resolve_passphrase())
+
+    def checkpoints(self, key: SigningKey | None = None) -> IssueCheckpoint:
+        """The checkpoint use case, signing with the node key."""
+        return IssueCheckpoint(self.store, self.append, key or self.signing_key(), clock_ms)
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.store.close()
+
+
+def keystore_for(settings: Settings) -> Keystore:
+    """The keystore in the data directory."""
+    return Keystore(settings.data_dir / "keys")
+
+
+def _store_for(settings: Settings) -> SqlEventStore:
+    return SqlEventStore(parse_database_url(settings.database_url, settings.data_dir))
+
+
+def is_initialised(settings: Settings) -> bool:
+    """True once ``icn node init`` has run for this data directory."""
+    return keystore_for(settings).exists(NODE_KEY) and (settings.data_dir / "node.json").exists()
+
+
+def init_node(settings: Settings) -> str:
+    """Create the data directory, the store and the node's identity; return its DID."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    keystore = keystore_for(settings)
+    if not keystore.exists(NODE_KEY):
+        keystore.create(NODE_KEY, resolve_passphrase(confirm=True))
+    did = keystore.info(NODE_KEY).did
+    store = _store_for(settings)
+    try:
+        store.create_tables()
+        store.set_meta(NODE_DID_META, did)
+    finally:
+        store.close()
+    marker = settings.data_dir / "node.json"
+    marker.write_text(f'{{"node_did": "{did}", "format": 1}}\n')
+    return did
+
+
+def open_node(settings: Settings) -> Node:
+    """Open an initialised node's store and use cases."""
+    if not is_initialised(settings):
+        raise NodeNotInitialised(
+            f"no node in {settings.data_dir}: run `icn node init --data-dir {settings.data_dir}`"
+        )
+    keystore = keystore_for(settings)
+    did = keystore.info(NODE_KEY).did
+    store = _store_for(settings)
+    store.create_tables()
+    return Node(settings, store, keystore, did, AppendEvents(store, clock_ms))

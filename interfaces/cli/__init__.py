@@ -1,0 +1,1 @@
+"""The ``icn`` command line."""

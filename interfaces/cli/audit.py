@@ -1,0 +1,87 @@
+"""``icn audit verify``: check a log file, or the node's own store, from scratch."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from icn.application.audit import audit_lines, audit_store, split_lines
+from icn.application.errors import InvalidRequest
+from icn.interfaces.bootstrap import open_node
+from icn.interfaces.cli.common import (
+    DataDir,
+    Json,
+    err,
+    out,
+    print_json,
+    progress_bar,
+    settings_for,
+)
+
+app = typer.Typer(help="Independent verification of logs.", no_args_is_help=True)
+
+
+@app.command("verify")
+def verify(
+    file: Annotated[Path | None, typer.Argument(help="A jsonl log file to verify.", exists=True, dir_okay=False)] = None,
+    coop: Annotated[str | None, typer.Option("--coop", help="Verify this coop's log in the node's store.")] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Processes verifying signatures.")] = 1,
+    data_dir: DataDir = None,
+    json: Json = False,
+) -> None:
+    """Give every event its spec verdict, recompute balances (and, for --coop, the tree)."""
+    if (file is None) == (coop is None):
+        raise InvalidRequest("give either a FILE or --coop")
+    if file is not None:
+        lines = split_lines(file.read_bytes())
+        with progress_bar("verify", len(lines)) as advance:
+            report = audit_lines(lines, workers=workers, progress=advance)
+        if json:
+            print_json({"verdicts": report.verdicts, "balances": report.balances})
+        else:
+            _print_problems(report.verdicts, report.reasons)
+            out.print(f"{len(report.verdicts)} events: {'PASS' if report.passed else 'FAIL'}")
+        if not report.passed:
+            raise typer.Exit(1)
+        return
+    assert coop is not None
+    node = open_node(settings_for(data_dir))
+    try:
+        with progress_bar("audit", node.store.tree_size(coop)) as advance:
+            result = audit_store(node.store, coop, node.node_did, progress=advance)
+    finally:
+        node.close()
+    if json:
+        print_json({
+            "verdicts": result.verdicts,
+            "balances": result.balances,
+            "size": result.size,
+            "root": result.root,
+            "stored_tree_matches": result.stored_tree_matches,
+            "checkpoints": result.checkpoints,
+            "passed": result.passed,
+        })
+    else:
+        _print_problems(result.verdicts, result.reasons)
+        out.print(f"{result.size} events, root {result.root}")
+        out.print(f"stored tree {'matches' if result.stored_tree_matches else 'DIFFERS'}")
+        for c in result.checkpoints:
+            who = "own" if c.own else "peer"
+            out.print(f"checkpoint {c.size} ({who}): {'ok' if c.matches else 'MISMATCH'}")
+        out.print("PASS" if result.passed else "FAIL")
+    if not result.passed:
+        raise typer.Exit(1)
+
+
+def _print_problems(verdicts: list[str], reasons: list[str]) -> None:
+    for n, (v, r) in enumerate(zip(verdicts, reasons, strict=True), start=1):
+        if v not in ("ok", "duplicate"):
+            err.print(f"line {n}: {v}: {r}", markup=False, highlight=False)
+
+
+def default_workers() -> int:
+    """Cores available to this process."""
+    return len(os.sched_getaffinity(0))

@@ -1,0 +1,49 @@
+"""Entry point of ``icn``: the command tree and the one place errors become exit codes.
+
+Exit codes: 0 success, 1 a failed check or a refused request (with a
+one-line reason), 2 wrong usage. A user error never prints a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from icn.application.errors import ApplicationError
+from icn.application.ports import StoreError
+from icn.infrastructure.keystore import KeystoreError
+from icn.infrastructure.store.database import DatabaseUrlError
+from icn.interfaces.cli import audit, identity, log, node
+from icn.interfaces.cli.common import err
+
+app = typer.Typer(
+    name="icn",
+    help="ICN node: signed, hash-linked logs for cooperatives.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(node.app, name="node")
+app.add_typer(identity.app, name="id")
+app.add_typer(log.app, name="log")
+app.add_typer(audit.app, name="audit")
+
+USER_ERRORS = (ApplicationError, KeystoreError, DatabaseUrlError, StoreError, OSError, ValueError)
+
+
+def run() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except USER_ERRORS as exc:
+        code = getattr(exc, "code", type(exc).__name__)
+        err.print(f"[red]error[/red] ({code}): {exc}", markup=True, highlight=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    run()

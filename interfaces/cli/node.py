@@ -1,0 +1,60 @@
+"""``icn node``: create a node's data directory and run it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from icn.application.checkpoint_schedule import CheckpointSchedule
+from icn.application.checkpoints import CheckpointPolicy
+from icn.interfaces.bootstrap import clock_ms, init_node, is_initialised, open_node
+from icn.interfaces.cli.common import DataDir, Json, out, print_json, settings_for
+
+app = typer.Typer(help="Run and manage this node.", no_args_is_help=True)
+
+
+@app.command("init")
+def init(data_dir: DataDir = None, json: Json = False) -> None:
+    """Create the store and the node's own identity (passphrase from ICN_PASSPHRASE)."""
+    settings = settings_for(data_dir)
+    existed = is_initialised(settings)
+    did = init_node(settings)
+    if json:
+        print_json({"data_dir": str(settings.data_dir), "node_did": did, "created": not existed})
+    elif existed:
+        out.print(f"node already initialised in {settings.data_dir}: {did}")
+    else:
+        out.print(f"initialised node {did} in {settings.data_dir}")
+
+
+@app.command("run")
+def run(
+    data_dir: DataDir = None,
+    host: Annotated[str | None, typer.Option("--host", envvar="ICN_HTTP_HOST")] = None,
+    port: Annotated[int | None, typer.Option("--port", envvar="ICN_HTTP_PORT", min=0, max=65535)] = None,
+) -> None:
+    """Serve the node in the foreground until SIGINT or SIGTERM."""
+    import uvicorn
+
+    from icn.interfaces.http.app import create_app
+
+    settings = settings_for(data_dir)
+    node = open_node(settings)
+    try:
+        key = node.signing_key()
+        policy = CheckpointPolicy(settings.checkpoint_every, settings.checkpoint_seconds)
+        schedule = CheckpointSchedule(node.store, node.checkpoints(key), policy, clock_ms)
+        bind_host = host or settings.http_host
+        bind_port = settings.http_port if port is None else port
+        out.print(f"ICN node {node.node_did}")
+        out.print(f"  data:   {settings.data_dir} ({node.store.database.redacted()})")
+        out.print(f"  API:    http://{bind_host}:{bind_port}/v1/health")
+        out.print(f"  checkpoints every {policy.every_events} events or {policy.every_seconds:g} s")
+        config = uvicorn.Config(
+            create_app(node, schedule), host=bind_host, port=bind_port, log_level="info",
+            timeout_graceful_shutdown=10,
+        )
+        uvicorn.Server(config).run()
+    finally:
+        node.close()
