@@ -119,7 +119,8 @@ def _decode(raw: bytes) -> Event | Inspection:
         event = _decoder.decode(raw)
     except msgspec.ValidationError as exc:
         return _malformed(str(exc))
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        # msgspec reports invalid UTF-8 inside object keys as UnicodeDecodeError.
         return _malformed(f"not JSON: {exc}")
     if (event.prev is None) != (event.seq == 1):
         return _malformed("`prev` must be null exactly when `seq` is 1")

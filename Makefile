@@ -1,0 +1,55 @@
+# ICN node — everyday commands. Only Python 3.11, make and git are needed:
+# every target installs what it uses into .venv first.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+LAYERS := domain application projections infrastructure interfaces
+# Strict editable installs link files one by one, so adding a module needs a
+# reinstall: depend on every package file, not just the project metadata.
+PKG_FILES := $(shell find $(LAYERS) -type f \( -name '*.py' -o -name '*.typed' -o -name '*.html' -o -name '*.js' -o -name '*.css' \) 2>/dev/null)
+STAMP  := $(VENV)/.installed
+
+DATA_DIR ?= .icn-dev
+
+.PHONY: install run test bench lint clean
+
+install: $(STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml setup.py $(PKG_FILES)
+	$(BIN)/pip install --quiet --config-settings editable_mode=strict -e ".[dev]"
+	@touch $(STAMP)
+
+## run: install, then start a node on the embedded defaults (SQLite file store)
+run: install
+	@mkdir -p $(DATA_DIR) && chmod 700 $(DATA_DIR)
+	@if [ -z "$$ICN_PASSPHRASE" ] && [ -z "$$ICN_PASSPHRASE_FILE" ] && [ ! -f $(DATA_DIR)/dev-passphrase ]; then \
+		umask 077; $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(24))" > $(DATA_DIR)/dev-passphrase; \
+		echo "dev passphrase generated in $(DATA_DIR)/dev-passphrase (mode 0600; set ICN_PASSPHRASE for real use)"; fi
+	@export ICN_DATA_DIR=$(DATA_DIR); \
+	if [ -z "$$ICN_PASSPHRASE" ] && [ -z "$$ICN_PASSPHRASE_FILE" ]; then export ICN_PASSPHRASE_FILE=$(DATA_DIR)/dev-passphrase; fi; \
+	$(BIN)/icn node init && exec $(BIN)/icn node run
+
+## test: install, then run every test (unit, integration with real PostgreSQL, e2e)
+test: install
+	@$(BIN)/python -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here"; exit 1; fi; \
+	exit $$rc
+
+## bench: measure append and audit throughput; appends results to docs/benchmarks.md
+bench: install
+	$(BIN)/python bench/log_append.py
+
+## lint: the same checks CI cares about: ruff, mypy (domain, application), import layers
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

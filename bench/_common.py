@@ -1,0 +1,138 @@
+"""Small helpers shared by the benchmarks: timing, medians, machine facts, output.
+
+Benchmarks run on shared, noisy machines, so every figure is the median of
+several repetitions, every run records what it ran on, and results are only
+compared with baselines measured in the same process and run.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import io
+import os
+import platform
+import pstats
+import sqlite3
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+
+@dataclass
+class Series:
+    """Repeated timings of one measurement over the same number of events."""
+
+    name: str
+    events: int
+    seconds: list[float] = field(default_factory=list)
+
+    @property
+    def rates(self) -> list[float]:
+        """Events per second of each repetition."""
+        return [self.events / s for s in self.seconds]
+
+    @property
+    def rate(self) -> float:
+        """Median events per second: the figure every ratio uses."""
+        return statistics.median(self.rates)
+
+    @property
+    def us_per_event(self) -> float:
+        """Median cost of one event in microseconds."""
+        return 1e6 / self.rate
+
+
+def timed(fn: Callable[[], object]) -> float:
+    """Wall-clock seconds of one call (monotonic, high resolution)."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name, from /proc/cpuinfo where there is one."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine_info() -> dict[str, str]:
+    """What a reader needs to judge the numbers: where and with what they were measured."""
+    return {
+        "platform": platform.platform(),
+        "cpu": cpu_model(),
+        "cpu_count": str(os.cpu_count()),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "eventsourcing": version("eventsourcing"),
+    }
+
+
+def utc_now() -> str:
+    """Timestamp for a results section."""
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def progress_bar() -> Progress:
+    """A progress bar on stderr, shown only to a person at a terminal."""
+    return Progress(
+        TextColumn("{task.description:<28}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        disable=not sys.stderr.isatty(),
+    )
+
+
+@contextmanager
+def chunks_progress(
+    progress: Progress, description: str, total: int
+) -> Iterator[Callable[[int], None]]:
+    """One bar for one phase; yields ``advance(n)`` for the measured loops to call."""
+    task = progress.add_task(description, total=total)
+    yield lambda n: progress.advance(task, n)
+    progress.update(task, completed=total, visible=False)
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    """A GitHub-flavoured table; columns after the first are right-aligned numbers."""
+    lines = ["| " + " | ".join(header) + " |"]
+    lines.append("| --- | " + " | ".join("---:" for _ in header[1:]) + " |")
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def append_section(path: Path, title: str, text: str) -> None:
+    """Append a results section, creating the file with a short header first."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(
+            "# Benchmarks\n\nResults appended by the scripts in `bench/` (see"
+            " `bench/README.md`). Each section is one run; compare ratios within a"
+            " section, not absolute numbers across machines.\n"
+        )
+    with path.open("a") as f:
+        f.write(f"\n## {title}\n\n{text.rstrip()}\n")
+
+
+def profile_top(fn: Callable[[], object], limit: int = 10) -> str:
+    """cProfile one call and return the ``limit`` functions with the largest cumtime."""
+    profiler = cProfile.Profile()
+    profiler.runcall(fn)
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).strip_dirs().sort_stats("cumulative").print_stats(limit)
+    return out.getvalue()

@@ -1,0 +1,346 @@
+"""How fast the node appends and audits signed events, against what it is built on.
+
+Usage: ``python bench/log_append.py [--events N] [--audit-events N] [--reps R] [--quick]
+[--profile]``.
+
+Every verified append pays for two things we do not write ourselves: the
+Ed25519/BLAKE3 checks of each event and eventsourcing's SQLite recorder. So
+the script measures both baselines in the same process and run as the node's
+own paths, and reports the node against the bound they imply:
+``1 / (verify µs + plain batched store µs)`` per event. Each repetition runs
+every measurement once, on a fresh temporary database, so drift on a shared
+machine hits baselines and candidates alike; figures are medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from _common import (
+    Series,
+    append_section,
+    chunks_progress,
+    machine_info,
+    markdown_table,
+    profile_top,
+    progress_bar,
+    timed,
+    utc_now,
+)
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+from nacl.signing import SigningKey
+from rich.console import Console
+from rich.table import Table
+
+from icn.application.append import AppendEvents, Outcome
+from icn.application.audit import audit_lines
+from icn.domain.events.envelope import inspect, sign_event
+from icn.domain.identity.did import did_from_public_key
+from icn.infrastructure.store.database import parse_database_url
+from icn.infrastructure.store.event_store import SqlEventStore
+from icn.interfaces.bootstrap import clock_ms
+
+COOP = "bench-coop"
+MEMBERS = 20
+BATCH = 100
+T0_MS = 1_700_000_000_000
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+TARGET_HEAD = ["ratio", "value", "target", "verdict"]
+T = TypeVar("T")
+Advance = Callable[[int], None]
+Runner = Callable[[Callable[[], object]], Any]
+
+
+@dataclass
+class Workload:
+    """Signed wire lines in a valid order, and the plain bodies of the first few."""
+
+    lines: list[bytes]
+    bodies: list[dict[str, Any]]
+
+
+def generate(count: int, keep_bodies: int, advance: Advance) -> Workload:
+    """``count`` entries by ``MEMBERS`` authors, round-robin so every prefix is a valid log."""
+    keys = [SigningKey.generate() for _ in range(MEMBERS)]
+    dids = [did_from_public_key(bytes(k.verify_key)) for k in keys]
+    prev: list[str | None] = [None] * MEMBERS
+    lines: list[bytes] = []
+    bodies: list[dict[str, Any]] = []
+    for i in range(count):
+        m, rnd = i % MEMBERS, i // MEMBERS
+        to = dids[(m + 1 + rnd % (MEMBERS - 1)) % MEMBERS]
+        tx = {"from": dids[m], "to": to, "amount": i % 1000 + 1, "currency": "hours"}
+        body = {"transactions": [{**tx, "memo": "bench"}]}
+        ev = sign_event(
+            keys[m], coop=COOP, seq=rnd + 1, prev=prev[m], ts=T0_MS + i,
+            type="ledger.EntryRecorded", body=body,
+        )  # fmt: skip
+        prev[m] = ev.id
+        lines.append(ev.wire_bytes())
+        if i < keep_bodies:
+            bodies.append(body)
+        if i % BATCH == BATCH - 1:
+            advance(BATCH)
+    return Workload(lines, bodies)
+
+
+def _chunks(items: Sequence[T], n: int) -> Iterator[Sequence[T]]:
+    return (items[i : i + BATCH] for i in range(0, n, BATCH))
+
+
+# -- baselines ---------------------------------------------------------------------
+
+
+def verify_only(w: Workload, n: int, advance: Advance, run: Runner = timed) -> Any:
+    """Stateless checks only (decode, id, signature): the crypto floor of every append."""
+
+    def loop() -> None:
+        for chunk in _chunks(w.lines, n):
+            for line in chunk:
+                if inspect(line).verdict is not None:
+                    raise SystemExit("verify baseline: a generated event did not verify")
+            advance(len(chunk))
+
+    return run(loop)
+
+
+class Account(Aggregate):
+    """A member's account in plain eventsourcing: the unsigned twin of a signed chain."""
+
+    @event("Opened")
+    def __init__(self, member: int) -> None:
+        self.member = member
+
+    @event("EntryRecorded")
+    def record(self, transactions: list[dict[str, Any]]) -> None:
+        """One entry, with the same transactions as the signed event."""
+
+
+@contextmanager
+def plain_app() -> Iterator[tuple[Application[Any], list[Account]]]:
+    """A fresh eventsourcing SQLite application with one saved account per member."""
+    with tempfile.TemporaryDirectory(prefix="icn-bench-") as tmp:
+        env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": f"{tmp}/es.sqlite3"}
+        app: Application[Any] = Application(env=env)
+        try:
+            accounts = [Account(m) for m in range(MEMBERS)]
+            app.save(*accounts)
+            yield app, accounts
+        finally:
+            app.close()
+
+
+def plain_single(w: Workload, n: int, advance: Advance, run: Runner = timed) -> Any:
+    """One event per ``app.save``: what a transaction costs the library alone."""
+    with plain_app() as (app, accounts):
+
+        def loop() -> None:
+            for start in range(0, n, BATCH):
+                for i, body in enumerate(w.bodies[start : start + BATCH], start):
+                    account = accounts[i % MEMBERS]
+                    account.record(body["transactions"])
+                    app.save(account)
+                advance(min(BATCH, n - start))
+
+        return run(loop)
+
+
+def plain_batched(w: Workload, n: int, advance: Advance, run: Runner = timed) -> Any:
+    """100 pending events across the members' aggregates per ``app.save``."""
+    with plain_app() as (app, accounts):
+
+        def loop() -> None:
+            for start in range(0, n, BATCH):
+                for i, body in enumerate(w.bodies[start : start + BATCH], start):
+                    accounts[i % MEMBERS].record(body["transactions"])
+                app.save(*accounts)
+                advance(min(BATCH, n - start))
+
+        return run(loop)
+
+
+# -- the node ----------------------------------------------------------------------
+
+
+@contextmanager
+def icn_appender() -> Iterator[AppendEvents]:
+    """The node's write path on a fresh default SQLite store in a temporary data dir."""
+    with tempfile.TemporaryDirectory(prefix="icn-bench-") as tmp:
+        store = SqlEventStore(parse_database_url(None, Path(tmp)))
+        try:
+            store.create_tables()
+            yield AppendEvents(store, clock_ms)
+        finally:
+            store.close()
+
+
+def _check(outcomes: list[Outcome]) -> None:
+    if not all(o.stored for o in outcomes):
+        raise SystemExit(f"append refused a generated event: {outcomes}")
+
+
+def icn_single(w: Workload, n: int, advance: Advance, run: Runner = timed) -> Any:
+    """``append([line])`` one event at a time: one verified transaction each."""
+    with icn_appender() as appender:
+
+        def loop() -> None:
+            for chunk in _chunks(w.lines, n):
+                for line in chunk:
+                    _check(appender.append([line]))
+                advance(len(chunk))
+
+        return run(loop)
+
+
+def icn_batched(w: Workload, n: int, advance: Advance, run: Runner = timed) -> Any:
+    """``append(lines[i:i+100])``: the import and replication path."""
+    with icn_appender() as appender:
+
+        def loop() -> None:
+            for chunk in _chunks(w.lines, n):
+                _check(appender.append(chunk))
+                advance(len(chunk))
+
+        return run(loop)
+
+
+def audit(workers: int) -> Callable[[Workload, int, Advance], float]:
+    """``audit_lines`` over the whole log, as ``icn audit verify FILE --workers N`` runs it."""
+
+    def measure(w: Workload, n: int, advance: Advance) -> float:
+        lines = w.lines[:n]
+        result: list[Any] = []
+        seconds = timed(
+            lambda: result.append(audit_lines(lines, workers=workers, progress=advance))
+        )
+        if not result[0].passed or len(result[0].verdicts) != n:
+            raise SystemExit(f"audit with {workers} workers did not pass the generated log")
+        return seconds
+
+    return measure
+
+
+# -- report --------------------------------------------------------------------------
+
+
+def checks(s: dict[str, Series], workers: list[int]) -> list[tuple[str, str, str, str]]:
+    """(what, value, target, verdict) rows: the targets, judged on medians of this run."""
+    bound = 1e6 / (s["verify"].us_per_event + s["plain_batch"].us_per_event)
+    batch, single, a1 = s["icn_batch"].rate, s["icn_single"].rate, s["audit_1"].rate
+    verdict = {True: "PASS", False: "FAIL"}
+    rows = [
+        ("verified-append bound (ev/s)", f"{bound:,.0f}", "", "info"),
+        ("batch append / bound", f"{batch / bound:.2f}", "≥ 0.70", verdict[batch / bound >= 0.7]),
+        ("batch append (ev/s)", f"{batch:,.0f}", "≥ 10,000", verdict[batch >= 10_000]),
+        ("single append / plain single save", f"{single / s['plain_single'].rate:.2f}", "≥ 0.70",
+         verdict[single / s["plain_single"].rate >= 0.7]),
+        ("audit, 1 worker (ev/s)", f"{a1:,.0f}", "≥ 15,000", verdict[a1 >= 15_000]),
+    ]  # fmt: skip
+    for k in workers[1:]:
+        rows.append(
+            (
+                f"audit scaling, {k} workers / 1",
+                f"{s[f'audit_{k}'].rate / a1:.2f}",
+                f"ideal {k}",
+                "info",
+            )
+        )
+    return rows
+
+
+def series_rows(series: list[Series]) -> list[list[str]]:
+    """One row per measurement: median, cost per event and the spread across repetitions."""
+    return [
+        [s.name, f"{s.events:,}", f"{s.rate:,.0f}", f"{s.us_per_event:,.1f}",
+         f"{min(s.rates):,.0f}–{max(s.rates):,.0f}"]
+        for s in series
+    ]  # fmt: skip
+
+
+def report(series: dict[str, Series], workers: list[int], params: dict[str, str]) -> None:
+    """Print both tables and append the run's section to docs/benchmarks.md."""
+    head = ["measurement", "events", "median ev/s", "µs/event", "range ev/s"]
+    rows = series_rows(list(series.values()))
+    verdicts = [list(r) for r in checks(series, workers)]
+    console = Console()
+    for title, header, body in (
+        ("medians", head, rows),
+        ("targets", TARGET_HEAD, verdicts),
+    ):
+        table = Table(title=title)
+        for i, col in enumerate(header):
+            table.add_column(col, justify="left" if i == 0 else "right")
+        for row in body:
+            table.add_row(*row)
+        console.print(table)
+    facts = {**machine_info(), **params}
+    text = "\n".join(f"- {k}: {v}" for k, v in facts.items())
+    text += "\n\n" + markdown_table(head, rows)
+    text += "\n\n" + markdown_table(TARGET_HEAD, verdicts)
+    append_section(DOCS, f"log_append, {utc_now()}", text)
+    console.print(f"appended to {DOCS}")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Defaults keep a full run under ~6 minutes on two cores; --quick under ~90 s."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--events", type=int, help="events per append measurement (5000; quick 1000)")
+    p.add_argument("--audit-events", type=int, help="audit log size (100000; quick 20000)")
+    p.add_argument("--reps", type=int, default=3, choices=range(3, 21), metavar="R (3..20)")
+    p.add_argument("--quick", action="store_true", help="smaller sizes for a smoke run")
+    p.add_argument("--profile", action="store_true", help="cProfile one batched append, then stop")
+    args = p.parse_args(argv)
+    args.events = args.events or (1000 if args.quick else 5000)
+    args.audit_events = args.audit_events or (20_000 if args.quick else 100_000)
+    return args
+
+
+def main(argv: list[str]) -> None:
+    """Generate once, run every measurement ``reps`` times interleaved, report medians."""
+    args = parse_args(argv)
+    n, n_audit = args.events, args.audit_events
+    workers = sorted({1, 2, os.cpu_count() or 1})
+    with progress_bar() as progress:
+        total = max(n, n_audit)
+        with chunks_progress(progress, "signing events (untimed)", total) as advance:
+            w = generate(total, n, advance)
+    if args.profile:
+        print(icn_batched(w, n, lambda _: None, run=profile_top))
+        return
+    plan: dict[str, tuple[Series, Callable[[Workload, int, Advance], float]]] = {
+        "verify": (Series("verify only (inspect)", n), verify_only),
+        "plain_single": (Series("eventsourcing single save", n), plain_single),
+        "plain_batch": (Series("eventsourcing batched save (100)", n), plain_batched),
+        "icn_single": (Series("icn single append", n), icn_single),
+        "icn_batch": (Series("icn batch append (100)", n), icn_batched),
+        **{f"audit_{k}": (Series(f"icn audit, {k} worker(s)", n_audit), audit(k)) for k in workers},
+    }
+    with progress_bar() as progress:
+        for rep in range(args.reps):
+            for s, measure in plan.values():
+                label = f"{s.name[:22]} {rep + 1}/{args.reps}"
+                with chunks_progress(progress, label, s.events) as adv:
+                    s.seconds.append(measure(w, s.events, adv))
+    params = {
+        "command": "python bench/log_append.py " + " ".join(argv),
+        "events per append measurement": f"{n:,}",
+        "audit log": f"{n_audit:,} events",
+        "repetitions": f"{args.reps} (medians)",
+        "workload": f"{MEMBERS} members, coop {COOP}, ledger.EntryRecorded, batch {BATCH}",
+        "mean wire bytes": f"{statistics.mean(len(x) for x in w.lines[:n]):.0f}",
+    }
+    report({k: s for k, (s, _) in plan.items()}, workers, params)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,44 @@
+"""Run the real ``icn`` entry point in a subprocess, as a person would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+ICN = str(Path(sys.executable).with_name("icn"))
+PASSPHRASE = "e2e-test-passphrase"
+
+
+def run_icn(
+    *args: str, env: dict[str, str] | None = None, input: bytes | None = None, check: int | None = 0
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``icn`` with a clean ICN_* environment; assert the exit code when ``check`` is set."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("ICN_")}
+    full_env.update({"ICN_PASSPHRASE": PASSPHRASE, "COLUMNS": "200"})
+    full_env.update(env or {})
+    proc = subprocess.run(
+        [ICN, *args], env=full_env, input=input, capture_output=True, timeout=120
+    )
+    if check is not None:
+        assert proc.returncode == check, (proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:])
+    assert b"Traceback" not in proc.stderr, proc.stderr.decode()
+    return proc
+
+
+@pytest.fixture
+def icn() -> Callable[..., subprocess.CompletedProcess[bytes]]:
+    """The runner, as a fixture."""
+    return run_icn
+
+
+@pytest.fixture
+def node_dir(tmp_path: Path) -> Path:
+    """An initialised node data directory."""
+    d = tmp_path / "node"
+    run_icn("node", "init", "--data-dir", str(d))
+    return d
