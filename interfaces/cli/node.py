@@ -38,6 +38,7 @@ def run(
     import uvicorn
 
     from icn.interfaces.http.app import create_app
+    from icn.interfaces.http.server import ForegroundServer
 
     settings = settings_for(data_dir)
     node = open_node(settings)
@@ -55,6 +56,6 @@ def run(
             create_app(node, schedule), host=bind_host, port=bind_port, log_level="info",
             timeout_graceful_shutdown=10,
         )
-        uvicorn.Server(config).run()
+        ForegroundServer(config).run()
     finally:
         node.close()

@@ -42,3 +42,17 @@ def node_dir(tmp_path: Path) -> Path:
     d = tmp_path / "node"
     run_icn("node", "init", "--data-dir", str(d))
     return d
+
+
+@pytest.fixture
+def icn_process_env() -> dict[str, str]:
+    """Environment for an ``icn`` process started with Popen (long-running commands)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ICN_")}
+    env["ICN_PASSPHRASE"] = PASSPHRASE
+    return env
+
+
+@pytest.fixture
+def icn_path() -> str:
+    """The installed ``icn`` console script."""
+    return ICN
