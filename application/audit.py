@@ -113,10 +113,16 @@ def _inspections(
             if len(pending) > workers * 2:
                 done_chunk, fut = pending.pop(0)
                 results = fut.result()  # type: ignore[attr-defined]
-                yield done_chunk, [_rebuild(ln, v, r) for ln, (v, r) in zip(done_chunk, results, strict=True)]
+                yield (
+                    done_chunk,
+                    [_rebuild(ln, v, r) for ln, (v, r) in zip(done_chunk, results, strict=True)],
+                )
         for done_chunk, fut in pending:
             results = fut.result()  # type: ignore[attr-defined]
-            yield done_chunk, [_rebuild(ln, v, r) for ln, (v, r) in zip(done_chunk, results, strict=True)]
+            yield (
+                done_chunk,
+                [_rebuild(ln, v, r) for ln, (v, r) in zip(done_chunk, results, strict=True)],
+            )
 
 
 def audit_lines(

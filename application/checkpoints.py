@@ -65,7 +65,11 @@ class IssueCheckpoint:
         """Return the latest checkpoint if nothing happened since, else sign a new one."""
         latest = self.latest(coop)
         size = self._store.tree_size(coop)
-        if latest is not None and size == latest.leaf_index + 1 and latest.size == latest.leaf_index:
+        if (
+            latest is not None
+            and size == latest.leaf_index + 1
+            and latest.size == latest.leaf_index
+        ):
             return latest
         if size == 0:
             raise InvalidRequest(f"coop {coop!r} has no events in this node's log")
@@ -84,6 +88,11 @@ class IssueCheckpoint:
         [outcome] = self._append.append([event.wire_bytes()], atomic=True)
         assert outcome.position is not None
         return StoredCheckpoint(
-            event_id=event.id, coop=coop, author=self.node_did, size=size,
-            root=root.hex(), note=note, leaf_index=outcome.position,
+            event_id=event.id,
+            coop=coop,
+            author=self.node_did,
+            size=size,
+            root=root.hex(),
+            note=note,
+            leaf_index=outcome.position,
         )

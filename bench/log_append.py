@@ -292,11 +292,14 @@ def report(series: dict[str, Series], workers: list[int], params: dict[str, str]
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    """Defaults keep a full run under ~6 minutes on two cores; --quick under ~90 s."""
+    """Defaults keep a full run under ~6 minutes on two cores; --quick under ~90 s.
+
+    Five repetitions by default: on a shared machine single runs differ by 3x.
+    """
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--events", type=int, help="events per append measurement (5000; quick 1000)")
     p.add_argument("--audit-events", type=int, help="audit log size (100000; quick 20000)")
-    p.add_argument("--reps", type=int, default=3, choices=range(3, 21), metavar="R (3..20)")
+    p.add_argument("--reps", type=int, default=5, choices=range(3, 21), metavar="R (3..20)")
     p.add_argument("--quick", action="store_true", help="smaller sizes for a smoke run")
     p.add_argument("--profile", action="store_true", help="cProfile one batched append, then stop")
     args = p.parse_args(argv)
@@ -319,8 +322,8 @@ def main(argv: list[str]) -> None:
         return
     plan: dict[str, tuple[Series, Callable[[Workload, int, Advance], float]]] = {
         "verify": (Series("verify only (inspect)", n), verify_only),
-        "plain_single": (Series("eventsourcing single save", n), plain_single),
-        "plain_batch": (Series("eventsourcing batched save (100)", n), plain_batched),
+        "plain_single": (Series("plain ES single save", n), plain_single),
+        "plain_batch": (Series("plain ES batched save (100)", n), plain_batched),
         "icn_single": (Series("icn single append", n), icn_single),
         "icn_batch": (Series("icn batch append (100)", n), icn_batched),
         **{f"audit_{k}": (Series(f"icn audit, {k} worker(s)", n_audit), audit(k)) for k in workers},
@@ -336,7 +339,8 @@ def main(argv: list[str]) -> None:
         "events per append measurement": f"{n:,}",
         "audit log": f"{n_audit:,} events",
         "repetitions": f"{args.reps} (medians)",
-        "workload": f"{MEMBERS} members, coop {COOP}, ledger.EntryRecorded, batch {BATCH}",
+        "workload": f"{MEMBERS} members round-robin, coop {COOP} (no coop.Founded),"
+        f" 1 ledger.EntryRecorded transaction per event, batch {BATCH}",
         "mean wire bytes": f"{statistics.mean(len(x) for x in w.lines[:n]):.0f}",
     }
     report({k: s for k, (s, _) in plan.items()}, workers, params)

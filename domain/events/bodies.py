@@ -93,5 +93,7 @@ def debit_problem(author: str, body: dict[str, Any], coop_did: str | None) -> st
         return None
     for i, tx in enumerate(body["transactions"]):
         if tx["from"] != author:
-            return f"transaction {i} debits {tx['from']}, but only the author's account may be debited"
+            return (
+                f"transaction {i} debits {tx['from']}, but only the author's account may be debited"
+            )
     return None

@@ -1,1 +1,1 @@
-"""The event store: eventsourcing's recorders plus the log tables that ride in the same transaction."""
+"""The event store: eventsourcing's recorders plus the log tables of the same transaction."""

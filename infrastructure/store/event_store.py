@@ -220,7 +220,9 @@ class SqlEventStore:
             key = (level, idx)
             if key not in cache:
                 value = conn.execute(
-                    select(t.c.hash).where(and_(t.c.coop == coop, t.c.level == level, t.c.idx == idx))
+                    select(t.c.hash).where(
+                        and_(t.c.coop == coop, t.c.level == level, t.c.idx == idx)
+                    )
                 ).scalar()
                 if value is None:
                     raise StoreError(f"merkle node ({level}, {idx}) of {coop} is missing")
@@ -230,9 +232,12 @@ class SqlEventStore:
         return get
 
     def _check_size(self, conn: Any, coop: str, size: int) -> None:
-        current = conn.execute(
-            select(schema.log_trees.c.size).where(schema.log_trees.c.coop == coop)
-        ).scalar() or 0
+        current = (
+            conn.execute(
+                select(schema.log_trees.c.size).where(schema.log_trees.c.coop == coop)
+            ).scalar()
+            or 0
+        )
         if not 0 <= size <= current:
             raise ValueError(f"the log of {coop} has {current} events; size {size} is out of range")
 
@@ -309,8 +314,13 @@ class SqlEventStore:
             rows = conn.execute(query.order_by(t.c.leaf_index)).all()
         return [
             StoredCheckpoint(
-                event_id=r.event_id, coop=r.coop, author=r.author, size=r.size,
-                root=r.root, note=r.note, leaf_index=r.leaf_index,
+                event_id=r.event_id,
+                coop=r.coop,
+                author=r.author,
+                size=r.size,
+                root=r.root,
+                note=r.note,
+                leaf_index=r.leaf_index,
             )
             for r in rows
         ]

@@ -48,7 +48,9 @@ class LogRowWriter:
             "INSERT INTO log_entries (coop, leaf_index, event_id, author, seq, type, ts)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)"
         )
-        self.insert_node = q("INSERT INTO merkle_nodes (coop, level, idx, hash) VALUES (?, ?, ?, ?)")
+        self.insert_node = q(
+            "INSERT INTO merkle_nodes (coop, level, idx, hash) VALUES (?, ?, ?, ?)"
+        )
         self.upsert_head = q(
             "INSERT INTO chain_heads (coop, author, seq, event_id, ts) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT (coop, author) DO UPDATE SET seq = excluded.seq,"
@@ -67,7 +69,8 @@ class LogRowWriter:
             " VALUES (?, ?, ?, ?, ?, ?, ?)"
         )
         self.insert_fork = q(
-            "INSERT INTO quarantine (coop, author, seq, event_id, conflicts_with, wire, received_ms)"
+            "INSERT INTO quarantine"
+            " (coop, author, seq, event_id, conflicts_with, wire, received_ms)"
             " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (coop, event_id) DO NOTHING"
         )
         self._placeholder = placeholder
@@ -103,7 +106,10 @@ class LogRowWriter:
                 e = batch.accepted[i].event
                 leaf = frontier.size
                 positions[i] = leaf
-                nodes += [(coop, lvl, idx, h) for lvl, idx, h in frontier.append(leaf_hash(bytes.fromhex(e.id)))]
+                nodes += [
+                    (coop, lvl, idx, h)
+                    for lvl, idx, h in frontier.append(leaf_hash(bytes.fromhex(e.id)))
+                ]
                 entries.append((coop, leaf, e.id, e.author, e.seq, e.type, e.ts))
                 heads.append((coop, e.author, e.seq, e.id, e.ts))
                 if e.type == COOP_FOUNDED:
@@ -125,8 +131,15 @@ class LogRowWriter:
             c.executemany(
                 self.insert_fork,
                 [
-                    (f.event.coop, f.event.author, f.event.seq, f.event.id, f.conflicts_with,
-                     f.wire, batch.received_ms)
+                    (
+                        f.event.coop,
+                        f.event.author,
+                        f.event.seq,
+                        f.event.id,
+                        f.conflicts_with,
+                        f.wire,
+                        batch.received_ms,
+                    )
                     for f in batch.forks
                 ],
             )

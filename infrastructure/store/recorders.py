@@ -39,7 +39,9 @@ class IcnPostgresRecorder(PostgresApplicationRecorder):
 
     _writer = LogRowWriter("%s")
 
-    def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+    def _insert_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
         batch: LogBatch | None = kwargs.get("log_batch")
         if batch is not None:
             self._lock_table(curs)

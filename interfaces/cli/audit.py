@@ -26,9 +26,15 @@ app = typer.Typer(help="Independent verification of logs.", no_args_is_help=True
 
 @app.command("verify")
 def verify(
-    file: Annotated[Path | None, typer.Argument(help="A jsonl log file to verify.", exists=True, dir_okay=False)] = None,
-    coop: Annotated[str | None, typer.Option("--coop", help="Verify this coop's log in the node's store.")] = None,
-    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Processes verifying signatures.")] = 1,
+    file: Annotated[
+        Path | None, typer.Argument(help="A jsonl log file to verify.", exists=True, dir_okay=False)
+    ] = None,
+    coop: Annotated[
+        str | None, typer.Option("--coop", help="Verify this coop's log in the node's store.")
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=64, help="Processes verifying signatures.")
+    ] = 1,
     data_dir: DataDir = None,
     json: Json = False,
 ) -> None:
@@ -55,15 +61,17 @@ def verify(
     finally:
         node.close()
     if json:
-        print_json({
-            "verdicts": result.verdicts,
-            "balances": result.balances,
-            "size": result.size,
-            "root": result.root,
-            "stored_tree_matches": result.stored_tree_matches,
-            "checkpoints": result.checkpoints,
-            "passed": result.passed,
-        })
+        print_json(
+            {
+                "verdicts": result.verdicts,
+                "balances": result.balances,
+                "size": result.size,
+                "root": result.root,
+                "stored_tree_matches": result.stored_tree_matches,
+                "checkpoints": result.checkpoints,
+                "passed": result.passed,
+            }
+        )
     else:
         _print_problems(result.verdicts, result.reasons)
         out.print(f"{result.size} events, root {result.root}")

@@ -19,7 +19,9 @@ Name = Annotated[str, typer.Argument(help="Key name, e.g. 'alice'.")]
 def init(
     name: Name,
     data_dir: DataDir = None,
-    custodial: Annotated[bool, typer.Option(help="The node keeps and uses this key for a member.")] = False,
+    custodial: Annotated[
+        bool, typer.Option(help="The node keeps and uses this key for a member.")
+    ] = False,
     json: Json = False,
 ) -> None:
     """Create a new key (passphrase from ICN_PASSPHRASE, ICN_PASSPHRASE_FILE or a prompt)."""
@@ -40,8 +42,14 @@ def show(
     """Show a key's DID (no passphrase needed: only the public part is shown)."""
     info = keystore_for(settings_for(data_dir)).info(name)
     if json:
-        print_json({"name": info.name, "did": info.did, "custodial": info.custodial,
-                    "created_ms": info.created_ms})
+        print_json(
+            {
+                "name": info.name,
+                "did": info.did,
+                "custodial": info.custodial,
+                "created_ms": info.created_ms,
+            }
+        )
     else:
         out.print(f"{info.name}: {info.did}{' (custodial)' if info.custodial else ''}")
 

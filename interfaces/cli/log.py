@@ -44,7 +44,9 @@ def _filter_coop(lines: list[bytes], coop: str | None) -> tuple[list[bytes], dic
         except (msgspec.DecodeError, AttributeError):
             other = coop  # let the judge call it malformed
         if other != coop:
-            refused[i] = Outcome(REFUSED, f"event is for coop {other!r}, not {coop!r}", code="wrong-coop")
+            refused[i] = Outcome(
+                REFUSED, f"event is for coop {other!r}, not {coop!r}", code="wrong-coop"
+            )
         else:
             keep.append(line)
     return keep, refused
@@ -52,8 +54,13 @@ def _filter_coop(lines: list[bytes], coop: str | None) -> tuple[list[bytes], dic
 
 @app.command("import")
 def import_(
-    file: Annotated[Path, typer.Argument(help="A jsonl log: one wire event per line.", exists=True, dir_okay=False)],
-    coop: Annotated[str | None, typer.Option("--coop", help="Refuse lines of any other coop.")] = None,
+    file: Annotated[
+        Path,
+        typer.Argument(help="A jsonl log: one wire event per line.", exists=True, dir_okay=False),
+    ],
+    coop: Annotated[
+        str | None, typer.Option("--coop", help="Refuse lines of any other coop.")
+    ] = None,
     data_dir: DataDir = None,
     json: Json = False,
 ) -> None:
@@ -73,16 +80,27 @@ def import_(
     finally:
         node.close()
     counts = Counter(o.verdict for o in outcomes)
-    failed = [(i + 1, o) for i, o in enumerate(outcomes) if o.verdict not in (Verdict.OK, Verdict.DUPLICATE)]
+    failed = [
+        (i + 1, o)
+        for i, o in enumerate(outcomes)
+        if o.verdict not in (Verdict.OK, Verdict.DUPLICATE)
+    ]
     if json:
-        print_json({
-            "lines": len(outcomes),
-            "stored": counts.get(Verdict.OK, 0),
-            "summary": dict(counts),
-            "problems": [{"line": n, "verdict": o.verdict, "code": o.code, "reason": o.reason} for n, o in failed],
-        })
+        print_json(
+            {
+                "lines": len(outcomes),
+                "stored": counts.get(Verdict.OK, 0),
+                "summary": dict(counts),
+                "problems": [
+                    {"line": n, "verdict": o.verdict, "code": o.code, "reason": o.reason}
+                    for n, o in failed
+                ],
+            }
+        )
     else:
-        out.print(f"{len(outcomes)} lines: " + ", ".join(f"{v} {n}" for v, n in sorted(counts.items())))
+        out.print(
+            f"{len(outcomes)} lines: " + ", ".join(f"{v} {n}" for v, n in sorted(counts.items()))
+        )
         for n, o in failed[:50]:
             err.print(f"line {n}: {o.verdict}: {o.reason}", highlight=False, markup=False)
         if len(failed) > 50:
@@ -122,7 +140,9 @@ def checkpoint(coop: Coop, data_dir: DataDir = None, json: Json = False) -> None
 def prove(
     coop: Coop,
     event_id: Annotated[str, typer.Option("--id", help="Event id (64 hex).")],
-    size: Annotated[int | None, typer.Option("--size", help="Tree size (default: current).", min=1)] = None,
+    size: Annotated[
+        int | None, typer.Option("--size", help="Tree size (default: current).", min=1)
+    ] = None,
     data_dir: DataDir = None,
     json: Json = False,
 ) -> None:
@@ -139,7 +159,12 @@ def prove(
         root = node.store.root(coop, n)
     finally:
         node.close()
-    result = {"index": entry.leaf_index, "size": n, "root": root.hex(), "proof": [p.hex() for p in proof]}
+    result = {
+        "index": entry.leaf_index,
+        "size": n,
+        "root": root.hex(),
+        "proof": [p.hex() for p in proof],
+    }
     if json:
         print_json(result)
     else:
@@ -165,8 +190,13 @@ def consistency(
         root1, root2 = node.store.root(coop, size1), node.store.root(coop, size2)
     finally:
         node.close()
-    result = {"size1": size1, "size2": size2, "root1": root1.hex(), "root2": root2.hex(),
-              "proof": [p.hex() for p in proof]}
+    result = {
+        "size1": size1,
+        "size2": size2,
+        "root1": root1.hex(),
+        "root2": root2.hex(),
+        "proof": [p.hex() for p in proof],
+    }
     if json:
         print_json(result)
     else:

@@ -32,7 +32,9 @@ def init(data_dir: DataDir = None, json: Json = False) -> None:
 def run(
     data_dir: DataDir = None,
     host: Annotated[str | None, typer.Option("--host", envvar="ICN_HTTP_HOST")] = None,
-    port: Annotated[int | None, typer.Option("--port", envvar="ICN_HTTP_PORT", min=0, max=65535)] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", envvar="ICN_HTTP_PORT", min=0, max=65535)
+    ] = None,
 ) -> None:
     """Serve the node in the foreground until SIGINT or SIGTERM."""
     import uvicorn
@@ -53,7 +55,10 @@ def run(
         out.print(f"  API:    http://{bind_host}:{bind_port}/v1/health")
         out.print(f"  checkpoints every {policy.every_events} events or {policy.every_seconds:g} s")
         config = uvicorn.Config(
-            create_app(node, schedule), host=bind_host, port=bind_port, log_level="info",
+            create_app(node, schedule),
+            host=bind_host,
+            port=bind_port,
+            log_level="info",
             timeout_graceful_shutdown=10,
         )
         ForegroundServer(config).run()

@@ -21,9 +21,7 @@ def run_icn(
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("ICN_")}
     full_env.update({"ICN_PASSPHRASE": PASSPHRASE, "COLUMNS": "200"})
     full_env.update(env or {})
-    proc = subprocess.run(
-        [ICN, *args], env=full_env, input=input, capture_output=True, timeout=120
-    )
+    proc = subprocess.run([ICN, *args], env=full_env, input=input, capture_output=True, timeout=120)
     if check is not None:
         assert proc.returncode == check, (proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:])
     assert b"Traceback" not in proc.stderr, proc.stderr.decode()

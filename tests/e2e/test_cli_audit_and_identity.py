@@ -10,16 +10,25 @@ from pathlib import Path
 def test_audit_of_a_file_prints_exactly_the_spec_object(icn, vectors_dir: Path):
     expected = json.loads((vectors_dir / "expected.json").read_text())
     for name, want in expected.items():
-        proc = icn("audit", "verify", str(vectors_dir / name), "--json",
-                   check=0 if name == "ok.jsonl" else 1)
-        assert json.loads(proc.stdout) == {"verdicts": want["verdicts"], "balances": want["balances"]}
+        proc = icn(
+            "audit",
+            "verify",
+            str(vectors_dir / name),
+            "--json",
+            check=0 if name == "ok.jsonl" else 1,
+        )
+        assert json.loads(proc.stdout) == {
+            "verdicts": want["verdicts"],
+            "balances": want["balances"],
+        }
         assert proc.stdout.count(b"\n") == 1
 
 
 def test_audit_with_workers_gives_the_same_answer(icn, vectors_dir: Path):
     one = icn("audit", "verify", str(vectors_dir / "faults.jsonl"), "--json", check=1).stdout
-    two = icn("audit", "verify", str(vectors_dir / "faults.jsonl"), "--json", "--workers", "2",
-              check=1).stdout
+    two = icn(
+        "audit", "verify", str(vectors_dir / "faults.jsonl"), "--json", "--workers", "2", check=1
+    ).stdout
     assert one == two
 
 
@@ -57,16 +66,24 @@ def test_a_wrong_passphrase_is_a_clear_error_and_changes_nothing(icn, node_dir: 
     icn("log", "import", str(vectors_dir / "ok.jsonl"), *d)
     before = icn("log", "export", "--coop", "food-coop", *d).stdout
     key_bytes = (node_dir / "keys" / "node.json").read_bytes()
-    proc = icn("log", "checkpoint", "--coop", "food-coop", *d,
-               env={"ICN_PASSPHRASE": "not-the-passphrase"}, check=1)
+    proc = icn(
+        "log",
+        "checkpoint",
+        "--coop",
+        "food-coop",
+        *d,
+        env={"ICN_PASSPHRASE": "not-the-passphrase"},
+        check=1,
+    )
     assert b"wrong passphrase" in proc.stderr
     assert icn("log", "export", "--coop", "food-coop", *d).stdout == before
     assert (node_dir / "keys" / "node.json").read_bytes() == key_bytes
 
 
 def test_no_passphrase_without_a_terminal_is_a_clear_error(icn, tmp_path: Path):
-    proc = icn("node", "init", "--data-dir", str(tmp_path / "n"), env={"ICN_PASSPHRASE": ""},
-               check=1)
+    proc = icn(
+        "node", "init", "--data-dir", str(tmp_path / "n"), env={"ICN_PASSPHRASE": ""}, check=1
+    )
     assert b"ICN_PASSPHRASE" in proc.stderr
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from icn.domain.log import merkle
 from icn.domain.log.checkpoint import open_checkpoint
@@ -14,8 +13,15 @@ def _json(proc) -> dict:
 
 
 def test_importing_the_faults_log_stores_only_ok_events_and_exits_1(icn, node_dir, vectors_dir):
-    proc = icn("log", "import", str(vectors_dir / "faults.jsonl"), "--data-dir", str(node_dir),
-               "--json", check=1)
+    proc = icn(
+        "log",
+        "import",
+        str(vectors_dir / "faults.jsonl"),
+        "--data-dir",
+        str(node_dir),
+        "--json",
+        check=1,
+    )
     report = _json(proc)
     expected = json.loads((vectors_dir / "expected.json").read_text())["faults.jsonl"]["verdicts"]
     assert report["stored"] == expected.count("ok")
@@ -23,8 +29,9 @@ def test_importing_the_faults_log_stores_only_ok_events_and_exits_1(icn, node_di
     assert {p["line"] for p in report["problems"]} == {
         i + 1 for i, v in enumerate(expected) if v not in ("ok", "duplicate")
     }
-    store_audit = _json(icn("audit", "verify", "--coop", "food-coop", "--data-dir", str(node_dir),
-                            "--json"))
+    store_audit = _json(
+        icn("audit", "verify", "--coop", "food-coop", "--data-dir", str(node_dir), "--json")
+    )
     assert set(store_audit["verdicts"]) == {"ok"}
     want = json.loads((vectors_dir / "expected.json").read_text())["faults.jsonl"]["balances"]
     want.pop("bike-share")  # that currency lives in the log's other coop, bike-coop
@@ -46,8 +53,17 @@ def test_export_import_export_gives_identical_bytes(icn, tmp_path, node_dir, vec
 
 
 def test_import_refuses_lines_of_another_coop_when_asked(icn, node_dir, vectors_dir):
-    proc = icn("log", "import", str(vectors_dir / "ok.jsonl"), "--coop", "food-coop",
-               "--data-dir", str(node_dir), "--json", check=1)
+    proc = icn(
+        "log",
+        "import",
+        str(vectors_dir / "ok.jsonl"),
+        "--coop",
+        "food-coop",
+        "--data-dir",
+        str(node_dir),
+        "--json",
+        check=1,
+    )
     report = _json(proc)
     assert [p["code"] for p in report["problems"]] == ["wrong-coop"]
     assert report["stored"] == 29
@@ -67,20 +83,28 @@ def test_checkpoint_proofs_and_consistency_verify_independently(icn, node_dir, v
     assert again == cp  # nothing new: the latest checkpoint is returned, not a new one
 
     leaf_id = vectors["leaves"][5]
-    proof = _json(icn("log", "prove", "--coop", "food-coop", "--id", leaf_id, "--size", "20",
-                      "--json", *d))
+    proof = _json(
+        icn("log", "prove", "--coop", "food-coop", "--id", leaf_id, "--size", "20", "--json", *d)
+    )
     assert proof["index"] == 5 and proof["size"] == 20
     assert proof["root"] == vectors["roots"]["20"]
     merkle.verify_inclusion(
-        merkle.leaf_hash(bytes.fromhex(leaf_id)), 5, 20,
-        [bytes.fromhex(p) for p in proof["proof"]], bytes.fromhex(proof["root"]),
+        merkle.leaf_hash(bytes.fromhex(leaf_id)),
+        5,
+        20,
+        [bytes.fromhex(p) for p in proof["proof"]],
+        bytes.fromhex(proof["root"]),
     )
-    cons = _json(icn("log", "consistency", "--coop", "food-coop", "--from", "7", "--to", "29",
-                     "--json", *d))
+    cons = _json(
+        icn("log", "consistency", "--coop", "food-coop", "--from", "7", "--to", "29", "--json", *d)
+    )
     assert (cons["root1"], cons["root2"]) == (vectors["roots"]["7"], vectors["roots"]["29"])
     merkle.verify_consistency(
-        7, 29, [bytes.fromhex(p) for p in cons["proof"]],
-        bytes.fromhex(cons["root1"]), bytes.fromhex(cons["root2"]),
+        7,
+        29,
+        [bytes.fromhex(p) for p in cons["proof"]],
+        bytes.fromhex(cons["root1"]),
+        bytes.fromhex(cons["root2"]),
     )
     store_audit = _json(icn("audit", "verify", "--coop", "food-coop", "--json", *d))
     assert store_audit["passed"] is True
@@ -95,7 +119,8 @@ def test_proof_requests_out_of_range_are_refused_cleanly(icn, node_dir, vectors_
     assert b"not inside a tree of size 5" in proc.stderr
     proc = icn("log", "prove", "--coop", "food-coop", "--id", "ab" * 32, *d, check=1)
     assert b"not-found" in proc.stderr
-    proc = icn("log", "consistency", "--coop", "food-coop", "--from", "3", "--to", "999", *d,
-               check=1)
+    proc = icn(
+        "log", "consistency", "--coop", "food-coop", "--from", "3", "--to", "999", *d, check=1
+    )
     assert b"out of range" in proc.stderr
     icn("log", "consistency", "--coop", "food-coop", "--from", "x", "--to", "3", *d, check=2)

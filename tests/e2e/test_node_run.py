@@ -36,7 +36,9 @@ def test_a_running_node_serves_health_and_checkpoints_every_n_events(
     env = dict(icn_process_env, ICN_CHECKPOINT_EVERY="5", ICN_CHECKPOINT_SECONDS="3600")
     proc = subprocess.Popen(
         [icn_path, "node", "run", "--data-dir", str(node_dir), "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         health = _wait_healthy(f"http://127.0.0.1:{port}/v1/health", proc)
@@ -49,8 +51,11 @@ def test_a_running_node_serves_health_and_checkpoints_every_n_events(
         checkpoints: list = []
         while time.monotonic() < deadline and not checkpoints:
             time.sleep(0.5)
-            audit = json.loads(icn("audit", "verify", "--coop", "food-coop", "--data-dir",
-                                   str(node_dir), "--json").stdout)
+            audit = json.loads(
+                icn(
+                    "audit", "verify", "--coop", "food-coop", "--data-dir", str(node_dir), "--json"
+                ).stdout
+            )
             checkpoints = [c for c in audit["checkpoints"] if c["own"]]
         assert checkpoints, "the node issued no checkpoint after 29 new events (N=5)"
         assert checkpoints[0]["size"] == 29 and checkpoints[0]["matches"]
@@ -72,7 +77,9 @@ def test_a_checkpoint_is_also_issued_after_t_seconds(
     icn("log", "import", str(vectors_dir / "ok.jsonl"), "--data-dir", str(node_dir))
     proc = subprocess.Popen(
         [icn_path, "node", "run", "--data-dir", str(node_dir), "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         _wait_healthy(f"http://127.0.0.1:{port}/v1/health", proc)
@@ -80,11 +87,17 @@ def test_a_checkpoint_is_also_issued_after_t_seconds(
         sizes: list[int] = []
         while time.monotonic() < deadline and len(sizes) < 2:
             time.sleep(0.5)
-            audit = json.loads(icn("audit", "verify", "--coop", "bike-coop", "--data-dir",
-                                   str(node_dir), "--json").stdout)
+            audit = json.loads(
+                icn(
+                    "audit", "verify", "--coop", "bike-coop", "--data-dir", str(node_dir), "--json"
+                ).stdout
+            )
             sizes = [c["size"] for c in audit["checkpoints"] if c["own"]]
-            food = json.loads(icn("audit", "verify", "--coop", "food-coop", "--data-dir",
-                                  str(node_dir), "--json").stdout)
+            food = json.loads(
+                icn(
+                    "audit", "verify", "--coop", "food-coop", "--data-dir", str(node_dir), "--json"
+                ).stdout
+            )
             sizes += [c["size"] for c in food["checkpoints"] if c["own"]]
         assert sorted(sizes) == [1, 29]
     finally:

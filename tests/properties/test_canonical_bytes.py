@@ -18,7 +18,12 @@ scalars = st.one_of(
 values = st.recursive(
     scalars,
     lambda inner: st.one_of(
-        st.lists(inner, max_size=5), st.dictionaries(st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=8), inner, max_size=5)
+        st.lists(inner, max_size=5),
+        st.dictionaries(
+            st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=8),
+            inner,
+            max_size=5,
+        ),
     ),
     max_leaves=30,
 )

@@ -23,7 +23,12 @@ def _wire(amount: int, memo: str | None, ts: int) -> bytes:
     author = did_from_public_key(bytes(_KEY.verify_key))
     tx = {"from": author, "to": _OTHER, "amount": amount, "currency": "hours", "memo": memo}
     event = sign_event(
-        _KEY, coop="food-coop", seq=1, prev=None, ts=ts, type="ledger.EntryRecorded",
+        _KEY,
+        coop="food-coop",
+        seq=1,
+        prev=None,
+        ts=ts,
+        type="ledger.EntryRecorded",
         body={"transactions": [tx]},
     )
     return event.wire_bytes()

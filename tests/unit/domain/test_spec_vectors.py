@@ -86,7 +86,10 @@ def test_a_proof_with_one_wrong_hash_fails(merkle_vectors: dict, tree: merkle.Me
     proof[0] = bytes(32)
     with pytest.raises(merkle.VerificationError):
         merkle.verify_inclusion(
-            merkle.leaf_hash(bytes.fromhex(case["leaf"])), case["index"], case["size"], proof,
+            merkle.leaf_hash(bytes.fromhex(case["leaf"])),
+            case["index"],
+            case["size"],
+            proof,
             tree.root(case["size"]),
         )
 
