@@ -1,0 +1,148 @@
+"""The write path's decisions, against an in-memory store at the port boundary."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import pytest
+from nacl.signing import SigningKey
+
+from icn.application.append import AppendEvents
+from icn.application.errors import BatchRefused, StoreBusy
+from icn.application.memory_view import MemoryChains
+from icn.application.ports import Accepted, ConcurrentAppend, ForkEvidence
+from icn.domain.events.envelope import Event, sign_event
+from icn.domain.identity.did import did_from_public_key
+
+ALICE = SigningKey(b"\x01" * 32)
+BOB = did_from_public_key(bytes(SigningKey(b"\x02" * 32).verify_key))
+
+
+class FakeStore:
+    """Just enough of the EventStore port: chains in memory, optional injected races."""
+
+    def __init__(self, races: int = 0) -> None:
+        self.chains = MemoryChains()
+        self.log: list[Accepted] = []
+        self.forks: list[ForkEvidence] = []
+        self.flagged: set[tuple[str, str]] = set()
+        self.races = races
+
+    def chain_view(self, chains: Iterable[tuple[str, str]]):
+        store = self
+
+        class View(MemoryChains):
+            def head(self, coop, author):
+                return store.chains.head(coop, author)
+
+            def id_at(self, coop, author, seq):
+                return store.chains.id_at(coop, author, seq)
+
+            def coop_did(self, coop):
+                return store.chains.coop_did(coop)
+
+            def is_flagged(self, coop, author):
+                return (coop, author) in store.flagged
+
+        return View()
+
+    def append(
+        self, accepted: Sequence[Accepted], forks: Sequence[ForkEvidence], received_ms: int
+    ) -> list[int]:
+        if self.races:
+            self.races -= 1
+            raise ConcurrentAppend("someone else won")
+        start = len(self.log)
+        for a in accepted:
+            self.chains.accept(a.event)
+            self.log.append(a)
+        self.forks += forks
+        self.flagged |= {(f.event.coop, f.event.author) for f in forks}
+        return list(range(start, start + len(accepted)))
+
+
+def _chain(n: int, amount: int = 1) -> list[Event]:
+    events: list[Event] = []
+    for seq in range(1, n + 1):
+        prev = events[-1].id if events else None
+        tx = {
+            "from": did_from_public_key(bytes(ALICE.verify_key)),
+            "to": BOB,
+            "amount": amount,
+            "currency": "hours",
+            "memo": None,
+        }
+        events.append(
+            sign_event(
+                ALICE,
+                coop="c",
+                seq=seq,
+                prev=prev,
+                ts=seq,
+                type="ledger.EntryRecorded",
+                body={"transactions": [tx]},
+            )
+        )
+    return events
+
+
+def _wires(events: list[Event]) -> list[bytes]:
+    return [e.wire_bytes() for e in events]
+
+
+def test_events_of_one_chain_in_one_batch_link_to_each_other() -> None:
+    store = FakeStore()
+    outcomes = AppendEvents(store, lambda: 0).append(_wires(_chain(3)))
+    assert [(o.verdict, o.position) for o in outcomes] == [("ok", 0), ("ok", 1), ("ok", 2)]
+
+
+def test_a_replayed_event_is_a_duplicate_and_is_not_stored_twice() -> None:
+    store = FakeStore()
+    app = AppendEvents(store, lambda: 0)
+    lines = _wires(_chain(2))
+    app.append(lines)
+    assert [o.verdict for o in app.append(lines)] == ["duplicate", "duplicate"]
+    assert len(store.log) == 2
+
+
+def test_a_fork_is_quarantined_and_its_author_refused_afterwards() -> None:
+    store = FakeStore()
+    app = AppendEvents(store, lambda: 0)
+    original = _chain(2)
+    app.append(_wires(original))
+    other = _chain(2, amount=5)[1]  # same seq 2, different content
+    [fork] = app.append([other.wire_bytes()])
+    assert fork.verdict == "fork"
+    assert store.forks[0].conflicts_with == original[1].id
+    nxt = sign_event(
+        ALICE,
+        coop="c",
+        seq=3,
+        prev=original[1].id,
+        ts=9,
+        type="ledger.EntryRecorded",
+        body=original[1].body,
+    )
+    [refused] = app.append([nxt.wire_bytes()])
+    assert (refused.verdict, refused.code) == ("refused", "author-flagged")
+
+
+def test_an_atomic_batch_with_one_bad_line_stores_nothing() -> None:
+    store = FakeStore()
+    lines = _wires(_chain(3))
+    lines[1] = lines[1].replace(b'"amount":1', b'"amount":2')
+    with pytest.raises(BatchRefused) as refused:
+        AppendEvents(store, lambda: 0).append(lines, atomic=True)
+    assert refused.value.line == 2 and refused.value.verdict == "bad-id"
+    assert store.log == []
+
+
+def test_a_lost_race_is_judged_again_from_fresh_state() -> None:
+    store = FakeStore(races=2)
+    outcomes = AppendEvents(store, lambda: 0).append(_wires(_chain(2)))
+    assert [o.verdict for o in outcomes] == ["ok", "ok"]
+
+
+def test_a_store_that_always_loses_the_race_is_reported_busy() -> None:
+    with pytest.raises(StoreBusy):
+        AppendEvents(FakeStore(races=100), lambda: 0).append(_wires(_chain(1)))
