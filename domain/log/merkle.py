@@ -201,6 +201,10 @@ class Frontier:
         self.size += 1
         return created
 
+    def edge(self) -> list[bytes]:
+        """Hashes of the maximal complete subtrees, left first: what a store persists."""
+        return [h for _, h in self._edge]
+
     def root(self) -> bytes:
         """The root of the tree as it stands."""
         if not self._edge:

@@ -8,6 +8,8 @@ else (export, proofs, checkpoints) is read through SQLAlchemy.
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -48,7 +50,7 @@ class _PrefetchedView:
         self,
         store: SqlEventStore,
         heads: dict[tuple[str, str], ChainHead],
-        coop_dids: dict[str, str],
+        coop_dids: dict[str, str | None],
         flagged: set[tuple[str, str]],
     ) -> None:
         self._store = store
@@ -71,9 +73,8 @@ class _PrefetchedView:
     def coop_did(self, coop: str) -> str | None:
         if coop not in self._coop_dids:
             rows = self._store._raw("SELECT did FROM coops WHERE coop = ?", [coop])
-            if rows:
-                self._coop_dids[coop] = rows[0]["did"]
-        return self._coop_dids.get(coop)
+            self._coop_dids[coop] = rows[0]["did"] if rows else None
+        return self._coop_dids[coop]
 
     def is_flagged(self, coop: str, author: str) -> bool:
         return (coop, author) in self._flagged
@@ -92,6 +93,17 @@ class SqlEventStore:
             )
             self._recorder: Any = IcnSQLiteRecorder(self._datastore)
             self._ph = "?"
+            # The write path's reads are single statements: on SQLite they run
+            # on one autocommit, query-only connection (no BEGIN/ROLLBACK round
+            # trips); WAL lets them proceed while another connection writes.
+            self._hot: sqlite3.Connection | None = sqlite3.connect(
+                database.sqlite_path,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=SQLITE_LOCK_TIMEOUT_S,
+            )
+            self._hot.row_factory = sqlite3.Row
+            self._hot_lock = threading.Lock()
         else:
             self._datastore = PostgresDatastore(
                 **database.postgres_params(),
@@ -102,6 +114,7 @@ class SqlEventStore:
             )
             self._recorder = IcnPostgresRecorder(self._datastore)
             self._ph = "%s"
+            self._hot = None
         self.engine: Engine = database.read_engine()
 
     # -- lifecycle -----------------------------------------------------------
@@ -121,12 +134,18 @@ class SqlEventStore:
 
     def close(self) -> None:
         """Release connections."""
+        if self._hot is not None:
+            self._hot.close()
         self.engine.dispose()
         self._datastore.close()
 
     # -- write path ----------------------------------------------------------
 
     def _raw(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        """One read statement for the write path (``?`` placeholders)."""
+        if self._hot is not None:
+            with self._hot_lock:
+                return self._hot.execute(sql, params).fetchall()
         with self._datastore.transaction(commit=False) as c:
             c.execute(sql.replace("?", self._ph), params)
             return list(c.fetchall())
@@ -137,25 +156,29 @@ class SqlEventStore:
         for coop, author in chains:
             by_coop.setdefault(coop, set()).add(author)
         heads: dict[tuple[str, str], ChainHead] = {}
-        dids: dict[str, str] = {}
+        dids: dict[str, str | None] = {}
         flagged: set[tuple[str, str]] = set()
-        p = self._ph
-        with self._datastore.transaction(commit=False) as c:
-            for coop, authors in by_coop.items():
-                names = sorted(authors)
-                marks = ",".join([p] * len(names))
-                c.execute(
-                    f"SELECT author, seq, event_id, ts FROM chain_heads"
-                    f" WHERE coop = {p} AND author IN ({marks})",
-                    [coop, *names],
-                )
-                for r in c.fetchall():
+        for coop, authors in by_coop.items():
+            names = sorted(authors)
+            marks = ",".join(["?"] * len(names))
+            # One round trip: the chain heads, the coop's DID and which of
+            # these authors have fork evidence ('h', 'c', 'q' rows).
+            rows = self._raw(
+                f"SELECT 'h' AS k, author, seq, event_id, ts FROM chain_heads"
+                f" WHERE coop = ? AND author IN ({marks})"
+                f" UNION ALL SELECT 'c', did, 0, '', 0 FROM coops WHERE coop = ?"
+                f" UNION ALL SELECT 'q', author, 0, '', 0 FROM quarantine"
+                f" WHERE coop = ? AND author IN ({marks})",
+                [coop, *names, coop, coop, *names],
+            )
+            dids[coop] = None
+            for r in rows:
+                if r["k"] == "h":
                     heads[(coop, r["author"])] = ChainHead(r["seq"], r["event_id"], r["ts"])
-                c.execute(f"SELECT did FROM coops WHERE coop = {p}", [coop])
-                for r in c.fetchall():
-                    dids[coop] = r["did"]
-                c.execute(f"SELECT DISTINCT author FROM quarantine WHERE coop = {p}", [coop])
-                flagged.update((coop, r["author"]) for r in c.fetchall())
+                elif r["k"] == "c":
+                    dids[coop] = r["author"]
+                else:
+                    flagged.add((coop, r["author"]))
         return _PrefetchedView(self, heads, dids, flagged)
 
     def append(

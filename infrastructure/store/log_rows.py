@@ -2,8 +2,8 @@
 
 Runs on the recorder's own DB-API cursor (SQLite or psycopg), after the
 table lock or write lock is held, so the tree size it reads cannot move
-under it. Appending costs O(log n) reads (the tree's right edge) plus
-about two node rows per event.
+under it. Appending reads one row (the tree's size and right edge, O(log n)
+bytes) and writes about two node rows per event.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from icn.application.ports import Accepted, ForkEvidence
 from icn.domain.events.bodies import CHECKPOINT_ISSUED, COOP_FOUNDED
-from icn.domain.log.merkle import Frontier, complete_subtrees, leaf_hash
+from icn.domain.log.merkle import Frontier, leaf_hash
 
 
 class Cursor(Protocol):
@@ -43,7 +43,7 @@ class LogRowWriter:
         def q(sql: str) -> str:
             return sql.replace("?", placeholder)
 
-        self.select_size = q("SELECT size FROM log_trees WHERE coop = ?")
+        self.select_tree = q("SELECT size, edge FROM log_trees WHERE coop = ?")
         self.insert_entry = q(
             "INSERT INTO log_entries (coop, leaf_index, event_id, author, seq, type, ts)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -56,9 +56,9 @@ class LogRowWriter:
             " ON CONFLICT (coop, author) DO UPDATE SET seq = excluded.seq,"
             " event_id = excluded.event_id, ts = excluded.ts"
         )
-        self.upsert_size = q(
-            "INSERT INTO log_trees (coop, size) VALUES (?, ?)"
-            " ON CONFLICT (coop) DO UPDATE SET size = excluded.size"
+        self.upsert_tree = q(
+            "INSERT INTO log_trees (coop, size, edge) VALUES (?, ?, ?)"
+            " ON CONFLICT (coop) DO UPDATE SET size = excluded.size, edge = excluded.edge"
         )
         self.insert_coop = q(
             "INSERT INTO coops (coop, did, founded_event_id) VALUES (?, ?, ?)"
@@ -75,20 +75,13 @@ class LogRowWriter:
         )
         self._placeholder = placeholder
 
-    def _edge(self, c: Cursor, coop: str, size: int) -> list[bytes]:
-        wanted = complete_subtrees(size)
-        if not wanted:
-            return []
-        p = self._placeholder
-        where = " OR ".join(f"(level = {p} AND idx = {p})" for _ in wanted)
-        params: list[Any] = [coop]
-        for level, idx in wanted:
-            params += [level, idx]
-        c.execute(
-            f"SELECT level, idx, hash FROM merkle_nodes WHERE coop = {p} AND ({where})", params
-        )
-        found = {(row["level"], row["idx"]): bytes(row["hash"]) for row in c.fetchall()}
-        return [found[key] for key in wanted]
+    def _frontier(self, c: Cursor, coop: str) -> Frontier:
+        c.execute(self.select_tree, (coop,))
+        rows = c.fetchall()
+        if not rows:
+            return Frontier()
+        edge = bytes(rows[0]["edge"])
+        return Frontier(rows[0]["size"], [edge[i : i + 32] for i in range(0, len(edge), 32)])
 
     def write(self, c: Cursor, batch: LogBatch) -> None:
         """Write every row of ``batch``; fill ``batch.positions``."""
@@ -98,10 +91,7 @@ class LogRowWriter:
         positions = [0] * len(batch.accepted)
         entries, nodes, heads, sizes, founded, cps = [], [], [], [], [], []
         for coop, indexes in by_coop.items():
-            c.execute(self.select_size, (coop,))
-            rows = c.fetchall()
-            size = rows[0]["size"] if rows else 0
-            frontier = Frontier(size, self._edge(c, coop, size))
+            frontier = self._frontier(c, coop)
             for i in indexes:
                 e = batch.accepted[i].event
                 leaf = frontier.size
@@ -117,12 +107,12 @@ class LogRowWriter:
                 elif e.type == CHECKPOINT_ISSUED:
                     b = e.body
                     cps.append((e.id, coop, e.author, b["size"], b["root"], b["note"], leaf))
-            sizes.append((coop, frontier.size))
+            sizes.append((coop, frontier.size, b"".join(frontier.edge())))
         if entries:
             c.executemany(self.insert_entry, entries)
             c.executemany(self.insert_node, nodes)
             c.executemany(self.upsert_head, heads)
-            c.executemany(self.upsert_size, sizes)
+            c.executemany(self.upsert_tree, sizes)
         for row in founded:
             c.execute(self.insert_coop, row)
         if cps:

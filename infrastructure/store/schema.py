@@ -57,7 +57,10 @@ log_trees = Table(
     metadata,
     Column("coop", String(64), primary_key=True),
     Column("size", BigInt, nullable=False),
+    Column("edge", LargeBinary, nullable=False),
 )
+"""Size and right edge of each coop's tree (the hashes of its maximal complete
+subtrees, left to right, 32 bytes each): one row read per append, O(log n) bytes."""
 
 merkle_nodes = Table(
     "merkle_nodes",
