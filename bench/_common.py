@@ -22,9 +22,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
+from typing import ClassVar
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 
 @dataclass
@@ -34,6 +36,8 @@ class Series:
     name: str
     events: int
     seconds: list[float] = field(default_factory=list)
+
+    HEADER: ClassVar[list[str]] = ["measurement", "events", "median ev/s", "µs/event", "range ev/s"]
 
     @property
     def rates(self) -> list[float]:
@@ -49,6 +53,12 @@ class Series:
     def us_per_event(self) -> float:
         """Median cost of one event in microseconds."""
         return 1e6 / self.rate
+
+    def row(self) -> list[str]:
+        """Median, cost per event and the spread across repetitions, for a table."""
+        spread = f"{min(self.rates):,.0f}–{max(self.rates):,.0f}"
+        median = f"{self.rate:,.0f}"
+        return [self.name, f"{self.events:,}", median, f"{self.us_per_event:,.1f}", spread]
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -106,6 +116,16 @@ def chunks_progress(
     task = progress.add_task(description, total=total)
     yield lambda n: progress.advance(task, n)
     progress.update(task, completed=total, visible=False)
+
+
+def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
+    """A terminal table; columns after the first are right-aligned numbers."""
+    table = Table(title=title)
+    for i, col in enumerate(header):
+        table.add_column(col, justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:

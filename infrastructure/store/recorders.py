@@ -2,7 +2,8 @@
 
 The library's own extension point is ``_insert_events``: its process
 recorders use it to write tracking rows in the event transaction, and we use
-it the same way for the Merkle tree, chain heads and fork evidence. The
+it the same way (on SQLite) for the Merkle tree, chain heads and fork
+evidence. The
 uniqueness of (originator_id, originator_version) = (coop/author, seq) is
 the library's primary key, so a second event at one seq can never be stored.
 """
@@ -35,14 +36,26 @@ class IcnSQLiteRecorder(SQLiteApplicationRecorder):
 
 
 class IcnPostgresRecorder(PostgresApplicationRecorder):
-    """PostgreSQL: take the library's table lock first, then read the tree edge."""
+    """PostgreSQL: one plain transaction: table lock, log rows, stored events.
+
+    The library's ``insert_events`` runs in psycopg pipeline mode, which hangs
+    forever here (psycopg 3.3, libpq 18) once a batch's parameters pass about
+    0.5-1 MB: client and server each wait for the other. Imports send batches
+    of that size, so this recorder runs the same statements, in the same
+    order and under the same lock, without a pipeline.
+    """
 
     _writer = LogRowWriter("%s")
 
-    def _insert_events(
-        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> None:
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
         batch: LogBatch | None = kwargs.get("log_batch")
-        if batch is not None:
+        with self.datastore.transaction(commit=True) as curs:
             self._lock_table(curs)
-            self._writer.write(curs, batch)
+            if batch is not None:
+                self._writer.write(curs, batch)
+            if not stored_events:
+                return []
+            self._insert_stored_events(curs, stored_events, **kwargs)
+            return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)

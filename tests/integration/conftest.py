@@ -9,6 +9,8 @@ tests never see each other's events.
 from __future__ import annotations
 
 import itertools
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -54,14 +56,22 @@ class PgCluster:
 
 
 @pytest.fixture(scope="session")
-def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgCluster]:
-    """One PostgreSQL server for the whole session (started on first use)."""
+def pg_cluster() -> Iterator[PgCluster]:
+    """One PostgreSQL server for the whole session (started on first use).
+
+    Its data lives in a folder of its own, not under pytest's ``tmp_path``:
+    when run as root, pgserver runs the server as a separate user, and any
+    other pytest session resets ``/tmp/pytest-of-<user>`` to mode 0700, which
+    would pull the data folder from under the running server.
+    """
     pgserver = pytest.importorskip("pgserver")
-    server = pgserver.get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="stop")
+    parent = Path(tempfile.mkdtemp(prefix="icn-test-pg-"))
+    server = pgserver.get_server(parent / "data", cleanup_mode="stop")
     try:
         yield PgCluster(server)
     finally:
         server.cleanup()
+        shutil.rmtree(parent, ignore_errors=True)
 
 
 @pytest.fixture
@@ -76,13 +86,12 @@ def data_dir(tmp_path: Path) -> Path:
     params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
 )
 def store_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
-    """The configured database URL: none (the default SQLite file) or a fresh PostgreSQL database."""
+    """The configured database URL: none (the default SQLite file) or a fresh PostgreSQL DB."""
     if request.param == "sqlite":
         yield None
         return
     cluster: PgCluster = request.getfixturevalue("pg_cluster")
     name = cluster.create_database()
-    request.node.user_properties.append(("database", name))
     yield cluster.url(name)
     # Stores are closed by then (fixture teardown runs in reverse order).
     cluster.drop_database(name)

@@ -22,8 +22,8 @@ from nacl.signing import SigningKey
 from sqlalchemy import create_engine, func, select
 
 from icn.application.append import AppendEvents, Outcome
-from icn.application.errors import ApplicationError, BatchRefused
-from icn.application.ports import Accepted, ConcurrentAppend, StoreError
+from icn.application.errors import BatchRefused
+from icn.application.ports import Accepted, ConcurrentAppend, ForkEvidence, StoreError
 from icn.domain.events.envelope import Event, inspect, sign_event
 from icn.domain.identity.did import did_from_public_key
 from icn.domain.log import merkle
@@ -60,7 +60,9 @@ class Chain:
             chain.ts = head.ts
         return chain
 
-    def sign(self, to: str, amount: int, *, seq: int | None = None, prev: str | None = None) -> Event:
+    def sign(
+        self, to: str, amount: int, *, seq: int | None = None, prev: str | None = None
+    ) -> Event:
         """An entry at ``seq`` (default: the next one) without moving the chain."""
         seq = self.seq + 1 if seq is None else seq
         prev = self.prev if seq == self.seq + 1 else prev
@@ -124,8 +126,10 @@ def visible(store: SqlEventStore, coops: Sequence[str]) -> dict[str, Any]:
     return {
         "coops": store.coops(),
         "sizes": {c: store.tree_size(c) for c in coops},
-        "entries": {c: [(e.leaf_index, e.event_id, e.wire) for e in store.entries(c)] for c in coops},
-        "quarantine": {c: [(f.event.id, f.conflicts_with) for f in store.quarantined(c)] for c in coops},
+        "entries": {c: [(e.leaf_index, e.event_id, e.wire) for e in store.entries(c)]
+                    for c in coops},
+        "quarantine": {c: [(f.event.id, f.conflicts_with) for f in store.quarantined(c)]
+                       for c in coops},
         "nodes": {c: store.stored_nodes(c) for c in coops},
     }
 
@@ -197,6 +201,23 @@ def test_importing_the_fault_vectors_gives_exactly_the_expected_verdict_for_ever
     assert [(f.event.id, f.conflicts_with) for f in held] == [
         (d["id"], first_at[(d["coop"], d["author"], d["seq"])]) for d in forks
     ]
+
+
+def test_importing_the_vectors_one_line_at_a_time_gives_the_same_log_as_one_batch(
+    store: SqlEventStore,
+    open_store: Callable[[], SqlEventStore],
+    clock: Callable[[], int],
+    vectors_dir: Path,
+) -> None:
+    lines = vector_lines(vectors_dir, "ok.jsonl")
+    append = AppendEvents(store, clock)
+
+    verdicts = [v for line in lines for v in (o.verdict for o in append.append([line]))]
+
+    assert verdicts == ["ok"] * len(lines)
+    vectors = json.loads((vectors_dir / "merkle.json").read_text())
+    assert store.root(FOOD, 29).hex() == vectors["checkpoint"]["root"]
+    assert [e.wire for e in store.entries(FOOD)] == [ln for ln in lines if coop_of(ln) == FOOD]
 
 
 def test_importing_the_same_log_twice_changes_nothing_the_second_time(
@@ -291,6 +312,61 @@ def test_entries_are_the_input_lines_in_log_order_when_the_input_is_canonical(
     assert store.find("0" * 64) is None
 
 
+def test_entries_stream_a_log_longer_than_one_read_page_completely_and_in_order(
+    store: SqlEventStore, clock: Callable[[], int], vector_keys: dict[str, SigningKey]
+) -> None:
+    chains = [Chain(vector_keys[n], "big-coop") for n in ("alice", "bob", "carol")]
+    sink = did_of(vector_keys["dave"])
+    events = [chains[i % 3].next(sink, 1 + i % 97) for i in range(2300)]
+    for start in range(0, len(events), 250):  # small batches: see the large-batch test below
+        AppendEvents(store, clock).append(wires(events[start : start + 250]))
+
+    assert [e.event_id for e in store.entries("big-coop")] == [e.id for e in events]
+    assert [e.leaf_index for e in store.entries("big-coop", start=1999)] == list(range(1999, 2300))
+    assert store.root("big-coop", 2300) == tree_of(store, "big-coop").root()
+
+
+def test_a_batch_of_the_size_an_import_sends_is_stored_in_one_append(
+    store: SqlEventStore, clock: Callable[[], int], vector_keys: dict[str, SigningKey]
+) -> None:
+    """About 3.5 MB: 60 events near the 64 KiB limit (the CLI sends up to 500 lines at once)."""
+    alice = Chain(vector_keys["alice"], "bulk-coop")
+    sink = did_of(vector_keys["bob"])
+    events = []
+    for n in range(60):
+        event = alice.next(sink)
+        body = {"transactions": [
+            {"from": alice.did, "to": sink, "amount": k + 1, "currency": "hours",
+             "memo": f"{n}/{k} " + "x" * 1000}
+            for k in range(50)
+        ]}
+        event = sign_event(alice.key, coop=alice.coop, seq=event.seq, prev=event.prev,
+                           ts=event.ts, type=ENTRY, body=body)
+        alice.prev = event.id
+        events.append(event)
+    lines = wires(events)
+    assert 50_000 < max(len(ln) for ln in lines) <= 64 * 1024
+    done: list[list[Outcome]] = []
+    failed: list[BaseException] = []
+
+    def append() -> None:
+        try:
+            done.append(AppendEvents(store, clock).append(lines))
+        except BaseException as exc:  # the database is dropped under a hung append
+            failed.append(exc)
+
+    worker = threading.Thread(target=append, daemon=True)  # a hung append must not hang pytest
+    worker.start()
+    worker.join(30)
+
+    assert done or failed, (
+        f"appending {sum(map(len, lines))} bytes in one batch did not finish within 30 s"
+    )
+    assert not failed, failed
+    assert [o.verdict for o in done[0]] == ["ok"] * len(lines)
+    assert [e.wire for e in store.entries("bulk-coop")] == lines
+
+
 def test_entries_are_canonical_wire_bytes_even_when_the_input_was_not(
     store: SqlEventStore, clock: Callable[[], int], vectors_dir: Path
 ) -> None:
@@ -303,7 +379,7 @@ def test_entries_are_canonical_wire_bytes_even_when_the_input_was_not(
     outcomes = AppendEvents(store, clock).append(scrambled)
 
     assert {o.verdict for o in outcomes} == {"ok"}
-    assert [e.wire for e in store.entries(FOOD)] == [l for l in lines if coop_of(l) == FOOD]
+    assert [e.wire for e in store.entries(FOOD)] == [ln for ln in lines if coop_of(ln) == FOOD]
 
 
 def test_a_reopened_store_serves_the_same_log(
@@ -416,7 +492,8 @@ def test_an_atomic_batch_with_one_bad_line_is_refused_whole_and_changes_nothing(
     dave = did_of(vector_keys["dave"])
     good1, good2 = alice.next(dave), bob.next(dave)
     wrong = {
-        "bad-signature": lambda: msgspec.structs.replace(bob.next(dave), sig=good1.sig).wire_bytes(),
+        "bad-signature": lambda: msgspec.structs.replace(bob.next(dave), sig=good1.sig)
+        .wire_bytes(),
         "fork": lambda: fork_of_head(store, vector_keys["alice"], FOOD, dave).wire_bytes(),
         "gap": lambda: bob.sign(dave, 3, seq=bob.seq + 2, prev=bob.prev).wire_bytes(),
         "malformed": lambda: b'{"v": 1, "coop": "food-coop"}',
@@ -442,7 +519,7 @@ def test_an_atomic_batch_with_one_bad_line_is_refused_whole_and_changes_nothing(
     ]
 
 
-CRASHES = (RuntimeError, ApplicationError, StoreError, PersistenceError)
+CRASHES = (RuntimeError, StoreError, PersistenceError)
 
 
 def _writer_fails_after_its_rows(monkeypatch: pytest.MonkeyPatch, database: Database,
@@ -488,7 +565,6 @@ def test_a_batch_that_crashes_before_commit_leaves_no_trace(
     crash: Callable[..., Callable[[], None]],
     monkeypatch: pytest.MonkeyPatch,
     store: SqlEventStore,
-    database: Database,
     clock: Callable[[], int],
     vectors_dir: Path,
     vector_keys: dict[str, SigningKey],
@@ -506,9 +582,13 @@ def test_a_batch_that_crashes_before_commit_leaves_no_trace(
     before_rows, before_api = everything(store), visible(store, coops)
     heads = {d: store.head(FOOD, d) for d in (alice.did, dave.did)}
 
+    # The batch as AppendEvents would hand it over once judged.
+    accepted = [Accepted(e, e.wire_bytes()) for e in batch]
+    forks = [ForkEvidence(fork_of_dave, fork_of_dave.wire_bytes(), heads[dave.did].id)]  # type: ignore[union-attr]
+
     recover = crash(monkeypatch, store.database, batch[-1])
     with pytest.raises(CRASHES, match="simulated crash"):
-        AppendEvents(store, clock).append(lines)
+        store.append(accepted, forks, clock())
 
     assert everything(store) == before_rows
     assert visible(store, coops) == before_api
@@ -645,6 +725,44 @@ def test_writers_racing_in_threads_store_each_event_exactly_once(
     reader = stores[0]
     assert [e.wire for e in reader.entries("race-coop")] == lines
     assert reader.stored_nodes("race-coop") == tree_of(reader, "race-coop").nodes
+
+
+def test_writers_appending_different_chains_at_once_get_distinct_consecutive_leaves(
+    open_store: Callable[[], SqlEventStore],
+    clock: Callable[[], int],
+    vector_keys: dict[str, SigningKey],
+) -> None:
+    stores = [open_store() for _ in range(4)]
+    sink = did_of(vector_keys["node1"])
+    chains = [Chain(vector_keys[n], "busy-coop") for n in ("alice", "bob", "carol", "dave")]
+    per_writer = [[c.next(sink, k + 1) for k in range(15)] for c in chains]
+    start = threading.Barrier(len(stores))
+    results: dict[int, list[Outcome]] = {}
+    errors: list[BaseException] = []
+
+    def write(n: int) -> None:
+        try:
+            append = AppendEvents(stores[n], clock)
+            start.wait()
+            results[n] = [append.append([e.wire_bytes()])[0] for e in per_writer[n]]
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(len(stores))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+
+    assert not errors, errors
+    assert all(o.verdict == "ok" for r in results.values() for o in r)
+    positions = sorted(o.position for r in results.values() for o in r)  # type: ignore[type-var]
+    assert positions == list(range(60))
+    reader = stores[0]
+    by_leaf = {e.leaf_index: e.event_id for e in reader.entries("busy-coop")}
+    for n, outcomes in results.items():
+        assert [by_leaf[o.position] for o in outcomes] == [e.id for e in per_writer[n]]  # type: ignore[index]
+    assert reader.stored_nodes("busy-coop") == tree_of(reader, "busy-coop").nodes
 
 
 # -- the stored tree ------------------------------------------------------------------
