@@ -66,11 +66,14 @@ class Chain:
         """An entry at ``seq`` (default: the next one) without moving the chain."""
         seq = self.seq + 1 if seq is None else seq
         prev = self.prev if seq == self.seq + 1 else prev
-        body = {"transactions": [
-            {"from": self.did, "to": to, "amount": amount, "currency": "hours", "memo": None}
-        ]}
-        return sign_event(self.key, coop=self.coop, seq=seq, prev=prev, ts=self.ts + seq,
-                          type=ENTRY, body=body)
+        body = {
+            "transactions": [
+                {"from": self.did, "to": to, "amount": amount, "currency": "hours", "memo": None}
+            ]
+        }
+        return sign_event(
+            self.key, coop=self.coop, seq=seq, prev=prev, ts=self.ts + seq, type=ENTRY, body=body
+        )
 
     def next(self, to: str, amount: int = 1) -> Event:
         """Sign the next entry and move the chain past it."""
@@ -126,10 +129,12 @@ def visible(store: SqlEventStore, coops: Sequence[str]) -> dict[str, Any]:
     return {
         "coops": store.coops(),
         "sizes": {c: store.tree_size(c) for c in coops},
-        "entries": {c: [(e.leaf_index, e.event_id, e.wire) for e in store.entries(c)]
-                    for c in coops},
-        "quarantine": {c: [(f.event.id, f.conflicts_with) for f in store.quarantined(c)]
-                       for c in coops},
+        "entries": {
+            c: [(e.leaf_index, e.event_id, e.wire) for e in store.entries(c)] for c in coops
+        },
+        "quarantine": {
+            c: [(f.event.id, f.conflicts_with) for f in store.quarantined(c)] for c in coops
+        },
         "nodes": {c: store.stored_nodes(c) for c in coops},
     }
 
@@ -335,13 +340,27 @@ def test_a_batch_of_the_size_an_import_sends_is_stored_in_one_append(
     events = []
     for n in range(60):
         event = alice.next(sink)
-        body = {"transactions": [
-            {"from": alice.did, "to": sink, "amount": k + 1, "currency": "hours",
-             "memo": f"{n}/{k} " + "x" * 1000}
-            for k in range(50)
-        ]}
-        event = sign_event(alice.key, coop=alice.coop, seq=event.seq, prev=event.prev,
-                           ts=event.ts, type=ENTRY, body=body)
+        body = {
+            "transactions": [
+                {
+                    "from": alice.did,
+                    "to": sink,
+                    "amount": k + 1,
+                    "currency": "hours",
+                    "memo": f"{n}/{k} " + "x" * 1000,
+                }
+                for k in range(50)
+            ]
+        }
+        event = sign_event(
+            alice.key,
+            coop=alice.coop,
+            seq=event.seq,
+            prev=event.prev,
+            ts=event.ts,
+            type=ENTRY,
+            body=body,
+        )
         alice.prev = event.id
         events.append(event)
     lines = wires(events)
@@ -419,7 +438,9 @@ def test_a_second_event_at_an_occupied_seq_is_kept_as_evidence_and_never_stored(
     assert (outcome.verdict, outcome.id) == ("fork", rival.id)
     [evidence] = store.quarantined("fork-coop")
     assert (evidence.event, evidence.wire, evidence.conflicts_with) == (
-        rival, rival.wire_bytes(), second.id
+        rival,
+        rival.wire_bytes(),
+        second.id,
     )
     assert store.find(second.id) is not None and store.find(rival.id) is None
     assert store.head("fork-coop", alice.did).id == second.id  # type: ignore[union-attr]
@@ -464,7 +485,9 @@ def test_a_forked_author_gets_nothing_more_applied_in_that_coop(
     outcomes = append.append(wires([later, carol.next(bob), elsewhere.next(bob)]))
 
     assert [(o.verdict, o.code) for o in outcomes] == [
-        ("refused", "author-flagged"), ("ok", ""), ("ok", "")
+        ("refused", "author-flagged"),
+        ("ok", ""),
+        ("ok", ""),
     ]
     assert outcomes[0].id == later.id and outcomes[0].position is None
     assert store.find(later.id) is None
@@ -492,8 +515,9 @@ def test_an_atomic_batch_with_one_bad_line_is_refused_whole_and_changes_nothing(
     dave = did_of(vector_keys["dave"])
     good1, good2 = alice.next(dave), bob.next(dave)
     wrong = {
-        "bad-signature": lambda: msgspec.structs.replace(bob.next(dave), sig=good1.sig)
-        .wire_bytes(),
+        "bad-signature": lambda: msgspec.structs.replace(
+            bob.next(dave), sig=good1.sig
+        ).wire_bytes(),
         "fork": lambda: fork_of_head(store, vector_keys["alice"], FOOD, dave).wire_bytes(),
         "gap": lambda: bob.sign(dave, 3, seq=bob.seq + 2, prev=bob.prev).wire_bytes(),
         "malformed": lambda: b'{"v": 1, "coop": "food-coop"}',
@@ -515,15 +539,18 @@ def test_an_atomic_batch_with_one_bad_line_is_refused_whole_and_changes_nothing(
     # Without the bad line the batch goes through, duplicates and all.
     outcomes = AppendEvents(store, clock).append([batch[0], batch[2], batch[3]], atomic=True)
     assert [(o.verdict, o.position) for o in outcomes] == [
-        ("ok", 29), ("duplicate", None), ("ok", 30)
+        ("ok", 29),
+        ("duplicate", None),
+        ("ok", 30),
     ]
 
 
 CRASHES = (RuntimeError, StoreError, PersistenceError)
 
 
-def _writer_fails_after_its_rows(monkeypatch: pytest.MonkeyPatch, database: Database,
-                                 last: Event) -> Callable[[], None]:
+def _writer_fails_after_its_rows(
+    monkeypatch: pytest.MonkeyPatch, database: Database, last: Event
+) -> Callable[[], None]:
     original = LogRowWriter.write
 
     def write_then_crash(self: LogRowWriter, c: Any, batch: Any) -> None:
@@ -534,16 +561,20 @@ def _writer_fails_after_its_rows(monkeypatch: pytest.MonkeyPatch, database: Data
     return monkeypatch.undo
 
 
-def _database_fails_on_the_stored_events(monkeypatch: pytest.MonkeyPatch, database: Database,
-                                         last: Event) -> Callable[[], None]:
+def _database_fails_on_the_stored_events(
+    monkeypatch: pytest.MonkeyPatch, database: Database, last: Event
+) -> Callable[[], None]:
     if database.is_sqlite:
         # Fires on the batch's last stored event: the others are inserted by then.
-        write_sql(database, (
-            "CREATE TRIGGER simulated_crash AFTER INSERT ON stored_events"
-            f" WHEN NEW.originator_id = '{last.coop}/{last.author}'"
-            f" AND NEW.originator_version = {last.seq}"
-            " BEGIN SELECT RAISE(ABORT, 'simulated crash'); END"
-        ))
+        write_sql(
+            database,
+            (
+                "CREATE TRIGGER simulated_crash AFTER INSERT ON stored_events"
+                f" WHEN NEW.originator_id = '{last.coop}/{last.author}'"
+                f" AND NEW.originator_version = {last.seq}"
+                " BEGIN SELECT RAISE(ABORT, 'simulated crash'); END"
+            ),
+        )
         return lambda: write_sql(database, "DROP TRIGGER simulated_crash")
     # Deferred: fires at COMMIT, after every row of the batch is written.
     write_sql(
@@ -575,8 +606,13 @@ def test_a_batch_that_crashes_before_commit_leaves_no_trace(
     dave = Chain.resume(store, vector_keys["dave"], FOOD)
     newcomer = Chain(vector_keys["mallory"], "crash-coop")
     fork_of_dave = fork_of_head(store, vector_keys["dave"], FOOD, carol)
-    batch = [alice.next(carol), dave.next(carol), newcomer.next(carol), alice.next(carol, 2),
-             newcomer.next(carol, 3)]
+    batch = [
+        alice.next(carol),
+        dave.next(carol),
+        newcomer.next(carol),
+        alice.next(carol, 2),
+        newcomer.next(carol, 3),
+    ]
     lines = [*wires(batch[:2]), fork_of_dave.wire_bytes(), *wires(batch[2:])]
     coops = [FOOD, "bike-coop", "crash-coop"]
     before_rows, before_api = everything(store), visible(store, coops)
@@ -600,7 +636,12 @@ def test_a_batch_that_crashes_before_commit_leaves_no_trace(
     recover()
     outcomes = AppendEvents(store, clock).append(lines)
     assert [(o.verdict, o.position) for o in outcomes] == [
-        ("ok", 29), ("ok", 30), ("fork", None), ("ok", 0), ("ok", 31), ("ok", 1)
+        ("ok", 29),
+        ("ok", 30),
+        ("fork", None),
+        ("ok", 0),
+        ("ok", 31),
+        ("ok", 1),
     ]
     assert store.stored_nodes(FOOD) == tree_of(store, FOOD).nodes
     assert store.root(FOOD, 32) == tree_of(store, FOOD).root()

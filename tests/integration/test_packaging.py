@@ -27,8 +27,18 @@ ENTRY_POINTS = [
     "icn.infrastructure.store.event_store",
     "icn.interfaces.cli.main",
 ]
-NOT_SOURCE = (".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache",
-              ".hypothesis", ".icn-dev", "tests")
+NOT_SOURCE = (
+    ".git",
+    ".venv",
+    "build",
+    "dist",
+    "*.egg-info",
+    "__pycache__",
+    ".*_cache",
+    ".hypothesis",
+    ".icn-dev",
+    "tests",
+)
 
 
 def run(*args: str | Path, timeout: float = 180, stdin: bytes | None = None) -> str:
@@ -106,25 +116,35 @@ def test_the_installed_wheel_finds_every_layer_and_the_domain_runs_on_its_own_de
     pip_install(python, "--no-deps", wheel)
     site = probe(python, "import json, sysconfig; print(json.dumps(sysconfig.get_path('purelib')))")
 
-    found = probe(python, (
-        "import importlib.util as u, json;"
-        f"print(json.dumps({{m: u.find_spec(m).origin for m in {ENTRY_POINTS!r}}}))"
-    ))
+    found = probe(
+        python,
+        (
+            "import importlib.util as u, json;"
+            f"print(json.dumps({{m: u.find_spec(m).origin for m in {ENTRY_POINTS!r}}}))"
+        ),
+    )
     assert isinstance(found, dict) and set(found) == set(ENTRY_POINTS)
     for module, origin in found.items():
         assert str(origin).startswith(str(site) + "/icn/"), (module, origin)
-    bare = probe(python, (
-        "import importlib.util as u, json;"
-        "print(json.dumps([u.find_spec(m) is None for m in ('domain', 'application')]))"
-    ))
+    bare = probe(
+        python,
+        (
+            "import importlib.util as u, json;"
+            "print(json.dumps([u.find_spec(m) is None for m in ('domain', 'application')]))"
+        ),
+    )
     assert bare == [True, True], "the layer folders must not be importable by their bare names"
 
     pip_install(python, "msgspec", "pynacl", "blake3")
     line = (vectors_dir / "ok.jsonl").read_bytes().splitlines()[0]
-    verified = probe(python, (
-        "import sys, json; from icn.domain.events import verify;"
-        "e = verify(sys.stdin.buffer.read()); print(json.dumps([e.id, e.coop]))"
-    ), stdin=line)
+    verified = probe(
+        python,
+        (
+            "import sys, json; from icn.domain.events import verify;"
+            "e = verify(sys.stdin.buffer.read()); print(json.dumps([e.id, e.coop]))"
+        ),
+        stdin=line,
+    )
     assert verified == [json.loads(line)["id"], json.loads(line)["coop"]]
 
 
@@ -134,13 +154,16 @@ def test_a_strict_editable_install_maps_icn_domain_onto_the_repository_folders(
     python = fresh_venv(tmp_path / "venv")
     pip_install(python, "--no-deps", "--config-settings", "editable_mode=strict", "-e", repo_root)
 
-    files = probe(python, (
-        "import json, os, icn.domain, icn.domain.log.merkle as m;"
-        "import importlib.util as u;"
-        "s = u.find_spec('icn.infrastructure.store.event_store');"
-        "print(json.dumps([[f, os.path.realpath(f)] for f in"
-        " (icn.domain.__file__, m.__file__, s.origin)]))"
-    ))
+    files = probe(
+        python,
+        (
+            "import json, os, icn.domain, icn.domain.log.merkle as m;"
+            "import importlib.util as u;"
+            "s = u.find_spec('icn.infrastructure.store.event_store');"
+            "print(json.dumps([[f, os.path.realpath(f)] for f in"
+            " (icn.domain.__file__, m.__file__, s.origin)]))"
+        ),
+    )
 
     expected = [
         repo_root / "domain" / "__init__.py",
