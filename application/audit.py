@@ -55,6 +55,15 @@ class CheckpointCheck(msgspec.Struct):
     matches: bool
 
 
+class QuarantinedFork(msgspec.Struct):
+    """Fork evidence the store holds: reported, never applied."""
+
+    event_id: str
+    author: str
+    seq: int
+    conflicts_with: str
+
+
 class StoreAudit(msgspec.Struct):
     """The result of auditing one coop's log in the node's store."""
 
@@ -65,6 +74,7 @@ class StoreAudit(msgspec.Struct):
     root: str
     stored_tree_matches: bool
     checkpoints: list[CheckpointCheck]
+    quarantined: list[QuarantinedFork] = msgspec.field(default_factory=list)
     reasons: list[str] = msgspec.field(default_factory=list)
 
     @property
@@ -191,6 +201,10 @@ def audit_store(
         root=tree.root().hex(),
         stored_tree_matches=stored_ok,
         checkpoints=checks,
+        quarantined=[
+            QuarantinedFork(f.event.id, f.event.author, f.event.seq, f.conflicts_with)
+            for f in store.quarantined(coop)
+        ],
         reasons=reasons,
     )
 

@@ -69,6 +69,7 @@ def verify(
                 "root": result.root,
                 "stored_tree_matches": result.stored_tree_matches,
                 "checkpoints": result.checkpoints,
+                "quarantined": result.quarantined,
                 "passed": result.passed,
             }
         )
@@ -79,6 +80,8 @@ def verify(
         for c in result.checkpoints:
             who = "own" if c.own else "peer"
             out.print(f"checkpoint {c.size} ({who}): {'ok' if c.matches else 'MISMATCH'}")
+        for f in result.quarantined:
+            out.print(f"fork held in quarantine: {f.author} seq {f.seq} ({f.event_id})")
         out.print("PASS" if result.passed else "FAIL")
     if not result.passed:
         raise typer.Exit(1)

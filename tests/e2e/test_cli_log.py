@@ -33,6 +33,8 @@ def test_importing_the_faults_log_stores_only_ok_events_and_exits_1(icn, node_di
         icn("audit", "verify", "--coop", "food-coop", "--data-dir", str(node_dir), "--json")
     )
     assert set(store_audit["verdicts"]) == {"ok"}
+    [fork] = store_audit["quarantined"]
+    assert fork["seq"] == 10 and fork["author"].endswith("HeTt")  # alice's second seq 10
     want = json.loads((vectors_dir / "expected.json").read_text())["faults.jsonl"]["balances"]
     want.pop("bike-share")  # that currency lives in the log's other coop, bike-coop
     assert store_audit["balances"] == want
