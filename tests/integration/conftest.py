@@ -9,69 +9,13 @@ tests never see each other's events.
 from __future__ import annotations
 
 import itertools
-import shutil
-import tempfile
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote
 
 import pytest
-from sqlalchemy.engine import make_url
 
 from icn.infrastructure.store.database import Database, parse_database_url
 from icn.infrastructure.store.event_store import SqlEventStore
-
-
-class PgCluster:
-    """A running PostgreSQL server and the socket folder it listens on."""
-
-    def __init__(self, server: Any) -> None:
-        self.server = server
-        host = make_url(server.get_uri()).query.get("host")
-        if isinstance(host, tuple):
-            host = host[0]
-        if not host:
-            raise RuntimeError(f"pgserver gave no socket folder: {server.get_uri()}")
-        self.socket_dir = str(host)
-
-    def psql(self, sql: str) -> str:
-        """Run SQL as the superuser on the maintenance database."""
-        return str(self.server.psql(sql))
-
-    def create_database(self) -> str:
-        """A fresh, empty database; returns its name."""
-        name = f"t_{uuid.uuid4().hex}"
-        self.psql(f"CREATE DATABASE {name};")
-        return name
-
-    def drop_database(self, name: str) -> None:
-        """Drop a database even if a pool still holds connections to it."""
-        self.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE);")
-
-    def url(self, name: str) -> str:
-        """The URL a node would be configured with: host is the socket folder, no password."""
-        return f"postgresql+psycopg://postgres:@/{name}?host={quote(self.socket_dir, safe='/')}"
-
-
-@pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[PgCluster]:
-    """One PostgreSQL server for the whole session (started on first use).
-
-    Its data lives in a folder of its own, not under pytest's ``tmp_path``:
-    when run as root, pgserver runs the server as a separate user, and any
-    other pytest session resets ``/tmp/pytest-of-<user>`` to mode 0700, which
-    would pull the data folder from under the running server.
-    """
-    pgserver = pytest.importorskip("pgserver")
-    parent = Path(tempfile.mkdtemp(prefix="icn-test-pg-"))
-    server = pgserver.get_server(parent / "data", cleanup_mode="stop")
-    try:
-        yield PgCluster(server)
-    finally:
-        server.cleanup()
-        shutil.rmtree(parent, ignore_errors=True)
 
 
 @pytest.fixture
@@ -90,7 +34,7 @@ def store_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
     if request.param == "sqlite":
         yield None
         return
-    cluster: PgCluster = request.getfixturevalue("pg_cluster")
+    cluster = request.getfixturevalue("pg_cluster")
     name = cluster.create_database()
     yield cluster.url(name)
     # Stores are closed by then (fixture teardown runs in reverse order).
