@@ -16,7 +16,7 @@ from nacl.bindings import crypto_sign_open
 from nacl.exceptions import BadSignatureError, CryptoError
 from nacl.signing import SigningKey
 
-from icn.domain.events.bodies import body_problem
+from icn.domain.events.bodies import BODY_RULES, body_problem
 from icn.domain.events.canonical import MAX_SAFE_INT, canonical_bytes, json_model_problem
 from icn.domain.events.verdicts import Verdict
 from icn.domain.identity.did import InvalidDid, did_from_public_key, public_key_from_did
@@ -128,7 +128,12 @@ def _decode(raw: bytes) -> Event | Inspection:
         public_key_from_did(event.author)
     except InvalidDid as exc:
         return _malformed(f"bad author DID: {exc}")
-    problem = json_model_problem(event.body, "$.body") or body_problem(event.type, event.body)
+    # A known body is checked by its typed Struct, which already refuses
+    # fractions and out-of-range integers; any other body gets the generic walk.
+    if event.type in BODY_RULES:
+        problem = body_problem(event.type, event.body)
+    else:
+        problem = json_model_problem(event.body, "$.body")
     if problem:
         return Inspection(event, Verdict.MALFORMED, problem)
     return event
