@@ -85,7 +85,12 @@ class AppendEvents:
         otherwise each line gets its own outcome and only ``ok`` lines are
         stored (fork evidence goes to quarantine).
         """
-        inspections = [inspect(line) for line in lines]
+        return self.append_inspected([inspect(line) for line in lines], atomic=atomic)
+
+    def append_inspected(
+        self, inspections: Sequence[Inspection], *, atomic: bool = False
+    ) -> list[Outcome]:
+        """:meth:`append` for lines whose stateless checks already ran (e.g. in workers)."""
         for _ in range(MAX_RETRIES):
             outcomes, accepted, forks = self._decide(inspections)
             if atomic:

@@ -8,17 +8,16 @@ with the stored tree and with every checkpoint in the log.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from itertools import islice
+from collections.abc import Callable, Iterable, Sequence
 
 import msgspec
 
 from icn.application.memory_view import MemoryChains
+from icn.application.parallel import inspect_chunks
 from icn.application.ports import EventStore
 from icn.domain.events.bodies import CHECKPOINT_ISSUED, ENTRY_RECORDED
 from icn.domain.events.chain import judge
-from icn.domain.events.envelope import Event, Inspection, inspect
+from icn.domain.events.envelope import Event, inspect
 from icn.domain.events.verdicts import Verdict
 from icn.domain.ledger.balances import Balances, BalanceSheet
 from icn.domain.log.checkpoint import CheckpointError, open_checkpoint, origin_for
@@ -26,9 +25,6 @@ from icn.domain.log.merkle import MemoryTree, leaf_hash
 
 Progress = Callable[[int], None]
 """Called with the number of lines just finished, so a bar can advance."""
-
-CHUNK = 2000
-_decoder = msgspec.json.Decoder(Event)
 
 
 class FileAudit(msgspec.Struct):
@@ -87,54 +83,6 @@ class StoreAudit(msgspec.Struct):
         )
 
 
-def _stateless(lines: list[bytes]) -> list[tuple[str | None, str]]:
-    """Worker-side: the expensive, order-free checks (decode, id, signature)."""
-    out: list[tuple[str | None, str]] = []
-    for line in lines:
-        ins = inspect(line)
-        out.append((ins.verdict.value if ins.verdict else None, ins.reason))
-    return out
-
-
-def _rebuild(line: bytes, verdict: str | None, reason: str) -> Inspection:
-    """Main-side: recover the decoded event cheaply after a worker checked it."""
-    if verdict == Verdict.MALFORMED:
-        return Inspection(None, Verdict.MALFORMED, reason)
-    return Inspection(_decoder.decode(line), Verdict(verdict) if verdict else None, reason)
-
-
-def _chunks(lines: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
-    it = iter(lines)
-    while chunk := list(islice(it, size)):
-        yield chunk
-
-
-def _inspections(
-    lines: Iterable[bytes], workers: int
-) -> Iterator[tuple[list[bytes], list[Inspection]]]:
-    if workers <= 1:
-        for chunk in _chunks(lines, CHUNK):
-            yield chunk, [inspect(line) for line in chunk]
-        return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        pending: list[tuple[list[bytes], object]] = []
-        for chunk in _chunks(lines, CHUNK):
-            pending.append((chunk, pool.submit(_stateless, chunk)))
-            if len(pending) > workers * 2:
-                done_chunk, fut = pending.pop(0)
-                results = fut.result()  # type: ignore[attr-defined]
-                yield (
-                    done_chunk,
-                    [_rebuild(ln, v, r) for ln, (v, r) in zip(done_chunk, results, strict=True)],
-                )
-        for done_chunk, fut in pending:
-            results = fut.result()  # type: ignore[attr-defined]
-            yield (
-                done_chunk,
-                [_rebuild(ln, v, r) for ln, (v, r) in zip(done_chunk, results, strict=True)],
-            )
-
-
 def audit_lines(
     lines: Iterable[bytes], *, workers: int = 1, progress: Progress | None = None
 ) -> FileAudit:
@@ -143,7 +91,7 @@ def audit_lines(
     sheet = BalanceSheet()
     verdicts: list[str] = []
     reasons: list[str] = []
-    for chunk, inspections in _inspections(lines, workers):
+    for chunk, inspections in inspect_chunks(lines, workers):
         for ins in inspections:
             j = judge(ins, chains)
             verdicts.append(j.verdict.value)

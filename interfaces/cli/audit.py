@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -91,8 +90,3 @@ def _print_problems(verdicts: list[str], reasons: list[str]) -> None:
     for n, (v, r) in enumerate(zip(verdicts, reasons, strict=True), start=1):
         if v not in ("ok", "duplicate"):
             err.print(f"line {n}: {v}: {r}", markup=False, highlight=False)
-
-
-def default_workers() -> int:
-    """Cores available to this process."""
-    return len(os.sched_getaffinity(0))

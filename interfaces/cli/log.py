@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -12,6 +13,7 @@ import typer
 from icn.application.append import REFUSED, Outcome
 from icn.application.audit import split_lines
 from icn.application.errors import InvalidRequest, NotFound
+from icn.application.parallel import inspect_chunks
 from icn.domain.events.verdicts import Verdict
 from icn.interfaces.bootstrap import open_node
 from icn.interfaces.cli.common import (
@@ -61,6 +63,9 @@ def import_(
     coop: Annotated[
         str | None, typer.Option("--coop", help="Refuse lines of any other coop.")
     ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=64, help="Processes verifying signatures.")
+    ] = min(8, len(os.sched_getaffinity(0))),
     data_dir: DataDir = None,
     json: Json = False,
 ) -> None:
@@ -70,10 +75,12 @@ def import_(
         lines = split_lines(file.read_bytes())
         keep, refused = _filter_coop(lines, coop)
         results: list[Outcome] = []
+        # Verification runs in worker processes for big files; small ones
+        # are not worth a process pool's start-up.
+        pool = workers if len(keep) > 4 * IMPORT_BATCH else 1
         with progress_bar("import", len(keep)) as advance:
-            for start in range(0, len(keep), IMPORT_BATCH):
-                chunk = keep[start : start + IMPORT_BATCH]
-                results += node.append.append(chunk)
+            for chunk, inspections in inspect_chunks(keep, pool, chunk=IMPORT_BATCH):
+                results += node.append.append_inspected(inspections)
                 advance(len(chunk))
         it = iter(results)
         outcomes = [refused[i] if i in refused else next(it) for i in range(len(lines))]
