@@ -1,10 +1,10 @@
 """The write path: verify every event, decide, append what is accepted.
 
 Every write takes this path (CLI import, HTTP, replication): spec checks
-(stateless, then against the chains), then the node's own rules, then one
-transaction per batch. Judging happens against a snapshot read before the
-transaction; the store's uniqueness rules catch a writer that raced us, and
-the batch is judged again from fresh state.
+that need no state (decode, id, signature: the expensive part, done before
+any lock is taken), then, inside the store's write transaction, the chain
+checks and the node's own rules against the state as it is at that moment,
+then the rows. Nothing can change between a decision and its write.
 """
 
 from __future__ import annotations
@@ -14,7 +14,14 @@ from collections.abc import Callable, Sequence
 import msgspec
 
 from icn.application.errors import BatchRefused, StoreBusy
-from icn.application.ports import Accepted, ConcurrentAppend, EventStore, ForkEvidence, StoreView
+from icn.application.ports import (
+    Accepted,
+    ConcurrentAppend,
+    Decision,
+    EventStore,
+    ForkEvidence,
+    StoreView,
+)
 from icn.domain.events.chain import ChainHead, judge
 from icn.domain.events.envelope import Event, Inspection, inspect
 from icn.domain.events.verdicts import Verdict
@@ -91,29 +98,36 @@ class AppendEvents:
         self, inspections: Sequence[Inspection], *, atomic: bool = False
     ) -> list[Outcome]:
         """:meth:`append` for lines whose stateless checks already ran (e.g. in workers)."""
-        for _ in range(MAX_RETRIES):
-            outcomes, accepted, forks = self._decide(inspections)
+        chains = {(i.event.coop, i.event.author) for i in inspections if i.event is not None}
+        decided: list[list[Outcome]] = []
+
+        def decide(view: StoreView) -> Decision:
+            outcomes, accepted, forks = self._decide(inspections, view)
             if atomic:
                 for i, o in enumerate(outcomes):
                     if o.verdict not in (Verdict.OK, Verdict.DUPLICATE):
                         raise BatchRefused(i + 1, o.verdict, o.reason)
                 forks = []
+            decided.append(outcomes)
+            return Decision(accepted, forks, self._clock_ms())
+
+        for _ in range(MAX_RETRIES):
+            decided.clear()
             try:
-                positions = self._store.append(accepted, forks, self._clock_ms())
+                positions = self._store.append_decided(chains, decide)
             except ConcurrentAppend:
                 continue
             it = iter(positions)
             return [
                 msgspec.structs.replace(o, position=next(it)) if o.verdict == Verdict.OK else o
-                for o in outcomes
+                for o in decided[-1]
             ]
         raise StoreBusy("the log kept changing under this batch; try again")
 
     def _decide(
-        self, inspections: Sequence[Inspection]
+        self, inspections: Sequence[Inspection], base: StoreView
     ) -> tuple[list[Outcome], list[Accepted], list[ForkEvidence]]:
-        chains = {(i.event.coop, i.event.author) for i in inspections if i.event is not None}
-        view = _Overlay(self._store.chain_view(chains))
+        view = _Overlay(base)
         outcomes: list[Outcome] = []
         accepted: list[Accepted] = []
         forks: list[ForkEvidence] = []

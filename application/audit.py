@@ -123,7 +123,9 @@ def audit_store(
     verdicts: list[str] = []
     reasons: list[str] = []
     cps: list[tuple[Event, int]] = []
-    for entry in store.entries(coop):
+    # The node may append while we read: audit the log as it was at this size.
+    size = store.tree_size(coop)
+    for entry in store.entries(coop, stop=size):
         ins = inspect(entry.wire)
         j = judge(ins, chains)
         verdicts.append(j.verdict.value)
@@ -138,8 +140,8 @@ def audit_store(
                 cps.append((event, entry.leaf_index))
         if progress:
             progress(1)
-    stored_size = store.tree_size(coop)
-    stored_ok = stored_size == tree.size and store.stored_nodes(coop) == tree.nodes
+    stored = store.stored_nodes(coop)
+    stored_ok = tree.size == size and all(stored.get(k) == h for k, h in tree.nodes.items())
     checks = [_check_checkpoint(event, tree, node_did) for event, _ in cps]
     return StoreAudit(
         coop=coop,

@@ -6,7 +6,7 @@ implements these (SQLite and PostgreSQL today), unit tests may fake them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Protocol
 
 import msgspec
@@ -46,6 +46,18 @@ class StoreView(ChainView, Protocol):
         ...
 
 
+class Decision(msgspec.Struct, frozen=True):
+    """What a write decided to store: accepted events and fork evidence."""
+
+    accepted: Sequence[Accepted]
+    forks: Sequence[ForkEvidence]
+    received_ms: int
+
+
+Decide = Callable[[StoreView], Decision]
+"""Judges a batch against the store's current state, inside the write transaction."""
+
+
 class StoredCheckpoint(msgspec.Struct, frozen=True):
     """A ``log.CheckpointIssued`` event as the log holds it."""
 
@@ -70,17 +82,24 @@ class LogEntry(msgspec.Struct, frozen=True):
 class EventStore(Protocol):
     """The append-only log of signed events, per coop, with its Merkle tree."""
 
-    def chain_view(self, chains: Iterable[tuple[str, str]]) -> StoreView:
-        """A view of the current chains, prefetched for the (coop, author) pairs named."""
+    def append_decided(self, chains: Iterable[tuple[str, str]], decide: Decide) -> list[int]:
+        """Run ``decide`` and store its decision in one transaction; return leaf indexes.
+
+        The view handed to ``decide`` reads inside the transaction, after the
+        store's write lock is held, so nothing can change between the
+        decision and the write. ``chains`` names the (coop, author) pairs
+        whose state ``decide`` will ask for, so it can be read up front in one
+        round trip. If ``decide`` raises, nothing is stored.
+        """
         ...
 
     def append(
         self, accepted: Sequence[Accepted], forks: Sequence[ForkEvidence], received_ms: int
     ) -> list[int]:
-        """Store all of it in one transaction; return each accepted event's leaf index.
+        """Store an already-made decision; the store's own uniqueness rules still apply.
 
-        Raises :class:`ConcurrentAppend` when a uniqueness rule fired because
-        another writer got there first; nothing is stored then.
+        Raises :class:`ConcurrentAppend` when a second event at one (coop,
+        author, seq) or one leaf position would be stored; nothing is stored then.
         """
         ...
 
@@ -108,8 +127,8 @@ class EventStore(Protocol):
         """An event by id."""
         ...
 
-    def entries(self, coop: str, start: int = 0) -> Iterator[LogEntry]:
-        """The coop's log in order, from leaf ``start``."""
+    def entries(self, coop: str, start: int = 0, stop: int | None = None) -> Iterator[LogEntry]:
+        """The coop's log in order, leaves ``start`` up to (not including) ``stop``."""
         ...
 
     def coops(self) -> list[str]:

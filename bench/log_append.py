@@ -43,6 +43,7 @@ from nacl.signing import SigningKey
 
 from icn.application.append import AppendEvents, Outcome
 from icn.application.audit import audit_lines
+from icn.application.parallel import inspect_chunks
 from icn.domain.events.envelope import inspect, sign_event
 from icn.domain.identity.did import did_from_public_key
 from icn.infrastructure.store.database import parse_database_url
@@ -213,6 +214,22 @@ def icn_batched(w: Workload, n: int, advance: Advance, run: Runner = timed) -> A
         return run(loop)
 
 
+def icn_batched_parallel(workers: int) -> Callable[[Workload, int, Advance], float]:
+    """Batches of 100 with verification in worker processes: what ``icn log import`` runs."""
+
+    def measure(w: Workload, n: int, advance: Advance) -> float:
+        with icn_appender() as appender:
+
+            def loop() -> None:
+                for chunk, inspections in inspect_chunks(w.lines[:n], workers, chunk=BATCH):
+                    _check(appender.append_inspected(inspections))
+                    advance(len(chunk))
+
+            return float(timed(loop))
+
+    return measure
+
+
 def audit(workers: int) -> Callable[[Workload, int, Advance], float]:
     """``audit_lines`` over the whole log, as ``icn audit verify FILE --workers N`` runs it."""
 
@@ -245,6 +262,12 @@ def checks(s: dict[str, Series], workers: list[int]) -> list[tuple[str, str, str
         ("single append / plain single save", f"{single:.2f}", "≥ 0.70", verdict[single >= 0.7]),
         ("audit, 1 worker (ev/s)", f"{a1:,.0f}", "≥ 15,000", verdict[a1 >= 15_000]),
     ]
+    for k in workers[1:]:
+        par = s[f"icn_batch_w{k}"].rate
+        rows.append(
+            (f"batch append, {k} verify workers (ev/s)", f"{par:,.0f}", "≥ 10,000",
+             verdict[par >= 10_000])
+        )  # fmt: skip
     for k in workers[1:]:
         ratio = f"{s[f'audit_{k}'].rate / a1:.2f}"
         rows.append((f"audit scaling, {k} workers / 1", ratio, f"ideal {k}", "info"))
@@ -300,6 +323,13 @@ def main(argv: list[str]) -> None:
         "plain_batch": (Series("plain ES batched save (100)", n), plain_batched),
         "icn_single": (Series("icn single append", n), icn_single),
         "icn_batch": (Series("icn batch append (100)", n), icn_batched),
+        **{
+            f"icn_batch_w{k}": (
+                Series(f"icn batch append (100), {k} verify workers", n),
+                icn_batched_parallel(k),
+            )
+            for k in workers[1:]
+        },
         **{f"audit_{k}": (Series(f"icn audit, {k} worker(s)", n_audit), audit(k)) for k in workers},
     }
     with progress_bar() as progress:

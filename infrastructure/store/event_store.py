@@ -1,19 +1,17 @@
 """The node's event store: eventsourcing recorders for writes, SQLAlchemy for reads.
 
-One instance per process. Writes go through the recorder's ``insert_events``
-(one transaction: stored events + log rows); the chain checks a write path
-needs are read on the recorder's own connections (the hot path); everything
-else (export, proofs, checkpoints) is read through SQLAlchemy.
+One instance per process. Each write is one recorder transaction in which
+the decision is made (chain checks read on the transaction's own cursor) and
+the stored events and log rows are written; everything else (export,
+proofs, checkpoints, heads) is read through SQLAlchemy.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
+from eventsourcing.persistence import IntegrityError, OperationalError
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 from sqlalchemy import Engine, and_, select
@@ -21,6 +19,8 @@ from sqlalchemy import Engine, and_, select
 from icn.application.ports import (
     Accepted,
     ConcurrentAppend,
+    Decide,
+    Decision,
     ForkEvidence,
     LogEntry,
     StoredCheckpoint,
@@ -31,53 +31,11 @@ from icn.domain.events.envelope import Event
 from icn.domain.log import merkle
 from icn.infrastructure.store import schema
 from icn.infrastructure.store.database import SQLITE_LOCK_TIMEOUT_S, Database
-from icn.infrastructure.store.log_rows import LogBatch
+from icn.infrastructure.store.log_rows import LogUnit
 from icn.infrastructure.store.reads import stored_events
 from icn.infrastructure.store.recorders import IcnPostgresRecorder, IcnSQLiteRecorder
 
 _event_decoder = __import__("msgspec").json.Decoder(Event)
-
-
-def originator_id(coop: str, author: str) -> str:
-    """eventsourcing's originator for one author's chain in one coop."""
-    return f"{coop}/{author}"
-
-
-class _PrefetchedView:
-    """Chain state read once per batch; rarer questions go to the database."""
-
-    def __init__(
-        self,
-        store: SqlEventStore,
-        heads: dict[tuple[str, str], ChainHead],
-        coop_dids: dict[str, str | None],
-        flagged: set[tuple[str, str]],
-    ) -> None:
-        self._store = store
-        self._heads = heads
-        self._coop_dids = coop_dids
-        self._flagged = flagged
-
-    def head(self, coop: str, author: str) -> ChainHead | None:
-        key = (coop, author)
-        if key not in self._heads:
-            found = self._store.head(coop, author)
-            if found is None:
-                return None
-            self._heads[key] = found
-        return self._heads[key]
-
-    def id_at(self, coop: str, author: str, seq: int) -> str | None:
-        return self._store.id_at(coop, author, seq)
-
-    def coop_did(self, coop: str) -> str | None:
-        if coop not in self._coop_dids:
-            rows = self._store._raw("SELECT did FROM coops WHERE coop = ?", [coop])
-            self._coop_dids[coop] = rows[0]["did"] if rows else None
-        return self._coop_dids[coop]
-
-    def is_flagged(self, coop: str, author: str) -> bool:
-        return (coop, author) in self._flagged
 
 
 class SqlEventStore:
@@ -93,17 +51,6 @@ class SqlEventStore:
             )
             self._recorder: Any = IcnSQLiteRecorder(self._datastore)
             self._ph = "?"
-            # The write path's reads are single statements: on SQLite they run
-            # on one autocommit, query-only connection (no BEGIN/ROLLBACK round
-            # trips); WAL lets them proceed while another connection writes.
-            self._hot: sqlite3.Connection | None = sqlite3.connect(
-                database.sqlite_path,
-                isolation_level=None,
-                check_same_thread=False,
-                timeout=SQLITE_LOCK_TIMEOUT_S,
-            )
-            self._hot.row_factory = sqlite3.Row
-            self._hot_lock = threading.Lock()
         else:
             self._datastore = PostgresDatastore(
                 **database.postgres_params(),
@@ -114,7 +61,6 @@ class SqlEventStore:
             )
             self._recorder = IcnPostgresRecorder(self._datastore)
             self._ph = "%s"
-            self._hot = None
         self.engine: Engine = database.read_engine()
 
     # -- lifecycle -----------------------------------------------------------
@@ -134,96 +80,52 @@ class SqlEventStore:
 
     def close(self) -> None:
         """Release connections."""
-        if self._hot is not None:
-            self._hot.close()
         self.engine.dispose()
         self._datastore.close()
 
     # -- write path ----------------------------------------------------------
 
-    def _raw(self, sql: str, params: Sequence[Any]) -> list[Any]:
-        """One read statement for the write path (``?`` placeholders)."""
-        if self._hot is not None:
-            with self._hot_lock:
-                return self._hot.execute(sql, params).fetchall()
-        with self._datastore.transaction(commit=False) as c:
-            c.execute(sql.replace("?", self._ph), params)
-            return list(c.fetchall())
-
-    def chain_view(self, chains: Iterable[tuple[str, str]]) -> _PrefetchedView:
-        """Prefetch heads, coop DIDs and fork flags for the named chains."""
-        by_coop: dict[str, set[str]] = {}
-        for coop, author in chains:
-            by_coop.setdefault(coop, set()).add(author)
-        heads: dict[tuple[str, str], ChainHead] = {}
-        dids: dict[str, str | None] = {}
-        flagged: set[tuple[str, str]] = set()
-        for coop, authors in by_coop.items():
-            names = sorted(authors)
-            marks = ",".join(["?"] * len(names))
-            # One round trip: the chain heads, the coop's DID and which of
-            # these authors have fork evidence ('h', 'c', 'q' rows).
-            rows = self._raw(
-                f"SELECT 'h' AS k, author, seq, event_id, ts FROM chain_heads"
-                f" WHERE coop = ? AND author IN ({marks})"
-                f" UNION ALL SELECT 'c', did, 0, '', 0 FROM coops WHERE coop = ?"
-                f" UNION ALL SELECT 'q', author, 0, '', 0 FROM quarantine"
-                f" WHERE coop = ? AND author IN ({marks})",
-                [coop, *names, coop, coop, *names],
-            )
-            dids[coop] = None
-            for r in rows:
-                if r["k"] == "h":
-                    heads[(coop, r["author"])] = ChainHead(r["seq"], r["event_id"], r["ts"])
-                elif r["k"] == "c":
-                    dids[coop] = r["author"]
-                else:
-                    flagged.add((coop, r["author"]))
-        return _PrefetchedView(self, heads, dids, flagged)
-
-    def append(
-        self, accepted: Sequence[Accepted], forks: Sequence[ForkEvidence], received_ms: int
-    ) -> list[int]:
-        """Store events, their log rows and fork evidence in one transaction."""
-        if not accepted and not forks:
-            return []
-        stored = [
-            StoredEvent(
-                originator_id=originator_id(a.event.coop, a.event.author),
-                originator_version=a.event.seq,
-                topic=a.event.type,
-                state=a.wire,
-            )
-            for a in accepted
-        ]
-        batch = LogBatch(accepted, forks, received_ms)
+    def append_decided(self, chains: Iterable[tuple[str, str]], decide: Decide) -> list[int]:
+        """Decide and store in one transaction (see the port's docstring)."""
+        unit = LogUnit(chains, decide)
         try:
-            self._recorder.insert_events(stored, log_batch=batch)
+            self._recorder.append_unit(unit)
         except IntegrityError as exc:
             raise ConcurrentAppend(str(exc)) from None
         except OperationalError as exc:
             if "locked" in str(exc) or "lock timeout" in str(exc):
                 raise ConcurrentAppend(str(exc)) from None
             raise StoreError(str(exc)) from exc
-        return batch.positions
+        return unit.positions
+
+    def append(
+        self, accepted: Sequence[Accepted], forks: Sequence[ForkEvidence], received_ms: int
+    ) -> list[int]:
+        """Store a decision made elsewhere; uniqueness rules still refuse a second seq."""
+        if not accepted and not forks:
+            return []
+        decision = Decision(accepted, forks, received_ms)
+        chains = {(a.event.coop, a.event.author) for a in accepted}
+        return self.append_decided(chains, lambda _view: decision)
 
     # -- chain reads -----------------------------------------------------------
 
     def head(self, coop: str, author: str) -> ChainHead | None:
         """The author's last accepted event in ``coop``."""
-        rows = self._raw(
-            "SELECT seq, event_id, ts FROM chain_heads WHERE coop = ? AND author = ?",
-            [coop, author],
-        )
-        return ChainHead(rows[0]["seq"], rows[0]["event_id"], rows[0]["ts"]) if rows else None
+        t = schema.chain_heads
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(t.c.seq, t.c.event_id, t.c.ts).where(t.c.coop == coop, t.c.author == author)
+            ).first()
+        return ChainHead(row.seq, row.event_id, row.ts) if row else None
 
     def id_at(self, coop: str, author: str, seq: int) -> str | None:
         """The id accepted at ``seq`` of a chain."""
-        rows = self._raw(
-            "SELECT event_id FROM log_entries WHERE coop = ? AND author = ? AND seq = ?",
-            [coop, author, seq],
-        )
-        return rows[0]["event_id"] if rows else None
+        t = schema.log_entries
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(t.c.event_id).where(t.c.coop == coop, t.c.author == author, t.c.seq == seq)
+            ).scalar()
 
     # -- log reads (SQLAlchemy) ------------------------------------------------
 
@@ -300,17 +202,17 @@ class SqlEventStore:
             ).first()
         return LogEntry(row.coop, row.leaf_index, row.event_id, bytes(row.state)) if row else None
 
-    def entries(self, coop: str, start: int = 0) -> Iterator[LogEntry]:
+    def entries(self, coop: str, start: int = 0, stop: int | None = None) -> Iterator[LogEntry]:
         """The coop's log in order, streamed in pages so memory stays flat."""
         e = schema.log_entries
         page = 2000
         while True:
+            where = and_(e.c.coop == coop, e.c.leaf_index >= start)
+            if stop is not None:
+                where = and_(where, e.c.leaf_index < stop)
             with self.engine.connect() as conn:
                 rows = conn.execute(
-                    self._entry_query()
-                    .where(and_(e.c.coop == coop, e.c.leaf_index >= start))
-                    .order_by(e.c.leaf_index)
-                    .limit(page)
+                    self._entry_query().where(where).order_by(e.c.leaf_index).limit(page)
                 ).all()
             for row in rows:
                 yield LogEntry(row.coop, row.leaf_index, row.event_id, bytes(row.state))

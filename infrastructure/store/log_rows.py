@@ -8,11 +8,14 @@ bytes) and writes about two node rows per event.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from icn.application.ports import Accepted, ForkEvidence
+from eventsourcing.persistence import StoredEvent
+
+from icn.application.ports import Decide, Decision
 from icn.domain.events.bodies import CHECKPOINT_ISSUED, COOP_FOUNDED
+from icn.domain.events.chain import ChainHead
 from icn.domain.log.merkle import Frontier, leaf_hash
 
 
@@ -24,16 +27,101 @@ class Cursor(Protocol):
     def fetchall(self) -> Any: ...
 
 
-class LogBatch:
-    """What one append hands to the recorder, and the leaf indexes it gets back."""
+class CursorView:
+    """The chain state as the write transaction sees it (a ``StoreView``).
 
-    def __init__(
-        self, accepted: Sequence[Accepted], forks: Sequence[ForkEvidence], received_ms: int
-    ) -> None:
-        self.accepted = accepted
-        self.forks = forks
-        self.received_ms = received_ms
+    Built after the write lock is taken: heads, the coop's DID and fork flags
+    of the named chains are read in one statement per coop; anything else
+    asked (an id deep in a chain, a chain not named) is read on demand.
+    """
+
+    def __init__(self, c: Cursor, placeholder: str, chains: Iterable[tuple[str, str]]) -> None:
+        self._c = c
+        self._p = placeholder
+        self._heads: dict[tuple[str, str], ChainHead | None] = {}
+        self._dids: dict[str, str | None] = {}
+        self._flagged: set[tuple[str, str]] = set()
+        by_coop: dict[str, set[str]] = {}
+        for coop, author in chains:
+            by_coop.setdefault(coop, set()).add(author)
+        for coop, authors in by_coop.items():
+            self._prefetch(coop, sorted(authors))
+
+    def _rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        self._c.execute(sql.replace("?", self._p), params)
+        return list(self._c.fetchall())
+
+    def _prefetch(self, coop: str, names: list[str]) -> None:
+        marks = ",".join(["?"] * len(names))
+        rows = self._rows(
+            f"SELECT 'h' AS k, author, seq, event_id, ts FROM chain_heads"
+            f" WHERE coop = ? AND author IN ({marks})"
+            f" UNION ALL SELECT 'c', did, 0, '', 0 FROM coops WHERE coop = ?"
+            f" UNION ALL SELECT 'q', author, 0, '', 0 FROM quarantine"
+            f" WHERE coop = ? AND author IN ({marks})",
+            [coop, *names, coop, coop, *names],
+        )
+        self._dids[coop] = None
+        for name in names:
+            self._heads[(coop, name)] = None
+        for r in rows:
+            if r["k"] == "h":
+                self._heads[(coop, r["author"])] = ChainHead(r["seq"], r["event_id"], r["ts"])
+            elif r["k"] == "c":
+                self._dids[coop] = r["author"]
+            else:
+                self._flagged.add((coop, r["author"]))
+
+    def head(self, coop: str, author: str) -> ChainHead | None:
+        key = (coop, author)
+        if key not in self._heads:
+            self._prefetch(coop, [author])
+        return self._heads[key]
+
+    def id_at(self, coop: str, author: str, seq: int) -> str | None:
+        rows = self._rows(
+            "SELECT event_id FROM log_entries WHERE coop = ? AND author = ? AND seq = ?",
+            [coop, author, seq],
+        )
+        return rows[0]["event_id"] if rows else None
+
+    def coop_did(self, coop: str) -> str | None:
+        if coop not in self._dids:
+            rows = self._rows("SELECT did FROM coops WHERE coop = ?", [coop])
+            self._dids[coop] = rows[0]["did"] if rows else None
+        return self._dids[coop]
+
+    def is_flagged(self, coop: str, author: str) -> bool:
+        self.head(coop, author)  # prefetches the flag with the head
+        return (coop, author) in self._flagged
+
+
+class LogUnit:
+    """One write: the chains it touches, how to decide, and what came of it."""
+
+    def __init__(self, chains: Iterable[tuple[str, str]], decide: Decide) -> None:
+        self.chains = list(chains)
+        self.decide = decide
+        self.decision = Decision((), (), 0)
         self.positions: list[int] = []
+
+    def run_decision(self, c: Cursor, placeholder: str) -> list[StoredEvent]:
+        """Decide against the transaction's view; return the stored events to insert."""
+        self.decision = self.decide(CursorView(c, placeholder, self.chains))
+        return [
+            StoredEvent(
+                originator_id=originator_id(a.event.coop, a.event.author),
+                originator_version=a.event.seq,
+                topic=a.event.type,
+                state=a.wire,
+            )
+            for a in self.decision.accepted
+        ]
+
+
+def originator_id(coop: str, author: str) -> str:
+    """eventsourcing's originator for one author's chain in one coop."""
+    return f"{coop}/{author}"
 
 
 class LogRowWriter:
@@ -83,17 +171,18 @@ class LogRowWriter:
         edge = bytes(rows[0]["edge"])
         return Frontier(rows[0]["size"], [edge[i : i + 32] for i in range(0, len(edge), 32)])
 
-    def write(self, c: Cursor, batch: LogBatch) -> None:
-        """Write every row of ``batch``; fill ``batch.positions``."""
+    def write(self, c: Cursor, batch: LogUnit) -> None:
+        """Write every row of the unit's decision; fill ``batch.positions``."""
+        decision = batch.decision
         by_coop: dict[str, list[int]] = {}
-        for i, item in enumerate(batch.accepted):
+        for i, item in enumerate(decision.accepted):
             by_coop.setdefault(item.event.coop, []).append(i)
-        positions = [0] * len(batch.accepted)
+        positions = [0] * len(decision.accepted)
         entries, nodes, heads, sizes, founded, cps = [], [], [], [], [], []
         for coop, indexes in by_coop.items():
             frontier = self._frontier(c, coop)
             for i in indexes:
-                e = batch.accepted[i].event
+                e = decision.accepted[i].event
                 leaf = frontier.size
                 positions[i] = leaf
                 nodes += [
@@ -117,7 +206,7 @@ class LogRowWriter:
             c.execute(self.insert_coop, row)
         if cps:
             c.executemany(self.insert_checkpoint, cps)
-        if batch.forks:
+        if decision.forks:
             c.executemany(
                 self.insert_fork,
                 [
@@ -128,9 +217,9 @@ class LogRowWriter:
                         f.event.id,
                         f.conflicts_with,
                         f.wire,
-                        batch.received_ms,
+                        decision.received_ms,
                     )
-                    for f in batch.forks
+                    for f in decision.forks
                 ],
             )
         batch.positions = positions

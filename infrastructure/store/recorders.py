@@ -1,61 +1,74 @@
-"""eventsourcing's application recorders, extended to write the log rows atomically.
+"""eventsourcing's application recorders, extended to decide and write in one transaction.
 
-The library's own extension point is ``_insert_events``: its process
-recorders use it to write tracking rows in the event transaction, and we use
-it the same way (on SQLite) for the Merkle tree, chain heads and fork
-evidence. The
+Each write is a :class:`LogUnit`: inside the transaction, with the write lock
+held, the unit's decision is made against the current state, then the
+library inserts the stored events and we write the log rows beside them (the
+Merkle tree, chain heads, coop DID, checkpoints, fork evidence). The
 uniqueness of (originator_id, originator_version) = (coop/author, seq) is
 the library's primary key, so a second event at one seq can never be stored.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sqlite3
 from typing import Any
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import IntegrityError, OperationalError
 from eventsourcing.postgres import PostgresApplicationRecorder
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+from eventsourcing.sqlite import SQLiteApplicationRecorder
 
-from icn.infrastructure.store.log_rows import LogBatch, LogRowWriter
+from icn.infrastructure.store.log_rows import LogRowWriter, LogUnit
 
 
 class IcnSQLiteRecorder(SQLiteApplicationRecorder):
-    """SQLite: the stored-event INSERTs come first and take the write lock."""
+    """SQLite: ``BEGIN IMMEDIATE`` takes the write lock before anything is read.
+
+    (The library's own transactions use a deferred ``BEGIN``; reading first
+    and writing later would let another process commit in between.)
+    """
 
     _writer = LogRowWriter("?")
 
-    def _insert_events(
-        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        ids = super()._insert_events(c, stored_events, **kwargs)
-        batch: LogBatch | None = kwargs.get("log_batch")
-        if batch is not None:
-            self._writer.write(c, batch)
-        return ids
+    def append_unit(self, unit: LogUnit) -> None:
+        """Decide and write ``unit`` atomically."""
+        with self.datastore.get_connection(commit=True) as conn:
+            cursor = conn.cursor()
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+                stored = unit.run_decision(cursor, "?")
+                self._insert_events(cursor, stored)
+                self._writer.write(cursor, unit)
+                conn.commit()
+            except sqlite3.IntegrityError as exc:
+                conn.rollback()
+                raise IntegrityError(exc) from exc
+            except sqlite3.OperationalError as exc:
+                conn.rollback()
+                raise OperationalError(exc) from exc
+            except BaseException:
+                conn.rollback()
+                raise
 
 
 class IcnPostgresRecorder(PostgresApplicationRecorder):
-    """PostgreSQL: one plain transaction: table lock, log rows, stored events.
+    """PostgreSQL: one plain transaction: table lock, decision, log rows, stored events.
 
     The library's ``insert_events`` runs in psycopg pipeline mode, which hangs
     forever here (psycopg 3.3, libpq 18) once a batch's parameters pass about
     0.5-1 MB: client and server each wait for the other. Imports send batches
-    of that size, so this recorder runs the same statements, in the same
-    order and under the same lock, without a pipeline.
+    of that size, so the same statements run here without a pipeline, under
+    the library's own ``LOCK TABLE … IN EXCLUSIVE MODE``.
     """
 
     _writer = LogRowWriter("%s")
 
-    def insert_events(
-        self, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        batch: LogBatch | None = kwargs.get("log_batch")
+    def append_unit(self, unit: LogUnit) -> None:
+        """Decide and write ``unit`` atomically."""
+        curs: Any
         with self.datastore.transaction(commit=True) as curs:
             self._lock_table(curs)
-            if batch is not None:
-                self._writer.write(curs, batch)
-            if not stored_events:
-                return []
-            self._insert_stored_events(curs, stored_events, **kwargs)
-            return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+            stored = unit.run_decision(curs, "%s")
+            self._writer.write(curs, unit)
+            if stored:
+                self._insert_stored_events(curs, stored)
+                self._fetch_ids_after_insert_events(curs, stored)

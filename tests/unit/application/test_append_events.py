@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import pytest
 from nacl.signing import SigningKey
@@ -10,7 +10,7 @@ from nacl.signing import SigningKey
 from icn.application.append import AppendEvents
 from icn.application.errors import BatchRefused, StoreBusy
 from icn.application.memory_view import MemoryChains
-from icn.application.ports import Accepted, ConcurrentAppend, ForkEvidence
+from icn.application.ports import Accepted, ConcurrentAppend, Decide, ForkEvidence
 from icn.domain.events.envelope import Event, sign_event
 from icn.domain.identity.did import did_from_public_key
 
@@ -28,37 +28,31 @@ class FakeStore:
         self.flagged: set[tuple[str, str]] = set()
         self.races = races
 
-    def chain_view(self, chains: Iterable[tuple[str, str]]):
-        store = self
+    def is_flagged(self, coop: str, author: str) -> bool:
+        return (coop, author) in self.flagged
 
-        class View(MemoryChains):
-            def head(self, coop, author):
-                return store.chains.head(coop, author)
-
-            def id_at(self, coop, author, seq):
-                return store.chains.id_at(coop, author, seq)
-
-            def coop_did(self, coop):
-                return store.chains.coop_did(coop)
-
-            def is_flagged(self, coop, author):
-                return (coop, author) in store.flagged
-
-        return View()
-
-    def append(
-        self, accepted: Sequence[Accepted], forks: Sequence[ForkEvidence], received_ms: int
-    ) -> list[int]:
+    def append_decided(self, chains: Iterable[tuple[str, str]], decide: Decide) -> list[int]:
+        decision = decide(self)  # the fake is its own view: one writer, no lock needed
         if self.races:
             self.races -= 1
             raise ConcurrentAppend("someone else won")
         start = len(self.log)
-        for a in accepted:
+        for a in decision.accepted:
             self.chains.accept(a.event)
             self.log.append(a)
-        self.forks += forks
-        self.flagged |= {(f.event.coop, f.event.author) for f in forks}
-        return list(range(start, start + len(accepted)))
+        self.forks += decision.forks
+        self.flagged |= {(f.event.coop, f.event.author) for f in decision.forks}
+        return list(range(start, start + len(decision.accepted)))
+
+    # The ChainView part of StoreView, straight from the in-memory chains.
+    def head(self, coop: str, author: str):
+        return self.chains.head(coop, author)
+
+    def id_at(self, coop: str, author: str, seq: int):
+        return self.chains.id_at(coop, author, seq)
+
+    def coop_did(self, coop: str):
+        return self.chains.coop_did(coop)
 
 
 def _chain(n: int, amount: int = 1) -> list[Event]:
