@@ -31,7 +31,7 @@ from icn.domain.events.envelope import Event
 from icn.domain.log import merkle
 from icn.infrastructure.store import schema
 from icn.infrastructure.store.database import SQLITE_LOCK_TIMEOUT_S, Database
-from icn.infrastructure.store.log_rows import LogUnit
+from icn.infrastructure.store.log_rows import LogUnit, id_of, originator_id
 from icn.infrastructure.store.reads import stored_events
 from icn.infrastructure.store.recorders import IcnPostgresRecorder, IcnSQLiteRecorder
 
@@ -121,11 +121,14 @@ class SqlEventStore:
 
     def id_at(self, coop: str, author: str, seq: int) -> str | None:
         """The id accepted at ``seq`` of a chain."""
-        t = schema.log_entries
+        s = stored_events
         with self.engine.connect() as conn:
-            return conn.execute(
-                select(t.c.event_id).where(t.c.coop == coop, t.c.author == author, t.c.seq == seq)
+            state = conn.execute(
+                select(s.c.state).where(
+                    s.c.originator_id == originator_id(coop, author), s.c.originator_version == seq
+                )
             ).scalar()
+        return id_of(bytes(state)) if state is not None else None
 
     # -- log reads (SQLAlchemy) ------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
+import msgspec
 from eventsourcing.persistence import StoredEvent
 
 from icn.application.ports import Decide, Decision
@@ -79,11 +80,13 @@ class CursorView:
         return self._heads[key]
 
     def id_at(self, coop: str, author: str, seq: int) -> str | None:
+        # Rare (duplicates and forks only): read the stored event by the
+        # library's primary key rather than keep an index for it.
         rows = self._rows(
-            "SELECT event_id FROM log_entries WHERE coop = ? AND author = ? AND seq = ?",
-            [coop, author, seq],
+            "SELECT state FROM stored_events WHERE originator_id = ? AND originator_version = ?",
+            [originator_id(coop, author), seq],
         )
-        return rows[0]["event_id"] if rows else None
+        return id_of(bytes(rows[0]["state"])) if rows else None
 
     def coop_did(self, coop: str) -> str | None:
         if coop not in self._dids:
@@ -117,6 +120,18 @@ class LogUnit:
             )
             for a in self.decision.accepted
         ]
+
+
+class _IdOnly(msgspec.Struct):
+    id: str
+
+
+_id_decoder = msgspec.json.Decoder(_IdOnly)
+
+
+def id_of(wire: bytes) -> str:
+    """The ``id`` member of stored wire bytes, without decoding the rest."""
+    return _id_decoder.decode(wire).id
 
 
 def originator_id(coop: str, author: str) -> str:

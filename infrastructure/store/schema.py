@@ -1,7 +1,10 @@
 """Tables the node keeps beside eventsourcing's ``stored_events``.
 
 Declared once with SQLAlchemy Core so the same definitions create the
-schema on SQLite and PostgreSQL and serve the read side. The write side
+schema on SQLite and PostgreSQL and serve the read side. Every page a commit
+touches is written to the WAL and synced, so on SQLite the tables with a
+natural key are ``WITHOUT ROWID`` (one B-tree instead of two) and no index
+exists that no query uses: each append touches about seven B-trees. The write side
 fills them with plain SQL on the recorder's own cursor, inside the
 transaction that inserts the stored events (see ``log_rows.py``).
 """
@@ -36,8 +39,7 @@ log_entries = Table(
     Column("seq", BigInt, nullable=False),
     Column("type", Text, nullable=False),
     Column("ts", BigInt, nullable=False),
-    Index("log_entries_chain", "coop", "author", "seq", unique=True),
-    Index("log_entries_type", "coop", "type", "leaf_index"),
+    sqlite_with_rowid=False,
 )
 """The node's log order per coop: leaf ``leaf_index`` of the coop's Merkle tree."""
 
@@ -49,6 +51,7 @@ chain_heads = Table(
     Column("seq", BigInt, nullable=False),
     Column("event_id", String(64), nullable=False),
     Column("ts", BigInt, nullable=False),
+    sqlite_with_rowid=False,
 )
 """Last accepted event of each author's chain: what the next event must link to."""
 
@@ -58,6 +61,7 @@ log_trees = Table(
     Column("coop", String(64), primary_key=True),
     Column("size", BigInt, nullable=False),
     Column("edge", LargeBinary, nullable=False),
+    sqlite_with_rowid=False,
 )
 """Size and right edge of each coop's tree (the hashes of its maximal complete
 subtrees, left to right, 32 bytes each): one row read per append, O(log n) bytes."""
@@ -69,6 +73,7 @@ merkle_nodes = Table(
     Column("level", SmallInteger, primary_key=True, autoincrement=False),
     Column("idx", BigInt, primary_key=True, autoincrement=False),
     Column("hash", LargeBinary(32), nullable=False),
+    sqlite_with_rowid=False,
 )
 """Hash of every complete subtree (2^level leaves from idx·2^level): proofs are O(log n) reads."""
 
@@ -78,6 +83,7 @@ coops = Table(
     Column("coop", String(64), primary_key=True),
     Column("did", Text, nullable=False),
     Column("founded_event_id", String(64), nullable=False),
+    sqlite_with_rowid=False,
 )
 """The coop's own DID: author of its first accepted ``coop.Founded``."""
 
