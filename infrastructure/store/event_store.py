@@ -31,7 +31,7 @@ from icn.domain.events.envelope import Event
 from icn.domain.log import merkle
 from icn.infrastructure.store import schema
 from icn.infrastructure.store.database import SQLITE_LOCK_TIMEOUT_S, Database
-from icn.infrastructure.store.log_rows import LogUnit, id_of, originator_id
+from icn.infrastructure.store.log_rows import LogUnit, head_of, id_of, originator_id
 from icn.infrastructure.store.reads import stored_events
 from icn.infrastructure.store.recorders import IcnPostgresRecorder, IcnSQLiteRecorder
 
@@ -111,13 +111,19 @@ class SqlEventStore:
     # -- chain reads -----------------------------------------------------------
 
     def head(self, coop: str, author: str) -> ChainHead | None:
-        """The author's last accepted event in ``coop``."""
-        t = schema.chain_heads
+        """The author's last accepted event in ``coop``: the originator's highest version."""
+        s = stored_events
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(t.c.seq, t.c.event_id, t.c.ts).where(t.c.coop == coop, t.c.author == author)
+                select(s.c.originator_version, s.c.state)
+                .where(s.c.originator_id == originator_id(coop, author))
+                .order_by(s.c.originator_version.desc())
+                .limit(1)
             ).first()
-        return ChainHead(row.seq, row.event_id, row.ts) if row else None
+        if row is None:
+            return None
+        fields = head_of(bytes(row.state))
+        return ChainHead(row.originator_version, fields.id, fields.ts)
 
     def id_at(self, coop: str, author: str, seq: int) -> str | None:
         """The id accepted at ``seq`` of a chain."""
@@ -141,21 +147,22 @@ class SqlEventStore:
         return int(size or 0)
 
     def _node_getter(self, conn: Any, coop: str) -> merkle.NodeGetter:
-        t = schema.merkle_nodes
-        cache: dict[tuple[int, int], bytes] = {}
+        t = schema.log_entries
+        cache: dict[int, bytes] = {}
 
         def get(level: int, idx: int) -> bytes:
-            key = (level, idx)
-            if key not in cache:
+            last_leaf = ((idx + 1) << level) - 1  # the leaf that completed this subtree
+            if last_leaf not in cache:
                 value = conn.execute(
-                    select(t.c.hash).where(
-                        and_(t.c.coop == coop, t.c.level == level, t.c.idx == idx)
-                    )
+                    select(t.c.nodes).where(t.c.coop == coop, t.c.leaf_index == last_leaf)
                 ).scalar()
                 if value is None:
-                    raise StoreError(f"merkle node ({level}, {idx}) of {coop} is missing")
-                cache[key] = bytes(value)
-            return cache[key]
+                    raise StoreError(f"log entry {last_leaf} of {coop} is missing")
+                cache[last_leaf] = bytes(value)
+            nodes = cache[last_leaf]
+            if len(nodes) < 32 * (level + 1):
+                raise StoreError(f"merkle node ({level}, {idx}) of {coop} is missing")
+            return nodes[32 * level : 32 * (level + 1)]
 
         return get
 
@@ -264,11 +271,16 @@ class SqlEventStore:
         ]
 
     def stored_nodes(self, coop: str) -> dict[tuple[int, int], bytes]:
-        """Every persisted complete-subtree hash of a coop."""
-        t = schema.merkle_nodes
+        """Every persisted complete-subtree hash of a coop, keyed (level, idx)."""
+        t = schema.log_entries
+        out: dict[tuple[int, int], bytes] = {}
         with self.engine.connect() as conn:
-            rows = conn.execute(select(t.c.level, t.c.idx, t.c.hash).where(t.c.coop == coop))
-            return {(r.level, r.idx): bytes(r.hash) for r in rows}
+            rows = conn.execute(select(t.c.leaf_index, t.c.nodes).where(t.c.coop == coop))
+            for leaf, blob in rows:
+                nodes = bytes(blob)
+                for level in range(len(nodes) // 32):
+                    out[(level, leaf >> level)] = nodes[32 * level : 32 * (level + 1)]
+        return out
 
     # -- node metadata -----------------------------------------------------------
 

@@ -3,7 +3,8 @@
 Runs on the recorder's own DB-API cursor (SQLite or psycopg), after the
 table lock or write lock is held, so the tree size it reads cannot move
 under it. Appending reads one row (the tree's size and right edge, O(log n)
-bytes) and writes about two node rows per event.
+bytes) and writes one log row per event, carrying the subtree hashes that
+event completes.
 """
 
 from __future__ import annotations
@@ -54,24 +55,29 @@ class CursorView:
 
     def _prefetch(self, coop: str, names: list[str]) -> None:
         marks = ",".join(["?"] * len(names))
+        originators = [originator_id(coop, n) for n in names]
         rows = self._rows(
-            f"SELECT 'h' AS k, author, seq, event_id, ts FROM chain_heads"
-            f" WHERE coop = ? AND author IN ({marks})"
-            f" UNION ALL SELECT 'c', did, 0, '', 0 FROM coops WHERE coop = ?"
-            f" UNION ALL SELECT 'q', author, 0, '', 0 FROM quarantine"
+            f"SELECT 'h' AS k, originator_id AS name, originator_version AS seq, state"
+            f" FROM stored_events WHERE (originator_id, originator_version) IN"
+            f" (SELECT originator_id, MAX(originator_version) FROM stored_events"
+            f" WHERE originator_id IN ({marks}) GROUP BY originator_id)"
+            f" UNION ALL SELECT 'c', did, 0, NULL FROM coops WHERE coop = ?"
+            f" UNION ALL SELECT 'q', author, 0, NULL FROM quarantine"
             f" WHERE coop = ? AND author IN ({marks})",
-            [coop, *names, coop, coop, *names],
+            [*originators, coop, coop, *names],
         )
         self._dids[coop] = None
         for name in names:
             self._heads[(coop, name)] = None
+        prefix = len(coop) + 1
         for r in rows:
             if r["k"] == "h":
-                self._heads[(coop, r["author"])] = ChainHead(r["seq"], r["event_id"], r["ts"])
+                head = head_of(bytes(r["state"]))
+                self._heads[(coop, r["name"][prefix:])] = ChainHead(r["seq"], head.id, head.ts)
             elif r["k"] == "c":
-                self._dids[coop] = r["author"]
+                self._dids[coop] = r["name"]
             else:
-                self._flagged.add((coop, r["author"]))
+                self._flagged.add((coop, r["name"]))
 
     def head(self, coop: str, author: str) -> ChainHead | None:
         key = (coop, author)
@@ -122,16 +128,24 @@ class LogUnit:
         ]
 
 
-class _IdOnly(msgspec.Struct):
+class HeadFields(msgspec.Struct):
+    """The members of a stored event a chain check needs (the rest is not decoded)."""
+
     id: str
+    ts: int
 
 
-_id_decoder = msgspec.json.Decoder(_IdOnly)
+_head_decoder = msgspec.json.Decoder(HeadFields)
+
+
+def head_of(wire: bytes) -> HeadFields:
+    """``id`` and ``ts`` of stored wire bytes."""
+    return _head_decoder.decode(wire)
 
 
 def id_of(wire: bytes) -> str:
-    """The ``id`` member of stored wire bytes, without decoding the rest."""
-    return _id_decoder.decode(wire).id
+    """The ``id`` member of stored wire bytes."""
+    return _head_decoder.decode(wire).id
 
 
 def originator_id(coop: str, author: str) -> str:
@@ -148,16 +162,8 @@ class LogRowWriter:
 
         self.select_tree = q("SELECT size, edge FROM log_trees WHERE coop = ?")
         self.insert_entry = q(
-            "INSERT INTO log_entries (coop, leaf_index, event_id, author, seq, type, ts)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)"
-        )
-        self.insert_node = q(
-            "INSERT INTO merkle_nodes (coop, level, idx, hash) VALUES (?, ?, ?, ?)"
-        )
-        self.upsert_head = q(
-            "INSERT INTO chain_heads (coop, author, seq, event_id, ts) VALUES (?, ?, ?, ?, ?)"
-            " ON CONFLICT (coop, author) DO UPDATE SET seq = excluded.seq,"
-            " event_id = excluded.event_id, ts = excluded.ts"
+            "INSERT INTO log_entries (coop, leaf_index, event_id, author, seq, type, ts, nodes)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
         )
         self.upsert_tree = q(
             "INSERT INTO log_trees (coop, size, edge) VALUES (?, ?, ?)"
@@ -193,19 +199,16 @@ class LogRowWriter:
         for i, item in enumerate(decision.accepted):
             by_coop.setdefault(item.event.coop, []).append(i)
         positions = [0] * len(decision.accepted)
-        entries, nodes, heads, sizes, founded, cps = [], [], [], [], [], []
+        entries, sizes, founded, cps = [], [], [], []
         for coop, indexes in by_coop.items():
             frontier = self._frontier(c, coop)
             for i in indexes:
                 e = decision.accepted[i].event
                 leaf = frontier.size
                 positions[i] = leaf
-                nodes += [
-                    (coop, lvl, idx, h)
-                    for lvl, idx, h in frontier.append(leaf_hash(bytes.fromhex(e.id)))
-                ]
-                entries.append((coop, leaf, e.id, e.author, e.seq, e.type, e.ts))
-                heads.append((coop, e.author, e.seq, e.id, e.ts))
+                completed = frontier.append(leaf_hash(bytes.fromhex(e.id)))
+                nodes = b"".join(h for _, _, h in completed)  # level 0 first
+                entries.append((coop, leaf, e.id, e.author, e.seq, e.type, e.ts, nodes))
                 if e.type == COOP_FOUNDED:
                     founded.append((coop, e.author, e.id))
                 elif e.type == CHECKPOINT_ISSUED:
@@ -214,8 +217,6 @@ class LogRowWriter:
             sizes.append((coop, frontier.size, b"".join(frontier.edge())))
         if entries:
             c.executemany(self.insert_entry, entries)
-            c.executemany(self.insert_node, nodes)
-            c.executemany(self.upsert_head, heads)
             c.executemany(self.upsert_tree, sizes)
         for row in founded:
             c.execute(self.insert_coop, row)

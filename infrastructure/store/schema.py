@@ -3,8 +3,10 @@
 Declared once with SQLAlchemy Core so the same definitions create the
 schema on SQLite and PostgreSQL and serve the read side. Every page a commit
 touches is written to the WAL and synced, so on SQLite the tables with a
-natural key are ``WITHOUT ROWID`` (one B-tree instead of two) and no index
-exists that no query uses: each append touches about seven B-trees. The write side
+natural key are ``WITHOUT ROWID`` (one B-tree instead of two), no index
+exists that no query uses, and nothing is stored twice: an append touches
+five B-trees (stored events and its key, log entries and the id index, the
+tree's edge). The write side
 fills them with plain SQL on the recorder's own cursor, inside the
 transaction that inserts the stored events (see ``log_rows.py``).
 """
@@ -18,7 +20,6 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
-    SmallInteger,
     String,
     Table,
     Text,
@@ -39,21 +40,19 @@ log_entries = Table(
     Column("seq", BigInt, nullable=False),
     Column("type", Text, nullable=False),
     Column("ts", BigInt, nullable=False),
+    Column("nodes", LargeBinary, nullable=False),
     sqlite_with_rowid=False,
 )
-"""The node's log order per coop: leaf ``leaf_index`` of the coop's Merkle tree."""
+"""The node's log order per coop: leaf ``leaf_index`` of the coop's Merkle tree.
 
-chain_heads = Table(
-    "chain_heads",
-    metadata,
-    Column("coop", String(64), primary_key=True),
-    Column("author", Text, primary_key=True),
-    Column("seq", BigInt, nullable=False),
-    Column("event_id", String(64), nullable=False),
-    Column("ts", BigInt, nullable=False),
-    sqlite_with_rowid=False,
-)
-"""Last accepted event of each author's chain: what the next event must link to."""
+``nodes`` holds the hashes of the complete subtrees this leaf completes,
+level 0 (the leaf hash) first: subtree (level, idx) ends at leaf
+(idx+1)·2^level − 1, so it is found by primary key, and proofs are O(log n)
+row reads without a table of their own.
+
+There is no chain-heads table: a chain's head is its last stored event,
+eventsourcing's highest version for the originator ``coop/author``.
+"""
 
 log_trees = Table(
     "log_trees",
@@ -65,17 +64,6 @@ log_trees = Table(
 )
 """Size and right edge of each coop's tree (the hashes of its maximal complete
 subtrees, left to right, 32 bytes each): one row read per append, O(log n) bytes."""
-
-merkle_nodes = Table(
-    "merkle_nodes",
-    metadata,
-    Column("coop", String(64), primary_key=True),
-    Column("level", SmallInteger, primary_key=True, autoincrement=False),
-    Column("idx", BigInt, primary_key=True, autoincrement=False),
-    Column("hash", LargeBinary(32), nullable=False),
-    sqlite_with_rowid=False,
-)
-"""Hash of every complete subtree (2^level leaves from idx·2^level): proofs are O(log n) reads."""
 
 coops = Table(
     "coops",
