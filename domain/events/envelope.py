@@ -49,17 +49,9 @@ class UnsignedEvent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     body: dict[str, Any]
 
 
-class Event(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class Event(UnsignedEvent, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The wire form: the unsigned members plus ``id`` and ``sig``."""
 
-    v: Literal[1]
-    coop: CoopName
-    author: str
-    seq: Seq
-    prev: Hex64 | None
-    ts: Millis
-    type: TypeName
-    body: dict[str, Any]
     id: Hex64
     sig: Hex128
 
