@@ -30,8 +30,11 @@ run: install
 	@if [ -z "$$ICN_PASSPHRASE" ] && [ -z "$$ICN_PASSPHRASE_FILE" ] && [ ! -f $(DATA_DIR)/dev-passphrase ]; then \
 		umask 077; $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(24))" > $(DATA_DIR)/dev-passphrase; \
 		echo "dev passphrase generated in $(DATA_DIR)/dev-passphrase (mode 0600; set ICN_PASSPHRASE for real use)"; fi
+	@if [ -z "$$ICN_JWT_SECRET" ] && [ -z "$$ICN_JWT_SECRET_FILE" ] && [ ! -f $(DATA_DIR)/dev-jwt-secret ]; then \
+		umask 077; $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(48))" > $(DATA_DIR)/dev-jwt-secret; fi
 	@export ICN_DATA_DIR=$(DATA_DIR); \
 	if [ -z "$$ICN_PASSPHRASE" ] && [ -z "$$ICN_PASSPHRASE_FILE" ]; then export ICN_PASSPHRASE_FILE=$(DATA_DIR)/dev-passphrase; fi; \
+	if [ -z "$$ICN_JWT_SECRET" ] && [ -z "$$ICN_JWT_SECRET_FILE" ]; then export ICN_JWT_SECRET_FILE=$(DATA_DIR)/dev-jwt-secret; fi; \
 	$(BIN)/icn node init && exec $(BIN)/icn node run
 
 ## test: install, then run every test (unit, integration with real PostgreSQL, e2e)

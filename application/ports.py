@@ -131,6 +131,18 @@ class EventStore(Protocol):
         """The coop's log in order, leaves ``start`` up to (not including) ``stop``."""
         ...
 
+    def page(
+        self,
+        coop: str,
+        *,
+        after: int = -1,
+        limit: int = 100,
+        type_prefix: str | None = None,
+        author: str | None = None,
+    ) -> list[LogEntry]:
+        """Up to ``limit`` entries after leaf ``after``, filtered by type prefix and author."""
+        ...
+
     def coops(self) -> list[str]:
         """Coops with at least one event."""
         ...

@@ -30,3 +30,7 @@ class Settings(BaseSettings):
     checkpoint_seconds: float = Field(default=60.0, gt=0, le=86_400)
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
+    cors_origins: list[str] = Field(default_factory=list)
+    """Origins allowed to call the API from a browser; empty: CORS closed."""
+    behind_tls: bool = False
+    """Set when a TLS proxy fronts the node: adds HSTS."""

@@ -230,6 +230,26 @@ class SqlEventStore:
                 return
             start = rows[-1].leaf_index + 1
 
+    def page(
+        self,
+        coop: str,
+        *,
+        after: int = -1,
+        limit: int = 100,
+        type_prefix: str | None = None,
+        author: str | None = None,
+    ) -> list[LogEntry]:
+        """Up to ``limit`` entries after leaf ``after``, filtered by type prefix and author."""
+        e = schema.log_entries
+        query = self._entry_query().where(e.c.coop == coop, e.c.leaf_index > after)
+        if type_prefix:
+            query = query.where(e.c.type.startswith(type_prefix, autoescape=True))
+        if author:
+            query = query.where(e.c.author == author)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(e.c.leaf_index).limit(limit)).all()
+        return [LogEntry(r.coop, r.leaf_index, r.event_id, bytes(r.state)) for r in rows]
+
     def coops(self) -> list[str]:
         """Coops with at least one event."""
         with self.engine.connect() as conn:

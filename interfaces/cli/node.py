@@ -40,9 +40,11 @@ def run(
     import uvicorn
 
     from icn.interfaces.http.app import create_app
+    from icn.interfaces.http.auth import jwt_secret
     from icn.interfaces.http.server import ForegroundServer
 
     settings = settings_for(data_dir)
+    secret = jwt_secret()  # refuse to start without a strong token secret
     node = open_node(settings)
     try:
         key = node.signing_key()
@@ -52,10 +54,18 @@ def run(
         bind_port = settings.http_port if port is None else port
         out.print(f"ICN node {node.node_did}")
         out.print(f"  data:   {settings.data_dir} ({node.store.database.redacted()})")
-        out.print(f"  API:    http://{bind_host}:{bind_port}/v1/health")
+        out.print(f"  API:    http://{bind_host}:{bind_port}/v1  (health: /v1/health)")
+        out.print(f"  OpenAPI: http://{bind_host}:{bind_port}/schema")
         out.print(f"  checkpoints every {policy.every_events} events or {policy.every_seconds:g} s")
+        app = create_app(
+            node,
+            schedule,
+            jwt_secret=secret,
+            cors_origins=settings.cors_origins,
+            behind_tls=settings.behind_tls,
+        )
         config = uvicorn.Config(
-            create_app(node, schedule),
+            app,
             host=bind_host,
             port=bind_port,
             log_level="info",

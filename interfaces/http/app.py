@@ -1,7 +1,8 @@
-"""The Litestar application: for now health and readiness; the API grows here.
+"""The Litestar application: routes, errors, limits, headers, and background work.
 
-Background work the node does while serving (checkpoints today) is started
-and stopped by the app's lifespan, so it lives exactly as long as the server.
+Controllers only translate HTTP to use cases. Background work the node does
+while serving (checkpoints today) is started and stopped by the app's
+lifespan, so it lives exactly as long as the server.
 """
 
 from __future__ import annotations
@@ -14,14 +15,28 @@ from collections.abc import AsyncIterator
 from importlib.metadata import version
 
 import msgspec
-from litestar import Litestar, get
+from litestar import Litestar, Response, get
+from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
 
 from icn.application.checkpoint_schedule import CheckpointSchedule
 from icn.interfaces.bootstrap import Node
+from icn.interfaces.http import auth, events, log_reads
+from icn.interfaces.http.auth import ChallengeBook, Tokens
+from icn.interfaces.http.problems import EXCEPTION_HANDLERS
 
 log = logging.getLogger("icn.node")
 TICK_S = 1.0
+MAX_BODY_BYTES = 256 * 1024
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 class Health(msgspec.Struct):
@@ -33,7 +48,20 @@ class Health(msgspec.Struct):
     node: str
 
 
-@get("/v1/health", sync_to_thread=False)
+class CoopReadiness(msgspec.Struct):
+    """One coop's log as this node holds it."""
+
+    size: int
+
+
+class Readiness(msgspec.Struct):
+    """The store answers queries."""
+
+    status: str
+    coops: dict[str, CoopReadiness]
+
+
+@get("/v1/health", sync_to_thread=False, tags=["ops"])
 def health(state: State) -> Health:
     """Answer quickly; no I/O."""
     return Health(
@@ -44,11 +72,11 @@ def health(state: State) -> Health:
     )
 
 
-@get("/v1/ready", sync_to_thread=True)
-def ready(state: State) -> dict[str, object]:
+@get("/v1/ready", sync_to_thread=True, tags=["ops"])
+def ready(state: State) -> Readiness:
     """Readiness: the store answers a query."""
-    coops = state.node.store.coops()
-    return {"status": "ready", "coops": {c: {"size": state.node.store.tree_size(c)} for c in coops}}
+    store = state.node.store
+    return Readiness("ready", {c: CoopReadiness(store.tree_size(c)) for c in store.coops()})
 
 
 async def _checkpoint_loop(schedule: CheckpointSchedule) -> None:
@@ -61,7 +89,26 @@ async def _checkpoint_loop(schedule: CheckpointSchedule) -> None:
         await asyncio.sleep(TICK_S)
 
 
-def create_app(node: Node, schedule: CheckpointSchedule | None) -> Litestar:
+def _security_headers(hsts: bool):  # type: ignore[no-untyped-def]
+    headers = dict(SECURITY_HEADERS)
+    if hsts:
+        headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+
+    def after_request(response: Response) -> Response:  # type: ignore[type-arg]
+        response.headers.update(headers)
+        return response
+
+    return after_request
+
+
+def create_app(
+    node: Node,
+    schedule: CheckpointSchedule | None,
+    *,
+    jwt_secret: bytes,
+    cors_origins: list[str] | None = None,
+    behind_tls: bool = False,
+) -> Litestar:
     """Build the app around an opened node."""
 
     @contextlib.asynccontextmanager
@@ -76,7 +123,29 @@ def create_app(node: Node, schedule: CheckpointSchedule | None) -> Litestar:
                     await task
 
     return Litestar(
-        route_handlers=[health, ready],
-        state=State({"node": node, "started": time.monotonic()}),
+        route_handlers=[health, ready, *auth.ROUTES, *events.ROUTES, *log_reads.ROUTES],
+        state=State(
+            {
+                "node": node,
+                "started": time.monotonic(),
+                "challenges": ChallengeBook(),
+                "tokens": Tokens(jwt_secret, node.node_did),
+            }
+        ),
         lifespan=[background],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        request_max_body_size=MAX_BODY_BYTES,
+        after_request=_security_headers(behind_tls),
+        cors_config=CORSConfig(allow_origins=cors_origins) if cors_origins else None,
+        openapi_config=OpenAPIConfig(
+            title="ICN node API",
+            version=version("icn"),
+            path="/schema",
+            components=Components(
+                security_schemes={
+                    "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
+                }
+            ),
+        ),
+        debug=False,
     )

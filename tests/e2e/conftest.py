@@ -12,6 +12,7 @@ import pytest
 
 ICN = str(Path(sys.executable).with_name("icn"))
 PASSPHRASE = "e2e-test-passphrase"
+JWT_SECRET = "e2e-test-jwt-secret-of-at-least-32-bytes"
 
 
 def run_icn(
@@ -47,10 +48,25 @@ def icn_process_env() -> dict[str, str]:
     """Environment for an ``icn`` process started with Popen (long-running commands)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ICN_")}
     env["ICN_PASSPHRASE"] = PASSPHRASE
+    env["ICN_JWT_SECRET"] = JWT_SECRET
     return env
 
 
 @pytest.fixture
 def icn_path() -> str:
     """The installed ``icn`` console script."""
+    return ICN
+
+
+@pytest.fixture(scope="module")
+def icn_env_module() -> dict[str, str]:
+    """Module-scoped twin of ``icn_process_env``, for servers shared by a module's tests."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ICN_")}
+    env.update({"ICN_PASSPHRASE": PASSPHRASE, "ICN_JWT_SECRET": JWT_SECRET})
+    return env
+
+
+@pytest.fixture(scope="module")
+def icn_path_module() -> str:
+    """The installed ``icn`` console script (module scope)."""
     return ICN

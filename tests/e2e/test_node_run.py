@@ -104,3 +104,17 @@ def test_a_checkpoint_is_also_issued_after_t_seconds(
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=20)
     assert proc.returncode == 0
+
+
+def test_the_node_refuses_to_start_without_a_strong_token_secret(
+    icn, node_dir: Path, icn_path: str, icn_process_env: dict
+) -> None:
+    env = dict(icn_process_env, ICN_JWT_SECRET="too-short")
+    proc = subprocess.run(
+        [icn_path, "node", "run", "--data-dir", str(node_dir), "--port", str(_free_port())],
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1
+    assert b"ICN_JWT_SECRET" in proc.stderr and b"Traceback" not in proc.stderr

@@ -1,0 +1,123 @@
+"""Signed events in: one wire event or a batch, verified and appended before the answer.
+
+The body is read as bytes and handed to the same write path the CLI uses;
+the framework never re-encodes an event (its bytes are what was signed).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import anyio
+import msgspec
+from litestar import Request, get, post
+from litestar.datastructures import State
+from litestar.params import Parameter
+
+from icn.application.append import Outcome
+from icn.domain.events.envelope import Inspection, inspect
+from icn.domain.events.verdicts import Verdict
+from icn.interfaces.bootstrap import Node
+from icn.interfaces.http.auth import Principal, principal_of
+from icn.interfaces.http.problems import ApiProblem
+
+MAX_BATCH = 100
+CoopPath = Annotated[str, Parameter(pattern="^[a-z0-9][a-z0-9-]{0,63}$", max_length=64)]
+
+
+class Appended(msgspec.Struct):
+    """Where an event sits in the coop's log (``position`` = leaf index)."""
+
+    id: str
+    position: int
+
+
+class AppendedBatch(msgspec.Struct):
+    """Every event of a batch, in order."""
+
+    events: list[Appended]
+
+
+class ChainHeadView(msgspec.Struct):
+    """What the author's next event must carry."""
+
+    next_seq: int
+    prev: str | None
+
+
+def _split(body: bytes) -> tuple[list[bytes], bool]:
+    """The events of a body (one object, or an array of 1..100) and whether it was a batch."""
+    stripped = body.lstrip()
+    if stripped.startswith(b"["):
+        try:
+            items = msgspec.json.decode(body, type=list[msgspec.Raw])
+        except msgspec.DecodeError as exc:
+            raise ApiProblem(400, "malformed", f"body is not a JSON array: {exc}") from None
+        if not 1 <= len(items) <= MAX_BATCH:
+            raise ApiProblem(400, "invalid-request", f"a batch holds 1 to {MAX_BATCH} events")
+        return [bytes(i) for i in items], True
+    if not stripped.startswith(b"{"):
+        raise ApiProblem(400, "malformed", "body must be one wire event or an array of them")
+    return [body], False
+
+
+def _refuse(status: int, code: str, line: int, detail: str) -> ApiProblem:
+    problem = ApiProblem(status, code, f"line {line}: {detail}")
+    problem.line = line
+    return problem
+
+
+def _check_senders(inspections: list[Inspection], coop: str, who: Principal) -> None:
+    """Before judging: each line decodes, belongs to this coop, and is the caller's own."""
+    for n, ins in enumerate(inspections, start=1):
+        event = ins.event
+        if event is None:
+            raise _refuse(422, "malformed", n, ins.reason)
+        if event.coop != coop:
+            raise _refuse(422, "wrong-coop", n, f"event is for coop {event.coop!r}")
+        if event.author != who.did and "relay" not in who.scopes:
+            raise _refuse(403, "not-author", n, "only its author may post an event")
+
+
+def _append(node: Node, lines: list[bytes], coop: str, who: Principal) -> list[Appended]:
+    inspections = [inspect(line) for line in lines]
+    _check_senders(inspections, coop, who)
+    outcomes: list[Outcome] = node.append.append_inspected(inspections, atomic=True)
+    placed = []
+    for o in outcomes:
+        assert o.id is not None
+        position = o.position
+        if o.verdict == Verdict.DUPLICATE:
+            found = node.store.find(o.id)
+            position = found.leaf_index if found else None
+        assert position is not None
+        placed.append(Appended(o.id, position))
+    return placed
+
+
+@post("/v1/coops/{coop:str}/events", status_code=201, tags=["events"])
+async def post_events(
+    request: Request[Any, Any, Any], state: State, coop: CoopPath
+) -> Appended | AppendedBatch:
+    """Append one signed wire event, or a batch of up to 100 (all or nothing).
+
+    Answered only after commit. A replayed event is not an error: it answers
+    with the position it already has.
+    """
+    who = principal_of(request, state, coop, "events:write")
+    lines, batch = _split(await request.body())
+    placed = await anyio.to_thread.run_sync(_append, state.node, lines, coop, who)
+    return AppendedBatch(placed) if batch else placed[0]
+
+
+@get("/v1/coops/{coop:str}/chains/{did:str}/head", sync_to_thread=True, tags=["events"])
+def chain_head(
+    request: Request[Any, Any, Any], state: State, coop: CoopPath, did: str
+) -> ChainHeadView:
+    """The ``seq`` and ``prev`` the author's next event must carry."""
+    principal_of(request, state, coop, "log:read")
+    head = state.node.store.head(coop, did)
+    return ChainHeadView(next_seq=head.seq + 1 if head else 1, prev=head.id if head else None)
+
+
+ROUTES = [post_events, chain_head]

@@ -1,0 +1,149 @@
+"""RFC 9457 problem details: every error the API gives, in one shape, with a stable ``code``.
+
+Controllers raise :class:`ApiProblem` (or let an application error through);
+the handlers here turn everything, framework errors and unexpected crashes
+included, into ``application/problem+json``. No traceback reaches a client.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from icn.application.errors import (
+    ApplicationError,
+    BatchRefused,
+    InvalidRequest,
+    NotFound,
+    StoreBusy,
+)
+
+log = logging.getLogger("icn.http")
+PROBLEM_JSON = "application/problem+json"
+
+
+class ProblemDocument(msgspec.Struct, omit_defaults=True):
+    """The body of every error response (RFC 9457, plus ``code``)."""
+
+    type: str
+    title: str
+    status: int
+    code: str
+    detail: str = ""
+    line: int | None = None
+
+
+class ApiProblem(Exception):
+    """An error meant for the client: status, stable code, one-line detail."""
+
+    def __init__(
+        self, status: int, code: str, detail: str, *, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.headers = headers or {}
+        self.line: int | None = None
+
+
+# Verdicts of refused events, as HTTP statuses: a conflict with what the log
+# holds is 409; an event that can never be valid is 422.
+VERDICT_STATUS = {
+    "fork": 409,
+    "gap": 409,
+    "broken-link": 409,
+    "malformed": 422,
+    "bad-id": 422,
+    "bad-signature": 422,
+}
+
+TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Request too large",
+    415: "Unsupported media type",
+    422: "Unprocessable event",
+    429: "Too many requests",
+    500: "Internal error",
+    503: "Unavailable",
+}
+
+
+def _respond(status: int, code: str, detail: str, **extra: object) -> Response[bytes]:
+    doc = ProblemDocument(
+        type=f"https://icn.coop/problems/{code}",
+        title=TITLES.get(status, "Error"),
+        status=status,
+        code=code,
+        detail=detail,
+        line=extra.get("line"),  # type: ignore[arg-type]
+    )
+    headers = extra.get("headers") or {}
+    return Response(
+        content=msgspec.json.encode(doc),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers=headers,  # type: ignore[arg-type]
+    )
+
+
+def from_problem(_: Request, exc: ApiProblem) -> Response[bytes]:
+    """Our own problems, as raised."""
+    return _respond(exc.status, exc.code, exc.detail, line=exc.line, headers=exc.headers)
+
+
+def from_application(_: Request, exc: ApplicationError) -> Response[bytes]:
+    """Errors from the use cases, mapped once."""
+    if isinstance(exc, BatchRefused):
+        status = VERDICT_STATUS.get(exc.verdict, 422)
+        return _respond(status, exc.verdict, str(exc), line=exc.line)
+    if isinstance(exc, NotFound):
+        return _respond(404, exc.code, str(exc))
+    if isinstance(exc, InvalidRequest):
+        return _respond(400, exc.code, str(exc))
+    if isinstance(exc, StoreBusy):
+        return _respond(503, exc.code, str(exc), headers={"Retry-After": "1"})
+    return _respond(400, exc.code, str(exc))
+
+
+def from_http(_: Request, exc: HTTPException) -> Response[bytes]:
+    """Framework errors (validation, 404, 405, 413 …) in the same shape."""
+    status = exc.status_code
+    if isinstance(exc, ValidationException):
+        extra = exc.extra if isinstance(exc.extra, list) else []
+        where = "; ".join(
+            f"{e.get('key', '')}: {e.get('message', '')}" for e in extra if isinstance(e, dict)
+        )
+        return _respond(400, "invalid-request", where or exc.detail)
+    code = {
+        404: "not-found",
+        405: "method-not-allowed",
+        413: "too-large",
+        401: "unauthorized",
+        403: "forbidden",
+        429: "rate-limited",
+    }.get(status, "http-error")
+    headers = dict(exc.headers or {})
+    return _respond(status, code, exc.detail, headers=headers)
+
+
+def from_crash(request: Request, exc: Exception) -> Response[bytes]:
+    """Anything unexpected: logged with its traceback here, never sent."""
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return _respond(500, "internal", "the node could not complete the request")
+
+
+EXCEPTION_HANDLERS = {
+    ApiProblem: from_problem,
+    ApplicationError: from_application,
+    HTTPException: from_http,
+    Exception: from_crash,
+}
