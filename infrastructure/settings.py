@@ -34,3 +34,17 @@ class Settings(BaseSettings):
     """Origins allowed to call the API from a browser; empty: CORS closed."""
     behind_tls: bool = False
     """Set when a TLS proxy fronts the node: adds HSTS."""
+    # HTTP rate limits (token buckets: ``*_per_s`` refill, ``*_burst`` capacity).
+    # Later these follow trust classes; today every client gets the same.
+    rate_ip_per_s: float = Field(default=50.0, gt=0, le=1_000_000)
+    """Requests per second each client IP (IPv6: each /64) may sustain."""
+    rate_ip_burst: int = Field(default=200, ge=1, le=10_000_000)
+    """Requests a client IP may make at once before its rate applies."""
+    rate_did_per_s: float = Field(default=20.0, gt=0, le=1_000_000)
+    """Requests per second each authenticated DID may sustain, from any address."""
+    rate_did_burst: int = Field(default=100, ge=1, le=10_000_000)
+    """Requests a DID may make at once before its rate applies."""
+    rate_auth_per_s: float = Field(default=1.0, gt=0, le=1_000_000)
+    """Login requests (``/v1/auth/…``) per second per client IP: stricter, against guessing."""
+    rate_auth_burst: int = Field(default=10, ge=1, le=10_000_000)
+    """Login requests a client IP may make at once."""

@@ -14,8 +14,9 @@ from icn.application.errors import ApplicationError
 from icn.application.ports import StoreError
 from icn.infrastructure.keystore import KeystoreError
 from icn.infrastructure.store.database import DatabaseUrlError
-from icn.interfaces.cli import audit, identity, log, node
+from icn.interfaces.cli import audit, identity, log, node, remote
 from icn.interfaces.cli.common import err
+from icn.interfaces.client.errors import ClientError
 
 app = typer.Typer(
     name="icn",
@@ -28,8 +29,18 @@ app.add_typer(node.app, name="node")
 app.add_typer(identity.app, name="id")
 app.add_typer(log.app, name="log")
 app.add_typer(audit.app, name="audit")
+app.add_typer(remote.events_app, name="events")
+app.command("login")(remote.login)
 
-USER_ERRORS = (ApplicationError, KeystoreError, DatabaseUrlError, StoreError, OSError, ValueError)
+USER_ERRORS = (
+    ApplicationError,
+    ClientError,
+    KeystoreError,
+    DatabaseUrlError,
+    StoreError,
+    OSError,
+    ValueError,
+)
 
 
 def run() -> None:

@@ -41,6 +41,7 @@ def run(
 
     from icn.interfaces.http.app import create_app
     from icn.interfaces.http.auth import jwt_secret
+    from icn.interfaces.http.rate_limit import RateLimits
     from icn.interfaces.http.server import ForegroundServer
 
     settings = settings_for(data_dir)
@@ -63,6 +64,7 @@ def run(
             jwt_secret=secret,
             cors_origins=settings.cors_origins,
             behind_tls=settings.behind_tls,
+            rate_limits=RateLimits.from_settings(settings),
         )
         config = uvicorn.Config(
             app,

@@ -23,9 +23,10 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from icn.application.checkpoint_schedule import CheckpointSchedule
 from icn.interfaces.bootstrap import Node
-from icn.interfaces.http import auth, events, log_reads
+from icn.interfaces.http import auth, events, log_reads, streams
 from icn.interfaces.http.auth import ChallengeBook, Tokens
-from icn.interfaces.http.problems import EXCEPTION_HANDLERS
+from icn.interfaces.http.problems import EXCEPTION_HANDLERS, problem_responses
+from icn.interfaces.http.rate_limit import RateLimits
 
 log = logging.getLogger("icn.node")
 TICK_S = 1.0
@@ -61,7 +62,7 @@ class Readiness(msgspec.Struct):
     coops: dict[str, CoopReadiness]
 
 
-@get("/v1/health", sync_to_thread=False, tags=["ops"])
+@get("/v1/health", sync_to_thread=False, tags=["ops"], responses=problem_responses())
 def health(state: State) -> Health:
     """Answer quickly; no I/O."""
     return Health(
@@ -72,7 +73,7 @@ def health(state: State) -> Health:
     )
 
 
-@get("/v1/ready", sync_to_thread=True, tags=["ops"])
+@get("/v1/ready", sync_to_thread=True, tags=["ops"], responses=problem_responses(503))
 def ready(state: State) -> Readiness:
     """Readiness: the store answers a query."""
     store = state.node.store
@@ -108,8 +109,9 @@ def create_app(
     jwt_secret: bytes,
     cors_origins: list[str] | None = None,
     behind_tls: bool = False,
+    rate_limits: RateLimits | None = None,
 ) -> Litestar:
-    """Build the app around an opened node."""
+    """Build the app around an opened node; ``rate_limits`` None: no limits (tests, tools)."""
 
     @contextlib.asynccontextmanager
     async def background(app: Litestar) -> AsyncIterator[None]:
@@ -123,16 +125,25 @@ def create_app(
                     await task
 
     return Litestar(
-        route_handlers=[health, ready, *auth.ROUTES, *events.ROUTES, *log_reads.ROUTES],
+        route_handlers=[
+            health,
+            ready,
+            *auth.ROUTES,
+            *events.ROUTES,
+            *log_reads.ROUTES,
+            *streams.ROUTES,
+        ],
         state=State(
             {
                 "node": node,
                 "started": time.monotonic(),
                 "challenges": ChallengeBook(),
                 "tokens": Tokens(jwt_secret, node.node_did),
+                "feed": streams.LogFeed(node.store),
             }
         ),
         lifespan=[background],
+        middleware=[rate_limits] if rate_limits else [],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=MAX_BODY_BYTES,
         after_request=_security_headers(behind_tls),

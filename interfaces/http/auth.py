@@ -25,7 +25,7 @@ from nacl.bindings import crypto_sign_open
 from nacl.exceptions import BadSignatureError, CryptoError
 
 from icn.domain.identity.did import InvalidDid, public_key_from_did
-from icn.interfaces.http.problems import ApiProblem
+from icn.interfaces.http.problems import ApiProblem, problem_responses
 
 AUTH_CONTEXT = b"icn-auth-v1:"
 CHALLENGE_TTL_MS = 5 * 60 * 1000
@@ -163,7 +163,13 @@ def _signature_ok(did: str, nonce: str, signature: str) -> bool:
     return key is not _DUMMY_KEY
 
 
-@post("/v1/auth/challenge", status_code=200, sync_to_thread=False, tags=["auth"])
+@post(
+    "/v1/auth/challenge",
+    status_code=200,
+    sync_to_thread=False,
+    tags=["auth"],
+    responses=problem_responses(),
+)
 def challenge(data: ChallengeRequest, state: State) -> Challenge:
     """A nonce for ``did`` to sign (32 random bytes, five minutes, single use)."""
     try:
@@ -173,7 +179,13 @@ def challenge(data: ChallengeRequest, state: State) -> Challenge:
     return state.challenges.issue(data.did, int(time.time() * 1000))
 
 
-@post("/v1/auth/verify", status_code=200, sync_to_thread=False, tags=["auth"])
+@post(
+    "/v1/auth/verify",
+    status_code=200,
+    sync_to_thread=False,
+    tags=["auth"],
+    responses=problem_responses(401),
+)
 def verify(data: VerifyRequest, state: State) -> Token:
     """Trade a signature over ``icn-auth-v1:`` + nonce for a token of ``coop``."""
     now = time.time()

@@ -19,7 +19,7 @@ from icn.domain.events.envelope import Inspection, inspect
 from icn.domain.events.verdicts import Verdict
 from icn.interfaces.bootstrap import Node
 from icn.interfaces.http.auth import Principal, principal_of
-from icn.interfaces.http.problems import ApiProblem
+from icn.interfaces.http.problems import ApiProblem, problem_responses
 
 MAX_BATCH = 100
 CoopPath = Annotated[str, Parameter(pattern="^[a-z0-9][a-z0-9-]{0,63}$", max_length=64)]
@@ -95,7 +95,12 @@ def _append(node: Node, lines: list[bytes], coop: str, who: Principal) -> list[A
     return placed
 
 
-@post("/v1/coops/{coop:str}/events", status_code=201, tags=["events"])
+@post(
+    "/v1/coops/{coop:str}/events",
+    status_code=201,
+    tags=["events"],
+    responses=problem_responses(401, 403, 409, 422, 503),
+)
 async def post_events(
     request: Request[Any, Any, Any], state: State, coop: CoopPath
 ) -> Appended | AppendedBatch:
@@ -107,10 +112,16 @@ async def post_events(
     who = principal_of(request, state, coop, "events:write")
     lines, batch = _split(await request.body())
     placed = await anyio.to_thread.run_sync(_append, state.node, lines, coop, who)
+    state.feed.notify(coop)
     return AppendedBatch(placed) if batch else placed[0]
 
 
-@get("/v1/coops/{coop:str}/chains/{did:str}/head", sync_to_thread=True, tags=["events"])
+@get(
+    "/v1/coops/{coop:str}/chains/{did:str}/head",
+    sync_to_thread=True,
+    tags=["events"],
+    responses=problem_responses(401, 403),
+)
 def chain_head(
     request: Request[Any, Any, Any], state: State, coop: CoopPath, did: str
 ) -> ChainHeadView:

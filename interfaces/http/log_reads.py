@@ -12,7 +12,7 @@ from litestar.params import Parameter
 from icn.application.errors import NotFound
 from icn.interfaces.http.auth import principal_of
 from icn.interfaces.http.events import CoopPath
-from icn.interfaces.http.problems import ApiProblem
+from icn.interfaces.http.problems import ApiProblem, problem_responses
 
 Hex64 = Annotated[str, Parameter(pattern="^[0-9a-f]{64}$")]
 
@@ -58,7 +58,12 @@ class ConsistencyProof(msgspec.Struct):
     proof: list[str]
 
 
-@get("/v1/coops/{coop:str}/events", sync_to_thread=True, tags=["log"])
+@get(
+    "/v1/coops/{coop:str}/events",
+    sync_to_thread=True,
+    tags=["log"],
+    responses=problem_responses(401, 403, 404),
+)
 def list_events(
     request: Request[Any, Any, Any],
     state: State,
@@ -75,7 +80,12 @@ def list_events(
     return EventPage(events, events[-1].position if len(events) == limit else None)
 
 
-@get("/v1/coops/{coop:str}/events/{event_id:str}", sync_to_thread=True, tags=["log"])
+@get(
+    "/v1/coops/{coop:str}/events/{event_id:str}",
+    sync_to_thread=True,
+    tags=["log"],
+    responses=problem_responses(401, 403, 404),
+)
 def get_event(
     request: Request[Any, Any, Any], state: State, coop: CoopPath, event_id: Hex64
 ) -> Positioned:
@@ -87,7 +97,12 @@ def get_event(
     return Positioned(entry.leaf_index, msgspec.Raw(entry.wire))
 
 
-@get("/v1/coops/{coop:str}/checkpoint", sync_to_thread=True, tags=["log"])
+@get(
+    "/v1/coops/{coop:str}/checkpoint",
+    sync_to_thread=True,
+    tags=["log"],
+    responses=problem_responses(401, 403, 404),
+)
 def latest_checkpoint(
     request: Request[Any, Any, Any], state: State, coop: CoopPath
 ) -> CheckpointView:
@@ -99,7 +114,12 @@ def latest_checkpoint(
     return CheckpointView(own[-1].note, own[-1].size, own[-1].root)
 
 
-@get("/v1/coops/{coop:str}/proofs/inclusion", sync_to_thread=True, tags=["log"])
+@get(
+    "/v1/coops/{coop:str}/proofs/inclusion",
+    sync_to_thread=True,
+    tags=["log"],
+    responses=problem_responses(401, 403, 404),
+)
 def inclusion(
     request: Request[Any, Any, Any],
     state: State,
@@ -122,7 +142,12 @@ def inclusion(
     return InclusionProof(entry.leaf_index, n, store.root(coop, n).hex(), [p.hex() for p in proof])
 
 
-@get("/v1/coops/{coop:str}/proofs/consistency", sync_to_thread=True, tags=["log"])
+@get(
+    "/v1/coops/{coop:str}/proofs/consistency",
+    sync_to_thread=True,
+    tags=["log"],
+    responses=problem_responses(401, 403, 404),
+)
 def consistency(
     request: Request[Any, Any, Any],
     state: State,

@@ -12,6 +12,7 @@ import logging
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
 
 from icn.application.errors import (
     ApplicationError,
@@ -147,3 +148,20 @@ EXCEPTION_HANDLERS = {
     HTTPException: from_http,
     Exception: from_crash,
 }
+
+
+def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the errors a route can give: all of them problem documents.
+
+    Every route also answers 400 (bad input), 413 (body over the limit), 429
+    (rate limit) and 500, so those are always listed.
+    """
+    codes = sorted({400, 413, 429, 500, *statuses})
+    return {
+        status: ResponseSpec(
+            data_container=ProblemDocument,
+            description=TITLES.get(status, "Error"),
+            media_type=PROBLEM_JSON,
+        )
+        for status in codes
+    }

@@ -63,6 +63,9 @@ def icn_env_module() -> dict[str, str]:
     """Module-scoped twin of ``icn_process_env``, for servers shared by a module's tests."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ICN_")}
     env.update({"ICN_PASSPHRASE": PASSPHRASE, "ICN_JWT_SECRET": JWT_SECRET})
+    # Modules that log in many times in a few seconds are not testing rate
+    # limits; test_http_rate_limits.py sets its own, strict ones.
+    env.update({"ICN_RATE_AUTH_BURST": "100000", "ICN_RATE_AUTH_PER_S": "100000"})
     return env
 
 

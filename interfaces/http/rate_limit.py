@@ -1,0 +1,327 @@
+"""Token-bucket rate limits per client IP and per DID, answered ``429`` with ``Retry-After``.
+
+Why buckets: a cooperative node serves a handful of members from modest
+hardware, so one misbehaving client (a buggy sync loop, a scraper, a password
+-style guesser against ``/v1/auth/``) must not starve the rest. A bucket allows
+short bursts, which real clients make, while holding the long-run rate down.
+
+Every HTTP request, and every WebSocket or SSE *connection* request (frames on
+an open socket are not counted), costs:
+
+* one token from its client IP's bucket;
+* one more from a stricter per-IP bucket when it is an auth request
+  (``/v1/auth/…``), because challenges are cheap to ask for and each one costs
+  the node memory and a signature check;
+* one more from its DID's bucket when it carries a bearer token that verifies.
+  An invalid token is not refused here: the route refuses it with its own,
+  more precise problem document.
+
+Liveness and readiness probes and the OpenAPI schema are never limited, so an
+orchestrator does not restart a node merely because someone flooded it.
+
+The client IP is the ASGI ``client`` host. ``X-Forwarded-For`` is not trusted:
+a node behind a reverse proxy sees the proxy's address, and limits per IP then
+apply to the proxy as a whole (limit at the proxy in that case). IPv6 clients
+are keyed by their /64, since one subscriber usually holds a whole /64.
+
+Later the limits will follow trust classes (members of good standing get more
+than strangers); for now every DID and every IP get the same limits.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from litestar import Litestar
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from icn.interfaces.http.problems import PROBLEM_JSON, TITLES, ProblemDocument
+
+if TYPE_CHECKING:
+    from icn.infrastructure.settings import Settings
+
+Clock = Callable[[], float]
+MAX_KEYS = 100_000
+"""Buckets kept per table: about 10 MB at most, however many addresses a client sprays."""
+
+EXEMPT_PATHS = frozenset({"/v1/health", "/v1/ready"})
+EXEMPT_PREFIXES = ("/schema",)
+AUTH_PREFIX = "/v1/auth/"
+
+
+class TokenBucket:
+    """``capacity`` tokens, refilled continuously at ``refill_per_s``; one request costs one.
+
+    The bucket keeps only its level and the time it was last looked at, and
+    refills lazily when asked, so idle buckets cost no timers and no work.
+    """
+
+    __slots__ = ("_clock", "_last", "_tokens", "capacity", "refill_per_s")
+
+    def __init__(self, capacity: float, refill_per_s: float, clock: Clock = time.monotonic) -> None:
+        if capacity < 1 or refill_per_s <= 0:
+            raise ValueError("a bucket needs capacity >= 1 and refill_per_s > 0")
+        self.capacity = float(capacity)
+        self.refill_per_s = float(refill_per_s)
+        self._clock = clock
+        self._tokens = self.capacity
+        self._last = clock()
+
+    def _refill(self) -> float:
+        now = self._clock()
+        elapsed = max(0.0, now - self._last)  # a clock never runs back, but be safe
+        self._tokens = min(self.capacity, self._tokens + elapsed * self.refill_per_s)
+        self._last = now
+        return self._tokens
+
+    @property
+    def tokens(self) -> float:
+        """The level now, refilled up to this moment."""
+        return self._refill()
+
+    @property
+    def full(self) -> bool:
+        """Whether the bucket is back at capacity: then it is no different from a new one."""
+        return self._refill() >= self.capacity
+
+    def take(self) -> float:
+        """Take one token: ``0.0`` if granted, else the seconds until one will be there.
+
+        A refused request takes nothing, so a client that keeps hammering is
+        not punished beyond its rate, and one that waits the answer is served.
+        """
+        tokens = self._refill()
+        if tokens >= 1.0:
+            self._tokens = tokens - 1.0
+            return 0.0
+        return (1.0 - tokens) / self.refill_per_s
+
+
+def retry_after(wait_s: float) -> int:
+    """``Retry-After`` in whole seconds, rounded up, at least 1 (0 would invite a busy loop)."""
+    return max(1, math.ceil(wait_s))
+
+
+class BucketTable:
+    """One bucket per key (an IP or a DID), with memory bounded by ``max_keys``.
+
+    Keys are kept in least-recently-used order. A bucket that has refilled to
+    capacity is dropped, since a new bucket would be identical; and when the
+    table is full the least recently used key is evicted, so an attacker
+    spraying addresses can evict others' buckets (handing them a fresh burst)
+    but cannot grow the node's memory without bound.
+
+    Not locked: the middleware uses it from the event loop only, and a take
+    never awaits.
+    """
+
+    def __init__(
+        self,
+        capacity: float,
+        refill_per_s: float,
+        *,
+        max_keys: int = MAX_KEYS,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        if max_keys < 1:
+            raise ValueError("max_keys must be at least 1")
+        TokenBucket(capacity, refill_per_s, clock)  # validate once, up front
+        self.capacity = capacity
+        self.refill_per_s = refill_per_s
+        self.max_keys = max_keys
+        self._clock = clock
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._buckets
+
+    def take(self, key: str) -> float:
+        """Take one token from ``key``'s bucket: ``0.0`` if granted, else seconds to wait."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            self._prune()
+            bucket = TokenBucket(self.capacity, self.refill_per_s, self._clock)
+            self._buckets[key] = bucket
+        else:
+            self._buckets.move_to_end(key)
+        return bucket.take()
+
+    def _prune(self) -> None:
+        # Amortised O(1): every key is inserted once and removed at most once.
+        while self._buckets:
+            oldest = next(iter(self._buckets.values()))
+            if len(self._buckets) < self.max_keys and not oldest.full:
+                break
+            self._buckets.popitem(last=False)
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """The node's three bucket tables, and the Litestar middleware that spends them.
+
+    Litestar builds its middleware stack once per route, so the tables live
+    here, shared by every route, rather than in the middleware instances.
+    Pass an instance in ``Litestar(middleware=[...])``: Litestar calls it with
+    ``app=`` the next ASGI app.
+    """
+
+    per_ip: BucketTable
+    per_did: BucketTable
+    auth_per_ip: BucketTable
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        ip_per_s: float,
+        ip_burst: int,
+        did_per_s: float,
+        did_burst: int,
+        auth_per_s: float,
+        auth_burst: int,
+        max_keys: int = MAX_KEYS,
+        clock: Clock = time.monotonic,
+    ) -> RateLimits:
+        """The tables from plain numbers (as read from the settings)."""
+        return cls(
+            per_ip=BucketTable(ip_burst, ip_per_s, max_keys=max_keys, clock=clock),
+            per_did=BucketTable(did_burst, did_per_s, max_keys=max_keys, clock=clock),
+            auth_per_ip=BucketTable(auth_burst, auth_per_s, max_keys=max_keys, clock=clock),
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RateLimits:
+        """The tables from ``ICN_RATE_*``."""
+        return cls.build(
+            ip_per_s=settings.rate_ip_per_s,
+            ip_burst=settings.rate_ip_burst,
+            did_per_s=settings.rate_did_per_s,
+            did_burst=settings.rate_did_burst,
+            auth_per_s=settings.rate_auth_per_s,
+            auth_burst=settings.rate_auth_burst,
+        )
+
+    def __call__(self, app: ASGIApp) -> ASGIApp:
+        return RateLimitMiddleware(app, self)
+
+
+def client_key(scope: Scope) -> str:
+    """The client's address as a bucket key: the IP, or the /64 of an IPv6 address."""
+    client = scope.get("client")
+    host = client[0] if client else ""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host or "unknown"  # e.g. a unix socket: all such clients share a bucket
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
+def bearer_token(scope: Scope) -> str | None:
+    """The token of an ``Authorization: Bearer …`` header, if there is one."""
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            token = token.strip()
+            return token if scheme.lower() == "bearer" and token else None
+    return None
+
+
+def problem_body(wait_s: float, what: str) -> tuple[int, bytes]:
+    """``Retry-After`` seconds and the problem document of a refusal."""
+    after = retry_after(wait_s)
+    doc = ProblemDocument(
+        type="https://icn.coop/problems/rate-limited",
+        title=TITLES[429],
+        status=429,
+        code="rate-limited",
+        detail=f"too many requests from this {what}: retry in {after} s",
+    )
+    return after, msgspec.json.encode(doc)
+
+
+class RateLimitMiddleware:
+    """Charge each request to its buckets; refuse it, without calling the app, when one is empty."""
+
+    def __init__(self, app: ASGIApp, limits: RateLimits) -> None:
+        self.app = app
+        self.limits = limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in (ScopeType.HTTP, ScopeType.WEBSOCKET) or self._exempt(
+            scope["path"]
+        ):
+            await self.app(scope, receive, send)
+            return
+        refusal = self._charge(scope)
+        if refusal is None:
+            await self.app(scope, receive, send)
+        else:
+            await self._refuse(scope, receive, send, *refusal)
+
+    @staticmethod
+    def _exempt(path: str) -> bool:
+        return path in EXEMPT_PATHS or path.startswith(EXEMPT_PREFIXES)
+
+    def _charge(self, scope: Scope) -> tuple[float, str] | None:
+        """``(seconds to wait, what was limited)`` if a bucket is empty, else ``None``.
+
+        The IP is charged first, so a flood from one address is refused before
+        the node spends a token verification on it.
+        """
+        ip = client_key(scope)
+        if wait := self.limits.per_ip.take(ip):
+            return wait, "address"
+        if scope["path"].startswith(AUTH_PREFIX) and (wait := self.limits.auth_per_ip.take(ip)):
+            return wait, "address on the auth endpoints"
+        token = bearer_token(scope)
+        if token is None:
+            return None
+        did = self._did_of(scope, token)
+        if did is not None and (wait := self.limits.per_did.take(did)):
+            return wait, "DID"
+        return None
+
+    @staticmethod
+    def _did_of(scope: Scope, token: str) -> str | None:
+        try:
+            return str(Litestar.from_scope(scope).state.tokens.read(token).did)
+        except Exception:  # invalid or expired: the route refuses it, with the right code
+            return None
+
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send, wait: float, what: str) -> None:
+        after, body = problem_body(wait, what)
+        headers = [
+            (b"content-type", PROBLEM_JSON.encode()),
+            (b"content-length", str(len(body)).encode()),
+            (b"retry-after", str(after).encode()),
+            (b"x-content-type-options", b"nosniff"),
+        ]
+        if scope["type"] == ScopeType.HTTP:
+            await send({"type": "http.response.start", "status": 429, "headers": headers})
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+            return
+        # A WebSocket handshake: answer 429 where the server can, else close it (1013: try later).
+        message: Any = await receive()
+        if message.get("type") != "websocket.connect":
+            return
+        if "websocket.http.response" in (scope.get("extensions") or {}):
+            await send({"type": "websocket.http.response.start", "status": 429, "headers": headers})
+            await send({"type": "websocket.http.response.body", "body": body, "more_body": False})
+        else:
+            await send({"type": "websocket.close", "code": 1013, "reason": "rate limited"})

@@ -1,0 +1,239 @@
+"""Live streams of a coop's log: Server-Sent Events and WebSocket, same filters, same cursor.
+
+Every message carries the event's position (its leaf index), so a client
+resumes with ``Last-Event-ID`` / ``?after=`` and sees gaps only where a filter
+skipped events. Events reach open streams as soon as they are committed here
+(the POST handler pokes the :class:`LogFeed`) or within a poll when another
+process appended them. A subscriber whose connection stays blocked for
+``ICN_STREAM_SEND_TIMEOUT_S`` (5 s) is dropped with a stated reason rather
+than served from a growing buffer; heartbeats every ``ICN_STREAM_HEARTBEAT_S``
+(15 s) keep idle connections and proxies honest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import time
+from collections.abc import AsyncIterator
+from types import SimpleNamespace
+from typing import Annotated, Any, Protocol, cast
+
+import anyio
+from litestar import Request, WebSocket, get, websocket
+from litestar.datastructures import State
+from litestar.params import Parameter
+from litestar.response import Stream
+
+from icn.interfaces.http.auth import principal_of
+from icn.interfaces.http.events import CoopPath
+from icn.interfaces.http.log_feed import LogFeed
+from icn.interfaces.http.problems import ApiProblem
+from icn.interfaces.http.stream_source import Delivery, Filters, Heartbeat, follow
+
+__all__ = ["ROUTES", "LogFeed"]
+
+log = logging.getLogger("icn.http.streams")
+HEARTBEAT_S = 15.0
+SEND_TIMEOUT_S = 5.0
+CLOSE_TIMEOUT_S = 10.0
+SSE_CHUNK_BYTES = 64 * 1024
+MAX_POSITION = 2**53 - 1
+TYPE_PATTERN = r"^[a-z]+(\.[A-Za-z]*)?$"
+TOO_SLOW_SSE = b'event: error\ndata: {"code":"too-slow"}\n\n'
+WS_TOO_SLOW = (4008, "too slow")
+WS_SHUTDOWN = (1001, "server shutting down")
+
+After = Annotated[int, Parameter(ge=-1, le=MAX_POSITION)]
+TypePrefix = Annotated[str | None, Parameter(pattern=TYPE_PATTERN, max_length=64)]
+Author = Annotated[str | None, Parameter(max_length=128)]
+
+
+def _seconds(name: str, default: float) -> float:
+    """A positive duration from the environment, read per connection so tests can shorten it."""
+    try:
+        value = float(os.environ.get(name, default))
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+def heartbeat_s() -> float:
+    """Seconds between heartbeats (``ICN_STREAM_HEARTBEAT_S``, default 15)."""
+    return _seconds("ICN_STREAM_HEARTBEAT_S", HEARTBEAT_S)
+
+
+def send_timeout_s() -> float:
+    """How long a send may block before dropping the subscriber (``ICN_STREAM_SEND_TIMEOUT_S``)."""
+    return _seconds("ICN_STREAM_SEND_TIMEOUT_S", SEND_TIMEOUT_S)
+
+
+# -- Server-Sent Events -------------------------------------------------------
+
+
+def sse_message(d: Delivery) -> bytes:
+    """``id``/``event``/``data``; a wire event is one line, but any newline still splits safely."""
+    data = b"".join(b"data: " + line + b"\n" for line in d.wire.split(b"\n"))
+    return b"id: %d\nevent: %s\n%s\n" % (d.position, d.type.encode(), data)
+
+
+def _sse_chunks(item: list[Delivery] | Heartbeat) -> list[bytes]:
+    if isinstance(item, Heartbeat):
+        return [b": heartbeat %d\n\n" % item.at_ms]
+    chunks: list[bytes] = []
+    pending = b""
+    for d in item:
+        pending += sse_message(d)
+        if len(pending) >= SSE_CHUNK_BYTES:
+            chunks.append(pending)
+            pending = b""
+    return [*chunks, pending] if pending else chunks
+
+
+async def sse_body(
+    source: AsyncIterator[list[Delivery] | Heartbeat], send_timeout: float
+) -> AsyncIterator[bytes]:
+    """The response body; a chunk whose send took longer than ``send_timeout`` ends the stream."""
+    async with contextlib.aclosing(source):  # type: ignore[type-var]
+        async for item in source:
+            for chunk in _sse_chunks(item):
+                started = time.monotonic()
+                yield chunk  # the server sends it before asking for the next one
+                if time.monotonic() - started > send_timeout:
+                    log.info("dropping a slow SSE subscriber")
+                    yield TOO_SLOW_SSE
+                    return
+
+
+@get(
+    "/v1/coops/{coop:str}/stream",
+    media_type="text/event-stream",
+    tags=["streams"],
+    summary="Live stream of the coop's log (Server-Sent Events)",
+)
+async def sse_stream(
+    request: Request[Any, Any, Any],
+    state: State,
+    coop: CoopPath,
+    after: After = -1,
+    type: TypePrefix = None,
+    author: Author = None,
+    last_event_id: Annotated[int | None, Parameter(header="Last-Event-ID", ge=-1)] = None,
+) -> Stream:
+    """Events after ``after`` (or ``Last-Event-ID``, which wins), then live; ``: heartbeat``s."""
+    principal_of(request, state, coop, "log:read")
+    start = last_event_id if last_event_id is not None else after
+    source = follow(state.feed, state.node.store, coop, Filters(start, type, author), heartbeat_s())
+    return Stream(
+        sse_body(source, send_timeout_s()),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+# -- WebSocket ----------------------------------------------------------------
+
+
+class WsLike(Protocol):
+    """The part of a WebSocket the sender uses (a fake in unit tests)."""
+
+    async def send_text(self, data: str) -> None: ...
+
+    async def receive(self) -> Any: ...
+
+
+def ws_frame(d: Delivery) -> str:
+    """``{"position": n, "event": <wire>}``, the wire bytes spliced in unchanged."""
+    return (b'{"position":%d,"event":%s}' % (d.position, d.wire)).decode()
+
+
+async def _send_all(
+    socket: WsLike, source: AsyncIterator[list[Delivery] | Heartbeat], send_timeout: float
+) -> tuple[int, str]:
+    async with contextlib.aclosing(source):  # type: ignore[type-var]
+        async for item in source:
+            if isinstance(item, Heartbeat):
+                frames = [f'{{"heartbeat":{item.at_ms}}}']
+            else:
+                frames = [ws_frame(d) for d in item]
+            for frame in frames:
+                try:
+                    with anyio.fail_after(send_timeout):
+                        await socket.send_text(frame)
+                except TimeoutError:
+                    return WS_TOO_SLOW
+    return WS_SHUTDOWN
+
+
+async def pump_ws(
+    socket: WsLike, source: AsyncIterator[list[Delivery] | Heartbeat], send_timeout: float
+) -> tuple[int, str] | None:
+    """Send until shutdown (1001), a blocked send (4008), or the client leaving (None)."""
+    outcome: tuple[int, str] | None = None
+    async with anyio.create_task_group() as tg:
+
+        async def sender() -> None:
+            nonlocal outcome
+            try:
+                outcome = await _send_all(socket, source, send_timeout)
+            except Exception:  # the client went away mid-send
+                log.debug("websocket send failed", exc_info=True)
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(sender)
+        with contextlib.suppress(Exception):
+            while (await socket.receive())["type"] != "websocket.disconnect":
+                pass  # clients have nothing to say; reading notices their leaving
+        tg.cancel_scope.cancel()
+    return outcome
+
+
+def _ws_filters(socket: WebSocket[Any, Any, Any]) -> tuple[Filters, str]:
+    """The query (``after``, ``type``, ``author``, ``token``), checked like the SSE route's."""
+    q = socket.query_params
+    try:
+        after = int(q.get("after", "-1"))
+    except ValueError:
+        raise ApiProblem(400, "invalid-request", "after must be an integer") from None
+    prefix, author = q.get("type") or None, q.get("author") or None
+    if not -1 <= after <= MAX_POSITION:
+        raise ApiProblem(400, "invalid-request", "after must be -1 or a position")
+    if prefix is not None and (len(prefix) > 64 or not re.match(TYPE_PATTERN, prefix)):
+        raise ApiProblem(400, "invalid-request", "type must be a type prefix like ledger.")
+    if author is not None and len(author) > 128:
+        raise ApiProblem(400, "invalid-request", "author is too long")
+    header = socket.headers.get("authorization", "")
+    token = q.get("token")
+    auth = f"Bearer {token}" if token and not header else header
+    return Filters(after, prefix, author), auth
+
+
+@websocket("/v1/coops/{coop:str}/ws")
+async def ws_stream(socket: WebSocket[Any, Any, Any], coop: str) -> None:
+    """Frames ``{"position", "event"}`` and ``{"heartbeat"}``; token by header or ``?token=``.
+
+    Refusals come after the handshake as close codes (browsers see no HTTP
+    status): 4401 unauthorized/invalid-token, 4403 wrong-coop/missing-scope.
+    """
+    await socket.accept()
+    state = socket.app.state
+    try:
+        filters, auth = _ws_filters(socket)
+        caller = cast(Any, SimpleNamespace(headers={"authorization": auth}))
+        principal_of(caller, state, coop, "log:read")
+    except ApiProblem as problem:
+        await socket.close(code=4000 + problem.status, reason=problem.code)
+        return
+    source = follow(state.feed, state.node.store, coop, filters, heartbeat_s())
+    outcome = await pump_ws(socket, source, send_timeout_s())
+    if outcome is None:
+        return
+    if outcome == WS_TOO_SLOW:
+        log.info("dropping a slow websocket subscriber")
+    with anyio.move_on_after(CLOSE_TIMEOUT_S), contextlib.suppress(Exception):
+        await socket.close(code=outcome[0], reason=outcome[1])
+
+
+ROUTES = [sse_stream, ws_stream]

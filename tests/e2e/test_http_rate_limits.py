@@ -1,0 +1,144 @@
+"""Rate limits over real HTTP, against a real ``icn node run`` with tight ``ICN_RATE_*``."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+from nacl.signing import SigningKey
+
+from icn.domain.identity.did import did_from_public_key
+
+COOP = "food-coop"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def start_node(
+    tmp_path_factory: pytest.TempPathFactory, icn_path_module: str, icn_env_module: dict[str, str]
+) -> Iterator[Callable[[dict[str, str]], str]]:
+    """Start nodes with extra ``ICN_*`` settings; each is stopped, and must exit 0, at the end."""
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(settings: dict[str, str]) -> str:
+        env = {**icn_env_module, **settings}
+        data = tmp_path_factory.mktemp("limits") / "node"
+        subprocess.run([icn_path_module, "node", "init", "--data-dir", str(data)],
+                       env=env, check=True, capture_output=True, timeout=120)  # fmt: skip
+        port = _free_port()
+        proc = subprocess.Popen(
+            [icn_path_module, "node", "run", "--data-dir", str(data), "--port", str(port)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        procs.append(proc)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            try:
+                httpx.get(f"{base}/v1/health", timeout=1)
+                return base
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "node did not start"
+                time.sleep(0.1)
+
+    yield start
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        proc.communicate(timeout=20)
+        assert proc.returncode == 0
+
+
+@pytest.fixture(scope="module")
+def strict_auth(start_node: Callable[[dict[str, str]], str]) -> str:
+    """A node allowing three login requests per address, then one every two seconds."""
+    return start_node({"ICN_RATE_AUTH_BURST": "3", "ICN_RATE_AUTH_PER_S": "0.5"})
+
+
+@pytest.fixture(scope="module")
+def strict_did(start_node: Callable[[dict[str, str]], str]) -> str:
+    """A node with generous per-address limits and five requests per DID, then one in 10 s."""
+    return start_node(
+        {
+            "ICN_RATE_IP_BURST": "10000",
+            "ICN_RATE_IP_PER_S": "1000",
+            "ICN_RATE_DID_BURST": "5",
+            "ICN_RATE_DID_PER_S": "0.1",
+        }
+    )
+
+
+def login(base: str, key: SigningKey) -> str:
+    did = did_from_public_key(bytes(key.verify_key))
+    ch = httpx.post(f"{base}/v1/auth/challenge", json={"did": did})
+    assert ch.status_code == 200, ch.text
+    nonce = ch.json()["nonce"]
+    sig = key.sign(b"icn-auth-v1:" + bytes.fromhex(nonce)).signature.hex()
+    r = httpx.post(
+        f"{base}/v1/auth/verify",
+        json={"did": did, "nonce": nonce, "signature": sig, "coop": COOP},
+    )
+    assert r.status_code == 200, r.text
+    return r.json()["token"]
+
+
+def assert_rate_limited(r: httpx.Response) -> int:
+    """The refusal's shape; returns its ``Retry-After``."""
+    assert r.status_code == 429, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    doc = r.json()
+    assert doc["status"] == 429 and doc["code"] == "rate-limited" and doc["title"]
+    after = int(r.headers["retry-after"])
+    assert after >= 1
+    return after
+
+
+def test_the_fourth_challenge_in_a_burst_is_refused_with_retry_after(
+    strict_auth: str, vector_keys: dict[str, SigningKey]
+) -> None:
+    did = did_from_public_key(bytes(vector_keys["alice"].verify_key))
+    with httpx.Client(base_url=strict_auth) as client:
+        answers = [client.post("/v1/auth/challenge", json={"did": did}) for _ in range(4)]
+        assert [r.status_code for r in answers[:3]] == [200, 200, 200]
+        # One token takes 2 s at 0.5/s; part of it may have refilled already.
+        assert 1 <= assert_rate_limited(answers[3]) <= 2
+        # Health is never limited, even while this address is.
+        for _ in range(50):
+            assert client.get("/v1/health").status_code == 200
+        assert client.get("/v1/ready").status_code == 200
+        # Other routes use the general per-address bucket, which is far from empty.
+        assert client.get(f"/v1/coops/{COOP}/events").status_code == 401
+        # After Retry-After, the next challenge is served.
+        time.sleep(2.05)
+        assert client.post("/v1/auth/challenge", json={"did": did}).status_code == 200
+
+
+def test_one_did_is_limited_while_another_on_the_same_address_is_served(
+    strict_did: str, vector_keys: dict[str, SigningKey]
+) -> None:
+    alice = {"Authorization": f"Bearer {login(strict_did, vector_keys['alice'])}"}
+    bob = {"Authorization": f"Bearer {login(strict_did, vector_keys['bob'])}"}
+    path = f"/v1/coops/{COOP}/events"
+    with httpx.Client(base_url=strict_did) as client:
+        statuses = [client.get(path, headers=alice).status_code for _ in range(5)]
+        assert 429 not in statuses
+        assert 1 <= assert_rate_limited(client.get(path, headers=alice)) <= 10  # 0.1/s
+        assert client.get(path, headers=bob).status_code not in (429,)
+        # A token that does not verify charges no DID: the route refuses it, every time.
+        for _ in range(10):
+            r = client.get(path, headers={"Authorization": "Bearer not.a.token"})
+            assert r.status_code == 401 and r.json()["code"] == "invalid-token"
+        assert client.get("/v1/health", headers=alice).status_code == 200
