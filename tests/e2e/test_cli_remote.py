@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import stat
 import subprocess
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 from nacl.signing import SigningKey
+from support.nodes import RunningNode, free_port, run_icn
 
 from icn.domain.events.envelope import Event, sign_event
 from icn.domain.identity.did import did_from_public_key
@@ -30,69 +30,37 @@ COOP = "food-coop"
 OTHER = did_from_public_key(bytes(SigningKey(b"\x09" * 32).verify_key))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class RemoteNode(RunningNode):
+    """A node for signing with its own key: no timed checkpoints.
 
-
-class RunningNode:
-    """An ``icn node run`` process that can be stopped and started again in place."""
+    Checkpoints are events of the node's own chain, and these tests sign with
+    the node key, so one landing mid-test would race them.
+    """
 
     def __init__(self, icn: str, env: dict[str, str], data: Path) -> None:
-        self.icn, self.data, self.port = icn, data, _free_port()
-        # No timed checkpoints: they are events of the node's own chain, and these
-        # tests sign with the node key, so one landing mid-test would race them.
-        self.env = {**env, "ICN_CHECKPOINT_SECONDS": "86400"}
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        log = (self.data.parent / "node.log").open("ab")
-        self.proc = subprocess.Popen(
-            [self.icn, "node", "run", "--data-dir", str(self.data), "--port", str(self.port)],
-            env=self.env,
-            stdout=log,
-            stderr=log,
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            assert self.proc.poll() is None, (self.data.parent / "node.log").read_text()
-            try:
-                httpx.get(f"{self.url}/v1/health", timeout=1)
-                return
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "node did not start"
-                time.sleep(0.1)
-
-    def stop(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        assert self.proc.wait(timeout=30) == 0
+        super().__init__(icn, {**env, "ICN_CHECKPOINT_SECONDS": "86400"}, data)
 
     def size(self) -> int:
-        return httpx.get(f"{self.url}/v1/ready").json()["coops"][COOP]["size"]
+        """The coop's log size, as the node reports it."""
+        return int(httpx.get(f"{self.url}/v1/ready").json()["coops"][COOP]["size"])
 
 
 @pytest.fixture(scope="module")
 def node(
     tmp_path_factory, vectors_dir: Path, icn_path_module: str, icn_env_module: dict
-) -> Iterator[RunningNode]:
+) -> Iterator[RemoteNode]:
     """A node with ok.jsonl imported (so food-coop exists), serving on a free port."""
     data = tmp_path_factory.mktemp("remote") / "node"
-    for args in (
-        ("node", "init", "--data-dir", str(data)),
-        ("log", "import", str(vectors_dir / "ok.jsonl"), "--data-dir", str(data)),
-    ):
-        subprocess.run([icn_path_module, *args], env=icn_env_module, check=True,
-                       capture_output=True, timeout=120)  # fmt: skip
-    running = RunningNode(icn_path_module, icn_env_module, data)
+    run_icn(icn_path_module, icn_env_module, "node", "init", "--data-dir", str(data))
+    run_icn(icn_path_module, icn_env_module, "log", "import", str(vectors_dir / "ok.jsonl"),
+            "--data-dir", str(data))  # fmt: skip
+    running = RemoteNode(icn_path_module, icn_env_module, data)
     running.start()
     yield running
     running.stop()
 
 
-def icn(node: RunningNode, *args: str, check: int = 0, data: Path | None = None):
+def icn(node: RemoteNode, *args: str, check: int = 0, data: Path | None = None):
     """Run ``icn`` against the node's data dir; no command may ever print a traceback."""
     proc = subprocess.run(
         [node.icn, *args, "--data-dir", str(data or node.data)],
@@ -106,17 +74,17 @@ def icn(node: RunningNode, *args: str, check: int = 0, data: Path | None = None)
 
 
 @pytest.fixture(scope="module")
-def node_key(node: RunningNode, icn_env_module: dict) -> SigningKey:
+def node_key(node: RemoteNode, icn_env_module: dict) -> SigningKey:
     return Keystore(node.data / "keys").unlock("node", icn_env_module["ICN_PASSPHRASE"])
 
 
 @pytest.fixture(scope="module")
-def logged_in(node: RunningNode) -> dict:
+def logged_in(node: RemoteNode) -> dict:
     """``icn login --key node``, once for the module."""
     return json.loads(icn(node, "login", "--coop", COOP, "--key", "node", "--json").stdout)
 
 
-def signed(node: RunningNode, key: SigningKey, n: int) -> list[Event]:
+def signed(node: RemoteNode, key: SigningKey, n: int) -> list[Event]:
     """``n`` new events of the key's chain, continuing from its head on the node."""
     token = SessionStore(node.data).load(COOP).token
     with IcnClient(node.url, token) as client:
@@ -246,13 +214,13 @@ def test_an_expired_session_is_refused_before_any_request(node, tmp_path) -> Non
 
 def test_a_session_for_another_node_is_not_sent_elsewhere(node, logged_in, tmp_path) -> None:
     file = jsonl(tmp_path / "x.jsonl", [b"{}"])
-    other = f"http://127.0.0.1:{_free_port()}"
+    other = f"http://127.0.0.1:{free_port()}"
     proc = icn(node, "events", "post", str(file), "--coop", COOP, "--url", other, check=1)
     assert b"error (wrong-node)" in proc.stderr
 
 
 def test_an_unreachable_node_is_a_clean_error(node) -> None:
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     proc = icn(node, "login", "--coop", COOP, "--url", url, check=1, data=node.data)
     assert f"error (unreachable): cannot reach the node at {url}".encode() in proc.stderr
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import signal
-import socket
-import subprocess
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 from nacl.signing import SigningKey
+from support.nodes import bearer, login, start_node
 
 from icn.domain.events.envelope import sign_event
 from icn.domain.identity.did import did_from_public_key
@@ -20,60 +18,15 @@ from icn.domain.log import merkle
 COOP = "food-coop"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def api(tmp_path_factory, vectors_dir: Path, icn_path_module: str, icn_env_module: dict):
     """A node with ok.jsonl imported, serving on a free port; yields its base URL."""
-    data = tmp_path_factory.mktemp("api") / "node"
-
-    def run(*args: str) -> None:
-        subprocess.run([icn_path_module, *args], env=icn_env_module, check=True,
-                       capture_output=True, timeout=120)  # fmt: skip
-
-    run("node", "init", "--data-dir", str(data))
-    run("log", "import", str(vectors_dir / "ok.jsonl"), "--data-dir", str(data))
-    port = _free_port()
-    proc = subprocess.Popen(
-        [icn_path_module, "node", "run", "--data-dir", str(data), "--port", str(port)],
-        env=icn_env_module,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-        try:
-            httpx.get(f"{base}/v1/health", timeout=1)
-            break
-        except httpx.TransportError:
-            assert time.monotonic() < deadline, "node did not start"
-            time.sleep(0.1)
-    yield base
-    proc.send_signal(signal.SIGTERM)
-    proc.communicate(timeout=20)
-    assert proc.returncode == 0
-
-
-def login(base: str, key: SigningKey, coop: str = COOP) -> str:
-    did = did_from_public_key(bytes(key.verify_key))
-    ch = httpx.post(f"{base}/v1/auth/challenge", json={"did": did}).json()
-    sig = key.sign(b"icn-auth-v1:" + bytes.fromhex(ch["nonce"])).signature.hex()
-    r = httpx.post(
-        f"{base}/v1/auth/verify",
-        json={"did": did, "nonce": ch["nonce"], "signature": sig, "coop": coop},
-    )
-    assert r.status_code == 200, r.text
-    return r.json()["token"]
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+    node = start_node(
+        icn_path_module, icn_env_module, tmp_path_factory.mktemp("api") / "node",
+        vectors_dir / "ok.jsonl",
+    )  # fmt: skip
+    yield node.base
+    node.stop()
 
 
 def next_event(base: str, token: str, key: SigningKey, amount: int = 3):

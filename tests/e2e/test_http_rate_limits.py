@@ -2,76 +2,46 @@
 
 from __future__ import annotations
 
-import signal
-import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
 from nacl.signing import SigningKey
+from support.nodes import RunningNode, login, start_node
 
 from icn.domain.identity.did import did_from_public_key
 
 COOP = "food-coop"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def start_node(
+def start(
     tmp_path_factory: pytest.TempPathFactory, icn_path_module: str, icn_env_module: dict[str, str]
 ) -> Iterator[Callable[[dict[str, str]], str]]:
     """Start nodes with extra ``ICN_*`` settings; each is stopped, and must exit 0, at the end."""
-    procs: list[subprocess.Popen[bytes]] = []
+    nodes: list[RunningNode] = []
 
-    def start(settings: dict[str, str]) -> str:
-        env = {**icn_env_module, **settings}
+    def _start(settings: dict[str, str]) -> str:
         data = tmp_path_factory.mktemp("limits") / "node"
-        subprocess.run([icn_path_module, "node", "init", "--data-dir", str(data)],
-                       env=env, check=True, capture_output=True, timeout=120)  # fmt: skip
-        port = _free_port()
-        proc = subprocess.Popen(
-            [icn_path_module, "node", "run", "--data-dir", str(data), "--port", str(port)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        procs.append(proc)
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-            try:
-                httpx.get(f"{base}/v1/health", timeout=1)
-                return base
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "node did not start"
-                time.sleep(0.1)
+        nodes.append(start_node(icn_path_module, {**icn_env_module, **settings}, data))
+        return nodes[-1].base
 
-    yield start
-    for proc in procs:
-        proc.send_signal(signal.SIGTERM)
-    for proc in procs:
-        proc.communicate(timeout=20)
-        assert proc.returncode == 0
+    yield _start
+    for node in nodes:
+        node.stop()
 
 
 @pytest.fixture(scope="module")
-def strict_auth(start_node: Callable[[dict[str, str]], str]) -> str:
+def strict_auth(start: Callable[[dict[str, str]], str]) -> str:
     """A node allowing three login requests per address, then one every two seconds."""
-    return start_node({"ICN_RATE_AUTH_BURST": "3", "ICN_RATE_AUTH_PER_S": "0.5"})
+    return start({"ICN_RATE_AUTH_BURST": "3", "ICN_RATE_AUTH_PER_S": "0.5"})
 
 
 @pytest.fixture(scope="module")
-def strict_did(start_node: Callable[[dict[str, str]], str]) -> str:
+def strict_did(start: Callable[[dict[str, str]], str]) -> str:
     """A node with generous per-address limits and five requests per DID, then one in 10 s."""
-    return start_node(
+    return start(
         {
             "ICN_RATE_IP_BURST": "10000",
             "ICN_RATE_IP_PER_S": "1000",
@@ -79,20 +49,6 @@ def strict_did(start_node: Callable[[dict[str, str]], str]) -> str:
             "ICN_RATE_DID_PER_S": "0.1",
         }
     )
-
-
-def login(base: str, key: SigningKey) -> str:
-    did = did_from_public_key(bytes(key.verify_key))
-    ch = httpx.post(f"{base}/v1/auth/challenge", json={"did": did})
-    assert ch.status_code == 200, ch.text
-    nonce = ch.json()["nonce"]
-    sig = key.sign(b"icn-auth-v1:" + bytes.fromhex(nonce)).signature.hex()
-    r = httpx.post(
-        f"{base}/v1/auth/verify",
-        json={"did": did, "nonce": nonce, "signature": sig, "coop": COOP},
-    )
-    assert r.status_code == 200, r.text
-    return r.json()["token"]
 
 
 def assert_rate_limited(r: httpx.Response) -> int:

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import json
 import queue
-import signal
 import socket
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 from nacl.signing import SigningKey
+from support.nodes import RunningNode, bearer, login, start_node
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
@@ -24,56 +23,6 @@ from icn.domain.identity.did import did_from_public_key
 
 COOP = "food-coop"
 WAIT_S = 10.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class RunningNode:
-    """A node process and its base URL."""
-
-    proc: subprocess.Popen[bytes]
-    base: str
-    data: Path
-    env: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def ws_base(self) -> str:
-        return self.base.replace("http://", "ws://")
-
-    def stop(self) -> float:
-        """SIGTERM, wait for the exit; the seconds it took."""
-        started = time.monotonic()
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.communicate(timeout=20)
-        assert self.proc.returncode == 0
-        return time.monotonic() - started
-
-
-def start_node(icn: str, env: dict[str, str], data: Path, *imports: Path) -> RunningNode:
-    """Init ``data``, import the files, serve on a free port; returns once healthy."""
-    for args in (["node", "init"], *(["log", "import", str(f)] for f in imports)):
-        subprocess.run([icn, *args, "--data-dir", str(data)], env=env, check=True,
-                       capture_output=True, timeout=120)  # fmt: skip
-    port = _free_port()
-    proc = subprocess.Popen(
-        [icn, "node", "run", "--data-dir", str(data), "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-        try:
-            httpx.get(f"{base}/v1/health", timeout=1)
-            return RunningNode(proc, base, data, env)
-        except httpx.TransportError:
-            assert time.monotonic() < deadline, "node did not start"
-            time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
@@ -85,20 +34,6 @@ def node(tmp_path_factory, vectors_dir: Path, icn_path_module: str, icn_env_modu
     )
     yield running
     running.stop()
-
-
-def login(base: str, key: SigningKey, coop: str = COOP) -> str:
-    did = did_from_public_key(bytes(key.verify_key))
-    ch = httpx.post(f"{base}/v1/auth/challenge", json={"did": did}).json()
-    sig = key.sign(b"icn-auth-v1:" + bytes.fromhex(ch["nonce"])).signature.hex()
-    body = {"did": did, "nonce": ch["nonce"], "signature": sig, "coop": coop}
-    r = httpx.post(f"{base}/v1/auth/verify", json=body)
-    assert r.status_code == 200, r.text
-    return r.json()["token"]
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def chain_of(

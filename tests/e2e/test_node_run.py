@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import httpx
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from support.nodes import free_port
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 30) -> dict:
@@ -32,7 +26,7 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 30) -> dict
 def test_a_running_node_serves_health_and_checkpoints_every_n_events(
     icn, node_dir: Path, vectors_dir: Path, icn_path: str, icn_process_env: dict
 ) -> None:
-    port = _free_port()
+    port = free_port()
     env = dict(icn_process_env, ICN_CHECKPOINT_EVERY="5", ICN_CHECKPOINT_SECONDS="3600")
     proc = subprocess.Popen(
         [icn_path, "node", "run", "--data-dir", str(node_dir), "--port", str(port)],
@@ -72,7 +66,7 @@ def test_a_running_node_serves_health_and_checkpoints_every_n_events(
 def test_a_checkpoint_is_also_issued_after_t_seconds(
     icn, node_dir: Path, vectors_dir: Path, icn_path: str, icn_process_env: dict
 ) -> None:
-    port = _free_port()
+    port = free_port()
     env = dict(icn_process_env, ICN_CHECKPOINT_EVERY="100000", ICN_CHECKPOINT_SECONDS="1")
     icn("log", "import", str(vectors_dir / "ok.jsonl"), "--data-dir", str(node_dir))
     proc = subprocess.Popen(
@@ -111,7 +105,7 @@ def test_the_node_refuses_to_start_without_a_strong_token_secret(
 ) -> None:
     env = dict(icn_process_env, ICN_JWT_SECRET="too-short")
     proc = subprocess.run(
-        [icn_path, "node", "run", "--data-dir", str(node_dir), "--port", str(_free_port())],
+        [icn_path, "node", "run", "--data-dir", str(node_dir), "--port", str(free_port())],
         env=env,
         capture_output=True,
         timeout=60,

@@ -7,75 +7,34 @@ the protected routes are exercised past their auth check too.
 
 from __future__ import annotations
 
-import signal
-import socket
-import subprocess
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from nacl.signing import SigningKey
-
-from icn.domain.identity.did import did_from_public_key
+from support.nodes import login, start_node
 
 pytestmark = pytest.mark.slow
 EXAMPLES_PER_OPERATION = 25
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def node_url(tmp_path_factory, vectors_dir: Path, icn_path_module: str, icn_env_module: dict):
-    data = tmp_path_factory.mktemp("fuzz") / "node"
+    """A node with ok.jsonl imported and rate limits out of the way."""
     env = dict(icn_env_module, ICN_RATE_IP_BURST="100000", ICN_RATE_IP_PER_S="100000",
-               ICN_RATE_DID_BURST="100000", ICN_RATE_DID_PER_S="100000",
-               ICN_RATE_AUTH_BURST="100000", ICN_RATE_AUTH_PER_S="100000")  # fmt: skip
-    for args in (("node", "init"), ("log", "import", str(vectors_dir / "ok.jsonl"))):
-        subprocess.run([icn_path_module, *args, "--data-dir", str(data)], env=env, check=True,
-                       capture_output=True, timeout=120)  # fmt: skip
-    port = _free_port()
-    proc = subprocess.Popen(
-        [icn_path_module, "node", "run", "--data-dir", str(data), "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+               ICN_RATE_DID_BURST="100000", ICN_RATE_DID_PER_S="100000")  # fmt: skip
+    node = start_node(
+        icn_path_module, env, tmp_path_factory.mktemp("fuzz") / "node", vectors_dir / "ok.jsonl"
     )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        assert proc.poll() is None
-        try:
-            httpx.get(f"{base}/v1/health", timeout=1)
-            break
-        except httpx.TransportError:
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
-    yield base
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=20)
-    assert b"Traceback" not in err or b"unhandled error" not in err
-
-
-def _token(base: str, key: SigningKey) -> str:
-    did = did_from_public_key(bytes(key.verify_key))
-    ch = httpx.post(f"{base}/v1/auth/challenge", json={"did": did}).json()
-    sig = key.sign(b"icn-auth-v1:" + bytes.fromhex(ch["nonce"])).signature.hex()
-    body = {"did": did, "nonce": ch["nonce"], "signature": sig, "coop": "food-coop"}
-    return httpx.post(f"{base}/v1/auth/verify", json=body).json()["token"]
+    yield node.base
+    node.stop()  # exit 0 and no traceback in its log: nothing crashed the node
 
 
 def test_generated_requests_never_crash_the_node_or_break_the_schema(
     node_url: str, vector_keys: dict
 ) -> None:
     schema = schemathesis.openapi.from_url(f"{node_url}/schema/openapi.json")
-    token = _token(node_url, vector_keys["alice"])
+    token = login(node_url, vector_keys["alice"])
     checks = [
         schemathesis.checks.not_a_server_error,
         schemathesis.checks.response_schema_conformance,

@@ -1,0 +1,1 @@
+"""Helpers shared by test modules (on ``sys.path`` through pytest's ``pythonpath``)."""

@@ -1,0 +1,106 @@
+"""Real ``icn node run`` processes for end-to-end tests, and logging in to them.
+
+One definition of "start a node on a free port and wait until it answers",
+so every end-to-end module starts nodes the same way and stops them the
+same way (SIGTERM, which must end in exit code 0).
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+from nacl.signing import SigningKey
+
+from icn.domain.identity.did import did_from_public_key
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run_icn(icn: str, env: dict[str, str], *args: str) -> None:
+    """A short ``icn`` command that must succeed."""
+    subprocess.run([icn, *args], env=env, check=True, capture_output=True, timeout=120)
+
+
+class RunningNode:
+    """An ``icn node run`` process on a fixed port that can be stopped and started again."""
+
+    def __init__(self, icn: str, env: dict[str, str], data: Path) -> None:
+        self.icn, self.env, self.data = icn, env, data
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = data.parent / f"{data.name}.log"
+
+    @property
+    def url(self) -> str:
+        """Same as :attr:`base`."""
+        return self.base
+
+    @property
+    def ws_base(self) -> str:
+        """The WebSocket origin of the node."""
+        return self.base.replace("http://", "ws://")
+
+    def start(self, timeout: float = 30) -> RunningNode:
+        """Start serving; return once ``/v1/health`` answers."""
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [self.icn, "node", "run", "--data-dir", str(self.data), "--port", str(self.port)],
+                env=self.env, stdout=log, stderr=log,
+            )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while True:
+            assert self.proc.poll() is None, self.log.read_text(errors="replace")[-3000:]
+            try:
+                httpx.get(f"{self.base}/v1/health", timeout=1)
+                return self
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "node did not start"
+                time.sleep(0.1)
+
+    def stop(self) -> float:
+        """SIGTERM and wait; the node must exit 0. Returns the seconds it took."""
+        assert self.proc is not None
+        started = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=30)
+        assert code == 0, self.log.read_text(errors="replace")[-3000:]
+        assert "Traceback" not in self.log.read_text(errors="replace")
+        return time.monotonic() - started
+
+
+def start_node(icn: str, env: dict[str, str], data: Path, *imports: Path) -> RunningNode:
+    """Initialise ``data``, import the files, and serve on a free port."""
+    run_icn(icn, env, "node", "init", "--data-dir", str(data))
+    for f in imports:
+        run_icn(icn, env, "log", "import", str(f), "--data-dir", str(data))
+    return RunningNode(icn, env, data).start()
+
+
+def login(base: str, key: SigningKey, coop: str = "food-coop") -> str:
+    """DID login over HTTP; returns the bearer token."""
+    did = did_from_public_key(bytes(key.verify_key))
+    ch = httpx.post(f"{base}/v1/auth/challenge", json={"did": did})
+    assert ch.status_code == 200, ch.text
+    nonce = ch.json()["nonce"]
+    sig = key.sign(b"icn-auth-v1:" + bytes.fromhex(nonce)).signature.hex()
+    r = httpx.post(
+        f"{base}/v1/auth/verify", json={"did": did, "nonce": nonce, "signature": sig, "coop": coop}
+    )
+    assert r.status_code == 200, r.text
+    return str(r.json()["token"])
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The Authorization header for a token."""
+    return {"Authorization": f"Bearer {token}"}
