@@ -43,9 +43,10 @@ test: install
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here"; exit 1; fi; \
 	exit $$rc
 
-## bench: measure append and audit throughput; appends results to docs/benchmarks.md
+## bench: measure append/audit throughput and the HTTP API under load; appends results to docs/benchmarks.md
 bench: install
 	$(BIN)/python bench/log_append.py
+	$(BIN)/python bench/api.py
 
 ## lint: the same checks CI cares about: ruff, mypy (domain, application), import layers
 lint: install

@@ -1,0 +1,432 @@
+"""The load generator of ``bench/api.py``: its own process, so the node serves alone.
+
+Usage: ``python bench/_api_load.py SPEC.json`` (the spec is written by ``bench/api.py``).
+
+Logs every member in, then runs the phases against the node at ``spec["base"]``
+and writes one JSON document of raw results to ``spec["out"]``. Prints one
+line per finished step on stdout (``step NAME``), which ``bench/api.py`` turns
+into progress. Every latency is taken with ``time.monotonic()`` in this
+process; open-loop latencies run from the *scheduled* send time, so a server
+that falls behind is charged for the queue it causes (no coordinated
+omission).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import random
+import sys
+import time
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+from nacl.signing import SigningKey
+
+from icn.domain.identity.did import did_from_public_key
+
+BATCH = 100
+CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+JSON = {"content-type": "application/json"}
+LIMITS = httpx.Limits(max_connections=8, max_keepalive_connections=8)
+
+
+class _Id(msgspec.Struct):
+    id: str
+
+
+class _Page(msgspec.Struct):
+    events: list[msgspec.Raw]
+
+
+_id_of = msgspec.json.Decoder(_Id)
+_page_of = msgspec.json.Decoder(_Page)
+
+
+def step(name: str) -> None:
+    """Tell ``bench/api.py`` a step finished."""
+    print(f"step {name}", flush=True)
+
+
+def process_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system, all threads) of process ``pid`` so far; None off Linux."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class Meter:
+    """Wall time, this process's CPU and the node's CPU over one phase."""
+
+    def __init__(self, node_pid: int) -> None:
+        self.node_pid = node_pid
+        self.wall = time.monotonic()
+        self.cpu = time.process_time()
+        self.node = process_cpu(node_pid)
+
+    def stop(self) -> dict[str, float | None]:
+        wall = time.monotonic() - self.wall
+        node = process_cpu(self.node_pid)
+        return {
+            "wall_s": wall,
+            "load_cores": (time.process_time() - self.cpu) / wall,
+            "node_cpu_s": None if node is None or self.node is None else node - self.node,
+        }
+
+
+class Errors:
+    """Failed requests: a count per kind and the first few answers, for the report."""
+
+    def __init__(self) -> None:
+        self.kinds: Counter[str] = Counter()
+        self.samples: list[str] = []
+
+    def note(self, kind: str, text: str = "") -> None:
+        self.kinds[kind] += 1
+        if len(self.samples) < 3:
+            self.samples.append(f"{kind} {text[:200]}".strip())
+
+    def summary(self) -> dict[str, Any]:
+        total = sum(self.kinds.values())
+        return {"errors": total, "kinds": dict(self.kinds), "samples": self.samples}
+
+
+def ms(seconds: list[float]) -> list[float]:
+    return sorted(s * 1000 for s in seconds)
+
+
+def pct(sorted_values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile of an already sorted list."""
+    if not sorted_values:
+        return None
+    rank = max(1, min(len(sorted_values), int(-(-q * len(sorted_values) // 1))))
+    return sorted_values[rank - 1]
+
+
+def latency_summary(seconds: list[float]) -> dict[str, float | None]:
+    values = ms(seconds)
+    return {"p50_ms": pct(values, 0.50), "p99_ms": pct(values, 0.99), "max_ms": pct(values, 1.0)}
+
+
+async def post(client: httpx.AsyncClient, url: str, body: bytes, token: str, errors: Errors) -> Any:
+    """POST ``body``; the parsed answer on 201, else None with the failure noted."""
+    try:
+        r = await client.post(url, content=body, headers={**JSON, "authorization": token})
+    except httpx.HTTPError as exc:
+        errors.note(type(exc).__name__, str(exc))
+        return None
+    if r.status_code != 201:
+        errors.note(str(r.status_code), r.text)
+        return None
+    return r
+
+
+async def login(client: httpx.AsyncClient, seed: bytes, coop: str) -> str:
+    """DID login; returns the ``Bearer …`` header value."""
+    key = SigningKey(seed)
+    did = did_from_public_key(bytes(key.verify_key))
+    ch = await client.post("/v1/auth/challenge", json={"did": did})
+    ch.raise_for_status()
+    nonce = ch.json()["nonce"]
+    sig = key.sign(b"icn-auth-v1:" + bytes.fromhex(nonce)).signature.hex()
+    body = {"did": did, "nonce": nonce, "signature": sig, "coop": coop}
+    r = await client.post("/v1/auth/verify", json=body)
+    r.raise_for_status()
+    return f"Bearer {r.json()['token']}"
+
+
+async def gather_limited(jobs: list[Callable[[], Awaitable[Any]]], limit: int) -> list[Any]:
+    sem = asyncio.Semaphore(limit)
+
+    async def run(job: Callable[[], Awaitable[Any]]) -> Any:
+        async with sem:
+            return await job()
+
+    return await asyncio.gather(*(run(j) for j in jobs))
+
+
+async def sleep_until(t: float) -> None:
+    delay = t - time.monotonic()
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+# -- phases --------------------------------------------------------------------------
+
+
+async def open_loop_posts(
+    clients: list[httpx.AsyncClient],
+    url: str,
+    chains: list[list[bytes]],
+    tokens: list[str],
+    rate: float,
+    errors: Errors,
+    on_send: Callable[[bytes], None] | None = None,
+) -> tuple[list[float], list[float], float]:
+    """Post every chain's events one per request, request ``i`` scheduled at ``i / rate``.
+
+    Request ``i`` belongs to member ``i % M``; a member's requests go in order
+    (its chain must), so one the server is late with delays that member's next
+    one, and the delay counts: latency is taken from the scheduled time.
+    Returns (latencies of the answered requests, the generator's own send lags: of
+    requests not held back by their member's previous post, elapsed).
+    """
+    members = len(chains)
+    latencies: list[float] = []
+    lags: list[float] = []
+    last_done = 0.0
+    t0 = time.monotonic() + 0.05
+
+    async def member(m: int) -> None:
+        nonlocal last_done
+        previous_done = 0.0
+        for k, line in enumerate(chains[m]):
+            scheduled = t0 + (k * members + m) / rate
+            await sleep_until(scheduled)
+            started = time.monotonic()
+            if previous_done <= scheduled:  # not held back by this member's previous post
+                lags.append(started - scheduled)
+            if on_send is not None:
+                on_send(line)
+            ok = await post(clients[m], url, line, tokens[m], errors)
+            done = previous_done = time.monotonic()
+            last_done = max(last_done, done)
+            if ok is not None:
+                latencies.append(done - scheduled)
+
+    await asyncio.gather(*(member(m) for m in range(members)))
+    return latencies, lags, last_done - t0
+
+
+async def single_phase(spec: dict[str, Any], ph: dict[str, Any]) -> Any:
+    errors = Errors()
+    meter = Meter(spec["node_pid"])
+    latencies, lags, elapsed = await open_loop_posts(
+        ph["clients"], spec["events_url"], ph["chains"], ph["tokens"], spec["rate"], errors
+    )
+    requests = sum(len(c) for c in ph["chains"])
+    return {
+        "offered_per_s": spec["rate"],
+        "requests": requests,
+        "achieved_per_s": len(latencies) / elapsed,
+        **latency_summary(latencies),
+        "lag_p99_ms": pct(ms(lags), 0.99),
+        "lag_samples": len(lags),
+        **errors.summary(),
+        **meter.stop(),
+    }
+
+
+async def batch_phase(spec: dict[str, Any], ph: dict[str, Any]) -> Any:
+    """Batches of 100 from ``concurrency`` members at once, closed loop, until the deadline."""
+    bodies = [
+        [b"[" + b",".join(chain[i : i + BATCH]) + b"]" for i in range(0, len(chain), BATCH)]
+        for chain in ph["chains"]
+    ]
+    queue = deque(range(len(bodies)))
+    errors = Errors()
+    latencies: list[float] = []
+    stored = 0
+    last_done = 0.0
+    meter = Meter(spec["node_pid"])
+    t0 = time.monotonic()
+    deadline = t0 + spec["duration"]
+
+    async def worker() -> None:
+        nonlocal stored, last_done
+        while queue and time.monotonic() < deadline:
+            m = queue.popleft()
+            for body in bodies[m]:
+                if time.monotonic() >= deadline:
+                    return
+                started = time.monotonic()
+                r = await post(ph["clients"][m], spec["events_url"], body, ph["tokens"][m], errors)
+                last_done = time.monotonic()
+                if r is None:
+                    break  # the rest of this chain would only be refused as a gap
+                latencies.append(last_done - started)
+                stored += len(r.json()["events"])
+
+    await asyncio.gather(*(worker() for _ in range(spec["batch_concurrency"])))
+    elapsed = last_done - t0
+    return {
+        "events": stored,
+        "requests": len(latencies),
+        "events_per_s": stored / elapsed,
+        "exhausted": not queue and time.monotonic() < deadline,
+        **latency_summary(latencies),
+        **errors.summary(),
+        **meter.stop(),
+        "wall_s": elapsed,
+    }
+
+
+async def log_size(client: httpx.AsyncClient, coop: str) -> int:
+    r = await client.get("/v1/ready")
+    r.raise_for_status()
+    return int(r.json()["coops"].get(coop, {"size": 0})["size"])
+
+
+async def read_phase(spec: dict[str, Any], ph: dict[str, Any]) -> Any:
+    """``GET events?after=<random>&limit=100`` scheduled at a constant rate, open loop.
+
+    Request ``i`` goes out with member ``i % M``'s client and token.
+    """
+    clients, tokens = ph["clients"], ph["tokens"]
+    size = await log_size(clients[0], spec["coop"])
+    rng = random.Random(7)
+    n = int(spec["read_rate"] * spec["duration"])
+    errors = Errors()
+    latencies: list[float] = []
+    last_done = 0.0
+
+    async def one(scheduled: float, after: int, m: int) -> None:
+        nonlocal last_done
+        params, auth = {"after": after, "limit": BATCH}, {"authorization": tokens[m]}
+        try:
+            r = await clients[m].get(spec["events_url"], params=params, headers=auth)
+        except httpx.HTTPError as exc:
+            errors.note(type(exc).__name__, str(exc))
+            return
+        done = time.monotonic()
+        last_done = max(last_done, done)
+        if r.status_code != 200:
+            errors.note(str(r.status_code), r.text)
+        elif len(_page_of.decode(r.content).events) != BATCH:
+            errors.note("short-page", f"after={after}")
+        else:
+            latencies.append(done - scheduled)
+
+    meter = Meter(spec["node_pid"])
+    t0 = time.monotonic() + 0.05
+    tasks = []
+    for i in range(n):
+        scheduled = t0 + i / spec["read_rate"]
+        await sleep_until(scheduled)
+        after = rng.randrange(-1, max(size - BATCH, 0))
+        tasks.append(asyncio.create_task(one(scheduled, after, i % len(tokens))))
+    await asyncio.gather(*tasks)
+    return {
+        "log_size": size,
+        "offered_per_s": spec["read_rate"],
+        "requests": n,
+        "achieved_per_s": len(latencies) / (last_done - t0),
+        **latency_summary(latencies),
+        **errors.summary(),
+        **meter.stop(),
+    }
+
+
+async def read_sse(response: httpx.Response, arrivals: dict[str, float]) -> None:
+    """Note when each event arrives on the stream, by event id (time of the chunk)."""
+    buffer = b""
+    async for chunk in response.aiter_raw():
+        at = time.monotonic()
+        buffer += chunk
+        while b"\n\n" in buffer:
+            block, buffer = buffer.split(b"\n\n", 1)
+            for line in block.split(b"\n"):
+                if line.startswith(b"data: "):
+                    arrivals.setdefault(_id_of.decode(line[6:]).id, at)
+
+
+async def sse_phase(spec: dict[str, Any], ph: dict[str, Any]) -> Any:
+    """One subscriber; events posted open loop; latency = arrival − the POST's send time.
+
+    Each member's first event is a warm-up, posted and awaited on the stream
+    before measuring, so the subscription is known to be live.
+    """
+    coop, url, tokens, clients = spec["coop"], spec["events_url"], ph["tokens"], ph["clients"]
+    after = await log_size(clients[0], coop) - 1
+    arrivals: dict[str, float] = {}
+    sent: dict[str, float] = {}
+    errors = Errors()
+    timeout = httpx.Timeout(10, read=None)
+    async with (
+        httpx.AsyncClient(base_url=spec["base"], timeout=timeout) as sse,
+        sse.stream("GET", f"/v1/coops/{coop}/stream", params={"after": after},
+                   headers={"authorization": tokens[0]}) as response,
+    ):  # fmt: skip
+        if response.status_code != 200:
+            raise SystemExit(f"SSE subscribe answered {response.status_code}")
+        reader = asyncio.create_task(read_sse(response, arrivals))
+        warm = [chain[0] for chain in ph["chains"]]
+        for m, line in enumerate(warm):
+            if await post(clients[m], url, line, tokens[m], errors) is None:
+                raise SystemExit(f"SSE warm-up post failed: {errors.samples}")
+        warm_ids = {_id_of.decode(line).id for line in warm}
+        deadline = time.monotonic() + 10
+        while not warm_ids <= arrivals.keys() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        if not warm_ids <= arrivals.keys():
+            raise SystemExit("SSE warm-up events never arrived on the stream")
+
+        def on_send(line: bytes) -> None:
+            sent[_id_of.decode(line).id] = time.monotonic()
+
+        meter = Meter(spec["node_pid"])
+        chains = [chain[1:] for chain in ph["chains"]]
+        await open_loop_posts(clients, url, chains, tokens, spec["sse_rate"], errors, on_send)
+        wait_until = time.monotonic() + 5
+        while not sent.keys() <= arrivals.keys() and time.monotonic() < wait_until:
+            await asyncio.sleep(0.01)
+        usage = meter.stop()
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
+            await reader
+    delivered = [arrivals[i] - t for i, t in sent.items() if i in arrivals]
+    return {
+        "rate_per_s": spec["sse_rate"],
+        "posted": len(sent),
+        "delivered": len(delivered),
+        "missing": len(sent) - len(delivered),
+        **latency_summary(delivered),
+        **errors.summary(),
+        **usage,
+    }
+
+
+async def main(spec: dict[str, Any]) -> dict[str, Any]:
+    """Log every member in with its own client, run the phases, close everything."""
+    raw = msgspec.msgpack.decode(Path(spec["workload"]).read_bytes())
+    phases: dict[str, dict[str, Any]] = {
+        name: {"seeds": ph["seeds"], "chains": ph["chains"]} for name, ph in raw.items()
+    }
+    async with contextlib.AsyncExitStack() as stack:
+        for ph in phases.values():
+            # One client (pool) per member: one httpx pool shared by many
+            # connections costs the generator several ms of CPU per request.
+            ph["clients"] = [
+                await stack.enter_async_context(
+                    httpx.AsyncClient(base_url=spec["base"], timeout=30, limits=LIMITS)
+                )
+                for _ in ph["seeds"]
+            ]
+            jobs = [
+                lambda c=c, s=s: login(c, s, spec["coop"])
+                for c, s in zip(ph["clients"], ph["seeds"], strict=True)
+            ]
+            ph["tokens"] = await gather_limited(jobs, 8)
+        step("login")
+        results = {"single": await single_phase(spec, phases["single"])}
+        step("single")
+        results["sse"] = await sse_phase(spec, phases["sse"])
+        step("sse")
+        results["batch"] = await batch_phase(spec, phases["batch"])
+        step("batch")
+        results["reads"] = await read_phase(spec, phases["single"])
+        step("reads")
+    return results
+
+
+if __name__ == "__main__":
+    spec = json.loads(Path(sys.argv[1]).read_text())
+    Path(spec["out"]).write_text(json.dumps(asyncio.run(main(spec))))
