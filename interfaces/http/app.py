@@ -67,7 +67,7 @@ def health(state: State) -> Health:
     """Answer quickly; no I/O."""
     return Health(
         status="ok",
-        version=version("icn"),
+        version=state.version,
         uptime_s=round(time.monotonic() - state.started, 3),
         node=state.node.node_did,
     )
@@ -137,6 +137,7 @@ def create_app(
             {
                 "node": node,
                 "started": time.monotonic(),
+                "version": version("icn"),
                 "challenges": ChallengeBook(),
                 "tokens": Tokens(jwt_secret, node.node_did),
                 "feed": streams.LogFeed(node.store),

@@ -123,11 +123,21 @@ class ChallengeBook:
 
 
 class Tokens:
-    """Issues and reads HS256 tokens."""
+    """Issues and reads HS256 tokens.
+
+    Reading a token (HMAC plus PyJWT's base64 and claim checks) costs more
+    CPU than the rest of a small request, and the rate limiter and the route
+    both need it; so verified tokens are remembered until they expire, in a
+    bounded table keyed by the exact token string.
+    """
+
+    CACHE_SIZE = 10_000
 
     def __init__(self, secret: bytes, node_did: str) -> None:
         self._secret = secret
         self._node_did = node_did
+        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def issue(self, did: str, coop: str, now_s: int) -> Token:
         scopes = [*MEMBER_SCOPES, *(["admin", "relay"] if did == self._node_did else [])]
@@ -139,6 +149,19 @@ class Tokens:
         return Token(jwt.encode(claims, self._secret, algorithm="HS256"), exp * 1000, scopes)
 
     def read(self, token: str) -> Principal:
+        with self._lock:
+            hit = self._verified.get(token)
+            if hit is not None and hit[1] > time.time():
+                self._verified.move_to_end(token)
+                return hit[0]
+        who, exp = self._decode(token)
+        with self._lock:
+            self._verified[token] = (who, exp)
+            while len(self._verified) > self.CACHE_SIZE:
+                self._verified.popitem(last=False)
+        return who
+
+    def _decode(self, token: str) -> tuple[Principal, float]:
         try:
             claims = jwt.decode(
                 token, self._secret, algorithms=["HS256"], issuer=self._node_did,
@@ -148,7 +171,9 @@ class Tokens:
             raise ApiProblem(401, "token-expired", "the token has expired: log in again") from None
         except jwt.PyJWTError:
             raise ApiProblem(401, "invalid-token", "the bearer token is not valid") from None
-        return Principal(claims["sub"], claims["coop"], tuple(claims["scopes"]))
+        return Principal(claims["sub"], claims["coop"], tuple(claims["scopes"])), float(
+            claims["exp"]
+        )
 
 
 def _signature_ok(did: str, nonce: str, signature: str) -> bool:
