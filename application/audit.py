@@ -8,7 +8,7 @@ with the stored tree and with every checkpoint in the log.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 
 import msgspec
 
@@ -178,8 +178,3 @@ def _check_checkpoint(event: Event, tree: MemoryTree, node_did: str | None) -> C
         own=event.author == node_did,
         matches=matches,
     )
-
-
-def total_lines(lines: Sequence[bytes]) -> int:
-    """Line count, for sizing a progress bar."""
-    return len(lines)
