@@ -70,6 +70,13 @@ class _Overlay:
     def is_flagged(self, coop: str, author: str) -> bool:
         return self._base.is_flagged(coop, author)
 
+    def absorb(self, child: _Overlay) -> None:
+        """Take over what a child overlay (one request of a group) accepted."""
+        self._heads.update(child._heads)
+        self._ids.update(child._ids)
+        for coop, did in child._dids.items():
+            self._dids.setdefault(coop, did)
+
     def accept(self, event: Event) -> None:
         self._heads[(event.coop, event.author)] = ChainHead(event.seq, event.id, event.ts)
         self._ids[(event.coop, event.author, event.seq)] = event.id
@@ -104,9 +111,9 @@ class AppendEvents:
         def decide(view: StoreView) -> Decision:
             outcomes, accepted, forks = self._decide(inspections, view)
             if atomic:
-                for i, o in enumerate(outcomes):
-                    if o.verdict not in (Verdict.OK, Verdict.DUPLICATE):
-                        raise BatchRefused(i + 1, o.verdict, o.reason)
+                refusal = _first_refusal(outcomes)
+                if refusal is not None:
+                    raise refusal
                 forks = []
             decided.append(outcomes)
             return Decision(accepted, forks, self._clock_ms())
@@ -124,10 +131,66 @@ class AppendEvents:
             ]
         raise StoreBusy("the log kept changing under this batch; try again")
 
+    def append_requests(
+        self, requests: Sequence[Sequence[Inspection]]
+    ) -> list[list[Outcome] | BatchRefused]:
+        """Several all-or-nothing requests in one transaction (one commit for all of them).
+
+        Each request is judged on top of the ones before it in the group; a
+        refused request is left out (its answer is the refusal) and does not
+        affect the others.
+        """
+        chains = {
+            (i.event.coop, i.event.author) for r in requests for i in r if i.event is not None
+        }
+        answers: list[tuple[list[Outcome], int] | BatchRefused] = []
+
+        def decide(view: StoreView) -> Decision:
+            answers.clear()
+            group = _Overlay(view)
+            accepted: list[Accepted] = []
+            for inspections in requests:
+                request_view = _Overlay(group)
+                outcomes, mine, _ = self._judge(inspections, request_view)
+                refusal = _first_refusal(outcomes)
+                if refusal is not None:
+                    answers.append(refusal)
+                    continue
+                group.absorb(request_view)
+                accepted += mine
+                answers.append((outcomes, len(mine)))
+            return Decision(accepted, [], self._clock_ms())
+
+        for _ in range(MAX_RETRIES):
+            try:
+                positions = iter(self._store.append_decided(chains, decide))
+            except ConcurrentAppend:
+                continue
+            results: list[list[Outcome] | BatchRefused] = []
+            for answer in answers:
+                if isinstance(answer, BatchRefused):
+                    results.append(answer)
+                    continue
+                outcomes, _ = answer
+                results.append(
+                    [
+                        msgspec.structs.replace(o, position=next(positions))
+                        if o.verdict == Verdict.OK
+                        else o
+                        for o in outcomes
+                    ]
+                )
+            return results
+        raise StoreBusy("the log kept changing under this batch; try again")
+
     def _decide(
         self, inspections: Sequence[Inspection], base: StoreView
     ) -> tuple[list[Outcome], list[Accepted], list[ForkEvidence]]:
-        view = _Overlay(base)
+        return self._judge(inspections, _Overlay(base))
+
+    def _judge(
+        self, inspections: Sequence[Inspection], view: _Overlay
+    ) -> tuple[list[Outcome], list[Accepted], list[ForkEvidence]]:
         outcomes: list[Outcome] = []
         accepted: list[Accepted] = []
         forks: list[ForkEvidence] = []
@@ -157,3 +220,11 @@ class AppendEvents:
                     forks.append(ForkEvidence(event, ins.wire, first))
             outcomes.append(Outcome(j.verdict, j.reason, code=j.verdict.value, id=event_id))
         return outcomes, accepted, forks
+
+
+def _first_refusal(outcomes: Sequence[Outcome]) -> BatchRefused | None:
+    """For an all-or-nothing request: the first line that is neither ok nor duplicate."""
+    for i, o in enumerate(outcomes):
+        if o.verdict not in (Verdict.OK, Verdict.DUPLICATE):
+            return BatchRefused(i + 1, o.verdict, o.reason)
+    return None

@@ -22,6 +22,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from icn.application.checkpoint_schedule import CheckpointSchedule
+from icn.application.group_commit import GroupCommit
 from icn.interfaces.bootstrap import Node
 from icn.interfaces.http import auth, events, log_reads, streams
 from icn.interfaces.http.auth import ChallengeBook, Tokens
@@ -113,12 +114,16 @@ def create_app(
 ) -> Litestar:
     """Build the app around an opened node; ``rate_limits`` None: no limits (tests, tools)."""
 
+    writer = GroupCommit(node.append)
+
     @contextlib.asynccontextmanager
     async def background(app: Litestar) -> AsyncIterator[None]:
+        writer.start()
         task = asyncio.create_task(_checkpoint_loop(schedule)) if schedule else None
         try:
             yield
         finally:
+            await asyncio.to_thread(writer.stop)
             if task:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -140,6 +145,7 @@ def create_app(
                 "version": version("icn"),
                 "challenges": ChallengeBook(),
                 "tokens": Tokens(jwt_secret, node.node_did),
+                "writer": writer,
                 "feed": streams.LogFeed(node.store),
             }
         ),

@@ -15,6 +15,7 @@ from litestar.datastructures import State
 from litestar.params import Parameter
 
 from icn.application.append import Outcome
+from icn.application.group_commit import GroupCommit
 from icn.domain.events.envelope import Inspection, inspect
 from icn.domain.events.verdicts import Verdict
 from icn.interfaces.bootstrap import Node
@@ -79,10 +80,12 @@ def _check_senders(inspections: list[Inspection], coop: str, who: Principal) -> 
             raise _refuse(403, "not-author", n, "only its author may post an event")
 
 
-def _append(node: Node, lines: list[bytes], coop: str, who: Principal) -> list[Appended]:
-    inspections = [inspect(line) for line in lines]
+def _append(
+    node: Node, writer: GroupCommit, lines: list[bytes], coop: str, who: Principal
+) -> list[Appended]:
+    inspections = [inspect(line) for line in lines]  # verification runs in this request's thread
     _check_senders(inspections, coop, who)
-    outcomes: list[Outcome] = node.append.append_inspected(inspections, atomic=True)
+    outcomes: list[Outcome] = writer.submit(inspections)  # committed together with its neighbours
     placed = []
     for o in outcomes:
         assert o.id is not None
@@ -111,7 +114,7 @@ async def post_events(
     """
     who = principal_of(request, state, coop, "events:write")
     lines, batch = _split(await request.body())
-    placed = await anyio.to_thread.run_sync(_append, state.node, lines, coop, who)
+    placed = await anyio.to_thread.run_sync(_append, state.node, state.writer, lines, coop, who)
     state.feed.notify(coop)
     return AppendedBatch(placed) if batch else placed[0]
 
