@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     http_port: int = Field(default=8080, ge=0, le=65535)
     cors_origins: list[str] = Field(default_factory=list)
     """Origins allowed to call the API from a browser; empty: CORS closed."""
+    auth_challenge_ttl_s: float = Field(default=300, ge=1, le=3600)
+    """How long a login nonce may be used (the API's default is five minutes)."""
     behind_tls: bool = False
     """Set when a TLS proxy fronts the node: adds HSTS."""
     # HTTP rate limits (token buckets: ``*_per_s`` refill, ``*_burst`` capacity).

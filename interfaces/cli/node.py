@@ -64,6 +64,7 @@ def run(
             jwt_secret=secret,
             cors_origins=settings.cors_origins,
             behind_tls=settings.behind_tls,
+            challenge_ttl_s=settings.auth_challenge_ttl_s,
             rate_limits=RateLimits.from_settings(settings),
         )
         config = uvicorn.Config(

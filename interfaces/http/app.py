@@ -111,6 +111,7 @@ def create_app(
     cors_origins: list[str] | None = None,
     behind_tls: bool = False,
     rate_limits: RateLimits | None = None,
+    challenge_ttl_s: float = 300,
 ) -> Litestar:
     """Build the app around an opened node; ``rate_limits`` None: no limits (tests, tools)."""
 
@@ -143,7 +144,7 @@ def create_app(
                 "node": node,
                 "started": time.monotonic(),
                 "version": version("icn"),
-                "challenges": ChallengeBook(),
+                "challenges": ChallengeBook(int(challenge_ttl_s * 1000)),
                 "tokens": Tokens(jwt_secret, node.node_did),
                 "writer": writer,
                 "feed": streams.LogFeed(node.store),

@@ -100,13 +100,14 @@ class Principal(msgspec.Struct, frozen=True):
 class ChallengeBook:
     """Open challenges, in memory: single use, expiring, bounded in number."""
 
-    def __init__(self) -> None:
+    def __init__(self, ttl_ms: int = CHALLENGE_TTL_MS) -> None:
         self._open: OrderedDict[str, tuple[str, int]] = OrderedDict()
         self._lock = threading.Lock()
+        self._ttl_ms = ttl_ms
 
     def issue(self, did: str, now_ms: int) -> Challenge:
         nonce = secrets.token_hex(32)
-        expires = now_ms + CHALLENGE_TTL_MS
+        expires = now_ms + self._ttl_ms
         with self._lock:
             while self._open and (
                 len(self._open) >= MAX_OPEN_CHALLENGES
