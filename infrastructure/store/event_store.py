@@ -38,6 +38,11 @@ from icn.infrastructure.store.recorders import IcnPostgresRecorder, IcnSQLiteRec
 _event_decoder = __import__("msgspec").json.Decoder(Event)
 
 
+def _entry(row: Any) -> LogEntry:
+    """A row of ``_entry_query`` as a log entry."""
+    return LogEntry(row.coop, row.leaf_index, row.event_id, bytes(row.state))
+
+
 class SqlEventStore:
     """:class:`~icn.application.ports.EventStore` on SQLite or PostgreSQL."""
 
@@ -210,7 +215,7 @@ class SqlEventStore:
             row = conn.execute(
                 self._entry_query().where(schema.log_entries.c.event_id == event_id)
             ).first()
-        return LogEntry(row.coop, row.leaf_index, row.event_id, bytes(row.state)) if row else None
+        return _entry(row) if row else None
 
     def entries(self, coop: str, start: int = 0, stop: int | None = None) -> Iterator[LogEntry]:
         """The coop's log in order, streamed in pages so memory stays flat."""
@@ -225,7 +230,7 @@ class SqlEventStore:
                     self._entry_query().where(where).order_by(e.c.leaf_index).limit(page)
                 ).all()
             for row in rows:
-                yield LogEntry(row.coop, row.leaf_index, row.event_id, bytes(row.state))
+                yield _entry(row)
             if len(rows) < page:
                 return
             start = rows[-1].leaf_index + 1
@@ -248,7 +253,7 @@ class SqlEventStore:
             query = query.where(e.c.author == author)
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(e.c.leaf_index).limit(limit)).all()
-        return [LogEntry(r.coop, r.leaf_index, r.event_id, bytes(r.state)) for r in rows]
+        return [_entry(r) for r in rows]
 
     def coops(self) -> list[str]:
         """Coops with at least one event."""

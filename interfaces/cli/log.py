@@ -12,8 +12,9 @@ import typer
 
 from icn.application.append import REFUSED, Outcome
 from icn.application.audit import split_lines
-from icn.application.errors import InvalidRequest, NotFound
+from icn.application.errors import InvalidRequest
 from icn.application.parallel import inspect_chunks
+from icn.application.queries import entry_in
 from icn.domain.events.verdicts import Verdict
 from icn.interfaces.bootstrap import open_node
 from icn.interfaces.cli.common import (
@@ -156,9 +157,7 @@ def prove(
     """Inclusion proof of an event in the coop's tree."""
     node = open_node(settings_for(data_dir))
     try:
-        entry = node.store.find(event_id)
-        if entry is None or entry.coop != coop:
-            raise NotFound(f"no event {event_id} in the log of {coop}")
+        entry = entry_in(node.store, coop, event_id)
         n = size if size is not None else node.store.tree_size(coop)
         if entry.leaf_index >= n:
             raise InvalidRequest(f"event is leaf {entry.leaf_index}, not inside a tree of size {n}")

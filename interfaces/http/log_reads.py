@@ -10,6 +10,7 @@ from litestar.datastructures import State
 from litestar.params import Parameter
 
 from icn.application.errors import NotFound
+from icn.application.queries import entry_in
 from icn.interfaces.http.auth import principal_of
 from icn.interfaces.http.events import CoopPath
 from icn.interfaces.http.problems import ApiProblem, problem_responses
@@ -91,9 +92,7 @@ def get_event(
 ) -> Positioned:
     """One event by id."""
     principal_of(request, state, coop, "log:read")
-    entry = state.node.store.find(event_id)
-    if entry is None or entry.coop != coop:
-        raise NotFound(f"no event {event_id} in the log of {coop}")
+    entry = entry_in(state.node.store, coop, event_id)
     return Positioned(entry.leaf_index, msgspec.Raw(entry.wire))
 
 
@@ -130,9 +129,7 @@ def inclusion(
     """Proof that an event is in the tree of ``size`` (default: the current size)."""
     principal_of(request, state, coop, "log:read")
     store = state.node.store
-    entry = store.find(event_id)
-    if entry is None or entry.coop != coop:
-        raise NotFound(f"no event {event_id} in the log of {coop}")
+    entry = entry_in(store, coop, event_id)
     n = size if size is not None else store.tree_size(coop)
     if not entry.leaf_index < n <= store.tree_size(coop):
         raise ApiProblem(
