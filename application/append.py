@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 import msgspec
 
+from icn.application.coop_view import RecordSource, StateLayer, StoredState
 from icn.application.errors import BatchRefused, StoreBusy
 from icn.application.ports import (
     Accepted,
@@ -22,6 +23,8 @@ from icn.application.ports import (
     ForkEvidence,
     StoreView,
 )
+from icn.domain.coop.evolve import evolve
+from icn.domain.coop.state import Effects, Refusal
 from icn.domain.events.chain import ChainHead, judge
 from icn.domain.events.envelope import Event, Inspection, inspect
 from icn.domain.events.verdicts import Verdict
@@ -50,13 +53,19 @@ class Outcome(msgspec.Struct, frozen=True, omit_defaults=True):
 
 
 class _Overlay:
-    """The store's view plus the events accepted earlier in the same batch."""
+    """The store's view plus the events accepted earlier in the same batch.
 
-    def __init__(self, base: StoreView) -> None:
+    Holds both the chain state (heads, ids, the coop's DID) and the coop
+    rules' records, so each event is judged on what its predecessors left.
+    """
+
+    def __init__(self, base: StoreView | _Overlay) -> None:
         self._base = base
         self._heads: dict[tuple[str, str], ChainHead] = {}
         self._ids: dict[tuple[str, str, int], str] = {}
         self._dids: dict[str, str] = {}
+        source: RecordSource = base.state if isinstance(base, _Overlay) else StoredState(base)
+        self.state: StateLayer = StateLayer(source)
 
     def head(self, coop: str, author: str) -> ChainHead | None:
         return self._heads.get((coop, author)) or self._base.head(coop, author)
@@ -76,12 +85,14 @@ class _Overlay:
         self._ids.update(child._ids)
         for coop, did in child._dids.items():
             self._dids.setdefault(coop, did)
+        self.state.absorb(child.state)
 
-    def accept(self, event: Event) -> None:
+    def accept(self, event: Event, effects: Effects) -> None:
         self._heads[(event.coop, event.author)] = ChainHead(event.seq, event.id, event.ts)
         self._ids[(event.coop, event.author, event.seq)] = event.id
         if event.type == "coop.Founded":
             self._dids.setdefault(event.coop, event.author)
+        self.state.write(event, effects)
 
 
 class AppendEvents:
@@ -109,14 +120,15 @@ class AppendEvents:
         decided: list[list[Outcome]] = []
 
         def decide(view: StoreView) -> Decision:
-            outcomes, accepted, forks = self._decide(inspections, view)
+            overlay = _Overlay(view)
+            outcomes, accepted, forks = self._judge(inspections, overlay)
             if atomic:
                 refusal = _first_refusal(outcomes)
                 if refusal is not None:
                     raise refusal
                 forks = []
             decided.append(outcomes)
-            return Decision(accepted, forks, self._clock_ms())
+            return Decision(accepted, forks, self._clock_ms(), overlay.state.rows())
 
         for _ in range(MAX_RETRIES):
             decided.clear()
@@ -138,7 +150,8 @@ class AppendEvents:
 
         Each request is judged on top of the ones before it in the group; a
         refused request is left out (its answer is the refusal) and does not
-        affect the others.
+        affect the others. A replayed event refuses its request (``duplicate``):
+        a client that resends a payment is told it is already recorded.
         """
         chains = {
             (i.event.coop, i.event.author) for r in requests for i in r if i.event is not None
@@ -152,14 +165,14 @@ class AppendEvents:
             for inspections in requests:
                 request_view = _Overlay(group)
                 outcomes, mine, _ = self._judge(inspections, request_view)
-                refusal = _first_refusal(outcomes)
+                refusal = _first_refusal(outcomes, duplicates_ok=False)
                 if refusal is not None:
                     answers.append(refusal)
                     continue
                 group.absorb(request_view)
                 accepted += mine
                 answers.append((outcomes, len(mine)))
-            return Decision(accepted, [], self._clock_ms())
+            return Decision(accepted, [], self._clock_ms(), group.state.rows())
 
         for _ in range(MAX_RETRIES):
             try:
@@ -183,11 +196,6 @@ class AppendEvents:
             return results
         raise StoreBusy("the log kept changing under this batch; try again")
 
-    def _decide(
-        self, inspections: Sequence[Inspection], base: StoreView
-    ) -> tuple[list[Outcome], list[Accepted], list[ForkEvidence]]:
-        return self._judge(inspections, _Overlay(base))
-
     def _judge(
         self, inspections: Sequence[Inspection], view: _Overlay
     ) -> tuple[list[Outcome], list[Accepted], list[ForkEvidence]]:
@@ -210,7 +218,11 @@ class AppendEvents:
                         )
                     )
                     continue
-                view.accept(event)
+                result = evolve(event, view.state)
+                if isinstance(result, Refusal):
+                    outcomes.append(Outcome(REFUSED, result.reason, code=result.code, id=event_id))
+                    continue
+                view.accept(event, result)
                 accepted.append(Accepted(event, ins.wire))
                 outcomes.append(Outcome(Verdict.OK, id=event_id))
                 continue
@@ -218,13 +230,18 @@ class AppendEvents:
                 first = view.id_at(event.coop, event.author, event.seq)
                 if first is not None:
                     forks.append(ForkEvidence(event, ins.wire, first))
-            outcomes.append(Outcome(j.verdict, j.reason, code=j.verdict.value, id=event_id))
+            outcomes.append(
+                Outcome(j.verdict, j.reason, code=j.code or j.verdict.value, id=event_id)
+            )
         return outcomes, accepted, forks
 
 
-def _first_refusal(outcomes: Sequence[Outcome]) -> BatchRefused | None:
-    """For an all-or-nothing request: the first line that is neither ok nor duplicate."""
+def _first_refusal(
+    outcomes: Sequence[Outcome], *, duplicates_ok: bool = True
+) -> BatchRefused | None:
+    """For an all-or-nothing request: the first line that is not ``ok`` (nor an allowed replay)."""
+    allowed = (Verdict.OK, Verdict.DUPLICATE) if duplicates_ok else (Verdict.OK,)
     for i, o in enumerate(outcomes):
-        if o.verdict not in (Verdict.OK, Verdict.DUPLICATE):
-            return BatchRefused(i + 1, o.verdict, o.reason)
+        if o.verdict not in allowed:
+            return BatchRefused(i + 1, o.verdict, o.reason, o.code)
     return None

@@ -16,11 +16,13 @@ class BatchRefused(ApplicationError):
 
     code = "batch-refused"
 
-    def __init__(self, line: int, verdict: str, reason: str) -> None:
-        super().__init__(f"line {line}: {verdict}: {reason}")
+    def __init__(self, line: int, verdict: str, reason: str, code: str = "") -> None:
+        super().__init__(f"line {line}: {code or verdict}: {reason}")
         self.line = line
         self.verdict = verdict
         self.reason = reason
+        self.code = code or verdict
+        """The line's own stable code: a verdict, or the node rule that refused it."""
 
 
 class StoreBusy(ApplicationError):

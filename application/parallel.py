@@ -23,22 +23,22 @@ from icn.domain.events.verdicts import Verdict
 CHUNK = 1000
 _decoder = msgspec.json.Decoder(Event)
 
-Checked = tuple[str | None, str, bytes]
-"""A worker's answer for one line: stateless verdict (None = passed), reason, canonical bytes."""
+Checked = tuple[str | None, str, bytes, str]
+"""A worker's answer for one line: stateless verdict (None = passed), reason, bytes, code."""
 
 
 def _check_chunk(lines: list[bytes]) -> list[Checked]:
     out: list[Checked] = []
     for line in lines:
         ins = inspect(line)
-        out.append((ins.verdict.value if ins.verdict else None, ins.reason, ins.wire))
+        out.append((ins.verdict.value if ins.verdict else None, ins.reason, ins.wire, ins.code))
     return out
 
 
 def _rebuild(line: bytes, checked: Checked) -> Inspection:
-    verdict, reason, wire = checked
+    verdict, reason, wire, code = checked
     if verdict == Verdict.MALFORMED:
-        return Inspection(None, Verdict.MALFORMED, reason)
+        return Inspection(None, Verdict.MALFORMED, reason, code=code)
     if verdict is None:
         return Inspection(_decoder.decode(wire), None, "", wire)
     return Inspection(_decoder.decode(line), Verdict(verdict), reason)

@@ -45,6 +45,27 @@ class StoreView(ChainView, Protocol):
         """True when the author has a fork in quarantine in ``coop``."""
         ...
 
+    def state_get(self, coop: str, kind: str, key: str) -> bytes | None:
+        """One record of the coop rules' state, encoded (see :class:`StateRow`)."""
+        ...
+
+    def event_wire(self, coop: str, event_id: str) -> bytes | None:
+        """The wire bytes of an accepted event of ``coop``."""
+        ...
+
+
+class StateRow(msgspec.Struct, frozen=True):
+    """One record of the state the coop rules keep (members, accounts, disputes …).
+
+    Written in the same transaction as the events that produced it, so the
+    rules of the next write read exactly the state the log implies.
+    """
+
+    coop: str
+    kind: str
+    key: str
+    value: bytes
+
 
 class Decision(msgspec.Struct, frozen=True):
     """What a write decided to store: accepted events and fork evidence."""
@@ -52,6 +73,7 @@ class Decision(msgspec.Struct, frozen=True):
     accepted: Sequence[Accepted]
     forks: Sequence[ForkEvidence]
     received_ms: int
+    records: Sequence[StateRow] = ()
 
 
 Decide = Callable[[StoreView], Decision]
@@ -153,6 +175,10 @@ class EventStore(Protocol):
 
     def quarantined(self, coop: str) -> list[ForkEvidence]:
         """Fork evidence held for ``coop``."""
+        ...
+
+    def state_get(self, coop: str, kind: str, key: str) -> bytes | None:
+        """One committed record of the coop rules' state (``coop_state``), encoded."""
         ...
 
     def stored_nodes(self, coop: str) -> dict[tuple[int, int], bytes]:

@@ -25,6 +25,21 @@ COOP_FOUNDED = "coop.Founded"
 CHECKPOINT_ISSUED = "log.CheckpointIssued"
 
 
+class Problem(str):
+    """Why a body is not valid, with the stable ``code`` a node answers with.
+
+    A plain string to everything that only reads the reason (audit reports),
+    while the write path can tell a self-payment from a bad amount.
+    """
+
+    code: str
+
+    def __new__(cls, reason: str, code: str = "malformed") -> Problem:
+        problem = super().__new__(cls, reason)
+        problem.code = code
+        return problem
+
+
 class Transaction(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """One movement of ``amount`` smallest units of ``currency`` from one account to another."""
 
@@ -53,12 +68,13 @@ def _entry_problem(body: dict[str, Any]) -> str | None:
     try:
         entry = msgspec.convert(body, EntryRecordedBody)
     except msgspec.ValidationError as exc:
-        return f"bad {ENTRY_RECORDED} body: {exc}"
+        code = "invalid-amount" if str(exc).endswith("].amount`") else "malformed"
+        return Problem(f"bad {ENTRY_RECORDED} body: {exc}", code)
     for i, tx in enumerate(entry.transactions):
         if not is_valid_did(tx.from_) or not is_valid_did(tx.to):
             return f"bad DID in transaction {i}"
         if tx.from_ == tx.to:
-            return f"transaction {i} pays an account to itself"
+            return Problem(f"transaction {i} pays an account to itself", "self-payment")
     return None
 
 
@@ -93,7 +109,8 @@ def debit_problem(author: str, body: dict[str, Any], coop_did: str | None) -> st
         return None
     for i, tx in enumerate(body["transactions"]):
         if tx["from"] != author:
-            return (
-                f"transaction {i} debits {tx['from']}, but only the author's account may be debited"
+            return Problem(
+                f"transaction {i} debits {tx['from']}; only the author's account may be debited",
+                "payer-not-signer",
             )
     return None

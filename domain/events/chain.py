@@ -46,6 +46,8 @@ class Judgement(msgspec.Struct, frozen=True):
 
     verdict: Verdict
     reason: str = ""
+    code: str = ""
+    """A finer stable code than the verdict, where one exists (``self-payment`` …)."""
 
 
 OK = Judgement(Verdict.OK)
@@ -59,16 +61,21 @@ def _state_problem(event: Event, view: ChainView) -> str | None:
     return None
 
 
+def _code(reason: str) -> str:
+    return getattr(reason, "code", "")
+
+
 def judge(inspection: Inspection, view: ChainView) -> Judgement:
     """The verdict of spec section 4 for one inspected event against ``view``."""
     event = inspection.event
     if event is None:
-        return Judgement(inspection.verdict or Verdict.MALFORMED, inspection.reason)
+        verdict = inspection.verdict or Verdict.MALFORMED
+        return Judgement(verdict, inspection.reason, inspection.code)
     if inspection.verdict is Verdict.MALFORMED:
-        return Judgement(Verdict.MALFORMED, inspection.reason)
+        return Judgement(Verdict.MALFORMED, inspection.reason, inspection.code)
     problem = _state_problem(event, view)
     if problem:
-        return Judgement(Verdict.MALFORMED, problem)
+        return Judgement(Verdict.MALFORMED, str(problem), _code(problem))
     if inspection.verdict is not None:
         return Judgement(inspection.verdict, inspection.reason)
     head = view.head(event.coop, event.author)

@@ -85,6 +85,8 @@ class Inspection(msgspec.Struct, frozen=True):
     verdict: Verdict | None
     reason: str = ""
     wire: bytes = b""
+    code: str = ""
+    """A finer stable code than the verdict where one exists (``self-payment`` …)."""
 
 
 _decoder = msgspec.json.Decoder(Event)
@@ -127,7 +129,7 @@ def _decode(raw: bytes) -> Event | Inspection:
     else:
         problem = json_model_problem(event.body, "$.body")
     if problem:
-        return Inspection(event, Verdict.MALFORMED, problem)
+        return Inspection(event, Verdict.MALFORMED, str(problem), code=getattr(problem, "code", ""))
     return event
 
 
@@ -137,7 +139,7 @@ def inspect(raw: bytes | str) -> Inspection:
     decoded = _decode(data)
     if isinstance(decoded, Inspection):
         if decoded.event is not None:
-            return Inspection(None, decoded.verdict, decoded.reason)
+            return Inspection(None, decoded.verdict, decoded.reason, code=decoded.code)
         return decoded
     event = decoded
     wire = event.wire_bytes()

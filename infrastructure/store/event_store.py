@@ -307,6 +307,15 @@ class SqlEventStore:
                     out[(level, leaf >> level)] = nodes[32 * level : 32 * (level + 1)]
         return out
 
+    def state_get(self, coop: str, kind: str, key: str) -> bytes | None:
+        """One committed record of the coop rules' state."""
+        t = schema.coop_state
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(t.c.value).where(t.c.coop == coop, t.c.kind == kind, t.c.key == key)
+            ).scalar()
+        return bytes(value) if value is not None else None
+
     # -- node metadata -----------------------------------------------------------
 
     def get_meta(self, key: str) -> str | None:

@@ -104,6 +104,22 @@ class CursorView:
         self.head(coop, author)  # prefetches the flag with the head
         return (coop, author) in self._flagged
 
+    def state_get(self, coop: str, kind: str, key: str) -> bytes | None:
+        rows = self._rows(
+            "SELECT value FROM coop_state WHERE coop = ? AND kind = ? AND key = ?",
+            [coop, kind, key],
+        )
+        return bytes(rows[0]["value"]) if rows else None
+
+    def event_wire(self, coop: str, event_id: str) -> bytes | None:
+        rows = self._rows(
+            "SELECT s.state FROM log_entries e JOIN stored_events s"
+            " ON s.originator_id = e.coop || '/' || e.author AND s.originator_version = e.seq"
+            " WHERE e.event_id = ? AND e.coop = ?",
+            [event_id, coop],
+        )
+        return bytes(rows[0]["state"]) if rows else None
+
 
 class LogUnit:
     """One write: the chains it touches, how to decide, and what came of it."""
@@ -182,6 +198,10 @@ class LogRowWriter:
             " (coop, author, seq, event_id, conflicts_with, wire, received_ms)"
             " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (coop, event_id) DO NOTHING"
         )
+        self.upsert_state = q(
+            "INSERT INTO coop_state (coop, kind, key, value) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (coop, kind, key) DO UPDATE SET value = excluded.value"
+        )
         self._placeholder = placeholder
 
     def _frontier(self, c: Cursor, coop: str) -> Frontier:
@@ -237,5 +257,9 @@ class LogRowWriter:
                     )
                     for f in decision.forks
                 ],
+            )
+        if decision.records:
+            c.executemany(
+                self.upsert_state, [(r.coop, r.kind, r.key, r.value) for r in decision.records]
             )
         batch.positions = positions

@@ -103,6 +103,20 @@ quarantine = Table(
 )
 """Fork evidence: the second event at a (coop, author, seq); the first stays in the log."""
 
+coop_state = Table(
+    "coop_state",
+    metadata,
+    Column("coop", String(64), primary_key=True),
+    Column("kind", String(32), primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("value", LargeBinary, nullable=False),
+    sqlite_with_rowid=False,
+)
+"""The records the coop rules read on the next write (coop, members, accounts,
+disputes): written in the same transaction as the events that changed them,
+so a decision never reads state the log does not imply. ``icn replay``
+rebuilds it from the log and compares."""
+
 node_meta = Table(
     "node_meta",
     metadata,

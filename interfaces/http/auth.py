@@ -24,7 +24,10 @@ from litestar.datastructures import State
 from nacl.bindings import crypto_sign_open
 from nacl.exceptions import BadSignatureError, CryptoError
 
+from icn.application.queries import coop_of, member_of
+from icn.domain.coop.records import ADMIN
 from icn.domain.identity.did import InvalidDid, public_key_from_did
+from icn.interfaces.bootstrap import Node
 from icn.interfaces.http.problems import ApiProblem, problem_responses
 
 AUTH_CONTEXT = b"icn-auth-v1:"
@@ -140,8 +143,8 @@ class Tokens:
         self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def issue(self, did: str, coop: str, now_s: int) -> Token:
-        scopes = [*MEMBER_SCOPES, *(["admin", "relay"] if did == self._node_did else [])]
+    def issue(self, did: str, coop: str, now_s: int, *, extra: tuple[str, ...] = ()) -> Token:
+        scopes = [*MEMBER_SCOPES, *(["admin", "relay"] if did == self._node_did else []), *extra]
         exp = now_s + TOKEN_TTL_S
         claims = {
             "sub": did, "coop": coop, "scopes": scopes, "iat": now_s, "exp": exp,
@@ -210,7 +213,7 @@ def challenge(data: ChallengeRequest, state: State) -> Challenge:
     status_code=200,
     sync_to_thread=False,
     tags=["auth"],
-    responses=problem_responses(401),
+    responses=problem_responses(401, 403),
 )
 def verify(data: VerifyRequest, state: State) -> Token:
     """Trade a signature over ``icn-auth-v1:`` + nonce for a token of ``coop``."""
@@ -219,7 +222,21 @@ def verify(data: VerifyRequest, state: State) -> Token:
     signed = _signature_ok(data.did, data.nonce, data.signature)  # always checked: same work
     if not (fresh and signed):
         raise ApiProblem(401, "auth-failed", "challenge unknown, used or expired, or bad signature")
-    return state.tokens.issue(data.did, data.coop, int(now))
+    return state.tokens.issue(data.did, data.coop, int(now), extra=_standing(state, data))
+
+
+def _standing(state: State, data: VerifyRequest) -> tuple[str, ...]:
+    """Only active members of the coop (and this node, and the coop's own DID) get a token."""
+    node: Node = state.node
+    if data.did == node.node_did:
+        return ()
+    coop = coop_of(node.store, data.coop)
+    if coop is not None and data.did == coop.did:
+        return ("coop:admin",)
+    member = member_of(node.store, data.coop, data.did)
+    if member is None or not member.is_active:
+        raise ApiProblem(403, "not-a-member", f"{data.did} is not an active member of {data.coop}")
+    return ("coop:admin",) if ADMIN in member.roles else ()
 
 
 def principal_of(request: Request[Any, Any, Any], state: State, coop: str, scope: str) -> Principal:

@@ -17,7 +17,6 @@ from litestar.params import Parameter
 from icn.application.append import Outcome
 from icn.application.group_commit import GroupCommit
 from icn.domain.events.envelope import Inspection, inspect
-from icn.domain.events.verdicts import Verdict
 from icn.interfaces.bootstrap import Node
 from icn.interfaces.http.auth import Principal, principal_of
 from icn.interfaces.http.problems import ApiProblem, problem_responses
@@ -88,13 +87,8 @@ def _append(
     outcomes: list[Outcome] = writer.submit(inspections)  # committed together with its neighbours
     placed = []
     for o in outcomes:
-        assert o.id is not None
-        position = o.position
-        if o.verdict == Verdict.DUPLICATE:
-            found = node.store.find(o.id)
-            position = found.leaf_index if found else None
-        assert position is not None
-        placed.append(Appended(o.id, position))
+        assert o.id is not None and o.position is not None  # a refused request raised
+        placed.append(Appended(o.id, o.position))
     return placed
 
 
@@ -109,8 +103,10 @@ async def post_events(
 ) -> Appended | AppendedBatch:
     """Append one signed wire event, or a batch of up to 100 (all or nothing).
 
-    Answered only after commit. A replayed event is not an error: it answers
-    with the position it already has.
+    Answered only after commit. A replayed event is refused (409
+    ``duplicate``): nothing is stored twice, and the client learns it was
+    recorded already. Node rules (membership, freezes, credit limits …)
+    refuse with their own ``code``.
     """
     who = principal_of(request, state, coop, "events:write")
     lines, batch = _split(await request.body())

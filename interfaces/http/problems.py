@@ -60,6 +60,26 @@ VERDICT_STATUS = {
     "malformed": 422,
     "bad-id": 422,
     "bad-signature": 422,
+    "duplicate": 409,
+}
+
+# Node rules that refuse an event (code -> status): who may not do it is 403,
+# a clash with the state the log holds is 409; any other refusal is 422.
+RULE_STATUS = {
+    "not-a-member": 403,
+    "not-authorized": 403,
+    "member-suspended": 403,
+    "account-frozen": 403,
+    "author-flagged": 403,
+    "payer-not-signer": 403,
+    "credit-limit-exceeded": 409,
+    "coop-already-founded": 409,
+    "already-member": 409,
+    "already-disputed": 409,
+    "already-answered": 409,
+    "already-charged": 409,
+    "dispute-closed": 409,
+    "balance-not-settled": 409,
 }
 
 TITLES = {
@@ -104,8 +124,8 @@ def from_problem(_: Request, exc: ApiProblem) -> Response[bytes]:
 def from_application(_: Request, exc: ApplicationError) -> Response[bytes]:
     """Errors from the use cases, mapped once."""
     if isinstance(exc, BatchRefused):
-        status = VERDICT_STATUS.get(exc.verdict, 422)
-        return _respond(status, exc.verdict, str(exc), line=exc.line)
+        status = RULE_STATUS.get(exc.code) or VERDICT_STATUS.get(exc.verdict, 422)
+        return _respond(status, exc.code, str(exc), line=exc.line)
     if isinstance(exc, NotFound):
         return _respond(404, exc.code, str(exc))
     if isinstance(exc, InvalidRequest):

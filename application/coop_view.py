@@ -1,0 +1,129 @@
+"""The coop rules' view of state, read from the store and layered per batch.
+
+The store keeps each record as JSON bytes under (coop, kind, key); this
+module decodes them into the domain's records and answers the questions of
+:class:`~icn.domain.coop.state.CoopView`. Layers on top (one per batch, one
+per request in a group commit) hold what earlier events of the same write
+changed, so each event is judged on the state its predecessors left.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import msgspec
+
+from icn.application.ports import StateRow, StoreView
+from icn.domain.coop.records import AccountRecord, CoopRecord, DisputeRecord, MemberRecord, Record
+from icn.domain.coop.state import RECORD_TYPES, DisputeClaim
+from icn.domain.events.envelope import Event
+
+_event_decoder = msgspec.json.Decoder(Event)
+_encoder = msgspec.json.Encoder()
+_decoders = {kind: msgspec.json.Decoder(t) for kind, t in RECORD_TYPES.items()}
+
+RecordKey = tuple[str, str, str]
+"""(coop, kind, key)"""
+
+
+def encode_record(coop: str, record: Record) -> StateRow:
+    """A record as the store keeps it."""
+    return StateRow(coop, record.kind, record.key(), _encoder.encode(record))
+
+
+def decode_record(kind: str, value: bytes) -> Record:
+    """A stored record back as the domain's type."""
+    record: Record = _decoders[kind].decode(value)
+    return record
+
+
+class RecordSource(Protocol):
+    """Where a layer finds what it does not hold itself."""
+
+    def record(self, coop: str, kind: str, key: str) -> Record | None: ...
+
+    def event(self, coop: str, event_id: str) -> Event | None: ...
+
+
+class CoopQueries:
+    """The :class:`CoopView` questions, answered from ``record`` and ``event``."""
+
+    def record(self, coop: str, kind: str, key: str) -> Record | None:
+        raise NotImplementedError
+
+    def event(self, coop: str, event_id: str) -> Event | None:
+        raise NotImplementedError
+
+    def coop(self, coop: str) -> CoopRecord | None:
+        r = self.record(coop, CoopRecord.kind, "")
+        return r if isinstance(r, CoopRecord) else None
+
+    def member(self, coop: str, did: str) -> MemberRecord | None:
+        r = self.record(coop, MemberRecord.kind, did)
+        return r if isinstance(r, MemberRecord) else None
+
+    def account(self, coop: str, did: str, currency: str) -> AccountRecord | None:
+        r = self.record(coop, AccountRecord.kind, f"{did}/{currency}")
+        return r if isinstance(r, AccountRecord) else None
+
+    def dispute(self, coop: str, dispute_id: str) -> DisputeRecord | None:
+        r = self.record(coop, DisputeRecord.kind, dispute_id)
+        return r if isinstance(r, DisputeRecord) else None
+
+    def claim(self, coop: str, entry: str, transaction: int) -> str | None:
+        r = self.record(coop, DisputeClaim.kind, f"{entry}/{transaction}")
+        return r.dispute if isinstance(r, DisputeClaim) else None
+
+    def trust_ppm(self, coop: str, did: str) -> int:
+        """0 until the trust capability supplies scores (issue: trust = 0 until then)."""
+        return 0
+
+
+class StoredState(CoopQueries):
+    """Records and events as the store has them, decoded once per write."""
+
+    def __init__(self, view: StoreView) -> None:
+        self._view = view
+        self._cache: dict[RecordKey, Record | None] = {}
+
+    def record(self, coop: str, kind: str, key: str) -> Record | None:
+        k = (coop, kind, key)
+        if k not in self._cache:
+            raw = self._view.state_get(coop, kind, key)
+            self._cache[k] = decode_record(kind, raw) if raw is not None else None
+        return self._cache[k]
+
+    def event(self, coop: str, event_id: str) -> Event | None:
+        wire = self._view.event_wire(coop, event_id)
+        return _event_decoder.decode(wire) if wire is not None else None
+
+
+class StateLayer(CoopQueries):
+    """What one batch (or one request of a group) changed, over its source."""
+
+    def __init__(self, source: RecordSource) -> None:
+        self._source = source
+        self.records: dict[RecordKey, Record] = {}
+        self.events: dict[str, Event] = {}
+
+    def record(self, coop: str, kind: str, key: str) -> Record | None:
+        found = self.records.get((coop, kind, key))
+        return found if found is not None else self._source.record(coop, kind, key)
+
+    def event(self, coop: str, event_id: str) -> Event | None:
+        return self.events.get(event_id) or self._source.event(coop, event_id)
+
+    def write(self, event: Event, effects: list[Record]) -> None:
+        """Take an accepted event and the records it wrote."""
+        self.events[event.id] = event
+        for r in effects:
+            self.records[(event.coop, r.kind, r.key())] = r
+
+    def absorb(self, child: StateLayer) -> None:
+        """Keep what a child layer (an accepted request) wrote."""
+        self.records.update(child.records)
+        self.events.update(child.events)
+
+    def rows(self) -> list[StateRow]:
+        """Every record written, as the store keeps them."""
+        return [encode_record(coop, r) for (coop, _, _), r in self.records.items()]

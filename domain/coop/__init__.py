@@ -1,0 +1,1 @@
+"""Coops: founding, membership and roles, policy, and the state the node's rules need."""

@@ -1,0 +1,64 @@
+"""The node's rules for one event: refuse it, or say which records it writes.
+
+Spec checks (format, signature, chain) have already passed when this runs;
+these are the coop's own rules (spec section 6: "an entry can be well-formed
+here and still be refused by a node's policy"). One function serves the
+write path, replication and ``icn replay``, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from icn.domain.coop import bodies as coop_bodies
+from icn.domain.coop import rules as coop_rules
+from icn.domain.coop.records import MemberStatus
+from icn.domain.coop.state import CoopView, Effects, Refusal
+from icn.domain.events.bodies import ENTRY_RECORDED, EntryRecordedBody
+from icn.domain.events.envelope import Event
+from icn.domain.ledger import bodies as ledger_bodies
+from icn.domain.ledger import rules as ledger_rules
+
+BODY_TYPES: dict[str, type[Any]] = {
+    **coop_bodies.BODIES,
+    **ledger_bodies.BODIES,
+    ENTRY_RECORDED: EntryRecordedBody,
+}
+RULES = {**coop_rules.RULES, **ledger_rules.RULES}
+
+NODE_TYPES_PREFIX = "log."
+"""Node statements (checkpoints) are not coop business: any verified author may make them."""
+
+
+def evolve(event: Event, view: CoopView) -> Refusal | Effects:
+    """Refuse ``event`` or return the records it writes; never changes ``view``."""
+    if event.type.startswith(NODE_TYPES_PREFIX):
+        return []
+    if event.type != coop_bodies.FOUNDED:
+        coop = view.coop(event.coop)
+        if coop is None:
+            return Refusal("unknown-coop", f"coop {event.coop} has not been founded on this node")
+    rule = RULES.get(event.type)
+    if rule is None:
+        return _member_statement(event, view)
+    try:
+        body = msgspec.convert(event.body, BODY_TYPES[event.type])
+    except msgspec.ValidationError as exc:
+        return Refusal("invalid-body", f"bad {event.type} body: {exc}")
+    return rule(body, event, view)
+
+
+def _member_statement(event: Event, view: CoopView) -> Refusal | Effects:
+    """A type without rules of its own: only the coop's DID or an active member may say it."""
+    coop = view.coop(event.coop)
+    assert coop is not None
+    if event.author == coop.did:
+        return []
+    member = view.member(event.coop, event.author)
+    if member is None or member.status in (MemberStatus.APPLIED, MemberStatus.EXITED):
+        return Refusal("not-a-member", f"{event.author} is not a member of {event.coop}")
+    if member.status == MemberStatus.SUSPENDED:
+        return Refusal("member-suspended", f"{event.author} is suspended")
+    return []

@@ -1,0 +1,187 @@
+"""The state a node's rules read and write, as plain frozen records.
+
+A record is the whole truth about one thing (a coop, a member, an account,
+a dispute) at one point in the log; rules never patch a record in place,
+they return a new one. Each record names its own key, so the store can keep
+them in one table and a replay can rebuild and compare them byte for byte.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar
+
+import msgspec
+
+from icn.domain.events.canonical import MAX_SAFE_INT
+
+PPM = 1_000_000
+"""Policy fractions are parts per million: integers, so every node computes the same limit."""
+
+DAY_MS = 86_400_000
+
+Currency = Annotated[str, msgspec.Meta(pattern="^[a-z0-9_-]{1,16}$")]
+Units = Annotated[int, msgspec.Meta(ge=0, le=MAX_SAFE_INT)]
+Ppm = Annotated[int, msgspec.Meta(ge=0, le=100 * PPM)]
+Role = Annotated[str, msgspec.Meta(pattern="^[a-z][a-z0-9_-]{0,31}$")]
+
+ADMIN = "admin"
+MEDIATOR = "mediator"
+MEMBER = "member"
+
+
+class Strict(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Base of bodies and records: unknown fields are refused, never ignored."""
+
+
+class CurrencySpec(Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A unit of account: ``decimals`` fixes how smallest units are shown (2 → 1.50)."""
+
+    code: Currency
+    unit: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    decimals: Annotated[int, msgspec.Meta(ge=0, le=8)]
+
+
+class CreditPolicy(Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How far below zero a member may go in one currency.
+
+    limit = baseline + baseline × trust × trust_multiplier + cleared_volume ×
+    history_rate, capped by ``max_limit``; a new member starts at
+    ``initial_limit`` and reaches that limit linearly over ``ramp_days``.
+    """
+
+    baseline: Units
+    trust_multiplier_ppm: Ppm = 0
+    history_rate_ppm: Ppm = 0
+    max_limit: Units
+    initial_limit: Units = 0
+    ramp_days: Annotated[int, msgspec.Meta(ge=0, le=3650)] = 0
+
+
+class DemurragePolicy(Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A charge of ``rate_ppm`` per period on the part of a positive balance above ``threshold``."""
+
+    rate_ppm: Annotated[int, msgspec.Meta(ge=1, le=PPM)]
+    period_days: Annotated[int, msgspec.Meta(ge=1, le=3650)]
+    threshold: Units = 0
+
+
+class Policy(Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A coop's economic policy; it changes only through signed events."""
+
+    credit: dict[Currency, CreditPolicy]
+    demurrage: dict[Currency, DemurragePolicy] = msgspec.field(default_factory=dict)
+
+
+class Record(msgspec.Struct, frozen=True, kw_only=True):
+    """A piece of state with a stable storage key within its coop."""
+
+    kind: ClassVar[str]
+
+    def key(self) -> str:
+        """The record's key within its coop and kind."""
+        raise NotImplementedError
+
+
+class CoopRecord(Record, frozen=True, kw_only=True):
+    """A founded coop: its DID (the treasury account), currencies and policy."""
+
+    kind: ClassVar[str] = "coop"
+    coop: str
+    did: str
+    name: str
+    currencies: dict[str, CurrencySpec]
+    policy: Policy
+    founded_ms: int
+    demurrage_until: dict[str, int] = msgspec.field(default_factory=dict)
+    """Per currency, the end of the last period demurrage was charged for."""
+
+    def key(self) -> str:
+        return ""
+
+
+class MemberStatus:
+    """Where a member stands; only ``active`` members transact."""
+
+    APPLIED = "applied"
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    EXITED = "exited"
+
+
+class MemberRecord(Record, frozen=True, kw_only=True):
+    """One DID's membership of one coop."""
+
+    kind: ClassVar[str] = "member"
+    did: str
+    status: str
+    roles: tuple[str, ...] = ()
+    applied_ms: int | None = None
+    joined_ms: int | None = None
+    """When the member was admitted: the start of the new-member credit ramp."""
+    frozen: bool = False
+    frozen_until: int | None = None
+    """A freeze with an expiry ends by itself at this time (ms); ``None`` = until unfrozen."""
+    freeze_reason: str | None = None
+
+    def key(self) -> str:
+        return self.did
+
+    @property
+    def is_active(self) -> bool:
+        """True when the member may transact."""
+        return self.status == MemberStatus.ACTIVE
+
+    def is_frozen_at(self, ts: int) -> bool:
+        """True when a freeze is in force at ``ts``."""
+        return self.frozen and (self.frozen_until is None or ts < self.frozen_until)
+
+
+class AccountRecord(Record, frozen=True, kw_only=True):
+    """One account in one currency: its balance and what it has received in all."""
+
+    kind: ClassVar[str] = "account"
+    did: str
+    currency: str
+    balance: int = 0
+    cleared_volume: int = 0
+    """Total ever credited: the history part of the credit limit."""
+
+    def key(self) -> str:
+        return f"{self.did}/{self.currency}"
+
+
+class DisputeStatus:
+    """A dispute's life: filed, maybe answered and mediated, then closed one way."""
+
+    FILED = "filed"
+    ANSWERED = "answered"
+    RESOLVED = "resolved"
+    SETTLED = "settled"
+
+
+class DisputeRecord(Record, frozen=True, kw_only=True):
+    """A dispute about one transaction of one entry."""
+
+    kind: ClassVar[str] = "dispute"
+    id: str
+    entry: str
+    transaction: int
+    filed_by: str
+    counterparty: str
+    payer: str
+    payee: str
+    amount: int
+    currency: str
+    reason: str
+    status: str = DisputeStatus.FILED
+    mediator: str | None = None
+    outcome: str | None = None
+    refund: int | None = None
+    """Units the resolution orders back to the payer (reversal, partial refund, write-off)."""
+    settlement: str | None = None
+    """Id of the ``ledger.EntryRecorded`` that carried out the ordered movement."""
+    filed_ms: int = 0
+    closed_ms: int | None = None
+
+    def key(self) -> str:
+        return self.id

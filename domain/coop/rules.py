@@ -1,0 +1,213 @@
+"""Rules for founding a coop, its membership and its policy.
+
+Each rule takes the checked body, the event and the view, and answers a
+refusal or the records the event writes. Who may state what:
+the coop's DID founds and changes policy; admins (or the coop's DID) admit,
+assign roles, suspend and reinstate; a DID applies and exits for itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from icn.domain.coop import bodies as b
+from icn.domain.coop.records import CoopRecord, CurrencySpec, MemberRecord, MemberStatus, Policy
+from icn.domain.coop.state import CoopView, Effects, Refusal, is_authority
+from icn.domain.events.envelope import Event
+from icn.domain.identity.did import is_valid_did
+
+
+def policy_problem(policy: Policy, currencies: dict[str, CurrencySpec]) -> Refusal | None:
+    """Every currency has a credit policy, and policy names no unknown currency."""
+    for code in policy.credit:
+        if code not in currencies:
+            return Refusal("unknown-currency", f"credit policy for unknown currency {code!r}")
+    for code in policy.demurrage:
+        if code not in currencies:
+            return Refusal("unknown-currency", f"demurrage policy for unknown currency {code!r}")
+    for code in currencies:
+        if code not in policy.credit:
+            return Refusal("invalid-policy", f"currency {code!r} has no credit policy")
+    for code, credit in policy.credit.items():
+        if credit.initial_limit > credit.max_limit:
+            return Refusal("invalid-policy", f"{code}: initial_limit is above max_limit")
+    return None
+
+
+def founded(body: b.Founded, event: Event, view: CoopView) -> Refusal | Effects:
+    """The author becomes the coop's DID; founders are active members from now."""
+    if view.coop(event.coop) is not None:
+        return Refusal("coop-already-founded", f"coop {event.coop} is already founded")
+    currencies: dict[str, CurrencySpec] = {}
+    for c in body.currencies:
+        if c.code in currencies:
+            return Refusal("invalid-policy", f"currency {c.code!r} is listed twice")
+        currencies[c.code] = c
+    problem = policy_problem(body.policy, currencies)
+    if problem:
+        return problem
+    effects: Effects = [
+        CoopRecord(
+            coop=event.coop,
+            did=event.author,
+            name=body.name,
+            currencies=currencies,
+            policy=body.policy,
+            founded_ms=event.ts,
+        )
+    ]
+    seen: set[str] = set()
+    for m in body.members:
+        if not is_valid_did(m.did) or m.did == event.author or m.did in seen:
+            return Refusal("invalid-member", f"founding member {m.did!r} is not a distinct DID")
+        seen.add(m.did)
+        effects.append(
+            MemberRecord(
+                did=m.did, status=MemberStatus.ACTIVE, roles=tuple(m.roles), joined_ms=event.ts
+            )
+        )
+    return effects
+
+
+def _coop(view: CoopView, event: Event) -> CoopRecord:
+    coop = view.coop(event.coop)
+    assert coop is not None  # evolve checks this before any rule but founded
+    return coop
+
+
+def _authority(view: CoopView, event: Event) -> CoopRecord | Refusal:
+    coop = _coop(view, event)
+    if not is_authority(view, coop, event.author):
+        return Refusal("not-authorized", f"{event.type} needs an admin or the coop's DID")
+    return coop
+
+
+def _target(view: CoopView, event: Event, did: str) -> MemberRecord | Refusal:
+    if not is_valid_did(did):
+        return Refusal("invalid-member", f"{did!r} is not a DID")
+    member = view.member(event.coop, did)
+    if member is None or member.status in (MemberStatus.APPLIED, MemberStatus.EXITED):
+        return Refusal("not-a-member", f"{did} is not a member of {event.coop}")
+    return member
+
+
+def applied(body: b.MemberApplied, event: Event, view: CoopView) -> Refusal | Effects:
+    """Anyone not already in may apply (again after an exit)."""
+    coop = _coop(view, event)
+    member = view.member(event.coop, event.author)
+    if event.author == coop.did:
+        return Refusal("invalid-member", "the coop's DID cannot be a member")
+    if member is not None and member.status in (MemberStatus.ACTIVE, MemberStatus.SUSPENDED):
+        return Refusal("already-member", f"{event.author} is already a member")
+    return [MemberRecord(did=event.author, status=MemberStatus.APPLIED, applied_ms=event.ts)]
+
+
+def admitted(body: b.MemberAdmitted, event: Event, view: CoopView) -> Refusal | Effects:
+    """An admin admits an applicant (or invites a DID directly)."""
+    coop = _authority(view, event)
+    if isinstance(coop, Refusal):
+        return coop
+    if not is_valid_did(body.member) or body.member == coop.did:
+        return Refusal("invalid-member", f"{body.member!r} cannot be admitted")
+    member = view.member(event.coop, body.member)
+    if member is not None and member.status in (MemberStatus.ACTIVE, MemberStatus.SUSPENDED):
+        return Refusal("already-member", f"{body.member} is already a member")
+    return [
+        MemberRecord(
+            did=body.member,
+            status=MemberStatus.ACTIVE,
+            roles=tuple(body.roles),
+            applied_ms=member.applied_ms if member else None,
+            joined_ms=event.ts,
+        )
+    ]
+
+
+def _replace(member: MemberRecord, **changes: Any) -> MemberRecord:
+
+    return msgspec.structs.replace(member, **changes)
+
+
+def roles_assigned(body: b.RolesAssigned, event: Event, view: CoopView) -> Refusal | Effects:
+    """An admin sets a member's roles (the whole set)."""
+    coop = _authority(view, event)
+    if isinstance(coop, Refusal):
+        return coop
+    member = _target(view, event, body.member)
+    if isinstance(member, Refusal):
+        return member
+    return [_replace(member, roles=tuple(dict.fromkeys(body.roles)))]
+
+
+def suspended(body: b.MemberSuspended, event: Event, view: CoopView) -> Refusal | Effects:
+    """An admin suspends an active member."""
+    coop = _authority(view, event)
+    if isinstance(coop, Refusal):
+        return coop
+    member = _target(view, event, body.member)
+    if isinstance(member, Refusal):
+        return member
+    if member.status != MemberStatus.ACTIVE:
+        return Refusal("member-suspended", f"{body.member} is already suspended")
+    return [_replace(member, status=MemberStatus.SUSPENDED)]
+
+
+def reinstated(body: b.MemberReinstated, event: Event, view: CoopView) -> Refusal | Effects:
+    """An admin lifts a suspension."""
+    coop = _authority(view, event)
+    if isinstance(coop, Refusal):
+        return coop
+    member = _target(view, event, body.member)
+    if isinstance(member, Refusal):
+        return member
+    if member.status != MemberStatus.SUSPENDED:
+        return Refusal("not-suspended", f"{body.member} is not suspended")
+    return [_replace(member, status=MemberStatus.ACTIVE)]
+
+
+def exited(body: b.MemberExited, event: Event, view: CoopView) -> Refusal | Effects:
+    """A member leaves, but only with every balance at zero: nobody walks away from a debt."""
+    coop = _coop(view, event)
+    member = _target(view, event, event.author)
+    if isinstance(member, Refusal):
+        return member
+    for code in coop.currencies:
+        account = view.account(event.coop, event.author, code)
+        if account is not None and account.balance != 0:
+            return Refusal(
+                "balance-not-settled",
+                f"{code} balance is {account.balance}; settle it to zero before leaving",
+            )
+    return [_replace(member, status=MemberStatus.EXITED, roles=())]
+
+
+def policy_changed(body: b.PolicyChanged, event: Event, view: CoopView) -> Refusal | Effects:
+    """Only the coop's DID changes policy (governance will decide when it signs)."""
+    coop = _coop(view, event)
+    if event.author != coop.did:
+        return Refusal("not-authorized", "only the coop's DID changes its policy")
+    currencies = dict(coop.currencies)
+    for c in body.add_currencies:
+        if c.code in currencies:
+            return Refusal("invalid-policy", f"currency {c.code!r} already exists")
+        currencies[c.code] = c
+    problem = policy_problem(body.policy, currencies)
+    if problem:
+        return problem
+
+    return [msgspec.structs.replace(coop, policy=body.policy, currencies=currencies)]
+
+
+RULES: dict[str, Callable[[Any, Event, CoopView], Refusal | Effects]] = {
+    b.FOUNDED: founded,
+    b.MEMBER_APPLIED: applied,
+    b.MEMBER_ADMITTED: admitted,
+    b.ROLES_ASSIGNED: roles_assigned,
+    b.MEMBER_SUSPENDED: suspended,
+    b.MEMBER_REINSTATED: reinstated,
+    b.MEMBER_EXITED: exited,
+    b.POLICY_CHANGED: policy_changed,
+}

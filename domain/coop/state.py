@@ -1,0 +1,97 @@
+"""What the coop rules read (a view of current state) and what they answer.
+
+The rules are pure functions ``(event, view) -> Refusal | Effects``; the
+application hands them a view that reads inside the write transaction and
+stores the effects in the same transaction, and ``icn replay`` hands them an
+empty view and the whole log to rebuild the same state from scratch.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import msgspec
+
+from icn.domain.coop.records import (
+    ADMIN,
+    AccountRecord,
+    CoopRecord,
+    DisputeRecord,
+    MemberRecord,
+    Record,
+)
+from icn.domain.events.envelope import Event
+
+
+class Refusal(msgspec.Struct, frozen=True):
+    """A node rule says no: a stable ``code`` and a reason a person can act on."""
+
+    code: str
+    reason: str
+
+
+Effects = list[Record]
+"""The records an accepted event writes, in order (a later one of the same key wins)."""
+
+
+class CoopView(Protocol):
+    """Current state of the coops, as the rules need it."""
+
+    def coop(self, coop: str) -> CoopRecord | None:
+        """The founded coop, or ``None``."""
+        ...
+
+    def member(self, coop: str, did: str) -> MemberRecord | None:
+        """One DID's membership record, or ``None`` if it never applied or joined."""
+        ...
+
+    def account(self, coop: str, did: str, currency: str) -> AccountRecord | None:
+        """An account, or ``None`` if it never moved."""
+        ...
+
+    def dispute(self, coop: str, dispute_id: str) -> DisputeRecord | None:
+        """A dispute by the id of its filing event."""
+        ...
+
+    def claim(self, coop: str, entry: str, transaction: int) -> str | None:
+        """The dispute already filed about one transaction, if any."""
+        ...
+
+    def event(self, coop: str, event_id: str) -> Event | None:
+        """An accepted event of the coop by id."""
+        ...
+
+    def trust_ppm(self, coop: str, did: str) -> int:
+        """The member's trust score in ppm (0 until the trust capability exists)."""
+        ...
+
+
+class DisputeClaim(Record, frozen=True, kw_only=True):
+    """One transaction can be disputed once: this record points at that dispute."""
+
+    kind = "dispute-claim"
+    entry: str
+    transaction: int
+    dispute: str
+
+    def key(self) -> str:
+        return f"{self.entry}/{self.transaction}"
+
+
+def account_of(view: CoopView, coop: str, did: str, currency: str) -> AccountRecord:
+    """The account, or a fresh zero one."""
+    return view.account(coop, did, currency) or AccountRecord(did=did, currency=currency)
+
+
+def is_authority(view: CoopView, coop: CoopRecord, did: str) -> bool:
+    """The coop's DID, or an active member with the ``admin`` role."""
+    if did == coop.did:
+        return True
+    member = view.member(coop.coop, did)
+    return member is not None and member.is_active and ADMIN in member.roles
+
+
+RECORD_TYPES: dict[str, type[Record]] = {
+    t.kind: t for t in (CoopRecord, MemberRecord, AccountRecord, DisputeRecord, DisputeClaim)
+}
+"""Every kind of record the rules write, by its storage kind."""

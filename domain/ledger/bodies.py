@@ -1,0 +1,118 @@
+"""Bodies of the ledger's event types besides ``ledger.EntryRecorded`` (spec section 6).
+
+Freezes and the steps of a dispute are signed facts like any other; the money
+a dispute moves back is always a separate ``ledger.EntryRecorded``, so
+balances stay recomputable from entries alone.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+from icn.domain.coop.bodies import Did, Text
+from icn.domain.coop.records import Currency, Strict
+from icn.domain.events.canonical import MAX_SAFE_INT
+
+EventId = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
+Evidence = Annotated[
+    list[Annotated[str, msgspec.Meta(max_length=512)]], msgspec.Meta(max_length=16)
+]
+
+ACCOUNT_FROZEN = "ledger.AccountFrozen"
+ACCOUNT_UNFROZEN = "ledger.AccountUnfrozen"
+DISPUTE_FILED = "ledger.DisputeFiled"
+DISPUTE_ANSWERED = "ledger.DisputeAnswered"
+MEDIATOR_ASSIGNED = "ledger.MediatorAssigned"
+DISPUTE_RESOLVED = "ledger.DisputeResolved"
+DISPUTE_SETTLED = "ledger.DisputeSettled"
+DEMURRAGE_CHARGED = "ledger.DemurrageCharged"
+
+
+class AccountFrozen(Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A frozen member can receive but not pay; ``until`` (ms) ends the freeze by itself."""
+
+    member: Did
+    reason: Text
+    until: Annotated[int, msgspec.Meta(ge=0, le=MAX_SAFE_INT)] | None = None
+
+
+class AccountUnfrozen(Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Ends a freeze before its expiry (or one without expiry)."""
+
+    member: Did
+
+
+class DisputeFiled(Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A party disputes one transaction of an entry; the filing event's id names the dispute."""
+
+    entry: EventId
+    transaction: Annotated[int, msgspec.Meta(ge=0, le=63)] = 0
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+    evidence: Evidence = msgspec.field(default_factory=list)
+
+
+class DisputeAnswered(Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The counterparty's side."""
+
+    dispute: EventId
+    response: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+    evidence: Evidence = msgspec.field(default_factory=list)
+
+
+class MediatorAssigned(Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """An admin names a member (not a party) to decide the dispute."""
+
+    dispute: EventId
+    mediator: Did
+
+
+class Outcome:
+    """How a dispute can end."""
+
+    DISMISSED = "dismissed"
+    REVERSED = "reversed"
+    PARTIAL_REFUND = "partial-refund"
+    WRITTEN_OFF = "written-off"
+    ESCALATED = "escalated"
+    ALL = (DISMISSED, REVERSED, PARTIAL_REFUND, WRITTEN_OFF, ESCALATED)
+    MOVES_MONEY = (REVERSED, PARTIAL_REFUND, WRITTEN_OFF)
+
+
+class DisputeResolved(Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The decision. ``refund`` is required for a partial refund and must be below the amount."""
+
+    dispute: EventId
+    outcome: Annotated[
+        str, msgspec.Meta(pattern="^(dismissed|reversed|partial-refund|written-off|escalated)$")
+    ]
+    refund: Annotated[int, msgspec.Meta(gt=0, le=MAX_SAFE_INT)] | None = None
+    note: Text | None = None
+
+
+class DisputeSettled(Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """By the coop's DID: ``entry`` is the ``ledger.EntryRecorded`` that carried out a ruling."""
+
+    dispute: EventId
+    entry: EventId
+
+
+class DemurrageCharged(Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """By the coop's DID: the period charged and the entries that charged it."""
+
+    currency: Currency
+    period_end: Annotated[int, msgspec.Meta(ge=0, le=MAX_SAFE_INT)]
+    entries: Annotated[list[EventId], msgspec.Meta(max_length=10_000)]
+
+
+BODIES: dict[str, type[Strict]] = {
+    ACCOUNT_FROZEN: AccountFrozen,
+    ACCOUNT_UNFROZEN: AccountUnfrozen,
+    DISPUTE_FILED: DisputeFiled,
+    DISPUTE_ANSWERED: DisputeAnswered,
+    MEDIATOR_ASSIGNED: MediatorAssigned,
+    DISPUTE_RESOLVED: DisputeResolved,
+    DISPUTE_SETTLED: DisputeSettled,
+    DEMURRAGE_CHARGED: DemurrageCharged,
+}

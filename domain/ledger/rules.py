@@ -1,0 +1,328 @@
+"""Rules for money: entries, freezes, disputes and demurrage.
+
+An entry by a member is checked against the payer's membership, freeze and
+credit limit *as of the entry's own ts* (not the node's clock), so every
+node that replays the same log reaches the same decision. Entries by the
+coop's DID (charges, write-offs, reversals a resolution ordered) may debit
+any member and are not limited; that is spec section 6's one exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from icn.domain.coop.records import (
+    AccountRecord,
+    CoopRecord,
+    DisputeRecord,
+    DisputeStatus,
+    MemberRecord,
+    MemberStatus,
+)
+from icn.domain.coop.state import (
+    CoopView,
+    DisputeClaim,
+    Effects,
+    Refusal,
+    account_of,
+    is_authority,
+)
+from icn.domain.events.bodies import ENTRY_RECORDED, EntryRecordedBody
+from icn.domain.events.envelope import Event
+from icn.domain.ledger import bodies as b
+from icn.domain.ledger.credit import credit_limit
+
+OPEN = (DisputeStatus.FILED, DisputeStatus.ANSWERED)
+
+
+def _coop(view: CoopView, event: Event) -> CoopRecord:
+    coop = view.coop(event.coop)
+    assert coop is not None  # evolve checks this first
+    return coop
+
+
+def _party_problem(view: CoopView, coop: CoopRecord, did: str, role: str) -> Refusal | None:
+    """Who may take part in a member's payment: the coop account or an active member."""
+    if did == coop.did:
+        return None
+    member = view.member(coop.coop, did)
+    if member is None or member.status in (MemberStatus.APPLIED, MemberStatus.EXITED):
+        return Refusal("not-a-member", f"{role} {did} is not a member of {coop.coop}")
+    if member.status == MemberStatus.SUSPENDED:
+        return Refusal("member-suspended", f"{role} {did} is suspended")
+    return None
+
+
+def limit_for(
+    view: CoopView, coop: CoopRecord, member: MemberRecord, currency: str, ts: int
+) -> int:
+    """The member's credit limit in ``currency`` at ``ts``."""
+    account = view.account(coop.coop, member.did, currency)
+    return credit_limit(
+        coop.policy.credit[currency],
+        cleared_volume=account.cleared_volume if account else 0,
+        trust_ppm=view.trust_ppm(coop.coop, member.did),
+        joined_ms=member.joined_ms,
+        now_ms=ts,
+    ).limit
+
+
+def entry_recorded(body: EntryRecordedBody, event: Event, view: CoopView) -> Refusal | Effects:
+    """Move money: checks, then every account touched, once, with its new balance."""
+    coop = _coop(view, event)
+    by_coop = event.author == coop.did
+    payer: MemberRecord | None = None
+    if not by_coop:
+        problem = _party_problem(view, coop, event.author, "payer")
+        if problem:
+            return problem
+        payer = view.member(coop.coop, event.author)
+        assert payer is not None
+        if payer.is_frozen_at(event.ts):
+            return Refusal(
+                "account-frozen", f"{event.author}'s account is frozen: it can receive but not pay"
+            )
+    accounts: dict[tuple[str, str], AccountRecord] = {}
+
+    def get(did: str, currency: str) -> AccountRecord:
+        if (did, currency) not in accounts:
+            accounts[(did, currency)] = account_of(view, coop.coop, did, currency)
+        return accounts[(did, currency)]
+
+    for i, tx in enumerate(body.transactions):
+        if tx.currency not in coop.currencies:
+            return Refusal(
+                "unknown-currency", f"transaction {i}: {coop.coop} has no currency {tx.currency!r}"
+            )
+        if by_coop:
+            for did, role in ((tx.from_, "debited account"), (tx.to, "payee")):
+                if did != coop.did and view.member(coop.coop, did) is None:
+                    return Refusal("not-a-member", f"transaction {i}: {role} {did} is not a member")
+        else:
+            problem = _party_problem(view, coop, tx.to, "payee")
+            if problem:
+                return Refusal(problem.code, f"transaction {i}: {problem.reason}")
+        src, dst = get(tx.from_, tx.currency), get(tx.to, tx.currency)
+        accounts[(tx.from_, tx.currency)] = msgspec.structs.replace(
+            src, balance=src.balance - tx.amount
+        )
+        accounts[(tx.to, tx.currency)] = msgspec.structs.replace(
+            dst, balance=dst.balance + tx.amount, cleared_volume=dst.cleared_volume + tx.amount
+        )
+    if payer is not None:
+        for (did, currency), account in accounts.items():
+            if did != payer.did:
+                continue
+            limit = limit_for(view, coop, payer, currency, event.ts)
+            if account.balance < -limit:
+                return Refusal(
+                    "credit-limit-exceeded",
+                    f"{currency}: the balance after this entry would be {account.balance},"
+                    f" below the credit limit of -{limit}",
+                )
+    return list(accounts.values())
+
+
+def _member_target(view: CoopView, event: Event, did: str) -> MemberRecord | Refusal:
+    member = view.member(event.coop, did)
+    if member is None or member.status in (MemberStatus.APPLIED, MemberStatus.EXITED):
+        return Refusal("not-a-member", f"{did} is not a member of {event.coop}")
+    return member
+
+
+def account_frozen(body: b.AccountFrozen, event: Event, view: CoopView) -> Refusal | Effects:
+    """An admin (or the coop's DID) freezes a member's paying side."""
+    coop = _coop(view, event)
+    if not is_authority(view, coop, event.author):
+        return Refusal("not-authorized", "freezing an account needs an admin or the coop's DID")
+    member = _member_target(view, event, body.member)
+    if isinstance(member, Refusal):
+        return member
+    if body.until is not None and body.until <= event.ts:
+        return Refusal("invalid-request", "a freeze must end after it starts")
+    return [
+        msgspec.structs.replace(
+            member, frozen=True, frozen_until=body.until, freeze_reason=body.reason
+        )
+    ]
+
+
+def account_unfrozen(body: b.AccountUnfrozen, event: Event, view: CoopView) -> Refusal | Effects:
+    """Ends a freeze in force."""
+    coop = _coop(view, event)
+    if not is_authority(view, coop, event.author):
+        return Refusal("not-authorized", "unfreezing an account needs an admin or the coop's DID")
+    member = _member_target(view, event, body.member)
+    if isinstance(member, Refusal):
+        return member
+    if not member.is_frozen_at(event.ts):
+        return Refusal("not-frozen", f"{body.member}'s account is not frozen")
+    return [msgspec.structs.replace(member, frozen=False, frozen_until=None, freeze_reason=None)]
+
+
+def dispute_filed(body: b.DisputeFiled, event: Event, view: CoopView) -> Refusal | Effects:
+    """A party to a transaction disputes it, once."""
+    entry = view.event(event.coop, body.entry)
+    if entry is None or entry.type != ENTRY_RECORDED:
+        return Refusal("unknown-entry", f"no ledger entry {body.entry} in {event.coop}")
+    txs = entry.body["transactions"]
+    if body.transaction >= len(txs):
+        return Refusal("unknown-entry", f"entry {body.entry} has {len(txs)} transaction(s)")
+    tx = txs[body.transaction]
+    if event.author not in (tx["from"], tx["to"]):
+        return Refusal("not-a-party", "only the payer or the payee may dispute a transaction")
+    if view.claim(event.coop, body.entry, body.transaction) is not None:
+        return Refusal("already-disputed", "this transaction has been disputed already")
+    counterparty = tx["to"] if event.author == tx["from"] else tx["from"]
+    return [
+        DisputeRecord(
+            id=event.id,
+            entry=body.entry,
+            transaction=body.transaction,
+            filed_by=event.author,
+            counterparty=counterparty,
+            payer=tx["from"],
+            payee=tx["to"],
+            amount=tx["amount"],
+            currency=tx["currency"],
+            reason=body.reason,
+            filed_ms=event.ts,
+        ),
+        DisputeClaim(entry=body.entry, transaction=body.transaction, dispute=event.id),
+    ]
+
+
+def _open_dispute(view: CoopView, event: Event, dispute_id: str) -> DisputeRecord | Refusal:
+    dispute = view.dispute(event.coop, dispute_id)
+    if dispute is None:
+        return Refusal("unknown-dispute", f"no dispute {dispute_id} in {event.coop}")
+    if dispute.status not in OPEN:
+        return Refusal("dispute-closed", f"dispute {dispute_id} is {dispute.status}")
+    return dispute
+
+
+def dispute_answered(body: b.DisputeAnswered, event: Event, view: CoopView) -> Refusal | Effects:
+    """The counterparty answers, once."""
+    dispute = _open_dispute(view, event, body.dispute)
+    if isinstance(dispute, Refusal):
+        return dispute
+    if event.author != dispute.counterparty:
+        return Refusal("not-a-party", "only the counterparty answers a dispute")
+    if dispute.status == DisputeStatus.ANSWERED:
+        return Refusal("already-answered", "this dispute has been answered already")
+    return [msgspec.structs.replace(dispute, status=DisputeStatus.ANSWERED)]
+
+
+def mediator_assigned(body: b.MediatorAssigned, event: Event, view: CoopView) -> Refusal | Effects:
+    """An admin names an active member who is not a party."""
+    coop = _coop(view, event)
+    if not is_authority(view, coop, event.author):
+        return Refusal("not-authorized", "assigning a mediator needs an admin or the coop's DID")
+    dispute = _open_dispute(view, event, body.dispute)
+    if isinstance(dispute, Refusal):
+        return dispute
+    mediator = view.member(event.coop, body.mediator)
+    if mediator is None or not mediator.is_active:
+        return Refusal("not-a-member", f"{body.mediator} is not an active member")
+    if body.mediator in (dispute.payer, dispute.payee):
+        return Refusal("not-eligible", "a party cannot mediate its own dispute")
+    return [msgspec.structs.replace(dispute, mediator=body.mediator)]
+
+
+def dispute_resolved(body: b.DisputeResolved, event: Event, view: CoopView) -> Refusal | Effects:
+    """The mediator (or, without one, an admin or the coop's DID) decides."""
+    coop = _coop(view, event)
+    dispute = _open_dispute(view, event, body.dispute)
+    if isinstance(dispute, Refusal):
+        return dispute
+    allowed = (
+        event.author == dispute.mediator
+        if dispute.mediator
+        else is_authority(view, coop, event.author)
+    )
+    if not allowed or event.author in (dispute.payer, dispute.payee):
+        return Refusal(
+            "not-authorized", "only the dispute's mediator (or an admin when none) resolves it"
+        )
+    refund: int | None = None
+    if body.outcome == b.Outcome.PARTIAL_REFUND:
+        if body.refund is None or body.refund >= dispute.amount:
+            return Refusal(
+                "invalid-amount", "a partial refund needs a refund below the disputed amount"
+            )
+        refund = body.refund
+    elif body.refund is not None:
+        return Refusal("invalid-amount", f"outcome {body.outcome} takes no refund amount")
+    elif body.outcome in b.Outcome.MOVES_MONEY:
+        refund = dispute.amount
+    status = DisputeStatus.RESOLVED
+    return [
+        msgspec.structs.replace(
+            dispute, status=status, outcome=body.outcome, refund=refund, closed_ms=event.ts
+        )
+    ]
+
+
+def ordered_transaction(dispute: DisputeRecord, coop_did: str) -> dict[str, Any]:
+    """The one transaction a money-moving resolution orders (what settlement must record)."""
+    assert dispute.refund is not None
+    source = coop_did if dispute.outcome == b.Outcome.WRITTEN_OFF else dispute.payee
+    return {
+        "from": source,
+        "to": dispute.payer,
+        "amount": dispute.refund,
+        "currency": dispute.currency,
+    }
+
+
+def dispute_settled(body: b.DisputeSettled, event: Event, view: CoopView) -> Refusal | Effects:
+    """The coop's DID links the entry that carried out a resolution; it must match the order."""
+    coop = _coop(view, event)
+    if event.author != coop.did:
+        return Refusal("not-authorized", "only the coop's DID settles a dispute")
+    dispute = view.dispute(event.coop, body.dispute)
+    if dispute is None:
+        return Refusal("unknown-dispute", f"no dispute {body.dispute} in {event.coop}")
+    if dispute.status != DisputeStatus.RESOLVED or dispute.refund is None:
+        return Refusal("dispute-closed", "only a resolution that moves money is settled")
+    entry = view.event(event.coop, body.entry)
+    if entry is None or entry.type != ENTRY_RECORDED or entry.author != coop.did:
+        return Refusal("unknown-entry", "settlement must point at an entry by the coop's DID")
+    want = ordered_transaction(dispute, coop.did)
+    got = [{k: tx[k] for k in want} for tx in entry.body["transactions"]]
+    if got != [want]:
+        return Refusal("settlement-mismatch", "the entry does not move what the resolution ordered")
+    return [msgspec.structs.replace(dispute, status=DisputeStatus.SETTLED, settlement=body.entry)]
+
+
+def demurrage_charged(body: b.DemurrageCharged, event: Event, view: CoopView) -> Refusal | Effects:
+    """Records the period charged, so the same period is never charged twice."""
+    coop = _coop(view, event)
+    if event.author != coop.did:
+        return Refusal("not-authorized", "only the coop's DID charges demurrage")
+    if body.currency not in coop.policy.demurrage:
+        return Refusal("unknown-currency", f"{body.currency} has no demurrage policy")
+    if body.period_end <= coop.demurrage_until.get(body.currency, coop.founded_ms):
+        return Refusal("already-charged", "this period has been charged already")
+    for entry_id in body.entries:
+        entry = view.event(event.coop, entry_id)
+        if entry is None or entry.type != ENTRY_RECORDED or entry.author != coop.did:
+            return Refusal("unknown-entry", f"{entry_id} is not an entry by the coop's DID")
+    until = {**coop.demurrage_until, body.currency: body.period_end}
+    return [msgspec.structs.replace(coop, demurrage_until=until)]
+
+
+RULES: dict[str, Callable[[Any, Event, CoopView], Refusal | Effects]] = {
+    ENTRY_RECORDED: entry_recorded,
+    b.ACCOUNT_FROZEN: account_frozen,
+    b.ACCOUNT_UNFROZEN: account_unfrozen,
+    b.DISPUTE_FILED: dispute_filed,
+    b.DISPUTE_ANSWERED: dispute_answered,
+    b.MEDIATOR_ASSIGNED: mediator_assigned,
+    b.DISPUTE_RESOLVED: dispute_resolved,
+    b.DISPUTE_SETTLED: dispute_settled,
+    b.DEMURRAGE_CHARGED: demurrage_charged,
+}
