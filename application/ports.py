@@ -181,6 +181,10 @@ class EventStore(Protocol):
         """One committed record of the coop rules' state (``coop_state``), encoded."""
         ...
 
+    def state_records(self, coop: str, kind: str) -> list[tuple[str, bytes]]:
+        """Every committed record of one kind in ``coop``, as (key, encoded value), by key."""
+        ...
+
     def stored_nodes(self, coop: str) -> dict[tuple[int, int], bytes]:
         """Every persisted complete-subtree hash: lets an audit check the stored tree."""
         ...

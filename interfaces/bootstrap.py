@@ -13,7 +13,9 @@ from pathlib import Path
 from nacl.signing import SigningKey
 
 from icn.application.append import AppendEvents
+from icn.application.authoring import EventAuthor
 from icn.application.checkpoints import IssueCheckpoint
+from icn.application.coop_duties import CoopDuties
 from icn.application.errors import ApplicationError
 from icn.infrastructure.keystore import Keystore
 from icn.infrastructure.passphrase import resolve_passphrase
@@ -22,6 +24,12 @@ from icn.infrastructure.store.database import parse_database_url
 from icn.infrastructure.store.event_store import SqlEventStore
 
 NODE_KEY = "node"
+COOP_KEY_PREFIX = "coop-"
+
+
+def coop_key_name(coop: str) -> str:
+    """The keystore entry holding a coop's own key (the node keeps it, encrypted)."""
+    return f"{COOP_KEY_PREFIX}{coop}"
 NODE_DID_META = "node_did"
 
 
@@ -54,6 +62,29 @@ class Node:
     def signing_key(self) -> SigningKey:
         """Unlock the node's own key (passphrase from the environment or a prompt)."""
         return self.keystore.unlock(NODE_KEY, resolve_passphrase())
+
+    @property
+    def author(self) -> EventAuthor:
+        """Signs and appends the next events of a key this node holds."""
+        return EventAuthor(self.store, self.append, clock_ms)
+
+    def coop_key(self, coop: str, passphrase: str | None = None) -> SigningKey | None:
+        """The coop's own key if this node keeps it (``None`` otherwise)."""
+        name = coop_key_name(coop)
+        if not self.keystore.exists(name):
+            return None
+        return self.keystore.unlock(name, passphrase or resolve_passphrase())
+
+    def duties(self, passphrase: str | None = None) -> CoopDuties:
+        """Dispute settlements and demurrage, signed with the coop keys this node keeps."""
+        cache: dict[str, SigningKey | None] = {}
+
+        def key_for(coop: str) -> SigningKey | None:
+            if coop not in cache:
+                cache[coop] = self.coop_key(coop, passphrase)
+            return cache[coop]
+
+        return CoopDuties(self.store, self.author, key_for)
 
     def checkpoints(self, key: SigningKey | None = None) -> IssueCheckpoint:
         """The checkpoint use case, signing with the node key."""

@@ -316,6 +316,17 @@ class SqlEventStore:
             ).scalar()
         return bytes(value) if value is not None else None
 
+    def state_records(self, coop: str, kind: str) -> list[tuple[str, bytes]]:
+        """Every committed record of one kind in ``coop``, by key."""
+        t = schema.coop_state
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t.c.key, t.c.value)
+                .where(t.c.coop == coop, t.c.kind == kind)
+                .order_by(t.c.key)
+            ).all()
+        return [(r.key, bytes(r.value)) for r in rows]
+
     # -- node metadata -----------------------------------------------------------
 
     def get_meta(self, key: str) -> str | None:

@@ -1,0 +1,129 @@
+"""What the coop's own DID does, signed by the node that keeps its key.
+
+Two duties follow from recorded facts rather than from anyone's request:
+a dispute resolution that orders money back is carried out by an entry of
+the coop's DID (spec section 6: the coop's DID may debit any account when a
+recorded decision orders it), linked by ``ledger.DisputeSettled``; and
+demurrage, where a currency's policy asks for it, is charged once per period
+to the coop account. Both run in the node's background loop and on demand
+from the CLI; running them twice does nothing the second time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from nacl.signing import SigningKey
+
+from icn.application.authoring import BodyOf, EventAuthor
+from icn.application.coop_view import decode_record
+from icn.application.ports import EventStore
+from icn.application.queries import coop_of
+from icn.domain.coop.records import AccountRecord, CoopRecord, DisputeRecord, DisputeStatus
+from icn.domain.events.bodies import ENTRY_RECORDED
+from icn.domain.events.envelope import Event
+from icn.domain.ledger import bodies as lb
+from icn.domain.ledger.demurrage import charges, periods_due
+from icn.domain.ledger.rules import ordered_transaction
+
+MAX_TRANSACTIONS = 64
+"""Spec section 6: at most 64 transactions per entry."""
+
+KeyFor = Callable[[str], SigningKey | None]
+"""The coop's signing key if this node holds it, else ``None``."""
+
+
+def _records(store: EventStore, coop: str, kind: str) -> list[Any]:
+    return [decode_record(kind, value) for _, value in store.state_records(coop, kind)]
+
+
+class CoopDuties:
+    """Use case: settle resolved disputes and charge demurrage, for coops whose key we hold."""
+
+    def __init__(self, store: EventStore, author: EventAuthor, key_for: KeyFor) -> None:
+        self._store = store
+        self._author = author
+        self._key_for = key_for
+
+    def unsettled(self, coop: str) -> list[DisputeRecord]:
+        """Resolutions that ordered money to move and have no settlement yet."""
+        return [
+            d
+            for d in _records(self._store, coop, DisputeRecord.kind)
+            if d.status == DisputeStatus.RESOLVED and d.refund is not None
+        ]
+
+    def settle(self, coop: str, dispute: DisputeRecord, key: SigningKey) -> list[Event]:
+        """The entry the resolution ordered, and the link from the dispute to it, atomically."""
+        record = coop_of(self._store, coop)
+        assert record is not None
+        tx = {**ordered_transaction(dispute, record.did)}
+        tx["memo"] = f"dispute {dispute.id[:12]}: {dispute.outcome}"
+        items: list[tuple[str, BodyOf]] = [
+            (ENTRY_RECORDED, {"transactions": [tx]}),
+            (lb.DISPUTE_SETTLED, lambda before: {"dispute": dispute.id, "entry": before[0].id}),
+        ]
+        events, _ = self._author.submit(key, coop, items)
+        return events
+
+    def charge_demurrage(self, coop: str, key: SigningKey, now_ms: int) -> list[Event]:
+        """Every whole period due, per currency with a demurrage policy."""
+        record = coop_of(self._store, coop)
+        if record is None:
+            return []
+        signed: list[Event] = []
+        for currency, policy in sorted(record.policy.demurrage.items()):
+            for period_end in periods_due(
+                policy, record.demurrage_until.get(currency), record.founded_ms, now_ms
+            ):
+                signed += self._charge_period(coop, record, currency, period_end, key)
+        return signed
+
+    def _charge_period(
+        self, coop: str, record: CoopRecord, currency: str, period_end: int, key: SigningKey
+    ) -> list[Event]:
+        accounts: list[AccountRecord] = _records(self._store, coop, AccountRecord.kind)
+        balances = [(a.did, a.balance) for a in accounts if a.currency == currency]
+        due = charges(record.policy.demurrage[currency], balances, record.did)
+        day = datetime.fromtimestamp(period_end / 1000, UTC).date().isoformat()
+        items: list[tuple[str, BodyOf]] = []
+        for start in range(0, len(due), MAX_TRANSACTIONS):
+            chunk = due[start : start + MAX_TRANSACTIONS]
+            txs = [
+                {
+                    "from": c.did,
+                    "to": record.did,
+                    "amount": c.amount,
+                    "currency": currency,
+                    "memo": f"demurrage to {day}",
+                }
+                for c in chunk
+            ]
+            items.append((ENTRY_RECORDED, {"transactions": txs}))
+        n = len(items)
+        items.append(
+            (
+                lb.DEMURRAGE_CHARGED,
+                lambda before: {
+                    "currency": currency,
+                    "period_end": period_end,
+                    "entries": [e.id for e in before[:n]],
+                },
+            )
+        )
+        events, _ = self._author.submit(key, coop, items)
+        return events
+
+    def run(self, now_ms: int) -> list[Event]:
+        """One pass over every coop whose key this node holds."""
+        done: list[Event] = []
+        for coop in self._store.coops():
+            key = self._key_for(coop)
+            if key is None:
+                continue
+            for dispute in self.unsettled(coop):
+                done += self.settle(coop, dispute, key)
+            done += self.charge_demurrage(coop, key, now_ms)
+        return done
