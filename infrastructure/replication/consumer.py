@@ -1,0 +1,169 @@
+"""A node's durable position in a coop's stream: fetch a batch, let the caller commit, then ack.
+
+The consumer is durable (named after the node, stored by JetStream), so a
+node that stops, crashes or loses NATS for a while continues where its last
+*acknowledged* batch ended. Acks go out only after ``handle`` returned, and
+``handle`` returns only after the caller committed the batch to its store:
+a crash between the two redelivers the batch, which the receiver absorbs
+(an event id it already has is a no-op). A ``handle`` that raises gets its
+batch back (negative ack, then a growing pause), so nothing is lost and a
+failing store is not hammered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from typing import NamedTuple
+
+import nats.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from icn.infrastructure.replication.subjects import coop_filter, durable_name, stream_name
+
+log = logging.getLogger(__name__)
+
+_PAUSE_MIN_S = 0.1
+_PAUSE_MAX_S = 5.0
+
+
+class Delivered(NamedTuple):
+    """One message handed to ``handle``: its subject, wire bytes and stream sequence."""
+
+    subject: str
+    data: bytes
+    stream_seq: int
+
+
+Handler = Callable[[list[Delivered]], Awaitable[object] | object]
+
+
+class DurableCoopConsumer:
+    """A durable pull consumer of one node on ``ICN_<coop>``, acking only after commit.
+
+    ``ack_wait`` bounds how long a batch may take to commit before JetStream
+    hands it out again; ``max_ack_pending`` leaves room for two batches.
+    """
+
+    def __init__(
+        self,
+        nc: Client,
+        node: str,
+        coop: str,
+        *,
+        batch: int = 500,
+        fetch_timeout: float = 1.0,
+        ack_wait: float = 60.0,
+        max_ack_pending: int | None = None,
+        filter_subject: str | None = None,
+    ) -> None:
+        self._nc = nc
+        self._js: JetStreamContext = nc.jetstream()
+        self.stream = stream_name(coop)
+        self.durable = durable_name(node)
+        self.batch = batch
+        self.fetch_timeout = fetch_timeout
+        self.config = ConsumerConfig(
+            name=self.durable,
+            durable_name=self.durable,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=ack_wait,
+            max_deliver=-1,
+            max_ack_pending=max_ack_pending or 2 * batch,
+            filter_subject=filter_subject or coop_filter(coop),
+        )
+
+    async def run(self, handle: Handler, stop: asyncio.Event) -> None:
+        """Deliver batches to ``handle`` and ack each after it returns, until ``stop`` is set.
+
+        ``handle`` may be a coroutine function, or a plain function, which
+        runs in a worker thread (the store is synchronous). Rides out NATS
+        restarts: the connection reconnects and the durable position holds.
+        """
+        sub: JetStreamContext.PullSubscription | None = None
+        pause = _PAUSE_MIN_S
+        try:
+            while not stop.is_set():
+                try:
+                    if sub is None:
+                        # Create or update: a changed ack_wait etc. takes effect.
+                        await self._js.add_consumer(self.stream, self.config)
+                        sub = await self._js.pull_subscribe_bind(
+                            durable=self.durable, stream=self.stream
+                        )
+                    msgs = await sub.fetch(self.batch, timeout=self.fetch_timeout)
+                except TimeoutError:
+                    continue  # nothing new, or NATS away (the client reconnects meanwhile)
+                except nats.errors.ConnectionClosedError:
+                    raise
+                except nats.errors.Error as exc:
+                    log.warning("consumer %s on %s: %s; retrying", self.durable, self.stream, exc)
+                    await _unsubscribe(sub)
+                    sub = None
+                    pause = await _pause(stop, pause)
+                    continue
+                if await self._deliver(handle, msgs):
+                    pause = _PAUSE_MIN_S
+                else:
+                    pause = await _pause(stop, pause)
+        finally:
+            await _unsubscribe(sub)
+
+    async def _deliver(self, handle: Handler, msgs: list[Msg]) -> bool:
+        """Hand one batch over; ack it if ``handle`` returned, nak it if it raised."""
+        batch = [Delivered(m.subject, m.data, m.metadata.sequence.stream) for m in msgs]
+        try:
+            if inspect.iscoroutinefunction(handle):
+                await handle(batch)
+            else:
+                result = await asyncio.to_thread(handle, batch)
+                if inspect.isawaitable(result):
+                    await result
+        except Exception:
+            log.exception("handler failed on %s seq %d..%d; will be redelivered",
+                          self.stream, batch[0].stream_seq, batch[-1].stream_seq)  # fmt: skip
+            await self._settle(msgs, ack=False)
+            return False
+        await self._settle(msgs, ack=True)
+        return True
+
+    async def _settle(self, msgs: list[Msg], *, ack: bool) -> None:
+        """Ack (or nak) a batch and make that reach the server before the next fetch.
+
+        If NATS is away, the acks may be lost: the batch then comes again after
+        ``ack_wait``, and the receiver finds its events already committed.
+        """
+        try:
+            for m in msgs:
+                await (m.ack() if ack else m.nak())
+            await self._nc.flush(timeout=max(1, int(self.fetch_timeout)))
+        except nats.errors.Error as exc:
+            log.warning(
+                "%s not confirmed (%s): the batch may come again", "acks" if ack else "naks", exc
+            )
+
+    async def pending(self) -> int:
+        """The consumer's lag: messages not yet delivered plus delivered but not yet acked."""
+        info = await self._js.consumer_info(self.stream, self.durable)
+        return (info.num_pending or 0) + (info.num_ack_pending or 0)
+
+
+async def _pause(stop: asyncio.Event, seconds: float) -> float:
+    """Wait ``seconds`` unless ``stop`` is set first; return the next, longer pause."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    return min(seconds * 2, _PAUSE_MAX_S)
+
+
+async def _unsubscribe(sub: JetStreamContext.PullSubscription | None) -> None:
+    if sub is not None:
+        # If the connection is gone, so is the subscription on the server's side.
+        with contextlib.suppress(nats.errors.Error):
+            await sub.unsubscribe()

@@ -1,0 +1,199 @@
+"""Publishing events to their coop's stream, at least once, with JetStream dropping repeats.
+
+Each message carries ``Nats-Msg-Id`` = the event id, so a re-publish within
+the stream's duplicate window is acknowledged as a duplicate instead of
+being stored twice (see :data:`~.streams.DUPLICATE_WINDOW_S`), and
+``Nats-Expected-Stream`` = ``ICN_<coop>``, so an event can never land in some
+other stream that happens to match its subject.
+
+A publish returns only once JetStream has stored the message (its ack), so
+the caller (the outbox relay) can mark the event published. While NATS is
+away (restarting, electing a leader) the publisher retries with backoff up
+to a deadline, then raises :class:`PublishFailed`, which carries what did
+get through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client
+from nats.js.api import PubAck
+
+from icn.infrastructure.replication.subjects import event_subject, stream_name
+
+log = logging.getLogger(__name__)
+
+# Errors that mean "NATS is not there right now", worth another try. Anything
+# else (a bad subject, a wrong stream, a closed connection) will not get better.
+_TRANSIENT: tuple[type[BaseException], ...] = (
+    TimeoutError,  # also nats.errors.TimeoutError
+    nats.errors.NoRespondersError,
+    nats.js.errors.NoStreamResponseError,
+    nats.js.errors.ServiceUnavailableError,
+    nats.js.errors.TooManyStalledMsgsError,
+    nats.errors.ConnectionReconnectingError,
+    nats.errors.OutboundBufferLimitError,
+    nats.errors.StaleConnectionError,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One event to publish: what the subject is made of, its id and its wire bytes."""
+
+    coop: str
+    event_id: str
+    event_type: str
+    author: str
+    wire: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """JetStream's answer for one event: its stream sequence, and whether it was already there."""
+
+    seq: int
+    duplicate: bool
+
+
+class PublishFailed(RuntimeError):
+    """JetStream did not acknowledge every event; ``results`` holds what did get through.
+
+    ``results[i]`` is the :class:`Published` answer for item ``i``, or None for
+    an item to publish again later (harmless: JetStream or the receivers drop
+    what they already have).
+    """
+
+    def __init__(self, message: str, results: list[Published | None]) -> None:
+        super().__init__(message)
+        self.results = results
+
+
+class JetStreamPublisher:
+    """Publishes events to ``icn.<coop>.<type>.<author key>`` and waits for JetStream's acks."""
+
+    def __init__(
+        self,
+        nc: Client,
+        *,
+        deadline: float = 30.0,
+        ack_timeout: float = 5.0,
+        max_in_flight: int = 1000,
+    ) -> None:
+        self._nc = nc
+        # publish_many keeps at most max_in_flight unacked messages per call
+        # itself; the client's own limit is only a backstop for concurrent calls.
+        self._js = nc.jetstream(timeout=ack_timeout, publish_async_max_pending=8 * max_in_flight)
+        self.deadline = deadline
+        self.ack_timeout = ack_timeout
+        self.max_in_flight = max_in_flight
+
+    async def publish(
+        self, coop: str, event_id: str, event_type: str, author: str, wire: bytes
+    ) -> Published:
+        """Publish one event; return once JetStream stored it (or already had it)."""
+        results = await self.publish_many([Outgoing(coop, event_id, event_type, author, wire)])
+        return results[0]
+
+    async def publish_many(self, items: Sequence[Outgoing]) -> list[Published]:
+        """Publish many events with their acks in flight together; results in input order.
+
+        Messages leave in input order on one connection, so the stream stores
+        them in that order unless a retry re-sends some of them later.
+        """
+        # Build every subject first: a bad name fails before anything is sent.
+        messages = [
+            (event_subject(i.coop, i.event_type, i.author), stream_name(i.coop), i.event_id, i.wire)
+            for i in items
+        ]
+        results: list[Published | None] = [None] * len(items)
+        todo = list(range(len(items)))
+        give_up_at = time.monotonic() + self.deadline
+        backoff = 0.05
+        while todo:
+            todo, error = await self._attempt(messages, todo, results)
+            if not todo:
+                break
+            if time.monotonic() + backoff > give_up_at:
+                url = self._nc.connected_url
+                raise PublishFailed(
+                    f"JetStream did not acknowledge {len(todo)} of {len(items)} events within "
+                    f"{self.deadline:g} s (last error: {error!r}). Is NATS running at "
+                    f"{url.geturl() if url else 'the configured URL'}, and was ensure_stream "
+                    "called for the coop? Publish them again later.",
+                    results,
+                )
+            log.info("JetStream unavailable (%r); retrying %d events", error, len(todo))
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 1.0)
+        return [r for r in results if r is not None]
+
+    async def _attempt(
+        self,
+        messages: list[tuple[str, str, str, bytes]],
+        todo: list[int],
+        results: list[Published | None],
+    ) -> tuple[list[int], BaseException | None]:
+        """Send ``todo`` in windows of ``max_in_flight``, fill ``results``; return what to retry.
+
+        The first window that loses anything ends the attempt: NATS is away,
+        and the rest would only wait out the same timeout.
+        """
+        for start in range(0, len(todo), self.max_in_flight):
+            window = todo[start : start + self.max_in_flight]
+            failed, error = await self._send_window(messages, window, results)
+            if failed:
+                return failed + todo[start + len(window) :], error
+        return [], None
+
+    async def _send_window(
+        self,
+        messages: list[tuple[str, str, str, bytes]],
+        window: list[int],
+        results: list[Published | None],
+    ) -> tuple[list[int], BaseException | None]:
+        failed: list[int] = []
+        error: BaseException | None = None
+        refused: BaseException | None = None
+        sent: list[tuple[int, asyncio.Future[PubAck]]] = []
+        for position, index in enumerate(window):
+            subject, stream, event_id, wire = messages[index]
+            try:
+                # No wait_stall: with it, every call yields to the event loop and
+                # the client writes one message per system call (4x slower).
+                future = await self._js.publish_async(
+                    subject, wire, stream=stream, headers={"Nats-Msg-Id": event_id}
+                )
+            except _TRANSIENT as exc:
+                error, failed = exc, window[position:]
+                break
+            except nats.errors.Error as exc:
+                refused = exc
+                break
+            sent.append((index, future))
+        if sent:
+            _, late = await asyncio.wait([f for _, f in sent], timeout=self.ack_timeout)
+            for future in late:
+                future.cancel()
+        for index, future in sent:
+            if future.cancelled():
+                failed.append(index)
+                error = error or TimeoutError(f"no ack within {self.ack_timeout:g} s")
+            elif (problem := future.exception()) is None:
+                ack = future.result()
+                results[index] = Published(seq=ack.seq, duplicate=bool(ack.duplicate))
+            elif isinstance(problem, _TRANSIENT):
+                failed.append(index)
+                error = problem
+            else:
+                refused = refused or problem
+        if refused is not None:
+            raise PublishFailed(f"JetStream refused an event: {refused}", results) from refused
+        return sorted(failed), error
