@@ -2,7 +2,8 @@
 
 Usage: ``python bench/_api_load.py SPEC.json`` (the spec is written by ``bench/api.py``).
 
-Logs every member in, then runs the phases against the node at ``spec["base"]``
+Logs every member in (each must be a member of the founded coop, or the run
+stops with the node's refusal), then runs the phases against the node at ``spec["base"]``
 and writes one JSON document of raw results to ``spec["out"]``. Prints one
 line per finished step on stdout (``step NAME``), which ``bench/api.py`` turns
 into progress. Every latency is taken with ``time.monotonic()`` in this
@@ -45,8 +46,22 @@ class _Page(msgspec.Struct):
     events: list[msgspec.Raw]
 
 
+class _Problem(msgspec.Struct):
+    code: str = ""
+
+
 _id_of = msgspec.json.Decoder(_Id)
 _page_of = msgspec.json.Decoder(_Page)
+_problem_of = msgspec.json.Decoder(_Problem)
+
+
+def kind_of(r: httpx.Response) -> str:
+    """A refusal for the report: status and problem ``code``, e.g. ``403 not-a-member``."""
+    try:
+        code = _problem_of.decode(r.content).code
+    except msgspec.DecodeError:
+        code = ""
+    return f"{r.status_code} {code}".strip()
 
 
 def step(name: str) -> None:
@@ -124,7 +139,7 @@ async def post(client: httpx.AsyncClient, url: str, body: bytes, token: str, err
         errors.note(type(exc).__name__, str(exc))
         return None
     if r.status_code != 201:
-        errors.note(str(r.status_code), r.text)
+        errors.note(kind_of(r), r.text)
         return None
     return r
 
@@ -139,7 +154,8 @@ async def login(client: httpx.AsyncClient, seed: bytes, coop: str) -> str:
     sig = key.sign(b"icn-auth-v1:" + bytes.fromhex(nonce)).signature.hex()
     body = {"did": did, "nonce": nonce, "signature": sig, "coop": coop}
     r = await client.post("/v1/auth/verify", json=body)
-    r.raise_for_status()
+    if r.status_code != 200:  # e.g. 403 not-a-member: the coop was not founded with this member
+        raise SystemExit(f"login of {did} to {coop} refused: {kind_of(r)}: {r.text[:300]}")
     return f"Bearer {r.json()['token']}"
 
 
@@ -299,7 +315,7 @@ async def read_phase(spec: dict[str, Any], ph: dict[str, Any]) -> Any:
         done = time.monotonic()
         last_done = max(last_done, done)
         if r.status_code != 200:
-            errors.note(str(r.status_code), r.text)
+            errors.note(kind_of(r), r.text)
         elif len(_page_of.decode(r.content).events) != BATCH:
             errors.note("short-page", f"after={after}")
         else:

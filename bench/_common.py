@@ -1,4 +1,4 @@
-"""Small helpers shared by the benchmarks: timing, medians, machine facts, output.
+"""Small helpers shared by the benchmarks: timing, medians, machine facts, output, a coop.
 
 Benchmarks run on shared, noisy machines, so every figure is the median of
 several repetitions, every run records what it ran on, and results are only
@@ -24,9 +24,19 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import ClassVar
 
+import msgspec
+from nacl.signing import SigningKey
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from icn.domain.coop import bodies as coop_bodies
+from icn.domain.coop.records import CreditPolicy, CurrencySpec, Policy
+from icn.domain.events.envelope import sign_event
+
+BENCH_CREDIT = 10**12
+"""Every bench member's credit limit (smallest units): far beyond any run, so that the
+coop's rules are judged on every event but a limit is never what a benchmark measures."""
 
 
 @dataclass
@@ -156,3 +166,28 @@ def profile_top(fn: Callable[[], object], limit: int = 10) -> str:
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).strip_dirs().sort_stats("cumulative").print_stats(limit)
     return out.getvalue()
+
+
+def coop_founded(coop: str, members: list[str], ts: int) -> bytes:
+    """The wire bytes of a ``coop.Founded`` of ``coop`` signed by a fresh coop key.
+
+    Since the coop rules, a node accepts an event only in a founded coop and
+    only from a member; every DID in ``members`` is a founding member (the
+    first one admin), with one currency, ``hours``, and :data:`BENCH_CREDIT`
+    of credit each.
+    """
+    credit = CreditPolicy(baseline=BENCH_CREDIT, max_limit=BENCH_CREDIT)
+    body = coop_bodies.Founded(
+        name=f"bench {coop}",
+        currencies=[CurrencySpec(code="hours", unit="hour", decimals=2)],
+        policy=Policy(credit={"hours": credit}),
+        members=[
+            coop_bodies.FoundingMember(did=did, roles=["admin"] if i == 0 else [])
+            for i, did in enumerate(members)
+        ],
+    )
+    event = sign_event(
+        SigningKey.generate(), coop=coop, seq=1, prev=None, ts=ts,
+        type=coop_bodies.FOUNDED, body=msgspec.to_builtins(body),
+    )  # fmt: skip
+    return event.wire_bytes()

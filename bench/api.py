@@ -12,7 +12,10 @@ as they are answered, and page reads at a fixed rate. Then, in this process
 and on a fresh temporary store, the same single and batched appends through
 ``AppendEvents`` without HTTP: the baselines the HTTP figures are divided by.
 Events are signed once, up front, untimed; every member posts only its own
-chain, so concurrent posts by different members never conflict.
+chain, so concurrent posts by different members never conflict. The coop is
+founded (untimed, ``icn log import`` before the node starts; the first append
+of each in-process store) with every member of every phase and a credit limit
+no run reaches, so the coop's rules judge every event and refuse none.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from _api_load import latency_summary
 from _common import (
     append_section,
     chunks_progress,
+    coop_founded,
     machine_info,
     markdown_table,
     print_table,
@@ -105,14 +109,19 @@ def _sign_job(job: tuple[bytes, str, int, int]) -> list[bytes]:
     return sign_chain(*job)
 
 
-def generate(sizes: dict[str, int], advance: Advance) -> dict[str, Phase]:
-    """Sign ``sizes[phase]`` events per member of every phase, on every core."""
+def generate(sizes: dict[str, int], advance: Advance) -> tuple[dict[str, Phase], bytes]:
+    """Sign ``sizes[phase]`` events per member of every phase, on every core.
+
+    Returns the phases and the ``coop.Founded`` line that makes them members.
+    """
     ts0 = int(time.time() * 1000)
     phases: dict[str, Phase] = {}
     jobs: list[tuple[bytes, str, int, int]] = []
+    everyone: list[str] = []
     for name, per_member in sizes.items():
         seeds = [secrets.token_bytes(32) for _ in range(MEMBERS[name])]
         dids = [did_from_public_key(bytes(SigningKey(s).verify_key)) for s in seeds]
+        everyone += dids
         phases[name] = Phase(seeds, [])
         jobs += [(s, dids[(i + 1) % len(dids)], per_member, ts0) for i, s in enumerate(seeds)]
     ctx = multiprocessing.get_context("spawn")
@@ -123,7 +132,7 @@ def generate(sizes: dict[str, int], advance: Advance) -> dict[str, Phase]:
                 chain = next(chains)
                 phases[name].chains.append(chain)
                 advance(len(chain))
-    return phases
+    return phases, coop_founded(COOP, everyone, ts0 - 1)
 
 
 def interleave(chains: list[list[bytes]], per: int) -> list[list[bytes]]:
@@ -154,14 +163,17 @@ def node_env() -> dict[str, str]:
 
 
 @contextmanager
-def running_node(root: Path) -> Iterator[tuple[str, int]]:
-    """``icn node init`` + ``icn node run`` in ``root``; yields (base URL, pid).
+def running_node(root: Path, founding: Path) -> Iterator[tuple[str, int]]:
+    """``icn node init`` + ``icn log import founding`` + ``icn node run`` in ``root``.
 
-    Stopped with SIGTERM at the end, and it must exit 0 without a traceback.
+    Yields (base URL, pid). Stopped with SIGTERM at the end, and it must exit
+    0 without a traceback.
     """
     env, data, log_path = node_env(), root / "node", root / "node.log"
     init = [str(ICN), "node", "init", "--data-dir", str(data)]
     subprocess.run(init, env=env, check=True, capture_output=True, timeout=120)
+    found = [str(ICN), "log", "import", str(founding), "--data-dir", str(data)]
+    subprocess.run(found, env=env, check=True, capture_output=True, timeout=120)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     cmd = [str(ICN), "node", "run", "--data-dir", str(data), "--port", str(port)]
@@ -226,10 +238,17 @@ def run_load(spec: dict[str, Any], tmp: Path, advance: Advance) -> Run:
 # -- baselines -----------------------------------------------------------------------
 
 
-def in_process(units: list[list[bytes]], advance: Advance) -> dict[str, float | None]:
-    """``AppendEvents.append(unit, atomic=True)`` per unit on a fresh store, as the POST does."""
+def in_process(
+    units: list[list[bytes]], founding: bytes, advance: Advance
+) -> dict[str, float | None]:
+    """``AppendEvents.append(unit, atomic=True)`` per unit on a fresh store, as the POST does.
+
+    The store is founded first (``founding``, untimed), as the node is.
+    """
     latencies = []
     with icn_appender() as appender:
+        if not all(o.stored for o in appender.append([founding], atomic=True)):
+            raise SystemExit("in-process append refused the coop.Founded event")
         cpu, start = time.process_time(), time.perf_counter()
         for unit in units:
             t = time.perf_counter()
@@ -414,7 +433,9 @@ def main(argv: list[str]) -> None:
     with progress_bar() as progress, tempfile.TemporaryDirectory(prefix="icn-bench-api-") as t:
         tmp = Path(t)
         with chunks_progress(progress, "signing events (untimed)", total) as advance:
-            phases = generate(sizes, advance)
+            phases, founding = generate(sizes, advance)
+        founded = tmp / "founded.jsonl"
+        founded.write_bytes(founding + b"\n")
         workload = tmp / "workload.msgpack"
         plain = {k: {"seeds": v.seeds, "chains": v.chains} for k, v in phases.items()}
         workload.write_bytes(msgspec.msgpack.encode(plain))
@@ -426,7 +447,7 @@ def main(argv: list[str]) -> None:
             rep_dir.mkdir()
             with (
                 chunks_progress(progress, f"HTTP run {label}", 5) as advance,
-                running_node(rep_dir) as (base, pid),
+                running_node(rep_dir, founded) as (base, pid),
             ):
                 spec = {
                     "base": base, "node_pid": pid, "coop": COOP, "workload": str(workload),
@@ -436,10 +457,10 @@ def main(argv: list[str]) -> None:
                 }  # fmt: skip
                 run = run_load(spec, rep_dir, advance)
             with chunks_progress(progress, f"in-process single {label}", len(singles)) as adv:
-                run["in_single"] = in_process(singles, adv)
+                run["in_single"] = in_process(singles, founding, adv)
             n_batch = sum(len(u) for u in batches)
             with chunks_progress(progress, f"in-process batch {label}", n_batch) as adv:
-                run["in_batch"] = in_process(batches, adv)
+                run["in_batch"] = in_process(batches, founding, adv)
             runs.append(run)
     report(runs, a, params(argv, a, phases))
 
@@ -458,6 +479,8 @@ def params(argv: list[str], a: argparse.Namespace, phases: dict[str, Phase]) -> 
     return {
         "command": " ".join(["python bench/api.py", *argv]),
         "repetitions": f"{a.reps} (medians; each on a fresh node and a fresh in-process store)",
+        "coop": f"{COOP}, founded (untimed) with all {sum(MEMBERS.values())} members as"
+        " founders and a credit limit no run reaches: the coop's rules judge every event",
         "server": server,
         "load generator": f"separate process, httpx {version('httpx')} AsyncClient, asyncio",
         "phase duration": f"{a.duration:g} s (single, SSE, batch, reads)",

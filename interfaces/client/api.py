@@ -21,6 +21,7 @@ from icn.interfaces.client.errors import ApiError, InputError
 from icn.interfaces.client.models import (
     ChainHead,
     EventPage,
+    LogEntry,
     Placed,
     Problem,
     Session,
@@ -36,6 +37,10 @@ MAX_BATCH = 100
 HEARTBEAT_S = 15.0
 STREAM_READ_TIMEOUT_S = 3 * HEARTBEAT_S
 """Three missed heartbeats: the connection is dead even if TCP has not noticed."""
+
+
+class _IdOnly(msgspec.Struct):
+    id: str
 
 
 def _problem(response: httpx.Response) -> ApiError:
@@ -159,24 +164,42 @@ class IcnClient:
     def _post_chunk(self, coop: str, chunk: Sequence[bytes]) -> list[Placed]:
         body = b"[" + b",".join(w.strip() for w in chunk) + b"]"
         headers = {**self._headers(), "Content-Type": "application/json"}
+        resent = False
         for attempt in range(1, self.retries + 2):
             try:
                 response = self._http.post(
                     f"/v1/coops/{coop}/events", content=body, headers=headers
                 )
             except httpx.TransportError as exc:
-                # Replays are answered with their positions, so a resend is harmless.
+                # The node may have committed before the answer was lost; a resend
+                # is then refused as a replay, which _already_placed recognises.
                 if attempt > self.retries:
                     raise _unreachable(exc, self.base_url) from None
+                resent = True
                 self._pause(attempt)
                 continue
             if response.status_code == 503 and attempt <= self.retries:
                 self._pause(attempt)
                 continue
             if response.is_error:
-                raise _problem(response)
+                error = _problem(response)
+                if resent and error.code == "duplicate":
+                    return self._already_placed(coop, chunk, error)
+                raise error
             return msgspec.json.decode(response.content, type=_Batch).events
         raise AssertionError("unreachable")  # the loop always returns or raises
+
+    def _already_placed(self, coop: str, chunk: Sequence[bytes], error: ApiError) -> list[Placed]:
+        """After a lost answer: the chunk's positions if the first send stored all of it."""
+        placed = []
+        for wire in chunk:
+            event_id = msgspec.json.decode(wire, type=_IdOnly).id
+            try:
+                raw = self._request("GET", f"/v1/coops/{coop}/events/{event_id}")
+            except ApiError:
+                raise error from None  # not all of it is there: the refusal stands
+            placed.append(Placed(event_id, msgspec.json.decode(raw, type=LogEntry).position))
+        return placed
 
     # -- reading ------------------------------------------------------------
 

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from nacl.signing import SigningKey
+from support.nodes import coop_log, member_keys
 
 ICN = str(Path(sys.executable).with_name("icn"))
 PASSPHRASE = "e2e-test-passphrase"
@@ -73,3 +75,15 @@ def icn_env_module() -> dict[str, str]:
 def icn_path_module() -> str:
     """The installed ``icn`` console script (module scope)."""
     return ICN
+
+
+@pytest.fixture(scope="session")
+def members() -> dict[str, SigningKey]:
+    """Keys of food-coop's founding members in :func:`coop_log_file` (alice is admin)."""
+    return member_keys()
+
+
+@pytest.fixture(scope="session")
+def coop_log_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A valid log to import (``support.nodes.coop_log``): food-coop with ``members``, bike-coop."""
+    return coop_log(tmp_path_factory.mktemp("logs") / "coops.jsonl")

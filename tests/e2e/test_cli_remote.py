@@ -19,7 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 from nacl.signing import SigningKey
-from support.nodes import RunningNode, free_port, run_icn
+from support.coops import did_for
+from support.nodes import PAYEE, RunningNode, coop_log, free_port, run_icn
 
 from icn.domain.events.envelope import Event, sign_event
 from icn.domain.identity.did import did_from_public_key
@@ -27,7 +28,7 @@ from icn.infrastructure.keystore import Keystore
 from icn.interfaces.client import IcnClient, Session, SessionStore
 
 COOP = "food-coop"
-OTHER = did_from_public_key(bytes(SigningKey(b"\x09" * 32).verify_key))
+OTHER = did_for(PAYEE)
 
 
 class RemoteNode(RunningNode):
@@ -46,14 +47,15 @@ class RemoteNode(RunningNode):
 
 
 @pytest.fixture(scope="module")
-def node(
-    tmp_path_factory, vectors_dir: Path, icn_path_module: str, icn_env_module: dict
-) -> Iterator[RemoteNode]:
-    """A node with ok.jsonl imported (so food-coop exists), serving on a free port."""
+def node(tmp_path_factory, icn_path_module: str, icn_env_module: dict) -> Iterator[RemoteNode]:
+    """A node serving food-coop on a free port; its own key is a member (tests sign with it)."""
     data = tmp_path_factory.mktemp("remote") / "node"
     run_icn(icn_path_module, icn_env_module, "node", "init", "--data-dir", str(data))
-    run_icn(icn_path_module, icn_env_module, "log", "import", str(vectors_dir / "ok.jsonl"),
-            "--data-dir", str(data))  # fmt: skip
+    key = Keystore(data / "keys").unlock("node", icn_env_module["ICN_PASSPHRASE"])
+    log = coop_log(
+        data.parent / "coops.jsonl", extra={did_from_public_key(bytes(key.verify_key)): []}
+    )
+    run_icn(icn_path_module, icn_env_module, "log", "import", str(log), "--data-dir", str(data))
     running = RemoteNode(icn_path_module, icn_env_module, data)
     running.start()
     yield running
@@ -136,9 +138,10 @@ def test_posted_events_are_placed_and_tail_prints_exactly_them(
         "posted": 2,
         "events": [{"id": e.id, "position": before + i} for i, e in enumerate(events)],
     }
-    # Posting again is harmless: replays answer with the positions they have.
-    text = icn(node, "events", "post", str(file), "--coop", COOP).stdout.decode()
-    assert f"{before}  {events[0].id}" in text
+    # Posting again is refused by line (recorded already), and stores nothing.
+    proc = icn(node, "events", "post", str(file), "--coop", COOP, check=1)
+    assert b"error (duplicate): line 1:" in proc.stderr
+    assert node.size() == before + 2
     proc = icn(node, "events", "tail", "--coop", COOP, "--after", str(before - 1), "--limit", "2")
     lines = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [(x["position"], x["event"]["id"]) for x in lines] == [

@@ -9,7 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 from nacl.signing import SigningKey
-from support.nodes import bearer, login, start_node
+from support.coops import did_for
+from support.nodes import PAYEE, bearer, login, start_node
 
 from icn.domain.events.envelope import sign_event
 from icn.domain.identity.did import did_from_public_key
@@ -19,12 +20,11 @@ COOP = "food-coop"
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory, vectors_dir: Path, icn_path_module: str, icn_env_module: dict):
-    """A node with ok.jsonl imported, serving on a free port; yields its base URL."""
+def api(tmp_path_factory, coop_log_file: Path, icn_path_module: str, icn_env_module: dict):
+    """A node with the members' log imported, serving on a free port; yields its base URL."""
     node = start_node(
-        icn_path_module, icn_env_module, tmp_path_factory.mktemp("api") / "node",
-        vectors_dir / "ok.jsonl",
-    )  # fmt: skip
+        icn_path_module, icn_env_module, tmp_path_factory.mktemp("api") / "node", coop_log_file
+    )
     yield node.base
     node.stop()
 
@@ -32,7 +32,7 @@ def api(tmp_path_factory, vectors_dir: Path, icn_path_module: str, icn_env_modul
 def next_event(base: str, token: str, key: SigningKey, amount: int = 3):
     did = did_from_public_key(bytes(key.verify_key))
     head = httpx.get(f"{base}/v1/coops/{COOP}/chains/{did}/head", headers=bearer(token)).json()
-    to = did_from_public_key(bytes(SigningKey(b"\x09" * 32).verify_key))
+    to = did_for(PAYEE)
     return sign_event(
         key,
         coop=COOP,
@@ -57,8 +57,8 @@ def assert_problem(r: httpx.Response, status: int, code: str) -> dict:
     return doc
 
 
-def test_login_round_trip_and_a_nonce_works_once(api: str, vector_keys) -> None:
-    alice = vector_keys["alice"]
+def test_login_round_trip_and_a_nonce_works_once(api: str, members) -> None:
+    alice = members["alice"]
     did = did_from_public_key(bytes(alice.verify_key))
     ch = httpx.post(f"{api}/v1/auth/challenge", json={"did": did}).json()
     assert len(bytes.fromhex(ch["nonce"])) == 32 and ch["expires_at"] > time.time() * 1000
@@ -69,8 +69,8 @@ def test_login_round_trip_and_a_nonce_works_once(api: str, vector_keys) -> None:
     assert_problem(httpx.post(f"{api}/v1/auth/verify", json=body), 401, "auth-failed")
 
 
-def test_a_wrong_signature_gets_the_same_answer_as_an_unknown_nonce(api: str, vector_keys) -> None:
-    alice, bob = vector_keys["alice"], vector_keys["bob"]
+def test_a_wrong_signature_gets_the_same_answer_as_an_unknown_nonce(api: str, members) -> None:
+    alice, bob = members["alice"], members["bob"]
     did = did_from_public_key(bytes(alice.verify_key))
     ch = httpx.post(f"{api}/v1/auth/challenge", json={"did": did}).json()
     forged = bob.sign(b"icn-auth-v1:" + bytes.fromhex(ch["nonce"])).signature.hex()
@@ -86,8 +86,8 @@ def test_a_wrong_signature_gets_the_same_answer_as_an_unknown_nonce(api: str, ve
     assert assert_problem(r, 401, "auth-failed")["detail"] == wrong["detail"]
 
 
-def test_a_token_for_one_coop_is_refused_on_another(api: str, vector_keys) -> None:
-    token = login(api, vector_keys["alice"], coop="bike-coop")
+def test_a_token_for_one_coop_is_refused_on_another(api: str, members) -> None:
+    token = login(api, members["alice"], coop="bike-coop")
     r = httpx.get(f"{api}/v1/coops/{COOP}/events", headers=bearer(token))
     assert_problem(r, 403, "wrong-coop")
     assert_problem(httpx.get(f"{api}/v1/coops/{COOP}/events"), 401, "unauthorized")
@@ -95,8 +95,8 @@ def test_a_token_for_one_coop_is_refused_on_another(api: str, vector_keys) -> No
     assert_problem(r, 401, "invalid-token")
 
 
-def test_an_event_is_appended_once_and_answered_with_its_position(api: str, vector_keys) -> None:
-    alice = vector_keys["alice"]
+def test_an_event_is_appended_once_and_answered_with_its_position(api: str, members) -> None:
+    alice = members["alice"]
     token = login(api, alice)
     event = next_event(api, token, alice)
     r = httpx.post(
@@ -107,30 +107,35 @@ def test_an_event_is_appended_once_and_answered_with_its_position(api: str, vect
     assert r.status_code == 201, r.text
     placed = r.json()
     assert placed["id"] == event.id
+    size = httpx.get(f"{api}/v1/ready").json()["coops"][COOP]["size"]
     again = httpx.post(
         f"{api}/v1/coops/{COOP}/events",
         content=event.wire_bytes(),
         headers={**bearer(token), "content-type": "application/json"},
     )
-    assert again.status_code == 201 and again.json() == placed
+    # A replay is refused (nothing is stored twice) and changes nothing.
+    assert_problem(again, 409, "duplicate")
+    assert httpx.get(f"{api}/v1/ready").json()["coops"][COOP]["size"] == size
     got = httpx.get(f"{api}/v1/coops/{COOP}/events/{event.id}", headers=bearer(token)).json()
     assert got["position"] == placed["position"] and got["event"]["id"] == event.id
+    head = httpx.get(
+        f"{api}/v1/coops/{COOP}/chains/{event.author}/head", headers=bearer(token)
+    ).json()
+    assert head == {"next_seq": event.seq + 1, "prev": event.id}
 
 
-def test_only_the_author_may_post_its_event(api: str, vector_keys) -> None:
-    bob_token = login(api, vector_keys["bob"])
-    alice_token = login(api, vector_keys["alice"])
-    event = next_event(api, alice_token, vector_keys["alice"])
+def test_only_the_author_may_post_its_event(api: str, members) -> None:
+    bob_token = login(api, members["bob"])
+    alice_token = login(api, members["alice"])
+    event = next_event(api, alice_token, members["alice"])
     r = httpx.post(
         f"{api}/v1/coops/{COOP}/events", content=event.wire_bytes(), headers=bearer(bob_token)
     )
     assert assert_problem(r, 403, "not-author")["line"] == 1
 
 
-def test_a_batch_with_one_bad_event_stores_nothing_and_names_the_line(
-    api: str, vector_keys
-) -> None:
-    alice = vector_keys["alice"]
+def test_a_batch_with_one_bad_event_stores_nothing_and_names_the_line(api: str, members) -> None:
+    alice = members["alice"]
     token = login(api, alice)
     first = next_event(api, token, alice)
     second = sign_event(
@@ -156,8 +161,8 @@ def test_a_batch_with_one_bad_event_stores_nothing_and_names_the_line(
     assert [e["id"] for e in r.json()["events"]] == [first.id, second.id]
 
 
-def test_a_gap_is_a_conflict(api: str, vector_keys) -> None:
-    alice = vector_keys["alice"]
+def test_a_gap_is_a_conflict(api: str, members) -> None:
+    alice = members["alice"]
     token = login(api, alice)
     event = next_event(api, token, alice)
     ahead = sign_event(
@@ -175,8 +180,8 @@ def test_a_gap_is_a_conflict(api: str, vector_keys) -> None:
     assert_problem(r, 409, "gap")
 
 
-def test_pages_proofs_and_the_checkpoint_check_out(api: str, vector_keys) -> None:
-    token = login(api, vector_keys["carol"])
+def test_pages_proofs_and_the_checkpoint_check_out(api: str, members) -> None:
+    token = login(api, members["carol"])
     h = bearer(token)
     first = httpx.get(f"{api}/v1/coops/{COOP}/events", params={"limit": 10}, headers=h).json()
     assert [e["position"] for e in first["events"]] == list(range(10)) and first["next"] == 9
@@ -236,8 +241,8 @@ def test_bad_requests_get_problem_documents(api, method, path, kwargs, status, c
     assert_problem(httpx.request(method.upper(), f"{api}{path}", **kwargs), status, code)
 
 
-def test_bad_query_parameters_are_refused(api: str, vector_keys) -> None:
-    h = bearer(login(api, vector_keys["dave"]))
+def test_bad_query_parameters_are_refused(api: str, members) -> None:
+    h = bearer(login(api, members["dave"]))
     for params in ({"limit": 0}, {"limit": 5000}, {"after": "x"}):
         r = httpx.get(f"{api}/v1/coops/{COOP}/events", params=params, headers=h)
         assert_problem(r, 400, "invalid-request")

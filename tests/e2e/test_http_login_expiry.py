@@ -12,12 +12,12 @@ from icn.domain.identity.did import did_from_public_key
 
 
 def test_a_nonce_used_after_its_ttl_is_refused(
-    tmp_path: Path, vector_keys: dict, icn_path_module: str, icn_env_module: dict
+    tmp_path: Path, members: dict, coop_log_file: Path, icn_path_module: str, icn_env_module: dict
 ) -> None:
     env = dict(icn_env_module, ICN_AUTH_CHALLENGE_TTL_S="1")
-    node = start_node(icn_path_module, env, tmp_path / "node")
+    node = start_node(icn_path_module, env, tmp_path / "node", coop_log_file)
     try:
-        alice = vector_keys["alice"]
+        alice = members["alice"]  # a member: only the expiry can refuse her
         did = did_from_public_key(bytes(alice.verify_key))
         ch = httpx.post(f"{node.base}/v1/auth/challenge", json={"did": did}).json()
         assert ch["expires_at"] - time.time() * 1000 <= 1000

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,14 +18,21 @@ COOP = "food-coop"
 
 @pytest.fixture(scope="module")
 def start(
-    tmp_path_factory: pytest.TempPathFactory, icn_path_module: str, icn_env_module: dict[str, str]
+    tmp_path_factory: pytest.TempPathFactory,
+    icn_path_module: str,
+    icn_env_module: dict[str, str],
+    coop_log_file: Path,
 ) -> Iterator[Callable[[dict[str, str]], str]]:
-    """Start nodes with extra ``ICN_*`` settings; each is stopped, and must exit 0, at the end."""
+    """Start nodes (the members' log imported) with extra ``ICN_*`` settings.
+
+    Each is stopped, and must exit 0, at the end.
+    """
     nodes: list[RunningNode] = []
 
     def _start(settings: dict[str, str]) -> str:
         data = tmp_path_factory.mktemp("limits") / "node"
-        nodes.append(start_node(icn_path_module, {**icn_env_module, **settings}, data))
+        env = {**icn_env_module, **settings}
+        nodes.append(start_node(icn_path_module, env, data, coop_log_file))
         return nodes[-1].base
 
     yield _start
@@ -63,9 +71,9 @@ def assert_rate_limited(r: httpx.Response) -> int:
 
 
 def test_the_fourth_challenge_in_a_burst_is_refused_with_retry_after(
-    strict_auth: str, vector_keys: dict[str, SigningKey]
+    strict_auth: str, members: dict[str, SigningKey]
 ) -> None:
-    did = did_from_public_key(bytes(vector_keys["alice"].verify_key))
+    did = did_from_public_key(bytes(members["alice"].verify_key))
     with httpx.Client(base_url=strict_auth) as client:
         answers = [client.post("/v1/auth/challenge", json={"did": did}) for _ in range(4)]
         assert [r.status_code for r in answers[:3]] == [200, 200, 200]
@@ -83,10 +91,10 @@ def test_the_fourth_challenge_in_a_burst_is_refused_with_retry_after(
 
 
 def test_one_did_is_limited_while_another_on_the_same_address_is_served(
-    strict_did: str, vector_keys: dict[str, SigningKey]
+    strict_did: str, members: dict[str, SigningKey]
 ) -> None:
-    alice = {"Authorization": f"Bearer {login(strict_did, vector_keys['alice'])}"}
-    bob = {"Authorization": f"Bearer {login(strict_did, vector_keys['bob'])}"}
+    alice = {"Authorization": f"Bearer {login(strict_did, members['alice'])}"}
+    bob = {"Authorization": f"Bearer {login(strict_did, members['bob'])}"}
     path = f"/v1/coops/{COOP}/events"
     with httpx.Client(base_url=strict_did) as client:
         statuses = [client.get(path, headers=alice).status_code for _ in range(5)]

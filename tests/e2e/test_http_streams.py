@@ -14,23 +14,25 @@ from pathlib import Path
 import httpx
 import pytest
 from nacl.signing import SigningKey
-from support.nodes import RunningNode, bearer, login, start_node
+from support.coops import GENEROUS_POLICY, CoopScript, did_for, key_for, write_jsonl
+from support.nodes import PAYEE, RunningNode, bearer, login, start_node, try_login
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from icn.domain.events.envelope import Event, sign_event
 from icn.domain.identity.did import did_from_public_key
+from icn.infrastructure.keystore import Keystore
 
 COOP = "food-coop"
 WAIT_S = 10.0
 
 
 @pytest.fixture(scope="module")
-def node(tmp_path_factory, vectors_dir: Path, icn_path_module: str, icn_env_module: dict):
-    """ok.jsonl imported; heartbeats every second."""
+def node(tmp_path_factory, coop_log_file: Path, icn_path_module: str, icn_env_module: dict):
+    """The members' log imported; heartbeats every second."""
     env = {**icn_env_module, "ICN_STREAM_HEARTBEAT_S": "1"}
     running = start_node(
-        icn_path_module, env, tmp_path_factory.mktemp("streams") / "node", vectors_dir / "ok.jsonl"
+        icn_path_module, env, tmp_path_factory.mktemp("streams") / "node", coop_log_file
     )
     yield running
     running.stop()
@@ -41,7 +43,7 @@ def chain_of(
 ) -> list[Event]:
     """``n`` signed ledger entries continuing ``key``'s chain (``fat``: ~50 KB each)."""
     did = did_from_public_key(bytes(key.verify_key))
-    to = did_from_public_key(bytes(SigningKey(b"\x09" * 32).verify_key))
+    to = did_for(PAYEE)
     events: list[Event] = []
     for i in range(n):
         tx = {"from": did, "to": to, "amount": 1 + i % 7, "currency": "hours",
@@ -134,8 +136,8 @@ def sse(node: RunningNode) -> Iterator:
         r.close()
 
 
-def test_sse_replays_the_log_then_delivers_a_posted_event_quickly(node, sse, vector_keys):
-    token = login(node.base, vector_keys["alice"])
+def test_sse_replays_the_log_then_delivers_a_posted_event_quickly(node, sse, members):
+    token = login(node.base, members["alice"])
     stream = sse(token)
     assert stream.response.status_code == 200
     assert stream.response.headers["content-type"].startswith("text/event-stream")
@@ -144,7 +146,7 @@ def test_sse_replays_the_log_then_delivers_a_posted_event_quickly(node, sse, vec
     assert [int(m["id"]) for m in replayed] == list(range(size))
     assert all(json.loads(m["data"])["type"] == m["event"] for m in replayed)
     latencies = []
-    for event in next_events(node.base, token, vector_keys["alice"], 5):
+    for event in next_events(node.base, token, members["alice"], 5):
         sent = time.monotonic()
         position = post(node.base, token, event)
         got = stream.next()
@@ -156,12 +158,12 @@ def test_sse_replays_the_log_then_delivers_a_posted_event_quickly(node, sse, vec
     assert b"id: 0\nevent: coop.Founded\ndata: {" in stream.raw
 
 
-def test_sse_resumes_after_last_event_id_without_gap_or_duplicate(node, sse, vector_keys):
-    token = login(node.base, vector_keys["bob"])
+def test_sse_resumes_after_last_event_id_without_gap_or_duplicate(node, sse, members):
+    token = login(node.base, members["bob"])
     first = sse(token)
     seen = [int(m["id"]) for m in first.events(10)]
     first.close()
-    for event in next_events(node.base, token, vector_keys["bob"], 3):
+    for event in next_events(node.base, token, members["bob"], 3):
         post(node.base, token, event)  # appended while disconnected
     size = log_size(node.base)
     # the header wins over ?after=
@@ -174,8 +176,8 @@ def test_sse_resumes_after_last_event_id_without_gap_or_duplicate(node, sse, vec
     assert int(by_query.next()["id"]) == size - 1
 
 
-def test_sse_filters_by_type_prefix_and_author(node, sse, vector_keys):
-    token = login(node.base, vector_keys["carol"])
+def test_sse_filters_by_type_prefix_and_author(node, sse, members):
+    token = login(node.base, members["carol"])
     h = bearer(token)
     url = f"{node.base}/v1/coops/{COOP}/events"
     for params in ({"type": "ledger."}, {"author": node_author(node, token)}):
@@ -198,33 +200,37 @@ def node_author(node: RunningNode, token: str) -> str:
     return page["events"][1]["event"]["author"]
 
 
-def test_sse_refuses_without_a_token_and_on_the_wrong_coop(node, vector_keys):
+def test_sse_refuses_without_a_token_and_on_the_wrong_coop(node, members):
     url = f"{node.base}/v1/coops/{COOP}/stream"
     r = httpx.get(url)
     assert r.status_code == 401 and r.json()["code"] == "unauthorized"
-    other = login(node.base, vector_keys["alice"], coop="bike-coop")
+    other = login(node.base, members["alice"], coop="bike-coop")
     r = httpx.get(url, headers=bearer(other))
     assert r.status_code == 403 and r.json()["code"] == "wrong-coop"
-    r = httpx.get(url, params={"after": -2}, headers=bearer(login(node.base, vector_keys["alice"])))
+    r = httpx.get(url, params={"after": -2}, headers=bearer(login(node.base, members["alice"])))
     assert r.status_code == 400
 
 
-def test_an_empty_coop_stream_heartbeats(node, sse, vector_keys):
-    stream = sse(login(node.base, vector_keys["dave"], coop="quiet-coop"), coop="quiet-coop")
+def test_an_empty_coop_stream_heartbeats(node, sse, members):
+    # Nobody is a member of a coop that was never founded; the node itself may still follow it.
+    assert try_login(node.base, members["dave"], coop="quiet-coop").status_code == 403
+    stream = sse(login_quiet(node), coop="quiet-coop")
     beat = stream.next(timeout=5, heartbeats=True)
     assert beat["comment"].startswith("heartbeat ") and ": heartbeat " in stream.raw.decode()
     assert abs(int(beat["comment"].split()[1]) - time.time() * 1000) < 10_000
-    with connect(f"{node.ws_base}/v1/coops/quiet-coop/ws?token={login_quiet(node, vector_keys)}",
+    with connect(f"{node.ws_base}/v1/coops/quiet-coop/ws?token={login_quiet(node)}",
                  open_timeout=5) as ws:  # fmt: skip
         assert "heartbeat" in json.loads(ws.recv(timeout=5))
 
 
-def login_quiet(node: RunningNode, vector_keys) -> str:
-    return login(node.base, vector_keys["dave"], coop="quiet-coop")
+def login_quiet(node: RunningNode) -> str:
+    """A token for quiet-coop, which has no members: the node's own key gets one."""
+    node_key = Keystore(node.data / "keys").unlock("node", node.env["ICN_PASSPHRASE"])
+    return login(node.base, node_key, coop="quiet-coop")
 
 
-def test_websocket_delivers_with_a_query_token(node, vector_keys):
-    alice = vector_keys["alice"]
+def test_websocket_delivers_with_a_query_token(node, members):
+    alice = members["alice"]
     token = login(node.base, alice)
     size = log_size(node.base)
     url = f"{node.ws_base}/v1/coops/{COOP}/ws?token={token}&after={size - 3}&type=ledger."
@@ -256,8 +262,8 @@ def _next_frame(ws) -> str:
     [("", 4401, "unauthorized"), ("?token=not.a.token", 4401, "invalid-token"),
      ("?token={other}", 4403, "wrong-coop")],
 )  # fmt: skip
-def test_websocket_refusals_close_with_4401_or_4403(node, vector_keys, query, code, reason):
-    other = login(node.base, vector_keys["alice"], coop="bike-coop")
+def test_websocket_refusals_close_with_4401_or_4403(node, members, query, code, reason):
+    other = login(node.base, members["alice"], coop="bike-coop")
     url = f"{node.ws_base}/v1/coops/{COOP}/ws{query.format(other=other)}"
     with connect(url, open_timeout=5) as ws, pytest.raises(ConnectionClosed) as closed:
         ws.recv(timeout=5)
@@ -266,9 +272,9 @@ def test_websocket_refusals_close_with_4401_or_4403(node, vector_keys, query, co
 
 
 def test_events_imported_by_the_cli_reach_an_open_stream(
-    node, sse, vector_keys, tmp_path, icn_path_module
+    node, sse, members, tmp_path, icn_path_module
 ):
-    erin = SigningKey(b"\x21" * 32)
+    erin = members["erin"]  # a member without events: her chain starts at seq 1
     token = login(node.base, erin)
     stream = sse(token, after=log_size(node.base) - 1)
     events = chain_of(erin, COOP, 3)
@@ -285,10 +291,10 @@ def test_events_imported_by_the_cli_reach_an_open_stream(
 def test_a_websocket_client_that_does_not_read_is_dropped_with_4008(
     tmp_path, icn_path_module, icn_env_module
 ):
-    key = SigningKey(b"\x33" * 32)
-    bulk = tmp_path / "bulk.jsonl"
+    key = key_for("bulk")
+    founded = CoopScript("bulk-coop").found({"bulk": [], PAYEE: []}, policy=GENEROUS_POLICY)
     events = chain_of(key, "bulk-coop", 300, fat=True)  # 15 MB: more than the socket buffers
-    bulk.write_bytes(b"".join(e.wire_bytes() + b"\n" for e in events))
+    bulk = write_jsonl(tmp_path / "bulk.jsonl", [founded, *events])
     env = {**icn_env_module, "ICN_STREAM_SEND_TIMEOUT_S": "1"}
     running = start_node(icn_path_module, env, tmp_path / "node", bulk)
     try:
@@ -316,11 +322,10 @@ def test_a_websocket_client_that_does_not_read_is_dropped_with_4008(
         running.stop()
 
 
-def test_sigterm_with_open_streams_exits_zero_promptly(tmp_path, vectors_dir, icn_path_module,
-                                                       icn_env_module, vector_keys):  # fmt: skip
-    running = start_node(icn_path_module, icn_env_module, tmp_path / "node",
-                         vectors_dir / "ok.jsonl")  # fmt: skip
-    token = login(running.base, vector_keys["alice"])
+def test_sigterm_with_open_streams_exits_zero_promptly(tmp_path, coop_log_file, icn_path_module,
+                                                       icn_env_module, members):  # fmt: skip
+    running = start_node(icn_path_module, icn_env_module, tmp_path / "node", coop_log_file)
+    token = login(running.base, members["alice"])
     stream = SseReader(f"{running.base}/v1/coops/{COOP}/stream", bearer(token))
     stream.events(log_size(running.base))
     with connect(f"{running.ws_base}/v1/coops/{COOP}/ws?token={token}", open_timeout=5) as ws:

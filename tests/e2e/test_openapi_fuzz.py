@@ -19,22 +19,20 @@ EXAMPLES_PER_OPERATION = 25
 
 
 @pytest.fixture(scope="module")
-def node_url(tmp_path_factory, vectors_dir: Path, icn_path_module: str, icn_env_module: dict):
-    """A node with ok.jsonl imported and rate limits out of the way."""
+def node_url(tmp_path_factory, coop_log_file: Path, icn_path_module: str, icn_env_module: dict):
+    """A node with the members' log imported and rate limits out of the way."""
     env = dict(icn_env_module, ICN_RATE_IP_BURST="100000", ICN_RATE_IP_PER_S="100000",
                ICN_RATE_DID_BURST="100000", ICN_RATE_DID_PER_S="100000")  # fmt: skip
-    node = start_node(
-        icn_path_module, env, tmp_path_factory.mktemp("fuzz") / "node", vectors_dir / "ok.jsonl"
-    )
+    node = start_node(icn_path_module, env, tmp_path_factory.mktemp("fuzz") / "node", coop_log_file)
     yield node.base
     node.stop()  # exit 0 and no traceback in its log: nothing crashed the node
 
 
 def test_generated_requests_never_crash_the_node_or_break_the_schema(
-    node_url: str, vector_keys: dict
+    node_url: str, members: dict
 ) -> None:
     schema = schemathesis.openapi.from_url(f"{node_url}/schema/openapi.json")
-    token = login(node_url, vector_keys["alice"])
+    token = login(node_url, members["alice"])
     checks = [
         schemathesis.checks.not_a_server_error,
         schemathesis.checks.response_schema_conformance,

@@ -1,8 +1,10 @@
-"""Real ``icn node run`` processes for end-to-end tests, and logging in to them.
+"""Real ``icn node run`` processes for end-to-end tests, the log they start from, logging in.
 
 One definition of "start a node on a free port and wait until it answers",
 so every end-to-end module starts nodes the same way and stops them the
-same way (SIGTERM, which must end in exit code 0).
+same way (SIGTERM, which must end in exit code 0). Since the coop rules, a
+node only accepts events (and only issues tokens) for members of a founded
+coop, so :func:`coop_log` writes the story every node imports first.
 """
 
 from __future__ import annotations
@@ -17,6 +19,39 @@ import httpx
 from nacl.signing import SigningKey
 
 from icn.domain.identity.did import did_from_public_key
+from support.coops import GENEROUS_POLICY, CoopScript, found_dids, key_for, write_jsonl
+
+COOP = "food-coop"
+OTHER_COOP = "bike-coop"
+MEMBERS = {"alice": ["admin"], "bob": [], "carol": [], "dave": [], "erin": [], "zoe": []}
+"""food-coop's founding members (names for :func:`support.coops.key_for`); alice is admin."""
+PAYEE = "zoe"
+"""A member who only ever receives: tests' payments go to her."""
+
+
+def member_keys() -> dict[str, SigningKey]:
+    """The keys of :data:`MEMBERS`, by name: the keys end-to-end tests log in with."""
+    return {name: key_for(name) for name in MEMBERS}
+
+
+def coop_log(path: Path, *, extra: dict[str, list[str]] | None = None, payments: int = 20) -> Path:
+    """The log a test node imports; returns ``path``.
+
+    food-coop: founded by its own DID with :data:`MEMBERS` plus ``extra``
+    (DID -> roles: a node's own key, say), with credit far beyond what tests
+    spend, then ``payments`` payments among alice, bob and carol (dave, erin
+    and zoe have no events). bike-coop: founded with alice and bob, no
+    other events; it is "another coop" for tokens.
+    """
+    food = CoopScript(COOP)
+    founders = {food.did(name): roles for name, roles in MEMBERS.items()} | (extra or {})
+    events = [found_dids(food, founders, policy=GENEROUS_POLICY, name="Food coop")]
+    payers = ["alice", "bob", "carol"]
+    for i in range(payments):
+        events.append(food.pay(payers[i % 3], payers[(i + 1) % 3], 100 + i, memo=f"job {i}"))
+    bike = CoopScript(OTHER_COOP)
+    events.append(bike.found({"alice": ["admin"], "bob": []}, name="Bike coop"))
+    return write_jsonl(path, events)
 
 
 def free_port() -> int:
@@ -87,16 +122,21 @@ def start_node(icn: str, env: dict[str, str], data: Path, *imports: Path) -> Run
     return RunningNode(icn, env, data).start()
 
 
-def login(base: str, key: SigningKey, coop: str = "food-coop") -> str:
-    """DID login over HTTP; returns the bearer token."""
+def try_login(base: str, key: SigningKey, coop: str = COOP) -> httpx.Response:
+    """DID login over HTTP (a fresh challenge, correctly signed); the answer to ``verify``."""
     did = did_from_public_key(bytes(key.verify_key))
     ch = httpx.post(f"{base}/v1/auth/challenge", json={"did": did})
     assert ch.status_code == 200, ch.text
     nonce = ch.json()["nonce"]
     sig = key.sign(b"icn-auth-v1:" + bytes.fromhex(nonce)).signature.hex()
-    r = httpx.post(
+    return httpx.post(
         f"{base}/v1/auth/verify", json={"did": did, "nonce": nonce, "signature": sig, "coop": coop}
     )
+
+
+def login(base: str, key: SigningKey, coop: str = COOP) -> str:
+    """DID login over HTTP; returns the bearer token."""
+    r = try_login(base, key, coop)
     assert r.status_code == 200, r.text
     return str(r.json()["token"])
 
