@@ -64,6 +64,7 @@ class _Overlay:
         self._heads: dict[tuple[str, str], ChainHead] = {}
         self._ids: dict[tuple[str, str, int], str] = {}
         self._dids: dict[str, str] = {}
+        self._flagged: set[tuple[str, str]] = set()
         source: RecordSource = base.state if isinstance(base, _Overlay) else StoredState(base)
         self.state: StateLayer = StateLayer(source)
 
@@ -77,7 +78,11 @@ class _Overlay:
         return self._base.coop_did(coop) or self._dids.get(coop)
 
     def is_flagged(self, coop: str, author: str) -> bool:
-        return self._base.is_flagged(coop, author)
+        return (coop, author) in self._flagged or self._base.is_flagged(coop, author)
+
+    def flag(self, coop: str, author: str) -> None:
+        """A fork earlier in this write flags its author for the rest of it, like a stored fork."""
+        self._flagged.add((coop, author))
 
     def absorb(self, child: _Overlay) -> None:
         """Take over what a child overlay (one request of a group) accepted."""
@@ -85,6 +90,7 @@ class _Overlay:
         self._ids.update(child._ids)
         for coop, did in child._dids.items():
             self._dids.setdefault(coop, did)
+        self._flagged |= child._flagged
         self.state.absorb(child.state)
 
     def accept(self, event: Event, effects: Effects) -> None:
@@ -230,6 +236,7 @@ class AppendEvents:
                 first = view.id_at(event.coop, event.author, event.seq)
                 if first is not None:
                     forks.append(ForkEvidence(event, ins.wire, first))
+                    view.flag(event.coop, event.author)
             outcomes.append(
                 Outcome(j.verdict, j.reason, code=j.code or j.verdict.value, id=event_id)
             )

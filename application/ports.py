@@ -120,6 +120,10 @@ class EventStore(Protocol):
     ) -> list[int]:
         """Store an already-made decision; the store's own uniqueness rules still apply.
 
+        It runs no rules and writes no coop state: only for decisions made and
+        checked elsewhere (store contract tests); every node write goes
+        through :meth:`append_decided`.
+
         Raises :class:`ConcurrentAppend` when a second event at one (coop,
         author, seq) or one leaf position would be stored; nothing is stored then.
         """

@@ -29,6 +29,7 @@ from _common import (
     Series,
     append_section,
     chunks_progress,
+    coop_founded,
     machine_info,
     markdown_table,
     print_table,
@@ -67,6 +68,8 @@ class Workload:
 
     lines: list[bytes]
     bodies: list[dict[str, Any]]
+    founded: bytes
+    """The coop's ``coop.Founded`` (all authors are founding members), appended untimed first."""
 
 
 def generate(count: int, keep_bodies: int, advance: Advance) -> Workload:
@@ -91,7 +94,7 @@ def generate(count: int, keep_bodies: int, advance: Advance) -> Workload:
             bodies.append(body)
         if i % BATCH == BATCH - 1:
             advance(BATCH)
-    return Workload(lines, bodies)
+    return Workload(lines, bodies, coop_founded(COOP, dids, T0_MS - 1))
 
 
 def _chunks(items: Sequence[T], n: int) -> Iterator[Sequence[T]]:
@@ -173,13 +176,15 @@ def plain_batched(w: Workload, n: int, advance: Advance, run: Runner = timed) ->
 
 
 @contextmanager
-def icn_appender() -> Iterator[AppendEvents]:
-    """The node's write path on a fresh default SQLite store in a temporary data dir."""
+def icn_appender(w: Workload) -> Iterator[AppendEvents]:
+    """The node's write path on a fresh default SQLite store, with the coop founded."""
     with tempfile.TemporaryDirectory(prefix="icn-bench-") as tmp:
         store = SqlEventStore(parse_database_url(None, Path(tmp)))
         try:
             store.create_tables()
-            yield AppendEvents(store, clock_ms)
+            appender = AppendEvents(store, clock_ms)
+            _check(appender.append([w.founded]))
+            yield appender
         finally:
             store.close()
 
@@ -191,7 +196,7 @@ def _check(outcomes: list[Outcome]) -> None:
 
 def icn_single(w: Workload, n: int, advance: Advance, run: Runner = timed) -> Any:
     """``append([line])`` one event at a time: one verified transaction each."""
-    with icn_appender() as appender:
+    with icn_appender(w) as appender:
 
         def loop() -> None:
             for chunk in _chunks(w.lines, n):
@@ -204,7 +209,7 @@ def icn_single(w: Workload, n: int, advance: Advance, run: Runner = timed) -> An
 
 def icn_batched(w: Workload, n: int, advance: Advance, run: Runner = timed) -> Any:
     """``append(lines[i:i+100])``: the import and replication path."""
-    with icn_appender() as appender:
+    with icn_appender(w) as appender:
 
         def loop() -> None:
             for chunk in _chunks(w.lines, n):
@@ -218,7 +223,7 @@ def icn_batched_parallel(workers: int) -> Callable[[Workload, int, Advance], flo
     """Batches of 100 with verification in worker processes: what ``icn log import`` runs."""
 
     def measure(w: Workload, n: int, advance: Advance) -> float:
-        with icn_appender() as appender:
+        with icn_appender(w) as appender:
 
             def loop() -> None:
                 for chunk, inspections in inspect_chunks(w.lines[:n], workers, chunk=BATCH):

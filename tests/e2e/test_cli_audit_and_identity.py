@@ -6,6 +6,8 @@ import json
 import stat
 from pathlib import Path
 
+from support.coops import two_coop_log, write_jsonl
+
 
 def test_audit_of_a_file_prints_exactly_the_spec_object(icn, vectors_dir: Path):
     expected = json.loads((vectors_dir / "expected.json").read_text())
@@ -61,10 +63,13 @@ def test_identities_are_created_listed_and_shown(icn, node_dir: Path):
     icn("id", "init", "alice", *d, check=1)
 
 
-def test_a_wrong_passphrase_is_a_clear_error_and_changes_nothing(icn, node_dir: Path, vectors_dir):
+def test_a_wrong_passphrase_is_a_clear_error_and_changes_nothing(
+    icn, node_dir: Path, tmp_path: Path
+):
     d = ["--data-dir", str(node_dir)]
-    icn("log", "import", str(vectors_dir / "ok.jsonl"), *d)
+    icn("log", "import", str(write_jsonl(tmp_path / "log.jsonl", two_coop_log())), *d)
     before = icn("log", "export", "--coop", "food-coop", *d).stdout
+    assert before.count(b"\n") == 29
     key_bytes = (node_dir / "keys" / "node.json").read_bytes()
     proc = icn(
         "log",

@@ -10,40 +10,20 @@ import time
 from contextlib import closing
 from pathlib import Path
 
-from nacl.signing import SigningKey
+from support.coops import CoopScript
 
-from icn.domain.events.envelope import sign_event
-from icn.domain.identity.did import did_from_public_key
-
-EVENTS = 30000
+EVENTS = 30000  # lines of the file: the coop's founding, then payments
 BATCH = 500  # the CLI's import batch: one transaction each
 
 
 def _log(path: Path) -> None:
-    keys = [SigningKey(bytes([i + 1]) * 32) for i in range(10)]
-    dids = [did_from_public_key(bytes(k.verify_key)) for k in keys]
-    heads: dict[str, tuple[int, str]] = {}
+    """crash-coop: founded with ten members, then payments around the ring (no one runs dry)."""
+    script = CoopScript("crash-coop")
+    names = [f"m{i}" for i in range(10)]
     with path.open("wb") as f:
-        for i in range(EVENTS):
-            key, did = keys[i % 10], dids[i % 10]
-            seq, prev = heads.get(did, (0, None))
-            tx = {
-                "from": did,
-                "to": dids[(i + 1) % 10],
-                "amount": 1 + i % 7,
-                "currency": "hours",
-                "memo": f"crash test {i}",
-            }
-            e = sign_event(
-                key,
-                coop="crash-coop",
-                seq=seq + 1,
-                prev=prev,
-                ts=i,
-                type="ledger.EntryRecorded",
-                body={"transactions": [tx]},
-            )
-            heads[did] = (e.seq, e.id)
+        f.write(script.found({n: [] for n in names}).wire_bytes() + b"\n")
+        for i in range(EVENTS - 1):
+            e = script.pay(names[i % 10], names[(i + 1) % 10], 1 + i % 7, memo=f"crash test {i}")
             f.write(e.wire_bytes() + b"\n")
 
 
@@ -52,6 +32,17 @@ def _committed(db: Path) -> int:
     with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as conn:
         row = conn.execute("SELECT size FROM log_trees WHERE coop = 'crash-coop'").fetchone()
     return row[0] if row else 0
+
+
+def _state_balances(db: Path) -> dict[str, int]:
+    """The balances the coop rules keep (``coop_state``), read straight from the SQLite file."""
+    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as conn:
+        rows = conn.execute(
+            "SELECT value FROM coop_state WHERE coop = 'crash-coop' AND kind = 'account'"
+        ).fetchall()
+    accounts = [json.loads(value) for (value,) in rows]
+    assert all(a["currency"] == "hours" for a in accounts)
+    return {a["did"]: a["balance"] for a in accounts}
 
 
 def test_sigkill_mid_import_leaves_whole_batches_and_an_intact_tree(
@@ -82,10 +73,13 @@ def test_sigkill_mid_import_leaves_whole_batches_and_an_intact_tree(
     assert after["passed"] and after["stored_tree_matches"]
     assert after["size"] % BATCH == 0, "a batch was stored in part"
     assert 0 < after["size"] < EVENTS
+    # The rules' records hold exactly the committed batches, nothing of the killed one.
+    assert _state_balances(db) == after["balances"]["hours"]
 
     # Importing the same file again stores exactly what was missing.
     icn("log", "import", str(log), *d)
     final = json.loads(icn("audit", "verify", "--coop", "crash-coop", *d, "--json").stdout)
     assert final["passed"] and final["size"] == EVENTS
+    assert _state_balances(db) == final["balances"]["hours"]
     exported = icn("log", "export", "--coop", "crash-coop", *d).stdout
     assert exported == log.read_bytes()

@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
+from support.coops import two_coop_log, write_jsonl
 from support.nodes import free_port
 
 
@@ -23,8 +25,14 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 30) -> dict
     raise AssertionError("node did not become healthy")
 
 
+@pytest.fixture
+def log(tmp_path: Path) -> Path:
+    """food-coop (29 events) and bike-coop (2 events), every line ok for a node."""
+    return write_jsonl(tmp_path / "coops.jsonl", two_coop_log(29))
+
+
 def test_a_running_node_serves_health_and_checkpoints_every_n_events(
-    icn, node_dir: Path, vectors_dir: Path, icn_path: str, icn_process_env: dict
+    icn, node_dir: Path, log: Path, icn_path: str, icn_process_env: dict
 ) -> None:
     port = free_port()
     env = dict(icn_process_env, ICN_CHECKPOINT_EVERY="5", ICN_CHECKPOINT_SECONDS="3600")
@@ -40,7 +48,7 @@ def test_a_running_node_serves_health_and_checkpoints_every_n_events(
         assert health["node"].startswith("did:icn:")
         assert health["uptime_s"] >= 0
         # Another process (the CLI) writes to the same store while the node runs.
-        icn("log", "import", str(vectors_dir / "ok.jsonl"), "--data-dir", str(node_dir))
+        icn("log", "import", str(log), "--data-dir", str(node_dir))
         deadline = time.monotonic() + 20
         checkpoints: list = []
         while time.monotonic() < deadline and not checkpoints:
@@ -64,11 +72,11 @@ def test_a_running_node_serves_health_and_checkpoints_every_n_events(
 
 
 def test_a_checkpoint_is_also_issued_after_t_seconds(
-    icn, node_dir: Path, vectors_dir: Path, icn_path: str, icn_process_env: dict
+    icn, node_dir: Path, log: Path, icn_path: str, icn_process_env: dict
 ) -> None:
     port = free_port()
     env = dict(icn_process_env, ICN_CHECKPOINT_EVERY="100000", ICN_CHECKPOINT_SECONDS="1")
-    icn("log", "import", str(vectors_dir / "ok.jsonl"), "--data-dir", str(node_dir))
+    icn("log", "import", str(log), "--data-dir", str(node_dir))
     proc = subprocess.Popen(
         [icn_path, "node", "run", "--data-dir", str(node_dir), "--port", str(port)],
         env=env,
@@ -93,7 +101,7 @@ def test_a_checkpoint_is_also_issued_after_t_seconds(
                 ).stdout
             )
             sizes += [c["size"] for c in food["checkpoints"] if c["own"]]
-        assert sorted(sizes) == [1, 29]
+        assert sorted(sizes) == [2, 29]
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=20)

@@ -5,29 +5,36 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 
+import msgspec
 import pytest
-from nacl.signing import SigningKey
+from support.coops import CoopScript, entry_body, resign
 
 from icn.application.append import AppendEvents
 from icn.application.errors import BatchRefused, StoreBusy
 from icn.application.group_commit import GroupCommit
 from icn.application.memory_view import MemoryChains
 from icn.application.ports import Accepted, ConcurrentAppend, Decide, ForkEvidence
-from icn.domain.events.envelope import Event, inspect, sign_event
-from icn.domain.identity.did import did_from_public_key
+from icn.domain.coop.records import AccountRecord
+from icn.domain.events.envelope import Event, inspect
 
-ALICE = SigningKey(b"\x01" * 32)
-BOB = did_from_public_key(bytes(SigningKey(b"\x02" * 32).verify_key))
+MEMBERS = {"alice": ["admin"], "bob": [], "carol": []} | {f"m{i}": [] for i in range(8)}
 
 
 class FakeStore:
-    """Just enough of the EventStore port: chains in memory, optional injected races."""
+    """Just enough of the EventStore port: chains, records and wires in memory, optional races.
+
+    Like the real store it applies a decision only when the transaction
+    commits: the accepted events, the fork evidence and the coop rules'
+    records (``coop_state``) together, or nothing.
+    """
 
     def __init__(self, races: int = 0) -> None:
         self.chains = MemoryChains()
         self.log: list[Accepted] = []
         self.forks: list[ForkEvidence] = []
         self.flagged: set[tuple[str, str]] = set()
+        self.state: dict[tuple[str, str, str], bytes] = {}
+        self.wires: dict[tuple[str, str], bytes] = {}
         self.races = races
 
     def is_flagged(self, coop: str, author: str) -> bool:
@@ -42,8 +49,11 @@ class FakeStore:
         for a in decision.accepted:
             self.chains.accept(a.event)
             self.log.append(a)
+            self.wires[(a.event.coop, a.event.id)] = a.wire
         self.forks += decision.forks
         self.flagged |= {(f.event.coop, f.event.author) for f in decision.forks}
+        for row in decision.records:
+            self.state[(row.coop, row.kind, row.key)] = row.value
         return list(range(start, start + len(decision.accepted)))
 
     # The ChainView part of StoreView, straight from the in-memory chains.
@@ -56,92 +66,149 @@ class FakeStore:
     def coop_did(self, coop: str):
         return self.chains.coop_did(coop)
 
+    # The coop rules' part of StoreView.
+    def state_get(self, coop: str, kind: str, key: str) -> bytes | None:
+        return self.state.get((coop, kind, key))
 
-def _chain(n: int, amount: int = 1) -> list[Event]:
-    events: list[Event] = []
-    for seq in range(1, n + 1):
-        prev = events[-1].id if events else None
-        tx = {
-            "from": did_from_public_key(bytes(ALICE.verify_key)),
-            "to": BOB,
-            "amount": amount,
-            "currency": "hours",
-            "memo": None,
-        }
-        events.append(
-            sign_event(
-                ALICE,
-                coop="c",
-                seq=seq,
-                prev=prev,
-                ts=seq,
-                type="ledger.EntryRecorded",
-                body={"transactions": [tx]},
-            )
-        )
-    return events
+    def event_wire(self, coop: str, event_id: str) -> bytes | None:
+        return self.wires.get((coop, event_id))
+
+
+def founded(store: FakeStore | None = None, races: int = 0) -> tuple[FakeStore, CoopScript]:
+    """A store holding one founded coop (``c``: alice admin, bob, carol, m0..m7), and its script.
+
+    Races (if any) start after the founding.
+    """
+    store = store or FakeStore()
+    script = CoopScript("c")
+    [ok] = AppendEvents(store, lambda: 0).append([script.found(MEMBERS).wire_bytes()])
+    assert (ok.verdict, ok.position) == ("ok", 0)
+    store.races = races
+    return store, script
+
+
+def _chain(s: CoopScript, n: int, amount: int = 1, payer: str = "alice") -> list[Event]:
+    return [s.pay(payer, "bob", amount) for _ in range(n)]
 
 
 def _wires(events: list[Event]) -> list[bytes]:
     return [e.wire_bytes() for e in events]
 
 
+def balance(store: FakeStore, s: CoopScript, who: str) -> int:
+    raw = store.state_get("c", "account", f"{s.did(who)}/hours")
+    return msgspec.json.decode(raw, type=AccountRecord).balance if raw else 0
+
+
 def test_events_of_one_chain_in_one_batch_link_to_each_other() -> None:
-    store = FakeStore()
-    outcomes = AppendEvents(store, lambda: 0).append(_wires(_chain(3)))
-    assert [(o.verdict, o.position) for o in outcomes] == [("ok", 0), ("ok", 1), ("ok", 2)]
+    store, s = founded()
+    outcomes = AppendEvents(store, lambda: 0).append(_wires(_chain(s, 3)))
+    assert [(o.verdict, o.position) for o in outcomes] == [("ok", 1), ("ok", 2), ("ok", 3)]
+    assert (balance(store, s, "alice"), balance(store, s, "bob")) == (-3, 3)
 
 
 def test_a_replayed_event_is_a_duplicate_and_is_not_stored_twice() -> None:
-    store = FakeStore()
+    store, s = founded()
     app = AppendEvents(store, lambda: 0)
-    lines = _wires(_chain(2))
+    lines = _wires(_chain(s, 2))
     app.append(lines)
+    state = dict(store.state)
     assert [o.verdict for o in app.append(lines)] == ["duplicate", "duplicate"]
-    assert len(store.log) == 2
+    assert len(store.log) == 3
+    assert store.state == state  # nothing paid twice
 
 
 def test_a_fork_is_quarantined_and_its_author_refused_afterwards() -> None:
-    store = FakeStore()
+    store, s = founded()
     app = AppendEvents(store, lambda: 0)
-    original = _chain(2)
+    original = _chain(s, 2)
     app.append(_wires(original))
-    other = _chain(2, amount=5)[1]  # same seq 2, different content
+    other = resign(s.key("alice"), original[1], body=entry_body(s.did("alice"), s.did("bob"), 5))
     [fork] = app.append([other.wire_bytes()])
     assert fork.verdict == "fork"
     assert store.forks[0].conflicts_with == original[1].id
-    nxt = sign_event(
-        ALICE,
-        coop="c",
-        seq=3,
-        prev=original[1].id,
-        ts=9,
-        type="ledger.EntryRecorded",
-        body=original[1].body,
-    )
+    nxt = s.pay("alice", "bob", 1)
+    assert nxt.seq == 3 and nxt.prev == original[1].id
     [refused] = app.append([nxt.wire_bytes()])
     assert (refused.verdict, refused.code) == ("refused", "author-flagged")
+    assert balance(store, s, "alice") == -2
 
 
 def test_an_atomic_batch_with_one_bad_line_stores_nothing() -> None:
-    store = FakeStore()
-    lines = _wires(_chain(3))
+    store, s = founded()
+    state = dict(store.state)
+    lines = _wires(_chain(s, 3))
     lines[1] = lines[1].replace(b'"amount":1', b'"amount":2')
     with pytest.raises(BatchRefused) as refused:
         AppendEvents(store, lambda: 0).append(lines, atomic=True)
     assert refused.value.line == 2 and refused.value.verdict == "bad-id"
-    assert store.log == []
+    assert len(store.log) == 1  # the founding only
+    assert store.state == state
+
+
+def test_an_atomic_batch_with_a_line_a_coop_rule_refuses_stores_nothing() -> None:
+    store, s = founded()
+    state = dict(store.state)
+    # The default policy lets alice go 10_000 below zero: the second payment passes it.
+    lines = _wires([s.pay("alice", "bob", 6_000), s.pay("alice", "carol", 6_000)])
+    with pytest.raises(BatchRefused) as refused:
+        AppendEvents(store, lambda: 0).append(lines, atomic=True)
+    assert (refused.value.line, refused.value.verdict, refused.value.code) == (
+        2,
+        "refused",
+        "credit-limit-exceeded",
+    )
+    assert len(store.log) == 1 and store.state == state
+
+
+def test_each_event_of_a_batch_is_judged_on_the_state_the_ones_before_it_left() -> None:
+    store, s = founded()
+    first = s.pay("alice", "bob", 6_000)
+    second = s.pay("alice", "carol", 6_000, advance=False)  # refused: alice's chain stays
+    ts = s.ts + 100
+    stranger_pays = s.pay("newcomer", "bob", 1, advance=False, ts=ts)
+    admitted = s.admit("alice", "newcomer")
+    newcomer_pays = s.pay("newcomer", "bob", 1, ts=ts)
+    assert stranger_pays.id == newcomer_pays.id  # the same event, before and after admission
+
+    outcomes = AppendEvents(store, lambda: 0).append(
+        _wires([first, second, stranger_pays, admitted, newcomer_pays])
+    )
+
+    assert [(o.verdict, o.code) for o in outcomes] == [
+        ("ok", ""),
+        ("refused", "credit-limit-exceeded"),  # 12_000 below zero in all
+        ("refused", "not-a-member"),  # not yet
+        ("ok", ""),
+        ("ok", ""),  # its seq 1 was not used up by the refusal
+    ]
+    assert [o.position for o in outcomes] == [1, None, None, 2, 3]
+    assert (balance(store, s, "alice"), balance(store, s, "bob")) == (-6_000, 6_001)
+    assert balance(store, s, "carol") == 0
+
+
+def test_an_event_of_a_coop_never_founded_is_refused() -> None:
+    store, _ = founded()
+    elsewhere = CoopScript("elsewhere")
+    [outcome] = AppendEvents(store, lambda: 0).append(
+        [elsewhere.pay("alice", "bob", 1).wire_bytes()]
+    )
+    assert (outcome.verdict, outcome.code) == ("refused", "unknown-coop")
+    assert len(store.log) == 1
 
 
 def test_a_lost_race_is_judged_again_from_fresh_state() -> None:
-    store = FakeStore(races=2)
-    outcomes = AppendEvents(store, lambda: 0).append(_wires(_chain(2)))
+    store, s = founded(races=2)
+    outcomes = AppendEvents(store, lambda: 0).append(_wires(_chain(s, 2)))
     assert [o.verdict for o in outcomes] == ["ok", "ok"]
+    assert balance(store, s, "alice") == -2  # records applied once, by the winning attempt
 
 
 def test_a_store_that_always_loses_the_race_is_reported_busy() -> None:
+    store, s = founded(races=100)
     with pytest.raises(StoreBusy):
-        AppendEvents(FakeStore(races=100), lambda: 0).append(_wires(_chain(1)))
+        AppendEvents(store, lambda: 0).append(_wires(_chain(s, 1)))
+    assert len(store.log) == 1 and balance(store, s, "alice") == 0
 
 
 class CountingStore(FakeStore):
@@ -156,30 +223,16 @@ class CountingStore(FakeStore):
         return super().append_decided(chains, decide)
 
 
-def _chain_of(key: SigningKey, n: int) -> list[bytes]:
-    did = did_from_public_key(bytes(key.verify_key))
-    events: list[Event] = []
-    for seq in range(1, n + 1):
-        tx = {"from": did, "to": BOB, "amount": 1, "currency": "hours", "memo": None}
-        events.append(
-            sign_event(
-                key,
-                coop="c",
-                seq=seq,
-                prev=events[-1].id if events else None,
-                ts=seq,
-                type="ledger.EntryRecorded",
-                body={"transactions": [tx]},
-            )
-        )
-    return [e.wire_bytes() for e in events]
+def _chain_of(s: CoopScript, who: str, n: int) -> list[bytes]:
+    return _wires([s.pay(who, "bob", 1) for _ in range(n)])
 
 
 def test_requests_of_one_group_share_a_transaction_and_stay_all_or_nothing() -> None:
-    store = CountingStore()
+    store, s = founded(store=CountingStore())
+    assert isinstance(store, CountingStore)
+    store.transactions = 0
     app = AppendEvents(store, lambda: 0)
-    alice, carol = SigningKey(b"\x11" * 32), SigningKey(b"\x12" * 32)
-    a, c = _chain_of(alice, 2), _chain_of(carol, 2)
+    a, c = _chain_of(s, "alice", 2), _chain_of(s, "carol", 2)
     bad = c[1].replace(b'"amount":1', b'"amount":2')  # breaks carol's second event's id
     requests = [[inspect(a[0])], [inspect(c[0]), inspect(bad)], [inspect(a[1])]]
     answers = app.append_requests(requests)
@@ -187,29 +240,64 @@ def test_requests_of_one_group_share_a_transaction_and_stay_all_or_nothing() -> 
     assert [o.verdict for o in answers[0]] == ["ok"]  # type: ignore[union-attr]
     assert isinstance(answers[1], BatchRefused) and answers[1].line == 2
     assert [o.verdict for o in answers[2]] == ["ok"]  # type: ignore[union-attr]
-    assert [x.event.author for x in store.log] == [did_from_public_key(bytes(alice.verify_key))] * 2
-    # The refused request left nothing behind: carol's chain still starts at seq 1.
+    assert [x.event.author for x in store.log[1:]] == [s.did("alice")] * 2
+    # The refused request left nothing behind: carol's chain still starts at seq 1 …
     assert AppendEvents(store, lambda: 0).append([c[0]])[0].verdict == "ok"
+    # … and her first payment was not counted by the refused request.
+    assert (balance(store, s, "carol"), balance(store, s, "bob")) == (-1, 3)
+
+
+def test_a_request_a_coop_rule_refuses_leaves_no_records_for_the_next_request() -> None:
+    store, s = founded()
+    big = s.pay("alice", "bob", 9_000)
+    over = s.pay("alice", "carol", 2_000)  # 11_000 below zero: refused, so big is not kept
+    after = s.pay("carol", "bob", 10)
+    answers = AppendEvents(store, lambda: 0).append_requests(
+        [[inspect(big.wire_bytes()), inspect(over.wire_bytes())], [inspect(after.wire_bytes())]]
+    )
+    assert isinstance(answers[0], BatchRefused)
+    assert (answers[0].line, answers[0].code) == (2, "credit-limit-exceeded")
+    assert [o.position for o in answers[1]] == [1]  # type: ignore[union-attr]
+    assert balance(store, s, "alice") == 0 and balance(store, s, "bob") == 10
 
 
 def test_a_later_request_of_a_group_builds_on_an_earlier_one() -> None:
-    store = FakeStore()
-    alice = SigningKey(b"\x13" * 32)
-    first, second = _chain_of(alice, 2)
+    store, s = founded()
+    first, second = _chain_of(s, "alice", 2)
     answers = AppendEvents(store, lambda: 0).append_requests([[inspect(first)], [inspect(second)]])
-    assert [[o.position for o in a] for a in answers] == [[0], [1]]  # type: ignore[union-attr]
+    assert [[o.position for o in a] for a in answers] == [[1], [2]]  # type: ignore[union-attr]
+
+
+def test_a_later_request_of_a_group_is_judged_on_the_records_of_an_earlier_one() -> None:
+    store, s = founded()
+    # Each payment alone fits alice's limit of 10_000, both together do not.
+    first, second = s.pay("alice", "bob", 6_000), s.pay("alice", "bob", 6_000)
+    third = s.pay("bob", "carol", 1)
+    answers = AppendEvents(store, lambda: 0).append_requests(
+        [
+            [inspect(first.wire_bytes())],
+            [inspect(second.wire_bytes())],
+            [inspect(third.wire_bytes())],
+        ]
+    )
+    assert [o.position for o in answers[0]] == [1]  # type: ignore[union-attr]
+    assert isinstance(answers[1], BatchRefused) and answers[1].code == "credit-limit-exceeded"
+    assert [o.position for o in answers[2]] == [2]  # type: ignore[union-attr]
 
 
 def test_the_group_writer_answers_every_thread_and_commits_fewer_times() -> None:
-    store = CountingStore()
+    store, s = founded(store=CountingStore())
+    assert isinstance(store, CountingStore)
+    store.transactions = 0
     writer = GroupCommit(AppendEvents(store, lambda: 0))
     writer.start()
-    keys = [SigningKey(bytes([40 + i]) * 32) for i in range(8)]
+    names = [f"m{i}" for i in range(8)]
+    chains = {i: _chain_of(s, names[i], 5) for i in range(8)}
     results: dict[int, list[str]] = {}
 
     def post(i: int) -> None:
         out: list[str] = []
-        for wire in _chain_of(keys[i], 5):
+        for wire in chains[i]:
             out += [o.verdict for o in writer.submit([inspect(wire)])]
         results[i] = out
 
@@ -220,14 +308,16 @@ def test_the_group_writer_answers_every_thread_and_commits_fewer_times() -> None
         t.join()
     writer.stop()
     assert results == {i: ["ok"] * 5 for i in range(8)}
-    assert len(store.log) == 40
+    assert len(store.log) == 41
     assert writer.requests == 40 and store.transactions == writer.groups <= 40
+    assert balance(store, s, "bob") == 40
 
 
 def test_a_refusal_reaches_only_its_own_caller() -> None:
-    writer = GroupCommit(AppendEvents(FakeStore(), lambda: 0))
+    store, s = founded()
+    writer = GroupCommit(AppendEvents(store, lambda: 0))
     writer.start()
-    wire = _chain_of(SigningKey(b"\x21" * 32), 1)[0]
+    wire = _chain_of(s, "carol", 1)[0]
     with pytest.raises(BatchRefused):
         writer.submit([inspect(wire.replace(b'"amount":1', b'"amount":3'))])
     assert [o.verdict for o in writer.submit([inspect(wire)])] == ["ok"]
