@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from nacl.signing import SigningKey
 
 from icn.application.authoring import BodyOf, EventAuthor
 from icn.application.coop_view import decode_record
+from icn.application.errors import ApplicationError
 from icn.application.ports import EventStore
 from icn.application.queries import coop_of
 from icn.domain.coop.records import AccountRecord, CoopRecord, DisputeRecord, DisputeStatus
@@ -46,6 +48,7 @@ class CoopDuties:
         self._store = store
         self._author = author
         self._key_for = key_for
+        self.failures: list[tuple[str, str, ApplicationError]] = []
 
     def unsettled(self, coop: str) -> list[DisputeRecord]:
         """Resolutions that ordered money to move and have no settlement yet."""
@@ -117,13 +120,26 @@ class CoopDuties:
         return events
 
     def run(self, now_ms: int) -> list[Event]:
-        """One pass over every coop whose key this node holds."""
+        """One pass over every coop whose key this node holds.
+
+        Each duty stands alone: one that is refused (recorded in
+        :attr:`failures`, for the caller to log) never keeps the others, or
+        other coops, from being done.
+        """
         done: list[Event] = []
+        self.failures = []
         for coop in self._store.coops():
             key = self._key_for(coop)
             if key is None:
                 continue
-            for dispute in self.unsettled(coop):
-                done += self.settle(coop, dispute, key)
-            done += self.charge_demurrage(coop, key, now_ms)
+            duties: list[tuple[str, Callable[[], list[Event]]]] = [
+                (f"settle dispute {d.id}", partial(self.settle, coop, d, key))
+                for d in self.unsettled(coop)
+            ]
+            duties.append(("charge demurrage", partial(self.charge_demurrage, coop, key, now_ms)))
+            for what, duty in duties:
+                try:
+                    done += duty()
+                except ApplicationError as exc:
+                    self.failures.append((coop, what, exc))
         return done

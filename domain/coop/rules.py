@@ -198,7 +198,16 @@ def policy_changed(body: b.PolicyChanged, event: Event, view: CoopView) -> Refus
     if problem:
         return problem
 
-    return [msgspec.structs.replace(coop, policy=body.policy, currencies=currencies)]
+    # Demurrage newly switched on starts counting now, not at the founding.
+    until = dict(coop.demurrage_until)
+    for code in body.policy.demurrage:
+        if code not in coop.policy.demurrage:
+            until[code] = event.ts
+    return [
+        msgspec.structs.replace(
+            coop, policy=body.policy, currencies=currencies, demurrage_until=until
+        )
+    ]
 
 
 RULES: dict[str, Callable[[Any, Event, CoopView], Refusal | Effects]] = {

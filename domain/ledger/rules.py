@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from icn.domain.coop.records import (
+    DAY_MS,
     AccountRecord,
     CoopRecord,
     DisputeRecord,
@@ -174,6 +175,9 @@ def dispute_filed(body: b.DisputeFiled, event: Event, view: CoopView) -> Refusal
     tx = txs[body.transaction]
     if event.author not in (tx["from"], tx["to"]):
         return Refusal("not-a-party", "only the payer or the payee may dispute a transaction")
+    problem = _standing_problem(view, event)
+    if problem:
+        return problem
     if view.claim(event.coop, body.entry, body.transaction) is not None:
         return Refusal("already-disputed", "this transaction has been disputed already")
     counterparty = tx["to"] if event.author == tx["from"] else tx["from"]
@@ -195,6 +199,17 @@ def dispute_filed(body: b.DisputeFiled, event: Event, view: CoopView) -> Refusal
     ]
 
 
+def _standing_problem(view: CoopView, event: Event) -> Refusal | None:
+    """A party speaks in a dispute while a member (suspended included) or as the coop's DID."""
+    coop = _coop(view, event)
+    if event.author == coop.did:
+        return None
+    member = view.member(event.coop, event.author)
+    if member is None or member.status not in (MemberStatus.ACTIVE, MemberStatus.SUSPENDED):
+        return Refusal("not-a-member", f"{event.author} is not a member of {event.coop}")
+    return None
+
+
 def _open_dispute(view: CoopView, event: Event, dispute_id: str) -> DisputeRecord | Refusal:
     dispute = view.dispute(event.coop, dispute_id)
     if dispute is None:
@@ -211,6 +226,9 @@ def dispute_answered(body: b.DisputeAnswered, event: Event, view: CoopView) -> R
         return dispute
     if event.author != dispute.counterparty:
         return Refusal("not-a-party", "only the counterparty answers a dispute")
+    problem = _standing_problem(view, event)
+    if problem:
+        return problem
     if dispute.status == DisputeStatus.ANSWERED:
         return Refusal("already-answered", "this dispute has been answered already")
     return [msgspec.structs.replace(dispute, status=DisputeStatus.ANSWERED)]
@@ -258,6 +276,12 @@ def dispute_resolved(body: b.DisputeResolved, event: Event, view: CoopView) -> R
         return Refusal("invalid-amount", f"outcome {body.outcome} takes no refund amount")
     elif body.outcome in b.Outcome.MOVES_MONEY:
         refund = dispute.amount
+    if refund is not None:
+        source = coop.did if body.outcome == b.Outcome.WRITTEN_OFF else dispute.payee
+        if source == dispute.payer:
+            return Refusal(
+                "invalid-outcome", f"{body.outcome} would pay {dispute.payer} back from itself"
+            )
     status = DisputeStatus.RESOLVED
     return [
         msgspec.structs.replace(
@@ -305,8 +329,14 @@ def demurrage_charged(body: b.DemurrageCharged, event: Event, view: CoopView) ->
         return Refusal("not-authorized", "only the coop's DID charges demurrage")
     if body.currency not in coop.policy.demurrage:
         return Refusal("unknown-currency", f"{body.currency} has no demurrage policy")
-    if body.period_end <= coop.demurrage_until.get(body.currency, coop.founded_ms):
+    start = coop.demurrage_until.get(body.currency, coop.founded_ms)
+    if body.period_end <= start:
         return Refusal("already-charged", "this period has been charged already")
+    period = coop.policy.demurrage[body.currency].period_days * DAY_MS
+    if body.period_end > event.ts or (body.period_end - start) % period:
+        return Refusal(
+            "invalid-period", "period_end must be a whole period after the last, not ahead"
+        )
     for entry_id in body.entries:
         entry = view.event(event.coop, entry_id)
         if entry is None or entry.type != ENTRY_RECORDED or entry.author != coop.did:

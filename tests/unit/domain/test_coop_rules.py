@@ -294,3 +294,61 @@ def test_a_bad_body_is_refused_with_its_own_code(coop: Coop) -> None:
         "alice", "coop.MemberAdmitted", {"member": s.did("zoe"), "extra": 1}, advance=False
     )
     assert coop.refused(bad) == "invalid-body"
+
+
+def test_writing_off_a_payment_the_coop_made_is_refused(coop: Coop) -> None:
+    s = coop.s
+    grant = s.event(
+        "coop",
+        "ledger.EntryRecorded",
+        {"transactions": [{"from": s.did("coop"), "to": s.did("bob"), "amount": 50,
+                           "currency": "hours", "memo": "grant"}]},
+    )  # fmt: skip
+    coop.ok(grant)
+    filed = s.event("bob", "ledger.DisputeFiled", {"entry": grant.id, "reason": "too small"})
+    coop.ok(filed)
+    ruling = {"dispute": filed.id, "outcome": "written-off"}
+    assert coop.refused(s.event("alice", "ledger.DisputeResolved", ruling, advance=False)) == (
+        "invalid-outcome"
+    )
+
+
+def test_only_members_speak_in_a_dispute(coop: Coop) -> None:
+    s = coop.s
+    coop.ok(s.event("alice", "coop.MemberAdmitted", {"member": s.did("zoe"), "roles": []}))
+    entry = s.pay("zoe", "bob", 100)
+    coop.ok(entry)
+    coop.ok(s.pay("bob", "zoe", 100))
+    coop.ok(s.event("zoe", "coop.MemberExited", {}))
+    filing = {"entry": entry.id, "reason": "after leaving"}
+    assert coop.refused(s.event("zoe", "ledger.DisputeFiled", filing, advance=False)) == (
+        "not-a-member"
+    )
+
+
+def test_demurrage_switched_on_later_counts_from_then_in_whole_periods(coop: Coop) -> None:
+    s = coop.s
+    policy = {
+        "credit": {"hours": {"baseline": 10_000, "max_limit": 10_000}},
+        "demurrage": {"hours": {"rate_ppm": 10_000, "period_days": 7}},
+    }
+    changed = s.event("coop", "coop.PolicyChanged", {"policy": policy}, ts=s.ts + 100 * DAY_MS)
+    coop.ok(changed)
+    record = coop.state.coop("demo")
+    assert record is not None and record.demurrage_until == {"hours": changed.ts}
+    charge = {"currency": "hours", "entries": []}
+    early = {**charge, "period_end": changed.ts + 7 * DAY_MS}
+    assert coop.refused(s.event("coop", "ledger.DemurrageCharged", early, advance=False)) == (
+        "invalid-period"  # the period has not ended yet at the event's ts
+    )
+    odd = {**charge, "period_end": changed.ts + 5 * DAY_MS}
+    later = changed.ts + 8 * DAY_MS
+    assert (
+        coop.refused(s.event("coop", "ledger.DemurrageCharged", odd, ts=later, advance=False))
+        == "invalid-period"
+    )
+    coop.ok(s.event("coop", "ledger.DemurrageCharged", early, ts=later))
+    assert (
+        coop.refused(s.event("coop", "ledger.DemurrageCharged", early, ts=later, advance=False))
+        == "already-charged"
+    )

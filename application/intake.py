@@ -1,0 +1,282 @@
+"""Events received from other nodes: verified and appended exactly like the write path.
+
+A batch delivered by a coop's stream goes through the same checks as an HTTP
+or CLI write (:meth:`AppendEvents.append_inspected`, each line on its own).
+What comes back decides the line's fate:
+
+- ``ok`` / ``duplicate``: done (an event id the log holds is a no-op);
+- ``fork``: the store keeps it in quarantine beside the event it conflicts
+  with, and flags the author;
+- ``gap``, and node-rule refusals that other events may still lift
+  (:data:`PARKABLE_CODES`: the coop is not founded here yet, the payer is
+  not a member yet, the credit that covers a payment has not arrived …):
+  **parked**, and tried again, oldest first, whenever the coop's log has
+  grown since the last try, until they pass or the bound evicts them;
+- anything else (``malformed``, ``bad-id``, ``bad-signature``,
+  ``broken-link``, ``author-flagged``, refusals no later event can lift):
+  **rejected**, counted and dropped.
+
+The stream delivers every node's events in one order, and a node publishes
+its log in its own order, so an event normally arrives after everything it
+depends on; parking covers the rest (a publish retried after its successors,
+a node catching up, events published straight to the stream).
+
+Messages the log already holds byte for byte (a node reads its own events
+back from the stream; re-publishes) are recognised with one query per batch
+and skipped before any signature is checked. Nothing here acknowledges
+anything: the caller acks the batch after :meth:`Intake.receive` returned,
+that is, after every append and park committed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol
+
+import msgspec
+
+from icn.application.append import REFUSED, AppendEvents, Outcome
+from icn.domain.events.envelope import Event, Inspection, inspect
+from icn.domain.events.verdicts import Verdict
+
+DEFAULT_MAX_PARKED = 10_000
+MAX_RETRY_PASSES = 16
+
+PARKABLE_CODES = frozenset(
+    {
+        "unknown-coop",  # the coop.Founded has not arrived
+        "not-a-member",  # the admission has not arrived (author, payee, mediator …)
+        "member-suspended",  # the reinstatement may be on its way
+        "account-frozen",  # the unfreeze may be on its way
+        "not-authorized",  # the author's admin role has not arrived
+        "credit-limit-exceeded",  # a credit from another node has not arrived
+        "unknown-currency",  # the policy change that adds it has not arrived
+        "unknown-entry",  # the disputed entry has not arrived
+        "unknown-dispute",  # the dispute has not arrived
+        "dispute-closed",  # the resolution a settlement needs has not arrived
+        "not-frozen",  # an unfreeze whose freeze has not arrived
+        "not-suspended",  # a reinstatement whose suspension has not arrived
+        "balance-not-settled",  # an exit whose last payment has not arrived
+    }
+)
+"""Node-rule refusals that an event still to arrive may lift: such events are parked.
+
+Every other refusal (``already-member``, ``coop-already-founded``,
+``invalid-*``, ``author-flagged`` …) says something about the event itself
+or about a conflict no later event undoes: rejected."""
+
+
+class ToPark(NamedTuple):
+    """A verified event to keep until what it waits for arrives."""
+
+    event_id: str
+    author: str
+    seq: int
+    code: str
+    wire: bytes
+
+
+class Parked(NamedTuple):
+    """A parked event as stored: its id, canonical wire bytes and why it waits."""
+
+    event_id: str
+    wire: bytes
+    code: str
+
+
+class ParkingLot(Protocol):
+    """Where received events wait, and what intake needs to know of the log."""
+
+    def tree_size(self, coop: str) -> int:
+        """Events in the coop's log."""
+        ...
+
+    def known_wires(self, coop: str, event_ids: Sequence[str]) -> dict[str, bytes]:
+        """Stored wire bytes of those ids that the coop's log holds."""
+        ...
+
+    def park(self, coop: str, events: Sequence[ToPark], bound: int, now_ms: int) -> tuple[int, int]:
+        """Keep ``events`` (ignoring ones already parked); evict the oldest beyond ``bound``.
+
+        Returns (newly parked, evicted).
+        """
+        ...
+
+    def parked(self, coop: str) -> list[Parked]:
+        """Every parked event of ``coop``, oldest first."""
+        ...
+
+    def unpark(self, coop: str, event_ids: Sequence[str]) -> None:
+        """Forget these parked events."""
+        ...
+
+    def parked_count(self, coop: str) -> int:
+        """How many events of ``coop`` are parked."""
+        ...
+
+
+@dataclass
+class IntakeCounts:
+    """What one :meth:`Intake.receive` did (or, added up, everything so far)."""
+
+    received: int = 0
+    accepted: int = 0
+    """Appended to the log, including parked events that passed now."""
+    duplicates: int = 0
+    forks: int = 0
+    """Quarantined as fork evidence."""
+    parked: int = 0
+    """Newly parked."""
+    unparked: int = 0
+    """Parked earlier, appended now."""
+    rejected: int = 0
+    """Permanently invalid here: counted and dropped."""
+    evicted: int = 0
+    """Parked events dropped by the bound."""
+    rejected_codes: Counter[str] = field(default_factory=Counter)
+
+    def add(self, other: IntakeCounts) -> None:
+        """Add ``other``'s counts to these."""
+        for name in (
+            "received", "accepted", "duplicates", "forks", "parked", "unparked", "rejected",
+            "evicted",
+        ):  # fmt: skip
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.rejected_codes.update(other.rejected_codes)
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain values, for JSON and metrics."""
+        return {
+            "received": self.received,
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "forks": self.forks,
+            "parked": self.parked,
+            "unparked": self.unparked,
+            "rejected": self.rejected,
+            "evicted": self.evicted,
+            "rejected_codes": dict(self.rejected_codes),
+        }
+
+
+class _Ids(msgspec.Struct):
+    id: str = ""
+
+
+_ids = msgspec.json.Decoder(_Ids)
+_event = msgspec.json.Decoder(Event)
+
+
+def _claimed_id(message: bytes) -> str:
+    try:
+        return _ids.decode(message).id
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return ""
+
+
+def parkable(outcome: Outcome) -> bool:
+    """True when a later event may make this outcome ``ok``."""
+    if outcome.verdict == Verdict.GAP:
+        return True
+    return outcome.verdict == REFUSED and outcome.code in PARKABLE_CODES
+
+
+class Intake:
+    """Use case: take a batch of one coop's stream into the log."""
+
+    def __init__(
+        self,
+        append: AppendEvents,
+        lot: ParkingLot,
+        clock_ms: Callable[[], int],
+        *,
+        max_parked: int = DEFAULT_MAX_PARKED,
+    ) -> None:
+        self._append = append
+        self._lot = lot
+        self._clock_ms = clock_ms
+        self.max_parked = max_parked
+        self._tried_at_size: dict[str, int] = {}
+
+    def receive(self, coop: str, messages: Sequence[bytes]) -> IntakeCounts:
+        """Verify and append one delivered batch of ``coop``; park what must wait.
+
+        Returns after everything it decided is committed (appends, quarantine,
+        parked rows), so the caller may then acknowledge the batch.
+        """
+        counts = IntakeCounts(received=len(messages))
+        known = self._lot.known_wires(coop, [i for m in messages if (i := _claimed_id(m))])
+        inspections: list[Inspection] = []
+        for message in messages:
+            if known.get(_claimed_id(message)) == message:
+                counts.duplicates += 1  # the log holds exactly these bytes: nothing to check
+                continue
+            ins = inspect(message)
+            if ins.event is not None and ins.event.coop != coop:
+                counts.rejected += 1
+                counts.rejected_codes["wrong-coop"] += 1
+                continue
+            inspections.append(ins)
+        to_park: list[ToPark] = []
+        if inspections:
+            outcomes = self._append.append_inspected(inspections, atomic=False)
+            for ins, outcome in zip(inspections, outcomes, strict=True):
+                if parkable(outcome) and ins.event is not None:
+                    event = ins.event
+                    code = outcome.code or outcome.verdict
+                    to_park.append(ToPark(event.id, event.author, event.seq, code, ins.wire))
+                else:
+                    _count(counts, outcome)
+        if to_park:
+            counts.parked, counts.evicted = self._lot.park(
+                coop, to_park, self.max_parked, self._clock_ms()
+            )
+        counts.add(self.retry_parked(coop))
+        return counts
+
+    def retry_parked(self, coop: str) -> IntakeCounts:
+        """Try the coop's parked events again if its log grew since the last try.
+
+        Oldest first, in one pass per transaction, until a pass appends
+        nothing (an event may wait for another parked one).
+        """
+        counts = IntakeCounts()
+        size = self._lot.tree_size(coop)
+        if self._tried_at_size.get(coop) == size:
+            return counts
+        for _ in range(MAX_RETRY_PASSES):
+            parked = self._lot.parked(coop)
+            if not parked:
+                break
+            inspections = [Inspection(_event.decode(p.wire), None, "", p.wire) for p in parked]
+            outcomes = self._append.append_inspected(inspections, atomic=False)
+            done: list[str] = []
+            passed = 0
+            for p, outcome in zip(parked, outcomes, strict=True):
+                if parkable(outcome):
+                    continue
+                done.append(p.event_id)
+                if outcome.verdict == Verdict.OK:
+                    passed += 1
+                    counts.unparked += 1
+                _count(counts, outcome)
+            self._lot.unpark(coop, done)
+            if passed == 0:
+                break
+        self._tried_at_size[coop] = self._lot.tree_size(coop)
+        return counts
+
+
+def _count(counts: IntakeCounts, outcome: Outcome) -> None:
+    verdict = outcome.verdict
+    if verdict == Verdict.OK:
+        counts.accepted += 1
+    elif verdict == Verdict.DUPLICATE:
+        counts.duplicates += 1
+    elif verdict == Verdict.FORK:
+        counts.forks += 1
+    else:
+        counts.rejected += 1
+        counts.rejected_codes[outcome.code or verdict] += 1
