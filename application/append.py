@@ -23,7 +23,7 @@ from icn.application.ports import (
     ForkEvidence,
     StoreView,
 )
-from icn.domain.coop.evolve import evolve
+from icn.domain.coop.evolve import evolve, likely_reads
 from icn.domain.coop.state import Effects, Refusal
 from icn.domain.events.chain import ChainHead, judge
 from icn.domain.events.envelope import Event, Inspection, inspect
@@ -123,10 +123,12 @@ class AppendEvents:
     ) -> list[Outcome]:
         """:meth:`append` for lines whose stateless checks already ran (e.g. in workers)."""
         chains = {(i.event.coop, i.event.author) for i in inspections if i.event is not None}
+        hints = _read_hints(inspections)
         decided: list[list[Outcome]] = []
 
         def decide(view: StoreView) -> Decision:
             overlay = _Overlay(view)
+            overlay.state.prefetch(hints)
             outcomes, accepted, forks = self._judge(inspections, overlay)
             if atomic:
                 refusal = _first_refusal(outcomes)
@@ -163,10 +165,12 @@ class AppendEvents:
             (i.event.coop, i.event.author) for r in requests for i in r if i.event is not None
         }
         answers: list[tuple[list[Outcome], int] | BatchRefused] = []
+        hints = _read_hints([i for r in requests for i in r])
 
         def decide(view: StoreView) -> Decision:
             answers.clear()
             group = _Overlay(view)
+            group.state.prefetch(hints)
             accepted: list[Accepted] = []
             for inspections in requests:
                 request_view = _Overlay(group)
@@ -241,6 +245,16 @@ class AppendEvents:
                 Outcome(j.verdict, j.reason, code=j.code or j.verdict.value, id=event_id)
             )
         return outcomes, accepted, forks
+
+
+def _read_hints(inspections: Sequence[Inspection]) -> list[tuple[str, str, str]]:
+    """The coop records the rules will likely read for these events (one read for all)."""
+    return [
+        (i.event.coop, kind, key)
+        for i in inspections
+        if i.event is not None and i.verdict is None
+        for kind, key in likely_reads(i.event)
+    ]
 
 
 def _first_refusal(

@@ -9,6 +9,7 @@ changed, so each event is judged on the state its predecessors left.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 import msgspec
@@ -93,6 +94,16 @@ class StoredState(CoopQueries):
             self._cache[k] = decode_record(kind, raw) if raw is not None else None
         return self._cache[k]
 
+    def prefetch(self, keys: Sequence[RecordKey]) -> None:
+        """Read every record in ``keys`` not yet known, in one round trip."""
+        missing = [k for k in keys if k not in self._cache]
+        if not missing:
+            return
+        found = self._view.state_get_many(missing)
+        for k in missing:
+            raw = found.get(k)
+            self._cache[k] = decode_record(k[1], raw) if raw is not None else None
+
     def event(self, coop: str, event_id: str) -> Event | None:
         wire = self._view.event_wire(coop, event_id)
         return _event_decoder.decode(wire) if wire is not None else None
@@ -105,6 +116,12 @@ class StateLayer(CoopQueries):
         self._source = source
         self.records: dict[RecordKey, Record] = {}
         self.events: dict[str, Event] = {}
+
+    def prefetch(self, keys: Sequence[RecordKey]) -> None:
+        """Pass a read-ahead hint down to the stored state."""
+        prefetch = getattr(self._source, "prefetch", None)
+        if prefetch is not None:
+            prefetch([k for k in keys if k not in self.records])
 
     def record(self, coop: str, kind: str, key: str) -> Record | None:
         found = self.records.get((coop, kind, key))

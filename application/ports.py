@@ -53,6 +53,12 @@ class StoreView(ChainView, Protocol):
         """The wire bytes of an accepted event of ``coop``."""
         ...
 
+    def state_get_many(
+        self, keys: Sequence[tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], bytes]:
+        """Several records at once, by (coop, kind, key); missing ones are left out."""
+        ...
+
 
 class StateRow(msgspec.Struct, frozen=True):
     """One record of the state the coop rules keep (members, accounts, disputes …).

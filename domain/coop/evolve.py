@@ -62,3 +62,21 @@ def _member_statement(event: Event, view: CoopView) -> Refusal | Effects:
     if member.status == MemberStatus.SUSPENDED:
         return Refusal("member-suspended", f"{event.author} is suspended")
     return []
+
+
+def likely_reads(event: Event) -> list[tuple[str, str]]:
+    """The (kind, key) records the rules will probably read for ``event``.
+
+    A read-ahead hint only: the store fetches them in one round trip before
+    judging a batch. Rules still read whatever they need; a missed or extra
+    key costs time, never correctness.
+    """
+    keys = [("coop", ""), ("member", event.author)]
+    if event.type == ENTRY_RECORDED:
+        for tx in event.body.get("transactions", ()):
+            if not isinstance(tx, dict):
+                continue
+            frm, to, cur = tx.get("from"), tx.get("to"), tx.get("currency")
+            if isinstance(frm, str) and isinstance(to, str) and isinstance(cur, str):
+                keys += [("member", to), ("account", f"{frm}/{cur}"), ("account", f"{to}/{cur}")]
+    return keys

@@ -73,6 +73,9 @@ class FakeStore:
     def event_wire(self, coop: str, event_id: str) -> bytes | None:
         return self.wires.get((coop, event_id))
 
+    def state_get_many(self, keys):  # type: ignore[no-untyped-def]
+        return {k: self.state[k] for k in keys if k in self.state}
+
 
 def founded(store: FakeStore | None = None, races: int = 0) -> tuple[FakeStore, CoopScript]:
     """A store holding one founded coop (``c``: alice admin, bob, carol, m0..m7), and its script.
