@@ -25,7 +25,7 @@ $(STAMP): $(BIN)/python pyproject.toml setup.py requirements/nats-server.txt $(P
 	$(BIN)/pip install --quiet --config-settings editable_mode=strict -e ".[dev]"
 	@touch $(STAMP)
 
-## run: install, then start a node on the embedded defaults (SQLite file store)
+## run: install, then start a node on the embedded defaults (SQLite file store), seeded with a demo coop the first time
 run: install
 	@mkdir -p $(DATA_DIR) && chmod 700 $(DATA_DIR)
 	@if [ -z "$$ICN_PASSPHRASE" ] && [ -z "$$ICN_PASSPHRASE_FILE" ] && [ ! -f $(DATA_DIR)/dev-passphrase ]; then \
@@ -36,7 +36,7 @@ run: install
 	@export ICN_DATA_DIR=$(DATA_DIR); \
 	if [ -z "$$ICN_PASSPHRASE" ] && [ -z "$$ICN_PASSPHRASE_FILE" ]; then export ICN_PASSPHRASE_FILE=$(DATA_DIR)/dev-passphrase; fi; \
 	if [ -z "$$ICN_JWT_SECRET" ] && [ -z "$$ICN_JWT_SECRET_FILE" ]; then export ICN_JWT_SECRET_FILE=$(DATA_DIR)/dev-jwt-secret; fi; \
-	$(BIN)/icn node init && exec $(BIN)/icn node run
+	$(BIN)/icn node init && $(BIN)/icn demo seed --if-empty && exec $(BIN)/icn node run
 
 ## test: install, then run every test (unit, integration with real PostgreSQL, e2e)
 test: install
@@ -48,6 +48,8 @@ test: install
 bench: install
 	$(BIN)/python bench/log_append.py
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/ledger.py
+	$(BIN)/python bench/replication.py
 
 ## lint: the same checks CI cares about: ruff, mypy (domain, application), import layers
 lint: install

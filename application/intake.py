@@ -21,15 +21,19 @@ its log in its own order, so an event normally arrives after everything it
 depends on; parking covers the rest (a publish retried after its successors,
 a node catching up, events published straight to the stream).
 
-Messages the log already holds byte for byte (a node reads its own events
-back from the stream; re-publishes) are recognised with one query per batch
-and skipped before any signature is checked. Nothing here acknowledges
+Messages whose event id the log already holds (a node reads its own events
+back from the stream; re-publishes; replays) are recognised with one query
+per batch and skipped before any signature is checked: the id is the hash of
+the content, so they are either that very event or fail the id check, and
+neither changes anything. Nothing here acknowledges
 anything: the caller acks the batch after :meth:`Intake.receive` returned,
 that is, after every append and park committed.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +47,10 @@ from icn.domain.events.verdicts import Verdict
 
 DEFAULT_MAX_PARKED = 10_000
 MAX_RETRY_PASSES = 16
+RECHECK_EMPTY_S = 5.0
+"""A lot found empty is looked at again after this long (another process may park too)."""
+MAX_REMEMBERED = 200_000
+"""Ids of appended stream events kept for :meth:`Intake.came_from_stream`, per coop."""
 
 PARKABLE_CODES = frozenset(
     {
@@ -93,8 +101,8 @@ class ParkingLot(Protocol):
         """Events in the coop's log."""
         ...
 
-    def known_wires(self, coop: str, event_ids: Sequence[str]) -> dict[str, bytes]:
-        """Stored wire bytes of those ids that the coop's log holds."""
+    def known_ids(self, coop: str, event_ids: Sequence[str]) -> set[str]:
+        """Those of ``event_ids`` that the coop's log holds."""
         ...
 
     def park(self, coop: str, events: Sequence[ToPark], bound: int, now_ms: int) -> tuple[int, int]:
@@ -199,6 +207,31 @@ class Intake:
         self._clock_ms = clock_ms
         self.max_parked = max_parked
         self._tried_at_size: dict[str, int] = {}
+        self._empty_at: dict[str, float] = {}
+        self._received: dict[str, dict[str, None]] = {}
+        self._lock = threading.Lock()
+
+    def came_from_stream(self, coop: str, event_id: str) -> bool:
+        """True, once, for an event this intake appended: the stream already holds it.
+
+        The outbox relay asks for every event it is about to publish; forgetting
+        is harmless (the event is published again and dropped as a duplicate).
+        """
+        with self._lock:
+            ids = self._received.get(coop)
+            if not ids or event_id not in ids:
+                return False
+            del ids[event_id]
+            return True
+
+    def _remember(self, coop: str, event_ids: list[str]) -> None:
+        if not event_ids:
+            return
+        with self._lock:
+            ids = self._received.setdefault(coop, {})
+            ids.update(dict.fromkeys(event_ids))
+            while len(ids) > MAX_REMEMBERED:
+                del ids[next(iter(ids))]
 
     def receive(self, coop: str, messages: Sequence[bytes]) -> IntakeCounts:
         """Verify and append one delivered batch of ``coop``; park what must wait.
@@ -207,11 +240,14 @@ class Intake:
         parked rows), so the caller may then acknowledge the batch.
         """
         counts = IntakeCounts(received=len(messages))
-        known = self._lot.known_wires(coop, [i for m in messages if (i := _claimed_id(m))])
+        claimed = [_claimed_id(m) for m in messages]
+        known = self._lot.known_ids(coop, [i for i in claimed if i])
         inspections: list[Inspection] = []
-        for message in messages:
-            if known.get(_claimed_id(message)) == message:
-                counts.duplicates += 1  # the log holds exactly these bytes: nothing to check
+        for message, claimed_id in zip(messages, claimed, strict=True):
+            if claimed_id in known:
+                # The log holds this id: the same id is the same event, and other bytes
+                # under it would fail the id check; either way nothing to append.
+                counts.duplicates += 1
                 continue
             ins = inspect(message)
             if ins.event is not None and ins.event.coop != coop:
@@ -222,6 +258,7 @@ class Intake:
         to_park: list[ToPark] = []
         if inspections:
             outcomes = self._append.append_inspected(inspections, atomic=False)
+            self._remember(coop, [o.id for o in outcomes if o.verdict == Verdict.OK and o.id])
             for ins, outcome in zip(inspections, outcomes, strict=True):
                 if parkable(outcome) and ins.event is not None:
                     event = ins.event
@@ -233,6 +270,7 @@ class Intake:
             counts.parked, counts.evicted = self._lot.park(
                 coop, to_park, self.max_parked, self._clock_ms()
             )
+            self._empty_at.pop(coop, None)
         counts.add(self.retry_parked(coop))
         return counts
 
@@ -243,15 +281,20 @@ class Intake:
         nothing (an event may wait for another parked one).
         """
         counts = IntakeCounts()
+        empty_at = self._empty_at.get(coop)
+        if empty_at is not None and time.monotonic() - empty_at < RECHECK_EMPTY_S:
+            return counts  # nothing parked here since the lot was last found empty
         size = self._lot.tree_size(coop)
         if self._tried_at_size.get(coop) == size:
             return counts
         for _ in range(MAX_RETRY_PASSES):
             parked = self._lot.parked(coop)
             if not parked:
+                self._empty_at[coop] = time.monotonic()
                 break
             inspections = [Inspection(_event.decode(p.wire), None, "", p.wire) for p in parked]
             outcomes = self._append.append_inspected(inspections, atomic=False)
+            self._remember(coop, [o.id for o in outcomes if o.verdict == Verdict.OK and o.id])
             done: list[str] = []
             passed = 0
             for p, outcome in zip(parked, outcomes, strict=True):

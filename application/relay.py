@@ -11,22 +11,32 @@ commit and ack publishes those events again after the restart; JetStream's
 duplicate window drops them, and after the window every receiver still
 treats an event id it holds as a no-op.
 
-Events this node received from other nodes are in its log too, and are
-published again like any other: the stream already has them, so JetStream
-drops them as duplicates (within the window) or receivers do (after it).
+Events this node received from the stream are in its log too. While the
+node runs, the relay skips them (``already_in_stream``: the stream is where
+they came from, and publishing them again would only make JetStream drop
+them as duplicates); after a restart it cannot tell them apart and publishes
+them again, which the duplicate window (or, after it, every receiver)
+absorbs.
+
+The cursor moves in memory after every acknowledged page and is written to
+the store at most every ``persist_every_s`` (and by :meth:`flush`): a crash
+re-publishes at most that much more, which the duplicate window absorbs,
+and a busy node does not pay a synced write per page.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
-from typing import Protocol
+import time
+from collections.abc import Callable, Sequence
+from typing import NamedTuple, Protocol
 
 import msgspec
 
 from icn.application.ports import LogEntry
 
 PAGE = 500
+PERSIST_EVERY_S = 0.25
 
 
 class OutboxItem(msgspec.Struct, frozen=True):
@@ -40,6 +50,15 @@ class OutboxItem(msgspec.Struct, frozen=True):
     wire: bytes
 
 
+class OutboxHead(NamedTuple):
+    """A log entry without its bytes: enough to decide whether and where to publish it."""
+
+    position: int
+    event_id: str
+    event_type: str
+    author: str
+
+
 class OutboxLog(Protocol):
     """The part of the store the relay reads."""
 
@@ -47,8 +66,12 @@ class OutboxLog(Protocol):
         """Events in the coop's log."""
         ...
 
-    def entries(self, coop: str, start: int = 0, stop: int | None = None) -> Iterator[LogEntry]:
-        """The coop's log from leaf ``start`` (to ``stop``), in order."""
+    def outbox_heads(self, coop: str, start: int, limit: int) -> list[OutboxHead]:
+        """Up to ``limit`` entries of the coop's log from leaf ``start``, in order."""
+        ...
+
+    def outbox_wires(self, coop: str, start: int, stop: int) -> dict[int, bytes]:
+        """The wire bytes of the coop's leaves ``start`` to ``stop - 1``, by leaf index."""
         ...
 
 
@@ -100,6 +123,15 @@ def outbox_item(entry: LogEntry) -> OutboxItem:
     )
 
 
+def outbox_heads_of(entries: Sequence[LogEntry]) -> list[OutboxHead]:
+    """:class:`OutboxHead` s of log entries (for stores that only have whole entries)."""
+    heads = []
+    for e in entries:
+        h = _head.decode(e.wire)
+        heads.append(OutboxHead(e.leaf_index, e.event_id, h.type, h.author))
+    return heads
+
+
 class OutboxRelay:
     """Publishes each coop's log past its cursor, moving the cursor only behind the acks."""
 
@@ -110,17 +142,26 @@ class OutboxRelay:
         publisher: OutboxPublisher,
         *,
         page: int = PAGE,
+        persist_every_s: float = PERSIST_EVERY_S,
+        already_in_stream: Callable[[str, str], bool] | None = None,
     ) -> None:
         self._log = log
         self._cursors = cursors
         self._publisher = publisher
         self.page = page
+        self.persist_every_s = persist_every_s
+        self._already_in_stream = already_in_stream
         self._cursor: dict[str, int] = {}
+        self._stored: dict[str, int] = {}
+        self._stored_at: dict[str, float] = {}
         self._size: dict[str, int] = {}
+        self.skipped = 0
+        """Events not published because they came from the stream (since start)."""
 
     def backlog(self, coop: str) -> int:
         """Events of ``coop`` not yet acknowledged by the stream: tree size − 1 − cursor."""
-        return max(0, self._log.tree_size(coop) - 1 - self._cursors.outbox_cursor(coop))
+        cursor = max(self._cursor.get(coop, -1), self._cursors.outbox_cursor(coop))
+        return max(0, self._log.tree_size(coop) - 1 - cursor)
 
     def known_backlog(self, coop: str) -> int | None:
         """The backlog as of the last :meth:`pump`, without a query (None before the first)."""
@@ -137,30 +178,68 @@ class OutboxRelay:
         cursor = self._cursor.get(coop)
         if cursor is None:
             cursor = await asyncio.to_thread(self._cursors.outbox_cursor, coop)
-            self._cursor[coop] = cursor
+            self._cursor[coop] = self._stored[coop] = cursor
+            self._stored_at[coop] = time.monotonic()
         published = 0
         while True:
-            size = await asyncio.to_thread(self._log.tree_size, coop)
-            self._size[coop] = size
-            if cursor + 1 >= size:
+            # One thread hop per page: what follows the cursor, and the bytes of what to send.
+            heads, todo = await asyncio.to_thread(self._read, coop, cursor + 1)
+            if not heads:
+                self._size[coop] = cursor + 1
+                await self._persist(coop, due=False)
                 return RelayResult(published, caught_up=True)
-            stop = min(size, cursor + 1 + self.page)
-            items = await asyncio.to_thread(self._read, coop, cursor + 1, stop)
-            if not items:  # the log is shorter than its size says: not yet visible; next round
-                return RelayResult(published, caught_up=False)
-            acked = await self._publisher.publish(items)
-            if acked > 0:
-                cursor = items[acked - 1].position
-                await asyncio.to_thread(self._cursors.set_outbox_cursor, coop, cursor)
+            self._size[coop] = heads[-1].position + 1
+            acked = await self._publisher.publish(todo) if todo else 0
+            if acked == len(todo):
+                cursor = heads[-1].position  # skipped ones need no ack: the stream has them
+            elif acked > 0:
+                cursor = todo[acked - 1].position
+            published += acked
+            if cursor != self._cursor[coop]:
                 self._cursor[coop] = cursor
-                published += acked
-            if acked < len(items):
+                await self._persist(coop, due=False)
+            if acked < len(todo):
                 return RelayResult(published, caught_up=False)
+            if len(heads) < self.page:
+                await self._persist(coop, due=False)
+                return RelayResult(published, caught_up=True)
 
-    def _read(self, coop: str, start: int, stop: int) -> list[OutboxItem]:
-        items: list[OutboxItem] = []
-        for entry in self._log.entries(coop, start, stop):
-            if entry.leaf_index != start + len(items):
-                break  # never skip a leaf: publish a contiguous run only
-            items.append(outbox_item(entry))
-        return items
+    def _read(self, coop: str, start: int) -> tuple[list[OutboxHead], list[OutboxItem]]:
+        """The next page's heads (a gap-free run from ``start``) and the items to publish:
+        those this node did not receive from the stream, with their bytes."""
+        heads: list[OutboxHead] = []
+        for h in self._log.outbox_heads(coop, start, self.page):
+            if h.position != start + len(heads):
+                break  # never skip a leaf: a contiguous run only
+            heads.append(h)
+        keep = heads
+        if self._already_in_stream is not None:
+            keep = [h for h in heads if not self._already_in_stream(coop, h.event_id)]
+            self.skipped += len(heads) - len(keep)
+        if not keep:
+            return heads, []
+        wires = self._log.outbox_wires(coop, keep[0].position, keep[-1].position + 1)
+        items = []
+        for h in keep:
+            wire = wires.get(h.position)
+            if wire is None:  # not visible yet: publish up to here, the rest next round
+                break
+            items.append(OutboxItem(coop, h.position, h.event_id, h.event_type, h.author, wire))
+        if len(items) < len(keep):
+            heads = [h for h in heads if h.position < keep[len(items)].position]
+        return heads, items
+
+    async def flush(self, coop: str) -> None:
+        """Write the coop's cursor to the store now if it moved since the last write."""
+        await self._persist(coop, due=True)
+
+    async def _persist(self, coop: str, *, due: bool) -> None:
+        cursor = self._cursor.get(coop)
+        if cursor is None or cursor == self._stored.get(coop):
+            return
+        now = time.monotonic()
+        if not due and now - self._stored_at.get(coop, 0.0) < self.persist_every_s:
+            return
+        await asyncio.to_thread(self._cursors.set_outbox_cursor, coop, cursor)
+        self._stored[coop] = cursor
+        self._stored_at[coop] = now

@@ -8,10 +8,11 @@ settings dump can be logged safely.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Any
 
 import platformdirs
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def default_data_dir() -> Path:
@@ -36,6 +37,8 @@ class Settings(BaseSettings):
     """How long a login nonce may be used (the API's default is five minutes)."""
     behind_tls: bool = False
     """Set when a TLS proxy fronts the node: adds HSTS."""
+    duties_interval_s: float = Field(default=5.0, gt=0, le=86_400)
+    """How often a running node settles resolved disputes and charges due demurrage."""
     # HTTP rate limits (token buckets: ``*_per_s`` refill, ``*_burst`` capacity).
     # Later these follow trust classes; today every client gets the same.
     rate_ip_per_s: float = Field(default=50.0, gt=0, le=1_000_000)
@@ -50,3 +53,20 @@ class Settings(BaseSettings):
     """Login requests (``/v1/auth/…``) per second per client IP: stricter, against guessing."""
     rate_auth_burst: int = Field(default=10, ge=1, le=10_000_000)
     """Login requests a client IP may make at once."""
+    # Replication (docs/replication.md).
+    replication: bool = True
+    """False (``--no-replication``): no NATS at all, for embedded use."""
+    nats_url: str | None = None
+    """NATS to replicate through: a URL, or several comma-separated (a cluster).
+    Unset: the node runs its own ``nats-server -js`` under ``<data-dir>/nats``."""
+    serve: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Coops to serve besides those the store holds (``ICN_SERVE=a,b``)."""
+    parked_max: int = Field(default=10_000, ge=1, le=10_000_000)
+    """Received events kept waiting per coop (gaps, rules that may pass later)."""
+
+    @field_validator("serve", mode="before")
+    @classmethod
+    def _split_serve(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part for part in value.replace(",", " ").split() if part]
+        return value

@@ -30,6 +30,8 @@ COOP_KEY_PREFIX = "coop-"
 def coop_key_name(coop: str) -> str:
     """The keystore entry holding a coop's own key (the node keeps it, encrypted)."""
     return f"{COOP_KEY_PREFIX}{coop}"
+
+
 NODE_DID_META = "node_did"
 
 
@@ -77,11 +79,14 @@ class Node:
 
     def duties(self, passphrase: str | None = None) -> CoopDuties:
         """Dispute settlements and demurrage, signed with the coop keys this node keeps."""
-        cache: dict[str, SigningKey | None] = {}
+        cache: dict[str, SigningKey] = {}
 
         def key_for(coop: str) -> SigningKey | None:
-            if coop not in cache:
-                cache[coop] = self.coop_key(coop, passphrase)
+            if coop not in cache:  # "no key" is not remembered: it may arrive later
+                key = self.coop_key(coop, passphrase)
+                if key is None:
+                    return None
+                cache[coop] = key
             return cache[coop]
 
         return CoopDuties(self.store, self.author, key_for)

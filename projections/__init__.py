@@ -1,5 +1,7 @@
 """Read models built from the log, each with its own tracking position.
 
-Empty until the ledger's balances and history arrive (issue 4); the layer
-exists now so the import contracts and packaging already cover it.
+The ledger's balances, history and coop totals (``ledger.py``), the runner
+that applies new log entries to them exactly once (``runner.py``), the
+documents the HTTP API and CLI show (``ledger_views.py``), and replay, which
+rebuilds everything in a scratch database and compares (``replay.py``).
 """

@@ -29,6 +29,8 @@ from icn.application.ports import (
 from icn.domain.events.chain import ChainHead
 from icn.domain.events.envelope import Event
 from icn.domain.log import merkle
+from icn.infrastructure.store import read_schema as _read_schema  # noqa: F401 (its tables)
+from icn.infrastructure.store import replication_schema as _replication_schema  # noqa: F401
 from icn.infrastructure.store import schema
 from icn.infrastructure.store.database import SQLITE_LOCK_TIMEOUT_S, Database
 from icn.infrastructure.store.log_rows import LogUnit, head_of, id_of, originator_id

@@ -14,8 +14,10 @@ from icn.application.errors import ApplicationError
 from icn.application.ports import StoreError
 from icn.infrastructure.keystore import KeystoreError
 from icn.infrastructure.store.database import DatabaseUrlError
-from icn.interfaces.cli import audit, identity, log, node, remote
+from icn.interfaces.cli import audit, coop, demo, identity, ledger, log, node, remote
 from icn.interfaces.cli.common import err
+from icn.interfaces.cli.ledger_reads import balance, history
+from icn.interfaces.cli.replay import replay
 from icn.interfaces.client.errors import ClientError
 
 app = typer.Typer(
@@ -31,6 +33,15 @@ app.add_typer(log.app, name="log")
 app.add_typer(audit.app, name="audit")
 app.add_typer(remote.events_app, name="events")
 app.command("login")(remote.login)
+app.command("balance")(balance)
+app.command("history")(history)
+app.command("replay")(replay)
+app.add_typer(coop.app, name="coop")
+app.add_typer(coop.member_app, name="member")
+app.command("pay")(ledger.pay)
+app.add_typer(ledger.dispute_app, name="dispute")
+app.add_typer(ledger.app, name="ledger")
+app.add_typer(demo.app, name="demo")
 
 USER_ERRORS = (
     ApplicationError,

@@ -10,8 +10,11 @@ from icn.application.checkpoint_schedule import CheckpointSchedule
 from icn.application.checkpoints import CheckpointPolicy
 from icn.interfaces.bootstrap import clock_ms, init_node, is_initialised, open_node
 from icn.interfaces.cli.common import DataDir, Json, out, print_json, settings_for
+from icn.interfaces.cli.node_replication import Nats, Serve, status, sync
 
 app = typer.Typer(help="Run and manage this node.", no_args_is_help=True)
+app.command("status")(status)
+app.command("sync")(sync)
 
 
 @app.command("init")
@@ -35,6 +38,11 @@ def run(
     port: Annotated[
         int | None, typer.Option("--port", envvar="ICN_HTTP_PORT", min=0, max=65535)
     ] = None,
+    nats: Nats = None,
+    serve: Serve = None,
+    no_replication: Annotated[
+        bool, typer.Option("--no-replication", help="No NATS: serve this node alone.")
+    ] = False,
 ) -> None:
     """Serve the node in the foreground until SIGINT or SIGTERM."""
     import uvicorn
@@ -43,6 +51,7 @@ def run(
     from icn.interfaces.http.auth import jwt_secret
     from icn.interfaces.http.rate_limit import RateLimits
     from icn.interfaces.http.server import ForegroundServer
+    from icn.interfaces.replication_runtime import replication_for
 
     settings = settings_for(data_dir)
     secret = jwt_secret()  # refuse to start without a strong token secret
@@ -58,6 +67,10 @@ def run(
         out.print(f"  API:    http://{bind_host}:{bind_port}/v1  (health: /v1/health)")
         out.print(f"  OpenAPI: http://{bind_host}:{bind_port}/schema")
         out.print(f"  checkpoints every {policy.every_events} events or {policy.every_seconds:g} s")
+        replication = replication_for(
+            node, settings, nats=nats, serve=serve or [], disabled=no_replication
+        )
+        out.print(f"  replication: {replication.url if replication else 'off'}")
         app = create_app(
             node,
             schedule,
@@ -66,6 +79,7 @@ def run(
             behind_tls=settings.behind_tls,
             challenge_ttl_s=settings.auth_challenge_ttl_s,
             rate_limits=RateLimits.from_settings(settings),
+            replication=replication,
         )
         config = uvicorn.Config(
             app,

@@ -1,8 +1,9 @@
 """The Litestar application: routes, errors, limits, headers, and background work.
 
 Controllers only translate HTTP to use cases. Background work the node does
-while serving (checkpoints today) is started and stopped by the app's
-lifespan, so it lives exactly as long as the server.
+while serving (checkpoints, and the coop duties: dispute settlements and
+demurrage) is started and stopped by the app's lifespan, so it lives exactly
+as long as the server.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from importlib.metadata import version
@@ -23,11 +25,13 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from icn.application.checkpoint_schedule import CheckpointSchedule
 from icn.application.group_commit import GroupCommit
-from icn.interfaces.bootstrap import Node
-from icn.interfaces.http import auth, events, log_reads, streams
+from icn.infrastructure.passphrase import ENV_PASSPHRASE, ENV_PASSPHRASE_FILE, resolve_passphrase
+from icn.interfaces.bootstrap import Node, clock_ms
+from icn.interfaces.http import auth, events, ledger_reads, log_reads, streams
 from icn.interfaces.http.auth import ChallengeBook, Tokens
-from icn.interfaces.http.problems import EXCEPTION_HANDLERS, problem_responses
+from icn.interfaces.http.problems import EXCEPTION_HANDLERS, ApiProblem, problem_responses
 from icn.interfaces.http.rate_limit import RateLimits
+from icn.interfaces.replication_runtime import ReplicationReadiness, ReplicationRuntime
 
 log = logging.getLogger("icn.node")
 TICK_S = 1.0
@@ -61,6 +65,7 @@ class Readiness(msgspec.Struct):
 
     status: str
     coops: dict[str, CoopReadiness]
+    replication: ReplicationReadiness | None = None
 
 
 @get("/v1/health", sync_to_thread=False, tags=["ops"], responses=problem_responses())
@@ -76,9 +81,12 @@ def health(state: State) -> Health:
 
 @get("/v1/ready", sync_to_thread=True, tags=["ops"], responses=problem_responses(503))
 def ready(state: State) -> Readiness:
-    """Readiness: the store answers a query."""
+    """Readiness: the store answers a query (and NATS is connected, when replicating)."""
     store = state.node.store
-    return Readiness("ready", {c: CoopReadiness(store.tree_size(c)) for c in store.coops()})
+    rep = state.replication.readiness() if state.replication else None
+    if rep is not None and not rep.connected:
+        raise ApiProblem(503, "replication-unavailable", f"NATS is not reachable at {rep.nats}")
+    return Readiness("ready", {c: CoopReadiness(store.tree_size(c)) for c in store.coops()}, rep)
 
 
 async def _checkpoint_loop(schedule: CheckpointSchedule) -> None:
@@ -89,6 +97,28 @@ async def _checkpoint_loop(schedule: CheckpointSchedule) -> None:
         except Exception:  # keep serving; the next tick retries
             log.exception("checkpoint tick failed")
         await asyncio.sleep(TICK_S)
+
+
+async def _duties_loop(node: Node, feed: streams.LogFeed, interval_s: float) -> None:
+    """Settlements and demurrage, signed by the coop keys this node keeps (never a prompt)."""
+    if not (os.environ.get(ENV_PASSPHRASE) or os.environ.get(ENV_PASSPHRASE_FILE)):
+        log.warning("coop duties off: set ICN_PASSPHRASE or ICN_PASSPHRASE_FILE to sign them")
+        return
+    duties = None
+    reported: set[tuple[str, str, str]] = set()
+    while True:
+        try:
+            duties = duties or node.duties(resolve_passphrase())
+            for event in await asyncio.to_thread(duties.run, clock_ms()):
+                log.info("coop duty %s %s %s", event.coop, event.type, event.id)
+                feed.notify(event.coop)
+            for coop, what, exc in duties.failures:
+                if (coop, what, str(exc)) not in reported:  # once each, not every round
+                    reported.add((coop, what, str(exc)))
+                    log.warning("coop duty refused in %s: %s: %s", coop, what, exc)
+        except Exception:  # keep serving; the next round retries
+            log.exception("coop duties failed")
+        await asyncio.sleep(interval_s)
 
 
 def _security_headers(hsts: bool):  # type: ignore[no-untyped-def]
@@ -112,6 +142,7 @@ def create_app(
     behind_tls: bool = False,
     rate_limits: RateLimits | None = None,
     challenge_ttl_s: float = 300,
+    replication: ReplicationRuntime | None = None,
 ) -> Litestar:
     """Build the app around an opened node; ``rate_limits`` None: no limits (tests, tools)."""
 
@@ -121,14 +152,17 @@ def create_app(
     async def background(app: Litestar) -> AsyncIterator[None]:
         writer.start()
         task = asyncio.create_task(_checkpoint_loop(schedule)) if schedule else None
+        interval = node.settings.duties_interval_s
+        duties = asyncio.create_task(_duties_loop(node, app.state.feed, interval))
         try:
             yield
         finally:
             await asyncio.to_thread(writer.stop)
-            if task:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            for t in (task, duties):
+                if t:
+                    t.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await t
 
     return Litestar(
         route_handlers=[
@@ -137,6 +171,7 @@ def create_app(
             *auth.ROUTES,
             *events.ROUTES,
             *log_reads.ROUTES,
+            *ledger_reads.ROUTES,
             *streams.ROUTES,
         ],
         state=State(
@@ -148,9 +183,10 @@ def create_app(
                 "tokens": Tokens(jwt_secret, node.node_did),
                 "writer": writer,
                 "feed": streams.LogFeed(node.store),
+                "replication": replication,
             }
         ),
-        lifespan=[background],
+        lifespan=[background, *([replication.lifespan] if replication else [])],
         middleware=[rate_limits] if rate_limits else [],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=MAX_BODY_BYTES,

@@ -1,0 +1,535 @@
+"""Replication while the node runs: NATS, and per served coop an outbox relay and a consumer.
+
+``icn node run`` builds one :class:`ReplicationRuntime` (unless
+``--no-replication``) and the HTTP app runs it in its lifespan, on the
+server's event loop:
+
+- without ``--nats`` / ``ICN_NATS_URL`` it starts the node's own
+  ``nats-server -js`` (store under ``<data-dir>/nats``) and stops it, by PID,
+  when the node stops;
+- it connects (reconnecting for ever), and for every coop it serves — those
+  the store holds, those named with ``--serve`` / ``ICN_SERVE``, and any
+  that appears later — ensures the stream ``ICN_<coop>``, runs the outbox
+  relay (woken by each local commit, and polling for appends by other
+  processes) and a durable consumer named after the node's key, whose
+  batches go through :class:`~icn.application.intake.Intake` in a worker
+  thread and are acked only after it returned;
+- it keeps a snapshot of each coop's numbers (stream position, consumer
+  lag, outbox backlog, parked and quarantined counts) for ``/v1/ready``.
+
+``icn node sync`` and ``icn node status`` reuse the pieces without the app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import nats.errors
+from nats.aio.client import Client
+
+from icn.application.intake import Intake, IntakeCounts
+from icn.application.relay import OutboxItem, OutboxRelay
+from icn.domain.identity.did import did_key_part
+from icn.infrastructure.replication.connection import close, connect
+from icn.infrastructure.replication.consumer import Delivered, DurableCoopConsumer
+from icn.infrastructure.replication.nats_server import LocalNatsServer
+from icn.infrastructure.replication.publisher import JetStreamPublisher, Outgoing, PublishFailed
+from icn.infrastructure.replication.streams import default_replicas, ensure_stream
+from icn.infrastructure.replication.subjects import stream_name
+from icn.infrastructure.settings import Settings
+from icn.infrastructure.store.parked import SqlReplicationState
+from icn.interfaces.bootstrap import Node, clock_ms
+
+log = logging.getLogger("icn.replication")
+
+POLL_S = 0.05
+"""How often the relay looks for appends it was not told about (CLI imports, checkpoints)."""
+DISCOVER_S = 1.0
+"""How often the runtime looks for new coops and refreshes its numbers."""
+STOP_TIMEOUT_S = 15.0
+LINGER_S = 0.002
+"""After the first message of a batch, how long the consumer collects more before handing over."""
+SWITCH_INTERVAL_S = 0.001
+"""The GIL switch interval while replicating (Python's default is 5 ms)."""
+ACK_WAIT_S = 10.0
+"""How long a delivered batch may stay unacknowledged before JetStream delivers it again.
+
+Short, because that is how long messages stay stuck after a node is killed
+between delivery and ack, or a NATS restart loses the acks: the consumer's
+lag (and ``icn node sync``) waits that long for them. A batch that takes
+longer to commit than this is simply delivered again after it committed,
+and the second delivery is a no-op (known ids, recognised before any check).
+"""
+_PAUSE_MAX_S = 2.0
+
+
+# -- where NATS is -------------------------------------------------------------------
+
+
+def local_nats_dir(data_dir: Path) -> Path:
+    """Where a node's own nats-server keeps its store, log and ports file."""
+    return data_dir / "nats"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _is_our_nats(pid: int, directory: Path) -> bool:
+    """True when ``pid`` is a nats-server whose store is ``directory`` (Linux: /proc)."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return bool(argv) and argv[0].endswith(b"nats-server") and str(directory).encode() in argv
+
+
+def _ports_files(directory: Path) -> list[tuple[int, Path]]:
+    found = []
+    for path in directory.glob("nats-server_*.ports"):
+        try:
+            found.append((int(path.stem.rsplit("_", 1)[1]), path))
+        except ValueError:
+            continue
+    return found
+
+
+def running_local_nats(data_dir: Path) -> str | None:
+    """The client URL of a live nats-server running on this data dir's store, if any."""
+    directory = local_nats_dir(data_dir)
+    for pid, path in _ports_files(directory):
+        if _pid_alive(pid) and _is_our_nats(pid, directory):
+            try:
+                return str(json.loads(path.read_text())["nats"][0])
+            except (OSError, ValueError, KeyError, IndexError):
+                continue
+    return None
+
+
+def stop_orphaned_nats(data_dir: Path, timeout: float = 10.0) -> None:
+    """Stop a nats-server left running on this store by a node that was killed (-9).
+
+    The server runs in a session of its own (so a Ctrl-C meant for the node
+    does not reach it first), which also means it outlives a node killed
+    without a chance to stop it. Its ports file names its PID; it is stopped
+    by that PID only after /proc confirms it is a nats-server on this store.
+    """
+    directory = local_nats_dir(data_dir)
+    for pid, path in _ports_files(directory):
+        if not _pid_alive(pid) or not _is_our_nats(pid, directory):
+            with contextlib.suppress(OSError):
+                path.unlink()
+            continue
+        log.warning("stopping nats-server %d left running on %s", pid, directory)
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _pid_alive(pid) and _is_our_nats(pid, directory):
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                break
+            time.sleep(0.05)
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+def nats_urls(setting: str | None) -> list[str] | None:
+    """``ICN_NATS_URL`` / ``--nats`` as a list of server URLs (None: run our own)."""
+    if not setting:
+        return None
+    urls = [u.strip() for u in setting.replace(" ", ",").split(",") if u.strip()]
+    return urls or None
+
+
+def durable_for(node_did: str) -> str:
+    """A node's consumer name: its DID's key part (the stream already names the coop)."""
+    return did_key_part(node_did)
+
+
+# -- consuming with low latency -------------------------------------------------------------
+
+
+class _EagerSubscription:
+    """A pull subscription whose ``fetch`` returns soon after the first message arrives.
+
+    nats-py's ``fetch(n, timeout)`` on an idle consumer sends a lingering pull
+    request and then waits until ``n`` messages arrived or ``timeout`` passed:
+    under light load every event waits up to the whole fetch timeout. Here a
+    lingering request for *one* message waits for activity; the rest of the
+    batch is whatever arrives within ``LINGER_S`` after it (a busy stream fills
+    the batch at once).
+    """
+
+    def __init__(self, sub: Any) -> None:
+        self._sub = sub
+
+    async def fetch(self, batch: int, timeout: float) -> list[Any]:
+        msgs: list[Any] = await self._sub.fetch(1, timeout=timeout)
+        if batch > 1:
+            with contextlib.suppress(TimeoutError):
+                msgs += await self._sub.fetch(batch - 1, timeout=LINGER_S)
+        return msgs
+
+    async def unsubscribe(self) -> None:
+        await self._sub.unsubscribe()
+
+
+class _EagerJetStream:
+    """The consumer's JetStream context, handing out eager subscriptions."""
+
+    def __init__(self, js: Any) -> None:
+        self._js = js
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._js, name)
+
+    async def pull_subscribe_bind(self, *args: Any, **kwargs: Any) -> _EagerSubscription:
+        return _EagerSubscription(await self._js.pull_subscribe_bind(*args, **kwargs))
+
+
+class EagerCoopConsumer(DurableCoopConsumer):
+    """:class:`DurableCoopConsumer` delivering a batch as soon as messages are there."""
+
+    def __init__(self, nc: Client, node: str, coop: str, **kwargs: Any) -> None:
+        super().__init__(nc, node, coop, **kwargs)
+        self._js = _EagerJetStream(self._js)  # type: ignore[assignment]
+
+
+# -- publishing the outbox ------------------------------------------------------------
+
+
+class JetStreamOutbox:
+    """The relay's :class:`~icn.application.relay.OutboxPublisher` on a JetStream publisher."""
+
+    def __init__(self, publisher: JetStreamPublisher) -> None:
+        self._publisher = publisher
+
+    async def publish(self, items: Sequence[OutboxItem]) -> int:
+        outgoing = [Outgoing(i.coop, i.event_id, i.event_type, i.author, i.wire) for i in items]
+        try:
+            await self._publisher.publish_many(outgoing)
+        except PublishFailed as exc:
+            log.warning("outbox: %s", str(exc).split(". ")[0])
+            acked = 0
+            for result in exc.results:
+                if result is None:
+                    break
+                acked += 1
+            return acked
+        return len(items)
+
+
+# -- what each coop looks like ----------------------------------------------------------
+
+
+class CoopReplication(msgspec.Struct):
+    """One served coop's replication numbers."""
+
+    stream_seq: int | None = None
+    """The stream's last sequence number (None: unknown, NATS unreachable)."""
+    consumer_lag: int | None = None
+    """Messages this node's consumer has not yet committed and acked."""
+    outbox_backlog: int | None = None
+    """Events in this node's log not yet acknowledged by the stream (size − 1 − cursor)."""
+    parked: int = 0
+    quarantined: int = 0
+    parked_dropped: int = 0
+    intake: dict[str, Any] | None = None
+    """What the consumer did since the node started (received, accepted, parked …)."""
+
+
+class ReplicationReadiness(msgspec.Struct):
+    """Replication as ``/v1/ready`` shows it."""
+
+    nats: str
+    connected: bool
+    local_server: bool
+    coops: dict[str, CoopReplication]
+
+
+async def coop_numbers(
+    nc: Client | None, state: SqlReplicationState, coop: str, durable: str
+) -> CoopReplication:
+    """Read one coop's numbers from the store and, if connected, from JetStream."""
+
+    def local() -> tuple[int, int, int, int]:
+        size, cursor = state.tree_size(coop), state.outbox_cursor(coop)
+        return (
+            max(0, size - 1 - cursor),
+            state.parked_count(coop),
+            state.quarantined_count(coop),
+            state.parked_dropped(coop),
+        )
+
+    backlog, parked, quarantined, dropped = await asyncio.to_thread(local)
+    numbers = CoopReplication(
+        outbox_backlog=backlog, parked=parked, quarantined=quarantined, parked_dropped=dropped
+    )
+    if nc is not None and nc.is_connected:
+        js = nc.jetstream(timeout=2)
+        with contextlib.suppress(nats.errors.Error, TimeoutError):
+            info = await js.stream_info(stream_name(coop))
+            numbers.stream_seq = int(info.state.last_seq)
+        with contextlib.suppress(nats.errors.Error, TimeoutError):
+            cinfo = await js.consumer_info(stream_name(coop), durable)
+            numbers.consumer_lag = (cinfo.num_pending or 0) + (cinfo.num_ack_pending or 0)
+    return numbers
+
+
+# -- the runtime ------------------------------------------------------------------------
+
+
+class ReplicationRuntime:
+    """NATS, plus a relay and a consumer per served coop, on the caller's event loop."""
+
+    def __init__(
+        self,
+        node: Node,
+        *,
+        nats: Sequence[str] | None,
+        serve: Sequence[str] = (),
+        parked_max: int = 10_000,
+        poll_s: float = POLL_S,
+    ) -> None:
+        self.node = node
+        self.urls = list(nats) if nats else None
+        self.serve = list(dict.fromkeys(serve))
+        self.poll_s = poll_s
+        self.durable = durable_for(node.node_did)
+        self.state = SqlReplicationState(node.store)
+        self.intake = Intake(node.append, self.state, clock_ms, max_parked=parked_max)
+        self.local: LocalNatsServer | None = None
+        self.nc: Client | None = None
+        self.on_appended: Callable[[str], None] | None = None
+        """Called on the event loop after the consumer appended events of a coop."""
+        self.totals: dict[str, IntakeCounts] = {}
+        self._numbers: dict[str, CoopReplication] = {}
+        self._wakers: dict[str, asyncio.Event] = {}
+        self._tasks: dict[str, list[asyncio.Task[None]]] = {}
+        self._main: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+        self._relay: OutboxRelay | None = None
+
+    @property
+    def url(self) -> str:
+        """Where replication goes (for status and logs)."""
+        if self.urls:
+            return ",".join(self.urls)
+        return self.local.url if self.local and self.local.port else "(local nats-server)"
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start our own nats-server if no URL was given; connect and serve in the background."""
+        self._stop = asyncio.Event()
+        # The relay and the consumer hop between the event loop and worker threads a few
+        # times per batch; with the default 5 ms GIL switch interval each hop can wait that
+        # long behind a busy request thread, which adds up on the propagation path.
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
+        if self.urls is None:
+            await asyncio.to_thread(self._start_local)
+        self._main = asyncio.create_task(self._run(), name="icn-replication")
+
+    def _start_local(self) -> None:
+        stop_orphaned_nats(self.node.data_dir)
+        self.local = LocalNatsServer(local_nats_dir(self.node.data_dir)).start()
+        log.info("nats-server %d on %s", self.local.pid, self.local.url)
+
+    async def stop(self) -> None:
+        """Finish the batches in hand, close the connection, stop our nats-server."""
+        self._stop.set()
+        for waker in self._wakers.values():
+            waker.set()
+        # A relay may be waiting out NATS (up to the publisher's deadline): cancel it. That is
+        # safe at any point, as its cursor only ever moves behind acks. Consumers finish the
+        # batch in hand (commit, ack) and stop at their next fetch.
+        for relay, _ in self._tasks.values():
+            relay.cancel()
+        if self.nc is None and self._main is not None:
+            self._main.cancel()  # still trying to reach NATS: nothing in hand to finish
+        tasks = [t for ts in self._tasks.values() for t in ts]
+        if self._main is not None:
+            tasks.append(self._main)
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=STOP_TIMEOUT_S)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late, timeout=2)
+        if self._relay is not None:
+            for coop in self._tasks:
+                try:
+                    await self._relay.flush(coop)
+                except Exception as exc:  # the next start publishes a little more again
+                    log.warning("outbox cursor of %s not stored: %s", coop, exc)
+        if self.nc is not None:
+            await close(self.nc)
+            self.nc = None
+        if self.local is not None:
+            await asyncio.to_thread(self.local.stop)
+            self.local = None
+        self.state.close()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Any) -> AsyncIterator[None]:
+        """For Litestar: run while the app runs; wake relays on the app's commit notices."""
+        feed = getattr(app.state, "feed", None)
+        if feed is not None:
+            notify = feed.notify
+
+            def notify_and_wake(coop: str) -> None:
+                notify(coop)
+                self.wake(coop)
+
+            feed.notify = notify_and_wake
+            self.on_appended = notify_and_wake
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()
+
+    def wake(self, coop: str) -> None:
+        """The coop's log grew here: publish now rather than at the next poll (loop thread)."""
+        waker = self._wakers.get(coop)
+        if waker is not None:
+            waker.set()
+
+    # -- what /v1/ready shows ---------------------------------------------------------------
+
+    def readiness(self) -> ReplicationReadiness:
+        """The last snapshot (refreshed every second), and whether NATS is connected now."""
+        return ReplicationReadiness(
+            nats=self.url,
+            connected=self.nc is not None and self.nc.is_connected,
+            local_server=self.urls is None,
+            coops=dict(self._numbers),
+        )
+
+    # -- the work ------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        urls = self.urls or [self.local.url if self.local else ""]
+        self.nc = await connect(urls, name=f"icn-node-{self.durable[:16]}")
+        publisher = JetStreamPublisher(self.nc)
+        self._relay = OutboxRelay(
+            self.state,
+            self.state,
+            JetStreamOutbox(publisher),
+            already_in_stream=self.intake.came_from_stream,
+        )
+        while not self._stop.is_set():
+            try:
+                coops = await asyncio.to_thread(self.node.store.coops)
+                for coop in dict.fromkeys([*coops, *self.serve]):
+                    if coop not in self._tasks:
+                        self._serve(coop)
+                await self._refresh_numbers()
+            except Exception:  # keep replicating; the next round retries
+                log.exception("replication supervisor round failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), DISCOVER_S)
+
+    def _serve(self, coop: str) -> None:
+        log.info("replicating %s through %s", coop, self.url)
+        self._wakers[coop] = asyncio.Event()
+        self.totals.setdefault(coop, IntakeCounts())
+        self._tasks[coop] = [
+            asyncio.create_task(self._relay_loop(coop), name=f"icn-relay-{coop}"),
+            asyncio.create_task(self._consume(coop), name=f"icn-consume-{coop}"),
+        ]
+
+    async def _ensure_stream(self, coop: str) -> bool:
+        assert self.nc is not None
+        pause = 0.1
+        while not self._stop.is_set():
+            try:
+                await ensure_stream(self.nc.jetstream(), coop, default_replicas(self.nc))
+                return True
+            except (nats.errors.Error, TimeoutError) as exc:
+                log.warning("stream for %s not ready (%s); retrying", coop, exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), pause)
+                pause = min(pause * 2, _PAUSE_MAX_S)
+        return False
+
+    async def _relay_loop(self, coop: str) -> None:
+        assert self._relay is not None
+        if not await self._ensure_stream(coop):
+            return
+        waker = self._wakers[coop]
+        pause = self.poll_s
+        while not self._stop.is_set():
+            waker.clear()
+            try:
+                result = await self._relay.pump(coop)
+                pause = self.poll_s if result.caught_up else min(pause * 2, _PAUSE_MAX_S)
+            except Exception as exc:  # NATS refused, store busy …: publish again later
+                log.warning("outbox relay of %s: %s; retrying", coop, exc)
+                pause = min(max(pause, 0.1) * 2, _PAUSE_MAX_S)
+            try:
+                await asyncio.wait_for(waker.wait(), pause)
+            except TimeoutError:  # idle: store the cursor the pumps moved
+                with contextlib.suppress(Exception):
+                    await self._relay.flush(coop)
+
+    async def _consume(self, coop: str) -> None:
+        assert self.nc is not None
+        if not await self._ensure_stream(coop):
+            return
+        consumer = EagerCoopConsumer(self.nc, self.durable, coop, ack_wait=ACK_WAIT_S)
+        await consumer.run(functools.partial(self._handle, coop), self._stop)
+
+    async def _handle(self, coop: str, batch: list[Delivered]) -> None:
+        counts = await asyncio.to_thread(self.intake.receive, coop, [d.data for d in batch])
+        self.totals[coop].add(counts)
+        if counts.accepted and self.on_appended is not None:
+            self.on_appended(coop)
+        if counts.rejected or counts.forks or counts.evicted:
+            log.warning(
+                "%s: stream seq %d..%d: %d rejected %s, %d forks quarantined, %d parked evicted",
+                coop, batch[0].stream_seq, batch[-1].stream_seq, counts.rejected,
+                dict(counts.rejected_codes), counts.forks, counts.evicted,
+            )  # fmt: skip
+
+    async def _refresh_numbers(self) -> None:
+        for coop in list(self._tasks):
+            numbers = await coop_numbers(self.nc, self.state, coop, self.durable)
+            numbers.intake = self.totals[coop].as_dict()
+            self._numbers[coop] = numbers
+
+
+def replication_for(
+    node: Node,
+    settings: Settings,
+    *,
+    nats: str | None = None,
+    serve: Sequence[str] = (),
+    disabled: bool = False,
+) -> ReplicationRuntime | None:
+    """The runtime ``icn node run`` should start (None with ``--no-replication``)."""
+    if disabled or not settings.replication:
+        return None
+    return ReplicationRuntime(
+        node,
+        nats=nats_urls(nats or settings.nats_url),
+        serve=[*settings.serve, *serve],
+        parked_max=settings.parked_max,
+    )

@@ -1,0 +1,60 @@
+"""``icn demo seed``: a living coop whose every event the node's own rules accepted."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from icn.infrastructure.keystore import Keystore
+
+
+def test_demo_seed_makes_a_coop_that_passes_audit_and_refuses_a_second_seed(icn, node_dir: Path):
+    d = ["--data-dir", str(node_dir)]
+    seeded = json.loads(icn("demo", "seed", "--json", *d).stdout)
+    assert set(seeded) == {"coop", "members"} and seeded["coop"] == "demo"
+    members = seeded["members"]
+    assert len(members) == len(set(members)) == 20
+    assert all(m.startswith("did:icn:z") for m in members)
+
+    keys = {k.name: k for k in Keystore(node_dir / "keys").list()}
+    demo_keys = [k for name, k in keys.items() if name.startswith("demo-")]
+    assert sorted(k.did for k in demo_keys) == sorted(members)
+    assert all(k.custodial for k in demo_keys)
+    coop_did = keys["coop-demo"].did
+
+    audit = json.loads(icn("audit", "verify", "--coop", "demo", "--json", *d).stdout)
+    assert audit["passed"] is True
+    log = node_dir.parent / "demo.jsonl"
+    log.write_bytes(icn("log", "export", "--coop", "demo", *d).stdout)
+    verified = json.loads(icn("audit", "verify", str(log), "--json").stdout)
+    assert set(verified["verdicts"]) == {"ok"}
+    assert sum(verified["balances"]["hours"].values()) == 0
+
+    events = [json.loads(line) for line in log.read_bytes().splitlines()]
+    kinds = Counter(e["type"] for e in events)
+    assert kinds["ledger.EntryRecorded"] >= 300  # a few hundred payments, plus the settlement
+    assert kinds["ledger.AccountFrozen"] == 1 and kinds["coop.MemberAdmitted"] == 14
+    resolved = next(e for e in events if e["type"] == "ledger.DisputeResolved")
+    assert resolved["body"]["outcome"] == "reversed"
+    settled = next(e for e in events if e["type"] == "ledger.DisputeSettled")
+    assert (
+        settled["author"] == coop_did and settled["body"]["dispute"] == resolved["body"]["dispute"]
+    )
+    payments = [
+        e for e in events if e["type"] == "ledger.EntryRecorded" and e["author"] != coop_did
+    ]
+    assert all(e["author"] in members for e in payments)
+    assert len({tx["memo"] for e in payments for tx in e["body"]["transactions"]}) > 20
+    times = [e["ts"] for e in events]
+    assert max(times) - min(times) > 7 * 86_400_000 * 7  # weeks of simulated history
+
+    again = icn("demo", "seed", *d, check=1)
+    assert b"(coop-already-founded)" in again.stderr and again.stdout == b""
+    skipped = icn("demo", "seed", "--if-empty", "--json", *d)
+    assert skipped.stdout == b"" and b"not seeding" in skipped.stderr
+
+
+def test_demo_seed_needs_an_initialised_node(icn, tmp_path: Path):
+    proc = icn("demo", "seed", "--data-dir", str(tmp_path / "none"), check=1)
+    assert b"icn node init" in proc.stderr
