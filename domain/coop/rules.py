@@ -94,6 +94,14 @@ def _target(view: CoopView, event: Event, did: str) -> MemberRecord | Refusal:
     return member
 
 
+def _admin_acts_on(view: CoopView, event: Event, did: str) -> MemberRecord | Refusal:
+    """An admin (or the coop's DID) acting on an existing member: both checked, in that order."""
+    coop = _authority(view, event)
+    if isinstance(coop, Refusal):
+        return coop
+    return _target(view, event, did)
+
+
 def applied(body: b.MemberApplied, event: Event, view: CoopView) -> Refusal | Effects:
     """Anyone not already in may apply (again after an exit)."""
     coop = _coop(view, event)
@@ -133,10 +141,7 @@ def _replace(member: MemberRecord, **changes: Any) -> MemberRecord:
 
 def roles_assigned(body: b.RolesAssigned, event: Event, view: CoopView) -> Refusal | Effects:
     """An admin sets a member's roles (the whole set)."""
-    coop = _authority(view, event)
-    if isinstance(coop, Refusal):
-        return coop
-    member = _target(view, event, body.member)
+    member = _admin_acts_on(view, event, body.member)
     if isinstance(member, Refusal):
         return member
     return [_replace(member, roles=tuple(dict.fromkeys(body.roles)))]
@@ -144,10 +149,7 @@ def roles_assigned(body: b.RolesAssigned, event: Event, view: CoopView) -> Refus
 
 def suspended(body: b.MemberSuspended, event: Event, view: CoopView) -> Refusal | Effects:
     """An admin suspends an active member."""
-    coop = _authority(view, event)
-    if isinstance(coop, Refusal):
-        return coop
-    member = _target(view, event, body.member)
+    member = _admin_acts_on(view, event, body.member)
     if isinstance(member, Refusal):
         return member
     if member.status != MemberStatus.ACTIVE:
@@ -157,10 +159,7 @@ def suspended(body: b.MemberSuspended, event: Event, view: CoopView) -> Refusal 
 
 def reinstated(body: b.MemberReinstated, event: Event, view: CoopView) -> Refusal | Effects:
     """An admin lifts a suspension."""
-    coop = _authority(view, event)
-    if isinstance(coop, Refusal):
-        return coop
-    member = _target(view, event, body.member)
+    member = _admin_acts_on(view, event, body.member)
     if isinstance(member, Refusal):
         return member
     if member.status != MemberStatus.SUSPENDED:
