@@ -33,6 +33,22 @@ MAX_RETRIES = 8
 REFUSED = "refused"
 
 
+class CommittedEvent(msgspec.Struct, frozen=True):
+    """An event just committed to the log: where it sits and its canonical wire bytes."""
+
+    coop: str
+    position: int
+    """Its leaf index in the coop's log."""
+    event_id: str
+    event_type: str
+    author: str
+    wire: bytes
+
+
+CommitListener = Callable[[list[CommittedEvent]], None]
+"""Told, in the committing thread, what each transaction added to the log (in order)."""
+
+
 class Outcome(msgspec.Struct, frozen=True, omit_defaults=True):
     """What happened to one submitted line.
 
@@ -107,6 +123,31 @@ class AppendEvents:
     def __init__(self, store: EventStore, clock_ms: Callable[[], int]) -> None:
         self._store = store
         self._clock_ms = clock_ms
+        self._listeners: list[CommitListener] = []
+
+    def add_commit_listener(self, listener: CommitListener) -> None:
+        """Have ``listener`` told what every later commit of this writer added.
+
+        A hint for the outbox relay (it then need not read back what it was
+        just handed): listeners must not fail, and must not rely on hearing
+        of every append, since other processes append to the same store.
+        """
+        self._listeners.append(listener)
+
+    def remove_commit_listener(self, listener: CommitListener) -> None:
+        """Stop telling ``listener`` (no error if it was not listening)."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def _committed(self, accepted: Sequence[Accepted], positions: Sequence[int]) -> None:
+        if not self._listeners or not accepted:
+            return
+        events = [
+            CommittedEvent(a.event.coop, p, a.event.id, a.event.type, a.event.author, a.wire)
+            for a, p in zip(accepted, positions, strict=True)
+        ]
+        for listener in self._listeners:
+            listener(events)
 
     def append(self, lines: Sequence[bytes], *, atomic: bool = False) -> list[Outcome]:
         """Judge and append ``lines`` in one transaction.
@@ -136,14 +177,17 @@ class AppendEvents:
                     raise refusal
                 forks = []
             decided.append(outcomes)
+            stored[:] = accepted
             return Decision(accepted, forks, self._clock_ms(), overlay.state.rows())
 
+        stored: list[Accepted] = []
         for _ in range(MAX_RETRIES):
             decided.clear()
             try:
                 positions = self._store.append_decided(chains, decide)
             except ConcurrentAppend:
                 continue
+            self._committed(stored, positions)
             it = iter(positions)
             return [
                 msgspec.structs.replace(o, position=next(it)) if o.verdict == Verdict.OK else o
@@ -182,13 +226,17 @@ class AppendEvents:
                 group.absorb(request_view)
                 accepted += mine
                 answers.append((outcomes, len(mine)))
+            stored[:] = accepted
             return Decision(accepted, [], self._clock_ms(), group.state.rows())
 
+        stored: list[Accepted] = []
         for _ in range(MAX_RETRIES):
             try:
-                positions = iter(self._store.append_decided(chains, decide))
+                placed = self._store.append_decided(chains, decide)
             except ConcurrentAppend:
                 continue
+            self._committed(stored, placed)
+            positions = iter(placed)
             results: list[list[Outcome] | BatchRefused] = []
             for answer in answers:
                 if isinstance(answer, BatchRefused):

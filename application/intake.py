@@ -32,7 +32,6 @@ that is, after every append and park committed.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -42,6 +41,7 @@ from typing import NamedTuple, Protocol
 import msgspec
 
 from icn.application.append import REFUSED, AppendEvents, Outcome
+from icn.application.remembered_ids import RememberedIds
 from icn.domain.events.envelope import Event, Inspection, inspect
 from icn.domain.events.verdicts import Verdict
 
@@ -184,6 +184,11 @@ def _claimed_id(message: bytes) -> str:
         return ""
 
 
+def _genuine(ins: Inspection) -> bool:
+    """True when the line is the event its id names (it passed the id and signature checks)."""
+    return ins.event is not None and ins.verdict is None
+
+
 def parkable(outcome: Outcome) -> bool:
     """True when a later event may make this outcome ``ok``."""
     if outcome.verdict == Verdict.GAP:
@@ -208,30 +213,36 @@ class Intake:
         self.max_parked = max_parked
         self._tried_at_size: dict[str, int] = {}
         self._empty_at: dict[str, float] = {}
-        self._received: dict[str, dict[str, None]] = {}
-        self._lock = threading.Lock()
+        self._received = RememberedIds(MAX_REMEMBERED)
 
     def came_from_stream(self, coop: str, event_id: str) -> bool:
-        """True, once, for an event this intake appended: the stream already holds it.
+        """True, once, for an event this intake received intact: the stream already holds it.
 
         The outbox relay asks for every event it is about to publish; forgetting
         is harmless (the event is published again and dropped as a duplicate).
         """
-        with self._lock:
-            ids = self._received.get(coop)
-            if not ids or event_id not in ids:
-                return False
-            del ids[event_id]
-            return True
+        return self._received.take(coop, event_id)
 
-    def _remember(self, coop: str, event_ids: list[str]) -> None:
-        if not event_ids:
-            return
-        with self._lock:
-            ids = self._received.setdefault(coop, {})
-            ids.update(dict.fromkeys(event_ids))
-            while len(ids) > MAX_REMEMBERED:
-                del ids[next(iter(ids))]
+    def may_have_parked(self, coop: str) -> bool:
+        """False while the coop's parked lot is known to be empty (checked at most
+        :data:`RECHECK_EMPTY_S` ago): then a batch that adds nothing need not look."""
+        empty_at = self._empty_at.get(coop)
+        return empty_at is None or time.monotonic() - empty_at >= RECHECK_EMPTY_S
+
+    def skip_own(self, coop: str, messages: Sequence[bytes], own: Callable[[str], bool]) -> bool:
+        """True when every message is an event ``own`` vouches the log holds and nothing is
+        parked that the log's growth might release: the batch needs no further work.
+
+        ``own`` answers for ids this node published itself (its consumer reads them back).
+        Judged by the id the message claims, as :meth:`receive` judges known ids.
+        """
+        if self.may_have_parked(coop):
+            return False
+        for message in messages:
+            claimed = _claimed_id(message)
+            if not claimed or not own(claimed):
+                return False
+        return True
 
     def receive(self, coop: str, messages: Sequence[bytes]) -> IntakeCounts:
         """Verify and append one delivered batch of ``coop``; park what must wait.
@@ -257,8 +268,11 @@ class Intake:
             inspections.append(ins)
         to_park: list[ToPark] = []
         if inspections:
+            # Remembered before the append commits: the relay may read the new log rows
+            # the moment they are visible, and must already know they need no publishing.
+            # Only ids that passed the id check: a forged line must not hide a real event.
+            self._received.add(coop, [i.event.id for i in inspections if i.event and _genuine(i)])
             outcomes = self._append.append_inspected(inspections, atomic=False)
-            self._remember(coop, [o.id for o in outcomes if o.verdict == Verdict.OK and o.id])
             for ins, outcome in zip(inspections, outcomes, strict=True):
                 if parkable(outcome) and ins.event is not None:
                     event = ins.event
@@ -293,8 +307,8 @@ class Intake:
                 self._empty_at[coop] = time.monotonic()
                 break
             inspections = [Inspection(_event.decode(p.wire), None, "", p.wire) for p in parked]
+            self._received.add(coop, [p.event_id for p in parked])
             outcomes = self._append.append_inspected(inspections, atomic=False)
-            self._remember(coop, [o.id for o in outcomes if o.verdict == Verdict.OK and o.id])
             done: list[str] = []
             passed = 0
             for p, outcome in zip(parked, outcomes, strict=True):

@@ -27,27 +27,28 @@ and a busy node does not pay a synced write per page.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import NamedTuple, Protocol
 
 import msgspec
 
+from icn.application.append import CommittedEvent
 from icn.application.ports import LogEntry
+from icn.application.remembered_ids import RememberedIds
 
 PAGE = 500
 PERSIST_EVERY_S = 0.25
 
 
-class OutboxItem(msgspec.Struct, frozen=True):
-    """One log entry to publish: what its subject is made of, its id, and its wire bytes."""
+OutboxItem = CommittedEvent
+"""One log entry to publish: what its subject is made of, its id, and its wire bytes."""
 
-    coop: str
-    position: int
-    event_id: str
-    event_type: str
-    author: str
-    wire: bytes
+MAX_OFFERED = 20_000
+"""Committed events held for the relay per coop; beyond that it reads them from the store."""
+MAX_PUBLISHED_REMEMBERED = 100_000
+"""Ids of events this relay published, kept per coop for :meth:`OutboxRelay.published_here`."""
 
 
 class OutboxHead(NamedTuple):
@@ -157,6 +158,57 @@ class OutboxRelay:
         self._size: dict[str, int] = {}
         self.skipped = 0
         """Events not published because they came from the stream (since start)."""
+        self.read_back = 0
+        """Events the relay had to read from the store (not handed over by :meth:`offer`)."""
+        self._offered: dict[str, dict[int, OutboxItem]] = {}
+        self._published = RememberedIds(MAX_PUBLISHED_REMEMBERED)
+        self._lock = threading.Lock()
+
+    def offer(self, committed: Sequence[OutboxItem]) -> None:
+        """Events this node just committed (a commit listener; any thread).
+
+        The next :meth:`pump` then publishes them without reading them back
+        from the store. Only a shortcut: whatever was not offered (appends by
+        other processes, a relay far behind) is read from the store.
+        """
+        with self._lock:
+            for item in committed:
+                held = self._offered.setdefault(item.coop, {})
+                if len(held) >= MAX_OFFERED:
+                    held.clear()  # far behind (NATS away?): the store has them all
+                held[item.position] = item
+
+    def published_here(self, coop: str, event_id: str) -> bool:
+        """True, once, for an event this relay published and JetStream acknowledged.
+
+        The node's own consumer reads its events back from the stream; these
+        need no checks (the log holds them), nor a trip to the store.
+        """
+        return self._published.take(coop, event_id)
+
+    def _take_offered(
+        self, coop: str, start: int
+    ) -> tuple[list[OutboxHead], list[OutboxItem]] | None:
+        """The page from ``start`` out of what was offered, or None if ``start`` was not."""
+        with self._lock:
+            held = self._offered.get(coop)
+            if not held or start not in held:
+                if held:
+                    for stale in [p for p in held if p < start]:
+                        del held[stale]
+                return None
+            run: list[OutboxItem] = []
+            while len(run) < self.page:
+                item = held.pop(start + len(run), None)
+                if item is None:
+                    break
+                run.append(item)
+        heads = [OutboxHead(i.position, i.event_id, i.event_type, i.author) for i in run]
+        keep = run
+        if self._already_in_stream is not None:
+            keep = [i for i in run if not self._already_in_stream(coop, i.event_id)]
+            self.skipped += len(run) - len(keep)
+        return heads, keep
 
     def backlog(self, coop: str) -> int:
         """Events of ``coop`` not yet acknowledged by the stream: tree size − 1 − cursor."""
@@ -182,14 +234,20 @@ class OutboxRelay:
             self._stored_at[coop] = time.monotonic()
         published = 0
         while True:
-            # One thread hop per page: what follows the cursor, and the bytes of what to send.
-            heads, todo = await asyncio.to_thread(self._read, coop, cursor + 1)
+            # What follows the cursor, and the bytes of what to send: handed over at commit,
+            # or else read from the store (one thread hop per page).
+            page = self._take_offered(coop, cursor + 1)
+            heads, todo = (
+                page if page is not None else await asyncio.to_thread(self._read, coop, cursor + 1)
+            )
             if not heads:
                 self._size[coop] = cursor + 1
                 await self._persist(coop, due=False)
                 return RelayResult(published, caught_up=True)
             self._size[coop] = heads[-1].position + 1
             acked = await self._publisher.publish(todo) if todo else 0
+            if acked:
+                self._published.add(coop, [i.event_id for i in todo[:acked]])
             if acked == len(todo):
                 cursor = heads[-1].position  # skipped ones need no ack: the stream has them
             elif acked > 0:
@@ -216,6 +274,7 @@ class OutboxRelay:
         if self._already_in_stream is not None:
             keep = [h for h in heads if not self._already_in_stream(coop, h.event_id)]
             self.skipped += len(heads) - len(keep)
+        self.read_back += len(heads)
         if not keep:
             return heads, []
         wires = self._log.outbox_wires(coop, keep[0].position, keep[-1].position + 1)

@@ -374,6 +374,7 @@ class ReplicationRuntime:
             if late:
                 await asyncio.wait(late, timeout=2)
         if self._relay is not None:
+            self.node.append.remove_commit_listener(self._relay.offer)
             for coop in self._tasks:
                 try:
                     await self._relay.flush(coop)
@@ -435,6 +436,7 @@ class ReplicationRuntime:
             JetStreamOutbox(publisher),
             already_in_stream=self.intake.came_from_stream,
         )
+        self.node.append.add_commit_listener(self._relay.offer)
         while not self._stop.is_set():
             try:
                 coops = await asyncio.to_thread(self.node.store.coops)
@@ -498,7 +500,15 @@ class ReplicationRuntime:
         await consumer.run(functools.partial(self._handle, coop), self._stop)
 
     async def _handle(self, coop: str, batch: list[Delivered]) -> None:
-        counts = await asyncio.to_thread(self.intake.receive, coop, [d.data for d in batch])
+        messages = [d.data for d in batch]
+        relay = self._relay
+        if relay is not None and self.intake.skip_own(
+            coop, messages, functools.partial(relay.published_here, coop)
+        ):
+            # Our own events read back: no thread hop, no query (see Intake.skip_own).
+            counts = IntakeCounts(received=len(messages), duplicates=len(messages))
+        else:
+            counts = await asyncio.to_thread(self.intake.receive, coop, messages)
         self.totals[coop].add(counts)
         if counts.accepted and self.on_appended is not None:
             self.on_appended(coop)

@@ -15,6 +15,7 @@ so ``ICN_<coop>`` needs no mapping and :func:`coop_of_stream` reverses it.
 
 from __future__ import annotations
 
+import functools
 import re
 
 import msgspec
@@ -64,8 +65,13 @@ def coop_of_stream(name: str) -> str:
     return check_coop(name[len(STREAM_PREFIX) :])
 
 
+@functools.lru_cache(maxsize=65536)
 def event_subject(coop: str, event_type: str, author: str) -> str:
-    """``icn.<coop>.<type>.<author key>``, where the event is published."""
+    """``icn.<coop>.<type>.<author key>``, where the event is published.
+
+    Cached: a coop's subjects repeat (members × types), and checking the three
+    names showed up per message in the publisher's profile.
+    """
     kind = _checked(event_type, TypeName, "event type (like 'ledger.EntryRecorded')")
     return f"{SUBJECT_ROOT}.{check_coop(coop)}.{kind}.{author_key(author)}"
 

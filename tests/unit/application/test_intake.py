@@ -34,9 +34,8 @@ class Node:
         ticks = itertools.count(1_800_000_000_000)
         clock = lambda: next(ticks)  # noqa: E731
         self.state = SqlReplicationState(self.store)
-        self.intake = Intake(
-            AppendEvents(self.store, clock), self.state, clock, max_parked=max_parked
-        )
+        self.append = AppendEvents(self.store, clock)
+        self.intake = Intake(self.append, self.state, clock, max_parked=max_parked)
 
     def ids(self) -> list[str]:
         return [e.event_id for e in self.store.entries(COOP)]
@@ -241,6 +240,42 @@ def test_appended_events_are_known_once_as_already_in_the_stream(node: Node) -> 
     assert not node.intake.came_from_stream("other-coop", f.id)
     node.intake.receive(COOP, w(f))  # a duplicate is not an append
     assert not node.intake.came_from_stream(COOP, f.id)
+
+
+def test_commit_listeners_hear_each_commit_with_the_log_positions(node: Node) -> None:
+    """What the outbox relay is handed must be exactly what the log holds, in order."""
+    heard: list[list[tuple[str, int, str, str, str]]] = []
+    node.append.add_commit_listener(
+        lambda events: heard.append(
+            [(e.coop, e.position, e.event_id, e.event_type, e.author) for e in events]
+        )
+    )
+    s, f = founded()
+    p1, p3 = s.pay("alice", "bob", 1), s.pay("bob", "carol", 2)
+    node.intake.receive(COOP, w(f, p1))
+    node.intake.receive(COOP, w(p1, p3))  # a duplicate, then a new one
+    stored = node.store.entries(COOP)
+    assert [[(c, pos, i) for c, pos, i, _, _ in commit] for commit in heard] == [
+        [(COOP, 0, f.id), (COOP, 1, p1.id)],
+        [(COOP, 2, p3.id)],
+    ]
+    assert [e.leaf_index for e in stored] == [0, 1, 2]
+    assert heard[1][0][3:] == ("ledger.EntryRecorded", p3.author)
+
+
+def test_a_batch_of_our_own_events_is_skipped_only_when_nothing_can_be_parked(
+    node: Node,
+) -> None:
+    s, f = founded()
+    p1, p2 = s.pay("alice", "bob", 1), s.pay("alice", "bob", 2)
+    ours = {f.id, p1.id}
+    assert not node.intake.skip_own(COOP, w(f, p1), ours.__contains__)  # lot never looked at
+    node.intake.receive(COOP, w(f, p1))  # finds the lot empty
+    assert node.intake.skip_own(COOP, w(f, p1), ours.__contains__)
+    assert not node.intake.skip_own(COOP, w(f, p2), ours.__contains__)  # p2 is not ours
+    assert not node.intake.skip_own(COOP, [b"not json"], lambda i: True)
+    node.intake.receive(COOP, w(s.pay("alice", "bob", 4)))  # a gap: parked
+    assert not node.intake.skip_own(COOP, w(f, p1), ours.__contains__)
 
 
 @pytest.mark.xfail(

@@ -213,3 +213,72 @@ def test_a_partial_ack_after_skipped_events_never_passes_an_unacked_one() -> Non
     pub.ack_only = 2  # publishes positions 0 and 3, then NATS goes away
     result = asyncio.run(relay.pump(COOP))
     assert not result.caught_up and log.cursors[COOP] == 3
+
+
+def _offered(log: MemoryLog, start: int, stop: int, coop: str = COOP) -> list[OutboxItem]:
+    return [outbox_item(e) for e in log.entries_by_coop[coop][start:stop]]
+
+
+class CountingLog(MemoryLog):
+    """Counts the reads the relay makes of the store."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def outbox_heads(self, coop: str, start: int, limit: int) -> list[OutboxHead]:
+        self.reads += 1
+        return super().outbox_heads(coop, start, limit)
+
+
+def _counting(events: int) -> CountingLog:
+    log = CountingLog()
+    log.entries_by_coop = _log(events).entries_by_coop
+    return log
+
+
+def test_events_handed_over_at_commit_are_published_without_reading_the_store() -> None:
+    log, pub = _counting(10), MemoryPublisher()
+    relay = OutboxRelay(log, log, pub, persist_every_s=0)
+    log.cursors[COOP] = 3  # 0..3 published earlier
+    relay.offer(_offered(log, 4, 10))
+    result = asyncio.run(relay.pump(COOP))
+    assert result.caught_up and result.published == 6
+    assert [i.position for i in pub.published] == [4, 5, 6, 7, 8, 9]
+    assert log.reads == 0 and relay.read_back == 0 and log.cursors[COOP] == 9
+
+
+def test_what_was_not_handed_over_is_read_from_the_store_in_order() -> None:
+    """Appends by another process (or a relay far behind) leave a hole: the store fills it."""
+    log, pub = _counting(10), MemoryPublisher()
+    relay = OutboxRelay(log, log, pub, persist_every_s=0)
+    relay.offer(_offered(log, 6, 10))  # 0..5 came from elsewhere
+    result = asyncio.run(relay.pump(COOP))
+    assert result.caught_up and [i.position for i in pub.published] == list(range(10))
+    assert log.reads >= 1 and log.cursors[COOP] == 9
+    relay.offer(_offered(log, 2, 4))  # stale: already published
+    assert asyncio.run(relay.pump(COOP)).published == 0
+
+
+def test_handed_over_events_from_the_stream_are_passed_over_too() -> None:
+    log, pub = _counting(6), MemoryPublisher()
+    from_stream = {log.entries_by_coop[COOP][i].event_id for i in (1, 2)}
+    relay = OutboxRelay(
+        log, log, pub, persist_every_s=0, already_in_stream=lambda c, i: i in from_stream
+    )
+    relay.offer(_offered(log, 0, 6))
+    result = asyncio.run(relay.pump(COOP))
+    assert result.published == 4 and relay.skipped == 2 and log.reads == 0
+    assert log.cursors[COOP] == 5
+
+
+def test_published_events_are_known_once_as_published_here() -> None:
+    """The node's consumer reads its own events back: the relay vouches for acked ones only."""
+    log, pub = _log(10), MemoryPublisher()
+    relay = OutboxRelay(log, log, pub, persist_every_s=0)
+    pub.ack_only = 4
+    asyncio.run(relay.pump(COOP))
+    ids = [e.event_id for e in log.entries_by_coop[COOP]]
+    assert [relay.published_here(COOP, i) for i in ids] == [True] * 4 + [False] * 6
+    assert not relay.published_here(COOP, ids[0])  # once
+    assert not relay.published_here("other-coop", ids[1])
