@@ -56,10 +56,16 @@ class IssueCheckpoint:
         return own[-1] if own else None
 
     def new_events(self, coop: str) -> int:
-        """Events appended since the latest checkpoint (its own event not counted)."""
+        """Events appended since this node's latest checkpoint, checkpoints not counted.
+
+        Other nodes' checkpoints arrive by replication; counting them made every
+        node of a cluster checkpoint in turn for ever, each answering the last
+        one's checkpoint with its own, on an otherwise idle coop.
+        """
         latest = self.latest(coop)
         covered = latest.leaf_index + 1 if latest else 0
-        return self._store.tree_size(coop) - covered
+        others = sum(1 for c in self._store.checkpoints(coop) if c.leaf_index >= covered)
+        return self._store.tree_size(coop) - covered - others
 
     def issue(self, coop: str) -> StoredCheckpoint:
         """Return the latest checkpoint if nothing happened since, else sign a new one."""

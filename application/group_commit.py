@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 
 from icn.application.append import AppendEvents, Outcome
-from icn.application.errors import BatchRefused
 from icn.domain.events.envelope import Inspection
 
 MAX_GROUP = 256
@@ -45,9 +44,14 @@ class GroupCommit:
 
     def submit(self, inspections: Sequence[Inspection]) -> list[Outcome]:
         """Append one all-or-nothing request; blocks until it is committed (or refused)."""
+        return self.enqueue(inspections).result()
+
+    def enqueue(self, inspections: Sequence[Inspection]) -> Future[list[Outcome]]:
+        """Queue one all-or-nothing request; its future resolves when it is committed
+        (or refused). An event loop awaits it without parking a thread per request."""
         future: Future[list[Outcome]] = Future()
         self._queue.put((inspections, future))
-        return future.result()
+        return future
 
     def _run(self) -> None:
         stopping = False
@@ -74,10 +78,18 @@ class GroupCommit:
             answers = self._append.append_requests([inspections for inspections, _ in group])
         except Exception as exc:  # the store failed: every request of the group learns it
             for _, future in group:
-                future.set_exception(exc)
+                _settle(future, exc)
             return
         for (_, future), answer in zip(group, answers, strict=True):
-            if isinstance(answer, BatchRefused):
-                future.set_exception(answer)
-            else:
-                future.set_result(answer)
+            _settle(future, answer)
+
+
+def _settle(future: Future[list[Outcome]], answer: list[Outcome] | Exception) -> None:
+    """Hand a request its answer, unless its caller cancelled the wait (then nobody listens;
+    what was committed stays committed, and a resend is answered ``duplicate``)."""
+    if future.cancelled():
+        return
+    if isinstance(answer, Exception):
+        future.set_exception(answer)
+    else:
+        future.set_result(answer)

@@ -176,14 +176,14 @@ def plain_batched(w: Workload, n: int, advance: Advance, run: Runner = timed) ->
 
 
 @contextmanager
-def icn_appender(w: Workload) -> Iterator[AppendEvents]:
+def icn_appender(founded: bytes) -> Iterator[AppendEvents]:
     """The node's write path on a fresh default SQLite store, with the coop founded."""
     with tempfile.TemporaryDirectory(prefix="icn-bench-") as tmp:
         store = SqlEventStore(parse_database_url(None, Path(tmp)))
         try:
             store.create_tables()
             appender = AppendEvents(store, clock_ms)
-            _check(appender.append([w.founded]))
+            _check(appender.append([founded]))
             yield appender
         finally:
             store.close()
@@ -196,7 +196,7 @@ def _check(outcomes: list[Outcome]) -> None:
 
 def icn_single(w: Workload, n: int, advance: Advance, run: Runner = timed) -> Any:
     """``append([line])`` one event at a time: one verified transaction each."""
-    with icn_appender(w) as appender:
+    with icn_appender(w.founded) as appender:
 
         def loop() -> None:
             for chunk in _chunks(w.lines, n):
@@ -209,7 +209,7 @@ def icn_single(w: Workload, n: int, advance: Advance, run: Runner = timed) -> An
 
 def icn_batched(w: Workload, n: int, advance: Advance, run: Runner = timed) -> Any:
     """``append(lines[i:i+100])``: the import and replication path."""
-    with icn_appender(w) as appender:
+    with icn_appender(w.founded) as appender:
 
         def loop() -> None:
             for chunk in _chunks(w.lines, n):
@@ -223,7 +223,7 @@ def icn_batched_parallel(workers: int) -> Callable[[Workload, int, Advance], flo
     """Batches of 100 with verification in worker processes: what ``icn log import`` runs."""
 
     def measure(w: Workload, n: int, advance: Advance) -> float:
-        with icn_appender(w) as appender:
+        with icn_appender(w.founded) as appender:
 
             def loop() -> None:
                 for chunk, inspections in inspect_chunks(w.lines[:n], workers, chunk=BATCH):

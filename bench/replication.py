@@ -19,7 +19,7 @@ Measured, per repetition, baselines interleaved:
   10 ms for ``--seconds``; p50/p99/max of (committed on B − accepted on A);
 - **raw nats-py JetStream** with the same wire bytes on a stream of its own
   on the same server: pipelined ``publish`` (``Nats-Msg-Id`` set) and a
-  durable pull consumer (``fetch(500)`` + one ack-all), throughput as fast as
+  durable pull consumer (``fetch(500)`` + ack), throughput as fast as
   possible and latency at the same offered rate (publish → fetched).
 
 The ratio ICN ÷ raw is the cost of verification, storage and the HTTP hop.
@@ -397,15 +397,14 @@ def percentiles(ms: list[float]) -> dict[str, float]:
 
 
 async def raw_run(url: str, lines: list[bytes], *, rate: float | None, name: str) -> dict:
-    """Publish ``lines`` (pipelined, or at ``rate``/s) and consume them with fetch(500) + one
-    ack-all per batch, as the node's consumer does."""
+    """Publish ``lines`` (pipelined, or at ``rate``/s) and consume them with fetch(500) + ack."""
     nc = await nats.connect(url)
     js = nc.jetstream(publish_async_max_pending=4000)
     stream = f"RAW_{name}"
     subject = f"raw.{name}"
     await js.add_stream(StreamConfig(name=stream, subjects=[f"{subject}.>"],
                                      storage=StorageType.FILE, duplicate_window=300))  # fmt: skip
-    await js.add_consumer(stream, ConsumerConfig(durable_name="raw", ack_policy=AckPolicy.ALL,
+    await js.add_consumer(stream, ConsumerConfig(durable_name="raw", ack_policy=AckPolicy.EXPLICIT,
                                                  max_ack_pending=1000))  # fmt: skip
     sub = await js.pull_subscribe_bind(durable="raw", stream=stream)
     ids = ids_of(lines)
@@ -422,7 +421,7 @@ async def raw_run(url: str, lines: list[bytes], *, rate: float | None, name: str
             now = time.monotonic()
             for m in msgs:
                 received.setdefault((m.headers or {}).get("Nats-Msg-Id", ""), now)
-            await msgs[-1].ack()
+                await m.ack()
         done.set()
 
     consumer = asyncio.create_task(consume())
@@ -570,8 +569,8 @@ def report(args: argparse.Namespace, results: dict[str, list[dict]], wall: float
         "latency phase": f"open loop, {SMALL_BATCH} events every {SMALL_BATCH / OFFERED * 1000:g}"
         f" ms ({OFFERED:,} ev/s) for {args.seconds:g} s, {LATENCY_MEMBERS} members round-robin",
         "timing": f"first seen in each store's log_entries, polled every {POLL_S * 1000:g} ms",
-        "raw baseline": "nats-py 2.16 publish_async (Nats-Msg-Id) + durable pull fetch(500)"
-        " + one ack-all per batch, same wire bytes, stream of its own on the same server",
+        "raw baseline": "nats-py 2.16 publish_async (Nats-Msg-Id) + durable pull fetch(500)+ack,"
+        " same wire bytes, stream of its own on the same server",
         "wall time": f"{wall:.0f} s",
         "load average at the end (other work on the machine counts)": " ".join(
             f"{x:.2f}" for x in os.getloadavg()

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     checkpoint_seconds: float = Field(default=60.0, gt=0, le=86_400)
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
+    http_access_log: bool = False
+    """One log line per HTTP request (off by default: at hundreds of requests a second
+    it cost the event loop more than routing them did; a fronting proxy usually logs)."""
     cors_origins: list[str] = Field(default_factory=list)
     """Origins allowed to call the API from a browser; empty: CORS closed."""
     auth_challenge_ttl_s: float = Field(default=300, ge=1, le=3600)

@@ -183,7 +183,9 @@ class _EagerSubscription:
     async def fetch(self, batch: int, timeout: float) -> list[Any]:
         msgs: list[Any] = await self._sub.fetch(1, timeout=timeout)
         if batch > 1:
-            with contextlib.suppress(TimeoutError):
+            # A failure here (NATS going away) must not drop the message in hand: hand it
+            # over now; the next fetch meets the failure and the consumer starts over.
+            with contextlib.suppress(TimeoutError, nats.errors.Error):
                 msgs += await self._sub.fetch(batch - 1, timeout=LINGER_S)
         return msgs
 

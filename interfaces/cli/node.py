@@ -86,6 +86,7 @@ def run(
             host=bind_host,
             port=bind_port,
             log_level="info",
+            access_log=settings.http_access_log,
             timeout_graceful_shutdown=10,
         )
         ForegroundServer(config).run()

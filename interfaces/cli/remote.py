@@ -9,9 +9,8 @@ free of it.
 from __future__ import annotations
 
 import os
-import queue
+import signal
 import sys
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -23,7 +22,6 @@ from icn.infrastructure.passphrase import resolve_passphrase
 from icn.interfaces.bootstrap import NODE_KEY, keystore_for
 from icn.interfaces.cli.common import DataDir, Json, err, out, print_json, settings_for
 from icn.interfaces.client.errors import ApiError, SessionError
-from icn.interfaces.client.models import StreamEvent
 from icn.interfaces.client.sessions import SessionStore, StoredSession, expiry_text
 
 if TYPE_CHECKING:
@@ -45,10 +43,6 @@ Url = Annotated[
         show_default=False,
     ),
 ]
-
-
-_END = object()
-"""What the tail's reader thread puts last."""
 
 
 class _Line(msgspec.Struct):
@@ -157,35 +151,24 @@ def tail(
 ) -> None:
     """Follow the coop's log live: one JSON line per event, {"position": n, "event": {...}}."""
     stored = _session(data_dir, coop, url)
-    # The stream is read in a daemon thread and printed here. Ctrl-C then lands in this
-    # thread's queue wait, never inside the HTTP client: a KeyboardInterrupt raised in the
-    # middle of httpx's connection handling could leave its pool locked, and the command
-    # hung on the way out instead of ending (seen under load in the e2e suite).
-    arrived: queue.Queue[object] = queue.Queue(maxsize=1024)
-
-    def follow() -> None:
-        try:
-            with _client(stored.url, stored.token) as client:
-                for item in client.tail(coop, after=after, type=type_, author=author):
-                    arrived.put(item)
-        except Exception as exc:  # handed to the main thread, which reports it
-            arrived.put(exc)
-        arrived.put(_END)
-
-    threading.Thread(target=follow, name="icn-tail", daemon=True).start()
+    # Ctrl-C (SIGINT) ends the tail even when the parent started us with SIGINT ignored
+    # (a shell's background job; then Python installs no handler of its own).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     seen = 0
     try:
-        while (item := arrived.get()) is not _END:
-            if isinstance(item, Exception):
-                raise item
-            assert isinstance(item, StreamEvent)
-            sys.stdout.buffer.write(
-                msgspec.json.encode(_Line(item.position, msgspec.Raw(item.wire))) + b"\n"
-            )
-            sys.stdout.buffer.flush()
-            seen += 1
-            if limit is not None and seen >= limit:
-                break
+        with _client(stored.url, stored.token) as client:
+            stream = client.tail(coop, after=after, type=type_, author=author)
+            try:
+                for item in stream:
+                    sys.stdout.buffer.write(
+                        msgspec.json.encode(_Line(item.position, msgspec.Raw(item.wire))) + b"\n"
+                    )
+                    sys.stdout.buffer.flush()
+                    seen += 1
+                    if limit is not None and seen >= limit:
+                        break
+            finally:
+                stream.close()
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
     except BrokenPipeError:

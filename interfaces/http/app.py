@@ -126,7 +126,9 @@ def _security_headers(hsts: bool):  # type: ignore[no-untyped-def]
     if hsts:
         headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
 
-    def after_request(response: Response) -> Response:  # type: ignore[type-arg]
+    # async on purpose: Litestar runs a plain-function hook in a worker thread, which was
+    # a thread hop on every request (a tenth of the event loop's time under load).
+    async def after_request(response: Response) -> Response:  # type: ignore[type-arg]
         response.headers.update(headers)
         return response
 

@@ -282,6 +282,23 @@ def test_the_stored_root_equals_the_pure_tree_root_at_every_size_and_at_a_checkp
     assert (opened.size, opened.root, cp.root) == (29, tree.root(), tree.root().hex())
 
 
+def test_checkpoints_of_other_nodes_are_not_new_events_to_checkpoint(
+    store: SqlEventStore, clock: Callable[[], int]
+) -> None:
+    """Two nodes replicating one coop must not answer each other's checkpoints for ever."""
+    _, food = import_log(store, clock)
+    append = AppendEvents(store, clock)
+    one = IssueCheckpoint(store, append, key_for("node1"), clock)
+    two = IssueCheckpoint(store, append, key_for("node2"), clock)
+    one.issue(FOOD)
+    assert one.new_events(FOOD) == 0
+    two.issue(FOOD)  # arrives at node1 by replication, as it were
+    assert one.new_events(FOOD) == 0 and two.new_events(FOOD) == 0
+    payment = food.pay("alice", "bob", 1)
+    assert [o.verdict for o in append.append([payment.wire_bytes()])] == ["ok"]
+    assert one.new_events(FOOD) == 1 and two.new_events(FOOD) == 1
+
+
 def test_every_inclusion_proof_equals_the_one_of_the_pure_tree(
     store: SqlEventStore, clock: Callable[[], int]
 ) -> None:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 
 import pytest
 from nats.aio.client import Client
-from nats.js.api import AckPolicy
 from support.nats import (
     new_author,
     run_bounded,
@@ -168,44 +166,6 @@ def test_a_durable_consumer_delivers_everything_once_across_its_restart(
 
     run_bounded(scenario())
     assert seen == list(range(1, 1001))
-
-
-def test_a_consumer_left_with_per_message_acks_is_replaced_after_its_ack_floor(
-    nats_server: LocalNatsServer,
-) -> None:
-    """An older node acked each message; JetStream cannot switch a consumer to ack-all in
-    place, so the node replaces it, starting right after what the old one acknowledged."""
-    events = sample_events(40)
-    seen: list[int] = []
-
-    async def scenario() -> None:
-        nc = await _ready(nats_server.url)
-        await JetStreamPublisher(nc).publish_many(events)
-        consumer = DurableCoopConsumer(nc, "node-a", COOP, batch=10)
-        js = nc.jetstream()
-        old = dataclasses.replace(consumer.config, ack_policy=AckPolicy.EXPLICIT)
-        await js.add_consumer(consumer.stream, old)
-        sub = await js.pull_subscribe_bind(durable=consumer.durable, stream=consumer.stream)
-        for m in await sub.fetch(15, timeout=2):
-            await m.ack()
-        await nc.flush()
-        await sub.unsubscribe()
-
-        stop = asyncio.Event()
-
-        async def handle(batch: list[Delivered]) -> None:
-            seen.extend(d.stream_seq for d in batch)
-            if len(seen) >= 25:
-                stop.set()
-
-        await consumer.run(handle, stop)
-        info = await js.consumer_info(consumer.stream, consumer.durable)
-        assert info.config.ack_policy == AckPolicy.ALL
-        await wait_for_no_lag(consumer)
-        await nc.close()
-
-    run_bounded(scenario())
-    assert seen == list(range(16, 41))
 
 
 def test_a_failing_handler_gets_its_batch_again(nats_server: LocalNatsServer) -> None:

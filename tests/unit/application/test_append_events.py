@@ -325,3 +325,17 @@ def test_a_refusal_reaches_only_its_own_caller() -> None:
         writer.submit([inspect(wire.replace(b'"amount":1', b'"amount":3'))])
     assert [o.verdict for o in writer.submit([inspect(wire)])] == ["ok"]
     writer.stop()
+
+
+def test_a_request_whose_caller_stopped_waiting_is_still_committed_and_others_answered() -> None:
+    """An HTTP client that hangs up cancels its wait; the group it was queued in goes on."""
+    store, s = founded()
+    writer = GroupCommit(AppendEvents(store, lambda: 0))
+    first, second = _chain_of(s, "m0", 2)
+    gone = writer.enqueue([inspect(first)])
+    gone.cancel()  # queued, not started: cancelling succeeds, as asyncio's wrap_future would
+    waiting = writer.enqueue([inspect(second)])
+    writer.start()  # both are taken in one group
+    assert [o.verdict for o in waiting.result(timeout=10)] == ["ok"]
+    writer.stop()
+    assert len(store.log) == 3  # founding, then both: the cancelled one is committed too
