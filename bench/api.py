@@ -4,7 +4,8 @@ Usage: ``python bench/api.py [--quick] [--reps R] [--duration S] [--rate N] [--r
 [--sse-rate N] [--batch-concurrency C]``.
 
 Each repetition starts a fresh ``icn node run`` on a free loopback port and
-drives it from a separate process (``bench/_api_load.py``, httpx), so the
+drives it from a separate process (``bench/_api_load.py``: aiohttp for the single
+posts, httpx elsewhere), so the
 load generator never shares the server's interpreter. Phases, in order:
 single posts at a fixed offered rate (open loop, latency from the scheduled
 send time), SSE delivery latency at a moderate rate, batches of 100 as fast
@@ -480,7 +481,8 @@ def params(argv: list[str], a: argparse.Namespace, phases: dict[str, Phase]) -> 
         "coop": f"{COOP}, founded (untimed) with all {sum(MEMBERS.values())} members as"
         " founders and a credit limit no run reaches: the coop's rules judge every event",
         "server": server,
-        "load generator": f"separate process, httpx {version('httpx')} AsyncClient, asyncio",
+        "load generator": f"separate process, asyncio; single posts: aiohttp {version('aiohttp')}"
+        f" (one pooled session), other phases: httpx {version('httpx')} AsyncClient",
         "phase duration": f"{a.duration:g} s (single, SSE, batch, reads)",
         "single posts": f"open loop, {a.rate:g} req/s offered, {MEMBERS['single']} members"
         " (request i by member i mod 50, each member's posts in order),"
