@@ -124,6 +124,8 @@ class DurableCoopConsumer:
                 else:
                     pause = await _pause(stop, pause)
         finally:
+            with contextlib.suppress(nats.errors.Error, TimeoutError):
+                await self._nc.flush(timeout=max(1, int(self.fetch_timeout)))  # the last acks
             await _unsubscribe(sub)
 
     async def ensure(self) -> None:
@@ -151,15 +153,18 @@ class DurableCoopConsumer:
         return True
 
     async def _settle(self, msgs: list[Msg], *, ack: bool) -> None:
-        """Ack (or nak) a batch and make that reach the server before the next fetch.
+        """Ack (or nak) a batch.
 
-        If NATS is away, the acks may be lost: the batch then comes again after
-        ``ack_wait``, and the receiver finds its events already committed.
+        The acks are queued, not waited for: they leave on the same connection
+        before the next pull request, so the server sees them first anyway, and
+        a flush (a round trip) per batch was an eighth of a receiving node's
+        cycle at 1,000 events/s. If NATS is away, the acks may be lost: the
+        batch then comes again after ``ack_wait``, and the receiver finds its
+        events already committed. :meth:`run` flushes once when it stops.
         """
         try:
             for m in msgs:
                 await (m.ack() if ack else m.nak())
-            await self._nc.flush(timeout=max(1, int(self.fetch_timeout)))
         except nats.errors.Error as exc:
             log.warning(
                 "%s not confirmed (%s): the batch may come again", "acks" if ack else "naks", exc
