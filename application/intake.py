@@ -184,11 +184,6 @@ def _claimed_id(message: bytes) -> str:
         return ""
 
 
-def _genuine(ins: Inspection) -> bool:
-    """True when the line is the event its id names (it passed the id and signature checks)."""
-    return ins.event is not None and ins.verdict is None
-
-
 def parkable(outcome: Outcome) -> bool:
     """True when a later event may make this outcome ``ok``."""
     if outcome.verdict == Verdict.GAP:
@@ -270,8 +265,11 @@ class Intake:
         if inspections:
             # Remembered before the append commits: the relay may read the new log rows
             # the moment they are visible, and must already know they need no publishing.
-            # Only ids that passed the id check: a forged line must not hide a real event.
-            self._received.add(coop, [i.event.id for i in inspections if i.event and _genuine(i)])
+            # Only lines that passed every stateless check (verdict None: the id is the hash
+            # of the content, the signature holds): a forged line must not hide a real event.
+            self._received.add(
+                coop, [i.event.id for i in inspections if i.event is not None and i.verdict is None]
+            )
             outcomes = self._append.append_inspected(inspections, atomic=False)
             for ins, outcome in zip(inspections, outcomes, strict=True):
                 if parkable(outcome) and ins.event is not None:

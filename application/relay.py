@@ -30,7 +30,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, TypeVar
 
 import msgspec
 
@@ -58,6 +58,9 @@ class OutboxHead(NamedTuple):
     event_id: str
     event_type: str
     author: str
+
+
+_Entry = TypeVar("_Entry", OutboxHead, OutboxItem)
 
 
 class OutboxLog(Protocol):
@@ -204,11 +207,15 @@ class OutboxRelay:
                     break
                 run.append(item)
         heads = [OutboxHead(i.position, i.event_id, i.event_type, i.author) for i in run]
-        keep = run
-        if self._already_in_stream is not None:
-            keep = [i for i in run if not self._already_in_stream(coop, i.event_id)]
-            self.skipped += len(run) - len(keep)
-        return heads, keep
+        return heads, self._not_from_stream(coop, run)
+
+    def _not_from_stream(self, coop: str, entries: list[_Entry]) -> list[_Entry]:
+        """Those of ``entries`` this node did not receive from the stream (to publish)."""
+        if self._already_in_stream is None:
+            return entries
+        keep = [e for e in entries if not self._already_in_stream(coop, e.event_id)]
+        self.skipped += len(entries) - len(keep)
+        return keep
 
     def backlog(self, coop: str) -> int:
         """Events of ``coop`` not yet acknowledged by the stream: tree size − 1 − cursor."""
@@ -270,10 +277,7 @@ class OutboxRelay:
             if h.position != start + len(heads):
                 break  # never skip a leaf: a contiguous run only
             heads.append(h)
-        keep = heads
-        if self._already_in_stream is not None:
-            keep = [h for h in heads if not self._already_in_stream(coop, h.event_id)]
-            self.skipped += len(heads) - len(keep)
+        keep = self._not_from_stream(coop, heads)
         self.read_back += len(heads)
         if not keep:
             return heads, []

@@ -261,7 +261,7 @@ async def _sync(
             # nodes keep writing) are the running node's business, not this command's.
             targets: dict[str, int] = {}
             for coop, consumer in consumers.items():
-                await consumer.ensure()  # create, bind or migrate
+                await consumer.ensure()  # create or bind
                 targets[coop] = (await js.stream_info(consumer.stream)).state.last_seq
                 lags[coop] = await consumer.pending()
 
