@@ -5,10 +5,16 @@ that need no state (decode, id, signature: the expensive part, done before
 any lock is taken), then, inside the store's write transaction, the chain
 checks and the node's own rules against the state as it is at that moment,
 then the rows. Nothing can change between a decision and its write.
+
+On a replicating node, writes that do not come from the stream are also put
+in their coop's stream inside that transaction, before the rows are written
+(:mod:`icn.application.sequencing`): every node then judges them in the same
+order, so conflicting decisions made on two nodes cannot both stand.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 
 import msgspec
@@ -23,6 +29,7 @@ from icn.application.ports import (
     ForkEvidence,
     StoreView,
 )
+from icn.application.sequencing import Sequencer, StreamMoved, StreamUnavailable
 from icn.domain.coop.evolve import evolve, likely_reads
 from icn.domain.coop.state import Effects, Refusal
 from icn.domain.events.chain import ChainHead, judge
@@ -31,6 +38,9 @@ from icn.domain.events.verdicts import Verdict
 
 MAX_RETRIES = 8
 REFUSED = "refused"
+STREAM_WAIT_S = 10.0
+"""How long a sequenced write waits, in all, for this node to apply what other nodes put
+in the stream first, before it answers "try again" (:class:`StreamUnavailable`)."""
 
 
 class CommittedEvent(msgspec.Struct, frozen=True):
@@ -124,6 +134,12 @@ class AppendEvents:
         self._store = store
         self._clock_ms = clock_ms
         self._listeners: list[CommitListener] = []
+        self._sequencer: Sequencer | None = None
+
+    def use_sequencer(self, sequencer: Sequencer | None) -> None:
+        """Put every later write that does not come from the stream in its coop's stream
+        first (None: judge locally only, as a node without replication does)."""
+        self._sequencer = sequencer
 
     def add_commit_listener(self, listener: CommitListener) -> None:
         """Have ``listener`` told what every later commit of this writer added.
@@ -160,9 +176,13 @@ class AppendEvents:
         return self.append_inspected([inspect(line) for line in lines], atomic=atomic)
 
     def append_inspected(
-        self, inspections: Sequence[Inspection], *, atomic: bool = False
+        self, inspections: Sequence[Inspection], *, atomic: bool = False, from_stream: bool = False
     ) -> list[Outcome]:
-        """:meth:`append` for lines whose stateless checks already ran (e.g. in workers)."""
+        """:meth:`append` for lines whose stateless checks already ran (e.g. in workers).
+
+        ``from_stream``: the lines come from the coop's stream (intake), so they
+        are judged in stream order as they are and never published again.
+        """
         chains = {(i.event.coop, i.event.author) for i in inspections if i.event is not None}
         hints = _read_hints(inspections)
         decided: list[list[Outcome]] = []
@@ -178,22 +198,21 @@ class AppendEvents:
                 forks = []
             decided.append(outcomes)
             stored[:] = accepted
+            if not from_stream:
+                self._sequence(accepted, sequenced)
             return Decision(accepted, forks, self._clock_ms(), overlay.state.rows())
 
         stored: list[Accepted] = []
-        for _ in range(MAX_RETRIES):
-            decided.clear()
-            try:
-                positions = self._store.append_decided(chains, decide)
-            except ConcurrentAppend:
-                continue
-            self._committed(stored, positions)
-            it = iter(positions)
-            return [
-                msgspec.structs.replace(o, position=next(it)) if o.verdict == Verdict.OK else o
-                for o in decided[-1]
-            ]
-        raise StoreBusy("the log kept changing under this batch; try again")
+        sequenced: dict[str, int] = {}
+        positions = self._write(
+            chains, decide, sequenced, on_retry=decided.clear, sequences=not from_stream
+        )
+        self._committed(stored, positions)
+        it = iter(positions)
+        return [
+            msgspec.structs.replace(o, position=next(it)) if o.verdict == Verdict.OK else o
+            for o in decided[-1]
+        ]
 
     def append_requests(
         self, requests: Sequence[Sequence[Inspection]]
@@ -227,32 +246,90 @@ class AppendEvents:
                 accepted += mine
                 answers.append((outcomes, len(mine)))
             stored[:] = accepted
+            self._sequence(accepted, sequenced)
             return Decision(accepted, [], self._clock_ms(), group.state.rows())
 
         stored: list[Accepted] = []
-        for _ in range(MAX_RETRIES):
-            try:
-                placed = self._store.append_decided(chains, decide)
-            except ConcurrentAppend:
+        sequenced: dict[str, int] = {}
+        placed = self._write(chains, decide, sequenced)
+        self._committed(stored, placed)
+        positions = iter(placed)
+        results: list[list[Outcome] | BatchRefused] = []
+        for answer in answers:
+            if isinstance(answer, BatchRefused):
+                results.append(answer)
                 continue
-            self._committed(stored, placed)
-            positions = iter(placed)
-            results: list[list[Outcome] | BatchRefused] = []
-            for answer in answers:
-                if isinstance(answer, BatchRefused):
-                    results.append(answer)
-                    continue
-                outcomes, _ = answer
-                results.append(
-                    [
-                        msgspec.structs.replace(o, position=next(positions))
-                        if o.verdict == Verdict.OK
-                        else o
-                        for o in outcomes
-                    ]
-                )
-            return results
+            outcomes, _ = answer
+            results.append(
+                [
+                    msgspec.structs.replace(o, position=next(positions))
+                    if o.verdict == Verdict.OK
+                    else o
+                    for o in outcomes
+                ]
+            )
+        return results
+
+    def _write(
+        self,
+        chains: set[tuple[str, str]],
+        decide: Callable[[StoreView], Decision],
+        sequenced: dict[str, int],
+        on_retry: Callable[[], None] = lambda: None,
+        *,
+        sequences: bool = True,
+    ) -> list[int]:
+        """Run ``decide`` and store its decision in one transaction, again if it lost a race.
+
+        Two races: another writer of the store committed first (judge again at
+        once), or another node's events reached the coop's stream first (wait
+        until this node applied them, then judge again). ``decide`` fills
+        ``sequenced`` with the last stream position of what it sequenced, per coop.
+        """
+        attempts = 0
+        deadline = time.monotonic() + STREAM_WAIT_S
+        if self._sequencer is not None and sequences:
+            self._sequencer.prepare(sorted({coop for coop, _ in chains}))
+        while attempts < MAX_RETRIES:
+            sequenced.clear()
+            try:
+                positions = self._store.append_decided(chains, decide)
+            except ConcurrentAppend:
+                attempts += 1
+                on_retry()
+                continue
+            except StreamMoved as moved:
+                self._await_stream(moved, deadline)
+                on_retry()
+                continue
+            if self._sequencer is not None:
+                for coop, last in sequenced.items():
+                    self._sequencer.positions.advance(coop, last)
+            return positions
         raise StoreBusy("the log kept changing under this batch; try again")
+
+    def _sequence(self, accepted: Sequence[Accepted], into: dict[str, int]) -> None:
+        """Inside the write transaction: put ``accepted`` in their coops' streams, each
+        right after the stream position this node's state reflects."""
+        sequencer = self._sequencer
+        if sequencer is None or not accepted:
+            return
+        by_coop: dict[str, list[Accepted]] = {}
+        for a in accepted:
+            by_coop.setdefault(a.event.coop, []).append(a)
+        for coop, events in by_coop.items():
+            after = sequencer.positions.at(coop)
+            into[coop] = sequencer.sequence(coop, after, events)
+
+    def _await_stream(self, moved: StreamMoved, deadline: float) -> None:
+        """Wait until this node applied ``moved.coop``'s stream up to ``moved.last``."""
+        assert self._sequencer is not None
+        left = deadline - time.monotonic()
+        if left <= 0 or not self._sequencer.positions.wait_for(moved.coop, moved.last, left):
+            raise StreamUnavailable(
+                f"this node is still applying {moved.coop}'s stream (up to {moved.last});"
+                " try again shortly"
+            )
 
     def _judge(
         self, inspections: Sequence[Inspection], view: _Overlay

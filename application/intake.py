@@ -270,7 +270,7 @@ class Intake:
             self._received.add(
                 coop, [i.event.id for i in inspections if i.event is not None and i.verdict is None]
             )
-            outcomes = self._append.append_inspected(inspections, atomic=False)
+            outcomes = self._append.append_inspected(inspections, from_stream=True)
             for ins, outcome in zip(inspections, outcomes, strict=True):
                 if parkable(outcome) and ins.event is not None:
                     event = ins.event
@@ -306,7 +306,7 @@ class Intake:
                 break
             inspections = [Inspection(_event.decode(p.wire), None, "", p.wire) for p in parked]
             self._received.add(coop, [p.event_id for p in parked])
-            outcomes = self._append.append_inspected(inspections, atomic=False)
+            outcomes = self._append.append_inspected(inspections, from_stream=True)
             done: list[str] = []
             passed = 0
             for p, outcome in zip(parked, outcomes, strict=True):

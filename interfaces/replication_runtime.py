@@ -14,6 +14,11 @@ server's event loop:
   processes) and a durable consumer named after the node's key, whose
   batches go through :class:`~icn.application.intake.Intake` in a worker
   thread and are acked only after it returned;
+- it sequences the node's own writes: each goes into its coop's stream
+  (compare-and-set on the stream's last sequence) inside the transaction
+  that stores it, so every node judges every write in one order
+  (:mod:`icn.application.sequencing`); a coop takes writes once its
+  consumer position is known and its outbox has been published;
 - it keeps a snapshot of each coop's numbers (stream position, consumer
   lag, outbox backlog, parked and quarantined counts) for ``/v1/ready``.
 
@@ -31,7 +36,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +46,14 @@ from nats.aio.client import Client
 
 from icn.application.intake import Intake, IntakeCounts
 from icn.application.relay import OutboxItem, OutboxRelay
+from icn.application.remembered_ids import RememberedIds
+from icn.application.sequencing import StreamPositions
 from icn.domain.identity.did import did_key_part
 from icn.infrastructure.replication.connection import close, connect
 from icn.infrastructure.replication.consumer import Delivered, DurableCoopConsumer
 from icn.infrastructure.replication.nats_server import LocalNatsServer
 from icn.infrastructure.replication.publisher import JetStreamPublisher, Outgoing, PublishFailed
+from icn.infrastructure.replication.sequencer import JetStreamSequencer
 from icn.infrastructure.replication.streams import default_replicas, ensure_stream
 from icn.infrastructure.replication.subjects import stream_name
 from icn.infrastructure.settings import Settings
@@ -73,6 +81,8 @@ longer to commit than this is simply delivered again after it committed,
 and the second delivery is a no-op (known ids, recognised before any check).
 """
 _PAUSE_MAX_S = 2.0
+MAX_OWN_REMEMBERED = 100_000
+"""Ids of events this node committed, kept per coop so its consumer can skip them."""
 
 
 # -- where NATS is -------------------------------------------------------------------
@@ -328,6 +338,12 @@ class ReplicationRuntime:
         self._main: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self._relay: OutboxRelay | None = None
+        self.positions = StreamPositions()
+        self.sequencer: JetStreamSequencer | None = None
+        self._connected = asyncio.Event()
+        self._opened: dict[str, asyncio.Event] = {}
+        self._ready_parts: dict[str, set[str]] = {}
+        self._committed_here = RememberedIds(MAX_OWN_REMEMBERED)
 
     @property
     def url(self) -> str:
@@ -341,6 +357,13 @@ class ReplicationRuntime:
     async def start(self) -> None:
         """Start our own nats-server if no URL was given; connect and serve in the background."""
         self._stop = asyncio.Event()
+        self._connected = asyncio.Event()
+        # From now on the node's writes go through the coops' streams (refused while a
+        # coop's stream cannot take them), never judged on this node's state alone.
+        self.sequencer = JetStreamSequencer(asyncio.get_running_loop(), self.positions)
+        self.sequencer.opener = self._open_coop
+        self.node.append.use_sequencer(self.sequencer)
+        self.node.append.add_commit_listener(self._note_committed)
         # The relay and the consumer hop between the event loop and worker threads a few
         # times per batch; with the default 5 ms GIL switch interval each hop can wait that
         # long behind a busy request thread, which adds up on the propagation path.
@@ -357,6 +380,9 @@ class ReplicationRuntime:
     async def stop(self) -> None:
         """Finish the batches in hand, close the connection, stop our nats-server."""
         self._stop.set()
+        if self.sequencer is not None:
+            self.sequencer.close()  # writes from now on: "try again" (another node takes them)
+        self.node.append.remove_commit_listener(self._note_committed)
         for waker in self._wakers.values():
             waker.set()
         # A relay may be waiting out NATS (up to the publisher's deadline): cancel it. That is
@@ -436,9 +462,12 @@ class ReplicationRuntime:
             self.state,
             self.state,
             JetStreamOutbox(publisher),
-            already_in_stream=self.intake.came_from_stream,
+            already_in_stream=self._already_in_stream,
         )
         self.node.append.add_commit_listener(self._relay.offer)
+        if self.sequencer is not None:
+            self.sequencer.publisher = publisher
+        self._connected.set()
         while not self._stop.is_set():
             try:
                 coops = await asyncio.to_thread(self.node.store.coops)
@@ -451,8 +480,48 @@ class ReplicationRuntime:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), DISCOVER_S)
 
+    def _already_in_stream(self, coop: str, event_id: str) -> bool:
+        """For the relay: events received from the stream, or put there by a sequenced write."""
+        if self.intake.came_from_stream(coop, event_id):
+            return True
+        return self.sequencer is not None and self.sequencer.in_stream.take(coop, event_id)
+
+    def _note_committed(self, events: Sequence[OutboxItem]) -> None:
+        """A commit listener: the log holds these now (their echoes need no checks)."""
+        by_coop: dict[str, list[str]] = {}
+        for e in events:
+            by_coop.setdefault(e.coop, []).append(e.event_id)
+        for coop, ids in by_coop.items():
+            self._committed_here.add(coop, ids)
+
+    def _own(self, coop: str, event_id: str) -> bool:
+        """True (once) for an event this node published or committed itself."""
+        relay = self._relay
+        if relay is not None and relay.published_here(coop, event_id):
+            return True
+        return self._committed_here.take(coop, event_id)
+
+    async def _open_coop(self, coop: str) -> bool:
+        """For the sequencer: serve ``coop`` if not yet, and wait until it takes writes."""
+        await self._connected.wait()
+        if coop not in self._tasks:
+            self._serve(coop)
+        await self._opened[coop].wait()
+        return True
+
+    def _part_ready(self, coop: str, part: str) -> None:
+        """The consumer's position is known, or the relay published the backlog once:
+        with both, the coop's writes can be judged at a position that says it all."""
+        parts = self._ready_parts[coop]
+        parts.add(part)
+        if parts >= {"consumer", "relay"} and self.sequencer is not None:
+            self.sequencer.open(coop)
+            self._opened[coop].set()
+
     def _serve(self, coop: str) -> None:
         log.info("replicating %s through %s", coop, self.url)
+        self._opened.setdefault(coop, asyncio.Event())
+        self._ready_parts[coop] = set()
         self._wakers[coop] = asyncio.Event()
         self.totals.setdefault(coop, IntakeCounts())
         self._tasks[coop] = [
@@ -462,13 +531,22 @@ class ReplicationRuntime:
 
     async def _ensure_stream(self, coop: str) -> bool:
         assert self.nc is not None
+        nc = self.nc
+        return await self._until_done(
+            f"stream for {coop}",
+            lambda: ensure_stream(nc.jetstream(), coop, default_replicas(nc)),
+        )
+
+    async def _until_done(self, what: str, step: Callable[[], Awaitable[object]]) -> bool:
+        """Run ``step`` until it succeeds (True) or the runtime stops (False), pausing longer
+        after each failure (NATS away or electing a leader)."""
         pause = 0.1
         while not self._stop.is_set():
             try:
-                await ensure_stream(self.nc.jetstream(), coop, default_replicas(self.nc))
+                await step()
                 return True
             except (nats.errors.Error, TimeoutError) as exc:
-                log.warning("stream for %s not ready (%s); retrying", coop, exc)
+                log.warning("%s not ready (%s); retrying", what, exc)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), pause)
                 pause = min(pause * 2, _PAUSE_MAX_S)
@@ -485,6 +563,8 @@ class ReplicationRuntime:
             try:
                 result = await self._relay.pump(coop)
                 pause = self.poll_s if result.caught_up else min(pause * 2, _PAUSE_MAX_S)
+                if result.caught_up:
+                    self._part_ready(coop, "relay")
             except Exception as exc:  # NATS refused, store busy …: publish again later
                 log.warning("outbox relay of %s: %s; retrying", coop, exc)
                 pause = min(max(pause, 0.1) * 2, _PAUSE_MAX_S)
@@ -499,19 +579,35 @@ class ReplicationRuntime:
         if not await self._ensure_stream(coop):
             return
         consumer = EagerCoopConsumer(self.nc, self.durable, coop, ack_wait=ACK_WAIT_S)
+        if not await self._known_position(consumer, coop):
+            return
         await consumer.run(functools.partial(self._handle, coop), self._stop)
+
+    async def _known_position(self, consumer: DurableCoopConsumer, coop: str) -> bool:
+        """Bind the consumer and learn how far the store holds the stream: everything up to
+        the consumer's ack floor was committed before it was acked."""
+        assert self.nc is not None
+        js = self.nc.jetstream()
+
+        async def learn() -> None:
+            await consumer.ensure()
+            info = await js.consumer_info(consumer.stream, consumer.durable)
+            self.positions.advance(coop, int(info.ack_floor.stream_seq or 0))
+
+        if not await self._until_done(f"consumer for {coop}", learn):
+            return False
+        self._part_ready(coop, "consumer")
+        return True
 
     async def _handle(self, coop: str, batch: list[Delivered]) -> None:
         messages = [d.data for d in batch]
-        relay = self._relay
-        if relay is not None and self.intake.skip_own(
-            coop, messages, functools.partial(relay.published_here, coop)
-        ):
+        if self.intake.skip_own(coop, messages, functools.partial(self._own, coop)):
             # Our own events read back: no thread hop, no query (see Intake.skip_own).
             counts = IntakeCounts(received=len(messages), duplicates=len(messages))
         else:
             counts = await asyncio.to_thread(self.intake.receive, coop, messages)
         self.totals[coop].add(counts)
+        self.positions.advance(coop, batch[-1].stream_seq)  # committed, in stream order
         if counts.accepted and self.on_appended is not None:
             self.on_appended(coop)
         if counts.rejected or counts.forks or counts.evicted:

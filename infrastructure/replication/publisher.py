@@ -79,6 +79,27 @@ class PublishFailed(RuntimeError):
         self.results = results
 
 
+class WrongLastSequence(RuntimeError):
+    """A publish that expected the stream to end at some sequence found it ending at ``last``."""
+
+    def __init__(self, last: int) -> None:
+        super().__init__(f"the stream ends at {last}")
+        self.last = last
+
+
+WRONG_LAST_SEQUENCE = 10071
+"""JetStream's ``err_code`` for a failed ``Nats-Expected-Last-Sequence`` check."""
+
+_Message = tuple[str, dict[str, str], bytes]
+"""subject, headers, payload"""
+
+
+def _message(item: Outgoing, **extra: str) -> _Message:
+    headers = {"Nats-Msg-Id": item.event_id, "Nats-Expected-Stream": stream_name(item.coop)}
+    headers.update(extra)
+    return event_subject(item.coop, item.event_type, item.author), headers, item.wire
+
+
 class JetStreamPublisher:
     """Publishes events to ``icn.<coop>.<type>.<author key>`` and waits for JetStream's acks."""
 
@@ -113,10 +134,7 @@ class JetStreamPublisher:
         them in that order unless a retry re-sends some of them later.
         """
         # Build every subject first: a bad name fails before anything is sent.
-        messages = [
-            (event_subject(i.coop, i.event_type, i.author), stream_name(i.coop), i.event_id, i.wire)
-            for i in items
-        ]
+        messages = [_message(i) for i in items]
         results: list[Published | None] = [None] * len(items)
         todo = list(range(len(items)))
         give_up_at = time.monotonic() + self.deadline
@@ -139,9 +157,37 @@ class JetStreamPublisher:
             backoff = min(backoff * 2, 1.0)
         return [r for r in results if r is not None]
 
+    async def publish_after(self, items: Sequence[Outgoing], after: int) -> list[Published]:
+        """Publish ``items`` (one coop's) as its stream's next messages after sequence ``after``.
+
+        Each carries ``Nats-Expected-Last-Sequence``, so JetStream stores it only
+        if the stream then ends exactly where the one before it went: if
+        another publisher got in first, :class:`WrongLastSequence` says where the
+        stream ends now. One attempt, no retries (the caller holds a store
+        transaction open meanwhile): :class:`PublishFailed` if NATS is away or
+        does not answer within ``ack_timeout``.
+        """
+        if not self._nc.is_connected:
+            raise PublishFailed("not connected to NATS", [None] * len(items))
+        messages = [
+            _message(item, **{"Nats-Expected-Last-Sequence": str(after + n)})
+            for n, item in enumerate(items)
+        ]
+        results: list[Published | None] = [None] * len(items)
+        try:
+            failed, error = await self._attempt(messages, list(range(len(items))), results)
+        except PublishFailed as exc:
+            cause = exc.__cause__
+            if isinstance(cause, nats.js.errors.APIError) and cause.err_code == WRONG_LAST_SEQUENCE:
+                raise WrongLastSequence(_last_of(cause.description or "")) from None
+            raise
+        if failed:
+            raise PublishFailed(f"JetStream did not acknowledge the write: {error!r}", results)
+        return [r for r in results if r is not None]
+
     async def _attempt(
         self,
-        messages: list[tuple[str, str, str, bytes]],
+        messages: list[_Message],
         todo: list[int],
         results: list[Published | None],
     ) -> tuple[list[int], BaseException | None]:
@@ -159,7 +205,7 @@ class JetStreamPublisher:
 
     async def _send_window(
         self,
-        messages: list[tuple[str, str, str, bytes]],
+        messages: list[_Message],
         window: list[int],
         results: list[Published | None],
     ) -> tuple[list[int], BaseException | None]:
@@ -172,16 +218,15 @@ class JetStreamPublisher:
         try:
             await self._listen()
             for position, index in enumerate(window):
-                subject, stream, event_id, wire = messages[index]
+                subject, headers, wire = messages[index]
                 token = self._token()
                 self._waiting[token] = (batch, index)
                 batch.left += 1
                 try:
                     # The client queues the bytes and its flusher writes them in bulk.
                     await self._nc.publish(
-                        subject, wire, reply=f"{self._inbox}.{token}",
-                        headers={"Nats-Msg-Id": event_id, "Nats-Expected-Stream": stream},
-                    )  # fmt: skip
+                        subject, wire, reply=f"{self._inbox}.{token}", headers=headers
+                    )
                 except _TRANSIENT as exc:
                     self._waiting.pop(token, None)
                     batch.left -= 1
@@ -277,6 +322,12 @@ class _PubAckReply(msgspec.Struct):
 
 
 _reply = msgspec.json.Decoder(_PubAckReply)
+
+
+def _last_of(description: str) -> int:
+    """The sequence in JetStream's "wrong last sequence: 41" (0 if it says none)."""
+    tail = description.rsplit(":", 1)[-1].strip()
+    return int(tail) if tail.isdigit() else 0
 
 
 def _answer_of(msg: Msg) -> Published | BaseException:

@@ -238,8 +238,10 @@ class Load:
                 with self._lock:
                     self.accepted.append(event.id)
                 return True
-            if outcome in ("gap", "down", "unknown-member"):
-                time.sleep(0.02)  # that node has not caught up (or is gone): try again
+            if outcome in ("gap", "down", "unknown-member", "stream-unavailable"):
+                # That node has not caught up, is gone, or cannot reach the stream to put
+                # the write in order (NATS restarting): try again, as a wallet would.
+                time.sleep(0.02)
                 continue
             if event.type == ENTRY and outcome in ("not-a-member", "credit-limit-exceeded"):
                 return False  # judged on that node's state: a wallet just drops the payment

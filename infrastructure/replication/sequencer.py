@@ -1,0 +1,122 @@
+"""The application's :class:`~icn.application.sequencing.Sequencer` on a JetStream publisher.
+
+Writes are decided in store threads; the NATS connection lives on the node's
+event loop. :meth:`JetStreamSequencer.sequence` hands the publish to the
+loop and waits for it, with the store transaction open: it must fail fast
+(not connected, no ack within ``timeout``), since every other writer of the
+store waits behind it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+
+import nats.errors
+
+from icn.application.ports import Accepted
+from icn.application.remembered_ids import RememberedIds
+from icn.application.sequencing import StreamMoved, StreamPositions, StreamUnavailable
+from icn.infrastructure.replication.publisher import (
+    JetStreamPublisher,
+    Outgoing,
+    PublishFailed,
+    WrongLastSequence,
+)
+
+TIMEOUT_S = 3.0
+OPEN_TIMEOUT_S = 10.0
+MAX_REMEMBERED = 100_000
+
+Opener = Callable[[str], Awaitable[bool]]
+"""On the loop: start serving a coop if needed; True once its writes can be sequenced."""
+
+
+class JetStreamSequencer:
+    """Publishes a write's events right after a stream position, from any store thread."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        positions: StreamPositions | None = None,
+        *,
+        timeout: float = TIMEOUT_S,
+        open_timeout: float = OPEN_TIMEOUT_S,
+    ) -> None:
+        self._loop = loop
+        self.positions = positions or StreamPositions()
+        self.timeout = timeout
+        self.open_timeout = open_timeout
+        self.publisher: JetStreamPublisher | None = None
+        """Set once connected; until then every write is refused as unavailable."""
+        self.opener: Opener | None = None
+        self.in_stream = RememberedIds(MAX_REMEMBERED)
+        """Ids this sequencer put in the stream (the outbox relay need not publish them)."""
+        self._open: set[str] = set()
+        self._lock = threading.Lock()
+
+    def prepare(self, coops: Iterable[str]) -> None:
+        """Before a write's transaction: have these coops served and open, or refuse."""
+        for coop in coops:
+            with self._lock:
+                if coop in self._open:
+                    continue
+            opener = self.opener
+            if opener is None:
+                raise StreamUnavailable("this node is not connected to NATS yet; try again shortly")
+            _not_on(self._loop)
+            future = asyncio.run_coroutine_threadsafe(opener(coop), self._loop)
+            try:
+                opened = future.result(self.open_timeout)
+            except concurrent.futures.TimeoutError:
+                future.cancel()
+                opened = False
+            if not opened:
+                raise StreamUnavailable(
+                    f"the stream of {coop} is not ready on this node yet; try again shortly"
+                )
+
+    def open(self, coop: str) -> None:
+        """Take writes for ``coop`` (its positions are known, its outbox published)."""
+        with self._lock:
+            self._open.add(coop)
+
+    def close(self) -> None:
+        """Refuse every write from now on (the node is stopping)."""
+        with self._lock:
+            self._open.clear()
+
+    def sequence(self, coop: str, after: int, events: Sequence[Accepted]) -> int:
+        with self._lock:
+            is_open = coop in self._open
+        publisher = self.publisher
+        if not is_open or publisher is None:
+            raise StreamUnavailable(
+                f"replication of {coop} is starting or stopping on this node; try again shortly"
+            )
+        _not_on(self._loop)
+        items = [Outgoing(coop, a.event.id, a.event.type, a.event.author, a.wire) for a in events]
+        future = asyncio.run_coroutine_threadsafe(publisher.publish_after(items, after), self._loop)
+        try:
+            published = future.result(self.timeout)
+        except WrongLastSequence as moved:
+            raise StreamMoved(coop, max(moved.last, after + 1)) from None
+        except (PublishFailed, nats.errors.Error, concurrent.futures.TimeoutError) as exc:
+            future.cancel()
+            raise StreamUnavailable(
+                f"the stream of {coop} cannot take writes now ({exc}); try again shortly"
+            ) from None
+        self.in_stream.add(coop, [a.event.id for a in events])
+        return published[-1].seq
+
+
+def _not_on(loop: asyncio.AbstractEventLoop) -> None:
+    """Waiting for ``loop`` from its own thread would never end."""
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    if running is loop:
+        raise RuntimeError("a sequenced write must not run on the event loop it publishes on")
