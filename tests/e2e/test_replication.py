@@ -48,14 +48,21 @@ from support.replication import (
     wallets_from_log,
 )
 
+from icn.domain.coop import bodies as cb
 from icn.domain.coop.records import CreditPolicy, Policy
+from icn.domain.identity.did import did_from_public_key
+from icn.domain.ledger import bodies as lb
 from icn.infrastructure.replication.nats_server import LocalNatsCluster, LocalNatsServer
 from icn.infrastructure.replication.subjects import event_subject
 
 COOP = "repl-coop"
-MEMBERS = {"alice": ["admin"], "bob": [], "carol": [], "dave": [], "erin": [], "mallory": []}
-POLICY = Policy(credit={"hours": CreditPolicy(baseline=1_000_000, max_limit=1_000_000)})
-"""10,000.00 hours each: payments of up to 20.00 rarely meet a limit (refused ones are dropped)."""
+MEMBERS = {
+    "alice": ["admin"], "bob": ["admin"], "carol": [], "dave": [], "erin": [], "mallory": [],
+}  # fmt: skip
+"""Two admins on different load workers: they race to admit the same newcomers."""
+POLICY = Policy(credit={"hours": CreditPolicy(baseline=40_000, max_limit=40_000)})
+"""400.00 hours each against payments of up to 20.00: members do run into their limits, so
+payments are refused depending on what reached the stream first (refused ones are dropped)."""
 REPO = Path(__file__).resolve().parents[2]
 
 QUIET_ENV = {
@@ -119,6 +126,7 @@ def cluster(
         [by_name[n] for n in ("bob", "carol", "dave", "erin")],
         workers=4,
         newcomer_key=lambda i: key_for(f"newcomer-{i}"),
+        rival=by_name["bob"],
     )
     try:
         yield Cluster(server, nodes, load, by_name, icn_path_module, env)
@@ -187,8 +195,11 @@ def assert_identical(c: Cluster, expect_parked: bool = False) -> list[str]:
 @pytest.mark.slow
 def test_three_nodes_converge_and_each_checkpoint_verifies(cluster: Cluster) -> None:
     cluster.load.run_for(6)
-    assert cluster.load.outcomes["ok"] > 150, cluster.load.outcomes
+    outcomes = cluster.load.outcomes
+    assert outcomes["ok"] > 150, outcomes
     assert cluster.load.newcomers, "no membership changes happened"
+    # Conflicts did happen, and were settled the same way everywhere (asserted below).
+    assert outcomes["already-member"] > 0 and outcomes["credit-limit-exceeded"] > 0, outcomes
     ids = assert_identical(cluster)
     # Every node signs a checkpoint of its own log; they replicate like any event.
     for n in cluster.nodes:
@@ -247,6 +258,61 @@ def test_a_nats_restart_mid_load_loses_nothing(cluster: Cluster) -> None:
     before = len(cluster.load.accepted)
     assert_identical(cluster)
     assert before == len(cluster.load.accepted)
+
+
+@pytest.mark.slow
+def test_conflicting_decisions_on_two_nodes_are_settled_in_stream_order(cluster: Cluster) -> None:
+    alice, bob, erin = (cluster.wallets[n] for n in ("alice", "bob", "erin"))
+    n1, n2, n3 = (cluster.node(n) for n in ("n1", "n2", "n3"))
+
+    def race(*posts: tuple[ReplNode, Wallet, Any]) -> list[str]:
+        """Post each event to its node at the same moment; the outcomes, in order."""
+        start = threading.Barrier(len(posts))
+        outcomes = [""] * len(posts)
+
+        def post(i: int) -> None:
+            node, wallet, event = posts[i]
+            start.wait()
+            outcomes[i] = node.post(wallet, event)
+            if outcomes[i] == "ok":
+                wallet.commit(event)
+
+        threads = [threading.Thread(target=post, args=(i,)) for i in range(len(posts))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        return outcomes
+
+    # Two admins admit the same person on two nodes: exactly one admission stands.
+    for round_ in range(5):
+        did = did_from_public_key(bytes(key_for(f"contested-{round_}").verify_key))
+        body = msgspec.to_builtins(cb.MemberAdmitted(member=did, roles=[]))
+        outcomes = race(
+            (n1, alice, alice.draft(cb.MEMBER_ADMITTED, body)),
+            (n2, bob, bob.draft(cb.MEMBER_ADMITTED, body)),
+        )
+        assert sorted(outcomes) == ["already-member", "ok"], outcomes
+    # A freeze races the frozen member's payment: whichever the stream holds first decides,
+    # and every node decides the same. (First some credit for erin, who may be at her limit.)
+    for payer in (cluster.wallets[n] for n in ("alice", "bob", "carol", "dave")):
+        topup = payer.pay(erin.did, 5_000)
+        if n2.post(payer, topup) == "ok":
+            payer.commit(topup)
+            break
+    else:
+        raise AssertionError("nobody could pay erin")
+    freeze = msgspec.to_builtins(lb.AccountFrozen(member=erin.did, reason="audit"))
+    froze, paid = race(
+        (n1, alice, alice.draft(lb.ACCOUNT_FROZEN, freeze)),
+        (n3, erin, erin.pay(alice.did, 100)),
+    )
+    assert froze == "ok" and paid in ("ok", "account-frozen"), (froze, paid)
+    ids = assert_identical(cluster)
+    assert alice.prev in ids and bob.prev in ids and erin.prev in ids
+    unfreeze = alice.draft(lb.ACCOUNT_UNFROZEN, {"member": erin.did})
+    assert n2.post(alice, unfreeze) == "ok"
+    alice.commit(unfreeze)
 
 
 @pytest.mark.slow

@@ -135,9 +135,11 @@ class Load:
 
     Worker 0 owns the admin (who admits newcomers and assigns roles) and the
     newcomers; the other workers own the remaining members, so each chain is
-    written by one thread. ``accepted`` holds every event id some node
-    answered 201 (or 409 duplicate) for: after quiescence, every node must
-    hold all of them.
+    written by one thread. A ``rival`` admin (a member owned by another
+    worker) now and then admits the newcomer worker 0 is about to admit, on
+    some other node: one of the two admissions is refused ``already-member``.
+    ``accepted`` holds every event id some node answered 201 (or 409
+    duplicate) for: after quiescence, every node must hold all of them.
     """
 
     def __init__(
@@ -150,6 +152,7 @@ class Load:
         pause_s: float = 0.03,
         seed: int = 5,
         newcomer_key: Callable[[int], SigningKey],
+        rival: Wallet | None = None,
     ) -> None:
         self.nodes, self.admin = nodes, admin
         self.active: list[str] = [admin.did, *(m.did for m in members)]
@@ -157,12 +160,14 @@ class Load:
         self.pause_s = pause_s
         self.rng = random.Random(seed)
         self.newcomer_key = newcomer_key
+        self.rival = rival
         self.owned: list[list[Wallet]] = [[admin]] + [[] for _ in range(workers - 1)]
         for i, m in enumerate(members):
             self.owned[1 + i % (workers - 1)].append(m)
         self.accepted: list[str] = []
         self.outcomes: Counter[str] = Counter()
         self.errors: list[BaseException] = []
+        self._rival_did = rival.did if rival is not None else ""
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -206,20 +211,27 @@ class Load:
                 key = self.newcomer_key(len(self.newcomers))
                 did = did_from_public_key(bytes(key.verify_key))
                 body = msgspec.to_builtins(cb.MemberAdmitted(member=did, roles=[]))
-                if self.submit(self.admin, self.admin.draft(cb.MEMBER_ADMITTED, body), rng):
-                    wallet = Wallet(self.admin.coop, key)
-                    self.newcomers.append(wallet)
-                    self.owned[0].append(wallet)
-                    with self._lock:
-                        self.active.append(did)
+                # Refused only as already-member: the rival's admission came first.
+                self.submit(self.admin, self.admin.draft(cb.MEMBER_ADMITTED, body), rng)
+                wallet = Wallet(self.admin.coop, key)
+                self.newcomers.append(wallet)
+                self.owned[0].append(wallet)
+                with self._lock:
+                    self.active.append(did)
                 return
             if roll < 0.25:
-                member = rng.choice(self.active[1:])
+                member = rng.choice([d for d in self.active[1:] if d != self._rival_did])
                 roles = rng.choice([[], ["steward"]])
                 body = msgspec.to_builtins(cb.RolesAssigned(member=member, roles=roles))
                 self.submit(self.admin, self.admin.draft(cb.ROLES_ASSIGNED, body), rng)
                 return
         wallet = rng.choice(self.owned[index])
+        if wallet is self.rival and rng.random() < 0.3 and len(self.newcomers) < 12:
+            # Admit the newcomer worker 0 is about to admit (it may be doing so right now).
+            did = did_from_public_key(bytes(self.newcomer_key(len(self.newcomers)).verify_key))
+            body = msgspec.to_builtins(cb.MemberAdmitted(member=did, roles=[]))
+            self.submit(wallet, wallet.draft(cb.MEMBER_ADMITTED, body), rng)
+            return
         with self._lock:
             payee = rng.choice([d for d in self.active if d != wallet.did])
         self.submit(wallet, wallet.pay(payee, rng.randint(1, 2_000)), rng)
@@ -244,7 +256,9 @@ class Load:
                 time.sleep(0.02)
                 continue
             if event.type == ENTRY and outcome in ("not-a-member", "credit-limit-exceeded"):
-                return False  # judged on that node's state: a wallet just drops the payment
+                return False  # judged in stream order: a wallet just drops the payment
+            if event.type == cb.MEMBER_ADMITTED and outcome == "already-member":
+                return False  # the other admin's admission reached the stream first
             raise AssertionError(f"{node.name} refused {event.type}: {outcome}")
         raise AssertionError(f"no node took {event.id} within 30 s")
 

@@ -6,43 +6,24 @@ so the parked rows and the known-bytes shortcut are the real ones.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
 import pytest
 from support.coops import CoopScript, entry_body, resign
+from support.stores import StoreNode
 
-from icn.application.append import AppendEvents
-from icn.application.intake import Intake
 from icn.domain.events.envelope import Event
-from icn.infrastructure.store.database import parse_database_url
-from icn.infrastructure.store.event_store import SqlEventStore
-from icn.infrastructure.store.parked import SqlReplicationState
 
 COOP = "intake-coop"
 
 
-class Node:
+class Node(StoreNode):
     """A store, its replication state and an intake, like one receiving node."""
 
     def __init__(self, directory: Path, max_parked: int = 10_000) -> None:
-        directory.mkdir(exist_ok=True)
-        self.store = SqlEventStore(parse_database_url(None, directory))
-        self.store.create_tables()
-        ticks = itertools.count(1_800_000_000_000)
-        clock = lambda: next(ticks)  # noqa: E731
-        self.state = SqlReplicationState(self.store)
-        self.append = AppendEvents(self.store, clock)
-        self.intake = Intake(self.append, self.state, clock, max_parked=max_parked)
-
-    def ids(self) -> list[str]:
-        return [e.event_id for e in self.store.entries(COOP)]
-
-    def close(self) -> None:
-        self.state.close()
-        self.store.close()
+        super().__init__(directory, COOP, max_parked)
 
 
 @pytest.fixture
@@ -276,27 +257,3 @@ def test_a_batch_of_our_own_events_is_skipped_only_when_nothing_can_be_parked(
     assert not node.intake.skip_own(COOP, [b"not json"], lambda i: True)
     node.intake.receive(COOP, w(s.pay("alice", "bob", 4)))  # a gap: parked
     assert not node.intake.skip_own(COOP, w(f, p1), ours.__contains__)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="known limit (docs/replication.md): concurrent decisions that conflict are judged "
-    "on each node's own order; one node keeps what another rejects",
-)
-def test_two_admissions_of_one_person_on_two_nodes_converge(tmp_path: Path) -> None:
-    s = CoopScript(COOP)
-    f = s.found({"alice": ["admin"], "bob": ["admin"], "carol": []})
-    by_alice = s.admit("alice", "dave")  # accepted on node x
-    by_bob = s.admit("bob", "dave")  # accepted on node y at the same time
-    later = s.pay("alice", "carol", 1)  # alice goes on, on node x
-    x, y = Node(tmp_path / "x"), Node(tmp_path / "y")
-    try:
-        x.intake.receive(COOP, w(f, by_alice, later))
-        y.intake.receive(COOP, w(f, by_bob))
-        # the stream then brings each the other's events
-        x.intake.receive(COOP, w(by_bob))
-        y.intake.receive(COOP, w(by_alice, later))
-        assert set(x.ids()) == set(y.ids())
-    finally:
-        x.close()
-        y.close()
