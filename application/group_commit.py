@@ -19,6 +19,9 @@ from icn.application.append import AppendEvents, Outcome
 from icn.domain.events.envelope import Inspection
 
 MAX_GROUP = 256
+MAX_GROUP_EVENTS = 1000
+"""A group stops growing at this many events: a replicating node puts a group's events in
+its coop's stream as one atomic batch, and JetStream takes at most 1,000 per batch."""
 _STOP = object()
 
 
@@ -54,12 +57,15 @@ class GroupCommit:
         return future
 
     def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            first = self._queue.get()
+        held: object = None  # a request that did not fit in the last group: the next one's first
+        while True:
+            first = held if held is not None else self._queue.get()
+            held = None
             if first is _STOP:
                 return
             group = [first]
+            events = len(first[0])  # type: ignore[index]
+            stopping = False
             while len(group) < self._max:
                 try:
                     item = self._queue.get_nowait()
@@ -68,8 +74,15 @@ class GroupCommit:
                 if item is _STOP:
                     stopping = True
                     break
+                size = len(item[0])  # type: ignore[index]
+                if events + size > MAX_GROUP_EVENTS:
+                    held = item
+                    break
                 group.append(item)
+                events += size
             self._commit(group)  # type: ignore[arg-type]
+            if stopping:
+                return
 
     def _commit(self, group: list[tuple[Sequence[Inspection], Future[list[Outcome]]]]) -> None:
         self.groups += 1

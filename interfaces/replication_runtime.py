@@ -81,8 +81,9 @@ longer to commit than this is simply delivered again after it committed,
 and the second delivery is a no-op (known ids, recognised before any check).
 """
 _PAUSE_MAX_S = 2.0
-MAX_OWN_REMEMBERED = 100_000
-"""Ids of events this node committed, kept per coop so its consumer can skip them."""
+MAX_OWN_REMEMBERED = 20_000
+"""Ids of events this node committed, kept per coop so its consumer can skip their echoes
+(which come back within milliseconds; received events fill it too, and are forgotten)."""
 
 
 # -- where NATS is -------------------------------------------------------------------

@@ -80,7 +80,8 @@ class PublishFailed(RuntimeError):
 
 
 class WrongLastSequence(RuntimeError):
-    """A publish that expected the stream to end at some sequence found it ending at ``last``."""
+    """A publish that expected the stream to end at some sequence found it ending at ``last``
+    (0: somewhere further, JetStream did not say where)."""
 
     def __init__(self, last: int) -> None:
         super().__init__(f"the stream ends at {last}")
@@ -89,6 +90,12 @@ class WrongLastSequence(RuntimeError):
 
 WRONG_LAST_SEQUENCE = 10071
 """JetStream's ``err_code`` for a failed ``Nats-Expected-Last-Sequence`` check."""
+DUPLICATE_IN_BATCH = 10201
+"""JetStream's ``err_code`` for an atomic batch with a message id it holds already: checked
+before the expected last sequence, and for a sequenced write it means the same (the
+stream holds what this node has not applied yet)."""
+MAX_ATOMIC_BATCH = 1000
+"""JetStream's limit on the messages of one atomic batch (its error 10199 above it)."""
 
 _Message = tuple[str, dict[str, str], bytes]
 """subject, headers, payload"""
@@ -116,6 +123,7 @@ class JetStreamPublisher:
         self._replies: Subscription | None = None
         self._waiting: dict[str, tuple[_Window, int]] = {}
         self._tokens = 0
+        self._batches = 0
         self.deadline = deadline
         self.ack_timeout = ack_timeout
         self.max_in_flight = max_in_flight
@@ -160,30 +168,59 @@ class JetStreamPublisher:
     async def publish_after(self, items: Sequence[Outgoing], after: int) -> list[Published]:
         """Publish ``items`` (one coop's) as its stream's next messages after sequence ``after``.
 
-        Each carries ``Nats-Expected-Last-Sequence``, so JetStream stores it only
-        if the stream then ends exactly where the one before it went: if
-        another publisher got in first, :class:`WrongLastSequence` says where the
-        stream ends now. One attempt, no retries (the caller holds a store
-        transaction open meanwhile): :class:`PublishFailed` if NATS is away or
-        does not answer within ``ack_timeout``.
+        One atomic batch (``Nats-Batch-Id``; the stream allows atomic
+        publishing): JetStream stores all of it or none of it, and only if the
+        stream still ends at ``after`` (``Nats-Expected-Last-Sequence`` on its
+        first message). If another publisher got in first,
+        :class:`WrongLastSequence` says where the stream ends now. One
+        attempt, no retries (the caller holds a store transaction open
+        meanwhile): :class:`PublishFailed` if NATS is away or does not answer
+        within ``ack_timeout``. At most :data:`MAX_ATOMIC_BATCH` items.
         """
+        if not items:
+            return []
+        if len(items) > MAX_ATOMIC_BATCH:
+            raise ValueError(f"an atomic batch holds at most {MAX_ATOMIC_BATCH} messages")
         if not self._nc.is_connected:
             raise PublishFailed("not connected to NATS", [None] * len(items))
-        messages = [
-            _message(item, **{"Nats-Expected-Last-Sequence": str(after + n)})
-            for n, item in enumerate(items)
-        ]
-        results: list[Published | None] = [None] * len(items)
+        await self._listen()
+        self._batches += 1
+        batch_id = f"{self._inbox[-16:]}-{self._batches}"
+        token = self._token()
+        window = _Window()
+        window.left = 1
+        self._waiting[token] = (window, 0)
+        last = len(items)
         try:
-            failed, error = await self._attempt(messages, list(range(len(items))), results)
-        except PublishFailed as exc:
-            cause = exc.__cause__
-            if isinstance(cause, nats.js.errors.APIError) and cause.err_code == WRONG_LAST_SEQUENCE:
-                raise WrongLastSequence(_last_of(cause.description or "")) from None
-            raise
-        if failed:
-            raise PublishFailed(f"JetStream did not acknowledge the write: {error!r}", results)
-        return [r for r in results if r is not None]
+            for n, item in enumerate(items, start=1):
+                extra = {"Nats-Batch-Id": batch_id, "Nats-Batch-Sequence": str(n)}
+                if n == 1:
+                    extra["Nats-Expected-Last-Sequence"] = str(after)
+                if n == last:
+                    extra["Nats-Batch-Commit"] = "1"
+                subject, headers, wire = _message(item, **extra)
+                # The commit's reply is the batch's answer; the first message's reply (empty,
+                # or an early error) goes to a token nobody waits for.
+                reply = f"{self._inbox}.{token if n == last else 'b'}" if n in (1, last) else ""
+                await self._nc.publish(subject, wire, reply=reply, headers=headers)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(window.done.wait(), timeout=self.ack_timeout)
+        except nats.errors.Error as exc:
+            raise PublishFailed(f"the write could not be sent: {exc!r}", [None] * last) from exc
+        finally:
+            self._waiting.pop(token, None)
+        answer = window.answers.get(0)
+        if answer is None:
+            raise PublishFailed(f"no ack within {self.ack_timeout:g} s", [None] * last)
+        if isinstance(answer, nats.js.errors.APIError) and answer.err_code in (
+            WRONG_LAST_SEQUENCE,
+            DUPLICATE_IN_BATCH,
+        ):
+            raise WrongLastSequence(_last_of(answer.description or ""))
+        if isinstance(answer, BaseException):
+            raise PublishFailed(f"JetStream refused the write: {answer}", [None] * last) from answer
+        first = answer.seq - last + 1
+        return [Published(seq=first + n, duplicate=False) for n in range(last)]
 
     async def _attempt(
         self,

@@ -20,6 +20,7 @@ from icn.application.ports import Accepted
 from icn.application.remembered_ids import RememberedIds
 from icn.application.sequencing import StreamMoved, StreamPositions, StreamUnavailable
 from icn.infrastructure.replication.publisher import (
+    MAX_ATOMIC_BATCH,
     JetStreamPublisher,
     Outgoing,
     PublishFailed,
@@ -98,9 +99,11 @@ class JetStreamSequencer:
             )
         _not_on(self._loop)
         items = [Outgoing(coop, a.event.id, a.event.type, a.event.author, a.wire) for a in events]
-        future = asyncio.run_coroutine_threadsafe(publisher.publish_after(items, after), self._loop)
+        future = asyncio.run_coroutine_threadsafe(
+            self._publish(publisher, items, after), self._loop
+        )
         try:
-            published = future.result(self.timeout)
+            last = future.result(self.timeout)
         except WrongLastSequence as moved:
             raise StreamMoved(coop, max(moved.last, after + 1)) from None
         except (PublishFailed, nats.errors.Error, concurrent.futures.TimeoutError) as exc:
@@ -109,7 +112,17 @@ class JetStreamSequencer:
                 f"the stream of {coop} cannot take writes now ({exc}); try again shortly"
             ) from None
         self.in_stream.add(coop, [a.event.id for a in events])
-        return published[-1].seq
+        return last
+
+    @staticmethod
+    async def _publish(publisher: JetStreamPublisher, items: list[Outgoing], after: int) -> int:
+        """One atomic batch, or (a write of over 1,000 events) several in a row, each
+        after the last: then a refusal can leave the first ones stored (the consumer
+        brings them in; the write is judged again, and finds them there)."""
+        for start in range(0, len(items), MAX_ATOMIC_BATCH):
+            chunk = items[start : start + MAX_ATOMIC_BATCH]
+            after = (await publisher.publish_after(chunk, after))[-1].seq
+        return after
 
 
 def _not_on(loop: asyncio.AbstractEventLoop) -> None:

@@ -55,12 +55,13 @@ def stream_config(coop: str, replicas: int = 1) -> StreamConfig:
         max_bytes=-1,
         num_replicas=replicas,
         duplicate_window=DUPLICATE_WINDOW_S,
+        allow_atomic=True,  # a sequenced write is stored whole or not at all (publisher.py)
     )
 
 
 _OWNED_FIELDS = (
     "subjects", "storage", "retention", "discard", "max_age", "max_msgs", "max_bytes",
-    "num_replicas", "duplicate_window",
+    "num_replicas", "duplicate_window", "allow_atomic",
 )  # fmt: skip
 
 

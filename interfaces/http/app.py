@@ -24,6 +24,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from icn.application.checkpoint_schedule import CheckpointSchedule
+from icn.application.errors import StoreBusy
 from icn.application.group_commit import GroupCommit
 from icn.infrastructure.passphrase import ENV_PASSPHRASE, ENV_PASSPHRASE_FILE, resolve_passphrase
 from icn.interfaces.bootstrap import Node, clock_ms
@@ -94,6 +95,8 @@ async def _checkpoint_loop(schedule: CheckpointSchedule) -> None:
         try:
             for cp in await asyncio.to_thread(schedule.tick):
                 log.info("checkpoint %s size %d root %s", cp.coop, cp.size, cp.root)
+        except StoreBusy as exc:  # the stream or the store is away for now: no traceback
+            log.warning("checkpoint postponed: %s", exc)
         except Exception:  # keep serving; the next tick retries
             log.exception("checkpoint tick failed")
         await asyncio.sleep(TICK_S)

@@ -50,10 +50,14 @@ def test_the_stream_is_created_once_and_put_back_when_it_drifts(
         assert config.storage == "file" and config.num_replicas == 1
         assert config.duplicate_window == DUPLICATE_WINDOW_S >= 120
         assert (config.max_age, config.max_msgs, config.max_bytes) == (0, -1, -1)
+        assert config.allow_atomic  # sequenced writes are atomic batches
 
-        await js.update_stream(config.evolve(duplicate_window=10.0, description="kept"))
+        await js.update_stream(
+            config.evolve(duplicate_window=10.0, description="kept", allow_atomic=False)
+        )
         fixed = (await ensure_stream(js, COOP, 1)).config
         assert (fixed.duplicate_window, fixed.description) == (DUPLICATE_WINDOW_S, "kept")
+        assert fixed.allow_atomic
         assert len(await js.streams_info()) == 1
         await nc.close()
 

@@ -45,10 +45,14 @@ def test_publish_after_stores_only_right_after_the_expected_last(
         with pytest.raises(WrongLastSequence) as moved:
             await publisher.publish_after(late, 2)
         assert moved.value.last == 4
-        # Re-publishing a stored event at a stale position is refused too, not taken as a
-        # duplicate: the expected-last check comes before JetStream's duplicate window.
+        # Re-publishing a stored event at a stale position is refused too (for an atomic
+        # batch, JetStream's duplicate check answers first), not acked as a duplicate.
         with pytest.raises(WrongLastSequence):
             await publisher.publish_after(first[:1], 0)
+        # A batch is stored whole or not at all: here its first message would fit, but
+        # its second repeats a stored id.
+        with pytest.raises(WrongLastSequence):
+            await publisher.publish_after([late[0], second[0]], 4)
         info = await nc.jetstream().stream_info(stream_name(COOP))
         assert info.state.messages == 4
         await close(nc)

@@ -9,6 +9,7 @@ import msgspec
 import pytest
 from support.coops import CoopScript, entry_body, resign
 
+from icn.application import group_commit
 from icn.application.append import AppendEvents
 from icn.application.errors import BatchRefused, StoreBusy
 from icn.application.group_commit import GroupCommit
@@ -339,3 +340,22 @@ def test_a_request_whose_caller_stopped_waiting_is_still_committed_and_others_an
     assert [o.verdict for o in waiting.result(timeout=10)] == ["ok"]
     writer.stop()
     assert len(store.log) == 3  # founding, then both: the cancelled one is committed too
+
+
+def test_a_group_stops_at_a_thousand_events_and_the_next_starts_with_what_did_not_fit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A replicating node sends a group to the stream as one atomic batch (at most 1,000)."""
+    monkeypatch.setattr(group_commit, "MAX_GROUP_EVENTS", 10)
+    store, s = founded(store=CountingStore())
+    assert isinstance(store, CountingStore)
+    store.transactions = 0
+    writer = GroupCommit(AppendEvents(store, lambda: 0))
+    wires = _chain_of(s, "m0", 12)
+    requests = [[inspect(w) for w in wires[i : i + 4]] for i in (0, 4, 8)]
+    futures = [writer.enqueue(r) for r in requests]  # queued before the writer starts
+    writer.start()
+    assert [len(f.result(timeout=10)) for f in futures] == [4, 4, 4]
+    writer.stop()
+    # 4 + 4 fit in a group of 10; the third request starts the next group
+    assert writer.groups == store.transactions == 2 and len(store.log) == 13
