@@ -8,7 +8,9 @@ this process polls both stores (read-only SQLite, every ``POLL_S``) and
 records when each event id first appears in A's log (accepted on A) and in
 B's (committed on B): propagation latency is the difference, so the HTTP
 client's own timing is not part of it; the polling adds at most ``POLL_S``
-of error to each side.
+of error to each side. A puts each write in the stream before it commits it
+(docs/replication.md), so B can commit an event a moment before A does: such
+latencies are negative, and counted as they are.
 
 Measured, per repetition, baselines interleaved:
 
@@ -320,6 +322,8 @@ def icn_throughput(
         posted = time.monotonic()
         if not watcher.wait_for("b", ids, 120):
             raise SystemExit("B did not commit every event within 120 s")
+    if not watcher.wait_for("a", ids, 10):  # see icn_latency
+        raise SystemExit("A's log lacks events it accepted")
     first_a = min(watcher.seen["a"][i] for i in ids)
     last_b = max(watcher.seen["b"][i] for i in ids)
     return {
@@ -374,6 +378,9 @@ def icn_latency(base: str, team: list[Member], watcher: Watcher, seconds: float)
     offered_for = time.monotonic() - started
     if not watcher.wait_for("b", ids, 60):
         raise SystemExit("B did not commit every event within 60 s")
+    # A answered 201 after its commit, but the watcher may not have looked at A since.
+    if not watcher.wait_for("a", ids, 10):
+        raise SystemExit("A's log lacks events it accepted")
     lat = sorted((watcher.seen["b"][i] - watcher.seen["a"][i]) * 1000 for i in ids)
     span = max(watcher.seen["b"][i] for i in ids) - min(watcher.seen["a"][i] for i in ids)
     return {

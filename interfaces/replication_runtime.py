@@ -46,7 +46,6 @@ from nats.aio.client import Client
 
 from icn.application.intake import Intake, IntakeCounts
 from icn.application.relay import OutboxItem, OutboxRelay
-from icn.application.remembered_ids import RememberedIds
 from icn.application.sequencing import StreamPositions
 from icn.domain.identity.did import did_key_part
 from icn.infrastructure.replication.connection import close, connect
@@ -81,9 +80,10 @@ longer to commit than this is simply delivered again after it committed,
 and the second delivery is a no-op (known ids, recognised before any check).
 """
 _PAUSE_MAX_S = 2.0
-MAX_OWN_REMEMBERED = 20_000
-"""Ids of events this node committed, kept per coop so its consumer can skip their echoes
-(which come back within milliseconds; received events fill it too, and are forgotten)."""
+OWN_COMMIT_WAIT_S = 1.0
+"""How long the consumer waits, for a batch made only of this node's own sequenced writes,
+for their commit (it normally follows the stream's ack within milliseconds) before it
+takes the batch the long way."""
 
 
 # -- where NATS is -------------------------------------------------------------------
@@ -344,7 +344,6 @@ class ReplicationRuntime:
         self._connected = asyncio.Event()
         self._opened: dict[str, asyncio.Event] = {}
         self._ready_parts: dict[str, set[str]] = {}
-        self._committed_here = RememberedIds(MAX_OWN_REMEMBERED)
 
     @property
     def url(self) -> str:
@@ -364,7 +363,6 @@ class ReplicationRuntime:
         self.sequencer = JetStreamSequencer(asyncio.get_running_loop(), self.positions)
         self.sequencer.opener = self._open_coop
         self.node.append.use_sequencer(self.sequencer)
-        self.node.append.add_commit_listener(self._note_committed)
         # The relay and the consumer hop between the event loop and worker threads a few
         # times per batch; with the default 5 ms GIL switch interval each hop can wait that
         # long behind a busy request thread, which adds up on the propagation path.
@@ -383,7 +381,6 @@ class ReplicationRuntime:
         self._stop.set()
         if self.sequencer is not None:
             self.sequencer.close()  # writes from now on: "try again" (another node takes them)
-        self.node.append.remove_commit_listener(self._note_committed)
         for waker in self._wakers.values():
             waker.set()
         # A relay may be waiting out NATS (up to the publisher's deadline): cancel it. That is
@@ -487,20 +484,20 @@ class ReplicationRuntime:
             return True
         return self.sequencer is not None and self.sequencer.in_stream.take(coop, event_id)
 
-    def _note_committed(self, events: Sequence[OutboxItem]) -> None:
-        """A commit listener: the log holds these now (their echoes need no checks)."""
-        by_coop: dict[str, list[str]] = {}
-        for e in events:
-            by_coop.setdefault(e.coop, []).append(e.event_id)
-        for coop, ids in by_coop.items():
-            self._committed_here.add(coop, ids)
-
-    def _own(self, coop: str, event_id: str) -> bool:
-        """True (once) for an event this node published or committed itself."""
-        relay = self._relay
-        if relay is not None and relay.published_here(coop, event_id):
+    async def _committed_up_to(self, coop: str, last: int) -> bool:
+        """True when the store holds the coop's stream up to ``last``: then a batch ending
+        there needs no work. A batch of this node's own sequenced writes may arrive
+        before their commit: wait for it, briefly."""
+        if self.positions.at(coop) >= last:
             return True
-        return self._committed_here.take(coop, event_id)
+        if self.sequencer is None or self.sequencer.published_to(coop) < last:
+            return False
+        deadline = time.monotonic() + OWN_COMMIT_WAIT_S
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.0005)
+            if self.positions.at(coop) >= last:
+                return True
+        return False  # the write failed after its publish: the intake commits it
 
     async def _open_coop(self, coop: str) -> bool:
         """For the sequencer: serve ``coop`` if not yet, and wait until it takes writes."""
@@ -602,8 +599,12 @@ class ReplicationRuntime:
 
     async def _handle(self, coop: str, batch: list[Delivered]) -> None:
         messages = [d.data for d in batch]
-        if self.intake.skip_own(coop, messages, functools.partial(self._own, coop)):
-            # Our own events read back: no thread hop, no query (see Intake.skip_own).
+        relay, parked = self._relay, self.intake.may_have_parked(coop)
+        if (not parked and await self._committed_up_to(coop, batch[-1].stream_seq)) or (
+            relay is not None
+            and self.intake.skip_own(coop, messages, functools.partial(relay.published_here, coop))
+        ):
+            # Our own events read back, sequenced or relayed: no thread hop, no query.
             counts = IntakeCounts(received=len(messages), duplicates=len(messages))
         else:
             counts = await asyncio.to_thread(self.intake.receive, coop, messages)

@@ -56,6 +56,7 @@ class JetStreamSequencer:
         self.in_stream = RememberedIds(MAX_REMEMBERED)
         """Ids this sequencer put in the stream (the outbox relay need not publish them)."""
         self._open: set[str] = set()
+        self._published_to: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def prepare(self, coops: Iterable[str]) -> None:
@@ -112,7 +113,14 @@ class JetStreamSequencer:
                 f"the stream of {coop} cannot take writes now ({exc}); try again shortly"
             ) from None
         self.in_stream.add(coop, [a.event.id for a in events])
+        with self._lock:
+            self._published_to[coop] = max(self._published_to.get(coop, 0), last)
         return last
+
+    def published_to(self, coop: str) -> int:
+        """The last stream sequence this sequencer put in ``coop``'s stream (0: none)."""
+        with self._lock:
+            return self._published_to.get(coop, 0)
 
     @staticmethod
     async def _publish(publisher: JetStreamPublisher, items: list[Outgoing], after: int) -> int:
