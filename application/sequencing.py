@@ -26,7 +26,7 @@ writes committed, whichever is further (:class:`StreamPositions`).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from icn.application.errors import StoreBusy
@@ -81,6 +81,8 @@ class StreamPositions:
     def __init__(self) -> None:
         self._at: dict[str, int] = {}
         self._changed = threading.Condition()
+        self.listeners: list[Callable[[str, int], None]] = []
+        """Told (coop, position) after each advance, in the advancing thread."""
 
     def at(self, coop: str) -> int:
         """The last stream sequence of ``coop`` this node's store holds (0: none)."""
@@ -90,9 +92,12 @@ class StreamPositions:
     def advance(self, coop: str, position: int) -> None:
         """Everything of ``coop``'s stream up to ``position`` is committed here."""
         with self._changed:
-            if position > self._at.get(coop, 0):
-                self._at[coop] = position
-                self._changed.notify_all()
+            if position <= self._at.get(coop, 0):
+                return
+            self._at[coop] = position
+            self._changed.notify_all()
+        for listener in self.listeners:
+            listener(coop, position)
 
     def wait_for(self, coop: str, position: int, timeout: float) -> bool:
         """Block until :meth:`at` reaches ``position``; False if ``timeout`` passed first."""

@@ -1,7 +1,7 @@
 """The application's :class:`~icn.application.sequencing.Sequencer` on a JetStream publisher.
 
 Writes are decided in store threads; the NATS connection lives on the node's
-event loop. :meth:`JetStreamSequencer.sequence` hands the publish to the
+event loop. :meth:`JetStreamSequencer.sequence` hands the publish to a
 loop and waits for it, with the store transaction open: it must fail fast
 (not connected, no ack within ``timeout``), since every other writer of the
 store waits behind it.
@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from typing import Any, TypeVar
 
 import nats.errors
 
@@ -31,6 +32,8 @@ TIMEOUT_S = 3.0
 OPEN_TIMEOUT_S = 10.0
 MAX_REMEMBERED = 100_000
 
+T = TypeVar("T")
+
 Opener = Callable[[str], Awaitable[bool]]
 """On the loop: start serving a coop if needed; True once its writes can be sequenced."""
 
@@ -47,6 +50,9 @@ class JetStreamSequencer:
         open_timeout: float = OPEN_TIMEOUT_S,
     ) -> None:
         self._loop = loop
+        self.publish_loop = loop
+        """Where the publisher's connection lives: a loop of its own in a running node, so a
+        write does not queue behind the HTTP requests the main loop is serving."""
         self.positions = positions or StreamPositions()
         self.timeout = timeout
         self.open_timeout = open_timeout
@@ -98,10 +104,10 @@ class JetStreamSequencer:
             raise StreamUnavailable(
                 f"replication of {coop} is starting or stopping on this node; try again shortly"
             )
-        _not_on(self._loop)
+        _not_on(self.publish_loop)
         items = [Outgoing(coop, a.event.id, a.event.type, a.event.author, a.wire) for a in events]
         future = asyncio.run_coroutine_threadsafe(
-            self._publish(publisher, items, after), self._loop
+            self._publish(publisher, items, after), self.publish_loop
         )
         try:
             last = future.result(self.timeout)
@@ -141,3 +147,23 @@ def _not_on(loop: asyncio.AbstractEventLoop) -> None:
         return
     if running is loop:
         raise RuntimeError("a sequenced write must not run on the event loop it publishes on")
+
+
+class LoopThread:
+    """An event loop running in a daemon thread of its own (the sequencer's connection)."""
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+        self._thread.start()
+
+    async def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on this loop and await its result from another loop."""
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
+
+    def stop(self) -> None:
+        """Stop the loop and wait for its thread (what is still scheduled is dropped)."""
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+        if not self._thread.is_alive():
+            self.loop.close()
