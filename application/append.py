@@ -246,18 +246,21 @@ class AppendEvents:
                 accepted += mine
                 answers.append((outcomes, len(mine)))
             stored[:] = accepted
-            self._sequence(accepted, sequenced)
+            # Requests of one event each may go in as a chain of plain publishes (~10x
+            # quicker than an atomic batch): a cut can only fall between requests.
+            self._sequence(accepted, sequenced, atomic=any(len(r) > 1 for r in requests))
             return Decision(accepted, [], self._clock_ms(), group.state.rows())
 
         stored: list[Accepted] = []
         sequenced: dict[str, int] = {}
-        placed = self._write(chains, decide, sequenced)
+        earlier: set[str] = set()
+        placed = self._write(chains, decide, sequenced, got_in_earlier=earlier)
         self._committed(stored, placed)
         positions = iter(placed)
         results: list[list[Outcome] | BatchRefused] = []
-        for answer in answers:
+        for request, answer in zip(requests, answers, strict=True):
             if isinstance(answer, BatchRefused):
-                results.append(answer)
+                results.append(self._got_in_earlier(request, answer, earlier))
                 continue
             outcomes, _ = answer
             results.append(
@@ -278,6 +281,7 @@ class AppendEvents:
         on_retry: Callable[[], None] = lambda: None,
         *,
         sequences: bool = True,
+        got_in_earlier: set[str] | None = None,
     ) -> list[int]:
         """Run ``decide`` and store its decision in one transaction, again if it lost a race.
 
@@ -299,6 +303,8 @@ class AppendEvents:
                 on_retry()
                 continue
             except StreamMoved as moved:
+                if got_in_earlier is not None:
+                    got_in_earlier.update(moved.stored)
                 self._await_stream(moved, deadline)
                 on_retry()
                 continue
@@ -308,7 +314,28 @@ class AppendEvents:
             return positions
         raise StoreBusy("the log kept changing under this batch; try again")
 
-    def _sequence(self, accepted: Sequence[Accepted], into: dict[str, int]) -> None:
+    def _got_in_earlier(
+        self, request: Sequence[Inspection], refusal: BatchRefused, earlier: set[str]
+    ) -> list[Outcome] | BatchRefused:
+        """A request refused as ``duplicate`` because an earlier attempt of this very write
+        put it in the stream (then lost the race for the rest): it was accepted."""
+        if refusal.verdict != Verdict.DUPLICATE or not earlier:
+            return refusal
+        ids = [i.event.id for i in request if i.event is not None]
+        if len(ids) != len(request) or not set(ids) <= earlier:
+            return refusal
+        found = [self._store.find(event_id) for event_id in ids]
+        if any(entry is None for entry in found):
+            return refusal
+        return [
+            Outcome(Verdict.OK, id=event_id, position=entry.leaf_index)
+            for event_id, entry in zip(ids, found, strict=True)
+            if entry is not None
+        ]
+
+    def _sequence(
+        self, accepted: Sequence[Accepted], into: dict[str, int], *, atomic: bool = True
+    ) -> None:
         """Inside the write transaction: put ``accepted`` in their coops' streams, each
         right after the stream position this node's state reflects."""
         sequencer = self._sequencer
@@ -319,7 +346,7 @@ class AppendEvents:
             by_coop.setdefault(a.event.coop, []).append(a)
         for coop, events in by_coop.items():
             after = sequencer.positions.at(coop)
-            into[coop] = sequencer.sequence(coop, after, events)
+            into[coop] = sequencer.sequence(coop, after, events, atomic=atomic)
 
     def _await_stream(self, moved: StreamMoved, deadline: float) -> None:
         """Wait until this node applied ``moved.coop``'s stream up to ``moved.last``."""

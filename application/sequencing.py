@@ -34,12 +34,17 @@ from icn.application.ports import Accepted
 
 
 class StreamMoved(Exception):
-    """The coop's stream holds events past the position a write was judged at."""
+    """The coop's stream holds events past the position a write was judged at.
 
-    def __init__(self, coop: str, last: int) -> None:
+    ``stored``: ids of the write's own events that did get in first (a write of
+    stand-alone events may be cut short); they come back through the consumer.
+    """
+
+    def __init__(self, coop: str, last: int, stored: Sequence[str] = ()) -> None:
         super().__init__(f"the stream of {coop} ends at {last}")
         self.coop = coop
         self.last = last
+        self.stored = list(stored)
 
 
 class StreamUnavailable(StoreBusy):
@@ -59,8 +64,13 @@ class Sequencer(Protocol):
         :class:`StreamUnavailable` if that cannot happen soon."""
         ...
 
-    def sequence(self, coop: str, after: int, events: Sequence[Accepted]) -> int:
+    def sequence(
+        self, coop: str, after: int, events: Sequence[Accepted], *, atomic: bool = True
+    ) -> int:
         """Publish ``events`` so they follow stream position ``after``; return the last one's.
+
+        ``atomic``: all of them or none. Without it each event stands alone and
+        a prefix may get in (:attr:`StreamMoved.stored`), which is quicker.
 
         Raises :class:`StreamMoved` if the stream already holds more than
         ``after``, :class:`StreamUnavailable` if it cannot be reached now. Called

@@ -81,15 +81,19 @@ class PublishFailed(RuntimeError):
 
 class WrongLastSequence(RuntimeError):
     """A publish that expected the stream to end at some sequence found it ending at ``last``
-    (0: somewhere further, JetStream did not say where)."""
+    (0: somewhere further, JetStream did not say where). ``stored``: how many of the items,
+    from the first, JetStream did store before that (a chained, non-atomic publish)."""
 
-    def __init__(self, last: int) -> None:
+    def __init__(self, last: int, stored: int = 0) -> None:
         super().__init__(f"the stream ends at {last}")
         self.last = last
+        self.stored = stored
 
 
 WRONG_LAST_SEQUENCE = 10071
 """JetStream's ``err_code`` for a failed ``Nats-Expected-Last-Sequence`` check."""
+WRONG_LAST_MSG_ID = 10070
+"""JetStream's ``err_code`` for a failed ``Nats-Expected-Last-Msg-Id`` check."""
 DUPLICATE_IN_BATCH = 10201
 """JetStream's ``err_code`` for an atomic batch with a message id it holds already: checked
 before the expected last sequence, and for a sequenced write it means the same (the
@@ -165,7 +169,9 @@ class JetStreamPublisher:
             backoff = min(backoff * 2, 1.0)
         return [r for r in results if r is not None]
 
-    async def publish_after(self, items: Sequence[Outgoing], after: int) -> list[Published]:
+    async def publish_after(
+        self, items: Sequence[Outgoing], after: int, *, atomic: bool = True
+    ) -> list[Published]:
         """Publish ``items`` (one coop's) as its stream's next messages after sequence ``after``.
 
         One atomic batch (``Nats-Batch-Id``; the stream allows atomic
@@ -176,9 +182,18 @@ class JetStreamPublisher:
         attempt, no retries (the caller holds a store transaction open
         meanwhile): :class:`PublishFailed` if NATS is away or does not answer
         within ``ack_timeout``. At most :data:`MAX_ATOMIC_BATCH` items.
+
+        ``atomic=False`` (each item may stand alone): a chain of plain publishes
+        instead, the first expecting the stream to end at ``after``, each next one
+        expecting the one before it as the stream's last message
+        (``Nats-Expected-Last-Msg-Id``), so what JetStream stores is always a
+        prefix of ``items``; :class:`WrongLastSequence` says how long. About
+        ten times quicker to acknowledge than a batch.
         """
         if not items:
             return []
+        if not atomic and len(items) > 1:
+            return await self._publish_chain(items, after)
         if len(items) > MAX_ATOMIC_BATCH:
             raise ValueError(f"an atomic batch holds at most {MAX_ATOMIC_BATCH} messages")
         if not self._nc.is_connected:
@@ -226,6 +241,56 @@ class JetStreamPublisher:
             raise PublishFailed(f"JetStream refused the write: {answer}", [None] * last) from answer
         first = answer.seq - last + 1
         return [Published(seq=first + n, duplicate=False) for n in range(last)]
+
+    async def _publish_chain(self, items: Sequence[Outgoing], after: int) -> list[Published]:
+        if not self._nc.is_connected:
+            raise PublishFailed("not connected to NATS", [None] * len(items))
+        messages = [
+            _message(item, **{"Nats-Expected-Last-Sequence": str(after)})
+            if n == 0
+            else _message(item, **{"Nats-Expected-Last-Msg-Id": items[n - 1].event_id})
+            for n, item in enumerate(items)
+        ]
+        window = _Window()
+        tokens: list[str] = []
+        try:
+            await self._listen()
+            for n, (subject, headers, wire) in enumerate(messages):
+                token = self._token()
+                self._waiting[token] = (window, n)
+                tokens.append(token)
+                window.left += 1
+                await self._nc.publish(
+                    subject, wire, reply=f"{self._inbox}.{token}", headers=headers
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(window.done.wait(), timeout=self.ack_timeout)
+        except nats.errors.Error as exc:
+            raise PublishFailed(
+                f"the write could not be sent: {exc!r}", [None] * len(items)
+            ) from exc
+        finally:
+            for token in tokens:
+                self._waiting.pop(token, None)
+        results: list[Published | None] = [None] * len(items)
+        for n in range(len(items)):
+            answer = window.answers.get(n)
+            if isinstance(answer, Published):
+                results[n] = answer
+                continue
+            if isinstance(answer, nats.js.errors.APIError) and answer.err_code in (
+                WRONG_LAST_SEQUENCE,
+                WRONG_LAST_MSG_ID,
+                DUPLICATE_IN_BATCH,
+            ):
+                told = _last_of(answer.description or "")
+                if answer.err_code == WRONG_LAST_MSG_ID:
+                    told = 0  # it names a message id, not a sequence
+                before = results[n - 1]
+                floor = before.seq + 1 if before is not None else after + 1
+                raise WrongLastSequence(max(told, floor), stored=n)
+            raise PublishFailed(f"JetStream did not store the write: {answer!r}", results)
+        return [r for r in results if r is not None]
 
     async def _attempt(
         self,

@@ -96,7 +96,9 @@ class JetStreamSequencer:
         with self._lock:
             self._open.clear()
 
-    def sequence(self, coop: str, after: int, events: Sequence[Accepted]) -> int:
+    def sequence(
+        self, coop: str, after: int, events: Sequence[Accepted], *, atomic: bool = True
+    ) -> int:
         with self._lock:
             is_open = coop in self._open
         publisher = self.publisher
@@ -107,12 +109,14 @@ class JetStreamSequencer:
         _not_on(self.publish_loop)
         items = [Outgoing(coop, a.event.id, a.event.type, a.event.author, a.wire) for a in events]
         future = asyncio.run_coroutine_threadsafe(
-            self._publish(publisher, items, after), self.publish_loop
+            self._publish(publisher, items, after, atomic), self.publish_loop
         )
         try:
             last = future.result(self.timeout)
         except WrongLastSequence as moved:
-            raise StreamMoved(coop, max(moved.last, after + 1)) from None
+            stored = [a.event.id for a in events[: moved.stored]]
+            self.in_stream.add(coop, stored)
+            raise StreamMoved(coop, max(moved.last, after + 1), stored) from None
         except (PublishFailed, nats.errors.Error, concurrent.futures.TimeoutError) as exc:
             future.cancel()
             raise StreamUnavailable(
@@ -129,13 +133,15 @@ class JetStreamSequencer:
             return self._published_to.get(coop, 0)
 
     @staticmethod
-    async def _publish(publisher: JetStreamPublisher, items: list[Outgoing], after: int) -> int:
+    async def _publish(
+        publisher: JetStreamPublisher, items: list[Outgoing], after: int, atomic: bool
+    ) -> int:
         """One atomic batch, or (a write of over 1,000 events) several in a row, each
         after the last: then a refusal can leave the first ones stored (the consumer
         brings them in; the write is judged again, and finds them there)."""
         for start in range(0, len(items), MAX_ATOMIC_BATCH):
             chunk = items[start : start + MAX_ATOMIC_BATCH]
-            after = (await publisher.publish_after(chunk, after))[-1].seq
+            after = (await publisher.publish_after(chunk, after, atomic=atomic))[-1].seq
         return after
 
 

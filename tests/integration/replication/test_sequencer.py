@@ -55,6 +55,14 @@ def test_publish_after_stores_only_right_after_the_expected_last(
             await publisher.publish_after([late[0], second[0]], 4)
         info = await nc.jetstream().stream_info(stream_name(COOP))
         assert info.state.messages == 4
+        # Stand-alone events go in as a chain of plain publishes: same rule, same answers.
+        chain = sample_events(3)
+        assert [p.seq for p in await publisher.publish_after(chain, 4, atomic=False)] == [5, 6, 7]
+        with pytest.raises(WrongLastSequence) as cut:
+            await publisher.publish_after(sample_events(2), 5, atomic=False)
+        assert (cut.value.last, cut.value.stored) == (7, 0)
+        stored = await nc.jetstream().get_msg(stream_name(COOP), 7)
+        assert stored.headers and stored.headers["Nats-Expected-Last-Msg-Id"] == chain[1].event_id
         await close(nc)
 
     run_bounded(scenario())

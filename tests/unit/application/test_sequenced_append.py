@@ -48,17 +48,27 @@ class StreamSequencer:
         self.refused = threading.Event()
         self.unavailable = False
         self.calls = 0
+        self.cut_after: int | None = None
+        """Once: store only this many events of a non-atomic write, as if another node's
+        event had landed right behind them."""
 
     def prepare(self, coops: Sequence[str]) -> None:
         if self.unavailable:
             raise StreamUnavailable("NATS is away")
 
-    def sequence(self, coop: str, after: int, events: Sequence[Accepted]) -> int:
+    def sequence(
+        self, coop: str, after: int, events: Sequence[Accepted], *, atomic: bool = True
+    ) -> int:
         self.calls += 1
         with self.stream.lock:
             if len(self.stream.messages) != after:
                 self.refused.set()
                 raise StreamMoved(coop, len(self.stream.messages))
+            if self.cut_after is not None and not atomic:
+                got_in, self.cut_after = events[: self.cut_after], None
+                self.stream.messages += [a.wire for a in got_in]
+                self.refused.set()
+                raise StreamMoved(coop, len(self.stream.messages), [a.event.id for a in got_in])
             self.stream.messages += [a.wire for a in events]
             return len(self.stream.messages)
 
@@ -164,3 +174,27 @@ def test_a_node_that_does_not_catch_up_answers_try_again(
     with pytest.raises(StreamUnavailable, match="still applying"):
         y.post(s.pay("bob", "alice", 2))
     assert set(y.ids()) == {f.id} and len(y.sequencer.stream.messages) == 2
+
+
+def test_a_write_cut_short_in_the_stream_answers_every_request_right(
+    nodes: tuple[Node, Node],
+) -> None:
+    """Requests of one event each go in as a chain; if it is cut after the first, that one
+    is in the stream (and comes back through the consumer) and the rest is judged again."""
+    x, _ = nodes
+    s = CoopScript(COOP)
+    x.post(f := s.found({"alice": ["admin"], "bob": [], "carol": []}))
+    one, two = s.pay("alice", "bob", 5), s.pay("carol", "bob", 3)
+    x.sequencer.cut_after = 1
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(
+            x.append.append_requests, [[inspect(one.wire_bytes())], [inspect(two.wire_bytes())]]
+        )
+        assert x.sequencer.refused.wait(5)
+        x.consume()  # brings `one` in from the stream; the write goes on with `two`
+        first, second = answer.result(5)
+    assert isinstance(first, list) and [o.verdict for o in first] == ["ok"], first
+    assert isinstance(second, list) and [o.verdict for o in second] == ["ok"], second
+    assert first[0].position == 1 and second[0].position == 2
+    assert x.ids() == [f.id, one.id, two.id]
+    assert x.sequencer.stream.messages == [e.wire_bytes() for e in (f, one, two)]
