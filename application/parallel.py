@@ -10,6 +10,9 @@ those bytes (a few microseconds) rather than unpickling event objects.
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -44,6 +47,19 @@ def _rebuild(line: bytes, checked: Checked) -> Inspection:
     return Inspection(_decoder.decode(line), Verdict(verdict), reason)
 
 
+def _leave_with_parent(parent: int) -> None:
+    """Worker start: exit when the parent is gone. A parent killed with SIGKILL never stops
+    its pool, and the workers would wait for work for ever (found as orphans after the
+    SIGKILL-mid-import test)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="icn-orphan-watch", daemon=True).start()
+
+
 def chunks(lines: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
     """Consecutive lists of at most ``size`` lines."""
     it = iter(lines)
@@ -63,7 +79,9 @@ def inspect_chunks(
         for part in chunks(lines, chunk):
             yield part, [inspect(line) for line in part]
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, initializer=_leave_with_parent, initargs=(os.getpid(),)
+    ) as pool:
         pending: deque[tuple[list[bytes], Future[list[Checked]]]] = deque()
         for part in chunks(lines, chunk):
             pending.append((part, pool.submit(_check_chunk, part)))

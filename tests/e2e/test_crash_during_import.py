@@ -27,6 +27,23 @@ def _log(path: Path) -> None:
             f.write(e.wire_bytes() + b"\n")
 
 
+def _children(pid: int) -> list[int]:
+    """The PIDs of a process's children (Linux /proc)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for its new parent to reap it counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
 def _committed(db: Path) -> int:
     """Events committed so far, read straight from the SQLite file (a cheap probe)."""
     with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as conn:
@@ -65,8 +82,14 @@ def test_sigkill_mid_import_leaves_whole_batches_and_an_intact_tree(
             break
         time.sleep(0.01)
     assert proc.poll() is None, "the import finished before it could be killed"
+    workers = _children(proc.pid)
     proc.send_signal(signal.SIGKILL)
     assert proc.wait(timeout=10) == -signal.SIGKILL
+    # Its verification workers do not outlive it (nothing could stop them: they notice).
+    deadline = time.monotonic() + 10
+    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [w for w in workers if _alive(w)], "worker processes outlived the import"
     assert db.exists()
 
     after = json.loads(icn("audit", "verify", "--coop", "crash-coop", *d, "--json").stdout)

@@ -105,29 +105,38 @@ def cluster(
 ) -> Iterator[Cluster]:
     base = tmp_path_factory.mktemp("replication")
     server = LocalNatsServer(base / "nats").start()
-    script = CoopScript(COOP)
-    events = [script.found(MEMBERS, policy=POLICY, name="Replication coop")]
-    names = ["alice", "bob", "carol", "dave", "erin"]
-    events += [script.pay(names[i % 5], names[(i + 2) % 5], 100 + i) for i in range(10)]
-    founding = write_jsonl(base / "founding.jsonl", events)
-    env = dict(icn_env_module, **QUIET_ENV, ICN_NATS_URL=server.url, ICN_SERVE=COOP)
-    running = []
-    for name in ("n1", "n2", "n3"):
-        run_icn(icn_path_module, env, "node", "init", "--data-dir", str(base / name))
-        running.append(RunningNode(icn_path_module, env, base / name))
-    run_icn(icn_path_module, env, "log", "import", str(founding), "--data-dir", str(base / "n1"))
-    _start_all(running)
-    nodes = [ReplNode(f"n{i + 1}", r, COOP) for i, r in enumerate(running)]
-    wallets = wallets_from_log(COOP, events, {n: key_for(n) for n in MEMBERS})
-    by_name = {n: wallets[script.did(n)] for n in MEMBERS}
-    load = Load(
-        nodes,
-        by_name["alice"],
-        [by_name[n] for n in ("bob", "carol", "dave", "erin")],
-        workers=4,
-        newcomer_key=lambda i: key_for(f"newcomer-{i}"),
-        rival=by_name["bob"],
-    )
+    running: list[RunningNode] = []
+    try:  # a setup that fails (a node that cannot init) must leave nothing running
+        script = CoopScript(COOP)
+        events = [script.found(MEMBERS, policy=POLICY, name="Replication coop")]
+        names = ["alice", "bob", "carol", "dave", "erin"]
+        events += [script.pay(names[i % 5], names[(i + 2) % 5], 100 + i) for i in range(10)]
+        founding = write_jsonl(base / "founding.jsonl", events)
+        env = dict(icn_env_module, **QUIET_ENV, ICN_NATS_URL=server.url, ICN_SERVE=COOP)
+        for name in ("n1", "n2", "n3"):
+            run_icn(icn_path_module, env, "node", "init", "--data-dir", str(base / name))
+            running.append(RunningNode(icn_path_module, env, base / name))
+        run_icn(
+            icn_path_module, env, "log", "import", str(founding), "--data-dir", str(base / "n1")
+        )
+        _start_all(running)
+        nodes = [ReplNode(f"n{i + 1}", r, COOP) for i, r in enumerate(running)]
+        wallets = wallets_from_log(COOP, events, {n: key_for(n) for n in MEMBERS})
+        by_name = {n: wallets[script.did(n)] for n in MEMBERS}
+        load = Load(
+            nodes,
+            by_name["alice"],
+            [by_name[n] for n in ("bob", "carol", "dave", "erin")],
+            workers=4,
+            newcomer_key=lambda i: key_for(f"newcomer-{i}"),
+            rival=by_name["bob"],
+        )
+    except BaseException:
+        for r in running:
+            if r.proc is not None and r.proc.poll() is None:
+                r.stop()
+        server.stop()
+        raise
     try:
         yield Cluster(server, nodes, load, by_name, icn_path_module, env)
     finally:
