@@ -18,6 +18,7 @@ from nacl.signing import SigningKey
 
 from icn.domain.events.bodies import BODY_RULES, body_problem
 from icn.domain.events.canonical import MAX_SAFE_INT, canonical_bytes, json_model_problem
+from icn.domain.events.ijson import TOO_DEEP, depth_and_members, shape_problem
 from icn.domain.events.verdicts import Verdict
 from icn.domain.identity.did import InvalidDid, did_from_public_key, public_key_from_did
 
@@ -90,6 +91,7 @@ class Inspection(msgspec.Struct, frozen=True):
 
 
 _decoder = msgspec.json.Decoder(Event)
+_ENVELOPE_MEMBERS = len(Event.__struct_fields__)
 
 
 def compute_id(unsigned: UnsignedEvent) -> str:
@@ -116,6 +118,12 @@ def _decode(raw: bytes) -> Event | Inspection:
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         # msgspec reports invalid UTF-8 inside object keys as UnicodeDecodeError.
         return _malformed(f"not JSON: {exc}")
+    except RecursionError:
+        return _malformed(TOO_DEEP)
+    deepest, members = depth_and_members(event.body, level=2)
+    shape = shape_problem(raw, deepest=deepest, members=_ENVELOPE_MEMBERS + members)
+    if shape:
+        return _malformed(shape)
     if (event.prev is None) != (event.seq == 1):
         return _malformed("`prev` must be null exactly when `seq` is 1")
     try:
