@@ -20,6 +20,7 @@ import msgspec
 from litestar import Litestar, Response, get
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
@@ -30,6 +31,7 @@ from icn.infrastructure.passphrase import ENV_PASSPHRASE, ENV_PASSPHRASE_FILE, r
 from icn.interfaces.bootstrap import Node, clock_ms
 from icn.interfaces.http import auth, events, ledger_reads, log_reads, streams
 from icn.interfaces.http.auth import ChallengeBook, Tokens
+from icn.interfaces.http.json_guard import JsonShapeGuard
 from icn.interfaces.http.problems import EXCEPTION_HANDLERS, ApiProblem, problem_responses
 from icn.interfaces.http.rate_limit import RateLimits
 from icn.interfaces.replication_runtime import ReplicationReadiness, ReplicationRuntime
@@ -192,7 +194,11 @@ def create_app(
             }
         ),
         lifespan=[background, *([replication.lifespan] if replication else [])],
-        middleware=[rate_limits] if rate_limits else [],
+        # Rate limits first (a flood is refused before its body is read), then the body's shape.
+        middleware=[
+            *([rate_limits] if rate_limits else []),
+            DefineMiddleware(JsonShapeGuard, max_bytes=MAX_BODY_BYTES),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=MAX_BODY_BYTES,
         after_request=_security_headers(behind_tls),
