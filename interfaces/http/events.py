@@ -18,8 +18,9 @@ from litestar.params import Parameter
 from icn.application.append import Outcome
 from icn.application.group_commit import GroupCommit
 from icn.domain.events.envelope import Inspection, inspect
+from icn.domain.events.ijson import TOO_DEEP
 from icn.interfaces.http.auth import Principal, principal_of
-from icn.interfaces.http.problems import ApiProblem, problem_responses
+from icn.interfaces.http.problems import RULE_STATUS, ApiProblem, problem_responses
 
 MAX_BATCH = 100
 CoopPath = Annotated[str, Parameter(pattern="^[a-z0-9][a-z0-9-]{0,63}$", max_length=64)]
@@ -53,6 +54,8 @@ def _split(body: bytes) -> tuple[list[bytes], bool]:
             items = msgspec.json.decode(body, type=list[msgspec.Raw])
         except msgspec.DecodeError as exc:
             raise ApiProblem(400, "malformed", f"body is not a JSON array: {exc}") from None
+        except RecursionError:  # also checked in front of every route (json_guard)
+            raise ApiProblem(400, "malformed", f"request body: {TOO_DEEP}") from None
         if not 1 <= len(items) <= MAX_BATCH:
             raise ApiProblem(400, "invalid-request", f"a batch holds 1 to {MAX_BATCH} events")
         return [bytes(i) for i in items], True
@@ -72,7 +75,10 @@ def _check_senders(inspections: list[Inspection], coop: str, who: Principal) -> 
     for n, ins in enumerate(inspections, start=1):
         event = ins.event
         if event is None:
-            raise _refuse(422, "malformed", n, ins.reason)
+            # The finer code (``self-payment``, ``invalid-amount`` …) where the check has one,
+            # so HTTP answers with the same code as ``icn log import`` of the same line.
+            code = ins.code or ins.verdict or "malformed"
+            raise _refuse(RULE_STATUS.get(code, 422), code, n, ins.reason)
         if event.coop != coop:
             raise _refuse(422, "wrong-coop", n, f"event is for coop {event.coop!r}")
         if event.author != who.did and "relay" not in who.scopes:

@@ -120,7 +120,9 @@ async def sse_stream(
     after: After = -1,
     type: TypePrefix = None,
     author: Author = None,
-    last_event_id: Annotated[int | None, Parameter(header="Last-Event-ID", ge=-1)] = None,
+    last_event_id: Annotated[
+        int | None, Parameter(header="Last-Event-ID", ge=-1, le=MAX_POSITION)
+    ] = None,
 ) -> Stream:
     """Events after ``after`` (or ``Last-Event-ID``, which wins), then live; ``: heartbeat``s."""
     principal_of(request, state, coop, "log:read")
