@@ -34,6 +34,7 @@ from icn.domain.coop.evolve import evolve, likely_reads
 from icn.domain.coop.state import Effects, Refusal
 from icn.domain.events.chain import ChainHead, judge
 from icn.domain.events.envelope import Event, Inspection, inspect
+from icn.domain.events.timing import DEFAULT_MAX_CLOCK_SKEW_S, clock_skew_reason
 from icn.domain.events.verdicts import Verdict
 
 MAX_RETRIES = 8
@@ -53,6 +54,8 @@ class CommittedEvent(msgspec.Struct, frozen=True):
     event_type: str
     author: str
     wire: bytes
+    trusted_ms: int | None = None
+    """The trusted time it was judged at (published with it, see icn.domain.events.timing)."""
 
 
 CommitListener = Callable[[list[CommittedEvent]], None]
@@ -130,9 +133,17 @@ class _Overlay:
 class AppendEvents:
     """Use case: append signed wire events to the node's log."""
 
-    def __init__(self, store: EventStore, clock_ms: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        clock_ms: Callable[[], int],
+        *,
+        max_skew_s: int = DEFAULT_MAX_CLOCK_SKEW_S,
+    ) -> None:
         self._store = store
         self._clock_ms = clock_ms
+        """Trusted time for writes that do not come from a stream: the node's clock."""
+        self._max_skew_ms = max_skew_s * 1000
         self._listeners: list[CommitListener] = []
         self._sequencer: Sequencer | None = None
 
@@ -159,7 +170,9 @@ class AppendEvents:
         if not self._listeners or not accepted:
             return
         events = [
-            CommittedEvent(a.event.coop, p, a.event.id, a.event.type, a.event.author, a.wire)
+            CommittedEvent(
+                a.event.coop, p, a.event.id, a.event.type, a.event.author, a.wire, a.trusted_ms
+            )
             for a, p in zip(accepted, positions, strict=True)
         ]
         for listener in self._listeners:
@@ -176,13 +189,23 @@ class AppendEvents:
         return self.append_inspected([inspect(line) for line in lines], atomic=atomic)
 
     def append_inspected(
-        self, inspections: Sequence[Inspection], *, atomic: bool = False, from_stream: bool = False
+        self,
+        inspections: Sequence[Inspection],
+        *,
+        atomic: bool = False,
+        from_stream: bool = False,
+        trusted_ms: Sequence[int] | None = None,
     ) -> list[Outcome]:
         """:meth:`append` for lines whose stateless checks already ran (e.g. in workers).
 
         ``from_stream``: the lines come from the coop's stream (intake), so they
         are judged in stream order as they are and never published again.
+        ``trusted_ms``: each line's trusted time, as its stream position carries
+        it; without it, every line is judged at the node's clock when the
+        transaction runs.
         """
+        if trusted_ms is not None and len(trusted_ms) != len(inspections):
+            raise ValueError("one trusted time per line")
         chains = {(i.event.coop, i.event.author) for i in inspections if i.event is not None}
         hints = _read_hints(inspections)
         decided: list[list[Outcome]] = []
@@ -190,7 +213,9 @@ class AppendEvents:
         def decide(view: StoreView) -> Decision:
             overlay = _Overlay(view)
             overlay.state.prefetch(hints)
-            outcomes, accepted, forks = self._judge(inspections, overlay)
+            now = self._clock_ms()
+            times = trusted_ms if trusted_ms is not None else [now] * len(inspections)
+            outcomes, accepted, forks = self._judge(inspections, overlay, times)
             if atomic:
                 refusal = _first_refusal(outcomes)
                 if refusal is not None:
@@ -200,7 +225,7 @@ class AppendEvents:
             stored[:] = accepted
             if not from_stream:
                 self._sequence(accepted, sequenced)
-            return Decision(accepted, forks, self._clock_ms(), overlay.state.rows())
+            return Decision(accepted, forks, now, overlay.state.rows())
 
         stored: list[Accepted] = []
         sequenced: dict[str, int] = {}
@@ -234,10 +259,11 @@ class AppendEvents:
             answers.clear()
             group = _Overlay(view)
             group.state.prefetch(hints)
+            now = self._clock_ms()
             accepted: list[Accepted] = []
             for inspections in requests:
                 request_view = _Overlay(group)
-                outcomes, mine, _ = self._judge(inspections, request_view)
+                outcomes, mine, _ = self._judge(inspections, request_view, [now] * len(inspections))
                 refusal = _first_refusal(outcomes, duplicates_ok=False)
                 if refusal is not None:
                     answers.append(refusal)
@@ -249,7 +275,7 @@ class AppendEvents:
             # Requests of one event each may go in as a chain of plain publishes (~10x
             # quicker than an atomic batch): a cut can only fall between requests.
             self._sequence(accepted, sequenced, atomic=any(len(r) > 1 for r in requests))
-            return Decision(accepted, [], self._clock_ms(), group.state.rows())
+            return Decision(accepted, [], now, group.state.rows())
 
         stored: list[Accepted] = []
         sequenced: dict[str, int] = {}
@@ -359,16 +385,21 @@ class AppendEvents:
             )
 
     def _judge(
-        self, inspections: Sequence[Inspection], view: _Overlay
+        self, inspections: Sequence[Inspection], view: _Overlay, times: Sequence[int]
     ) -> tuple[list[Outcome], list[Accepted], list[ForkEvidence]]:
+        """Each line at its trusted time: spec verdicts, then the clock, then the coop rules."""
         outcomes: list[Outcome] = []
         accepted: list[Accepted] = []
         forks: list[ForkEvidence] = []
-        for ins in inspections:
+        for ins, now in zip(inspections, times, strict=True):
             j = judge(ins, view)
             event = ins.event
             event_id = event.id if event is not None else None
             if j.verdict is Verdict.OK and event is not None:
+                skew = clock_skew_reason(event.ts, now, self._max_skew_ms)
+                if skew is not None:
+                    outcomes.append(Outcome(REFUSED, skew, code="clock-skew", id=event_id))
+                    continue
                 if view.is_flagged(event.coop, event.author):
                     outcomes.append(
                         Outcome(
@@ -380,12 +411,12 @@ class AppendEvents:
                         )
                     )
                     continue
-                result = evolve(event, view.state)
+                result = evolve(event, view.state, now)
                 if isinstance(result, Refusal):
                     outcomes.append(Outcome(REFUSED, result.reason, code=result.code, id=event_id))
                     continue
                 view.accept(event, result)
-                accepted.append(Accepted(event, ins.wire))
+                accepted.append(Accepted(event, ins.wire, now))
                 outcomes.append(Outcome(Verdict.OK, id=event_id))
                 continue
             if j.verdict is Verdict.FORK and event is not None:

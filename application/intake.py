@@ -14,7 +14,10 @@ What comes back decides the line's fate:
   grown since the last try, until they pass or the bound evicts them;
 - anything else (``malformed``, ``bad-id``, ``bad-signature``,
   ``broken-link``, ``author-flagged``, refusals no later event can lift):
-  **rejected**, counted and dropped.
+  **rejected**: counted, recorded with its stream sequence, code, reason and
+  (the first bytes of) the message, and dropped. A message that cannot even be
+  decoded (not JSON, nested too deep, not an event at all) is ``malformed``
+  like any other: a verdict, never an exception that would stall the stream.
 
 The stream delivers every node's events in one order, and a node publishes
 its log in its own order, so an event normally arrives after everything it
@@ -49,6 +52,12 @@ DEFAULT_MAX_PARKED = 10_000
 MAX_RETRY_PASSES = 16
 RECHECK_EMPTY_S = 5.0
 """A lot found empty is looked at again after this long (another process may park too)."""
+DEFAULT_MAX_REJECTED = 10_000
+"""Rejected messages kept per coop (the oldest go first)."""
+REJECTED_WIRE_MAX = 16_384
+"""Bytes of a rejected message kept: enough to see what and whose it was (events are at
+most 64 KiB, a NATS message up to 1 MiB), and the table stays bounded."""
+REASON_MAX = 500
 MAX_REMEMBERED = 200_000
 """Ids of appended stream events kept for :meth:`Intake.came_from_stream`, per coop."""
 
@@ -84,6 +93,26 @@ class ToPark(NamedTuple):
     seq: int
     code: str
     wire: bytes
+    trusted_ms: int | None = None
+    """The trusted time its stream position carried: every retry judges it at that time."""
+
+
+class ToReject(NamedTuple):
+    """A stream message refused for good, as recorded (``wire`` already cut to the bound)."""
+
+    stream_seq: int | None
+    code: str
+    reason: str
+    wire: bytes
+    size: int
+    """The whole message's length in bytes."""
+
+
+def to_reject(stream_seq: int | None, code: str, reason: str, message: bytes) -> ToReject:
+    """A :class:`ToReject` with its bytes and reason cut to their bounds."""
+    return ToReject(
+        stream_seq, code[:64], reason[:REASON_MAX], bytes(message[:REJECTED_WIRE_MAX]), len(message)
+    )
 
 
 class Parked(NamedTuple):
@@ -92,6 +121,7 @@ class Parked(NamedTuple):
     event_id: str
     wire: bytes
     code: str
+    trusted_ms: int | None = None
 
 
 class ParkingLot(Protocol):
@@ -122,6 +152,11 @@ class ParkingLot(Protocol):
 
     def parked_count(self, coop: str) -> int:
         """How many events of ``coop`` are parked."""
+        ...
+
+    def reject(self, coop: str, rows: Sequence[ToReject], bound: int, now_ms: int) -> int:
+        """Record refused messages (one already recorded at its stream sequence is ignored);
+        drop the oldest beyond ``bound``. Returns how many were newly recorded."""
         ...
 
 
@@ -201,11 +236,13 @@ class Intake:
         clock_ms: Callable[[], int],
         *,
         max_parked: int = DEFAULT_MAX_PARKED,
+        max_rejected: int = DEFAULT_MAX_REJECTED,
     ) -> None:
         self._append = append
         self._lot = lot
         self._clock_ms = clock_ms
         self.max_parked = max_parked
+        self.max_rejected = max_rejected
         self._tried_at_size: dict[str, int] = {}
         self._empty_at: dict[str, float] = {}
         self._received = RememberedIds(MAX_REMEMBERED)
@@ -239,28 +276,54 @@ class Intake:
                 return False
         return True
 
-    def receive(self, coop: str, messages: Sequence[bytes]) -> IntakeCounts:
+    def receive(
+        self,
+        coop: str,
+        messages: Sequence[bytes],
+        trusted_ms: Sequence[int] | None = None,
+        *,
+        stream_seq: Callable[[int], int | None] | None = None,
+    ) -> IntakeCounts:
         """Verify and append one delivered batch of ``coop``; park what must wait.
 
-        Returns after everything it decided is committed (appends, quarantine,
-        parked rows), so the caller may then acknowledge the batch.
+        ``trusted_ms``: each message's trusted time, as the stream carries it
+        (:func:`icn.domain.events.timing.stream_time`); without it, the node's
+        clock now. Returns after everything it decided is committed (appends,
+        quarantine, parked rows), so the caller may then acknowledge the batch.
+        ``stream_seq(i)``: the stream sequence of ``messages[i]``, asked only for
+        messages refused for good (recorded with it, before this returns).
         """
+        if trusted_ms is None:
+            now = self._clock_ms()
+            trusted_ms = [now] * len(messages)
         counts = IntakeCounts(received=len(messages))
         claimed = [_claimed_id(m) for m in messages]
         known = self._lot.known_ids(coop, [i for i in claimed if i])
         inspections: list[Inspection] = []
-        for message, claimed_id in zip(messages, claimed, strict=True):
+        times: list[int] = []
+        positions: list[int] = []
+        refused: list[ToReject] = []
+
+        def seq_of(i: int) -> int | None:
+            return stream_seq(i) if stream_seq is not None else None
+
+        lines = zip(messages, claimed, trusted_ms, strict=True)
+        for i, (message, claimed_id, trusted) in enumerate(lines):
             if claimed_id in known:
                 # The log holds this id: the same id is the same event, and other bytes
                 # under it would fail the id check; either way nothing to append.
                 counts.duplicates += 1
                 continue
-            ins = inspect(message)
+            ins = _inspect(message)
             if ins.event is not None and ins.event.coop != coop:
                 counts.rejected += 1
                 counts.rejected_codes["wrong-coop"] += 1
+                reason = f"an event of coop {ins.event.coop!r} in the stream of {coop!r}"
+                refused.append(to_reject(seq_of(i), "wrong-coop", reason, message))
                 continue
             inspections.append(ins)
+            positions.append(i)
+            times.append(trusted)
         to_park: list[ToPark] = []
         if inspections:
             # Remembered before the append commits: the relay may read the new log rows
@@ -270,19 +333,27 @@ class Intake:
             self._received.add(
                 coop, [i.event.id for i in inspections if i.event is not None and i.verdict is None]
             )
-            outcomes = self._append.append_inspected(inspections, from_stream=True)
-            for ins, outcome in zip(inspections, outcomes, strict=True):
+            outcomes = self._append.append_inspected(
+                inspections, from_stream=True, trusted_ms=times
+            )
+            judged = zip(inspections, outcomes, times, positions, strict=True)
+            for ins, outcome, trusted, i in judged:
                 if parkable(outcome) and ins.event is not None:
                     event = ins.event
                     code = outcome.code or outcome.verdict
-                    to_park.append(ToPark(event.id, event.author, event.seq, code, ins.wire))
-                else:
-                    _count(counts, outcome)
+                    to_park.append(
+                        ToPark(event.id, event.author, event.seq, code, ins.wire, trusted)
+                    )
+                elif _count(counts, outcome):
+                    code = outcome.code or outcome.verdict
+                    refused.append(to_reject(seq_of(i), code, outcome.reason, messages[i]))
         if to_park:
             counts.parked, counts.evicted = self._lot.park(
                 coop, to_park, self.max_parked, self._clock_ms()
             )
             self._empty_at.pop(coop, None)
+        if refused:
+            self._lot.reject(coop, refused, self.max_rejected, self._clock_ms())
         counts.add(self.retry_parked(coop))
         return counts
 
@@ -306,8 +377,14 @@ class Intake:
                 break
             inspections = [Inspection(_event.decode(p.wire), None, "", p.wire) for p in parked]
             self._received.add(coop, [p.event_id for p in parked])
-            outcomes = self._append.append_inspected(inspections, from_stream=True)
+            now = self._clock_ms()
+            outcomes = self._append.append_inspected(
+                inspections,
+                from_stream=True,
+                trusted_ms=[now if p.trusted_ms is None else p.trusted_ms for p in parked],
+            )
             done: list[str] = []
+            refused: list[ToReject] = []
             passed = 0
             for p, outcome in zip(parked, outcomes, strict=True):
                 if parkable(outcome):
@@ -316,7 +393,11 @@ class Intake:
                 if outcome.verdict == Verdict.OK:
                     passed += 1
                     counts.unparked += 1
-                _count(counts, outcome)
+                if _count(counts, outcome):
+                    code = outcome.code or outcome.verdict
+                    refused.append(to_reject(None, code, outcome.reason, p.wire))
+            if refused:  # no stream sequence: the parked row does not keep it
+                self._lot.reject(coop, refused, self.max_rejected, self._clock_ms())
             self._lot.unpark(coop, done)
             if passed == 0:
                 break
@@ -324,7 +405,21 @@ class Intake:
         return counts
 
 
-def _count(counts: IntakeCounts, outcome: Outcome) -> None:
+def _inspect(message: bytes) -> Inspection:
+    """:func:`inspect`, with any failure to decode a verdict rather than an exception.
+
+    ``inspect`` already answers ``malformed`` for everything the spec names (not JSON,
+    nested deeper than 64, repeated members); this is the belt to those braces: one
+    message nobody foresaw must not stop a coop's stream.
+    """
+    try:
+        return inspect(message)
+    except Exception as exc:  # any failure to decode is the message's verdict
+        return Inspection(None, Verdict.MALFORMED, f"cannot be decoded: {type(exc).__name__}")
+
+
+def _count(counts: IntakeCounts, outcome: Outcome) -> bool:
+    """Count ``outcome``; True when it is a rejection (to be recorded)."""
     verdict = outcome.verdict
     if verdict == Verdict.OK:
         counts.accepted += 1
@@ -335,3 +430,5 @@ def _count(counts: IntakeCounts, outcome: Outcome) -> None:
     else:
         counts.rejected += 1
         counts.rejected_codes[outcome.code or verdict] += 1
+        return True
+    return False

@@ -28,6 +28,9 @@ class Accepted(msgspec.Struct, frozen=True):
 
     event: Event
     wire: bytes
+    trusted_ms: int | None = None
+    """The trusted time it was judged at (:mod:`icn.domain.events.timing`), stored beside
+    it so replay judges it at the same time; ``None`` only for decisions made elsewhere."""
 
 
 class ForkEvidence(msgspec.Struct, frozen=True):
@@ -105,6 +108,8 @@ class LogEntry(msgspec.Struct, frozen=True):
     leaf_index: int
     event_id: str
     wire: bytes
+    trusted_ms: int | None = None
+    """The trusted time the node judged it at (``None`` in stores older than the column)."""
 
 
 class EventStore(Protocol):

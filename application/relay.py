@@ -58,6 +58,7 @@ class OutboxHead(NamedTuple):
     event_id: str
     event_type: str
     author: str
+    trusted_ms: int | None = None
 
 
 _Entry = TypeVar("_Entry", OutboxHead, OutboxItem)
@@ -123,7 +124,13 @@ def outbox_item(entry: LogEntry) -> OutboxItem:
     """The item to publish for one log entry (type and author read from its wire bytes)."""
     head = _head.decode(entry.wire)
     return OutboxItem(
-        entry.coop, entry.leaf_index, entry.event_id, head.type, head.author, entry.wire
+        entry.coop,
+        entry.leaf_index,
+        entry.event_id,
+        head.type,
+        head.author,
+        entry.wire,
+        entry.trusted_ms,
     )
 
 
@@ -132,7 +139,7 @@ def outbox_heads_of(entries: Sequence[LogEntry]) -> list[OutboxHead]:
     heads = []
     for e in entries:
         h = _head.decode(e.wire)
-        heads.append(OutboxHead(e.leaf_index, e.event_id, h.type, h.author))
+        heads.append(OutboxHead(e.leaf_index, e.event_id, h.type, h.author, e.trusted_ms))
     return heads
 
 
@@ -287,7 +294,9 @@ class OutboxRelay:
             wire = wires.get(h.position)
             if wire is None:  # not visible yet: publish up to here, the rest next round
                 break
-            items.append(OutboxItem(coop, h.position, h.event_id, h.event_type, h.author, wire))
+            items.append(
+                OutboxItem(coop, h.position, h.event_id, h.event_type, h.author, wire, h.trusted_ms)
+            )
         if len(items) < len(keep):
             heads = [h for h in heads if h.position < keep[len(items)].position]
         return heads, items

@@ -64,8 +64,17 @@ class Settings(BaseSettings):
     Unset: the node runs its own ``nats-server -js`` under ``<data-dir>/nats``."""
     serve: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Coops to serve besides those the store holds (``ICN_SERVE=a,b``)."""
+    max_clock_skew_s: int = Field(default=300, ge=0, le=86_400)
+    """How far an event's ``ts`` may lie ahead of trusted time (``clock-skew`` beyond)."""
+    clock_offset_ms: int = Field(default=0, ge=-(10**10), le=10**10)
+    """Shifts this node's clock: only for testing nodes whose clocks disagree."""
     parked_max: int = Field(default=10_000, ge=1, le=10_000_000)
     """Received events kept waiting per coop (gaps, rules that may pass later)."""
+    rejected_max: int = Field(default=10_000, ge=1, le=10_000_000)
+    """Refused stream messages kept per coop for inspection (the oldest go first)."""
+    dead_letter_after: int = Field(default=5, ge=1, le=1_000)
+    """Deliveries of a stream message whose handling keeps failing before it is set aside
+    as a dead letter (the coop then goes on, ``degraded``)."""
 
     @field_validator("serve", mode="before")
     @classmethod

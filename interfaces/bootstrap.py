@@ -7,6 +7,7 @@ calls :func:`open_node` with its settings and closes the node when done.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,8 +18,10 @@ from icn.application.authoring import EventAuthor
 from icn.application.checkpoints import IssueCheckpoint
 from icn.application.coop_duties import CoopDuties
 from icn.application.errors import ApplicationError
+from icn.infrastructure.data_dir import hold_data_dir, secure_data_dir
 from icn.infrastructure.keystore import Keystore
 from icn.infrastructure.passphrase import resolve_passphrase
+from icn.infrastructure.replication.nats_auth import ensure_users
 from icn.infrastructure.settings import Settings
 from icn.infrastructure.store.database import parse_database_url
 from icn.infrastructure.store.event_store import SqlEventStore
@@ -46,6 +49,14 @@ def clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def node_clock(offset_ms: int) -> Callable[[], int]:
+    """The clock a node judges writes by: the wall clock, shifted by ``ICN_CLOCK_OFFSET_MS``
+    (0 but in tests of nodes whose clocks disagree)."""
+    if offset_ms == 0:
+        return clock_ms
+    return lambda: clock_ms() + offset_ms
+
+
 @dataclass
 class Node:
     """A node's adapters and use cases, opened on one data directory."""
@@ -55,6 +66,8 @@ class Node:
     keystore: Keystore
     node_did: str
     append: AppendEvents
+    clock_ms: Callable[[], int] = clock_ms
+    """Trusted time for what this node accepts outside a stream (icn.domain.events.timing)."""
 
     @property
     def data_dir(self) -> Path:
@@ -68,7 +81,7 @@ class Node:
     @property
     def author(self) -> EventAuthor:
         """Signs and appends the next events of a key this node holds."""
-        return EventAuthor(self.store, self.append, clock_ms)
+        return EventAuthor(self.store, self.append, self.clock_ms)
 
     def coop_key(self, coop: str, passphrase: str | None = None) -> SigningKey | None:
         """The coop's own key if this node keeps it (``None`` otherwise)."""
@@ -93,7 +106,7 @@ class Node:
 
     def checkpoints(self, key: SigningKey | None = None) -> IssueCheckpoint:
         """The checkpoint use case, signing with the node key."""
-        return IssueCheckpoint(self.store, self.append, key or self.signing_key(), clock_ms)
+        return IssueCheckpoint(self.store, self.append, key or self.signing_key(), self.clock_ms)
 
     def close(self) -> None:
         """Release database connections."""
@@ -117,6 +130,8 @@ def is_initialised(settings: Settings) -> bool:
 def init_node(settings: Settings) -> str:
     """Create the data directory, the store and the node's identity; return its DID."""
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    hold_data_dir(settings.data_dir)  # no node may run on a directory being set up
+    secure_data_dir(settings.data_dir)
     keystore = keystore_for(settings)
     if not keystore.exists(NODE_KEY):
         keystore.create(NODE_KEY, resolve_passphrase(confirm=True))
@@ -127,19 +142,32 @@ def init_node(settings: Settings) -> str:
         store.set_meta(NODE_DID_META, did)
     finally:
         store.close()
+    ensure_users(settings.data_dir)  # the node's own NATS user: its nats-server requires it
     marker = settings.data_dir / "node.json"
     marker.write_text(f'{{"node_did": "{did}", "format": 1}}\n')
+    secure_data_dir(settings.data_dir)  # the SQLite file was made under the caller's umask
     return did
 
 
-def open_node(settings: Settings) -> Node:
-    """Open an initialised node's store and use cases."""
+def open_node(settings: Settings, *, writer: bool = False) -> Node:
+    """Open an initialised node's store and use cases.
+
+    ``writer``: this process writes the store (``node run``, imports, local writes), so it
+    takes the data dir's lock first (:class:`~icn.infrastructure.data_dir.DataDirBusy`
+    while another holds it) and tightens the directory's modes. Readers need neither:
+    they work beside a running node.
+    """
     if not is_initialised(settings):
         raise NodeNotInitialised(
             f"no node in {settings.data_dir}: run `icn node init --data-dir {settings.data_dir}`"
         )
+    if writer:
+        hold_data_dir(settings.data_dir)
+        secure_data_dir(settings.data_dir)
     keystore = keystore_for(settings)
     did = keystore.info(NODE_KEY).did
     store = _store_for(settings)
     store.create_tables()
-    return Node(settings, store, keystore, did, AppendEvents(store, clock_ms))
+    clock = node_clock(settings.clock_offset_ms)
+    append = AppendEvents(store, clock, max_skew_s=settings.max_clock_skew_s)
+    return Node(settings, store, keystore, did, append, clock)

@@ -20,7 +20,11 @@ server's event loop:
   (:mod:`icn.application.sequencing`); a coop takes writes once its
   consumer position is known and its outbox has been published;
 - it keeps a snapshot of each coop's numbers (stream position, consumer
-  lag, outbox backlog, parked and quarantined counts) for ``/v1/ready``.
+  lag, outbox backlog, parked, quarantined, rejected and dead-lettered
+  counts) for ``/v1/ready``; a coop with dead letters is ``degraded``;
+- a stream message whose handling keeps failing (``ICN_DEAD_LETTER_AFTER``
+  deliveries) is recorded as a dead letter and passed over, so one poison
+  message cannot stop a coop's stream (and the writes waiting on it).
 
 ``icn node sync`` and ``icn node status`` reuse the pieces without the app.
 """
@@ -44,20 +48,26 @@ import msgspec
 import nats.errors
 from nats.aio.client import Client
 
-from icn.application.intake import Intake, IntakeCounts
+from icn.application.errors import StoreBusy
+from icn.application.intake import REJECTED_WIRE_MAX, Intake, IntakeCounts
+from icn.application.ports import StoreError
 from icn.application.relay import OutboxItem, OutboxRelay
 from icn.application.sequencing import StreamPositions
 from icn.domain.identity.did import did_key_part
 from icn.infrastructure.replication.connection import close, connect
-from icn.infrastructure.replication.consumer import Delivered, DurableCoopConsumer
+from icn.infrastructure.replication.consumer import (
+    DEFAULT_MAX_ATTEMPTS,
+    Delivered,
+    DurableCoopConsumer,
+)
 from icn.infrastructure.replication.nats_server import LocalNatsServer
 from icn.infrastructure.replication.publisher import JetStreamPublisher, Outgoing, PublishFailed
 from icn.infrastructure.replication.sequencer import JetStreamSequencer, LoopThread
 from icn.infrastructure.replication.streams import default_replicas, ensure_stream
 from icn.infrastructure.replication.subjects import stream_name
 from icn.infrastructure.settings import Settings
-from icn.infrastructure.store.parked import SqlReplicationState
-from icn.interfaces.bootstrap import Node, clock_ms
+from icn.infrastructure.store.parked import DeadLetter, SqlReplicationState
+from icn.interfaces.bootstrap import Node
 
 log = logging.getLogger("icn.replication")
 
@@ -80,6 +90,10 @@ longer to commit than this is simply delivered again after it committed,
 and the second delivery is a no-op (known ids, recognised before any check).
 """
 _PAUSE_MAX_S = 2.0
+RETRY_PAUSE_S = (0.1, 2.0)
+"""The consumer's pause after a failed batch: first, and longest (doubling in between)."""
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (StoreBusy, StoreError)
+"""Failures of the store, not of the message: they never make a dead letter."""
 OWN_COMMIT_WAIT_S = 1.0
 """How long the consumer waits, for a batch made only of this node's own sequenced writes,
 for their commit (it normally follows the stream's ack within milliseconds) before it
@@ -235,7 +249,10 @@ class JetStreamOutbox:
         self._publisher = publisher
 
     async def publish(self, items: Sequence[OutboxItem]) -> int:
-        outgoing = [Outgoing(i.coop, i.event_id, i.event_type, i.author, i.wire) for i in items]
+        outgoing = [
+            Outgoing(i.coop, i.event_id, i.event_type, i.author, i.wire, i.trusted_ms)
+            for i in items
+        ]
         try:
             await self._publisher.publish_many(outgoing)
         except PublishFailed as exc:
@@ -264,6 +281,12 @@ class CoopReplication(msgspec.Struct):
     parked: int = 0
     quarantined: int = 0
     parked_dropped: int = 0
+    rejected: int = 0
+    """Stream messages refused for good and recorded (``rejected_messages``, up to its bound)."""
+    dead_letters: int = 0
+    """Stream messages set aside because handling them kept failing (``dead_letters``)."""
+    status: str = "ok"
+    """``degraded`` while the coop has dead letters: this replica may lack what they held."""
     intake: dict[str, Any] | None = None
     """What the consumer did since the node started (received, accepted, parked …)."""
 
@@ -275,6 +298,8 @@ class ReplicationReadiness(msgspec.Struct):
     connected: bool
     local_server: bool
     coops: dict[str, CoopReplication]
+    status: str = "ok"
+    """``degraded`` when any coop is (it has dead letters)."""
 
 
 async def coop_numbers(
@@ -282,19 +307,22 @@ async def coop_numbers(
 ) -> CoopReplication:
     """Read one coop's numbers from the store and, if connected, from JetStream."""
 
-    def local() -> tuple[int, int, int, int]:
+    def local() -> tuple[int, int, int, int, int, int]:
         size, cursor = state.tree_size(coop), state.outbox_cursor(coop)
         return (
             max(0, size - 1 - cursor),
             state.parked_count(coop),
             state.quarantined_count(coop),
             state.parked_dropped(coop),
+            state.rejected_count(coop),
+            state.dead_letter_count(coop),
         )
 
-    backlog, parked, quarantined, dropped = await asyncio.to_thread(local)
+    backlog, parked, quarantined, dropped, rejected, dead = await asyncio.to_thread(local)
     numbers = CoopReplication(
-        outbox_backlog=backlog, parked=parked, quarantined=quarantined, parked_dropped=dropped
-    )
+        outbox_backlog=backlog, parked=parked, quarantined=quarantined, parked_dropped=dropped,
+        rejected=rejected, dead_letters=dead, status="degraded" if dead else "ok",
+    )  # fmt: skip
     if nc is not None and nc.is_connected:
         js = nc.jetstream(timeout=2)
         with contextlib.suppress(nats.errors.Error, TimeoutError):
@@ -320,6 +348,10 @@ class ReplicationRuntime:
         serve: Sequence[str] = (),
         parked_max: int = 10_000,
         poll_s: float = POLL_S,
+        rejected_max: int = 10_000,
+        dead_letter_after: int = DEFAULT_MAX_ATTEMPTS,
+        ack_wait_s: float = ACK_WAIT_S,
+        retry_pause_s: tuple[float, float] = RETRY_PAUSE_S,
     ) -> None:
         self.node = node
         self.urls = list(nats) if nats else None
@@ -327,7 +359,14 @@ class ReplicationRuntime:
         self.poll_s = poll_s
         self.durable = durable_for(node.node_did)
         self.state = SqlReplicationState(node.store)
-        self.intake = Intake(node.append, self.state, clock_ms, max_parked=parked_max)
+        self.intake = Intake(
+            node.append, self.state, node.clock_ms,
+            max_parked=parked_max, max_rejected=rejected_max,
+        )  # fmt: skip
+        self.rejected_max = rejected_max
+        self.dead_letter_after = dead_letter_after
+        self.ack_wait_s = ack_wait_s
+        self.retry_pause_s = retry_pause_s
         self.local: LocalNatsServer | None = None
         self.nc: Client | None = None
         self.on_appended: Callable[[str], None] | None = None
@@ -462,11 +501,13 @@ class ReplicationRuntime:
 
     def readiness(self) -> ReplicationReadiness:
         """The last snapshot (refreshed every second), and whether NATS is connected now."""
+        coops = dict(self._numbers)
         return ReplicationReadiness(
             nats=self.url,
             connected=self.nc is not None and self.nc.is_connected,
             local_server=self.urls is None,
-            coops=dict(self._numbers),
+            coops=coops,
+            status="degraded" if any(c.dead_letters for c in coops.values()) else "ok",
         )
 
     # -- the work ------------------------------------------------------------------------------
@@ -608,10 +649,26 @@ class ReplicationRuntime:
         assert self.nc is not None
         if not await self._ensure_stream(coop):
             return
-        consumer = EagerCoopConsumer(self.nc, self.durable, coop, ack_wait=ACK_WAIT_S)
+        consumer = EagerCoopConsumer(
+            self.nc, self.durable, coop, ack_wait=self.ack_wait_s,
+            dead_letter=functools.partial(self._dead_letter, coop),
+            max_attempts=self.dead_letter_after, transient=TRANSIENT_ERRORS,
+            pause_min=self.retry_pause_s[0], pause_max=self.retry_pause_s[1],
+        )  # fmt: skip
         if not await self._known_position(consumer, coop):
             return
         await consumer.run(functools.partial(self._handle, coop), self._stop)
+
+    async def _dead_letter(
+        self, coop: str, delivered: Delivered, attempts: int, exc: BaseException
+    ) -> None:
+        """Set a message aside that kept failing; the stream position moves past it, so the
+        coop's writes (judged at that position) go on."""
+        await asyncio.to_thread(
+            record_dead_letter, self.state, coop, delivered, attempts, exc,
+            self.rejected_max, self.node.clock_ms(),
+        )  # fmt: skip
+        self.positions.advance(coop, delivered.stream_seq)
 
     async def _known_position(self, consumer: DurableCoopConsumer, coop: str) -> bool:
         """Bind the consumer and learn how far the store holds the stream: everything up to
@@ -639,7 +696,12 @@ class ReplicationRuntime:
             # Our own events read back, sequenced or relayed: no thread hop, no query.
             counts = IntakeCounts(received=len(messages), duplicates=len(messages))
         else:
-            counts = await asyncio.to_thread(self.intake.receive, coop, messages)
+            skew_ms = self.node.settings.max_clock_skew_s * 1000
+            times = [d.trusted_ms(skew_ms) for d in batch]
+            receive = functools.partial(
+                self.intake.receive, stream_seq=lambda i: batch[i].stream_seq
+            )
+            counts = await asyncio.to_thread(receive, coop, messages, times)
         self.totals[coop].add(counts)
         self.positions.advance(coop, batch[-1].stream_seq)  # committed, in stream order
         if counts.accepted and self.on_appended is not None:
@@ -674,4 +736,25 @@ def replication_for(
         nats=nats_urls(nats or settings.nats_url),
         serve=[*settings.serve, *serve],
         parked_max=settings.parked_max,
+        rejected_max=settings.rejected_max,
+        dead_letter_after=settings.dead_letter_after,
     )
+
+
+def record_dead_letter(
+    state: SqlReplicationState,
+    coop: str,
+    delivered: Delivered,
+    attempts: int,
+    exc: BaseException,
+    bound: int,
+    now_ms: int,
+) -> None:
+    """Store a stream message that kept failing, with what failed (bytes cut to the bound)."""
+    data = delivered.data
+    error = f"{type(exc).__name__}: {exc}"[:500]
+    letter = DeadLetter(
+        delivered.stream_seq, delivered.subject[:512], attempts, error,
+        bytes(data[:REJECTED_WIRE_MAX]), len(data),
+    )  # fmt: skip
+    state.dead_letter(coop, letter, bound, now_ms)

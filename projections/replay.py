@@ -175,9 +175,9 @@ def replay(
     runner = Runner(log, scratch, LEDGER_PROJECTIONS)
     report = CatchUp()
 
-    def judge(leaf: int, event: Event) -> None:
+    def judge(leaf: int, event: Event, trusted_ms: int) -> None:
         source.leaf = leaf
-        result = evolve(event, layer)
+        result = evolve(event, layer, trusted_ms)
         if isinstance(result, Refusal):
             differences.add(
                 "log", [event.coop, leaf, event.id], "accepted", f"{result.code}: {result.reason}"

@@ -137,7 +137,7 @@ class Runner:
         targets: Mapping[str, int],
         *,
         report: CatchUp,
-        on_event: Callable[[int, Event], None] | None = None,
+        on_event: Callable[[int, Event, int], None] | None = None,
         on_progress: Callable[[int], None] | None = None,
         size: int,
     ) -> None:
@@ -153,7 +153,7 @@ class Runner:
         targets: Mapping[str, int],
         report: CatchUp,
         on_progress: Callable[[int], None] | None,
-        on_event: Callable[[int, Event], None] | None = None,
+        on_event: Callable[[int, Event, int], None] | None = None,
         *,
         read_all: bool = False,
     ) -> None:
@@ -178,8 +178,10 @@ class Runner:
                 events = [(e.leaf_index, _decoder.decode(e.wire)) for e in entries]
             else:  # replay judges the events again: they must be whole domain events
                 full = [(e.leaf_index, _event_decoder.decode(e.wire)) for e in entries]
-                for leaf, event in full:
-                    on_event(leaf, event)
+                for entry, (leaf, event) in zip(entries, full, strict=True):
+                    # A store older than the column judged by the author's ts.
+                    trusted = event.ts if entry.trusted_ms is None else entry.trusted_ms
+                    on_event(leaf, event, trusted)
                 events = list(full)
             moves, changes = plan_batch(coop, events, behind, positions, goal)
             if moves and not self.models.commit(moves, changes):

@@ -32,8 +32,12 @@ NODE_TYPES_PREFIX = "log."
 """Node statements (checkpoints) are not coop business: any verified author may make them."""
 
 
-def evolve(event: Event, view: CoopView) -> Refusal | Effects:
-    """Refuse ``event`` or return the records it writes; never changes ``view``."""
+def evolve(event: Event, view: CoopView, now: int) -> Refusal | Effects:
+    """Refuse ``event`` or return the records it writes; never changes ``view``.
+
+    ``now``: trusted time at the event's position (:mod:`icn.domain.events.timing`);
+    every time-based rule judges by it, never by the author's ``ts``.
+    """
     if event.type.startswith(NODE_TYPES_PREFIX):
         return []
     if event.type != coop_bodies.FOUNDED:
@@ -47,7 +51,7 @@ def evolve(event: Event, view: CoopView) -> Refusal | Effects:
         body = msgspec.convert(event.body, BODY_TYPES[event.type])
     except msgspec.ValidationError as exc:
         return Refusal("invalid-body", f"bad {event.type} body: {exc}")
-    return rule(body, event, view)
+    return rule(body, event, view, now)
 
 
 def _member_statement(event: Event, view: CoopView) -> Refusal | Effects:

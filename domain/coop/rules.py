@@ -37,7 +37,7 @@ def policy_problem(policy: Policy, currencies: dict[str, CurrencySpec]) -> Refus
     return None
 
 
-def founded(body: b.Founded, event: Event, view: CoopView) -> Refusal | Effects:
+def founded(body: b.Founded, event: Event, view: CoopView, now: int) -> Refusal | Effects:
     """The author becomes the coop's DID; founders are active members from now."""
     if view.coop(event.coop) is not None:
         return Refusal("coop-already-founded", f"coop {event.coop} is already founded")
@@ -56,7 +56,7 @@ def founded(body: b.Founded, event: Event, view: CoopView) -> Refusal | Effects:
             name=body.name,
             currencies=currencies,
             policy=body.policy,
-            founded_ms=event.ts,
+            founded_ms=now,
         )
     ]
     seen: set[str] = set()
@@ -65,9 +65,7 @@ def founded(body: b.Founded, event: Event, view: CoopView) -> Refusal | Effects:
             return Refusal("invalid-member", f"founding member {m.did!r} is not a distinct DID")
         seen.add(m.did)
         effects.append(
-            MemberRecord(
-                did=m.did, status=MemberStatus.ACTIVE, roles=tuple(m.roles), joined_ms=event.ts
-            )
+            MemberRecord(did=m.did, status=MemberStatus.ACTIVE, roles=tuple(m.roles), joined_ms=now)
         )
     return effects
 
@@ -102,7 +100,7 @@ def _admin_acts_on(view: CoopView, event: Event, did: str) -> MemberRecord | Ref
     return _target(view, event, did)
 
 
-def applied(body: b.MemberApplied, event: Event, view: CoopView) -> Refusal | Effects:
+def applied(body: b.MemberApplied, event: Event, view: CoopView, now: int) -> Refusal | Effects:
     """Anyone not already in may apply (again after an exit)."""
     coop = _coop(view, event)
     member = view.member(event.coop, event.author)
@@ -110,10 +108,10 @@ def applied(body: b.MemberApplied, event: Event, view: CoopView) -> Refusal | Ef
         return Refusal("invalid-member", "the coop's DID cannot be a member")
     if member is not None and member.status in (MemberStatus.ACTIVE, MemberStatus.SUSPENDED):
         return Refusal("already-member", f"{event.author} is already a member")
-    return [MemberRecord(did=event.author, status=MemberStatus.APPLIED, applied_ms=event.ts)]
+    return [MemberRecord(did=event.author, status=MemberStatus.APPLIED, applied_ms=now)]
 
 
-def admitted(body: b.MemberAdmitted, event: Event, view: CoopView) -> Refusal | Effects:
+def admitted(body: b.MemberAdmitted, event: Event, view: CoopView, now: int) -> Refusal | Effects:
     """An admin admits an applicant (or invites a DID directly)."""
     coop = _authority(view, event)
     if isinstance(coop, Refusal):
@@ -129,7 +127,7 @@ def admitted(body: b.MemberAdmitted, event: Event, view: CoopView) -> Refusal | 
             status=MemberStatus.ACTIVE,
             roles=tuple(body.roles),
             applied_ms=member.applied_ms if member else None,
-            joined_ms=event.ts,
+            joined_ms=now,
         )
     ]
 
@@ -139,7 +137,9 @@ def _replace(member: MemberRecord, **changes: Any) -> MemberRecord:
     return msgspec.structs.replace(member, **changes)
 
 
-def roles_assigned(body: b.RolesAssigned, event: Event, view: CoopView) -> Refusal | Effects:
+def roles_assigned(
+    body: b.RolesAssigned, event: Event, view: CoopView, now: int
+) -> Refusal | Effects:
     """An admin sets a member's roles (the whole set)."""
     member = _admin_acts_on(view, event, body.member)
     if isinstance(member, Refusal):
@@ -147,7 +147,7 @@ def roles_assigned(body: b.RolesAssigned, event: Event, view: CoopView) -> Refus
     return [_replace(member, roles=tuple(dict.fromkeys(body.roles)))]
 
 
-def suspended(body: b.MemberSuspended, event: Event, view: CoopView) -> Refusal | Effects:
+def suspended(body: b.MemberSuspended, event: Event, view: CoopView, now: int) -> Refusal | Effects:
     """An admin suspends an active member."""
     member = _admin_acts_on(view, event, body.member)
     if isinstance(member, Refusal):
@@ -157,7 +157,9 @@ def suspended(body: b.MemberSuspended, event: Event, view: CoopView) -> Refusal 
     return [_replace(member, status=MemberStatus.SUSPENDED)]
 
 
-def reinstated(body: b.MemberReinstated, event: Event, view: CoopView) -> Refusal | Effects:
+def reinstated(
+    body: b.MemberReinstated, event: Event, view: CoopView, now: int
+) -> Refusal | Effects:
     """An admin lifts a suspension."""
     member = _admin_acts_on(view, event, body.member)
     if isinstance(member, Refusal):
@@ -167,7 +169,7 @@ def reinstated(body: b.MemberReinstated, event: Event, view: CoopView) -> Refusa
     return [_replace(member, status=MemberStatus.ACTIVE)]
 
 
-def exited(body: b.MemberExited, event: Event, view: CoopView) -> Refusal | Effects:
+def exited(body: b.MemberExited, event: Event, view: CoopView, now: int) -> Refusal | Effects:
     """A member leaves, but only with every balance at zero: nobody walks away from a debt."""
     coop = _coop(view, event)
     member = _target(view, event, event.author)
@@ -183,7 +185,9 @@ def exited(body: b.MemberExited, event: Event, view: CoopView) -> Refusal | Effe
     return [_replace(member, status=MemberStatus.EXITED, roles=())]
 
 
-def policy_changed(body: b.PolicyChanged, event: Event, view: CoopView) -> Refusal | Effects:
+def policy_changed(
+    body: b.PolicyChanged, event: Event, view: CoopView, now: int
+) -> Refusal | Effects:
     """Only the coop's DID changes policy (governance will decide when it signs)."""
     coop = _coop(view, event)
     if event.author != coop.did:
@@ -201,7 +205,7 @@ def policy_changed(body: b.PolicyChanged, event: Event, view: CoopView) -> Refus
     until = dict(coop.demurrage_until)
     for code in body.policy.demurrage:
         if code not in coop.policy.demurrage:
-            until[code] = event.ts
+            until[code] = now
     return [
         msgspec.structs.replace(
             coop, policy=body.policy, currencies=currencies, demurrage_until=until
@@ -209,7 +213,7 @@ def policy_changed(body: b.PolicyChanged, event: Event, view: CoopView) -> Refus
     ]
 
 
-RULES: dict[str, Callable[[Any, Event, CoopView], Refusal | Effects]] = {
+RULES: dict[str, Callable[[Any, Event, CoopView, int], Refusal | Effects]] = {
     b.FOUNDED: founded,
     b.MEMBER_APPLIED: applied,
     b.MEMBER_ADMITTED: admitted,

@@ -1,8 +1,10 @@
 """Rules for money: entries, freezes, disputes and demurrage.
 
 An entry by a member is checked against the payer's membership, freeze and
-credit limit *as of the entry's own ts* (not the node's clock), so every
-node that replays the same log reaches the same decision. Entries by the
+credit limit *as of trusted time* (``now``: the time the event's stream
+position carries, never the author's ``ts``; see :mod:`icn.domain.events.timing`),
+so an author cannot move a ramp, a freeze or a period by dating an event,
+and every node that replays the same log reaches the same decision. Entries by the
 coop's DID (charges, write-offs, reversals a resolution ordered) may debit
 any member and are not limited; that is spec section 6's one exception.
 """
@@ -71,7 +73,9 @@ def limit_for(
     ).limit
 
 
-def entry_recorded(body: EntryRecordedBody, event: Event, view: CoopView) -> Refusal | Effects:
+def entry_recorded(
+    body: EntryRecordedBody, event: Event, view: CoopView, now: int
+) -> Refusal | Effects:
     """Move money: checks, then every account touched, once, with its new balance."""
     coop = _coop(view, event)
     by_coop = event.author == coop.did
@@ -82,7 +86,7 @@ def entry_recorded(body: EntryRecordedBody, event: Event, view: CoopView) -> Ref
             return problem
         payer = view.member(coop.coop, event.author)
         assert payer is not None
-        if payer.is_frozen_at(event.ts):
+        if payer.is_frozen_at(now):
             return Refusal(
                 "account-frozen", f"{event.author}'s account is frozen: it can receive but not pay"
             )
@@ -117,7 +121,7 @@ def entry_recorded(body: EntryRecordedBody, event: Event, view: CoopView) -> Ref
         for (did, currency), account in accounts.items():
             if did != payer.did:
                 continue
-            limit = limit_for(view, coop, payer, currency, event.ts)
+            limit = limit_for(view, coop, payer, currency, now)
             if account.balance < -limit:
                 return Refusal(
                     "credit-limit-exceeded",
@@ -134,7 +138,9 @@ def _member_target(view: CoopView, event: Event, did: str) -> MemberRecord | Ref
     return member
 
 
-def account_frozen(body: b.AccountFrozen, event: Event, view: CoopView) -> Refusal | Effects:
+def account_frozen(
+    body: b.AccountFrozen, event: Event, view: CoopView, now: int
+) -> Refusal | Effects:
     """An admin (or the coop's DID) freezes a member's paying side."""
     coop = _coop(view, event)
     if not is_authority(view, coop, event.author):
@@ -142,7 +148,7 @@ def account_frozen(body: b.AccountFrozen, event: Event, view: CoopView) -> Refus
     member = _member_target(view, event, body.member)
     if isinstance(member, Refusal):
         return member
-    if body.until is not None and body.until <= event.ts:
+    if body.until is not None and body.until <= now:
         return Refusal("invalid-request", "a freeze must end after it starts")
     return [
         msgspec.structs.replace(
@@ -151,7 +157,9 @@ def account_frozen(body: b.AccountFrozen, event: Event, view: CoopView) -> Refus
     ]
 
 
-def account_unfrozen(body: b.AccountUnfrozen, event: Event, view: CoopView) -> Refusal | Effects:
+def account_unfrozen(
+    body: b.AccountUnfrozen, event: Event, view: CoopView, now: int
+) -> Refusal | Effects:
     """Ends a freeze in force."""
     coop = _coop(view, event)
     if not is_authority(view, coop, event.author):
@@ -159,12 +167,14 @@ def account_unfrozen(body: b.AccountUnfrozen, event: Event, view: CoopView) -> R
     member = _member_target(view, event, body.member)
     if isinstance(member, Refusal):
         return member
-    if not member.is_frozen_at(event.ts):
+    if not member.is_frozen_at(now):
         return Refusal("not-frozen", f"{body.member}'s account is not frozen")
     return [msgspec.structs.replace(member, frozen=False, frozen_until=None, freeze_reason=None)]
 
 
-def dispute_filed(body: b.DisputeFiled, event: Event, view: CoopView) -> Refusal | Effects:
+def dispute_filed(
+    body: b.DisputeFiled, event: Event, view: CoopView, now: int
+) -> Refusal | Effects:
     """A party to a transaction disputes it, once."""
     entry = view.event(event.coop, body.entry)
     if entry is None or entry.type != ENTRY_RECORDED:
@@ -193,7 +203,7 @@ def dispute_filed(body: b.DisputeFiled, event: Event, view: CoopView) -> Refusal
             amount=tx["amount"],
             currency=tx["currency"],
             reason=body.reason,
-            filed_ms=event.ts,
+            filed_ms=now,
         ),
         DisputeClaim(entry=body.entry, transaction=body.transaction, dispute=event.id),
     ]
@@ -219,7 +229,9 @@ def _open_dispute(view: CoopView, event: Event, dispute_id: str) -> DisputeRecor
     return dispute
 
 
-def dispute_answered(body: b.DisputeAnswered, event: Event, view: CoopView) -> Refusal | Effects:
+def dispute_answered(
+    body: b.DisputeAnswered, event: Event, view: CoopView, now: int
+) -> Refusal | Effects:
     """The counterparty answers, once."""
     dispute = _open_dispute(view, event, body.dispute)
     if isinstance(dispute, Refusal):
@@ -234,7 +246,9 @@ def dispute_answered(body: b.DisputeAnswered, event: Event, view: CoopView) -> R
     return [msgspec.structs.replace(dispute, status=DisputeStatus.ANSWERED)]
 
 
-def mediator_assigned(body: b.MediatorAssigned, event: Event, view: CoopView) -> Refusal | Effects:
+def mediator_assigned(
+    body: b.MediatorAssigned, event: Event, view: CoopView, now: int
+) -> Refusal | Effects:
     """An admin names an active member who is not a party."""
     coop = _coop(view, event)
     if not is_authority(view, coop, event.author):
@@ -250,7 +264,9 @@ def mediator_assigned(body: b.MediatorAssigned, event: Event, view: CoopView) ->
     return [msgspec.structs.replace(dispute, mediator=body.mediator)]
 
 
-def dispute_resolved(body: b.DisputeResolved, event: Event, view: CoopView) -> Refusal | Effects:
+def dispute_resolved(
+    body: b.DisputeResolved, event: Event, view: CoopView, now: int
+) -> Refusal | Effects:
     """The mediator (or, without one, an admin or the coop's DID) decides."""
     coop = _coop(view, event)
     dispute = _open_dispute(view, event, body.dispute)
@@ -285,7 +301,7 @@ def dispute_resolved(body: b.DisputeResolved, event: Event, view: CoopView) -> R
     status = DisputeStatus.RESOLVED
     return [
         msgspec.structs.replace(
-            dispute, status=status, outcome=body.outcome, refund=refund, closed_ms=event.ts
+            dispute, status=status, outcome=body.outcome, refund=refund, closed_ms=now
         )
     ]
 
@@ -302,7 +318,9 @@ def ordered_transaction(dispute: DisputeRecord, coop_did: str) -> dict[str, Any]
     }
 
 
-def dispute_settled(body: b.DisputeSettled, event: Event, view: CoopView) -> Refusal | Effects:
+def dispute_settled(
+    body: b.DisputeSettled, event: Event, view: CoopView, now: int
+) -> Refusal | Effects:
     """The coop's DID links the entry that carried out a resolution; it must match the order."""
     coop = _coop(view, event)
     if event.author != coop.did:
@@ -322,7 +340,9 @@ def dispute_settled(body: b.DisputeSettled, event: Event, view: CoopView) -> Ref
     return [msgspec.structs.replace(dispute, status=DisputeStatus.SETTLED, settlement=body.entry)]
 
 
-def demurrage_charged(body: b.DemurrageCharged, event: Event, view: CoopView) -> Refusal | Effects:
+def demurrage_charged(
+    body: b.DemurrageCharged, event: Event, view: CoopView, now: int
+) -> Refusal | Effects:
     """Records the period charged, so the same period is never charged twice."""
     coop = _coop(view, event)
     if event.author != coop.did:
@@ -333,7 +353,7 @@ def demurrage_charged(body: b.DemurrageCharged, event: Event, view: CoopView) ->
     if body.period_end <= start:
         return Refusal("already-charged", "this period has been charged already")
     period = coop.policy.demurrage[body.currency].period_days * DAY_MS
-    if body.period_end > event.ts or (body.period_end - start) % period:
+    if body.period_end > now or (body.period_end - start) % period:
         return Refusal(
             "invalid-period", "period_end must be a whole period after the last, not ahead"
         )
@@ -345,7 +365,7 @@ def demurrage_charged(body: b.DemurrageCharged, event: Event, view: CoopView) ->
     return [msgspec.structs.replace(coop, demurrage_until=until)]
 
 
-RULES: dict[str, Callable[[Any, Event, CoopView], Refusal | Effects]] = {
+RULES: dict[str, Callable[[Any, Event, CoopView, int], Refusal | Effects]] = {
     ENTRY_RECORDED: entry_recorded,
     b.ACCOUNT_FROZEN: account_frozen,
     b.ACCOUNT_UNFROZEN: account_unfrozen,

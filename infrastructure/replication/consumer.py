@@ -9,6 +9,15 @@ a crash between the two redelivers the batch, which the receiver absorbs
 batch back (negative ack, then a growing pause), so nothing is lost and a
 failing store is not hammered.
 
+One message that makes ``handle`` raise every time (a bug, something nobody
+foresaw) must not hold up the coop's stream for good: with a ``dead_letter``
+callback, a failed batch is handed over again one message at a time, in
+order, to find the message that fails; once it has failed on
+``max_attempts`` deliveries (JetStream counts them, across restarts) it goes
+to ``dead_letter`` and is terminated, and the stream goes on. Exceptions
+listed as ``transient`` (the store or NATS away) are never the message's
+fault and never dead-letter it.
+
 Acks are explicit, one per message. Ack-all (one ack per batch) was tried
 and measured cheaper, but it turns any message that was delivered and then
 dropped before its batch was handled (a fetch cut short by a NATS restart)
@@ -31,7 +40,13 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from icn.infrastructure.replication.subjects import coop_filter, durable_name, stream_name
+from icn.domain.events.timing import stream_time
+from icn.infrastructure.replication.subjects import (
+    TRUSTED_TIME_HEADER,
+    coop_filter,
+    durable_name,
+    stream_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +66,32 @@ class Delivered(NamedTuple):
         """Parsed on demand: per message it showed up in profiles, and intake never asks."""
         return int(self.msg.metadata.sequence.stream)
 
+    def trusted_ms(self, max_skew_ms: int) -> int:
+        """The message's trusted time (:func:`~icn.domain.events.timing.stream_time`): the
+        sequencing node's stamp, else JetStream's own timestamp of the message."""
+        return stream_time(_stamped_ms(self.msg), _stream_ms(self.msg), max_skew_ms)
+
+
+def _stamped_ms(msg: Msg) -> int | None:
+    value = msg.headers.get(TRUSTED_TIME_HEADER) if msg.headers else None
+    if value is None or not value.isdigit() or len(value) > 16:
+        return None
+    return int(value)
+
+
+def _stream_ms(msg: Msg) -> int:
+    """JetStream's timestamp of the stored message, in whole ms, read as an integer from the
+    ack subject (nats-py's ``metadata.timestamp`` goes through a float)."""
+    tokens = Msg.Metadata._get_metadata_fields(msg.reply)
+    at = 7 if len(tokens) == 9 else Msg.Ack.Timestamp
+    return int(tokens[at]) // 1_000_000
+
 
 Handler = Callable[[list[Delivered]], Awaitable[object] | object]
+DeadLetterHandler = Callable[[Delivered, int, BaseException], Awaitable[object]]
+"""Told (message, deliveries so far, the last exception); must record the message durably
+before it returns: the message is terminated right after (never delivered again)."""
+DEFAULT_MAX_ATTEMPTS = 5
 
 
 class DurableCoopConsumer:
@@ -73,8 +112,19 @@ class DurableCoopConsumer:
         ack_wait: float = 60.0,
         max_ack_pending: int | None = None,
         filter_subject: str | None = None,
+        dead_letter: DeadLetterHandler | None = None,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        transient: tuple[type[BaseException], ...] = (),
+        pause_min: float = _PAUSE_MIN_S,
+        pause_max: float = _PAUSE_MAX_S,
     ) -> None:
         self._nc = nc
+        self.dead_letter = dead_letter
+        self.max_attempts = max_attempts
+        self.transient: tuple[type[BaseException], ...] = (
+            nats.errors.Error, TimeoutError, *transient,
+        )  # fmt: skip
+        self.pause_min, self.pause_max = pause_min, pause_max
         self._js: JetStreamContext = nc.jetstream()
         self.stream = stream_name(coop)
         self.durable = durable_name(node)
@@ -99,7 +149,7 @@ class DurableCoopConsumer:
         restarts: the connection reconnects and the durable position holds.
         """
         sub: JetStreamContext.PullSubscription | None = None
-        pause = _PAUSE_MIN_S
+        pause = self.pause_min
         try:
             while not stop.is_set():
                 try:
@@ -117,12 +167,12 @@ class DurableCoopConsumer:
                     log.warning("consumer %s on %s: %s; retrying", self.durable, self.stream, exc)
                     await _unsubscribe(sub)
                     sub = None
-                    pause = await _pause(stop, pause)
+                    pause = await _pause(stop, pause, self.pause_max)
                     continue
                 if await self._deliver(handle, msgs):
-                    pause = _PAUSE_MIN_S
+                    pause = self.pause_min
                 else:
-                    pause = await _pause(stop, pause)
+                    pause = await _pause(stop, pause, self.pause_max)
         finally:
             with contextlib.suppress(nats.errors.Error, TimeoutError):
                 await self._nc.flush(timeout=max(1, int(self.fetch_timeout)))  # the last acks
@@ -138,18 +188,49 @@ class DurableCoopConsumer:
             return True
         batch = [Delivered(m.subject, m.data, m) for m in msgs]
         try:
-            if inspect.iscoroutinefunction(handle):
-                await handle(batch)
-            else:
-                result = await asyncio.to_thread(handle, batch)
-                if inspect.isawaitable(result):
-                    await result
-        except Exception:
+            await _call(handle, batch)
+        except Exception as exc:
+            if self.dead_letter is not None and not isinstance(exc, self.transient):
+                return await self._one_by_one(handle, batch)
             log.exception("handler failed on %s seq %d..%d; will be redelivered",
                           self.stream, batch[0].stream_seq, batch[-1].stream_seq)  # fmt: skip
             await self._settle(msgs, ack=False)
             return False
         await self._settle(msgs, ack=True)
+        return True
+
+    async def _one_by_one(self, handle: Handler, batch: list[Delivered]) -> bool:
+        """After a batch failed: each message on its own, in order, up to the one that fails.
+
+        That one is dead-lettered and terminated if it failed on its last allowed
+        delivery (then the rest follow); otherwise it and the rest are negatively
+        acknowledged and come back, in order, after a pause.
+        """
+        assert self.dead_letter is not None
+        for i, d in enumerate(batch):
+            try:
+                await _call(handle, [d])
+            except Exception as exc:
+                attempts = _deliveries(d.msg)
+                if isinstance(exc, self.transient) or attempts < self.max_attempts:
+                    log.warning("handler failed on %s seq %d (delivery %d of %d): %r",
+                                self.stream, d.stream_seq, attempts, self.max_attempts,
+                                exc)  # fmt: skip
+                    await self._settle([x.msg for x in batch[i:]], ack=False)
+                    return False
+                try:
+                    await self.dead_letter(d, attempts, exc)
+                except Exception:
+                    log.exception("dead letter of %s seq %d not recorded; will be redelivered",
+                                  self.stream, d.stream_seq)  # fmt: skip
+                    await self._settle([x.msg for x in batch[i:]], ack=False)
+                    return False
+                log.error("%s seq %d failed on %d deliveries (%r): dead-lettered, moving on",
+                          self.stream, d.stream_seq, attempts, exc)  # fmt: skip
+                with contextlib.suppress(nats.errors.Error):
+                    await d.msg.term()
+                continue
+            await self._settle([d.msg], ack=True)
         return True
 
     async def _settle(self, msgs: list[Msg], *, ack: bool) -> None:
@@ -176,11 +257,29 @@ class DurableCoopConsumer:
         return (info.num_pending or 0) + (info.num_ack_pending or 0)
 
 
-async def _pause(stop: asyncio.Event, seconds: float) -> float:
+async def _call(handle: Handler, batch: list[Delivered]) -> None:
+    """Run ``handle`` on ``batch``: a coroutine function here, a plain one in a thread."""
+    if inspect.iscoroutinefunction(handle):
+        await handle(batch)
+    else:
+        result = await asyncio.to_thread(handle, batch)
+        if inspect.isawaitable(result):
+            await result
+
+
+def _deliveries(msg: Msg) -> int:
+    """How many times JetStream delivered ``msg`` (this time included)."""
+    try:
+        return int(msg.metadata.num_delivered)
+    except Exception:  # not a JetStream message (tests): count this delivery only
+        return 1
+
+
+async def _pause(stop: asyncio.Event, seconds: float, longest: float = _PAUSE_MAX_S) -> float:
     """Wait ``seconds`` unless ``stop`` is set first; return the next, longer pause."""
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
-    return min(seconds * 2, _PAUSE_MAX_S)
+    return min(seconds * 2, longest)
 
 
 async def _unsubscribe(sub: JetStreamContext.PullSubscription | None) -> None:

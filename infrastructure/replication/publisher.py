@@ -29,7 +29,11 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from icn.infrastructure.replication.subjects import event_subject, stream_name
+from icn.infrastructure.replication.subjects import (
+    TRUSTED_TIME_HEADER,
+    event_subject,
+    stream_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +60,8 @@ class Outgoing:
     event_type: str
     author: str
     wire: bytes
+    trusted_ms: int | None = None
+    """Stamped as :data:`TRUSTED_TIME_HEADER` when known: the time the write was judged at."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +113,8 @@ _Message = tuple[str, dict[str, str], bytes]
 
 def _message(item: Outgoing, **extra: str) -> _Message:
     headers = {"Nats-Msg-Id": item.event_id, "Nats-Expected-Stream": stream_name(item.coop)}
+    if item.trusted_ms is not None:
+        headers[TRUSTED_TIME_HEADER] = str(item.trusted_ms)
     headers.update(extra)
     return event_subject(item.coop, item.event_type, item.author), headers, item.wire
 

@@ -107,7 +107,10 @@ class JetStreamSequencer:
                 f"replication of {coop} is starting or stopping on this node; try again shortly"
             )
         _not_on(self.publish_loop)
-        items = [Outgoing(coop, a.event.id, a.event.type, a.event.author, a.wire) for a in events]
+        items = [
+            Outgoing(coop, a.event.id, a.event.type, a.event.author, a.wire, a.trusted_ms)
+            for a in events
+        ]
         future = asyncio.run_coroutine_threadsafe(
             self._publish(publisher, items, after, atomic), self.publish_loop
         )

@@ -25,6 +25,9 @@ from icn.domain.identity.did import InvalidDid, did_key_part
 
 SUBJECT_ROOT = "icn"
 STREAM_PREFIX = "ICN_"
+TRUSTED_TIME_HEADER = "Icn-Trusted-Ms"
+"""Header of a sequenced message: the trusted time (ms) its node judged the write at; every
+consumer judges the message at the same time (icn.domain.events.timing)."""
 # Consumer names follow the stream-name rules; keep them short and plain.
 _NODE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 

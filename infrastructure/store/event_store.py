@@ -42,7 +42,22 @@ _event_decoder = __import__("msgspec").json.Decoder(Event)
 
 def _entry(row: Any) -> LogEntry:
     """A row of ``_entry_query`` as a log entry."""
-    return LogEntry(row.coop, row.leaf_index, row.event_id, bytes(row.state))
+    return LogEntry(row.coop, row.leaf_index, row.event_id, bytes(row.state), row.trusted_ms)
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Give a store made by an earlier release the columns added since (nullable, so
+    its rows stay as they were)."""
+    from sqlalchemy import inspect as inspect_db
+    from sqlalchemy import text
+
+    with engine.begin() as conn:
+        tables = inspect_db(conn)
+        for table, columns in schema.ADDED_COLUMNS.items():
+            have = {c["name"] for c in tables.get_columns(table)}
+            for name, sql_type in columns:
+                if name not in have:
+                    conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}"))
 
 
 class SqlEventStore:
@@ -81,9 +96,11 @@ class SqlEventStore:
 
             writer = create_engine(f"sqlite+pysqlite:///{self.database.sqlite_path}")
             schema.metadata.create_all(writer)
+            _add_missing_columns(writer)
             writer.dispose()
         else:
             schema.metadata.create_all(self.engine)
+            _add_missing_columns(self.engine)
 
     def close(self) -> None:
         """Release connections."""
@@ -203,7 +220,7 @@ class SqlEventStore:
 
     def _entry_query(self) -> Any:
         e, s = schema.log_entries, stored_events
-        return select(e.c.coop, e.c.leaf_index, e.c.event_id, s.c.state).join(
+        return select(e.c.coop, e.c.leaf_index, e.c.event_id, s.c.state, e.c.trusted_ms).join(
             s,
             and_(
                 s.c.originator_id == e.c.coop + "/" + e.c.author,

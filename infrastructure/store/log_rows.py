@@ -197,8 +197,9 @@ class LogRowWriter:
 
         self.select_tree = q("SELECT size, edge FROM log_trees WHERE coop = ?")
         self.insert_entry = q(
-            "INSERT INTO log_entries (coop, leaf_index, event_id, author, seq, type, ts, nodes)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO log_entries"
+            " (coop, leaf_index, event_id, author, seq, type, ts, nodes, trusted_ms)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         )
         self.upsert_tree = q(
             "INSERT INTO log_trees (coop, size, edge) VALUES (?, ?, ?)"
@@ -242,12 +243,15 @@ class LogRowWriter:
         for coop, indexes in by_coop.items():
             frontier = self._frontier(c, coop)
             for i in indexes:
-                e = decision.accepted[i].event
+                a = decision.accepted[i]
+                e = a.event
                 leaf = frontier.size
                 positions[i] = leaf
                 completed = frontier.append(leaf_hash(bytes.fromhex(e.id)))
                 nodes = b"".join(h for _, _, h in completed)  # level 0 first
-                entries.append((coop, leaf, e.id, e.author, e.seq, e.type, e.ts, nodes))
+                entries.append(
+                    (coop, leaf, e.id, e.author, e.seq, e.type, e.ts, nodes, a.trusted_ms)
+                )
                 if e.type == COOP_FOUNDED:
                     founded.append((coop, e.author, e.id))
                 elif e.type == CHECKPOINT_ISSUED:

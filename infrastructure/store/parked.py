@@ -15,19 +15,24 @@ while the write path holds it); on PostgreSQL the read engine's pool.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, case, delete, func, select
+from sqlalchemy import Engine, Table, case, delete, func, select
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection
 
-from icn.application.intake import Parked, ToPark
+from icn.application.intake import Parked, ToPark, ToReject
 from icn.application.relay import OutboxHead
 from icn.infrastructure.store import schema
 from icn.infrastructure.store.database import SQLITE_LOCK_TIMEOUT_S
 from icn.infrastructure.store.event_store import SqlEventStore
-from icn.infrastructure.store.replication_schema import parked_events, replication_coops
+from icn.infrastructure.store.replication_schema import (
+    dead_letters,
+    parked_events,
+    rejected_messages,
+    replication_coops,
+)
 
 ROWS_PER_STATEMENT = 200
 """Rows per multi-row INSERT (8 columns): far below either database's bind limit."""
@@ -53,8 +58,29 @@ def _sqlite_writer(path: str) -> Engine:
     return engine
 
 
+class DeadLetter(NamedTuple):
+    """A stream message set aside after its handling failed ``attempts`` times."""
+
+    stream_seq: int
+    subject: str
+    attempts: int
+    error: str
+    wire: bytes
+    size: int
+
+
+class Rejected(NamedTuple):
+    """A recorded rejection, as ``icn node status`` and tests read it."""
+
+    stream_seq: int | None
+    code: str
+    reason: str
+    wire: bytes
+    size: int
+
+
 class SqlReplicationState:
-    """Parked events, outbox cursors and quarantine counts of one node's store."""
+    """Parked events, outbox cursors, quarantine counts, rejections and dead letters."""
 
     def __init__(self, store: SqlEventStore) -> None:
         self._store = store
@@ -108,11 +134,11 @@ class SqlReplicationState:
     def outbox_heads(self, coop: str, start: int, limit: int) -> list[OutboxHead]:
         """Position, id, type and author of up to ``limit`` leaves from ``start`` (no bytes)."""
         rows = self._raw(
-            "SELECT leaf_index, event_id, type, author FROM log_entries"
+            "SELECT leaf_index, event_id, type, author, trusted_ms FROM log_entries"
             " WHERE coop = ? AND leaf_index >= ? ORDER BY leaf_index LIMIT ?",
             [coop, start, limit],
         )
-        return [OutboxHead(int(r[0]), r[1], r[2], r[3]) for r in rows]
+        return [OutboxHead(int(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
 
     def outbox_wires(self, coop: str, start: int, stop: int) -> dict[int, bytes]:
         """The stored wire bytes of leaves ``start`` … ``stop - 1``."""
@@ -180,6 +206,7 @@ class SqlReplicationState:
                         "code": p.code[:64],
                         "wire": p.wire,
                         "parked_ms": now_ms,
+                        "trusted_ms": p.trusted_ms,
                     }
                     for p in events[start : start + ROWS_PER_STATEMENT]
                 ]
@@ -214,9 +241,11 @@ class SqlReplicationState:
         t = parked_events
         with self._reader.connect() as conn:
             rows = conn.execute(
-                select(t.c.event_id, t.c.wire, t.c.code).where(t.c.coop == coop).order_by(t.c.id)
+                select(t.c.event_id, t.c.wire, t.c.code, t.c.trusted_ms)
+                .where(t.c.coop == coop)
+                .order_by(t.c.id)
             ).all()
-        return [Parked(r.event_id, bytes(r.wire), r.code) for r in rows]
+        return [Parked(r.event_id, bytes(r.wire), r.code, r.trusted_ms) for r in rows]
 
     def unpark(self, coop: str, event_ids: Sequence[str]) -> None:
         """Forget parked events (appended, or found permanently invalid)."""
@@ -243,3 +272,114 @@ class SqlReplicationState:
         with self._reader.connect() as conn:
             value = conn.execute(select(t.c.parked_dropped).where(t.c.coop == coop)).scalar()
         return int(value or 0)
+
+    # -- rejected messages and dead letters ----------------------------------------------
+
+    def reject(self, coop: str, rows: Sequence[ToReject], bound: int, now_ms: int) -> int:
+        """Record refused messages (known stream sequences are ignored); keep at most
+        ``bound`` per coop, the newest. Returns how many went in."""
+        if not rows:
+            return 0
+        t = rejected_messages
+        values = [
+            {
+                "coop": coop,
+                "stream_seq": r.stream_seq,
+                "code": r.code[:64],
+                "reason": r.reason,
+                "wire": r.wire,
+                "size": r.size,
+                "rejected_ms": now_ms,
+            }
+            for r in rows
+        ]
+        inserted = 0
+        with self._writer.begin() as conn:
+            for start in range(0, len(values), ROWS_PER_STATEMENT):
+                chunk = values[start : start + ROWS_PER_STATEMENT]
+                stmt = self._insert(t).values(chunk).on_conflict_do_nothing()
+                inserted += len(conn.execute(stmt.returning(t.c.id)).all())
+            _keep_newest(conn, t, coop, bound)
+        return inserted
+
+    def rejected(self, coop: str, limit: int = 100) -> list[Rejected]:
+        """The newest ``limit`` rejections of ``coop``, oldest first."""
+        t = rejected_messages
+        with self._reader.connect() as conn:
+            rows = conn.execute(
+                select(t.c.stream_seq, t.c.code, t.c.reason, t.c.wire, t.c.size)
+                .where(t.c.coop == coop)
+                .order_by(t.c.id.desc())
+                .limit(limit)
+            ).all()
+        return [
+            Rejected(r.stream_seq, r.code, r.reason, bytes(r.wire), int(r.size))
+            for r in reversed(rows)
+        ]
+
+    def rejected_count(self, coop: str) -> int:
+        """How many rejections of ``coop`` are recorded (up to the bound)."""
+        return self._count(rejected_messages, coop)
+
+    def dead_letter(self, coop: str, letter: DeadLetter, bound: int, now_ms: int) -> bool:
+        """Set a message aside (once per stream sequence); False if it already was."""
+        t = dead_letters
+        stmt = (
+            self._insert(t)
+            .values(
+                coop=coop,
+                stream_seq=letter.stream_seq,
+                subject=letter.subject,
+                attempts=letter.attempts,
+                error=letter.error,
+                wire=letter.wire,
+                size=letter.size,
+                dead_ms=now_ms,
+            )
+            .on_conflict_do_nothing()
+        )
+        with self._writer.begin() as conn:
+            inserted = bool(conn.execute(stmt.returning(t.c.id)).all())
+            _keep_newest(conn, t, coop, bound)
+        return inserted
+
+    def dead_letters(self, coop: str) -> list[DeadLetter]:
+        """Every dead letter of ``coop``, oldest first."""
+        t = dead_letters
+        with self._reader.connect() as conn:
+            rows = conn.execute(
+                select(t.c.stream_seq, t.c.subject, t.c.attempts, t.c.error, t.c.wire, t.c.size)
+                .where(t.c.coop == coop)
+                .order_by(t.c.id)
+            ).all()
+        return [
+            DeadLetter(int(r.stream_seq), r.subject, int(r.attempts), r.error, bytes(r.wire),
+                       int(r.size))
+            for r in rows
+        ]  # fmt: skip
+
+    def dead_letter_count(self, coop: str) -> int:
+        """How many dead letters ``coop`` has: more than 0 makes it ``degraded``."""
+        return self._count(dead_letters, coop)
+
+    def _count(self, table: Table, coop: str) -> int:
+        with self._reader.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).select_from(table).where(table.c.coop == coop)
+                ).scalar()
+                or 0
+            )
+
+
+def _keep_newest(conn: Connection, table: Table, coop: str, bound: int) -> None:
+    """Delete the oldest rows of ``coop`` in ``table`` beyond ``bound``."""
+    count = int(
+        conn.execute(select(func.count()).select_from(table).where(table.c.coop == coop)).scalar()
+        or 0
+    )
+    if count > bound:
+        oldest = (
+            select(table.c.id).where(table.c.coop == coop).order_by(table.c.id).limit(count - bound)
+        )
+        conn.execute(delete(table).where(table.c.id.in_(oldest.scalar_subquery())))

@@ -339,15 +339,15 @@ class SqlLog:
         end = self.tree_size(coop) if stop is None else stop
         while start < end:
             rows = self._models._point_read(
-                "SELECT e.leaf_index, e.event_id, s.state FROM log_entries e"
+                "SELECT e.leaf_index, e.event_id, s.state, e.trusted_ms FROM log_entries e"
                 " JOIN stored_events s ON s.originator_id = e.coop || '/' || e.author"
                 " AND s.originator_version = e.seq"
                 " WHERE e.coop = ? AND e.leaf_index >= ? AND e.leaf_index < ?"
                 " ORDER BY e.leaf_index",
                 (coop, start, min(end, start + PAGE)),
             )
-            for leaf, event_id, state in rows:
-                yield LogEntry(coop, leaf, event_id, bytes(state))
+            for leaf, event_id, state, trusted_ms in rows:
+                yield LogEntry(coop, leaf, event_id, bytes(state), trusted_ms)
             if not rows:
                 return
             start = rows[-1][0] + 1

@@ -41,6 +41,7 @@ log_entries = Table(
     Column("type", Text, nullable=False),
     Column("ts", BigInt, nullable=False),
     Column("nodes", LargeBinary, nullable=False),
+    Column("trusted_ms", BigInt, nullable=True),
     sqlite_with_rowid=False,
 )
 """The node's log order per coop: leaf ``leaf_index`` of the coop's Merkle tree.
@@ -49,6 +50,12 @@ log_entries = Table(
 level 0 (the leaf hash) first: subtree (level, idx) ends at leaf
 (idx+1)·2^level − 1, so it is found by primary key, and proofs are O(log n)
 row reads without a table of their own.
+
+``trusted_ms`` is the trusted time the node judged the event at
+(icn.domain.events.timing): replay judges it at that time again, and an
+auditor can check that no ``ts`` lies beyond it plus the allowed skew. It is
+null only in stores created before the column (added at start, see
+``add_missing_columns``).
 
 There is no chain-heads table: a chain's head is its last stored event,
 eventsourcing's highest version for the originator ``coop/author``.
@@ -123,3 +130,11 @@ node_meta = Table(
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+
+ADDED_COLUMNS: dict[str, list[tuple[str, str]]] = {
+    "log_entries": [("trusted_ms", "BIGINT")],
+    "parked_events": [("trusted_ms", "BIGINT")],
+}
+"""Columns added to tables after their first release: a store made before gets them at start
+(``create_all`` creates missing tables, never missing columns)."""

@@ -8,7 +8,7 @@ import typer
 
 from icn.application.checkpoint_schedule import CheckpointSchedule
 from icn.application.checkpoints import CheckpointPolicy
-from icn.interfaces.bootstrap import clock_ms, init_node, is_initialised, open_node
+from icn.interfaces.bootstrap import init_node, is_initialised, open_node
 from icn.interfaces.cli.common import DataDir, Json, out, print_json, settings_for
 from icn.interfaces.cli.node_replication import Nats, Serve, status, sync
 
@@ -55,11 +55,11 @@ def run(
 
     settings = settings_for(data_dir)
     secret = jwt_secret()  # refuse to start without a strong token secret
-    node = open_node(settings)
+    node = open_node(settings, writer=True)
     try:
         key = node.signing_key()
         policy = CheckpointPolicy(settings.checkpoint_every, settings.checkpoint_seconds)
-        schedule = CheckpointSchedule(node.store, node.checkpoints(key), policy, clock_ms)
+        schedule = CheckpointSchedule(node.store, node.checkpoints(key), policy, node.clock_ms)
         bind_host = host or settings.http_host
         bind_port = settings.http_port if port is None else port
         out.print(f"ICN node {node.node_did}")

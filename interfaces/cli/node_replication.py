@@ -30,15 +30,17 @@ from icn.infrastructure.replication.publisher import JetStreamPublisher
 from icn.infrastructure.replication.streams import default_replicas, ensure_stream
 from icn.infrastructure.settings import Settings
 from icn.infrastructure.store.parked import SqlReplicationState
-from icn.interfaces.bootstrap import Node, clock_ms, open_node
+from icn.interfaces.bootstrap import Node, open_node
 from icn.interfaces.cli.common import DataDir, Json, out, print_json, progress_bar, settings_for
 from icn.interfaces.replication_runtime import (
     ACK_WAIT_S,
+    TRANSIENT_ERRORS,
     JetStreamOutbox,
     coop_numbers,
     durable_for,
     local_nats_dir,
     nats_urls,
+    record_dead_letter,
     running_local_nats,
     stop_orphaned_nats,
 )
@@ -83,7 +85,8 @@ def _served(node: Node, settings: Settings, serve: list[str] | None) -> list[str
 
 
 def status(nats_url: Nats = None, data_dir: DataDir = None, json: Json = False) -> None:
-    """Per coop: log size, stream position, consumer lag, outbox backlog, parked, quarantined."""
+    """Per coop: log size, stream position, consumer lag, outbox backlog, parked, quarantined,
+    rejected, dead letters; ``degraded`` while a coop has dead letters."""
     settings = settings_for(data_dir)
     node = open_node(settings)
     try:
@@ -102,21 +105,24 @@ def status(nats_url: Nats = None, data_dir: DataDir = None, json: Json = False) 
         where = f"NATS {nats_line['url']}: connected"
     else:
         where = f"NATS {nats_line['url']}: NOT reachable ({nats_line.get('error', '')})"
-    out.print(f"node {report['node']}", markup=False)
+    out.print(f"node {report['node']}: {report['status']}", markup=False)
     out.print(where, markup=False)
     table = Table(
-        "coop", "log size", "stream seq", "consumer lag", "outbox backlog", "parked",
-        "quarantined", box=None,
+        "coop", "status", "log size", "stream seq", "consumer lag", "outbox backlog", "parked",
+        "quarantined", "rejected", "dead letters", box=None,
     )  # fmt: skip
     for coop, c in report["coops"].items():
         table.add_row(
             coop,
+            c.get("status", "ok"),
             str(c["size"]),
             _num(c.get("stream_seq")),
             _num(c.get("consumer_lag")),
             _num(c.get("outbox_backlog")),
             str(c.get("parked", 0)),
             str(c.get("quarantined", 0)),
+            str(c.get("rejected", 0)),
+            str(c.get("dead_letters", 0)),
         )
     out.print(table)
 
@@ -149,8 +155,10 @@ async def _status(node: Node, settings: Settings, nats_url: str | None) -> dict[
         state.close()
         if nc is not None:
             await close(nc)
+    degraded = any(c.get("dead_letters") for c in coops.values())
     return {
         "node": node.node_did,
+        "status": "degraded" if degraded else "ok",
         "replication": settings.replication,
         "nats": {
             "url": ",".join(urls) if urls else None,
@@ -183,7 +191,7 @@ def sync(
     other nodes kept publishing meanwhile; ``lag`` in the output says).
     """
     settings = settings_for(data_dir)
-    node = open_node(settings)
+    node = open_node(settings, writer=True)
     try:
         report = asyncio.run(_sync(node, settings, nats_url, serve, timeout))
     finally:
@@ -240,7 +248,10 @@ async def _sync(
 ) -> dict[str, Any]:
     coops = _served(node, settings, serve)
     state = SqlReplicationState(node.store)
-    intake = Intake(node.append, state, clock_ms, max_parked=settings.parked_max)
+    intake = Intake(
+        node.append, state, node.clock_ms,
+        max_parked=settings.parked_max, max_rejected=settings.rejected_max,
+    )  # fmt: skip
     durable = durable_for(node.node_did)
     totals = {coop: IntakeCounts() for coop in coops}
     published: dict[str, int] = {}
@@ -253,9 +264,21 @@ async def _sync(
                 await ensure_stream(nc.jetstream(), coop, default_replicas(nc))
                 published[coop] = (await relay.pump(coop)).published
                 await relay.flush(coop)
-            consumers = {
-                coop: DurableCoopConsumer(nc, durable, coop, ack_wait=ACK_WAIT_S) for coop in coops
-            }
+
+            async def dead_letter(coop: str, d: Delivered, tries: int, exc: BaseException) -> None:
+                await asyncio.to_thread(
+                    record_dead_letter, state, coop, d, tries, exc, settings.rejected_max,
+                    node.clock_ms(),
+                )  # fmt: skip
+
+            def consumer_of(coop: str) -> DurableCoopConsumer:
+                return DurableCoopConsumer(
+                    nc, durable, coop, ack_wait=ACK_WAIT_S,
+                    dead_letter=functools.partial(dead_letter, coop),
+                    max_attempts=settings.dead_letter_after, transient=TRANSIENT_ERRORS,
+                )  # fmt: skip
+
+            consumers = {coop: consumer_of(coop) for coop in coops}
             js = nc.jetstream()
             # Catch up to where each stream is now; events published meanwhile (other
             # nodes keep writing) are the running node's business, not this command's.
@@ -273,9 +296,15 @@ async def _sync(
 
             stop = asyncio.Event()
             with progress_bar("sync", sum(lags.values())) as advance:
+                skew_ms = settings.max_clock_skew_s * 1000
 
                 async def handle(coop: str, batch: list[Delivered]) -> None:
-                    counts = await asyncio.to_thread(intake.receive, coop, [d.data for d in batch])
+                    messages = [d.data for d in batch]
+                    times = [d.trusted_ms(skew_ms) for d in batch]
+                    receive = functools.partial(
+                        intake.receive, stream_seq=lambda i: batch[i].stream_seq
+                    )
+                    counts = await asyncio.to_thread(receive, coop, messages, times)
                     totals[coop].add(counts)
                     advance(len(batch))
 

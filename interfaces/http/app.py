@@ -28,12 +28,13 @@ from icn.application.checkpoint_schedule import CheckpointSchedule
 from icn.application.errors import StoreBusy
 from icn.application.group_commit import GroupCommit
 from icn.infrastructure.passphrase import ENV_PASSPHRASE, ENV_PASSPHRASE_FILE, resolve_passphrase
-from icn.interfaces.bootstrap import Node, clock_ms
+from icn.interfaces.bootstrap import Node
 from icn.interfaces.http import auth, events, ledger_reads, log_reads, streams
 from icn.interfaces.http.auth import ChallengeBook, Tokens
 from icn.interfaces.http.json_guard import JsonShapeGuard
 from icn.interfaces.http.problems import EXCEPTION_HANDLERS, ApiProblem, problem_responses
 from icn.interfaces.http.rate_limit import RateLimits
+from icn.interfaces.http.standing import MemberStanding
 from icn.interfaces.replication_runtime import ReplicationReadiness, ReplicationRuntime
 
 log = logging.getLogger("icn.node")
@@ -67,6 +68,7 @@ class Readiness(msgspec.Struct):
     """The store answers queries."""
 
     status: str
+    """``ready``, or ``degraded`` while a replicated coop has dead letters."""
     coops: dict[str, CoopReadiness]
     replication: ReplicationReadiness | None = None
 
@@ -84,12 +86,16 @@ def health(state: State) -> Health:
 
 @get("/v1/ready", sync_to_thread=True, tags=["ops"], responses=problem_responses(503))
 def ready(state: State) -> Readiness:
-    """Readiness: the store answers a query (and NATS is connected, when replicating)."""
+    """Readiness: the store answers a query (and NATS is connected, when replicating).
+
+    ``degraded`` (still 200: the node serves) while a coop has dead letters: stream
+    messages this node set aside because handling them kept failing."""
     store = state.node.store
     rep = state.replication.readiness() if state.replication else None
     if rep is not None and not rep.connected:
         raise ApiProblem(503, "replication-unavailable", f"NATS is not reachable at {rep.nats}")
-    return Readiness("ready", {c: CoopReadiness(store.tree_size(c)) for c in store.coops()}, rep)
+    status = "degraded" if rep is not None and rep.status == "degraded" else "ready"
+    return Readiness(status, {c: CoopReadiness(store.tree_size(c)) for c in store.coops()}, rep)
 
 
 async def _checkpoint_loop(schedule: CheckpointSchedule) -> None:
@@ -114,7 +120,7 @@ async def _duties_loop(node: Node, feed: streams.LogFeed, interval_s: float) -> 
     while True:
         try:
             duties = duties or node.duties(resolve_passphrase())
-            for event in await asyncio.to_thread(duties.run, clock_ms()):
+            for event in await asyncio.to_thread(duties.run, node.clock_ms()):
                 log.info("coop duty %s %s %s", event.coop, event.type, event.id)
                 feed.notify(event.coop)
             for coop, what, exc in duties.failures:
@@ -154,6 +160,8 @@ def create_app(
     """Build the app around an opened node; ``rate_limits`` None: no limits (tests, tools)."""
 
     writer = GroupCommit(node.append)
+    standing = MemberStanding(node.store, node.node_did)
+    node.append.add_commit_listener(standing.forget)
 
     @contextlib.asynccontextmanager
     async def background(app: Litestar) -> AsyncIterator[None]:
@@ -165,6 +173,7 @@ def create_app(
             yield
         finally:
             await asyncio.to_thread(writer.stop)
+            node.append.remove_commit_listener(standing.forget)
             for t in (task, duties):
                 if t:
                     t.cancel()
@@ -188,6 +197,7 @@ def create_app(
                 "version": version("icn"),
                 "challenges": ChallengeBook(int(challenge_ttl_s * 1000)),
                 "tokens": Tokens(jwt_secret, node.node_did),
+                "standing": standing,
                 "writer": writer,
                 "feed": streams.LogFeed(node.store),
                 "replication": replication,

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from support.coops import STORY_NOW
 
 from icn.infrastructure.store.database import Database, parse_database_url
 from icn.infrastructure.store.event_store import SqlEventStore
@@ -74,6 +75,7 @@ def store(open_store: Callable[[], SqlEventStore]) -> SqlEventStore:
 
 @pytest.fixture
 def clock() -> Callable[[], int]:
-    """A node clock in milliseconds that moves forward by one on every reading."""
-    ticks = itertools.count(1_763_800_000_000)
+    """A node clock in milliseconds that moves forward by one on every reading, from a day
+    after the scripts' T0 (so what they date lies in the node's past)."""
+    ticks = itertools.count(STORY_NOW)
     return lambda: next(ticks)

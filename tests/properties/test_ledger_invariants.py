@@ -21,6 +21,7 @@ import msgspec
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from sqlalchemy import func, select
 from support.coops import CoopScript
 
 from icn.application.append import AppendEvents
@@ -32,6 +33,7 @@ from icn.domain.events.envelope import Event
 from icn.domain.ledger.credit import credit_limit
 from icn.infrastructure.store.database import parse_database_url
 from icn.infrastructure.store.event_store import SqlEventStore
+from icn.infrastructure.store.schema import log_entries
 
 CURRENCIES = ["hours", "bread"]
 POLICY = Policy(
@@ -43,6 +45,7 @@ POLICY = Policy(
         "bread": CreditPolicy(baseline=300, max_limit=300),
     }
 )  # fmt: skip
+SKEW_S = 300
 NAMES = ["ann", "ben", "cat", "dan", "eve", "fay"]
 
 
@@ -60,7 +63,9 @@ class LedgerMachine(RuleBasedStateMachine):
         self.dir = Path(tempfile.mkdtemp(prefix="icn-ledger-prop-"))
         self.store = SqlEventStore(parse_database_url("", self.dir))
         self.store.create_tables()
-        self.append = AppendEvents(self.store, lambda: 0)
+        self.now = 0
+        """Trusted time: the node's clock when the next event arrives."""
+        self.append = AppendEvents(self.store, lambda: self.now, max_skew_s=SKEW_S)
         self.s = CoopScript()
         self.balance: defaultdict[tuple[str, str], int] = defaultdict(int)
         self.cleared: defaultdict[tuple[str, str], int] = defaultdict(int)
@@ -68,7 +73,10 @@ class LedgerMachine(RuleBasedStateMachine):
         self.status: dict[str, str] = {}
         self.frozen: set[str] = set()
 
-    def _submit(self, event: Event) -> str:
+    def _submit(self, event: Event, *, at: int | None = None) -> str:
+        """Submit ``event`` when the node's clock reads ``at`` (default: the moment the
+        author dated it, as for an honest client)."""
+        self.now = event.ts if at is None else at
         [outcome] = self.append.append([event.wire_bytes()])
         return outcome.code if outcome.verdict == "refused" else outcome.verdict
 
@@ -130,6 +138,39 @@ class LedgerMachine(RuleBasedStateMachine):
             self.balance[(payee, currency)] += amount
             self.cleared[(payee, currency)] += amount
 
+    @rule(
+        payer=st.sampled_from(NAMES),
+        amount=st.integers(1, 1_200),
+        ahead_s=st.integers(0, 40 * 86_400),
+        hours_later=st.integers(0, 30),
+    )
+    def pay_dated_ahead(self, payer: str, amount: int, ahead_s: int, hours_later: int) -> None:
+        """An author dates a payment ahead of the node's clock: beyond the skew it is never
+        stored, and within it the rules still judge at the node's time, not the author's
+        (a ramp or a freeze cannot be dated away)."""
+        now = self.s.ts + hours_later * 3_600_000
+        ts = now + ahead_s * 1000
+        event = self.s.pay(payer, "coop", amount, "hours", ts=ts, advance=False)
+        if ahead_s > SKEW_S:
+            expected = "clock-skew"
+        else:
+            expected = self._expect(payer, "coop", amount, "hours", now)
+        got = self._submit(event, at=now)
+        assert got == expected, (got, expected)
+        hypothesis.event(f"payment dated ahead: {got}")
+        if got == "ok":
+            self.s.pay(payer, "coop", amount, "hours", ts=ts)  # move the script's chain on
+            self.balance[(payer, "hours")] -= amount
+            self.balance[("coop", "hours")] += amount
+            self.cleared[("coop", "hours")] += amount
+
+    @invariant()
+    def nothing_stored_lies_beyond_trusted_time_and_skew(self) -> None:
+        e = log_entries
+        with self.store.engine.connect() as conn:
+            worst = conn.execute(select(func.max(e.c.ts - e.c.trusted_ms))).scalar()
+        assert worst is None or worst <= SKEW_S * 1000, worst
+
     def _expect(self, payer: str, payee: str, amount: int, currency: str, ts: int) -> str:
         if self.status.get(payer) != "active":
             return "not-a-member"
@@ -176,7 +217,7 @@ class LedgerMachine(RuleBasedStateMachine):
             rebuilt = StateLayer(_Nothing())
             for entry in self.store.entries("demo"):
                 event = msgspec.json.decode(entry.wire, type=Event)
-                result = evolve(event, rebuilt)
+                result = evolve(event, rebuilt, entry.trusted_ms or event.ts)
                 assert not isinstance(result, Refusal), (entry.leaf_index, result)
                 rebuilt.write(event, result)
             live = {

@@ -25,6 +25,14 @@ DEFAULT_POLICY = Policy(credit={"hours": CreditPolicy(baseline=10_000, max_limit
 """100.00 hours of credit for everyone, no ramp: tests that care about limits set their own."""
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+STORY_NOW = T0 + 86_400_000
+"""Trusted time for tests whose decisions do not depend on time: a day after T0, so every
+event a script dates (from T0 on, a millisecond per event) lies in the node's past."""
+
+
+def story_clock() -> int:
+    """A node clock standing at :data:`STORY_NOW`."""
+    return STORY_NOW
 
 
 def key_for(name: str) -> SigningKey:

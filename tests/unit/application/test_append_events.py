@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import msgspec
 import pytest
-from support.coops import CoopScript, entry_body, resign
+from support.coops import CoopScript, entry_body, resign, story_clock
 
 from icn.application import group_commit
 from icn.application.append import AppendEvents
@@ -85,7 +85,7 @@ def founded(store: FakeStore | None = None, races: int = 0) -> tuple[FakeStore, 
     """
     store = store or FakeStore()
     script = CoopScript("c")
-    [ok] = AppendEvents(store, lambda: 0).append([script.found(MEMBERS).wire_bytes()])
+    [ok] = AppendEvents(store, story_clock).append([script.found(MEMBERS).wire_bytes()])
     assert (ok.verdict, ok.position) == ("ok", 0)
     store.races = races
     return store, script
@@ -106,14 +106,14 @@ def balance(store: FakeStore, s: CoopScript, who: str) -> int:
 
 def test_events_of_one_chain_in_one_batch_link_to_each_other() -> None:
     store, s = founded()
-    outcomes = AppendEvents(store, lambda: 0).append(_wires(_chain(s, 3)))
+    outcomes = AppendEvents(store, story_clock).append(_wires(_chain(s, 3)))
     assert [(o.verdict, o.position) for o in outcomes] == [("ok", 1), ("ok", 2), ("ok", 3)]
     assert (balance(store, s, "alice"), balance(store, s, "bob")) == (-3, 3)
 
 
 def test_a_replayed_event_is_a_duplicate_and_is_not_stored_twice() -> None:
     store, s = founded()
-    app = AppendEvents(store, lambda: 0)
+    app = AppendEvents(store, story_clock)
     lines = _wires(_chain(s, 2))
     app.append(lines)
     state = dict(store.state)
@@ -124,7 +124,7 @@ def test_a_replayed_event_is_a_duplicate_and_is_not_stored_twice() -> None:
 
 def test_a_fork_is_quarantined_and_its_author_refused_afterwards() -> None:
     store, s = founded()
-    app = AppendEvents(store, lambda: 0)
+    app = AppendEvents(store, story_clock)
     original = _chain(s, 2)
     app.append(_wires(original))
     other = resign(s.key("alice"), original[1], body=entry_body(s.did("alice"), s.did("bob"), 5))
@@ -144,7 +144,7 @@ def test_an_atomic_batch_with_one_bad_line_stores_nothing() -> None:
     lines = _wires(_chain(s, 3))
     lines[1] = lines[1].replace(b'"amount":1', b'"amount":2')
     with pytest.raises(BatchRefused) as refused:
-        AppendEvents(store, lambda: 0).append(lines, atomic=True)
+        AppendEvents(store, story_clock).append(lines, atomic=True)
     assert refused.value.line == 2 and refused.value.verdict == "bad-id"
     assert len(store.log) == 1  # the founding only
     assert store.state == state
@@ -156,7 +156,7 @@ def test_an_atomic_batch_with_a_line_a_coop_rule_refuses_stores_nothing() -> Non
     # The default policy lets alice go 10_000 below zero: the second payment passes it.
     lines = _wires([s.pay("alice", "bob", 6_000), s.pay("alice", "carol", 6_000)])
     with pytest.raises(BatchRefused) as refused:
-        AppendEvents(store, lambda: 0).append(lines, atomic=True)
+        AppendEvents(store, story_clock).append(lines, atomic=True)
     assert (refused.value.line, refused.value.verdict, refused.value.code) == (
         2,
         "refused",
@@ -175,7 +175,7 @@ def test_each_event_of_a_batch_is_judged_on_the_state_the_ones_before_it_left() 
     newcomer_pays = s.pay("newcomer", "bob", 1, ts=ts)
     assert stranger_pays.id == newcomer_pays.id  # the same event, before and after admission
 
-    outcomes = AppendEvents(store, lambda: 0).append(
+    outcomes = AppendEvents(store, story_clock).append(
         _wires([first, second, stranger_pays, admitted, newcomer_pays])
     )
 
@@ -194,7 +194,7 @@ def test_each_event_of_a_batch_is_judged_on_the_state_the_ones_before_it_left() 
 def test_an_event_of_a_coop_never_founded_is_refused() -> None:
     store, _ = founded()
     elsewhere = CoopScript("elsewhere")
-    [outcome] = AppendEvents(store, lambda: 0).append(
+    [outcome] = AppendEvents(store, story_clock).append(
         [elsewhere.pay("alice", "bob", 1).wire_bytes()]
     )
     assert (outcome.verdict, outcome.code) == ("refused", "unknown-coop")
@@ -203,7 +203,7 @@ def test_an_event_of_a_coop_never_founded_is_refused() -> None:
 
 def test_a_lost_race_is_judged_again_from_fresh_state() -> None:
     store, s = founded(races=2)
-    outcomes = AppendEvents(store, lambda: 0).append(_wires(_chain(s, 2)))
+    outcomes = AppendEvents(store, story_clock).append(_wires(_chain(s, 2)))
     assert [o.verdict for o in outcomes] == ["ok", "ok"]
     assert balance(store, s, "alice") == -2  # records applied once, by the winning attempt
 
@@ -211,7 +211,7 @@ def test_a_lost_race_is_judged_again_from_fresh_state() -> None:
 def test_a_store_that_always_loses_the_race_is_reported_busy() -> None:
     store, s = founded(races=100)
     with pytest.raises(StoreBusy):
-        AppendEvents(store, lambda: 0).append(_wires(_chain(s, 1)))
+        AppendEvents(store, story_clock).append(_wires(_chain(s, 1)))
     assert len(store.log) == 1 and balance(store, s, "alice") == 0
 
 
@@ -235,7 +235,7 @@ def test_requests_of_one_group_share_a_transaction_and_stay_all_or_nothing() -> 
     store, s = founded(store=CountingStore())
     assert isinstance(store, CountingStore)
     store.transactions = 0
-    app = AppendEvents(store, lambda: 0)
+    app = AppendEvents(store, story_clock)
     a, c = _chain_of(s, "alice", 2), _chain_of(s, "carol", 2)
     bad = c[1].replace(b'"amount":1', b'"amount":2')  # breaks carol's second event's id
     requests = [[inspect(a[0])], [inspect(c[0]), inspect(bad)], [inspect(a[1])]]
@@ -246,7 +246,7 @@ def test_requests_of_one_group_share_a_transaction_and_stay_all_or_nothing() -> 
     assert [o.verdict for o in answers[2]] == ["ok"]  # type: ignore[union-attr]
     assert [x.event.author for x in store.log[1:]] == [s.did("alice")] * 2
     # The refused request left nothing behind: carol's chain still starts at seq 1 …
-    assert AppendEvents(store, lambda: 0).append([c[0]])[0].verdict == "ok"
+    assert AppendEvents(store, story_clock).append([c[0]])[0].verdict == "ok"
     # … and her first payment was not counted by the refused request.
     assert (balance(store, s, "carol"), balance(store, s, "bob")) == (-1, 3)
 
@@ -256,7 +256,7 @@ def test_a_request_a_coop_rule_refuses_leaves_no_records_for_the_next_request() 
     big = s.pay("alice", "bob", 9_000)
     over = s.pay("alice", "carol", 2_000)  # 11_000 below zero: refused, so big is not kept
     after = s.pay("carol", "bob", 10)
-    answers = AppendEvents(store, lambda: 0).append_requests(
+    answers = AppendEvents(store, story_clock).append_requests(
         [[inspect(big.wire_bytes()), inspect(over.wire_bytes())], [inspect(after.wire_bytes())]]
     )
     assert isinstance(answers[0], BatchRefused)
@@ -268,7 +268,7 @@ def test_a_request_a_coop_rule_refuses_leaves_no_records_for_the_next_request() 
 def test_a_later_request_of_a_group_builds_on_an_earlier_one() -> None:
     store, s = founded()
     first, second = _chain_of(s, "alice", 2)
-    answers = AppendEvents(store, lambda: 0).append_requests([[inspect(first)], [inspect(second)]])
+    answers = AppendEvents(store, story_clock).append_requests([[inspect(first)], [inspect(second)]])
     assert [[o.position for o in a] for a in answers] == [[1], [2]]  # type: ignore[union-attr]
 
 
@@ -277,7 +277,7 @@ def test_a_later_request_of_a_group_is_judged_on_the_records_of_an_earlier_one()
     # Each payment alone fits alice's limit of 10_000, both together do not.
     first, second = s.pay("alice", "bob", 6_000), s.pay("alice", "bob", 6_000)
     third = s.pay("bob", "carol", 1)
-    answers = AppendEvents(store, lambda: 0).append_requests(
+    answers = AppendEvents(store, story_clock).append_requests(
         [
             [inspect(first.wire_bytes())],
             [inspect(second.wire_bytes())],
@@ -293,7 +293,7 @@ def test_the_group_writer_answers_every_thread_and_commits_fewer_times() -> None
     store, s = founded(store=CountingStore())
     assert isinstance(store, CountingStore)
     store.transactions = 0
-    writer = GroupCommit(AppendEvents(store, lambda: 0))
+    writer = GroupCommit(AppendEvents(store, story_clock))
     writer.start()
     names = [f"m{i}" for i in range(8)]
     chains = {i: _chain_of(s, names[i], 5) for i in range(8)}
@@ -319,7 +319,7 @@ def test_the_group_writer_answers_every_thread_and_commits_fewer_times() -> None
 
 def test_a_refusal_reaches_only_its_own_caller() -> None:
     store, s = founded()
-    writer = GroupCommit(AppendEvents(store, lambda: 0))
+    writer = GroupCommit(AppendEvents(store, story_clock))
     writer.start()
     wire = _chain_of(s, "carol", 1)[0]
     with pytest.raises(BatchRefused):
@@ -331,7 +331,7 @@ def test_a_refusal_reaches_only_its_own_caller() -> None:
 def test_a_request_whose_caller_stopped_waiting_is_still_committed_and_others_answered() -> None:
     """An HTTP client that hangs up cancels its wait; the group it was queued in goes on."""
     store, s = founded()
-    writer = GroupCommit(AppendEvents(store, lambda: 0))
+    writer = GroupCommit(AppendEvents(store, story_clock))
     first, second = _chain_of(s, "m0", 2)
     gone = writer.enqueue([inspect(first)])
     gone.cancel()  # queued, not started: cancelling succeeds, as asyncio's wrap_future would
@@ -350,7 +350,7 @@ def test_a_group_stops_at_a_thousand_events_and_the_next_starts_with_what_did_no
     store, s = founded(store=CountingStore())
     assert isinstance(store, CountingStore)
     store.transactions = 0
-    writer = GroupCommit(AppendEvents(store, lambda: 0))
+    writer = GroupCommit(AppendEvents(store, story_clock))
     wires = _chain_of(s, "m0", 12)
     requests = [[inspect(w) for w in wires[i : i + 4]] for i in (0, 4, 8)]
     futures = [writer.enqueue(r) for r in requests]  # queued before the writer starts

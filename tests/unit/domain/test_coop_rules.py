@@ -37,7 +37,7 @@ class Coop:
         self.state = StateLayer(_Nothing())
 
     def apply(self, event: Event) -> Refusal | None:
-        result = evolve(event, self.state)
+        result = evolve(event, self.state, event.ts)  # judged when the script dated it
         if isinstance(result, Refusal):
             return result
         self.state.write(event, result)

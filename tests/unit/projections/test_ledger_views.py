@@ -41,7 +41,7 @@ class Reads:
         self.state = StateLayer(_Nothing())
         self.changes = Changes()
         for leaf, e in enumerate(events):
-            result = evolve(e, self.state)
+            result = evolve(e, self.state, e.ts)
             assert isinstance(result, list), result
             self.state.write(e, result)
             for p in LEDGER_PROJECTIONS:
