@@ -240,7 +240,7 @@ def _standing(state: State, data: VerifyRequest) -> tuple[str, ...]:
 
 
 def principal_of(request: Request[Any, Any, Any], state: State, coop: str, scope: str) -> Principal:
-    """The caller, checked for ``scope`` and for the path's coop."""
+    """The caller, checked for ``scope``, for the path's coop, and that it still stands there."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
@@ -253,6 +253,7 @@ def principal_of(request: Request[Any, Any, Any], state: State, coop: str, scope
         raise ApiProblem(403, "wrong-coop", f"the token is for coop {who.coop!r}, not {coop!r}")
     if scope not in who.scopes:
         raise ApiProblem(403, "missing-scope", f"the token lacks the scope {scope!r}")
+    state.standing.check(coop, who.did)  # suspended or gone since the token was issued: 403
     return who
 
 
