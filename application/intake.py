@@ -213,9 +213,10 @@ _event = msgspec.json.Decoder(Event)
 
 
 def _claimed_id(message: bytes) -> str:
+    """The id a message claims, or "" (not JSON, nested too deep for the decoder …)."""
     try:
         return _ids.decode(message).id
-    except (msgspec.DecodeError, UnicodeDecodeError):
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return ""
 
 
@@ -302,7 +303,7 @@ class Intake:
         inspections: list[Inspection] = []
         times: list[int] = []
         positions: list[int] = []
-        refused: list[ToReject] = []
+        refused: list[tuple[int, ToReject]] = []  # with the message's index: kept in order
 
         def seq_of(i: int) -> int | None:
             return stream_seq(i) if stream_seq is not None else None
@@ -319,7 +320,7 @@ class Intake:
                 counts.rejected += 1
                 counts.rejected_codes["wrong-coop"] += 1
                 reason = f"an event of coop {ins.event.coop!r} in the stream of {coop!r}"
-                refused.append(to_reject(seq_of(i), "wrong-coop", reason, message))
+                refused.append((i, to_reject(seq_of(i), "wrong-coop", reason, message)))
                 continue
             inspections.append(ins)
             positions.append(i)
@@ -346,14 +347,15 @@ class Intake:
                     )
                 elif _count(counts, outcome):
                     code = outcome.code or outcome.verdict
-                    refused.append(to_reject(seq_of(i), code, outcome.reason, messages[i]))
+                    refused.append((i, to_reject(seq_of(i), code, outcome.reason, messages[i])))
         if to_park:
             counts.parked, counts.evicted = self._lot.park(
                 coop, to_park, self.max_parked, self._clock_ms()
             )
             self._empty_at.pop(coop, None)
         if refused:
-            self._lot.reject(coop, refused, self.max_rejected, self._clock_ms())
+            rows = [r for _, r in sorted(refused, key=lambda ir: ir[0])]
+            self._lot.reject(coop, rows, self.max_rejected, self._clock_ms())
         counts.add(self.retry_parked(coop))
         return counts
 
