@@ -60,6 +60,7 @@ from icn.infrastructure.replication.consumer import (
     Delivered,
     DurableCoopConsumer,
 )
+from icn.infrastructure.replication.nats_auth import NatsUser, credentials_from_env, ensure_users
 from icn.infrastructure.replication.nats_server import LocalNatsServer
 from icn.infrastructure.replication.publisher import JetStreamPublisher, Outgoing, PublishFailed
 from icn.infrastructure.replication.sequencer import JetStreamSequencer, LoopThread
@@ -173,6 +174,32 @@ def stop_orphaned_nats(data_dir: Path, timeout: float = 10.0) -> None:
             time.sleep(0.05)
         with contextlib.suppress(OSError):
             path.unlink()
+
+
+def local_nats_server(data_dir: Path) -> LocalNatsServer:
+    """The node's own nats-server (not started), requiring the data dir's NATS users."""
+    return LocalNatsServer(local_nats_dir(data_dir), users=ensure_users(data_dir))
+
+
+def reload_local_nats(data_dir: Path) -> bool:
+    """Have the node's running nats-server (if any) apply the data dir's current users.
+
+    Rewrites its config (0600) and sends SIGHUP to the PID its ports file names, once
+    /proc confirms that is a nats-server on this store. False: none is running.
+    """
+    directory = local_nats_dir(data_dir)
+    for pid, _path in _ports_files(directory):
+        if _pid_alive(pid) and _is_our_nats(pid, directory):
+            local_nats_server(data_dir).write_config()
+            os.kill(pid, signal.SIGHUP)
+            return True
+    return False
+
+
+def credentials_for(data_dir: Path, external: bool) -> NatsUser | None:
+    """Who to log in as: ``ICN_NATS_USER`` for a NATS given by URL, else the node user of
+    the data dir's own server."""
+    return credentials_from_env() if external else ensure_users(data_dir).node
 
 
 def nats_urls(setting: str | None) -> list[str] | None:
@@ -346,6 +373,7 @@ class ReplicationRuntime:
         *,
         nats: Sequence[str] | None,
         serve: Sequence[str] = (),
+        credentials: NatsUser | None = None,
         parked_max: int = 10_000,
         poll_s: float = POLL_S,
         rejected_max: int = 10_000,
@@ -354,6 +382,8 @@ class ReplicationRuntime:
         retry_pause_s: tuple[float, float] = RETRY_PAUSE_S,
     ) -> None:
         self.node = node
+        self.credentials = credentials
+        """The user for a NATS given by URL (the node's own server: its node user)."""
         self.urls = list(nats) if nats else None
         self.serve = list(dict.fromkeys(serve))
         self.poll_s = poll_s
@@ -419,13 +449,12 @@ class ReplicationRuntime:
         # long behind a busy request thread, which adds up on the propagation path.
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
         if self.urls is None:
-            await asyncio.to_thread(self._start_local)
+            await asyncio.to_thread(stop_orphaned_nats, self.node.data_dir)
+            self.local = local_nats_server(self.node.data_dir)
+            self.local.spawn()  # on the loop's thread: its death signal lasts as long as we do
+            await asyncio.to_thread(self.local.wait_ready)
+            log.info("nats-server %d on %s", self.local.pid, self.local.url)
         self._main = asyncio.create_task(self._run(), name="icn-replication")
-
-    def _start_local(self) -> None:
-        stop_orphaned_nats(self.node.data_dir)
-        self.local = LocalNatsServer(local_nats_dir(self.node.data_dir)).start()
-        log.info("nats-server %d on %s", self.local.pid, self.local.url)
 
     async def stop(self) -> None:
         """Finish the batches in hand, close the connection, stop our nats-server."""
@@ -514,7 +543,8 @@ class ReplicationRuntime:
 
     async def _run(self) -> None:
         urls = self.urls or [self.local.url if self.local else ""]
-        self.nc = await connect(urls, name=f"icn-node-{self.durable[:16]}")
+        login = self.local.node_user if self.local else self.credentials
+        self.nc = await connect(urls, name=f"icn-node-{self.durable[:16]}", credentials=login)
         publisher = JetStreamPublisher(self.nc)
         self._relay = OutboxRelay(
             self.state,
@@ -528,7 +558,7 @@ class ReplicationRuntime:
             # waited behind the HTTP requests it serves (single-post p50 +12-20 ms at 500/s).
             self._publishing = LoopThread("icn-sequencer")
             self._publishing_nc = await self._publishing.run(
-                connect(urls, name=f"icn-writes-{self.durable[:16]}")
+                connect(urls, name=f"icn-writes-{self.durable[:16]}", credentials=login)
             )
             self.sequencer.publish_loop = self._publishing.loop
             self.sequencer.publisher = JetStreamPublisher(self._publishing_nc)
@@ -735,6 +765,7 @@ def replication_for(
         node,
         nats=nats_urls(nats or settings.nats_url),
         serve=[*settings.serve, *serve],
+        credentials=credentials_from_env(),
         parked_max=settings.parked_max,
         rejected_max=settings.rejected_max,
         dead_letter_after=settings.dead_letter_after,

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 import nats
 from nats.aio.client import Client
 
+from icn.infrastructure.replication.nats_auth import NatsUser
+
 log = logging.getLogger(__name__)
 
 RECONNECT_WAIT_S = 0.25
@@ -35,12 +37,19 @@ async def _on_reconnected() -> None:
     log.info("NATS: reconnected")
 
 
-async def connect(servers: str | Sequence[str], *, name: str = "icn-node") -> Client:
-    """A client connection that reconnects without limit to any of ``servers``."""
+async def connect(
+    servers: str | Sequence[str], *, name: str = "icn-node", credentials: NatsUser | None = None
+) -> Client:
+    """A client connection that reconnects without limit to any of ``servers``.
+
+    ``credentials``: the user to log in as (a NATS with authorization refuses anyone else).
+    """
     urls = [servers] if isinstance(servers, str) else list(servers)
+    login = {"user": credentials.user, "password": credentials.password} if credentials else {}
     return await nats.connect(
         servers=urls,
         name=name,
+        **login,
         allow_reconnect=True,
         max_reconnect_attempts=-1,
         reconnect_time_wait=RECONNECT_WAIT_S,

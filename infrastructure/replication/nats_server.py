@@ -12,12 +12,19 @@ quietly change JetStream's behaviour.
 Readiness is the server's own ``/healthz`` on a loopback monitoring port:
 it answers 200 only once JetStream is usable (in a cluster: once a meta
 leader is known), which an open client port alone does not promise.
+
+The server is the node's child in every sense that matters: on Linux it gets
+``PR_SET_PDEATHSIG`` (SIGTERM when its parent dies, even by ``kill -9``), so
+no orphan keeps the store and the port; and its environment is scrubbed of
+the node's secrets (``ICN_*``), which it has no use for.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -25,13 +32,23 @@ import sysconfig
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+
+from icn.infrastructure.replication.nats_auth import (
+    NatsUser,
+    NatsUsers,
+    server_config,
+    write_secret,
+)
 
 HOST = "127.0.0.1"
 CLUSTER_NAME = "icn"
 _EXE = "nats-server.exe" if os.name == "nt" else "nats-server"
 _LOG_NAME = "nats-server.log"
+CONFIG_NAME = "server.conf"
+"""The generated config (users and passwords: mode 0600) in the server's data dir."""
 
 
 class NatsServerError(RuntimeError):
@@ -67,6 +84,40 @@ def nats_server_binary() -> Path:
     )
 
 
+_PR_SET_PDEATHSIG = 1
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
+"""Resolved here, in the parent: between fork and exec the child only calls it."""
+
+
+def _death_signal(parent: int) -> Callable[[], None] | None:
+    """A ``preexec_fn`` asking Linux for SIGTERM in the child when ``parent`` dies.
+
+    The kernel ties the signal to the *thread* that forked, so callers spawn from a
+    thread that lives as long as the process (the main thread, where the node's event
+    loop runs). If the parent died before ``prctl`` took effect, the child ends itself.
+    """
+    prctl = _prctl
+    if prctl is None:
+        return None
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
+
+
+def child_env(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for a child process: ours without any ``ICN_*`` variable.
+
+    ``ICN_PASSPHRASE``, ``ICN_JWT_SECRET``, their ``_FILE`` variants and NATS passwords
+    all start with ``ICN_``; nats-server needs none of the node's settings.
+    """
+    source = os.environ if environ is None else environ
+    return {k: v for k, v in source.items() if not k.upper().startswith("ICN_")}
+
+
 def _free_port() -> int:
     """A loopback TCP port nothing listens on right now (for cluster routes)."""
     with socket.socket() as s:
@@ -80,6 +131,11 @@ class LocalNatsServer:
     The first start picks free client and monitoring ports (``-p -1``, read
     back from the ports file); :meth:`restart` and later :meth:`start` calls
     reuse them, so clients reconnect to the same URL and find the same data.
+
+    With ``users`` the server requires them (:mod:`.nats_auth`): its config
+    (``config_file``'s text, if any, plus the ``authorization`` block) is
+    written to ``<data_dir>/server.conf``, mode 0600, and :meth:`reload`
+    applies changed users without a restart.
     """
 
     def __init__(
@@ -87,11 +143,13 @@ class LocalNatsServer:
         data_dir: Path,
         *,
         config_file: Path | None = None,
+        users: NatsUsers | None = None,
         start_timeout: float = 20.0,
         stop_timeout: float = 10.0,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.config_file = config_file
+        self.users = users
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self.port: int | None = None
@@ -104,6 +162,11 @@ class LocalNatsServer:
         if self.port is None:
             raise NatsServerError("the server has not been started yet, so it has no port")
         return f"nats://{HOST}:{self.port}"
+
+    @property
+    def node_user(self) -> NatsUser | None:
+        """The credentials a node connects with (None: the server has no authorization)."""
+        return self.users.node if self.users is not None else None
 
     @property
     def pid(self) -> int | None:
@@ -126,14 +189,18 @@ class LocalNatsServer:
         return self
 
     def spawn(self) -> None:
-        """Start the process without waiting (a cluster spawns all members first)."""
+        """Start the process without waiting (a cluster spawns all members first).
+
+        Call it from a thread that lives as long as the process (see :func:`_death_signal`).
+        """
         if self.is_running():
             return
         binary = nats_server_binary()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         argv = [str(binary)]
-        if self.config_file is not None:
-            argv += ["-c", str(self.config_file)]
+        config = self.write_config()
+        if config is not None:
+            argv += ["-c", str(config)]
         argv += [
             "-js", "-sd", str(self.data_dir),
             "-a", HOST,
@@ -146,7 +213,7 @@ class LocalNatsServer:
             # NATS first; the owner stops it after its last publish.
             self._proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,
+                start_new_session=True, env=child_env(), preexec_fn=_death_signal(os.getpid()),
             )  # fmt: skip
 
     def wait_ready(self) -> None:
@@ -183,6 +250,22 @@ class LocalNatsServer:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+    def write_config(self) -> Path | None:
+        """The config to start with: ``config_file`` as given, or with the users added."""
+        if self.users is None:
+            return self.config_file
+        extra = self.config_file.read_text() if self.config_file is not None else ""
+        path = self.data_dir / CONFIG_NAME
+        write_secret(path, server_config(self.users, extra).encode())
+        return path
+
+    def reload(self, users: NatsUsers) -> None:
+        """Rewrite the config with ``users`` and have the running server reload it (SIGHUP)."""
+        self.users = users
+        self.write_config()
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGHUP)
 
     def restart(self) -> None:
         """Stop, then start again on the same ports with the same store."""
@@ -249,7 +332,7 @@ class LocalNatsCluster:
     only once a quorum has elected a meta leader.
     """
 
-    def __init__(self, base_dir: Path, size: int = 3) -> None:
+    def __init__(self, base_dir: Path, size: int = 3, *, users: NatsUsers | None = None) -> None:
         route_ports = [_free_port() for _ in range(size)]
         self.servers: list[LocalNatsServer] = []
         for index, route_port in enumerate(route_ports, start=1):
@@ -257,7 +340,7 @@ class LocalNatsCluster:
             member_dir.mkdir(parents=True, exist_ok=True)
             conf = member_dir / "cluster.conf"
             conf.write_text(cluster_config(f"n{index}", route_port, route_ports))
-            self.servers.append(LocalNatsServer(member_dir, config_file=conf))
+            self.servers.append(LocalNatsServer(member_dir, config_file=conf, users=users))
 
     @property
     def urls(self) -> list[str]:

@@ -71,7 +71,7 @@ def import_(
     json: Json = False,
 ) -> None:
     """Verify and append each line through the write path; nothing invalid is stored."""
-    node = open_node(settings_for(data_dir))
+    node = open_node(settings_for(data_dir), writer=True)
     try:
         lines = split_lines(file.read_bytes())
         keep, refused = _filter_coop(lines, coop)
@@ -133,7 +133,7 @@ def export(coop: Coop, data_dir: DataDir = None) -> None:
 @app.command("checkpoint")
 def checkpoint(coop: Coop, data_dir: DataDir = None, json: Json = False) -> None:
     """Issue a signed checkpoint (or return the latest, if the log has not grown since)."""
-    node = open_node(settings_for(data_dir))
+    node = open_node(settings_for(data_dir), writer=True)
     try:
         cp = node.checkpoints().issue(coop)
     finally:

@@ -1,7 +1,8 @@
 """Entry point of ``icn``: the command tree and the one place errors become exit codes.
 
 Exit codes: 0 success, 1 a failed check or a refused request (with a
-one-line reason), 2 wrong usage. A user error never prints a traceback.
+one-line reason), 2 wrong usage, or the data dir is in use by another
+process (a running node). A user error never prints a traceback.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import typer
 
 from icn.application.errors import ApplicationError
 from icn.application.ports import StoreError
+from icn.infrastructure.data_dir import DataDirBusy
 from icn.infrastructure.keystore import KeystoreError
 from icn.infrastructure.store.database import DatabaseUrlError
 from icn.interfaces.cli import audit, coop, demo, identity, ledger, log, node, remote
@@ -58,6 +60,10 @@ def run() -> None:
     """Console-script entry point."""
     try:
         app()
+    except DataDirBusy as exc:
+        hint = " (write through it instead: --url, or stop it first)"
+        err.print(f"[red]error[/red] ({exc.code}): {exc}{hint}", markup=True, highlight=False)
+        sys.exit(2)
     except USER_ERRORS as exc:
         code = getattr(exc, "code", type(exc).__name__)
         err.print(f"[red]error[/red] ({code}): {exc}", markup=True, highlight=False)

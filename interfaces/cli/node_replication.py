@@ -37,8 +37,9 @@ from icn.interfaces.replication_runtime import (
     TRANSIENT_ERRORS,
     JetStreamOutbox,
     coop_numbers,
+    credentials_for,
     durable_for,
-    local_nats_dir,
+    local_nats_server,
     nats_urls,
     record_dead_letter,
     running_local_nats,
@@ -133,6 +134,7 @@ def _num(value: int | None) -> str:
 
 async def _status(node: Node, settings: Settings, nats_url: str | None) -> dict[str, Any]:
     urls = nats_urls(nats_url or settings.nats_url)
+    login = credentials_for(settings.data_dir, external=urls is not None)
     if urls is None and (local := running_local_nats(settings.data_dir)):
         urls = [local]
     nc: Client | None = None
@@ -140,8 +142,9 @@ async def _status(node: Node, settings: Settings, nats_url: str | None) -> dict[
     if urls:
         try:
             nc = await nats.connect(
-                servers=urls, allow_reconnect=False, connect_timeout=2, error_cb=_quiet
-            )
+                servers=urls, allow_reconnect=False, connect_timeout=2, error_cb=_quiet,
+                **({"user": login.user, "password": login.password} if login else {}),
+            )  # fmt: skip
         except Exception as exc:
             error = str(exc) or type(exc).__name__
     state = SqlReplicationState(node.store)
@@ -212,6 +215,7 @@ def sync(
 async def _nats_for(settings: Settings, nats_url: str | None) -> Any:
     """A connection to the configured NATS, or to the node's own (started if need be)."""
     urls = nats_urls(nats_url or settings.nats_url)
+    login = credentials_for(settings.data_dir, external=urls is not None)
     local: LocalNatsServer | None = None
     if urls is None:
         running = running_local_nats(settings.data_dir)
@@ -221,13 +225,15 @@ async def _nats_for(settings: Settings, nats_url: str | None) -> Any:
 
             def start() -> LocalNatsServer:
                 stop_orphaned_nats(settings.data_dir)
-                return LocalNatsServer(local_nats_dir(settings.data_dir)).start()
+                return local_nats_server(settings.data_dir)
 
             local = await asyncio.to_thread(start)
+            local.spawn()  # on this (main) thread: its death signal lasts as long as we do
+            await asyncio.to_thread(local.wait_ready)
             urls = [local.url]
     try:
         try:
-            nc = await asyncio.wait_for(connect(urls, name="icn-sync"), 10)
+            nc = await asyncio.wait_for(connect(urls, name="icn-sync", credentials=login), 10)
         except TimeoutError:
             raise ReplicationUnavailable(f"NATS is not reachable at {','.join(urls)}") from None
         try:

@@ -409,8 +409,8 @@ class RemoteWriter:
 
 @contextmanager
 def local_node(data_dir: Path | None) -> Iterator[Node]:
-    """The node of ``--data-dir``, closed afterwards."""
-    node = open_node(settings_for(data_dir))
+    """The node of ``--data-dir`` for writing (its lock held), closed afterwards."""
+    node = open_node(settings_for(data_dir), writer=True)
     try:
         yield node
     finally:
