@@ -1,0 +1,160 @@
+"""Poison in a coop's stream: two in-process nodes on a real nats-server keep replicating.
+
+Someone publishes straight into ``ICN_<coop>`` with a raw NATS client: a
+validly signed event nesting 10,000 levels and bytes that are not JSON. Both
+nodes reject them (``malformed``, recorded with their stream sequence), and a
+normal write through node A, judged at a stream position past them, goes in
+and reaches node B. A message node B's handler fails on every time (a failure
+injected at the intake's store port) ends as a dead letter after N
+deliveries; B goes on, and ``/v1/ready`` and ``icn node status`` say
+``degraded`` with the count.
+
+Before: the consumer raised ``RecursionError``, redelivered every 5 s for
+ever, and every write to the coop answered 503 ``stream-unavailable``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import nats
+import pytest
+from litestar.testing import TestClient
+from support.coops import CoopScript, key_for
+from support.nats import run_bounded, wait_until
+from support.poison import NOT_JSON, deep_signed_event
+from typer.testing import CliRunner
+
+from icn.application.intake import Intake
+from icn.infrastructure.replication.nats_server import LocalNatsServer
+from icn.infrastructure.settings import Settings
+from icn.infrastructure.store.parked import SqlReplicationState
+from icn.interfaces.bootstrap import Node, init_node, open_node
+from icn.interfaces.cli.main import app as cli
+from icn.interfaces.http.app import create_app
+from icn.interfaces.replication_runtime import ReplicationRuntime
+
+COOP = "poison-coop"
+POISON_ID = "f" * 64
+"""The id claimed by the message node B's handler fails on."""
+ATTEMPTS = 3
+
+
+class _FailingLot:
+    """B's store port, raising whenever a batch claims :data:`POISON_ID` (a judge's bug)."""
+
+    def __init__(self, lot: SqlReplicationState) -> None:
+        self._lot = lot
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._lot, name)
+
+    def known_ids(self, coop: str, ids: Sequence[str]) -> set[str]:
+        if POISON_ID in ids:
+            raise RuntimeError("the judge failed on this message")
+        return self._lot.known_ids(coop, ids)
+
+
+def _node(directory: Path) -> Node:
+    settings = Settings(data_dir=directory)
+    init_node(settings)
+    return open_node(settings)
+
+
+def _runtime(node: Node, url: str) -> ReplicationRuntime:
+    return ReplicationRuntime(
+        node, nats=[url], serve=[COOP], dead_letter_after=ATTEMPTS, ack_wait_s=2.0,
+        retry_pause_s=(0.01, 0.05),
+    )  # fmt: skip
+
+
+def _log(node: Node) -> list[str]:
+    return [e.event_id for e in node.store.entries(COOP)]
+
+
+def test_poison_is_rejected_or_dead_lettered_and_the_coop_goes_on(
+    tmp_path: Path, nats_server: LocalNatsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ICN_PASSPHRASE", "poison test passphrase, long enough")
+    a, b = _node(tmp_path / "a"), _node(tmp_path / "b")
+    s = CoopScript(COOP)
+    founded = s.found({"alice": ["admin"], "bob": []})
+    pay1, pay2 = s.pay("alice", "bob", 5), s.pay("bob", "alice", 2)
+    deep = deep_signed_event(key_for("mallory"), COOP)
+    subject = f"icn.{COOP}.ledger.EntryRecorded.z6Mkmallory"
+
+    async def scenario() -> None:
+        ra, rb = _runtime(a, nats_server.url), _runtime(b, nats_server.url)
+        rb.intake = Intake(b.append, _FailingLot(rb.state), b.clock_ms)  # type: ignore[arg-type]
+        await ra.start()
+        await rb.start()
+        raw = await nats.connect(nats_server.url)
+        try:
+            assert (await asyncio.to_thread(a.append.append, [founded.wire_bytes()]))[0].stored
+            js = raw.jetstream()
+            deep_seq = (await js.publish(subject, deep)).seq
+            junk_seq = (await js.publish(subject, NOT_JSON)).seq
+            # Judged at the position after the founding; the stream has moved on past the
+            # poison, which A's consumer must apply (reject) before the write can go in.
+            assert (await asyncio.to_thread(a.append.append, [pay1.wire_bytes()]))[0].stored
+            await wait_until(lambda: _log(b) == [founded.id, pay1.id])
+            for node in (a, b):
+                rejected = SqlReplicationState(node.store)
+                rows = rejected.rejected(COOP)
+                rejected.close()
+                assert [(r.stream_seq, r.code) for r in rows] == [
+                    (deep_seq, "malformed"), (junk_seq, "malformed"),
+                ]  # fmt: skip
+                assert "nesting deeper than 64" in rows[0].reason
+
+            poison_seq = (await js.publish(subject, json.dumps({"id": POISON_ID}).encode())).seq
+            assert (await asyncio.to_thread(a.append.append, [pay2.wire_bytes()]))[0].stored
+            await wait_until(lambda: _log(b) == [founded.id, pay1.id, pay2.id])
+            letters = rb.state.dead_letters(COOP)
+            assert [(d.stream_seq, d.attempts) for d in letters] == [(poison_seq, ATTEMPTS)]
+            assert "the judge failed" in letters[0].error
+            assert ra.state.dead_letter_count(COOP) == 0  # A judged it: malformed
+            await rb._refresh_numbers()  # what the supervisor does every second
+            await ra._refresh_numbers()
+            assert rb.readiness().status == "degraded"
+            numbers = rb.readiness().coops[COOP]
+            assert (numbers.status, numbers.dead_letters, numbers.rejected) == ("degraded", 1, 2)
+            assert ra.readiness().coops[COOP].rejected == 3
+            assert ra.readiness().status == "ok"
+
+            def http_ready(node: Node, runtime: ReplicationRuntime) -> dict[str, object]:
+                app = create_app(node, None, jwt_secret=b"j" * 32)
+                app.state.replication = runtime  # already running on the test's loop
+                with TestClient(app) as client:
+                    response = client.get("/v1/ready")
+                assert response.status_code == 200
+                return dict(response.json())
+
+            ready_b = await asyncio.to_thread(http_ready, b, rb)
+            assert ready_b["status"] == "degraded"
+            assert ready_b["replication"]["coops"][COOP]["dead_letters"] == 1  # type: ignore[index]
+            assert (await asyncio.to_thread(http_ready, a, ra))["status"] == "ready"
+        finally:
+            await raw.close()
+            await ra.stop()
+            await rb.stop()
+
+    run_bounded(scenario(), 60)
+    a.close()
+    b.close()
+    result = CliRunner().invoke(
+        cli, ["node", "status", "--data-dir", str(tmp_path / "b"), "--nats", nats_server.url,
+              "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    status = json.loads(result.stdout)
+    assert status["status"] == "degraded"
+    assert status["coops"][COOP]["dead_letters"] == 1
+    assert status["coops"][COOP]["rejected"] == 2
+    text = CliRunner().invoke(
+        cli, ["node", "status", "--data-dir", str(tmp_path / "b"), "--nats", nats_server.url]
+    )
+    assert "degraded" in text.stdout
