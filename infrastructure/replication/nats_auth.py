@@ -124,6 +124,7 @@ def ensure_users(data_dir: Path) -> NatsUsers:
 
 def save_users(data_dir: Path, users: NatsUsers) -> None:
     """Write the users file atomically, mode 0600 from its first byte."""
+    Path(data_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
     write_secret(users_path(data_dir), msgspec.json.format(msgspec.json.encode(users)))
 
 

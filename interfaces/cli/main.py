@@ -7,6 +7,7 @@ process (a running node). A user error never prints a traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -16,7 +17,7 @@ from icn.application.ports import StoreError
 from icn.infrastructure.data_dir import DataDirBusy
 from icn.infrastructure.keystore import KeystoreError
 from icn.infrastructure.store.database import DatabaseUrlError
-from icn.interfaces.cli import audit, coop, demo, identity, ledger, log, node, remote
+from icn.interfaces.cli import audit, coop, demo, identity, ledger, log, nats, node, remote
 from icn.interfaces.cli.common import err
 from icn.interfaces.cli.ledger_reads import balance, history
 from icn.interfaces.cli.replay import replay
@@ -30,6 +31,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(node.app, name="node")
+app.add_typer(nats.app, name="nats")
 app.add_typer(identity.app, name="id")
 app.add_typer(log.app, name="log")
 app.add_typer(audit.app, name="audit")
@@ -58,6 +60,9 @@ USER_ERRORS = (
 
 def run() -> None:
     """Console-script entry point."""
+    # Whatever the node creates (SQLite file and its -wal/-shm, keys, nats store) is
+    # for its own user only, from the first byte: 0600 files, 0700 folders.
+    os.umask(0o077)
     try:
         app()
     except DataDirBusy as exc:
