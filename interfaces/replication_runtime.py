@@ -46,6 +46,7 @@ from typing import Any
 
 import msgspec
 import nats.errors
+import sqlalchemy.exc
 from nats.aio.client import Client
 
 from icn.application.errors import StoreBusy
@@ -93,8 +94,11 @@ and the second delivery is a no-op (known ids, recognised before any check).
 _PAUSE_MAX_S = 2.0
 RETRY_PAUSE_S = (0.1, 2.0)
 """The consumer's pause after a failed batch: first, and longest (doubling in between)."""
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (StoreBusy, StoreError)
-"""Failures of the store, not of the message: they never make a dead letter."""
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    StoreBusy, StoreError, sqlalchemy.exc.OperationalError,
+)  # fmt: skip
+"""Failures of the store (busy, locked, connection lost), not of the message: they never
+make a dead letter (NATS errors never do either)."""
 OWN_COMMIT_WAIT_S = 1.0
 """How long the consumer waits, for a batch made only of this node's own sequenced writes,
 for their commit (it normally follows the stream's ack within milliseconds) before it
