@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         StreamEvent,
     )
     from icn.interfaces.client.sessions import SessionStore, StoredSession
+    from icn.interfaces.client.websocket import ws_subprotocols
 
 _WHERE = {
     "IcnClient": "api",
@@ -36,6 +37,7 @@ _WHERE = {
     "StreamEvent": "models",
     "SessionStore": "sessions",
     "StoredSession": "sessions",
+    "ws_subprotocols": "websocket",
 }
 __all__ = [
     "ApiError",
@@ -51,6 +53,7 @@ __all__ = [
     "SessionStore",
     "StoredSession",
     "StreamEvent",
+    "ws_subprotocols",
 ]
 
 

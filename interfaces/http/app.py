@@ -29,7 +29,7 @@ from icn.application.errors import StoreBusy
 from icn.application.group_commit import GroupCommit
 from icn.infrastructure.passphrase import ENV_PASSPHRASE, ENV_PASSPHRASE_FILE, resolve_passphrase
 from icn.interfaces.bootstrap import Node
-from icn.interfaces.http import auth, events, ledger_reads, log_reads, streams
+from icn.interfaces.http import auth, events, ledger_reads, log_reads, log_redaction, streams
 from icn.interfaces.http.auth import ChallengeBook, Tokens
 from icn.interfaces.http.json_guard import JsonShapeGuard
 from icn.interfaces.http.problems import EXCEPTION_HANDLERS, ApiProblem, problem_responses
@@ -159,6 +159,7 @@ def create_app(
 ) -> Litestar:
     """Build the app around an opened node; ``rate_limits`` None: no limits (tests, tools)."""
 
+    log_redaction.install()  # before the server logs its first request line
     writer = GroupCommit(node.append)
     standing = MemberStanding(node.store, node.node_did)
     node.append.add_commit_listener(standing.forget)

@@ -27,6 +27,7 @@ from litestar.datastructures import State
 from litestar.params import Parameter
 from litestar.response import Stream
 
+from icn.interfaces.http import ws_auth
 from icn.interfaces.http.auth import principal_of
 from icn.interfaces.http.events import CoopPath
 from icn.interfaces.http.log_feed import LogFeed
@@ -193,8 +194,11 @@ async def pump_ws(
 
 
 def _ws_filters(socket: WebSocket[Any, Any, Any]) -> tuple[Filters, str]:
-    """The query (``after``, ``type``, ``author``, ``token``), checked like the SSE route's."""
+    """The query (``after``, ``type``, ``author``), checked like the SSE route's, and the
+    ``Authorization`` to check (from the header or the ``icn.bearer.`` subprotocol)."""
     q = socket.query_params
+    if "token" in q:
+        raise ApiProblem(400, "token-in-url", "send the token as a subprotocol, not in the URL")
     try:
         after = int(q.get("after", "-1"))
     except ValueError:
@@ -206,20 +210,20 @@ def _ws_filters(socket: WebSocket[Any, Any, Any]) -> tuple[Filters, str]:
         raise ApiProblem(400, "invalid-request", "type must be a type prefix like ledger.")
     if author is not None and len(author) > 128:
         raise ApiProblem(400, "invalid-request", "author is too long")
-    header = socket.headers.get("authorization", "")
-    token = q.get("token")
-    auth = f"Bearer {token}" if token and not header else header
-    return Filters(after, prefix, author), auth
+    return Filters(after, prefix, author), ws_auth.authorization(socket.headers)
 
 
 @websocket("/v1/coops/{coop:str}/ws")
 async def ws_stream(socket: WebSocket[Any, Any, Any], coop: str) -> None:
-    """Frames ``{"position", "event"}`` and ``{"heartbeat"}``; token by header or ``?token=``.
+    """Frames ``{"position", "event"}`` and ``{"heartbeat"}``.
 
+    The token comes as the subprotocol ``icn.bearer.<token>`` beside ``icn.v1``
+    (or an ``Authorization`` header), never in the URL (see ``ws_auth``).
     Refusals come after the handshake as close codes (browsers see no HTTP
-    status): 4401 unauthorized/invalid-token, 4403 wrong-coop/missing-scope.
+    status): 4400 token-in-url, 4401 unauthorized/invalid-token, 4403
+    wrong-coop/missing-scope/member-suspended/not-a-member.
     """
-    await socket.accept()
+    await socket.accept(subprotocols=ws_auth.chosen(ws_auth.offered(socket.headers)))
     state = socket.app.state
     try:
         filters, auth = _ws_filters(socket)

@@ -22,6 +22,7 @@ from websockets.sync.client import connect
 from icn.domain.events.envelope import Event, sign_event
 from icn.domain.identity.did import did_from_public_key
 from icn.infrastructure.keystore import Keystore
+from icn.interfaces.client import ws_subprotocols
 
 COOP = "food-coop"
 WAIT_S = 10.0
@@ -218,8 +219,10 @@ def test_an_empty_coop_stream_heartbeats(node, sse, members):
     beat = stream.next(timeout=5, heartbeats=True)
     assert beat["comment"].startswith("heartbeat ") and ": heartbeat " in stream.raw.decode()
     assert abs(int(beat["comment"].split()[1]) - time.time() * 1000) < 10_000
-    with connect(f"{node.ws_base}/v1/coops/quiet-coop/ws?token={login_quiet(node)}",
-                 open_timeout=5) as ws:  # fmt: skip
+    offer = ws_subprotocols(login_quiet(node))
+    with connect(
+        f"{node.ws_base}/v1/coops/quiet-coop/ws", subprotocols=offer, open_timeout=5
+    ) as ws:
         assert "heartbeat" in json.loads(ws.recv(timeout=5))
 
 
@@ -229,15 +232,16 @@ def login_quiet(node: RunningNode) -> str:
     return login(node.base, node_key, coop="quiet-coop")
 
 
-def test_websocket_delivers_with_a_query_token(node, members):
+def test_websocket_delivers_with_a_subprotocol_token(node, members):
     alice = members["alice"]
     token = login(node.base, alice)
     size = log_size(node.base)
-    url = f"{node.ws_base}/v1/coops/{COOP}/ws?token={token}&after={size - 3}&type=ledger."
+    url = f"{node.ws_base}/v1/coops/{COOP}/ws?after={size - 3}&type=ledger."
     params = {"after": size - 3, "type": "ledger."}
     url_events = f"{node.base}/v1/coops/{COOP}/events"
     expected = httpx.get(url_events, headers=bearer(token), params=params).json()["events"]
-    with connect(url, open_timeout=5) as ws:
+    with connect(url, subprotocols=ws_subprotocols(token), open_timeout=5) as ws:
+        assert ws.subprotocol == "icn.v1"  # chosen, so the token is not echoed
         replay = [json.loads(_next_frame(ws)) for _ in expected]
         assert replay == expected
         event = next_events(node.base, token, alice)[0]
@@ -258,14 +262,19 @@ def _next_frame(ws) -> str:
 
 
 @pytest.mark.parametrize(
-    ("query", "code", "reason"),
-    [("", 4401, "unauthorized"), ("?token=not.a.token", 4401, "invalid-token"),
-     ("?token={other}", 4403, "wrong-coop")],
+    ("token", "query", "code", "reason"),
+    [(None, "", 4401, "unauthorized"), ("not.a.token", "", 4401, "invalid-token"),
+     ("{other}", "", 4403, "wrong-coop"), (None, "?token={mine}", 4400, "token-in-url"),
+     ("{mine}", "?after=-1&token={mine}", 4400, "token-in-url")],
 )  # fmt: skip
-def test_websocket_refusals_close_with_4401_or_4403(node, members, query, code, reason):
-    other = login(node.base, members["alice"], coop="bike-coop")
-    url = f"{node.ws_base}/v1/coops/{COOP}/ws{query.format(other=other)}"
-    with connect(url, open_timeout=5) as ws, pytest.raises(ConnectionClosed) as closed:
+def test_websocket_refusals_close_with_4400_4401_or_4403(node, members, token, query, code,
+                                                         reason):  # fmt: skip
+    tokens = {"other": login(node.base, members["alice"], coop="bike-coop"),
+              "mine": login(node.base, members["alice"])}  # fmt: skip
+    url = f"{node.ws_base}/v1/coops/{COOP}/ws{query.format(**tokens)}"
+    offer = ws_subprotocols(token.format(**tokens)) if token else None
+    with connect(url, subprotocols=offer, open_timeout=5) as ws, \
+            pytest.raises(ConnectionClosed) as closed:  # fmt: skip
         ws.recv(timeout=5)
     assert closed.value.rcvd is not None
     assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (code, reason)
@@ -303,7 +312,8 @@ def test_a_websocket_client_that_does_not_read_is_dropped_with_4008(
         # A raw client: client libraries read ahead into memory; this one truly does not read.
         with socket.create_connection((host, int(port))) as sock:
             sock.sendall(
-                f"GET /v1/coops/bulk-coop/ws?token={token} HTTP/1.1\r\nHost: {host}\r\n"
+                f"GET /v1/coops/bulk-coop/ws HTTP/1.1\r\nHost: {host}\r\n"
+                f"Sec-WebSocket-Protocol: {', '.join(ws_subprotocols(token))}\r\n"
                 "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n".encode()
             )
@@ -328,7 +338,8 @@ def test_sigterm_with_open_streams_exits_zero_promptly(tmp_path, coop_log_file, 
     token = login(running.base, members["alice"])
     stream = SseReader(f"{running.base}/v1/coops/{COOP}/stream", bearer(token))
     stream.events(log_size(running.base))
-    with connect(f"{running.ws_base}/v1/coops/{COOP}/ws?token={token}", open_timeout=5) as ws:
+    offer = ws_subprotocols(token)
+    with connect(f"{running.ws_base}/v1/coops/{COOP}/ws", subprotocols=offer, open_timeout=5) as ws:
         ws.recv(timeout=5)
         took = running.stop()
         with pytest.raises(ConnectionClosed):
