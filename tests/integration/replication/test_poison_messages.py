@@ -16,8 +16,10 @@ ever, and every write to the coop answered 503 ``stream-unavailable``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Sequence
+import logging
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import nats
@@ -56,6 +58,22 @@ class _FailingLot:
         if POISON_ID in ids:
             raise RuntimeError("the judge failed on this message")
         return self._lot.known_ids(coop, ids)
+
+
+@contextlib.contextmanager
+def _logging_left_alone() -> Iterator[None]:
+    """Litestar's app sets up logging handlers on pytest's captured stderr; put back what
+    was there, so nothing later logs to a closed stream."""
+    loggers = [logging.getLogger(), *(
+        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)
+    )]  # fmt: skip
+    saved = {lg: lg.handlers[:] for lg in loggers}
+    try:
+        yield
+    finally:
+        for lg in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
+            if isinstance(lg, logging.Logger):
+                lg.handlers[:] = saved.get(lg, [])
 
 
 def _node(directory: Path) -> Node:
@@ -126,10 +144,11 @@ def test_poison_is_rejected_or_dead_lettered_and_the_coop_goes_on(
             assert ra.readiness().status == "ok"
 
             def http_ready(node: Node, runtime: ReplicationRuntime) -> dict[str, object]:
-                app = create_app(node, None, jwt_secret=b"j" * 32)
-                app.state.replication = runtime  # already running on the test's loop
-                with TestClient(app) as client:
-                    response = client.get("/v1/ready")
+                with _logging_left_alone():
+                    app = create_app(node, None, jwt_secret=b"j" * 32)
+                    app.state.replication = runtime  # already running on the test's loop
+                    with TestClient(app) as client:
+                        response = client.get("/v1/ready")
                 assert response.status_code == 200
                 return dict(response.json())
 
