@@ -1,9 +1,13 @@
 """Follow a coop's ledger events over NATS and verify each one (see docs/subscribing.md).
 
-Usage: python examples/subscriber.py NATS_URL COOP [COUNT]
+Usage: NATS_USER=... NATS_PASSWORD=... python examples/subscriber.py NATS_URL COOP [COUNT]
+
+The credentials are a read-only user (``icn nats user add NAME --read-only``),
+taken from the environment so the password never shows in a process list.
 """
 
 import asyncio
+import os
 import sys
 
 import nats
@@ -13,7 +17,9 @@ from icn.domain.events import verify
 
 
 async def follow(url: str, coop: str, count: int | None) -> None:
-    nc = await nats.connect(url)
+    nc = await nats.connect(
+        url, user=os.environ.get("NATS_USER"), password=os.environ.get("NATS_PASSWORD")
+    )
     sub = await nc.jetstream().subscribe(
         f"icn.{coop}.ledger.>", ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
     )

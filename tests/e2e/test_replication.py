@@ -32,6 +32,7 @@ from typing import Any
 import httpx
 import msgspec
 import nats
+import nats.errors
 import pytest
 from support.coops import CoopScript, key_for, write_jsonl
 from support.nodes import RunningNode, free_port, run_icn
@@ -52,6 +53,7 @@ from icn.domain.coop import bodies as cb
 from icn.domain.coop.records import CreditPolicy, Policy
 from icn.domain.identity.did import did_from_public_key
 from icn.domain.ledger import bodies as lb
+from icn.infrastructure.replication.nats_auth import NatsUser, NatsUsers, new_password
 from icn.infrastructure.replication.nats_server import LocalNatsCluster, LocalNatsServer
 from icn.infrastructure.replication.subjects import event_subject
 
@@ -64,6 +66,12 @@ POLICY = Policy(credit={"hours": CreditPolicy(baseline=40_000, max_limit=40_000)
 """400.00 hours each against payments of up to 20.00: members do run into their limits, so
 payments are refused depending on what reached the stream first (refused ones are dropped)."""
 REPO = Path(__file__).resolve().parents[2]
+NODE_USER = NatsUser("icn-node", new_password())
+READER = NatsUser("subscriber", new_password())
+USERS = NatsUsers(node=NODE_USER, readers=[READER])
+"""The NATS servers of this suite require these users: nodes log in as NODE_USER."""
+AUTH_ENV = {"ICN_NATS_USER": NODE_USER.user, "ICN_NATS_PASSWORD": NODE_USER.password}
+AS_NODE = {"user": NODE_USER.user, "password": NODE_USER.password}
 
 QUIET_ENV = {
     # No automatic checkpoints: the tests issue them, so "quiet" means quiet.
@@ -104,7 +112,7 @@ def cluster(
     tmp_path_factory: pytest.TempPathFactory, icn_path_module: str, icn_env_module: dict
 ) -> Iterator[Cluster]:
     base = tmp_path_factory.mktemp("replication")
-    server = LocalNatsServer(base / "nats").start()
+    server = LocalNatsServer(base / "nats", users=USERS).start()
     running: list[RunningNode] = []
     try:  # a setup that fails (a node that cannot init) must leave nothing running
         script = CoopScript(COOP)
@@ -112,7 +120,7 @@ def cluster(
         names = ["alice", "bob", "carol", "dave", "erin"]
         events += [script.pay(names[i % 5], names[(i + 2) % 5], 100 + i) for i in range(10)]
         founding = write_jsonl(base / "founding.jsonl", events)
-        env = dict(icn_env_module, **QUIET_ENV, ICN_NATS_URL=server.url, ICN_SERVE=COOP)
+        env = dict(icn_env_module, **QUIET_ENV, **AUTH_ENV, ICN_NATS_URL=server.url, ICN_SERVE=COOP)
         for name in ("n1", "n2", "n3"):
             run_icn(icn_path_module, env, "node", "init", "--data-dir", str(base / name))
             running.append(RunningNode(icn_path_module, env, base / name))
@@ -210,9 +218,14 @@ def test_three_nodes_converge_and_each_checkpoint_verifies(cluster: Cluster) -> 
     # Conflicts did happen, and were settled the same way everywhere (asserted below).
     assert outcomes["already-member"] > 0 and outcomes["credit-limit-exceeded"] > 0, outcomes
     ids = assert_identical(cluster)
-    # Every node signs a checkpoint of its own log; they replicate like any event.
+    # Every node signs a checkpoint of its own log; they replicate like any event. The
+    # command writes the store, so each node stops for it (a running node holds the lock).
     for n in cluster.nodes:
+        n.up = False
+        n.node.stop()
         checkpoint(cluster.icn, cluster.env, n.data, COOP)
+        n.node.start()
+        n.up = True
     assert len(assert_identical(cluster)) == len(ids) + 3
     balances = []
     for n in cluster.nodes:
@@ -342,7 +355,8 @@ def test_a_malicious_publisher_cannot_make_honest_nodes_disagree(cluster: Cluste
     with sqlite_wire(old, replayed_id) as replay:
 
         async def publish() -> None:
-            nc = await nats.connect(cluster.nats.url)
+            # Only node users may publish into a coop's stream: this is a node gone bad.
+            nc = await nats.connect(cluster.nats.url, **AS_NODE)
             js = nc.jetstream()
             for event, msg_id in ((forged, forged.id), (one, one.id), (two, two.id)):
                 subject = event_subject(COOP, event.type, event.author)
@@ -427,6 +441,7 @@ def test_the_subscriber_example_follows_and_verifies_ledger_events(cluster: Clus
         [sys.executable, str(REPO / "examples" / "subscriber.py"), cluster.nats.url, COOP,
          str(ledger)],
         capture_output=True, text=True, timeout=60,
+        env=dict(os.environ, NATS_USER=READER.user, NATS_PASSWORD=READER.password),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
@@ -506,15 +521,14 @@ def test_without_a_nats_url_the_node_runs_and_stops_its_own_nats_server(
     # SIGTERM: the node stops its nats-server by PID and exits 0.
     node.stop()
     _wait(lambda: not _alive(pid))
-    # SIGKILL leaves the server behind; the next start stops it before starting its own.
+    # SIGKILL: the server dies with its node (PR_SET_PDEATHSIG), and the next start is clean.
     node.start()
     orphan = _local_nats_pid(data)
     assert node.proc is not None
     node.proc.kill()
     node.proc.wait(10)
-    assert _alive(orphan)
-    node.start()
     _wait(lambda: not _alive(orphan))
+    node.start()
     _wait(lambda: (ready().get("replication") or {}).get("connected") is True)
     assert ready()["replication"]["coops"]["solo-coop"]["stream_seq"] == 2  # same store
     # NATS gone: /v1/ready answers 503 with a problem naming it; the node still stops cleanly.
@@ -524,6 +538,61 @@ def test_without_a_nats_url_the_node_runs_and_stops_its_own_nats_server(
     problem = httpx.get(f"{base}/v1/ready", timeout=5).json()
     assert problem["code"] == "replication-unavailable" and "NATS" in problem["detail"]
     assert node.stop() < 10
+
+
+def test_the_nodes_own_nats_refuses_strangers_and_takes_a_reader_added_while_it_runs(
+    tmp_path: Path, icn_path: str, icn_process_env: dict
+) -> None:
+    data = tmp_path / "guarded"
+    script = CoopScript("guarded-coop")
+    founding = write_jsonl(tmp_path / "f.jsonl", [script.found(), script.pay("alice", "bob", 5)])
+    env = dict(icn_process_env, **QUIET_ENV)
+    run_icn(icn_path, env, "node", "init", "--data-dir", str(data))
+    run_icn(icn_path, env, "log", "import", str(founding), "--data-dir", str(data))
+    node = RunningNode(icn_path, env, data).start()
+    try:
+        _wait(lambda: bool(_get_ok(f"{node.base}/v1/ready")))
+        added = subprocess.run(
+            [icn_path, "nats", "user", "add", "ledger-feed", "--read-only", "--data-dir",
+             str(data), "--json"],
+            env=env, capture_output=True, timeout=60,
+        )  # fmt: skip
+        assert added.returncode == 0, added.stderr.decode()
+        reader = json.loads(added.stdout)
+        assert reader["reloaded"] and reader["url"]
+        url, user, password = reader["url"], reader["user"], reader["password"]
+
+        async def probe() -> None:
+            with pytest.raises((nats.errors.Error, OSError)):
+                await nats.connect(url, allow_reconnect=False, connect_timeout=2)
+            errors: list[str] = []
+
+            async def on_error(exc: Exception) -> None:
+                errors.append(str(exc))
+
+            for _ in range(50):  # the reload takes effect within moments
+                try:
+                    nc = await nats.connect(
+                        url, user=user, password=password, allow_reconnect=False,
+                        error_cb=on_error,
+                    )  # fmt: skip
+                    break
+                except (nats.errors.Error, OSError):
+                    await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("the node's server never accepted the new reader")
+            js = nc.jetstream()
+            sub = await js.subscribe("icn.guarded-coop.>", ordered_consumer=True)
+            assert [await sub.next_msg(timeout=5) for _ in range(2)]
+            with pytest.raises((nats.errors.Error, TimeoutError)):
+                await js.publish("icn.guarded-coop.ledger.EntryRecorded.zX", b"{}", timeout=1)
+            assert (await js.stream_info("ICN_guarded-coop")).state.last_seq == 2
+            await nc.close()
+
+        asyncio.run(asyncio.wait_for(probe(), 60))
+    finally:
+        node.stop()
+    assert "password" not in node.log.read_text(errors="replace").lower()
 
 
 def test_no_replication_runs_without_nats(
@@ -576,7 +645,7 @@ def test_two_nodes_on_a_three_server_cluster_keep_working_when_one_server_dies(
     tmp_path: Path, icn_path: str, icn_process_env: dict
 ) -> None:
     coop = "cluster-coop"
-    nats_cluster = LocalNatsCluster(tmp_path / "nats-cluster", size=3).start()
+    nats_cluster = LocalNatsCluster(tmp_path / "nats-cluster", size=3, users=USERS).start()
     nodes: list[RunningNode] = []
     try:
         script = CoopScript(coop)
@@ -584,6 +653,7 @@ def test_two_nodes_on_a_three_server_cluster_keep_working_when_one_server_dies(
         env = dict(
             icn_process_env,
             **QUIET_ENV,
+            **AUTH_ENV,
             ICN_NATS_URL=",".join(nats_cluster.urls),
             ICN_SERVE=coop,
             ICN_RATE_AUTH_BURST="100000",
@@ -601,7 +671,7 @@ def test_two_nodes_on_a_three_server_cluster_keep_working_when_one_server_dies(
 
         def stream() -> tuple[int, str]:
             async def ask() -> tuple[int, str]:
-                nc = await nats.connect(nats_cluster.urls)
+                nc = await nats.connect(nats_cluster.urls, **AS_NODE)
                 info = await nc.jetstream().stream_info(f"ICN_{coop}")
                 await nc.close()
                 assert info.cluster is not None
