@@ -280,7 +280,7 @@ def test_websocket_refusals_close_with_4400_4401_or_4403(node, members, token, q
     assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (code, reason)
 
 
-def test_events_imported_by_the_cli_reach_an_open_stream(
+def test_the_cli_cannot_import_beside_the_node_and_posted_events_reach_an_open_stream(
     node, sse, members, tmp_path, icn_path_module
 ):
     erin = members["erin"]  # a member without events: her chain starts at seq 1
@@ -289,12 +289,18 @@ def test_events_imported_by_the_cli_reach_an_open_stream(
     events = chain_of(erin, COOP, 3)
     batch = tmp_path / "batch.jsonl"
     batch.write_bytes(b"".join(e.wire_bytes() + b"\n" for e in events))
-    subprocess.run([icn_path_module, "log", "import", str(batch), "--data-dir", str(node.data)],
-                   env=node.env, check=True, capture_output=True, timeout=60)  # fmt: skip
-    imported = time.monotonic()
+    # The running node holds its data dir: a second writer is refused at once (exit 2).
+    refused = subprocess.run(
+        [icn_path_module, "log", "import", str(batch), "--data-dir", str(node.data)],
+        env=node.env, capture_output=True, timeout=60,
+    )  # fmt: skip
+    assert refused.returncode == 2 and b"another node (pid" in refused.stderr
+    posted = time.monotonic()
+    for event in events:
+        post(node.base, token, event)  # 201, or it fails
     got = stream.events(3)
     assert [json.loads(m["data"])["id"] for m in got] == [e.id for e in events]
-    assert got[-1]["at"] - imported < 2.0  # another process: found by the 250 ms poll
+    assert got[-1]["at"] - posted < 2.0
 
 
 def test_a_websocket_client_that_does_not_read_is_dropped_with_4008(

@@ -36,6 +36,7 @@ def test_a_running_node_serves_health_and_checkpoints_every_n_events(
 ) -> None:
     port = free_port()
     env = dict(icn_process_env, ICN_CHECKPOINT_EVERY="5", ICN_CHECKPOINT_SECONDS="3600")
+    icn("log", "import", str(log), "--data-dir", str(node_dir))
     proc = subprocess.Popen(
         [icn_path, "node", "run", "--data-dir", str(node_dir), "--port", str(port)],
         env=env,
@@ -47,8 +48,9 @@ def test_a_running_node_serves_health_and_checkpoints_every_n_events(
         assert health["status"] == "ok"
         assert health["node"].startswith("did:icn:")
         assert health["uptime_s"] >= 0
-        # Another process (the CLI) writes to the same store while the node runs.
-        icn("log", "import", str(log), "--data-dir", str(node_dir))
+        # Another process (the CLI) may not write the store while the node runs: exit 2.
+        refused = icn("log", "import", str(log), "--data-dir", str(node_dir), check=2)
+        assert f"another node (pid {proc.pid})".encode() in refused.stderr
         deadline = time.monotonic() + 20
         checkpoints: list = []
         while time.monotonic() < deadline and not checkpoints:
