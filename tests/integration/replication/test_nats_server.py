@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sysconfig
@@ -12,6 +13,7 @@ import pytest
 from support.nats import run_bounded, sample_events
 
 from icn.infrastructure.replication.connection import connect
+from icn.infrastructure.replication.nats_auth import NODE_PERMISSIONS, reader_permissions
 from icn.infrastructure.replication.nats_server import (
     LocalNatsServer,
     NatsServerNotInstalled,
@@ -90,8 +92,28 @@ def test_a_server_that_cannot_start_shows_its_log(
     assert not other.is_running()
 
 
+OPS_SECRETS = {"ICN_NATS_NODE_PASSWORD": "node-secret", "ICN_NATS_READER_PASSWORD": "reader-pw"}
+
+
 @pytest.mark.parametrize("member", [1, 2, 3])
 def test_the_ops_cluster_configs_are_valid(member: int) -> None:
     conf = REPO_ROOT / "ops" / "nats" / f"cluster-{member}.conf"
-    check = subprocess.run([nats_server_binary(), "-c", conf, "-t"], capture_output=True, text=True)
+    env = {**os.environ, **OPS_SECRETS}
+    check = subprocess.run(
+        [nats_server_binary(), "-c", conf, "-t"], capture_output=True, text=True, env=env
+    )
     assert check.returncode == 0, check.stderr
+    # No password in git: without them from the environment the server refuses to start.
+    bare = {k: v for k, v in os.environ.items() if k not in OPS_SECRETS}
+    refused = subprocess.run(
+        [nats_server_binary(), "-c", conf, "-t"], capture_output=True, text=True, env=bare
+    )
+    assert refused.returncode != 0 and "ICN_NATS_NODE_PASSWORD" in refused.stderr
+
+
+def test_the_ops_cluster_grants_what_a_nodes_own_server_grants() -> None:
+    text = (REPO_ROOT / "ops" / "nats" / "auth.conf").read_text()
+    assert json.dumps(NODE_PERMISSIONS) in text
+    assert json.dumps(reader_permissions("reader")) in text
+    assert "password: $ICN_NATS_NODE_PASSWORD" in text
+    assert "password: $ICN_NATS_READER_PASSWORD" in text
