@@ -32,7 +32,7 @@ from icn.domain.coop.records import (
     Policy,
 )
 from icn.domain.events.bodies import ENTRY_RECORDED
-from icn.domain.events.envelope import Event, sign_event
+from icn.domain.events.envelope import Event, inspect, sign_event
 from icn.domain.identity.did import did_from_public_key
 from icn.domain.ledger import bodies as lb
 from icn.domain.ledger.credit import credit_limit
@@ -322,10 +322,17 @@ def _policy_doc(policy: CreditPolicy) -> dict[str, Any]:
 
 
 def _append(node: Node, events: list[Event]) -> None:
+    """Judge the simulated weeks at the times they are dated: trusted time is the node's
+    clock, and here the node itself writes the whole history, so the clock it simulates
+    is the one to judge by (ramps grow, the freeze ends, as in a coop that lived them)."""
     for i in range(0, len(events), CHUNK):
         chunk = events[i : i + CHUNK]
         try:
-            node.append.append([e.wire_bytes() for e in chunk], atomic=True)
+            node.append.append_inspected(
+                [inspect(e.wire_bytes()) for e in chunk],
+                atomic=True,
+                trusted_ms=[e.ts for e in chunk],
+            )
         except BatchRefused as exc:  # a bug in this generator: say which event
             bad = chunk[exc.line - 1]
             raise Refused(

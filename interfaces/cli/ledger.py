@@ -20,7 +20,7 @@ from icn.domain.events.bodies import ENTRY_RECORDED
 from icn.domain.events.envelope import Event
 from icn.domain.ledger import bodies as lb
 from icn.infrastructure.keystore import KeystoreError
-from icn.interfaces.bootstrap import clock_ms, keystore_for
+from icn.interfaces.bootstrap import keystore_for
 from icn.interfaces.cli.common import DataDir, Json, err, settings_for
 from icn.interfaces.cli.writes import (
     Coop,
@@ -285,7 +285,7 @@ def duties(data_dir: DataDir = None, json: Json = False) -> None:
     """Settle resolved disputes and charge demurrage that is due, for coops whose key is here."""
     with local_node(data_dir) as node:
         runner = node.duties()
-        signed = runner.run(clock_ms())
+        signed = runner.run(node.clock_ms())
     kinds = Counter(e.type for e in signed)
     doc = {
         "signed": [

@@ -21,7 +21,7 @@ import pytest
 from support.coops import CoopScript, keep_coop_key, write_jsonl
 from support.nodes import RunningNode, login, run_icn
 
-from icn.domain.coop.records import CreditPolicy, DemurragePolicy, Policy
+from icn.domain.coop.records import DAY_MS, CreditPolicy, DemurragePolicy, Policy
 from icn.infrastructure.keystore import Keystore
 
 Icn = Callable[..., subprocess.CompletedProcess[bytes]]
@@ -265,7 +265,7 @@ def test_a_partial_refund_is_parsed_with_the_currency_decimals(cli: Cli):
 
 def test_ledger_duties_charges_demurrage_and_the_sum_stays_zero(icn: Icn, node_dir: Path):
     c = Cli(icn, node_dir)
-    script = CoopScript("dem")  # founded on 2026-01-01, so months of periods are due
+    script = CoopScript("dem")
     policy = Policy(
         credit={"hours": CreditPolicy(baseline=100_000, max_limit=100_000)},
         demurrage={"hours": DemurragePolicy(rate_ppm=10_000, period_days=30, threshold=1_000)},
@@ -275,8 +275,12 @@ def test_ledger_duties_charges_demurrage_and_the_sum_stays_zero(icn: Icn, node_d
     c.run("log", "import", str(write_jsonl(node_dir.parent / "dem.jsonl", events)))
     coop_did = keep_coop_key(node_dir / "keys", script, PASSPHRASE)
 
-    done = c.json("ledger", "duties")
-    assert done["settlements"] == 0 and done["demurrage"] >= 10  # one per 30 days since January
+    # Periods count from the founding's trusted time (the import), not from the date its
+    # author wrote: a node whose clock reads 11 periods later finds 11 due.
+    later = {"ICN_CLOCK_OFFSET_MS": str(11 * 30 * DAY_MS + 60_000)}
+    assert "nothing due" in c.run("ledger", "duties").stdout.decode()
+    done = c.json("ledger", "duties", env=later)
+    assert done["settlements"] == 0 and done["demurrage"] == 11
     charges = [e for e in done["signed"] if e["type"] == "ledger.EntryRecorded"]
     assert charges and all(e["author"] == coop_did for e in done["signed"])
     assert all(
@@ -292,7 +296,7 @@ def test_ledger_duties_charges_demurrage_and_the_sum_stays_zero(icn: Icn, node_d
         tx["amount"] for e in charges for tx in e["body"]["transactions"]
     )
     assert balances[script.did("bob")] < 50_000
-    again = c.run("ledger", "duties").stdout.decode()
+    again = c.run("ledger", "duties", env=later).stdout.decode()
     assert "nothing due" in again
 
 

@@ -268,7 +268,9 @@ def test_a_request_a_coop_rule_refuses_leaves_no_records_for_the_next_request() 
 def test_a_later_request_of_a_group_builds_on_an_earlier_one() -> None:
     store, s = founded()
     first, second = _chain_of(s, "alice", 2)
-    answers = AppendEvents(store, story_clock).append_requests([[inspect(first)], [inspect(second)]])
+    answers = AppendEvents(store, story_clock).append_requests(
+        [[inspect(first)], [inspect(second)]]
+    )
     assert [[o.position for o in a] for a in answers] == [[1], [2]]  # type: ignore[union-attr]
 
 
