@@ -46,6 +46,7 @@ from support.replication import (
     coop_state,
     log_ids,
     quarantined,
+    trusted_times,
     wallets_from_log,
 )
 
@@ -72,6 +73,12 @@ USERS = NatsUsers(node=NODE_USER, readers=[READER])
 """The NATS servers of this suite require these users: nodes log in as NODE_USER."""
 AUTH_ENV = {"ICN_NATS_USER": NODE_USER.user, "ICN_NATS_PASSWORD": NODE_USER.password}
 AS_NODE = {"user": NODE_USER.user, "password": NODE_USER.password}
+
+N3_AHEAD_MS = 240_000
+"""n3's clock runs four minutes ahead of the others' for the whole suite: nodes whose clocks
+disagree must still decide the same, judging each stream message at the time it carries."""
+SKEW_MS = 300_000
+"""ICN_MAX_CLOCK_SKEW_S's default."""
 
 QUIET_ENV = {
     # No automatic checkpoints: the tests issue them, so "quiet" means quiet.
@@ -123,7 +130,8 @@ def cluster(
         env = dict(icn_env_module, **QUIET_ENV, **AUTH_ENV, ICN_NATS_URL=server.url, ICN_SERVE=COOP)
         for name in ("n1", "n2", "n3"):
             run_icn(icn_path_module, env, "node", "init", "--data-dir", str(base / name))
-            running.append(RunningNode(icn_path_module, env, base / name))
+            clock = {"ICN_CLOCK_OFFSET_MS": str(N3_AHEAD_MS)} if name == "n3" else {}
+            running.append(RunningNode(icn_path_module, env | clock, base / name))
         run_icn(
             icn_path_module, env, "log", "import", str(founding), "--data-dir", str(base / "n1")
         )
@@ -237,6 +245,25 @@ def test_three_nodes_converge_and_each_checkpoint_verifies(cluster: Cluster) -> 
     assert all(b == balances[0] for b in balances)
     hours = balances[0]["hours"]
     assert sum(hours.values()) == 0 and len(hours) >= len(MEMBERS) - 1
+
+
+@pytest.mark.slow
+def test_nodes_whose_clocks_disagree_judge_each_message_at_the_time_it_carries(
+    cluster: Cluster,
+) -> None:
+    carol, dave = cluster.wallets["carol"], cluster.wallets["dave"]
+    n1, n3 = cluster.node("n1"), cluster.node("n3")
+    # Dated 6.5 minutes ahead of true time: beyond n1's clock plus the skew, within n3's.
+    ahead = time.time_ns() // 1_000_000 + SKEW_MS + 90_000
+    early = carol.pay(dave.did, 1, ts=ahead)
+    assert n1.post(carol, early) == "clock-skew"
+    assert n3.post(carol, early) == "ok"
+    carol.commit(early)
+    ids = assert_identical(cluster)  # n1 took it from the stream, at n3's time
+    assert early.id in ids
+    stamps = [trusted_times(n.data, COOP) for n in cluster.nodes]
+    assert all(s == stamps[0] for s in stamps), "nodes judged one message at different times"
+    assert stamps[0][early.id] >= ahead - SKEW_MS
 
 
 @pytest.mark.slow

@@ -40,9 +40,9 @@ class Wallet:
         self.seq, self.prev, self.ts = seq, prev, 0
         self.lock = threading.Lock()
 
-    def draft(self, type: str, body: dict[str, Any]) -> Event:
-        """The next event of this chain (not yet committed)."""
-        self.ts = max(self.ts + 1, time.time_ns() // 1_000_000)
+    def draft(self, type: str, body: dict[str, Any], *, ts: int | None = None) -> Event:
+        """The next event of this chain (not yet committed), dated now or at ``ts``."""
+        self.ts = max(self.ts + 1, time.time_ns() // 1_000_000 if ts is None else ts)
         return sign_event(
             self.key, coop=self.coop, seq=self.seq + 1, prev=self.prev, ts=self.ts,
             type=type, body=body,
@@ -53,9 +53,11 @@ class Wallet:
         assert event.seq == self.seq + 1
         self.seq, self.prev = event.seq, event.id
 
-    def pay(self, payee: str, amount: int, currency: str = "hours") -> Event:
+    def pay(
+        self, payee: str, amount: int, currency: str = "hours", *, ts: int | None = None
+    ) -> Event:
         tx = {"from": self.did, "to": payee, "amount": amount, "currency": currency, "memo": None}
-        return self.draft(ENTRY, {"transactions": [tx]})
+        return self.draft(ENTRY, {"transactions": [tx]}, ts=ts)
 
 
 def wallets_from_log(coop: str, events: Iterable[Event], keys: dict[str, SigningKey]) -> dict:
@@ -277,6 +279,13 @@ def log_ids(data: Path, coop: str) -> list[str]:
             "SELECT event_id FROM log_entries WHERE coop = ? ORDER BY leaf_index", (coop,)
         ).fetchall()
     return [r[0] for r in rows]
+
+
+def trusted_times(data: Path, coop: str) -> dict[str, int]:
+    """The trusted time each event of ``coop`` was judged at, by id."""
+    with _db(data) as db:
+        rows = db.execute("SELECT event_id, trusted_ms FROM log_entries WHERE coop = ?", (coop,))
+        return dict(rows.fetchall())
 
 
 def chain_heads(data: Path, coop: str) -> dict[str, tuple[int, str]]:
