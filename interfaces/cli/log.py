@@ -44,7 +44,7 @@ def _filter_coop(lines: list[bytes], coop: str | None) -> tuple[list[bytes], dic
     for i, line in enumerate(lines):
         try:
             other = msgspec.json.decode(line).get("coop")
-        except (msgspec.DecodeError, AttributeError):
+        except (msgspec.DecodeError, AttributeError, RecursionError):
             other = coop  # let the judge call it malformed
         if other != coop:
             refused[i] = Outcome(
