@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     """Login requests (``/v1/auth/…``) per second per client IP: stricter, against guessing."""
     rate_auth_burst: int = Field(default=10, ge=1, le=10_000_000)
     """Login requests a client IP may make at once."""
+    max_streams_per_did: int = Field(default=8, ge=1, le=1_000_000)
+    """Live streams (SSE and WebSocket) one DID may hold open at once; more: 429."""
+    max_streams: int = Field(default=1000, ge=1, le=1_000_000)
+    """Live streams the node holds open in all; more: 503 (each costs a socket and a task)."""
     # Replication (docs/replication.md).
     replication: bool = True
     """False (``--no-replication``): no NATS at all, for embedded use."""

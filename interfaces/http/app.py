@@ -35,6 +35,7 @@ from icn.interfaces.http.json_guard import JsonShapeGuard
 from icn.interfaces.http.problems import EXCEPTION_HANDLERS, ApiProblem, problem_responses
 from icn.interfaces.http.rate_limit import RateLimits
 from icn.interfaces.http.standing import MemberStanding
+from icn.interfaces.http.stream_caps import StreamCaps, StreamSlots
 from icn.interfaces.replication_runtime import ReplicationReadiness, ReplicationRuntime
 
 log = logging.getLogger("icn.node")
@@ -163,6 +164,7 @@ def create_app(
     writer = GroupCommit(node.append)
     standing = MemberStanding(node.store, node.node_did)
     node.append.add_commit_listener(standing.forget)
+    stream_slots = StreamSlots(node.settings.max_streams_per_did, node.settings.max_streams)
 
     @contextlib.asynccontextmanager
     async def background(app: Litestar) -> AsyncIterator[None]:
@@ -199,6 +201,7 @@ def create_app(
                 "challenges": ChallengeBook(int(challenge_ttl_s * 1000)),
                 "tokens": Tokens(jwt_secret, node.node_did),
                 "standing": standing,
+                "stream_slots": stream_slots,
                 "writer": writer,
                 "feed": streams.LogFeed(node.store),
                 "replication": replication,
@@ -208,6 +211,7 @@ def create_app(
         # Rate limits first (a flood is refused before its body is read), then the body's shape.
         middleware=[
             *([rate_limits] if rate_limits else []),
+            DefineMiddleware(StreamCaps, slots=stream_slots),
             DefineMiddleware(JsonShapeGuard, max_bytes=MAX_BODY_BYTES),
         ],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

@@ -101,17 +101,21 @@ async def follow(
         while not feed.closed:
             seen = feed.version(coop)  # before the read: a commit during it still wakes us
             page, scanned = await anyio.to_thread.run_sync(read_page, store, coop, cursor, filters)
+            full = len(page) == PAGE
             if page:
                 yield page
+            # Not kept while this stream idles: hundreds of idle streams each holding
+            # their last page was most of what they cost.
+            del page
             cursor = scanned
-            if len(page) == PAGE and time.monotonic() < next_beat:
+            if full and time.monotonic() < next_beat:
                 continue
             while not feed.closed:
                 now = time.monotonic()
                 if now >= next_beat:
                     yield Heartbeat(int(time.time() * 1000))
                     next_beat = time.monotonic() + heartbeat_s
-                    if len(page) == PAGE:
+                    if full:
                         break
                 if await feed.wait(coop, seen, next_beat - time.monotonic()):
                     break

@@ -99,9 +99,12 @@ async def sse_body(
     """The response body; a chunk whose send took longer than ``send_timeout`` ends the stream."""
     async with contextlib.aclosing(source):  # type: ignore[type-var]
         async for item in source:
-            for chunk in _sse_chunks(item):
+            chunks = _sse_chunks(item)
+            del item  # nothing of a page is kept while the stream idles
+            chunks.reverse()
+            while chunks:
                 started = time.monotonic()
-                yield chunk  # the server sends it before asking for the next one
+                yield chunks.pop()  # the server sends it before asking for the next one
                 if time.monotonic() - started > send_timeout:
                     log.info("dropping a slow SSE subscriber")
                     yield TOO_SLOW_SSE
