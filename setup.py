@@ -22,5 +22,6 @@ for layer in LAYERS:
 setup(
     packages=packages,
     package_dir=package_dir,
-    package_data={name: ["py.typed", "*.html", "*.css", "*.js"] for name in packages},
+    # *.txt: the licences of vendored assets (interfaces/http/docs_ui).
+    package_data={name: ["py.typed", "*.html", "*.css", "*.js", "*.txt"] for name in packages},
 )

@@ -47,6 +47,17 @@ TOO_SLOW_SSE = b'event: error\ndata: {"code":"too-slow"}\n\n'
 WS_TOO_SLOW = (4008, "too slow")
 WS_SHUTDOWN = (1001, "server shutting down")
 
+WS_DESCRIPTION = """Events after `after` (or `Last-Event-ID`, which wins), then live, as
+`id: <position>`, `event: <type>`, `data: <wire event>`; `: heartbeat <ms>` comments.
+Too many open streams: 429 `too-many-streams` (this DID) or 503 `streams-full` (the node).
+
+The same stream over WebSocket (OpenAPI has no WebSocket operations; see also
+`x-websockets`): `WS /v1/coops/{coop}/ws?after=&type=&author=`, offering the subprotocols
+`icn.v1` and `icn.bearer.<token>` (the node answers `icn.v1`; a token in the URL is refused,
+close 4400 `token-in-url`). Frames `{"position": n, "event": {…}}` and `{"heartbeat": ms}`.
+Close codes: 4401 unauthorized/invalid-token, 4403 wrong-coop/missing-scope/member-suspended/
+not-a-member, 4008 too slow, 1001 shutdown."""
+
 After = Annotated[int, Parameter(ge=-1, le=MAX_POSITION)]
 TypePrefix = Annotated[str | None, Parameter(pattern=TYPE_PATTERN, max_length=64)]
 Author = Annotated[str | None, Parameter(max_length=128)]
@@ -116,6 +127,7 @@ async def sse_body(
     media_type="text/event-stream",
     tags=["streams"],
     summary="Live stream of the coop's log (Server-Sent Events)",
+    description=WS_DESCRIPTION,
 )
 async def sse_stream(
     request: Request[Any, Any, Any],
