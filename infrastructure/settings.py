@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     """Coops to serve besides those the store holds (``ICN_SERVE=a,b``)."""
     max_clock_skew_s: int = Field(default=300, ge=0, le=86_400)
     """How far an event's ``ts`` may lie ahead of trusted time (``clock-skew`` beyond)."""
-    clock_offset_ms: int = Field(default=0, ge=-(10**10), le=10**10)
+    clock_offset_ms: int = Field(default=0, ge=-(10**12), le=10**12)
     """Shifts this node's clock: only for testing nodes whose clocks disagree."""
     parked_max: int = Field(default=10_000, ge=1, le=10_000_000)
     """Received events kept waiting per coop (gaps, rules that may pass later)."""
