@@ -11,23 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 from litestar.enums import ScopeType
 from litestar.types import Receive, Scope, Send
 
-from icn.interfaces.http.problems import PROBLEM_JSON, TITLES, ProblemDocument
-
-
-def problem_bytes(status: int, code: str, detail: str) -> bytes:
-    """The encoded problem document."""
-    doc = ProblemDocument(
-        type=f"https://icn.coop/problems/{code}",
-        title=TITLES.get(status, "Error"),
-        status=status,
-        code=code,
-        detail=detail,
-    )
-    return msgspec.json.encode(doc)
+from icn.interfaces.http.problems import PROBLEM_JSON, problem_bytes
 
 
 async def send_problem(

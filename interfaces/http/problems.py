@@ -98,18 +98,23 @@ TITLES = {
 }
 
 
-def _respond(status: int, code: str, detail: str, **extra: object) -> Response[bytes]:
+def problem_bytes(status: int, code: str, detail: str, line: int | None = None) -> bytes:
+    """The encoded problem document: one shape for routes and middleware alike."""
     doc = ProblemDocument(
         type=f"https://icn.coop/problems/{code}",
         title=TITLES.get(status, "Error"),
         status=status,
         code=code,
         detail=detail,
-        line=extra.get("line"),  # type: ignore[arg-type]
+        line=line,
     )
+    return msgspec.json.encode(doc)
+
+
+def _respond(status: int, code: str, detail: str, **extra: object) -> Response[bytes]:
     headers = extra.get("headers") or {}
     return Response(
-        content=msgspec.json.encode(doc),
+        content=problem_bytes(status, code, detail, extra.get("line")),  # type: ignore[arg-type]
         status_code=status,
         media_type=PROBLEM_JSON,
         headers=headers,  # type: ignore[arg-type]

@@ -36,14 +36,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import msgspec
 from litestar import Litestar
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from icn.interfaces.http.problems import PROBLEM_JSON, TITLES, ProblemDocument
+from icn.interfaces.http.asgi_problem import send_problem
 
 if TYPE_CHECKING:
     from icn.infrastructure.settings import Settings
@@ -241,19 +240,6 @@ def bearer_token(scope: Scope) -> str | None:
     return None
 
 
-def problem_body(wait_s: float, what: str) -> tuple[int, bytes]:
-    """``Retry-After`` seconds and the problem document of a refusal."""
-    after = retry_after(wait_s)
-    doc = ProblemDocument(
-        type="https://icn.coop/problems/rate-limited",
-        title=TITLES[429],
-        status=429,
-        code="rate-limited",
-        detail=f"too many requests from this {what}: retry in {after} s",
-    )
-    return after, msgspec.json.encode(doc)
-
-
 class RateLimitMiddleware:
     """Charge each request to its buckets; refuse it, without calling the app, when one is empty."""
 
@@ -305,23 +291,8 @@ class RateLimitMiddleware:
 
     @staticmethod
     async def _refuse(scope: Scope, receive: Receive, send: Send, wait: float, what: str) -> None:
-        after, body = problem_body(wait, what)
-        headers = [
-            (b"content-type", PROBLEM_JSON.encode()),
-            (b"content-length", str(len(body)).encode()),
-            (b"retry-after", str(after).encode()),
-            (b"x-content-type-options", b"nosniff"),
-        ]
-        if scope["type"] == ScopeType.HTTP:
-            await send({"type": "http.response.start", "status": 429, "headers": headers})
-            await send({"type": "http.response.body", "body": body, "more_body": False})
-            return
-        # A WebSocket handshake: answer 429 where the server can, else close it (1013: try later).
-        message: Any = await receive()
-        if message.get("type") != "websocket.connect":
-            return
-        if "websocket.http.response" in (scope.get("extensions") or {}):
-            await send({"type": "websocket.http.response.start", "status": 429, "headers": headers})
-            await send({"type": "websocket.http.response.body", "body": body, "more_body": False})
-        else:
-            await send({"type": "websocket.close", "code": 1013, "reason": "rate limited"})
+        after = retry_after(wait)
+        detail = f"too many requests from this {what}: retry in {after} s"
+        await send_problem(
+            scope, receive, send, 429, "rate-limited", detail, headers={"Retry-After": str(after)}
+        )
