@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import nats
 import typer
 from nats.aio.client import Client
-from rich.table import Table
+from rich.table import Column, Table
 
 from icn.application.errors import ApplicationError
 from icn.application.intake import Intake, IntakeCounts
@@ -108,9 +108,13 @@ def status(nats_url: Nats = None, data_dir: DataDir = None, json: Json = False) 
         where = f"NATS {nats_line['url']}: NOT reachable ({nats_line.get('error', '')})"
     out.print(f"node {report['node']}: {report['status']}", markup=False)
     out.print(where, markup=False)
+    # Short headers, and a coop name that is never cut: the table must fit a terminal of
+    # 80 columns (a CI log, a phone's SSH app); --json has the long names.
+    names = [str(c) for c in report["coops"]]
     table = Table(
-        "coop", "status", "log size", "stream seq", "consumer lag", "outbox backlog", "parked",
-        "quarantined", "rejected", "dead letters", box=None,
+        Column("coop", no_wrap=True, min_width=max((len(n) for n in names), default=4)),
+        "status", "size", "stream", "lag", "outbox", "parked", "forks", "rejected", "dead",
+        box=None,
     )  # fmt: skip
     for coop, c in report["coops"].items():
         table.add_row(

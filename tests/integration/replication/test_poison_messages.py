@@ -21,6 +21,7 @@ import json
 import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import nats
 import pytest
@@ -93,6 +94,14 @@ def _log(node: Node) -> list[str]:
     return [e.event_id for e in node.store.entries(COOP)]
 
 
+def _rejected(node: Node) -> list[Any]:
+    state = SqlReplicationState(node.store)
+    try:
+        return list(state.rejected(COOP))
+    finally:
+        state.close()
+
+
 def test_poison_is_rejected_or_dead_lettered_and_the_coop_goes_on(
     tmp_path: Path, nats_server: LocalNatsServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -120,9 +129,10 @@ def test_poison_is_rejected_or_dead_lettered_and_the_coop_goes_on(
             assert (await asyncio.to_thread(a.append.append, [pay1.wire_bytes()]))[0].stored
             await wait_until(lambda: _log(b) == [founded.id, pay1.id])
             for node in (a, b):
-                rejected = SqlReplicationState(node.store)
-                rows = rejected.rejected(COOP)
-                rejected.close()
+                # Recorded right after the batch's append commits, before its ack: B's log
+                # may show pay1 a moment before B's refusals of the same batch.
+                await wait_until(lambda node=node: len(_rejected(node)) >= 2)
+                rows = _rejected(node)
                 assert [(r.stream_seq, r.code) for r in rows] == [
                     (deep_seq, "malformed"), (junk_seq, "malformed"),
                 ]  # fmt: skip
