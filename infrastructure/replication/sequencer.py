@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any, TypeVar
 
 import nats.errors
@@ -34,7 +34,7 @@ MAX_REMEMBERED = 100_000
 
 T = TypeVar("T")
 
-Opener = Callable[[str], Awaitable[bool]]
+Opener = Callable[[str], Coroutine[Any, Any, bool]]
 """On the loop: start serving a coop if needed; True once its writes can be sequenced."""
 
 

@@ -74,8 +74,13 @@ class SqlEventStore:
             self._recorder: Any = IcnSQLiteRecorder(self._datastore)
             self._ph = "?"
         else:
+            p = database.postgres_params()
             self._datastore = PostgresDatastore(
-                **database.postgres_params(),
+                dbname=p["dbname"],
+                host=p["host"],
+                port=p["port"],
+                user=p["user"],
+                password=p["password"],
                 originator_id_type="text",
                 pool_size=4,
                 max_overflow=4,

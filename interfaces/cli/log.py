@@ -175,8 +175,8 @@ def prove(
         print_json(result)
     else:
         out.print(f"leaf {result['index']} of {n}, root {result['root']}")
-        for p in result["proof"]:
-            out.print(f"  {p}")
+        for p in proof:
+            out.print(f"  {p.hex()}")
 
 
 @app.command("consistency")
@@ -207,5 +207,5 @@ def consistency(
         print_json(result)
     else:
         out.print(f"{size1} -> {size2}: {result['root1']} -> {result['root2']}")
-        for p in result["proof"]:
-            out.print(f"  {p}")
+        for p in proof:
+            out.print(f"  {p.hex()}")
