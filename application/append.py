@@ -15,7 +15,9 @@ order, so conflicting decisions made on two nodes cannot both stand.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import msgspec
 
@@ -130,6 +132,37 @@ class _Overlay:
         self.state.write(event, effects)
 
 
+_A = TypeVar("_A")
+
+
+@dataclass(frozen=True)
+class _Judged(Generic[_A]):
+    """One judging of a write: what the store commits, the answers for the caller (before
+    positions are known), and the last stream position it sequenced per coop."""
+
+    decision: Decision
+    answers: _A
+    sequenced: dict[str, int]
+
+
+@dataclass(frozen=True)
+class _Written(Generic[_A]):
+    """A committed write: its judgement, the leaf positions of its accepted events, and
+    the ids an earlier, cut-short attempt had already put in the stream."""
+
+    judged: _Judged[_A]
+    positions: list[int]
+    got_in_earlier: set[str]
+
+
+def _placed(outcomes: Sequence[Outcome], positions: Iterator[int]) -> list[Outcome]:
+    """``outcomes`` with the next leaf position filled in for each ``ok`` one."""
+    return [
+        msgspec.structs.replace(o, position=next(positions)) if o.verdict == Verdict.OK else o
+        for o in outcomes
+    ]
+
+
 class AppendEvents:
     """Use case: append signed wire events to the node's log."""
 
@@ -208,9 +241,8 @@ class AppendEvents:
             raise ValueError("one trusted time per line")
         chains = {(i.event.coop, i.event.author) for i in inspections if i.event is not None}
         hints = _read_hints(inspections)
-        decided: list[list[Outcome]] = []
 
-        def decide(view: StoreView) -> Decision:
+        def judge_lines(view: StoreView) -> _Judged[list[Outcome]]:
             overlay = _Overlay(view)
             overlay.state.prefetch(hints)
             now = self._clock_ms()
@@ -221,23 +253,13 @@ class AppendEvents:
                 if refusal is not None:
                     raise refusal
                 forks = []
-            decided.append(outcomes)
-            stored[:] = accepted
-            if not from_stream:
-                self._sequence(accepted, sequenced)
-            return Decision(accepted, forks, now, overlay.state.rows())
+            sequenced = {} if from_stream else self._sequence(accepted)
+            decision = Decision(accepted, forks, now, overlay.state.rows())
+            return _Judged(decision, outcomes, sequenced)
 
-        stored: list[Accepted] = []
-        sequenced: dict[str, int] = {}
-        positions = self._write(
-            chains, decide, sequenced, on_retry=decided.clear, sequences=not from_stream
-        )
-        self._committed(stored, positions)
-        it = iter(positions)
-        return [
-            msgspec.structs.replace(o, position=next(it)) if o.verdict == Verdict.OK else o
-            for o in decided[-1]
-        ]
+        written = self._write(chains, judge_lines, sequences=not from_stream)
+        self._committed(written.judged.decision.accepted, written.positions)
+        return _placed(written.judged.answers, iter(written.positions))
 
     def append_requests(
         self, requests: Sequence[Sequence[Inspection]]
@@ -252,15 +274,14 @@ class AppendEvents:
         chains = {
             (i.event.coop, i.event.author) for r in requests for i in r if i.event is not None
         }
-        answers: list[tuple[list[Outcome], int] | BatchRefused] = []
         hints = _read_hints([i for r in requests for i in r])
 
-        def decide(view: StoreView) -> Decision:
-            answers.clear()
+        def judge_group(view: StoreView) -> _Judged[list[list[Outcome] | BatchRefused]]:
             group = _Overlay(view)
             group.state.prefetch(hints)
             now = self._clock_ms()
             accepted: list[Accepted] = []
+            answers: list[list[Outcome] | BatchRefused] = []
             for inspections in requests:
                 request_view = _Overlay(group)
                 outcomes, mine, _ = self._judge(inspections, request_view, [now] * len(inspections))
@@ -270,74 +291,64 @@ class AppendEvents:
                     continue
                 group.absorb(request_view)
                 accepted += mine
-                answers.append((outcomes, len(mine)))
-            stored[:] = accepted
+                answers.append(outcomes)
             # Requests of one event each may go in as a chain of plain publishes (~10x
             # quicker than an atomic batch): a cut can only fall between requests.
-            self._sequence(accepted, sequenced, atomic=any(len(r) > 1 for r in requests))
-            return Decision(accepted, [], now, group.state.rows())
+            sequenced = self._sequence(accepted, atomic=any(len(r) > 1 for r in requests))
+            return _Judged(Decision(accepted, [], now, group.state.rows()), answers, sequenced)
 
-        stored: list[Accepted] = []
-        sequenced: dict[str, int] = {}
-        earlier: set[str] = set()
-        placed = self._write(chains, decide, sequenced, got_in_earlier=earlier)
-        self._committed(stored, placed)
-        positions = iter(placed)
-        results: list[list[Outcome] | BatchRefused] = []
-        for request, answer in zip(requests, answers, strict=True):
-            if isinstance(answer, BatchRefused):
-                results.append(self._got_in_earlier(request, answer, earlier))
-                continue
-            outcomes, _ = answer
-            results.append(
-                [
-                    msgspec.structs.replace(o, position=next(positions))
-                    if o.verdict == Verdict.OK
-                    else o
-                    for o in outcomes
-                ]
-            )
-        return results
+        written = self._write(chains, judge_group)
+        self._committed(written.judged.decision.accepted, written.positions)
+        positions = iter(written.positions)
+        return [
+            self._got_in_earlier(request, answer, written.got_in_earlier)
+            if isinstance(answer, BatchRefused)
+            else _placed(answer, positions)
+            for request, answer in zip(requests, written.judged.answers, strict=True)
+        ]
 
     def _write(
         self,
         chains: set[tuple[str, str]],
-        decide: Callable[[StoreView], Decision],
-        sequenced: dict[str, int],
-        on_retry: Callable[[], None] = lambda: None,
+        judge_write: Callable[[StoreView], _Judged[_A]],
         *,
         sequences: bool = True,
-        got_in_earlier: set[str] | None = None,
-    ) -> list[int]:
-        """Run ``decide`` and store its decision in one transaction, again if it lost a race.
+    ) -> _Written[_A]:
+        """Judge and store in one transaction, again if the judgement lost a race.
 
         Two races: another writer of the store committed first (judge again at
         once), or another node's events reached the coop's stream first (wait
-        until this node applied them, then judge again). ``decide`` fills
-        ``sequenced`` with the last stream position of what it sequenced, per coop.
+        until this node applied them, then judge again). Each attempt judges
+        afresh; what is returned is the judgement that was committed.
         """
         attempts = 0
         deadline = time.monotonic() + STREAM_WAIT_S
+        got_in_earlier: set[str] = set()
         if self._sequencer is not None and sequences:
             self._sequencer.prepare(sorted({coop for coop, _ in chains}))
+        # The store's port answers positions only; the judgement it committed is the last
+        # one made.
+        made: list[_Judged[_A]] = []
+
+        def decide(view: StoreView) -> Decision:
+            made.append(judge_write(view))
+            return made[-1].decision
+
         while attempts < MAX_RETRIES:
-            sequenced.clear()
             try:
                 positions = self._store.append_decided(chains, decide)
             except ConcurrentAppend:
                 attempts += 1
-                on_retry()
                 continue
             except StreamMoved as moved:
-                if got_in_earlier is not None:
-                    got_in_earlier.update(moved.stored)
+                got_in_earlier.update(moved.stored)
                 self._await_stream(moved, deadline)
-                on_retry()
                 continue
+            judged = made[-1]
             if self._sequencer is not None:
-                for coop, last in sequenced.items():
+                for coop, last in judged.sequenced.items():
                     self._sequencer.positions.advance(coop, last)
-            return positions
+            return _Written(judged, positions, got_in_earlier)
         raise StoreBusy("the log kept changing under this batch; try again")
 
     def _got_in_earlier(
@@ -359,20 +370,20 @@ class AppendEvents:
             if entry is not None
         ]
 
-    def _sequence(
-        self, accepted: Sequence[Accepted], into: dict[str, int], *, atomic: bool = True
-    ) -> None:
+    def _sequence(self, accepted: Sequence[Accepted], *, atomic: bool = True) -> dict[str, int]:
         """Inside the write transaction: put ``accepted`` in their coops' streams, each
-        right after the stream position this node's state reflects."""
+        right after the stream position this node's state reflects; the last position
+        each coop's stream now holds of them."""
         sequencer = self._sequencer
         if sequencer is None or not accepted:
-            return
+            return {}
         by_coop: dict[str, list[Accepted]] = {}
         for a in accepted:
             by_coop.setdefault(a.event.coop, []).append(a)
-        for coop, events in by_coop.items():
-            after = sequencer.positions.at(coop)
-            into[coop] = sequencer.sequence(coop, after, events, atomic=atomic)
+        return {
+            coop: sequencer.sequence(coop, sequencer.positions.at(coop), events, atomic=atomic)
+            for coop, events in by_coop.items()
+        }
 
     def _await_stream(self, moved: StreamMoved, deadline: float) -> None:
         """Wait until this node applied ``moved.coop``'s stream up to ``moved.last``."""

@@ -14,6 +14,7 @@ import queue
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
+from dataclasses import dataclass
 
 from icn.application.append import AppendEvents, Outcome
 from icn.domain.events.envelope import Inspection
@@ -22,7 +23,14 @@ MAX_GROUP = 256
 MAX_GROUP_EVENTS = 1000
 """A group stops growing at this many events: a replicating node puts a group's events in
 its coop's stream as one atomic batch, and JetStream takes at most 1,000 per batch."""
-_STOP = object()
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One all-or-nothing request waiting for the writer, and where its answer goes."""
+
+    inspections: Sequence[Inspection]
+    answer: Future[list[Outcome]]
 
 
 class GroupCommit:
@@ -31,7 +39,8 @@ class GroupCommit:
     def __init__(self, append: AppendEvents, max_group: int = MAX_GROUP) -> None:
         self._append = append
         self._max = max_group
-        self._queue: queue.Queue[object] = queue.Queue()
+        self._queue: queue.Queue[_Request | None] = queue.Queue()
+        """Requests, and ``None`` once :meth:`stop` was called."""
         self._thread = threading.Thread(target=self._run, name="icn-group-commit", daemon=True)
         self.groups = 0
         self.requests = 0
@@ -42,7 +51,7 @@ class GroupCommit:
 
     def stop(self) -> None:
         """Finish what is queued, then stop the writer."""
-        self._queue.put(_STOP)
+        self._queue.put(None)
         self._thread.join(timeout=30)
 
     def submit(self, inspections: Sequence[Inspection]) -> list[Outcome]:
@@ -52,49 +61,47 @@ class GroupCommit:
     def enqueue(self, inspections: Sequence[Inspection]) -> Future[list[Outcome]]:
         """Queue one all-or-nothing request; its future resolves when it is committed
         (or refused). An event loop awaits it without parking a thread per request."""
-        future: Future[list[Outcome]] = Future()
-        self._queue.put((inspections, future))
-        return future
+        request = _Request(inspections, Future())
+        self._queue.put(request)
+        return request.answer
 
     def _run(self) -> None:
-        held: object = None  # a request that did not fit in the last group: the next one's first
+        held: _Request | None = None  # did not fit in the last group: the next one's first
         while True:
             first = held if held is not None else self._queue.get()
             held = None
-            if first is _STOP:
+            if first is None:
                 return
-            group = [first]
-            events = len(first[0])  # type: ignore[index]
-            stopping = False
+            group, stopping = [first], False
+            events = len(first.inspections)
             while len(group) < self._max:
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if item is _STOP:
+                if item is None:
                     stopping = True
                     break
-                size = len(item[0])  # type: ignore[index]
-                if events + size > MAX_GROUP_EVENTS:
+                if events + len(item.inspections) > MAX_GROUP_EVENTS:
                     held = item
                     break
                 group.append(item)
-                events += size
-            self._commit(group)  # type: ignore[arg-type]
+                events += len(item.inspections)
+            self._commit(group)
             if stopping:
                 return
 
-    def _commit(self, group: list[tuple[Sequence[Inspection], Future[list[Outcome]]]]) -> None:
+    def _commit(self, group: list[_Request]) -> None:
         self.groups += 1
         self.requests += len(group)
         try:
-            answers = self._append.append_requests([inspections for inspections, _ in group])
+            answers = self._append.append_requests([r.inspections for r in group])
         except Exception as exc:  # the store failed: every request of the group learns it
-            for _, future in group:
-                _settle(future, exc)
+            for r in group:
+                _settle(r.answer, exc)
             return
-        for (_, future), answer in zip(group, answers, strict=True):
-            _settle(future, answer)
+        for r, answer in zip(group, answers, strict=True):
+            _settle(r.answer, answer)
 
 
 def _settle(future: Future[list[Outcome]], answer: list[Outcome] | Exception) -> None:
