@@ -23,7 +23,7 @@ from icn.domain.coop.records import (
     Policy,
 )
 from icn.domain.ledger.amounts import format_amount
-from icn.domain.ledger.credit import credit_limit
+from icn.domain.ledger.credit import LimitBreakdown, credit_limit
 from icn.projections.ledger import leaf_of
 
 MAX_PAGE = 1000
@@ -327,6 +327,29 @@ def _as_of(reads: LedgerReads, coop: str) -> int:
     return min(positions.values()) if positions else -1
 
 
+def _limit(
+    reads: LedgerReads, record: CoopRecord, member: MemberRecord, currency: str, now_ms: int
+) -> tuple[LimitBreakdown, AccountRecord] | None:
+    """The member's limit in ``currency`` as the write path will judge the next payment:
+    the same formula on the same source, the coop rules' own account record (the balances
+    projection may lag it). ``None`` where the coop gives no credit in ``currency``."""
+    policy = record.policy.credit.get(currency)
+    if policy is None:
+        return None
+    raw = reads.record(record.coop, AccountRecord.kind, f"{member.did}/{currency}")
+    account = decode_record(AccountRecord.kind, raw) if raw is not None else None
+    if not isinstance(account, AccountRecord):
+        account = AccountRecord(did=member.did, currency=currency)
+    breakdown = credit_limit(
+        policy,
+        cleared_volume=account.cleared_volume,
+        trust_ppm=0,
+        joined_ms=member.joined_ms,
+        now_ms=now_ms,
+    )
+    return breakdown, account
+
+
 def account_balances(reads: LedgerReads, coop: str, did: str, now_ms: int) -> AccountBalances:
     """Every currency of the coop (0 when never moved), in smallest units and for display."""
     record = founded(reads, coop)
@@ -341,17 +364,9 @@ def account_balances(reads: LedgerReads, coop: str, did: str, now_ms: int) -> Ac
         decimals = _decimals(record, currency)
         used = max(0, -row.balance)
         limit: int | None = None
-        policy = record.policy.credit.get(currency)
         if member is not None:
-            limit = 0
-            if policy is not None:
-                limit = credit_limit(
-                    policy,
-                    cleared_volume=row.cleared_volume,
-                    trust_ppm=0,
-                    joined_ms=member.joined_ms,
-                    now_ms=now_ms,
-                ).limit
+            judged = _limit(reads, record, member, currency, now_ms)
+            limit = 0 if judged is None else judged[0].limit
         balances[currency] = row.balance
         display[currency] = format_amount(row.balance, decimals)
         accounts[currency] = AccountDetail(
@@ -419,20 +434,11 @@ def account_limit(
         currency = next(iter(record.currencies))
     if currency not in record.currencies:
         raise NotFound(f"{coop} has no currency {currency!r}")
-    raw = reads.record(coop, AccountRecord.kind, f"{did}/{currency}")
-    account = decode_record(AccountRecord.kind, raw) if raw is not None else None
-    if not isinstance(account, AccountRecord):
-        account = AccountRecord(did=did, currency=currency)
-    policy = record.policy.credit.get(currency)
-    if policy is None:
+    judged = _limit(reads, record, member, currency, now_ms)
+    if judged is None:
         raise NotFound(f"{coop} gives no credit in {currency}")
-    b = credit_limit(
-        policy,
-        cleared_volume=account.cleared_volume,
-        trust_ppm=0,
-        joined_ms=member.joined_ms,
-        now_ms=now_ms,
-    )
+    b, account = judged
+    policy = record.policy.credit[currency]
     used = max(0, -account.balance)
     decimals = _decimals(record, currency)
     available = b.limit - used
