@@ -50,6 +50,7 @@ bench: install
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/ledger.py
 	$(BIN)/python bench/replication.py
+	$(BIN)/python bench/cli_startup.py
 
 ## lint: the same checks CI cares about: ruff, mypy (domain, application), import layers
 lint: install

@@ -1,8 +1,14 @@
 """Entry point of ``icn``: the command tree and the one place errors become exit codes.
 
 Exit codes: 0 success, 1 a failed check or a refused request (with a
-one-line reason), 2 wrong usage, or the data dir is in use by another
-process (a running node). A user error never prints a traceback.
+one-line reason), 2 wrong usage (an unknown key name included), or the data
+dir is in use by another process (a running node). A user error never
+prints a traceback.
+
+Each command's module is imported only when that command runs (see
+:mod:`icn.interfaces.cli.lazy`): ``icn id show`` must not pay for
+SQLAlchemy, NATS and Litestar. So this module imports nothing heavy, and
+the error types below are imported when an error is being reported.
 """
 
 from __future__ import annotations
@@ -12,50 +18,58 @@ import sys
 
 import typer
 
-from icn.application.errors import ApplicationError
-from icn.application.ports import StoreError
-from icn.infrastructure.data_dir import DataDirBusy
-from icn.infrastructure.keystore import KeystoreError
-from icn.infrastructure.store.database import DatabaseUrlError
-from icn.interfaces.cli import audit, coop, demo, identity, ledger, log, nats, node, remote
-from icn.interfaces.cli.common import err
-from icn.interfaces.cli.ledger_reads import balance, history
-from icn.interfaces.cli.replay import replay
-from icn.interfaces.client.errors import ClientError
+from icn.interfaces.cli.lazy import lazy_group
+
+_CLI = "icn.interfaces.cli"
+
+COMMANDS: dict[str, str] = {
+    "node": f"{_CLI}.node:app",
+    "nats": f"{_CLI}.nats:app",
+    "id": f"{_CLI}.identity:app",
+    "log": f"{_CLI}.log:app",
+    "audit": f"{_CLI}.audit:app",
+    "events": f"{_CLI}.remote:events_app",
+    "login": f"{_CLI}.remote:login",
+    "balance": f"{_CLI}.ledger_reads:balance",
+    "history": f"{_CLI}.ledger_reads:history",
+    "replay": f"{_CLI}.replay:replay",
+    "coop": f"{_CLI}.coop:app",
+    "member": f"{_CLI}.coop:member_app",
+    "pay": f"{_CLI}.ledger:pay",
+    "dispute": f"{_CLI}.ledger:dispute_app",
+    "ledger": f"{_CLI}.ledger:app",
+    "demo": f"{_CLI}.demo:app",
+}
+"""Every top-level command: its name and where it lives (imported on use)."""
 
 app = typer.Typer(
     name="icn",
-    help="ICN node: signed, hash-linked logs for cooperatives.",
+    cls=lazy_group(COMMANDS),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.add_typer(node.app, name="node")
-app.add_typer(nats.app, name="nats")
-app.add_typer(identity.app, name="id")
-app.add_typer(log.app, name="log")
-app.add_typer(audit.app, name="audit")
-app.add_typer(remote.events_app, name="events")
-app.command("login")(remote.login)
-app.command("balance")(balance)
-app.command("history")(history)
-app.command("replay")(replay)
-app.add_typer(coop.app, name="coop")
-app.add_typer(coop.member_app, name="member")
-app.command("pay")(ledger.pay)
-app.add_typer(ledger.dispute_app, name="dispute")
-app.add_typer(ledger.app, name="ledger")
-app.add_typer(demo.app, name="demo")
 
-USER_ERRORS = (
-    ApplicationError,
-    ClientError,
-    KeystoreError,
-    DatabaseUrlError,
-    StoreError,
-    OSError,
-    ValueError,
-)
+
+@app.callback()
+def icn() -> None:
+    """ICN node: signed, hash-linked logs for cooperatives."""
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """What a user can cause (exit 1 with one line), imported only when reporting."""
+    from icn.application.errors import ApplicationError
+    from icn.application.ports import StoreError
+    from icn.infrastructure.keystore import KeystoreError
+    from icn.interfaces.client.errors import ClientError
+
+    return (ApplicationError, ClientError, KeystoreError, StoreError, OSError, ValueError)
+
+
+def _report(exc: BaseException, code: object, hint: str = "") -> None:
+    from icn.interfaces.cli.common import err
+
+    err.print(f"[red]error[/red] ({code}): {exc}{hint}", markup=True, highlight=False)
 
 
 def run() -> None:
@@ -65,17 +79,25 @@ def run() -> None:
     os.umask(0o077)
     try:
         app()
-    except DataDirBusy as exc:
-        hint = " (write through it instead: --url, or stop it first)"
-        err.print(f"[red]error[/red] ({exc.code}): {exc}{hint}", markup=True, highlight=False)
-        sys.exit(2)
-    except USER_ERRORS as exc:
-        code = getattr(exc, "code", type(exc).__name__)
-        err.print(f"[red]error[/red] ({code}): {exc}", markup=True, highlight=False)
-        sys.exit(1)
     except KeyboardInterrupt:
+        from icn.interfaces.cli.common import err
+
         err.print("interrupted")
         sys.exit(130)
+    except Exception as exc:
+        from icn.infrastructure.data_dir import DataDirBusy
+        from icn.infrastructure.keystore import KeyNotFound
+
+        if isinstance(exc, DataDirBusy):
+            _report(exc, exc.code, " (write through it instead: --url, or stop it first)")
+            sys.exit(2)
+        if isinstance(exc, KeyNotFound):  # a key name that is not there: wrong usage
+            _report(exc, type(exc).__name__)
+            sys.exit(2)
+        if isinstance(exc, _user_errors()):
+            _report(exc, getattr(exc, "code", type(exc).__name__))
+            sys.exit(1)
+        raise
 
 
 if __name__ == "__main__":
