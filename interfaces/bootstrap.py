@@ -7,9 +7,10 @@ calls :func:`open_node` with its settings and closes the node when done.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nacl.signing import SigningKey
 
@@ -25,6 +26,10 @@ from icn.infrastructure.replication.nats_auth import ensure_users
 from icn.infrastructure.settings import Settings
 from icn.infrastructure.store.database import parse_database_url
 from icn.infrastructure.store.event_store import SqlEventStore
+
+if TYPE_CHECKING:
+    from icn.infrastructure.replication.supervisor import ReplicationSupervisor
+    from icn.interfaces.http.log_feed import LogFeed
 
 NODE_KEY = "node"
 COOP_KEY_PREFIX = "coop-"
@@ -147,6 +152,49 @@ def init_node(settings: Settings) -> str:
     marker.write_text(f'{{"node_did": "{did}", "format": 1}}\n')
     secure_data_dir(settings.data_dir)  # the SQLite file was made under the caller's umask
     return did
+
+
+@dataclass
+class ServedNode:
+    """Everything ``icn node run`` serves: the node, the feed live streams wait on, and its
+    replication (None with ``--no-replication``), wired to each other by construction."""
+
+    node: Node
+    feed: LogFeed
+    replication: ReplicationSupervisor | None
+
+
+def build_node(
+    settings: Settings,
+    *,
+    nats: str | None = None,
+    serve: Sequence[str] = (),
+    replication: bool = True,
+) -> ServedNode:
+    """The composition root of a running node: every part built through its constructor,
+    every listener registered here (the feed hears of what replication appends; the
+    supervisor hears of local commits through the appender's commit listeners)."""
+    # Imported here: replication brings in nats-py, which a CLI command never needs.
+    from icn.infrastructure.replication.supervisor import (
+        ReplicationConfig,
+        ReplicationSupervisor,
+    )
+    from icn.interfaces.http.log_feed import LogFeed
+
+    node = open_node(settings, writer=True)
+    feed = LogFeed(node.store)
+    supervisor = None
+    if replication and settings.replication:
+        supervisor = ReplicationSupervisor(
+            node.store,
+            node.append,
+            node_did=node.node_did,
+            data_dir=node.data_dir,
+            clock_ms=node.clock_ms,
+            config=ReplicationConfig.from_settings(settings, nats=nats, serve=serve),
+            on_appended=feed.notify,
+        )
+    return ServedNode(node, feed, supervisor)
 
 
 def open_node(settings: Settings, *, writer: bool = False) -> Node:

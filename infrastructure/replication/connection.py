@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 import nats
 from nats.aio.client import Client
 
-from icn.infrastructure.replication.nats_auth import NatsUser
+from icn.domain.identity.did import did_key_part
+from icn.infrastructure.replication.nats_auth import NatsUser, credentials_from_env, ensure_users
 
 log = logging.getLogger(__name__)
 
@@ -73,3 +75,22 @@ async def close(nc: Client) -> None:
         await nc.close()
     except ConnectionError as exc:
         log.info("NATS: closed with unsent data (%s)", exc)
+
+
+def nats_urls(setting: str | None) -> list[str] | None:
+    """``ICN_NATS_URL`` / ``--nats`` as a list of server URLs (None: run our own)."""
+    if not setting:
+        return None
+    urls = [u.strip() for u in setting.replace(" ", ",").split(",") if u.strip()]
+    return urls or None
+
+
+def credentials_for(data_dir: Path, external: bool) -> NatsUser | None:
+    """Who to log in as: ``ICN_NATS_USER`` for a NATS given by URL, else the node user of
+    the data dir's own server."""
+    return credentials_from_env() if external else ensure_users(data_dir).node
+
+
+def durable_for(node_did: str) -> str:
+    """A node's consumer name: its DID's key part (the stream already names the coop)."""
+    return did_key_part(node_did)

@@ -99,6 +99,13 @@ class DurableCoopConsumer:
 
     ``ack_wait`` bounds how long a batch may take to commit before JetStream
     hands it out again; ``max_ack_pending`` leaves room for two batches.
+
+    ``linger_s``: deliver a batch soon after its first message arrives. nats-py's
+    ``fetch(n, timeout)`` on an idle consumer waits until ``n`` messages arrived or
+    ``timeout`` passed, so under light load every event would wait up to the whole
+    fetch timeout. With ``linger_s`` a lingering pull for *one* message waits for
+    activity, and the rest of the batch is whatever arrives within ``linger_s``
+    after it (a busy stream fills the batch at once).
     """
 
     def __init__(
@@ -117,8 +124,10 @@ class DurableCoopConsumer:
         transient: tuple[type[BaseException], ...] = (),
         pause_min: float = _PAUSE_MIN_S,
         pause_max: float = _PAUSE_MAX_S,
+        linger_s: float | None = None,
     ) -> None:
         self._nc = nc
+        self.linger_s = linger_s
         self.dead_letter = dead_letter
         self.max_attempts = max_attempts
         self.transient: tuple[type[BaseException], ...] = (
@@ -158,7 +167,7 @@ class DurableCoopConsumer:
                         sub = await self._js.pull_subscribe_bind(
                             durable=self.durable, stream=self.stream
                         )
-                    msgs = await sub.fetch(self.batch, timeout=self.fetch_timeout)
+                    msgs = await self._fetch(sub)
                 except TimeoutError:
                     continue  # nothing new, or NATS away (the client reconnects meanwhile)
                 except nats.errors.ConnectionClosedError:
@@ -177,6 +186,19 @@ class DurableCoopConsumer:
             with contextlib.suppress(nats.errors.Error, TimeoutError):
                 await self._nc.flush(timeout=max(1, int(self.fetch_timeout)))  # the last acks
             await _unsubscribe(sub)
+
+    async def _fetch(self, sub: JetStreamContext.PullSubscription) -> list[Msg]:
+        """The next batch: as many as arrive within the fetch timeout, or (``linger_s``)
+        the first one and whatever follows it within ``linger_s``."""
+        if self.linger_s is None:
+            return await sub.fetch(self.batch, timeout=self.fetch_timeout)
+        msgs = await sub.fetch(1, timeout=self.fetch_timeout)
+        if self.batch > 1:
+            # A failure here (NATS going away) must not drop the message in hand: hand it
+            # over now; the next fetch meets the failure and the consumer starts over.
+            with contextlib.suppress(TimeoutError, nats.errors.Error):
+                msgs += await sub.fetch(self.batch - 1, timeout=self.linger_s)
+        return msgs
 
     async def ensure(self) -> None:
         """Create the durable consumer, or update it (a changed ``ack_wait`` takes effect)."""

@@ -14,9 +14,9 @@ from typing import Annotated
 import typer
 
 from icn.infrastructure.data_dir import secure_data_dir
+from icn.infrastructure.replication.local_nats import reload_local_nats, running_local_nats
 from icn.infrastructure.replication.nats_auth import add_reader
 from icn.interfaces.cli.common import DataDir, Json, out, print_json, settings_for
-from icn.interfaces.replication_runtime import reload_local_nats, running_local_nats
 
 app = typer.Typer(help="Users of the node's own NATS server.", no_args_is_help=True)
 user_app = typer.Typer(help="Add users of the node's NATS server.", no_args_is_help=True)

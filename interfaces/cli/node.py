@@ -8,7 +8,7 @@ import typer
 
 from icn.application.checkpoint_schedule import CheckpointSchedule
 from icn.application.checkpoints import CheckpointPolicy
-from icn.interfaces.bootstrap import init_node, is_initialised, open_node
+from icn.interfaces.bootstrap import build_node, init_node, is_initialised
 from icn.interfaces.cli.common import DataDir, Json, out, print_json, settings_for
 from icn.interfaces.cli.node_replication import Nats, Serve, status, sync
 
@@ -51,11 +51,11 @@ def run(
     from icn.interfaces.http.auth import jwt_secret
     from icn.interfaces.http.rate_limit import RateLimits
     from icn.interfaces.http.server import ForegroundServer
-    from icn.interfaces.replication_runtime import replication_for
 
     settings = settings_for(data_dir)
     secret = jwt_secret()  # refuse to start without a strong token secret
-    node = open_node(settings, writer=True)
+    served = build_node(settings, nats=nats, serve=serve or [], replication=not no_replication)
+    node, replication = served.node, served.replication
     try:
         key = node.signing_key()
         policy = CheckpointPolicy(settings.checkpoint_every, settings.checkpoint_seconds)
@@ -67,9 +67,6 @@ def run(
         out.print(f"  API:    http://{bind_host}:{bind_port}/v1  (health: /v1/health)")
         out.print(f"  OpenAPI: http://{bind_host}:{bind_port}/schema")
         out.print(f"  checkpoints every {policy.every_events} events or {policy.every_seconds:g} s")
-        replication = replication_for(
-            node, settings, nats=nats, serve=serve or [], disabled=no_replication
-        )
         out.print(f"  replication: {replication.url if replication else 'off'}")
         app = create_app(
             node,
@@ -80,6 +77,7 @@ def run(
             challenge_ttl_s=settings.auth_challenge_ttl_s,
             rate_limits=RateLimits.from_settings(settings),
             replication=replication,
+            feed=served.feed,
         )
         config = uvicorn.Config(
             app,

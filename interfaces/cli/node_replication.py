@@ -23,28 +23,30 @@ from rich.table import Column, Table
 from icn.application.errors import ApplicationError
 from icn.application.intake import Intake, IntakeCounts
 from icn.application.relay import OutboxRelay
-from icn.infrastructure.replication.connection import close, connect
+from icn.infrastructure.replication.connection import (
+    close,
+    connect,
+    credentials_for,
+    durable_for,
+    nats_urls,
+)
 from icn.infrastructure.replication.consumer import Delivered, DurableCoopConsumer
+from icn.infrastructure.replication.dead_letters import TRANSIENT_ERRORS, record_dead_letter
+from icn.infrastructure.replication.local_nats import (
+    local_nats_server,
+    running_local_nats,
+    stop_orphaned_nats,
+)
 from icn.infrastructure.replication.nats_server import LocalNatsServer
+from icn.infrastructure.replication.numbers import coop_numbers
+from icn.infrastructure.replication.outbox import JetStreamOutbox
 from icn.infrastructure.replication.publisher import JetStreamPublisher
 from icn.infrastructure.replication.streams import default_replicas, ensure_stream
+from icn.infrastructure.replication.supervisor import ACK_WAIT_S
 from icn.infrastructure.settings import Settings
 from icn.infrastructure.store.parked import SqlReplicationState
 from icn.interfaces.bootstrap import Node, open_node
 from icn.interfaces.cli.common import DataDir, Json, out, print_json, progress_bar, settings_for
-from icn.interfaces.replication_runtime import (
-    ACK_WAIT_S,
-    TRANSIENT_ERRORS,
-    JetStreamOutbox,
-    coop_numbers,
-    credentials_for,
-    durable_for,
-    local_nats_server,
-    nats_urls,
-    record_dead_letter,
-    running_local_nats,
-    stop_orphaned_nats,
-)
 
 Nats = Annotated[
     str | None,

@@ -27,6 +27,8 @@ from icn.application.checkpoint_schedule import CheckpointSchedule
 from icn.application.errors import StoreBusy
 from icn.application.group_commit import GroupCommit
 from icn.infrastructure.passphrase import ENV_PASSPHRASE, ENV_PASSPHRASE_FILE, resolve_passphrase
+from icn.infrastructure.replication.numbers import ReplicationReadiness
+from icn.infrastructure.replication.supervisor import ReplicationSupervisor
 from icn.interfaces.bootstrap import Node
 from icn.interfaces.http import (
     api_docs,
@@ -43,7 +45,6 @@ from icn.interfaces.http.problems import EXCEPTION_HANDLERS, ApiProblem, problem
 from icn.interfaces.http.rate_limit import RateLimits
 from icn.interfaces.http.standing import MemberStanding
 from icn.interfaces.http.stream_caps import StreamCaps, StreamSlots
-from icn.interfaces.replication_runtime import ReplicationReadiness, ReplicationRuntime
 
 log = logging.getLogger("icn.node")
 TICK_S = 1.0
@@ -166,7 +167,8 @@ def create_app(
     behind_tls: bool = False,
     rate_limits: RateLimits | None = None,
     challenge_ttl_s: float = 300,
-    replication: ReplicationRuntime | None = None,
+    replication: ReplicationSupervisor | None = None,
+    feed: streams.LogFeed | None = None,
 ) -> Litestar:
     """Build the app around an opened node; ``rate_limits`` None: no limits (tests, tools)."""
 
@@ -213,7 +215,7 @@ def create_app(
                 "standing": standing,
                 "stream_slots": stream_slots,
                 "writer": writer,
-                "feed": streams.LogFeed(node.store),
+                "feed": feed or streams.LogFeed(node.store),
                 "replication": replication,
             }
         ),

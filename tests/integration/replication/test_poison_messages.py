@@ -33,12 +33,12 @@ from typer.testing import CliRunner
 
 from icn.application.intake import Intake
 from icn.infrastructure.replication.nats_server import LocalNatsServer
+from icn.infrastructure.replication.supervisor import ReplicationConfig, ReplicationSupervisor
 from icn.infrastructure.settings import Settings
 from icn.infrastructure.store.parked import SqlReplicationState
 from icn.interfaces.bootstrap import Node, init_node, open_node
 from icn.interfaces.cli.main import app as cli
 from icn.interfaces.http.app import create_app
-from icn.interfaces.replication_runtime import ReplicationRuntime
 
 COOP = "poison-coop"
 POISON_ID = "f" * 64
@@ -83,10 +83,14 @@ def _node(directory: Path) -> Node:
     return open_node(settings)
 
 
-def _runtime(node: Node, url: str) -> ReplicationRuntime:
-    return ReplicationRuntime(
-        node, nats=[url], serve=[COOP], dead_letter_after=ATTEMPTS, ack_wait_s=2.0,
+def _runtime(node: Node, url: str) -> ReplicationSupervisor:
+    config = ReplicationConfig(
+        nats=[url], serve=[COOP], dead_letter_after=ATTEMPTS, ack_wait_s=2.0,
         retry_pause_s=(0.01, 0.05),
+    )  # fmt: skip
+    return ReplicationSupervisor(
+        node.store, node.append, node_did=node.node_did, data_dir=node.data_dir,
+        clock_ms=node.clock_ms, config=config,
     )  # fmt: skip
 
 
@@ -153,7 +157,7 @@ def test_poison_is_rejected_or_dead_lettered_and_the_coop_goes_on(
             assert ra.readiness().coops[COOP].rejected == 3
             assert ra.readiness().status == "ok"
 
-            def http_ready(node: Node, runtime: ReplicationRuntime) -> dict[str, object]:
+            def http_ready(node: Node, runtime: ReplicationSupervisor) -> dict[str, object]:
                 with _logging_left_alone():
                     app = create_app(node, None, jwt_secret=b"j" * 32)
                     app.state.replication = runtime  # already running on the test's loop

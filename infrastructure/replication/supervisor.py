@@ -1,32 +1,28 @@
 """Replication while the node runs: NATS, and per served coop an outbox relay and a consumer.
 
-``icn node run`` builds one :class:`ReplicationRuntime` (unless
-``--no-replication``) and the HTTP app runs it in its lifespan, on the
-server's event loop:
+``icn node run`` builds one :class:`ReplicationSupervisor` (unless
+``--no-replication``; see ``interfaces/bootstrap.py``) and the HTTP app runs
+it in its lifespan, on the server's event loop:
 
 - without ``--nats`` / ``ICN_NATS_URL`` it starts the node's own
-  ``nats-server -js`` (store under ``<data-dir>/nats``) and stops it, by PID,
-  when the node stops;
-- it connects (reconnecting for ever), and for every coop it serves — those
-  the store holds, those named with ``--serve`` / ``ICN_SERVE``, and any
-  that appears later — ensures the stream ``ICN_<coop>``, runs the outbox
-  relay (woken by each local commit, and polling for appends by other
-  processes) and a durable consumer named after the node's key, whose
-  batches go through :class:`~icn.application.intake.Intake` in a worker
-  thread and are acked only after it returned;
+  ``nats-server -js`` (store under ``<data-dir>/nats``) and stops it when the
+  node stops;
+- it connects (reconnecting for ever), and for every coop it serves (those
+  the store holds, those named with ``--serve`` / ``ICN_SERVE``, and any that
+  appears later) ensures the stream ``ICN_<coop>``, runs the outbox relay
+  (woken by each local commit, and polling for appends by other processes)
+  and a durable consumer named after the node's key, whose batches go
+  through :class:`~icn.application.intake.Intake` in a worker thread and are
+  acked only after it returned;
 - it sequences the node's own writes: each goes into its coop's stream
   (compare-and-set on the stream's last sequence) inside the transaction
   that stores it, so every node judges every write in one order
-  (:mod:`icn.application.sequencing`); a coop takes writes once its
-  consumer position is known and its outbox has been published;
-- it keeps a snapshot of each coop's numbers (stream position, consumer
-  lag, outbox backlog, parked, quarantined, rejected and dead-lettered
-  counts) for ``/v1/ready``; a coop with dead letters is ``degraded``;
-- a stream message whose handling keeps failing (``ICN_DEAD_LETTER_AFTER``
-  deliveries) is recorded as a dead letter and passed over, so one poison
-  message cannot stop a coop's stream (and the writes waiting on it).
-
-``icn node sync`` and ``icn node status`` reuse the pieces without the app.
+  (:mod:`icn.application.sequencing`); a coop takes writes once its consumer
+  position is known and its outbox has been published;
+- it keeps a snapshot of each coop's numbers for ``/v1/ready``
+  (:mod:`.numbers`); a stream message whose handling keeps failing is set
+  aside as a dead letter (:mod:`.dead_letters`) so one poison message cannot
+  stop a coop's stream.
 """
 
 from __future__ import annotations
@@ -34,42 +30,42 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import logging
-import os
-import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import msgspec
 import nats.errors
-import sqlalchemy.exc
 from nats.aio.client import Client
 
-from icn.application.errors import StoreBusy
-from icn.application.intake import REJECTED_WIRE_MAX, Intake, IntakeCounts
-from icn.application.ports import StoreError
-from icn.application.relay import OutboxItem, OutboxRelay
+from icn.application.append import AppendEvents, CommittedEvent
+from icn.application.intake import Intake, IntakeCounts
+from icn.application.relay import OutboxRelay
 from icn.application.sequencing import StreamPositions
-from icn.domain.identity.did import did_key_part
-from icn.infrastructure.replication.connection import close, connect
+from icn.infrastructure.replication.connection import close, connect, durable_for, nats_urls
 from icn.infrastructure.replication.consumer import (
     DEFAULT_MAX_ATTEMPTS,
     Delivered,
     DurableCoopConsumer,
 )
-from icn.infrastructure.replication.nats_auth import NatsUser, credentials_from_env, ensure_users
+from icn.infrastructure.replication.dead_letters import TRANSIENT_ERRORS, record_dead_letter
+from icn.infrastructure.replication.local_nats import local_nats_server, stop_orphaned_nats
+from icn.infrastructure.replication.nats_auth import NatsUser, credentials_from_env
 from icn.infrastructure.replication.nats_server import LocalNatsServer
-from icn.infrastructure.replication.publisher import JetStreamPublisher, Outgoing, PublishFailed
+from icn.infrastructure.replication.numbers import (
+    CoopReplication,
+    ReplicationReadiness,
+    coop_numbers,
+)
+from icn.infrastructure.replication.outbox import JetStreamOutbox
+from icn.infrastructure.replication.publisher import JetStreamPublisher
 from icn.infrastructure.replication.sequencer import JetStreamSequencer, LoopThread
 from icn.infrastructure.replication.streams import default_replicas, ensure_stream
-from icn.infrastructure.replication.subjects import stream_name
 from icn.infrastructure.settings import Settings
-from icn.infrastructure.store.parked import DeadLetter, SqlReplicationState
-from icn.interfaces.bootstrap import Node
+from icn.infrastructure.store.event_store import SqlEventStore
+from icn.infrastructure.store.parked import SqlReplicationState
 
 log = logging.getLogger("icn.replication")
 
@@ -94,317 +90,77 @@ and the second delivery is a no-op (known ids, recognised before any check).
 _PAUSE_MAX_S = 2.0
 RETRY_PAUSE_S = (0.1, 2.0)
 """The consumer's pause after a failed batch: first, and longest (doubling in between)."""
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    StoreBusy, StoreError, sqlalchemy.exc.OperationalError,
-)  # fmt: skip
-"""Failures of the store (busy, locked, connection lost), not of the message: they never
-make a dead letter (NATS errors never do either)."""
 OWN_COMMIT_WAIT_S = 1.0
 """How long the consumer waits, for a batch made only of this node's own sequenced writes,
 for their commit (it normally follows the stream's ack within milliseconds) before it
 takes the batch the long way."""
 
 
-# -- where NATS is -------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class ReplicationConfig:
+    """What an operator chose for replication (settings, ``--nats``, ``--serve``)."""
 
+    nats: list[str] | None
+    """NATS server URLs; None: run the node's own server."""
+    serve: list[str] = field(default_factory=list)
+    credentials: NatsUser | None = None
+    parked_max: int = 10_000
+    rejected_max: int = 10_000
+    dead_letter_after: int = DEFAULT_MAX_ATTEMPTS
+    max_skew_s: int = 300
+    ack_wait_s: float = ACK_WAIT_S
+    retry_pause_s: tuple[float, float] = RETRY_PAUSE_S
+    poll_s: float = POLL_S
 
-def local_nats_dir(data_dir: Path) -> Path:
-    """Where a node's own nats-server keeps its store, log and ports file."""
-    return data_dir / "nats"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _is_our_nats(pid: int, directory: Path) -> bool:
-    """True when ``pid`` is a nats-server whose store is ``directory`` (Linux: /proc)."""
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return bool(argv) and argv[0].endswith(b"nats-server") and str(directory).encode() in argv
-
-
-def _ports_files(directory: Path) -> list[tuple[int, Path]]:
-    found = []
-    for path in directory.glob("nats-server_*.ports"):
-        try:
-            found.append((int(path.stem.rsplit("_", 1)[1]), path))
-        except ValueError:
-            continue
-    return found
-
-
-def running_local_nats(data_dir: Path) -> str | None:
-    """The client URL of a live nats-server running on this data dir's store, if any."""
-    directory = local_nats_dir(data_dir)
-    for pid, path in _ports_files(directory):
-        if _pid_alive(pid) and _is_our_nats(pid, directory):
-            try:
-                return str(json.loads(path.read_text())["nats"][0])
-            except (OSError, ValueError, KeyError, IndexError):
-                continue
-    return None
-
-
-def stop_orphaned_nats(data_dir: Path, timeout: float = 10.0) -> None:
-    """Stop a nats-server left running on this store by a node that was killed (-9).
-
-    The server runs in a session of its own (so a Ctrl-C meant for the node
-    does not reach it first), which also means it outlives a node killed
-    without a chance to stop it. Its ports file names its PID; it is stopped
-    by that PID only after /proc confirms it is a nats-server on this store.
-    """
-    directory = local_nats_dir(data_dir)
-    for pid, path in _ports_files(directory):
-        if not _pid_alive(pid) or not _is_our_nats(pid, directory):
-            with contextlib.suppress(OSError):
-                path.unlink()
-            continue
-        log.warning("stopping nats-server %d left running on %s", pid, directory)
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while _pid_alive(pid) and _is_our_nats(pid, directory):
-            if time.monotonic() > deadline:
-                os.kill(pid, signal.SIGKILL)
-                break
-            time.sleep(0.05)
-        with contextlib.suppress(OSError):
-            path.unlink()
-
-
-def local_nats_server(data_dir: Path) -> LocalNatsServer:
-    """The node's own nats-server (not started), requiring the data dir's NATS users."""
-    return LocalNatsServer(local_nats_dir(data_dir), users=ensure_users(data_dir))
-
-
-def reload_local_nats(data_dir: Path) -> bool:
-    """Have the node's running nats-server (if any) apply the data dir's current users.
-
-    Rewrites its config (0600) and sends SIGHUP to the PID its ports file names, once
-    /proc confirms that is a nats-server on this store. False: none is running.
-    """
-    directory = local_nats_dir(data_dir)
-    for pid, _path in _ports_files(directory):
-        if _pid_alive(pid) and _is_our_nats(pid, directory):
-            local_nats_server(data_dir).write_config()
-            os.kill(pid, signal.SIGHUP)
-            return True
-    return False
-
-
-def credentials_for(data_dir: Path, external: bool) -> NatsUser | None:
-    """Who to log in as: ``ICN_NATS_USER`` for a NATS given by URL, else the node user of
-    the data dir's own server."""
-    return credentials_from_env() if external else ensure_users(data_dir).node
-
-
-def nats_urls(setting: str | None) -> list[str] | None:
-    """``ICN_NATS_URL`` / ``--nats`` as a list of server URLs (None: run our own)."""
-    if not setting:
-        return None
-    urls = [u.strip() for u in setting.replace(" ", ",").split(",") if u.strip()]
-    return urls or None
-
-
-def durable_for(node_did: str) -> str:
-    """A node's consumer name: its DID's key part (the stream already names the coop)."""
-    return did_key_part(node_did)
-
-
-# -- consuming with low latency -------------------------------------------------------------
-
-
-class _EagerSubscription:
-    """A pull subscription whose ``fetch`` returns soon after the first message arrives.
-
-    nats-py's ``fetch(n, timeout)`` on an idle consumer sends a lingering pull
-    request and then waits until ``n`` messages arrived or ``timeout`` passed:
-    under light load every event waits up to the whole fetch timeout. Here a
-    lingering request for *one* message waits for activity; the rest of the
-    batch is whatever arrives within ``LINGER_S`` after it (a busy stream fills
-    the batch at once).
-    """
-
-    def __init__(self, sub: Any) -> None:
-        self._sub = sub
-
-    async def fetch(self, batch: int, timeout: float) -> list[Any]:
-        msgs: list[Any] = await self._sub.fetch(1, timeout=timeout)
-        if batch > 1:
-            # A failure here (NATS going away) must not drop the message in hand: hand it
-            # over now; the next fetch meets the failure and the consumer starts over.
-            with contextlib.suppress(TimeoutError, nats.errors.Error):
-                msgs += await self._sub.fetch(batch - 1, timeout=LINGER_S)
-        return msgs
-
-    async def unsubscribe(self) -> None:
-        await self._sub.unsubscribe()
-
-
-class _EagerJetStream:
-    """The consumer's JetStream context, handing out eager subscriptions."""
-
-    def __init__(self, js: Any) -> None:
-        self._js = js
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._js, name)
-
-    async def pull_subscribe_bind(self, *args: Any, **kwargs: Any) -> _EagerSubscription:
-        return _EagerSubscription(await self._js.pull_subscribe_bind(*args, **kwargs))
-
-
-class EagerCoopConsumer(DurableCoopConsumer):
-    """:class:`DurableCoopConsumer` delivering a batch as soon as messages are there."""
-
-    def __init__(self, nc: Client, node: str, coop: str, **kwargs: Any) -> None:
-        super().__init__(nc, node, coop, **kwargs)
-        self._js = _EagerJetStream(self._js)  # type: ignore[assignment]
-
-
-# -- publishing the outbox ------------------------------------------------------------
-
-
-class JetStreamOutbox:
-    """The relay's :class:`~icn.application.relay.OutboxPublisher` on a JetStream publisher."""
-
-    def __init__(self, publisher: JetStreamPublisher) -> None:
-        self._publisher = publisher
-
-    async def publish(self, items: Sequence[OutboxItem]) -> int:
-        outgoing = [
-            Outgoing(i.coop, i.event_id, i.event_type, i.author, i.wire, i.trusted_ms)
-            for i in items
-        ]
-        try:
-            await self._publisher.publish_many(outgoing)
-        except PublishFailed as exc:
-            log.warning("outbox: %s", str(exc).split(". ")[0])
-            acked = 0
-            for result in exc.results:
-                if result is None:
-                    break
-                acked += 1
-            return acked
-        return len(items)
-
-
-# -- what each coop looks like ----------------------------------------------------------
-
-
-class CoopReplication(msgspec.Struct):
-    """One served coop's replication numbers."""
-
-    stream_seq: int | None = None
-    """The stream's last sequence number (None: unknown, NATS unreachable)."""
-    consumer_lag: int | None = None
-    """Messages this node's consumer has not yet committed and acked."""
-    outbox_backlog: int | None = None
-    """Events in this node's log not yet acknowledged by the stream (size − 1 − cursor)."""
-    parked: int = 0
-    quarantined: int = 0
-    parked_dropped: int = 0
-    rejected: int = 0
-    """Stream messages refused for good and recorded (``rejected_messages``, up to its bound)."""
-    dead_letters: int = 0
-    """Stream messages set aside because handling them kept failing (``dead_letters``)."""
-    status: str = "ok"
-    """``degraded`` while the coop has dead letters: this replica may lack what they held."""
-    intake: dict[str, Any] | None = None
-    """What the consumer did since the node started (received, accepted, parked …)."""
-
-
-class ReplicationReadiness(msgspec.Struct):
-    """Replication as ``/v1/ready`` shows it."""
-
-    nats: str
-    connected: bool
-    local_server: bool
-    coops: dict[str, CoopReplication]
-    status: str = "ok"
-    """``degraded`` when any coop is (it has dead letters)."""
-
-
-async def coop_numbers(
-    nc: Client | None, state: SqlReplicationState, coop: str, durable: str
-) -> CoopReplication:
-    """Read one coop's numbers from the store and, if connected, from JetStream."""
-
-    def local() -> tuple[int, int, int, int, int, int]:
-        size, cursor = state.tree_size(coop), state.outbox_cursor(coop)
-        return (
-            max(0, size - 1 - cursor),
-            state.parked_count(coop),
-            state.quarantined_count(coop),
-            state.parked_dropped(coop),
-            state.rejected_count(coop),
-            state.dead_letter_count(coop),
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, nats: str | None = None, serve: Sequence[str] = ()
+    ) -> ReplicationConfig:
+        """The configuration ``icn node run`` replicates with."""
+        return cls(
+            nats=nats_urls(nats or settings.nats_url),
+            serve=[*settings.serve, *serve],
+            credentials=credentials_from_env(),
+            parked_max=settings.parked_max,
+            rejected_max=settings.rejected_max,
+            dead_letter_after=settings.dead_letter_after,
+            max_skew_s=settings.max_clock_skew_s,
         )
 
-    backlog, parked, quarantined, dropped, rejected, dead = await asyncio.to_thread(local)
-    numbers = CoopReplication(
-        outbox_backlog=backlog, parked=parked, quarantined=quarantined, parked_dropped=dropped,
-        rejected=rejected, dead_letters=dead, status="degraded" if dead else "ok",
-    )  # fmt: skip
-    if nc is not None and nc.is_connected:
-        js = nc.jetstream(timeout=2)
-        with contextlib.suppress(nats.errors.Error, TimeoutError):
-            info = await js.stream_info(stream_name(coop))
-            numbers.stream_seq = int(info.state.last_seq)
-        with contextlib.suppress(nats.errors.Error, TimeoutError):
-            cinfo = await js.consumer_info(stream_name(coop), durable)
-            numbers.consumer_lag = (cinfo.num_pending or 0) + (cinfo.num_ack_pending or 0)
-    return numbers
 
-
-# -- the runtime ------------------------------------------------------------------------
-
-
-class ReplicationRuntime:
+class ReplicationSupervisor:
     """NATS, plus a relay and a consumer per served coop, on the caller's event loop."""
 
     def __init__(
         self,
-        node: Node,
+        store: SqlEventStore,
+        append: AppendEvents,
         *,
-        nats: Sequence[str] | None,
-        serve: Sequence[str] = (),
-        credentials: NatsUser | None = None,
-        parked_max: int = 10_000,
-        poll_s: float = POLL_S,
-        rejected_max: int = 10_000,
-        dead_letter_after: int = DEFAULT_MAX_ATTEMPTS,
-        ack_wait_s: float = ACK_WAIT_S,
-        retry_pause_s: tuple[float, float] = RETRY_PAUSE_S,
+        node_did: str,
+        data_dir: Path,
+        clock_ms: Callable[[], int],
+        config: ReplicationConfig,
+        on_appended: Callable[[str], None] | None = None,
     ) -> None:
-        self.node = node
-        self.credentials = credentials
+        self.store = store
+        self.append = append
+        self.data_dir = data_dir
+        self.clock_ms = clock_ms
+        self.config = config
+        self.credentials = config.credentials
         """The user for a NATS given by URL (the node's own server: its node user)."""
-        self.urls = list(nats) if nats else None
-        self.serve = list(dict.fromkeys(serve))
-        self.poll_s = poll_s
-        self.durable = durable_for(node.node_did)
-        self.state = SqlReplicationState(node.store)
+        self.urls = list(config.nats) if config.nats else None
+        self.serve = list(dict.fromkeys(config.serve))
+        self.durable = durable_for(node_did)
+        self.state = SqlReplicationState(store)
         self.intake = Intake(
-            node.append, self.state, node.clock_ms,
-            max_parked=parked_max, max_rejected=rejected_max,
+            append, self.state, clock_ms,
+            max_parked=config.parked_max, max_rejected=config.rejected_max,
         )  # fmt: skip
-        self.rejected_max = rejected_max
-        self.dead_letter_after = dead_letter_after
-        self.ack_wait_s = ack_wait_s
-        self.retry_pause_s = retry_pause_s
+        self.on_appended = on_appended
+        """Called on the event loop after the consumer appended events of a coop."""
         self.local: LocalNatsServer | None = None
         self.nc: Client | None = None
-        self.on_appended: Callable[[str], None] | None = None
-        """Called on the event loop after the consumer appended events of a coop."""
         self.totals: dict[str, IntakeCounts] = {}
         self._numbers: dict[str, CoopReplication] = {}
         self._wakers: dict[str, asyncio.Event] = {}
@@ -421,6 +177,7 @@ class ReplicationRuntime:
         self._ready_parts: dict[str, set[str]] = {}
         self._advanced: dict[str, asyncio.Event] = {}
         """Set (on the loop) whenever a coop's stream position advances."""
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def url(self) -> str:
@@ -447,14 +204,15 @@ class ReplicationRuntime:
 
         self.positions.listeners.append(wake)
         self.sequencer.opener = self._open_coop
-        self.node.append.use_sequencer(self.sequencer)
+        self.append.use_sequencer(self.sequencer)
+        self._loop = loop
         # The relay and the consumer hop between the event loop and worker threads a few
         # times per batch; with the default 5 ms GIL switch interval each hop can wait that
         # long behind a busy request thread, which adds up on the propagation path.
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
         if self.urls is None:
-            await asyncio.to_thread(stop_orphaned_nats, self.node.data_dir)
-            self.local = local_nats_server(self.node.data_dir)
+            await asyncio.to_thread(stop_orphaned_nats, self.data_dir)
+            self.local = local_nats_server(self.data_dir)
             self.local.spawn()  # on the loop's thread: its death signal lasts as long as we do
             await asyncio.to_thread(self.local.wait_ready)
             log.info("nats-server %d on %s", self.local.pid, self.local.url)
@@ -484,7 +242,7 @@ class ReplicationRuntime:
             if late:
                 await asyncio.wait(late, timeout=2)
         if self._relay is not None:
-            self.node.append.remove_commit_listener(self._relay.offer)
+            self.append.remove_commit_listener(self._on_commit)
             for coop in self._tasks:
                 try:
                     await self._relay.flush(coop)
@@ -506,18 +264,8 @@ class ReplicationRuntime:
         self.state.close()
 
     @contextlib.asynccontextmanager
-    async def lifespan(self, app: Any) -> AsyncIterator[None]:
-        """For Litestar: run while the app runs; wake relays on the app's commit notices."""
-        feed = getattr(app.state, "feed", None)
-        if feed is not None:
-            notify = feed.notify
-
-            def notify_and_wake(coop: str) -> None:
-                notify(coop)
-                self.wake(coop)
-
-            feed.notify = notify_and_wake
-            self.on_appended = notify_and_wake
+    async def lifespan(self, _app: object) -> AsyncIterator[None]:
+        """For Litestar: run while the app runs."""
         await self.start()
         try:
             yield
@@ -556,7 +304,7 @@ class ReplicationRuntime:
             JetStreamOutbox(publisher),
             already_in_stream=self._already_in_stream,
         )
-        self.node.append.add_commit_listener(self._relay.offer)
+        self.append.add_commit_listener(self._on_commit)
         if self.sequencer is not None:
             # Writes publish on a connection and loop of their own: on the main loop they
             # waited behind the HTTP requests it serves (single-post p50 +12-20 ms at 500/s).
@@ -569,7 +317,7 @@ class ReplicationRuntime:
         self._connected.set()
         while not self._stop.is_set():
             try:
-                coops = await asyncio.to_thread(self.node.store.coops)
+                coops = await asyncio.to_thread(self.store.coops)
                 for coop in dict.fromkeys([*coops, *self.serve]):
                     if coop not in self._tasks:
                         self._serve(coop)
@@ -578,6 +326,16 @@ class ReplicationRuntime:
                 log.exception("replication supervisor round failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), DISCOVER_S)
+
+    def _on_commit(self, events: list[CommittedEvent]) -> None:
+        """In the committing thread: hand the relay what was just committed, and wake the
+        relays of those coops (publish now rather than at the next poll)."""
+        assert self._relay is not None
+        self._relay.offer(events)
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            for coop in {e.coop for e in events}:
+                loop.call_soon_threadsafe(self.wake, coop)
 
     def _already_in_stream(self, coop: str, event_id: str) -> bool:
         """For the relay: events received from the stream, or put there by a sequenced write."""
@@ -662,12 +420,12 @@ class ReplicationRuntime:
         if not await self._ensure_stream(coop):
             return
         waker = self._wakers[coop]
-        pause = self.poll_s
+        pause = self.config.poll_s
         while not self._stop.is_set():
             waker.clear()
             try:
                 result = await self._relay.pump(coop)
-                pause = self.poll_s if result.caught_up else min(pause * 2, _PAUSE_MAX_S)
+                pause = self.config.poll_s if result.caught_up else min(pause * 2, _PAUSE_MAX_S)
                 if result.caught_up:
                     self._part_ready(coop, "relay")
             except Exception as exc:  # NATS refused, store busy …: publish again later
@@ -683,11 +441,12 @@ class ReplicationRuntime:
         assert self.nc is not None
         if not await self._ensure_stream(coop):
             return
-        consumer = EagerCoopConsumer(
-            self.nc, self.durable, coop, ack_wait=self.ack_wait_s,
+        c = self.config
+        consumer = DurableCoopConsumer(
+            self.nc, self.durable, coop, ack_wait=c.ack_wait_s, linger_s=LINGER_S,
             dead_letter=functools.partial(self._dead_letter, coop),
-            max_attempts=self.dead_letter_after, transient=TRANSIENT_ERRORS,
-            pause_min=self.retry_pause_s[0], pause_max=self.retry_pause_s[1],
+            max_attempts=c.dead_letter_after, transient=TRANSIENT_ERRORS,
+            pause_min=c.retry_pause_s[0], pause_max=c.retry_pause_s[1],
         )  # fmt: skip
         if not await self._known_position(consumer, coop):
             return
@@ -700,7 +459,7 @@ class ReplicationRuntime:
         coop's writes (judged at that position) go on."""
         await asyncio.to_thread(
             record_dead_letter, self.state, coop, delivered, attempts, exc,
-            self.rejected_max, self.node.clock_ms(),
+            self.config.rejected_max, self.clock_ms(),
         )  # fmt: skip
         self.positions.advance(coop, delivered.stream_seq)
 
@@ -730,7 +489,7 @@ class ReplicationRuntime:
             # Our own events read back, sequenced or relayed: no thread hop, no query.
             counts = IntakeCounts(received=len(messages), duplicates=len(messages))
         else:
-            skew_ms = self.node.settings.max_clock_skew_s * 1000
+            skew_ms = self.config.max_skew_s * 1000
             times = [d.trusted_ms(skew_ms) for d in batch]
             receive = functools.partial(
                 self.intake.receive, stream_seq=lambda i: batch[i].stream_seq
@@ -752,44 +511,3 @@ class ReplicationRuntime:
             numbers = await coop_numbers(self.nc, self.state, coop, self.durable)
             numbers.intake = self.totals[coop].as_dict()
             self._numbers[coop] = numbers
-
-
-def replication_for(
-    node: Node,
-    settings: Settings,
-    *,
-    nats: str | None = None,
-    serve: Sequence[str] = (),
-    disabled: bool = False,
-) -> ReplicationRuntime | None:
-    """The runtime ``icn node run`` should start (None with ``--no-replication``)."""
-    if disabled or not settings.replication:
-        return None
-    return ReplicationRuntime(
-        node,
-        nats=nats_urls(nats or settings.nats_url),
-        serve=[*settings.serve, *serve],
-        credentials=credentials_from_env(),
-        parked_max=settings.parked_max,
-        rejected_max=settings.rejected_max,
-        dead_letter_after=settings.dead_letter_after,
-    )
-
-
-def record_dead_letter(
-    state: SqlReplicationState,
-    coop: str,
-    delivered: Delivered,
-    attempts: int,
-    exc: BaseException,
-    bound: int,
-    now_ms: int,
-) -> None:
-    """Store a stream message that kept failing, with what failed (bytes cut to the bound)."""
-    data = delivered.data
-    error = f"{type(exc).__name__}: {exc}"[:500]
-    letter = DeadLetter(
-        delivered.stream_seq, delivered.subject[:512], attempts, error,
-        bytes(data[:REJECTED_WIRE_MAX]), len(data),
-    )  # fmt: skip
-    state.dead_letter(coop, letter, bound, now_ms)
