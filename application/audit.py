@@ -8,16 +8,17 @@ with the stored tree and with every checkpoint in the log.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 
 import msgspec
 
 from icn.application.memory_view import MemoryChains
-from icn.application.parallel import inspect_chunks
-from icn.application.ports import EventStore
+from icn.application.parallel import Verifier, make_verifier
+from icn.application.ports import EventStore, LogEntry
 from icn.domain.events.bodies import CHECKPOINT_ISSUED, ENTRY_RECORDED
 from icn.domain.events.chain import judge
-from icn.domain.events.envelope import Event, inspect
+from icn.domain.events.envelope import Event
 from icn.domain.events.verdicts import Verdict
 from icn.domain.ledger.balances import Balances, BalanceSheet
 from icn.domain.log.checkpoint import CheckpointError, open_checkpoint, origin_for
@@ -84,14 +85,34 @@ class StoreAudit(msgspec.Struct):
 
 
 def audit_lines(
-    lines: Iterable[bytes], *, workers: int = 1, progress: Progress | None = None
+    lines: Iterable[bytes],
+    *,
+    workers: int = 1,
+    verifier: Verifier | None = None,
+    progress: Progress | None = None,
 ) -> FileAudit:
-    """Verify a log given as wire lines, in order; nothing is stored anywhere."""
+    """Verify a log given as wire lines, in order; nothing is stored anywhere.
+
+    Signatures are checked by ``verifier`` (else one on ``workers`` threads, closed
+    at the end) while this thread judges the chunks already checked.
+    """
+    own = verifier is None
+    checker = make_verifier(workers) if verifier is None else verifier
+    try:
+        return _audit_lines(lines, checker, progress)
+    finally:
+        if own:
+            checker.close()
+
+
+def _audit_lines(
+    lines: Iterable[bytes], verifier: Verifier, progress: Progress | None
+) -> FileAudit:
     chains = MemoryChains()
     sheet = BalanceSheet()
     verdicts: list[str] = []
     reasons: list[str] = []
-    for chunk, inspections in inspect_chunks(lines, workers):
+    for chunk, inspections in verifier.stream(lines):
         for ins in inspections:
             j = judge(ins, chains)
             verdicts.append(j.verdict.value)
@@ -114,9 +135,35 @@ def split_lines(data: bytes) -> list[bytes]:
 
 
 def audit_store(
-    store: EventStore, coop: str, node_did: str | None, *, progress: Progress | None = None
+    store: EventStore,
+    coop: str,
+    node_did: str | None,
+    *,
+    workers: int = 1,
+    verifier: Verifier | None = None,
+    progress: Progress | None = None,
 ) -> StoreAudit:
-    """Re-verify a coop's stored log from scratch and check its tree and checkpoints."""
+    """Re-verify a coop's stored log from scratch and check its tree and checkpoints.
+
+    As :func:`audit_lines`: signatures on ``verifier`` (or ``workers`` threads),
+    the chain, balances and tree in this thread, which also reads the store.
+    """
+    own = verifier is None
+    checker = make_verifier(workers) if verifier is None else verifier
+    try:
+        return _audit_store(store, coop, node_did, checker, progress)
+    finally:
+        if own:
+            checker.close()
+
+
+def _audit_store(
+    store: EventStore,
+    coop: str,
+    node_did: str | None,
+    verifier: Verifier,
+    progress: Progress | None,
+) -> StoreAudit:
     chains = MemoryChains()
     sheet = BalanceSheet()
     tree = MemoryTree()
@@ -125,21 +172,30 @@ def audit_store(
     cps: list[tuple[Event, int]] = []
     # The node may append while we read: audit the log as it was at this size.
     size = store.tree_size(coop)
-    for entry in store.entries(coop, stop=size):
-        ins = inspect(entry.wire)
-        j = judge(ins, chains)
-        verdicts.append(j.verdict.value)
-        reasons.append(j.reason)
-        tree.append(leaf_hash(bytes.fromhex(entry.event_id)))
-        event = ins.event
-        if j.verdict is Verdict.OK and event is not None:
-            chains.accept(event)
-            if event.type == ENTRY_RECORDED:
-                sheet.apply(event.body)
-            elif event.type == CHECKPOINT_ISSUED:
-                cps.append((event, entry.leaf_index))
+    # The stream pulls wires ahead of the chunk being judged; their entries wait here.
+    held: deque[LogEntry] = deque()
+
+    def wires() -> Iterator[bytes]:
+        for entry in store.entries(coop, stop=size):
+            held.append(entry)
+            yield entry.wire
+
+    for chunk, inspections in verifier.stream(wires()):
+        for ins in inspections:
+            entry = held.popleft()
+            j = judge(ins, chains)
+            verdicts.append(j.verdict.value)
+            reasons.append(j.reason)
+            tree.append(leaf_hash(bytes.fromhex(entry.event_id)))
+            event = ins.event
+            if j.verdict is Verdict.OK and event is not None:
+                chains.accept(event)
+                if event.type == ENTRY_RECORDED:
+                    sheet.apply(event.body)
+                elif event.type == CHECKPOINT_ISSUED:
+                    cps.append((event, entry.leaf_index))
         if progress:
-            progress(1)
+            progress(len(chunk))
     stored = store.stored_nodes(coop)
     stored_ok = tree.size == size and all(stored.get(k) == h for k, h in tree.nodes.items())
     checks = [_check_checkpoint(event, tree, node_did) for event, _ in cps]
