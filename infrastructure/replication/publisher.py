@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import msgspec
@@ -209,10 +209,8 @@ class JetStreamPublisher:
         await self._listen()
         self._batches += 1
         batch_id = f"{self._inbox[-16:]}-{self._batches}"
-        token = self._token()
         window = _Window()
-        window.left = 1
-        self._waiting[token] = (window, 0)
+        token, commit_reply = self._expect(window, 0)
         last = len(items)
         try:
             for n, item in enumerate(items, start=1):
@@ -229,7 +227,7 @@ class JetStreamPublisher:
                 subject, headers, wire = _message(item, **extra)
                 # The commit's reply is the batch's answer; the first message's reply (empty,
                 # or an early error) goes to a token nobody waits for.
-                reply = f"{self._inbox}.{token}" if n == last else ""
+                reply = commit_reply if n == last else ""
                 await self._nc.publish(subject, wire, reply=reply, headers=headers)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(window.done.wait(), timeout=self.ack_timeout)
@@ -264,13 +262,9 @@ class JetStreamPublisher:
         try:
             await self._listen()
             for n, (subject, headers, wire) in enumerate(messages):
-                token = self._token()
-                self._waiting[token] = (window, n)
+                token, reply = self._expect(window, n)
                 tokens.append(token)
-                window.left += 1
-                await self._nc.publish(
-                    subject, wire, reply=f"{self._inbox}.{token}", headers=headers
-                )
+                await self._nc.publish(subject, wire, reply=reply, headers=headers)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(window.done.wait(), timeout=self.ack_timeout)
         except nats.errors.Error as exc:
@@ -278,8 +272,7 @@ class JetStreamPublisher:
                 f"the write could not be sent: {exc!r}", [None] * len(items)
             ) from exc
         finally:
-            for token in tokens:
-                self._waiting.pop(token, None)
+            self._forget(tokens)
         results: list[Published | None] = [None] * len(items)
         for n in range(len(items)):
             answer = window.answers.get(n)
@@ -334,22 +327,16 @@ class JetStreamPublisher:
             await self._listen()
             for position, index in enumerate(window):
                 subject, headers, wire = messages[index]
-                token = self._token()
-                self._waiting[token] = (batch, index)
-                batch.left += 1
+                token, reply = self._expect(batch, index)
                 try:
                     # The client queues the bytes and its flusher writes them in bulk.
-                    await self._nc.publish(
-                        subject, wire, reply=f"{self._inbox}.{token}", headers=headers
-                    )
+                    await self._nc.publish(subject, wire, reply=reply, headers=headers)
                 except _TRANSIENT as exc:
-                    self._waiting.pop(token, None)
-                    batch.left -= 1
+                    self._unexpect(batch, token)
                     error, failed = exc, window[position:]
                     break
                 except nats.errors.Error as exc:
-                    self._waiting.pop(token, None)
-                    batch.left -= 1
+                    self._unexpect(batch, token)
                     refused = exc
                     break
                 sent.append((token, index))
@@ -357,8 +344,7 @@ class JetStreamPublisher:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(batch.done.wait(), timeout=self.ack_timeout)
         finally:
-            for token, _ in sent:
-                self._waiting.pop(token, None)
+            self._forget(token for token, _ in sent)
         for _, index in sent:
             answer = batch.answers.get(index)
             if answer is None:
@@ -388,9 +374,24 @@ class JetStreamPublisher:
             self._inbox = self._nc.new_inbox()
             self._replies = await self._nc.subscribe(f"{self._inbox}.*", cb=self._on_reply)
 
-    def _token(self) -> str:
+    def _expect(self, window: _Window, index: int) -> tuple[str, str]:
+        """Have ``window`` wait for the ack of its message ``index``: every send path
+        publishes with the reply subject this returns (with its token)."""
         self._tokens += 1
-        return str(self._tokens)
+        token = str(self._tokens)
+        self._waiting[token] = (window, index)
+        window.left += 1
+        return token, f"{self._inbox}.{token}"
+
+    def _unexpect(self, window: _Window, token: str) -> None:
+        """The message was never sent: its window waits for one ack less."""
+        self._waiting.pop(token, None)
+        window.left -= 1
+
+    def _forget(self, tokens: Iterable[str]) -> None:
+        """Stop routing these acks (their window gave up or was answered)."""
+        for token in tokens:
+            self._waiting.pop(token, None)
 
     async def _on_reply(self, msg: Msg) -> None:
         waiting = self._waiting.pop(msg.subject[len(self._inbox) + 1 :], None)
