@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -9,7 +10,7 @@ import typer
 from icn.application.checkpoint_schedule import CheckpointSchedule
 from icn.application.checkpoints import CheckpointPolicy
 from icn.interfaces.bootstrap import build_node, init_node, is_initialised
-from icn.interfaces.cli.common import DataDir, Json, out, print_json, settings_for
+from icn.interfaces.cli.common import DataDir, Json, data_dir_of, out, print_json, settings_for
 from icn.interfaces.cli.node_replication import Nats, Serve, status, sync
 
 app = typer.Typer(help="Run and manage this node.", no_args_is_help=True)
@@ -43,8 +44,22 @@ def run(
     no_replication: Annotated[
         bool, typer.Option("--no-replication", help="No NATS: serve this node alone.")
     ] = False,
+    detach: Annotated[
+        bool,
+        typer.Option(
+            "--detach",
+            help="Run in the background (log: DATA_DIR/node.log); return once /v1/health "
+            "answers. Stop it with `icn node stop`.",
+        ),
+    ] = False,
+    wait: Annotated[
+        float, typer.Option("--wait", min=1, help="With --detach: seconds to wait for health.")
+    ] = 120,
 ) -> None:
-    """Serve the node in the foreground until SIGINT or SIGTERM."""
+    """Serve the node in the foreground until SIGINT or SIGTERM (or in the background)."""
+    if detach:
+        run_detached(data_dir, host, port, nats, serve or [], no_replication, wait)
+        return
     import uvicorn
 
     from icn.interfaces.http.app import create_app
@@ -90,3 +105,52 @@ def run(
         ForegroundServer(config).run()
     finally:
         node.close()
+
+
+def run_detached(
+    data_dir: Path | None,
+    host: str | None,
+    port: int | None,
+    nats: str | None,
+    serve: list[str],
+    no_replication: bool,
+    wait: float,
+) -> None:
+    """``icn node run`` with the same options as a background process; print its pid and URL."""
+    from icn.interfaces.cli.node_detach import LOG_NAME, health_url, start_detached
+
+    settings = settings_for(data_dir)
+    bind_host = host or settings.http_host
+    bind_port = settings.http_port if port is None else port
+    if bind_port == 0:
+        raise typer.BadParameter("--detach needs a fixed port to wait on", param_hint="'--port'")
+    home = settings.data_dir.resolve()
+    args = ["--data-dir", str(home), "--host", bind_host, "--port", str(bind_port)]
+    args += ["--nats", nats] if nats else []
+    for coop in serve:
+        args += ["--serve", coop]
+    args += ["--no-replication"] if no_replication else []
+    url = health_url(bind_host, bind_port)
+    pid = start_detached(args, home, url, wait)
+    base = url.removesuffix("/v1/health")
+    out.print(f"node running in the background: pid {pid}, {base}/v1")
+    out.print(f"  log: {home / LOG_NAME}; stop it with: icn node stop")
+
+
+@app.command("stop")
+def stop(
+    data_dir: DataDir = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=1, help="Seconds to wait for it to stop.")
+    ] = 30,
+) -> None:
+    """Stop the node running on this data dir (SIGTERM to the pid holding its lock) and wait
+    until it has stopped; nothing to do (exit 0) when none runs."""
+    from icn.interfaces.cli.node_detach import stop as stop_node
+
+    home = data_dir_of(data_dir)
+    pid = stop_node(home, timeout)
+    if pid is None:
+        out.print(f"no node running on {home}")
+    else:
+        out.print(f"stopped node (pid {pid})")
