@@ -33,11 +33,12 @@ from icn.application.ports import (
 )
 from icn.application.sequencing import Sequencer, StreamMoved, StreamUnavailable
 from icn.domain.coop.evolve import evolve, likely_reads
-from icn.domain.coop.state import Effects, Refusal
-from icn.domain.events.chain import ChainHead, judge
+from icn.domain.coop.state import Effects
+from icn.domain.events.chain import ChainHead, author_flagged, judge
 from icn.domain.events.envelope import Event, Inspection, inspect
 from icn.domain.events.timing import DEFAULT_MAX_CLOCK_SKEW_S, clock_skew_reason
 from icn.domain.events.verdicts import Verdict
+from icn.domain.refusals import Refusal
 
 MAX_RETRIES = 8
 REFUSED = "refused"
@@ -411,18 +412,7 @@ class AppendEvents:
                 if skew is not None:
                     outcomes.append(Outcome(REFUSED, skew, code="clock-skew", id=event_id))
                     continue
-                if view.is_flagged(event.coop, event.author):
-                    outcomes.append(
-                        Outcome(
-                            REFUSED,
-                            "author is flagged for a fork in this coop; nothing of the chain"
-                            " past the fork is applied until governance resolves it",
-                            code="author-flagged",
-                            id=event_id,
-                        )
-                    )
-                    continue
-                result = evolve(event, view.state, now)
+                result = author_flagged(event, view) or evolve(event, view.state, now)
                 if isinstance(result, Refusal):
                     outcomes.append(Outcome(REFUSED, result.reason, code=result.code, id=event_id))
                     continue

@@ -1,5 +1,7 @@
 """Errors the use cases raise; interfaces map each to one exit code or one problem ``code``."""
 
+from icn.domain.refusals import Code
+
 
 class ApplicationError(Exception):
     """Base of every error a use case raises on purpose.
@@ -28,7 +30,7 @@ class BatchRefused(ApplicationError):
 class StoreBusy(ApplicationError):
     """Other writers kept winning the race for the log; try again later."""
 
-    code = "store-busy"
+    code: str = Code.STORE_BUSY
 
 
 class NotFound(ApplicationError):

@@ -8,8 +8,9 @@ What comes back decides the line's fate:
 - ``fork``: the store keeps it in quarantine beside the event it conflicts
   with, and flags the author;
 - ``gap``, and node-rule refusals that other events may still lift
-  (:data:`PARKABLE_CODES`: the coop is not founded here yet, the payer is
-  not a member yet, the credit that covers a payment has not arrived …):
+  (codes that may clear, :mod:`icn.domain.refusals`: the coop is not founded
+  here yet, the payer is not a member yet, the credit that covers a payment
+  has not arrived …):
   **parked**, and tried again, oldest first, whenever the coop's log has
   grown since the last try, until they pass or the bound evicts them;
 - anything else (``malformed``, ``bad-id``, ``bad-signature``,
@@ -48,6 +49,7 @@ from icn.application.parallel import Verifier, shared_verifier
 from icn.application.remembered_ids import RememberedIds
 from icn.domain.events.envelope import Event, Inspection, inspect
 from icn.domain.events.verdicts import Verdict
+from icn.domain.refusals import Code, may_clear
 
 DEFAULT_MAX_PARKED = 10_000
 MAX_RETRY_PASSES = 16
@@ -61,29 +63,6 @@ most 64 KiB, a NATS message up to 1 MiB), and the table stays bounded."""
 REASON_MAX = 500
 MAX_REMEMBERED = 200_000
 """Ids of appended stream events kept for :meth:`Intake.came_from_stream`, per coop."""
-
-PARKABLE_CODES = frozenset(
-    {
-        "unknown-coop",  # the coop.Founded has not arrived
-        "not-a-member",  # the admission has not arrived (author, payee, mediator …)
-        "member-suspended",  # the reinstatement may be on its way
-        "account-frozen",  # the unfreeze may be on its way
-        "not-authorized",  # the author's admin role has not arrived
-        "credit-limit-exceeded",  # a credit from another node has not arrived
-        "unknown-currency",  # the policy change that adds it has not arrived
-        "unknown-entry",  # the disputed entry has not arrived
-        "unknown-dispute",  # the dispute has not arrived
-        "dispute-closed",  # the resolution a settlement needs has not arrived
-        "not-frozen",  # an unfreeze whose freeze has not arrived
-        "not-suspended",  # a reinstatement whose suspension has not arrived
-        "balance-not-settled",  # an exit whose last payment has not arrived
-    }
-)
-"""Node-rule refusals that an event still to arrive may lift: such events are parked.
-
-Every other refusal (``already-member``, ``coop-already-founded``,
-``invalid-*``, ``author-flagged`` …) says something about the event itself
-or about a conflict no later event undoes: rejected."""
 
 
 class ToPark(NamedTuple):
@@ -223,9 +202,7 @@ def _claimed_id(message: bytes) -> str:
 
 def parkable(outcome: Outcome) -> bool:
     """True when a later event may make this outcome ``ok``."""
-    if outcome.verdict == Verdict.GAP:
-        return True
-    return outcome.verdict == REFUSED and outcome.code in PARKABLE_CODES
+    return outcome.verdict in (Verdict.GAP, REFUSED) and may_clear(outcome.code or outcome.verdict)
 
 
 class Intake:
@@ -321,9 +298,9 @@ class Intake:
             message, trusted = messages[i], trusted_ms[i]
             if ins.event is not None and ins.event.coop != coop:
                 counts.rejected += 1
-                counts.rejected_codes["wrong-coop"] += 1
+                counts.rejected_codes[Code.WRONG_COOP] += 1
                 reason = f"an event of coop {ins.event.coop!r} in the stream of {coop!r}"
-                refused.append((i, to_reject(seq_of(i), "wrong-coop", reason, message)))
+                refused.append((i, to_reject(seq_of(i), Code.WRONG_COOP, reason, message)))
                 continue
             inspections.append(ins)
             positions.append(i)

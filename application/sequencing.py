@@ -31,6 +31,7 @@ from typing import Protocol
 
 from icn.application.errors import StoreBusy
 from icn.application.ports import Accepted
+from icn.domain.refusals import Code
 
 
 class StreamMoved(Exception):
@@ -50,7 +51,7 @@ class StreamMoved(Exception):
 class StreamUnavailable(StoreBusy):
     """The coop's stream cannot take writes now (NATS away, or this node still catching up)."""
 
-    code = "stream-unavailable"
+    code: str = Code.STREAM_UNAVAILABLE
 
 
 class Sequencer(Protocol):

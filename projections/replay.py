@@ -28,8 +28,8 @@ from icn.application.coop_view import StateLayer
 from icn.application.ports import LogEntry
 from icn.domain.coop.evolve import evolve
 from icn.domain.coop.records import Record
-from icn.domain.coop.state import Refusal
 from icn.domain.events.envelope import Event
+from icn.domain.refusals import Refusal
 from icn.projections.ledger import LEDGER_PROJECTIONS
 from icn.projections.ports import Key, LogSource, ReadModelDump, ReadModelStore, Row, Table
 from icn.projections.runner import CatchUp, Runner

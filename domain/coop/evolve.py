@@ -15,11 +15,12 @@ import msgspec
 from icn.domain.coop import bodies as coop_bodies
 from icn.domain.coop import rules as coop_rules
 from icn.domain.coop.records import MemberStatus
-from icn.domain.coop.state import CoopView, Effects, Refusal
+from icn.domain.coop.state import CoopView, Effects
 from icn.domain.events.bodies import ENTRY_RECORDED, EntryRecordedBody
 from icn.domain.events.envelope import Event
 from icn.domain.ledger import bodies as ledger_bodies
 from icn.domain.ledger import rules as ledger_rules
+from icn.domain.refusals import Code, Refusal
 
 BODY_TYPES: dict[str, type[Any]] = {
     **coop_bodies.BODIES,
@@ -43,14 +44,16 @@ def evolve(event: Event, view: CoopView, now: int) -> Refusal | Effects:
     if event.type != coop_bodies.FOUNDED:
         coop = view.coop(event.coop)
         if coop is None:
-            return Refusal("unknown-coop", f"coop {event.coop} has not been founded on this node")
+            return Refusal(
+                Code.UNKNOWN_COOP, f"coop {event.coop} has not been founded on this node"
+            )
     rule = RULES.get(event.type)
     if rule is None:
         return _member_statement(event, view)
     try:
         body = msgspec.convert(event.body, BODY_TYPES[event.type])
     except msgspec.ValidationError as exc:
-        return Refusal("invalid-body", f"bad {event.type} body: {exc}")
+        return Refusal(Code.INVALID_BODY, f"bad {event.type} body: {exc}")
     return rule(body, event, view, now)
 
 
@@ -62,9 +65,9 @@ def _member_statement(event: Event, view: CoopView) -> Refusal | Effects:
         return []
     member = view.member(event.coop, event.author)
     if member is None or member.status in (MemberStatus.APPLIED, MemberStatus.EXITED):
-        return Refusal("not-a-member", f"{event.author} is not a member of {event.coop}")
+        return Refusal(Code.NOT_A_MEMBER, f"{event.author} is not a member of {event.coop}")
     if member.status == MemberStatus.SUSPENDED:
-        return Refusal("member-suspended", f"{event.author} is suspended")
+        return Refusal(Code.MEMBER_SUSPENDED, f"{event.author} is suspended")
     return []
 
 

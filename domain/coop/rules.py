@@ -15,36 +15,38 @@ import msgspec
 
 from icn.domain.coop import bodies as b
 from icn.domain.coop.records import CoopRecord, CurrencySpec, MemberRecord, MemberStatus, Policy
-from icn.domain.coop.state import CoopView, Effects, Refusal, is_authority
+from icn.domain.coop.state import CoopView, Effects, is_authority
 from icn.domain.events.envelope import Event
 from icn.domain.identity.did import is_valid_did
+from icn.domain.ledger.amounts import format_money
+from icn.domain.refusals import Code, Refusal
 
 
 def policy_problem(policy: Policy, currencies: dict[str, CurrencySpec]) -> Refusal | None:
     """Every currency has a credit policy, and policy names no unknown currency."""
     for code in policy.credit:
         if code not in currencies:
-            return Refusal("unknown-currency", f"credit policy for unknown currency {code!r}")
+            return Refusal(Code.INVALID_POLICY, f"credit policy for unknown currency {code!r}")
     for code in policy.demurrage:
         if code not in currencies:
-            return Refusal("unknown-currency", f"demurrage policy for unknown currency {code!r}")
+            return Refusal(Code.INVALID_POLICY, f"demurrage policy for unknown currency {code!r}")
     for code in currencies:
         if code not in policy.credit:
-            return Refusal("invalid-policy", f"currency {code!r} has no credit policy")
+            return Refusal(Code.INVALID_POLICY, f"currency {code!r} has no credit policy")
     for code, credit in policy.credit.items():
         if credit.initial_limit > credit.max_limit:
-            return Refusal("invalid-policy", f"{code}: initial_limit is above max_limit")
+            return Refusal(Code.INVALID_POLICY, f"{code}: initial_limit is above max_limit")
     return None
 
 
 def founded(body: b.Founded, event: Event, view: CoopView, now: int) -> Refusal | Effects:
     """The author becomes the coop's DID; founders are active members from now."""
     if view.coop(event.coop) is not None:
-        return Refusal("coop-already-founded", f"coop {event.coop} is already founded")
+        return Refusal(Code.COOP_ALREADY_FOUNDED, f"coop {event.coop} is already founded")
     currencies: dict[str, CurrencySpec] = {}
     for c in body.currencies:
         if c.code in currencies:
-            return Refusal("invalid-policy", f"currency {c.code!r} is listed twice")
+            return Refusal(Code.INVALID_POLICY, f"currency {c.code!r} is listed twice")
         currencies[c.code] = c
     problem = policy_problem(body.policy, currencies)
     if problem:
@@ -62,7 +64,7 @@ def founded(body: b.Founded, event: Event, view: CoopView, now: int) -> Refusal 
     seen: set[str] = set()
     for m in body.members:
         if not is_valid_did(m.did) or m.did == event.author or m.did in seen:
-            return Refusal("invalid-member", f"founding member {m.did!r} is not a distinct DID")
+            return Refusal(Code.INVALID_MEMBER, f"founding member {m.did!r} is not a distinct DID")
         seen.add(m.did)
         effects.append(
             MemberRecord(did=m.did, status=MemberStatus.ACTIVE, roles=tuple(m.roles), joined_ms=now)
@@ -79,16 +81,16 @@ def _coop(view: CoopView, event: Event) -> CoopRecord:
 def _authority(view: CoopView, event: Event) -> CoopRecord | Refusal:
     coop = _coop(view, event)
     if not is_authority(view, coop, event.author):
-        return Refusal("not-authorized", f"{event.type} needs an admin or the coop's DID")
+        return Refusal(Code.NOT_AUTHORIZED, f"{event.type} needs an admin or the coop's DID")
     return coop
 
 
 def _target(view: CoopView, event: Event, did: str) -> MemberRecord | Refusal:
     if not is_valid_did(did):
-        return Refusal("invalid-member", f"{did!r} is not a DID")
+        return Refusal(Code.INVALID_MEMBER, f"{did!r} is not a DID")
     member = view.member(event.coop, did)
     if member is None or member.status in (MemberStatus.APPLIED, MemberStatus.EXITED):
-        return Refusal("not-a-member", f"{did} is not a member of {event.coop}")
+        return Refusal(Code.NOT_A_MEMBER, f"{did} is not a member of {event.coop}")
     return member
 
 
@@ -105,9 +107,9 @@ def applied(body: b.MemberApplied, event: Event, view: CoopView, now: int) -> Re
     coop = _coop(view, event)
     member = view.member(event.coop, event.author)
     if event.author == coop.did:
-        return Refusal("invalid-member", "the coop's DID cannot be a member")
+        return Refusal(Code.INVALID_MEMBER, "the coop's DID cannot be a member")
     if member is not None and member.status in (MemberStatus.ACTIVE, MemberStatus.SUSPENDED):
-        return Refusal("already-member", f"{event.author} is already a member")
+        return Refusal(Code.ALREADY_MEMBER, f"{event.author} is already a member")
     return [MemberRecord(did=event.author, status=MemberStatus.APPLIED, applied_ms=now)]
 
 
@@ -117,10 +119,10 @@ def admitted(body: b.MemberAdmitted, event: Event, view: CoopView, now: int) -> 
     if isinstance(coop, Refusal):
         return coop
     if not is_valid_did(body.member) or body.member == coop.did:
-        return Refusal("invalid-member", f"{body.member!r} cannot be admitted")
+        return Refusal(Code.INVALID_MEMBER, f"{body.member!r} cannot be admitted")
     member = view.member(event.coop, body.member)
     if member is not None and member.status in (MemberStatus.ACTIVE, MemberStatus.SUSPENDED):
-        return Refusal("already-member", f"{body.member} is already a member")
+        return Refusal(Code.ALREADY_MEMBER, f"{body.member} is already a member")
     return [
         MemberRecord(
             did=body.member,
@@ -153,7 +155,7 @@ def suspended(body: b.MemberSuspended, event: Event, view: CoopView, now: int) -
     if isinstance(member, Refusal):
         return member
     if member.status != MemberStatus.ACTIVE:
-        return Refusal("member-suspended", f"{body.member} is already suspended")
+        return Refusal(Code.ALREADY_SUSPENDED, f"{body.member} is already suspended")
     return [_replace(member, status=MemberStatus.SUSPENDED)]
 
 
@@ -165,7 +167,7 @@ def reinstated(
     if isinstance(member, Refusal):
         return member
     if member.status != MemberStatus.SUSPENDED:
-        return Refusal("not-suspended", f"{body.member} is not suspended")
+        return Refusal(Code.NOT_SUSPENDED, f"{body.member} is not suspended")
     return [_replace(member, status=MemberStatus.ACTIVE)]
 
 
@@ -175,12 +177,13 @@ def exited(body: b.MemberExited, event: Event, view: CoopView, now: int) -> Refu
     member = _target(view, event, event.author)
     if isinstance(member, Refusal):
         return member
-    for code in coop.currencies:
+    for code, spec in coop.currencies.items():
         account = view.account(event.coop, event.author, code)
         if account is not None and account.balance != 0:
             return Refusal(
-                "balance-not-settled",
-                f"{code} balance is {account.balance}; settle it to zero before leaving",
+                Code.BALANCE_NOT_SETTLED,
+                f"the balance is {format_money(account.balance, spec.decimals, code)};"
+                " settle it to zero before leaving",
             )
     return [_replace(member, status=MemberStatus.EXITED, roles=())]
 
@@ -191,11 +194,11 @@ def policy_changed(
     """Only the coop's DID changes policy (governance will decide when it signs)."""
     coop = _coop(view, event)
     if event.author != coop.did:
-        return Refusal("not-authorized", "only the coop's DID changes its policy")
+        return Refusal(Code.NOT_AUTHORIZED, "only the coop's DID changes its policy")
     currencies = dict(coop.currencies)
     for c in body.add_currencies:
         if c.code in currencies:
-            return Refusal("invalid-policy", f"currency {c.code!r} already exists")
+            return Refusal(Code.INVALID_POLICY, f"currency {c.code!r} already exists")
         currencies[c.code] = c
     problem = policy_problem(body.policy, currencies)
     if problem:

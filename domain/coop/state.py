@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Protocol
 
-import msgspec
-
 from icn.domain.coop.records import (
     ADMIN,
     AccountRecord,
@@ -21,14 +19,6 @@ from icn.domain.coop.records import (
     Record,
 )
 from icn.domain.events.envelope import Event
-
-
-class Refusal(msgspec.Struct, frozen=True):
-    """A node rule says no: a stable ``code`` and a reason a person can act on."""
-
-    code: str
-    reason: str
-
 
 Effects = list[Record]
 """The records an accepted event writes, in order (a later one of the same key wins)."""

@@ -15,6 +15,7 @@ from icn.domain.events.bodies import CHECKPOINT_ISSUED, ENTRY_RECORDED, debit_pr
 from icn.domain.events.envelope import Event, Inspection
 from icn.domain.events.verdicts import Verdict
 from icn.domain.log.checkpoint import checkpoint_body_problem
+from icn.domain.refusals import Code, Refusal
 
 
 class ChainHead(msgspec.Struct, frozen=True):
@@ -51,6 +52,29 @@ class Judgement(msgspec.Struct, frozen=True):
 
 
 OK = Judgement(Verdict.OK)
+
+
+class ForkFlags(Protocol):
+    """Which authors have a fork on record (evidence in quarantine) in which coop."""
+
+    def is_flagged(self, coop: str, author: str) -> bool:
+        """True when ``author`` forked their chain in ``coop``."""
+        ...
+
+
+def author_flagged(event: Event, flags: ForkFlags) -> Refusal | None:
+    """Spec section 4: nothing of a forked chain is applied until governance resolves it.
+
+    Every later event of a flagged author is refused, whichever branch it
+    extends, so no node applies one side of the fork and another node the other.
+    """
+    if not flags.is_flagged(event.coop, event.author):
+        return None
+    return Refusal(
+        Code.AUTHOR_FLAGGED,
+        "author is flagged for a fork in this coop; nothing of the chain"
+        " past the fork is applied until governance resolves it",
+    )
 
 
 def _state_problem(event: Event, view: ChainView) -> str | None:

@@ -41,3 +41,8 @@ def format_amount(units: int, decimals: int) -> str:
     sign = "-" if units < 0 else ""
     whole, frac = divmod(abs(units), 10**decimals)
     return f"{sign}{whole}.{frac:0{decimals}d}" if decimals else f"{sign}{whole}"
+
+
+def format_money(units: int, decimals: int, currency: str) -> str:
+    """``-50250`` with 2 decimals in ``hours`` → ``"-502.50 hours"``: how refusals speak."""
+    return f"{format_amount(units, decimals)} {currency}"

@@ -29,14 +29,15 @@ from icn.domain.coop.state import (
     CoopView,
     DisputeClaim,
     Effects,
-    Refusal,
     account_of,
     is_authority,
 )
 from icn.domain.events.bodies import ENTRY_RECORDED, EntryRecordedBody
 from icn.domain.events.envelope import Event
 from icn.domain.ledger import bodies as b
+from icn.domain.ledger.amounts import format_amount, format_money
 from icn.domain.ledger.credit import credit_limit
+from icn.domain.refusals import Code, Refusal
 
 OPEN = (DisputeStatus.FILED, DisputeStatus.ANSWERED)
 
@@ -53,9 +54,9 @@ def _party_problem(view: CoopView, coop: CoopRecord, did: str, role: str) -> Ref
         return None
     member = view.member(coop.coop, did)
     if member is None or member.status in (MemberStatus.APPLIED, MemberStatus.EXITED):
-        return Refusal("not-a-member", f"{role} {did} is not a member of {coop.coop}")
+        return Refusal(Code.NOT_A_MEMBER, f"{role} {did} is not a member of {coop.coop}")
     if member.status == MemberStatus.SUSPENDED:
-        return Refusal("member-suspended", f"{role} {did} is suspended")
+        return Refusal(Code.MEMBER_SUSPENDED, f"{role} {did} is suspended")
     return None
 
 
@@ -88,7 +89,8 @@ def entry_recorded(
         assert payer is not None
         if payer.is_frozen_at(now):
             return Refusal(
-                "account-frozen", f"{event.author}'s account is frozen: it can receive but not pay"
+                Code.ACCOUNT_FROZEN,
+                f"{event.author}'s account is frozen: it can receive but not pay",
             )
     accounts: dict[tuple[str, str], AccountRecord] = {}
 
@@ -100,12 +102,15 @@ def entry_recorded(
     for i, tx in enumerate(body.transactions):
         if tx.currency not in coop.currencies:
             return Refusal(
-                "unknown-currency", f"transaction {i}: {coop.coop} has no currency {tx.currency!r}"
+                Code.UNKNOWN_CURRENCY,
+                f"transaction {i}: {coop.coop} has no currency {tx.currency!r}",
             )
         if by_coop:
             for did, role in ((tx.from_, "debited account"), (tx.to, "payee")):
                 if did != coop.did and view.member(coop.coop, did) is None:
-                    return Refusal("not-a-member", f"transaction {i}: {role} {did} is not a member")
+                    return Refusal(
+                        Code.NOT_A_MEMBER, f"transaction {i}: {role} {did} is not a member"
+                    )
         else:
             problem = _party_problem(view, coop, tx.to, "payee")
             if problem:
@@ -123,10 +128,12 @@ def entry_recorded(
                 continue
             limit = limit_for(view, coop, payer, currency, now)
             if account.balance < -limit:
+                decimals = coop.currencies[currency].decimals
                 return Refusal(
-                    "credit-limit-exceeded",
-                    f"{currency}: the balance after this entry would be {account.balance},"
-                    f" below the credit limit of -{limit}",
+                    Code.CREDIT_LIMIT_EXCEEDED,
+                    "the balance after this entry would be"
+                    f" {format_money(account.balance, decimals, currency)},"
+                    f" below the credit limit of {format_amount(-limit, decimals)}",
                 )
     return list(accounts.values())
 
@@ -134,7 +141,7 @@ def entry_recorded(
 def _member_target(view: CoopView, event: Event, did: str) -> MemberRecord | Refusal:
     member = view.member(event.coop, did)
     if member is None or member.status in (MemberStatus.APPLIED, MemberStatus.EXITED):
-        return Refusal("not-a-member", f"{did} is not a member of {event.coop}")
+        return Refusal(Code.NOT_A_MEMBER, f"{did} is not a member of {event.coop}")
     return member
 
 
@@ -144,12 +151,12 @@ def account_frozen(
     """An admin (or the coop's DID) freezes a member's paying side."""
     coop = _coop(view, event)
     if not is_authority(view, coop, event.author):
-        return Refusal("not-authorized", "freezing an account needs an admin or the coop's DID")
+        return Refusal(Code.NOT_AUTHORIZED, "freezing an account needs an admin or the coop's DID")
     member = _member_target(view, event, body.member)
     if isinstance(member, Refusal):
         return member
     if body.until is not None and body.until <= now:
-        return Refusal("invalid-request", "a freeze must end after it starts")
+        return Refusal(Code.INVALID_FREEZE, "a freeze must end after it starts")
     return [
         msgspec.structs.replace(
             member, frozen=True, frozen_until=body.until, freeze_reason=body.reason
@@ -163,12 +170,14 @@ def account_unfrozen(
     """Ends a freeze in force."""
     coop = _coop(view, event)
     if not is_authority(view, coop, event.author):
-        return Refusal("not-authorized", "unfreezing an account needs an admin or the coop's DID")
+        return Refusal(
+            Code.NOT_AUTHORIZED, "unfreezing an account needs an admin or the coop's DID"
+        )
     member = _member_target(view, event, body.member)
     if isinstance(member, Refusal):
         return member
     if not member.is_frozen_at(now):
-        return Refusal("not-frozen", f"{body.member}'s account is not frozen")
+        return Refusal(Code.NOT_FROZEN, f"{body.member}'s account is not frozen")
     return [msgspec.structs.replace(member, frozen=False, frozen_until=None, freeze_reason=None)]
 
 
@@ -178,18 +187,18 @@ def dispute_filed(
     """A party to a transaction disputes it, once."""
     entry = view.event(event.coop, body.entry)
     if entry is None or entry.type != ENTRY_RECORDED:
-        return Refusal("unknown-entry", f"no ledger entry {body.entry} in {event.coop}")
+        return Refusal(Code.UNKNOWN_ENTRY, f"no ledger entry {body.entry} in {event.coop}")
     txs = entry.body["transactions"]
     if body.transaction >= len(txs):
-        return Refusal("unknown-entry", f"entry {body.entry} has {len(txs)} transaction(s)")
+        return Refusal(Code.UNKNOWN_ENTRY, f"entry {body.entry} has {len(txs)} transaction(s)")
     tx = txs[body.transaction]
     if event.author not in (tx["from"], tx["to"]):
-        return Refusal("not-a-party", "only the payer or the payee may dispute a transaction")
+        return Refusal(Code.NOT_A_PARTY, "only the payer or the payee may dispute a transaction")
     problem = _standing_problem(view, event)
     if problem:
         return problem
     if view.claim(event.coop, body.entry, body.transaction) is not None:
-        return Refusal("already-disputed", "this transaction has been disputed already")
+        return Refusal(Code.ALREADY_DISPUTED, "this transaction has been disputed already")
     counterparty = tx["to"] if event.author == tx["from"] else tx["from"]
     return [
         DisputeRecord(
@@ -216,16 +225,16 @@ def _standing_problem(view: CoopView, event: Event) -> Refusal | None:
         return None
     member = view.member(event.coop, event.author)
     if member is None or member.status not in (MemberStatus.ACTIVE, MemberStatus.SUSPENDED):
-        return Refusal("not-a-member", f"{event.author} is not a member of {event.coop}")
+        return Refusal(Code.NOT_A_MEMBER, f"{event.author} is not a member of {event.coop}")
     return None
 
 
 def _open_dispute(view: CoopView, event: Event, dispute_id: str) -> DisputeRecord | Refusal:
     dispute = view.dispute(event.coop, dispute_id)
     if dispute is None:
-        return Refusal("unknown-dispute", f"no dispute {dispute_id} in {event.coop}")
+        return Refusal(Code.UNKNOWN_DISPUTE, f"no dispute {dispute_id} in {event.coop}")
     if dispute.status not in OPEN:
-        return Refusal("dispute-closed", f"dispute {dispute_id} is {dispute.status}")
+        return Refusal(Code.DISPUTE_CLOSED, f"dispute {dispute_id} is {dispute.status}")
     return dispute
 
 
@@ -237,12 +246,12 @@ def dispute_answered(
     if isinstance(dispute, Refusal):
         return dispute
     if event.author != dispute.counterparty:
-        return Refusal("not-a-party", "only the counterparty answers a dispute")
+        return Refusal(Code.NOT_A_PARTY, "only the counterparty answers a dispute")
     problem = _standing_problem(view, event)
     if problem:
         return problem
     if dispute.status == DisputeStatus.ANSWERED:
-        return Refusal("already-answered", "this dispute has been answered already")
+        return Refusal(Code.ALREADY_ANSWERED, "this dispute has been answered already")
     return [msgspec.structs.replace(dispute, status=DisputeStatus.ANSWERED)]
 
 
@@ -252,15 +261,15 @@ def mediator_assigned(
     """An admin names an active member who is not a party."""
     coop = _coop(view, event)
     if not is_authority(view, coop, event.author):
-        return Refusal("not-authorized", "assigning a mediator needs an admin or the coop's DID")
+        return Refusal(Code.NOT_AUTHORIZED, "assigning a mediator needs an admin or the coop's DID")
     dispute = _open_dispute(view, event, body.dispute)
     if isinstance(dispute, Refusal):
         return dispute
     mediator = view.member(event.coop, body.mediator)
     if mediator is None or not mediator.is_active:
-        return Refusal("not-a-member", f"{body.mediator} is not an active member")
+        return Refusal(Code.NOT_A_MEMBER, f"{body.mediator} is not an active member")
     if body.mediator in (dispute.payer, dispute.payee):
-        return Refusal("not-eligible", "a party cannot mediate its own dispute")
+        return Refusal(Code.NOT_ELIGIBLE, "a party cannot mediate its own dispute")
     return [msgspec.structs.replace(dispute, mediator=body.mediator)]
 
 
@@ -279,24 +288,24 @@ def dispute_resolved(
     )
     if not allowed or event.author in (dispute.payer, dispute.payee):
         return Refusal(
-            "not-authorized", "only the dispute's mediator (or an admin when none) resolves it"
+            Code.NOT_AUTHORIZED, "only the dispute's mediator (or an admin when none) resolves it"
         )
     refund: int | None = None
     if body.outcome == b.Outcome.PARTIAL_REFUND:
         if body.refund is None or body.refund >= dispute.amount:
             return Refusal(
-                "invalid-amount", "a partial refund needs a refund below the disputed amount"
+                Code.INVALID_AMOUNT, "a partial refund needs a refund below the disputed amount"
             )
         refund = body.refund
     elif body.refund is not None:
-        return Refusal("invalid-amount", f"outcome {body.outcome} takes no refund amount")
+        return Refusal(Code.INVALID_AMOUNT, f"outcome {body.outcome} takes no refund amount")
     elif body.outcome in b.Outcome.MOVES_MONEY:
         refund = dispute.amount
     if refund is not None:
         source = coop.did if body.outcome == b.Outcome.WRITTEN_OFF else dispute.payee
         if source == dispute.payer:
             return Refusal(
-                "invalid-outcome", f"{body.outcome} would pay {dispute.payer} back from itself"
+                Code.INVALID_OUTCOME, f"{body.outcome} would pay {dispute.payer} back from itself"
             )
     status = DisputeStatus.RESOLVED
     return [
@@ -324,19 +333,23 @@ def dispute_settled(
     """The coop's DID links the entry that carried out a resolution; it must match the order."""
     coop = _coop(view, event)
     if event.author != coop.did:
-        return Refusal("not-authorized", "only the coop's DID settles a dispute")
+        return Refusal(Code.NOT_AUTHORIZED, "only the coop's DID settles a dispute")
     dispute = view.dispute(event.coop, body.dispute)
     if dispute is None:
-        return Refusal("unknown-dispute", f"no dispute {body.dispute} in {event.coop}")
+        return Refusal(Code.UNKNOWN_DISPUTE, f"no dispute {body.dispute} in {event.coop}")
+    if dispute.status in OPEN:
+        return Refusal(Code.DISPUTE_NOT_RESOLVED, f"dispute {body.dispute} is not resolved yet")
     if dispute.status != DisputeStatus.RESOLVED or dispute.refund is None:
-        return Refusal("dispute-closed", "only a resolution that moves money is settled")
+        return Refusal(Code.DISPUTE_CLOSED, "only a resolution that moves money is settled, once")
     entry = view.event(event.coop, body.entry)
     if entry is None or entry.type != ENTRY_RECORDED or entry.author != coop.did:
-        return Refusal("unknown-entry", "settlement must point at an entry by the coop's DID")
+        return Refusal(Code.UNKNOWN_ENTRY, "settlement must point at an entry by the coop's DID")
     want = ordered_transaction(dispute, coop.did)
     got = [{k: tx[k] for k in want} for tx in entry.body["transactions"]]
     if got != [want]:
-        return Refusal("settlement-mismatch", "the entry does not move what the resolution ordered")
+        return Refusal(
+            Code.SETTLEMENT_MISMATCH, "the entry does not move what the resolution ordered"
+        )
     return [msgspec.structs.replace(dispute, status=DisputeStatus.SETTLED, settlement=body.entry)]
 
 
@@ -346,21 +359,21 @@ def demurrage_charged(
     """Records the period charged, so the same period is never charged twice."""
     coop = _coop(view, event)
     if event.author != coop.did:
-        return Refusal("not-authorized", "only the coop's DID charges demurrage")
+        return Refusal(Code.NOT_AUTHORIZED, "only the coop's DID charges demurrage")
     if body.currency not in coop.policy.demurrage:
-        return Refusal("unknown-currency", f"{body.currency} has no demurrage policy")
+        return Refusal(Code.UNKNOWN_CURRENCY, f"{body.currency} has no demurrage policy")
     start = coop.demurrage_until.get(body.currency, coop.founded_ms)
     if body.period_end <= start:
-        return Refusal("already-charged", "this period has been charged already")
+        return Refusal(Code.ALREADY_CHARGED, "this period has been charged already")
     period = coop.policy.demurrage[body.currency].period_days * DAY_MS
     if body.period_end > now or (body.period_end - start) % period:
         return Refusal(
-            "invalid-period", "period_end must be a whole period after the last, not ahead"
+            Code.INVALID_PERIOD, "period_end must be a whole period after the last, not ahead"
         )
     for entry_id in body.entries:
         entry = view.event(event.coop, entry_id)
         if entry is None or entry.type != ENTRY_RECORDED or entry.author != coop.did:
-            return Refusal("unknown-entry", f"{entry_id} is not an entry by the coop's DID")
+            return Refusal(Code.UNKNOWN_ENTRY, f"{entry_id} is not an entry by the coop's DID")
     until = {**coop.demurrage_until, body.currency: body.period_end}
     return [msgspec.structs.replace(coop, demurrage_until=until)]
 

@@ -95,8 +95,11 @@ def run() -> None:
             _report(exc, type(exc).__name__)
             sys.exit(2)
         if isinstance(exc, _user_errors()):
-            _report(exc, getattr(exc, "code", type(exc).__name__))
-            sys.exit(1)
+            from icn.interfaces.cli.exit_codes import exit_code_for
+
+            code = getattr(exc, "code", type(exc).__name__)
+            _report(exc, code)
+            sys.exit(exit_code_for(code))
         raise
 
 

@@ -19,8 +19,9 @@ from icn.application.append import Outcome
 from icn.application.group_commit import GroupCommit
 from icn.domain.events.envelope import Inspection, inspect
 from icn.domain.events.ijson import TOO_DEEP
+from icn.domain.refusals import Code
 from icn.interfaces.http.auth import Principal, principal_of
-from icn.interfaces.http.problems import RULE_STATUS, ApiProblem, problem_responses
+from icn.interfaces.http.problems import ApiProblem, problem_responses, status_for
 
 MAX_BATCH = 100
 CoopPath = Annotated[str, Parameter(pattern="^[a-z0-9][a-z0-9-]{0,63}$", max_length=64)]
@@ -78,11 +79,15 @@ def _check_senders(inspections: list[Inspection], coop: str, who: Principal) -> 
             # The finer code (``self-payment``, ``invalid-amount`` …) where the check has one,
             # so HTTP answers with the same code as ``icn log import`` of the same line.
             code = ins.code or ins.verdict or "malformed"
-            raise _refuse(RULE_STATUS.get(code, 422), code, n, ins.reason)
+            raise _refuse(status_for(code), code, n, ins.reason)
         if event.coop != coop:
-            raise _refuse(422, "wrong-coop", n, f"event is for coop {event.coop!r}")
+            raise _refuse(
+                status_for(Code.WRONG_COOP), Code.WRONG_COOP, n, f"event is for coop {event.coop!r}"
+            )
         if event.author != who.did and "relay" not in who.scopes:
-            raise _refuse(403, "not-author", n, "only its author may post an event")
+            raise _refuse(
+                status_for(Code.NOT_AUTHOR), Code.NOT_AUTHOR, n, "only its author may post an event"
+            )
 
 
 INLINE_VERIFY_MAX = 4

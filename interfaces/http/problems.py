@@ -21,6 +21,7 @@ from icn.application.errors import (
     NotFound,
     StoreBusy,
 )
+from icn.domain.refusals import Kind, lookup
 
 log = logging.getLogger("icn.http")
 PROBLEM_JSON = "application/problem+json"
@@ -51,36 +52,15 @@ class ApiProblem(Exception):
         self.line: int | None = None
 
 
-# Verdicts of refused events, as HTTP statuses: a conflict with what the log
-# holds is 409; an event that can never be valid is 422.
-VERDICT_STATUS = {
-    "fork": 409,
-    "gap": 409,
-    "broken-link": 409,
-    "malformed": 422,
-    "bad-id": 422,
-    "bad-signature": 422,
-    "duplicate": 409,
-}
+KIND_STATUS = {Kind.INVALID: 422, Kind.FORBIDDEN: 403, Kind.CONFLICT: 409, Kind.UNAVAILABLE: 503}
+"""A refused event's HTTP status follows from its code's kind (:mod:`icn.domain.refusals`)."""
 
-# Node rules that refuse an event (code -> status): who may not do it is 403,
-# a clash with the state the log holds is 409; any other refusal is 422.
-RULE_STATUS = {
-    "not-a-member": 403,
-    "not-authorized": 403,
-    "member-suspended": 403,
-    "account-frozen": 403,
-    "author-flagged": 403,
-    "payer-not-signer": 403,
-    "credit-limit-exceeded": 409,
-    "coop-already-founded": 409,
-    "already-member": 409,
-    "already-disputed": 409,
-    "already-answered": 409,
-    "already-charged": 409,
-    "dispute-closed": 409,
-    "balance-not-settled": 409,
-}
+
+def status_for(code: str) -> int:
+    """The HTTP status of a refusal ``code``; 422 for a string that is no refusal code."""
+    found = lookup(code)
+    return KIND_STATUS[found.kind] if found is not None else 422
+
 
 TITLES = {
     400: "Bad request",
@@ -129,7 +109,7 @@ def from_problem(_: Request, exc: ApiProblem) -> Response[bytes]:
 def from_application(_: Request, exc: ApplicationError) -> Response[bytes]:
     """Errors from the use cases, mapped once."""
     if isinstance(exc, BatchRefused):
-        status = RULE_STATUS.get(exc.code) or VERDICT_STATUS.get(exc.verdict, 422)
+        status = status_for(exc.code)
         return _respond(status, exc.code, str(exc), line=exc.line)
     if isinstance(exc, NotFound):
         return _respond(404, exc.code, str(exc))

@@ -28,9 +28,9 @@ from icn.application.append import AppendEvents
 from icn.application.coop_view import StateLayer, decode_record
 from icn.domain.coop.evolve import evolve
 from icn.domain.coop.records import DAY_MS, AccountRecord, CreditPolicy, CurrencySpec, Policy
-from icn.domain.coop.state import Refusal
 from icn.domain.events.envelope import Event
 from icn.domain.ledger.credit import credit_limit
+from icn.domain.refusals import Refusal
 from icn.infrastructure.store.database import parse_database_url
 from icn.infrastructure.store.event_store import SqlEventStore
 from icn.infrastructure.store.schema import log_entries

@@ -16,9 +16,9 @@ from icn.domain.coop.records import (
     Policy,
     Record,
 )
-from icn.domain.coop.state import Refusal
 from icn.domain.events.envelope import Event
 from icn.domain.ledger.credit import credit_limit
+from icn.domain.refusals import Refusal
 
 
 class _Nothing:
@@ -272,8 +272,10 @@ def test_policy_changes_only_by_the_coop_and_stay_consistent(coop: Coop) -> None
     orphan = {
         "policy": {"credit": {"hours": new["credit"]["hours"], "eur": new["credit"]["hours"]}}
     }
+    # A policy naming a currency it does not define is invalid as written (never clears),
+    # unlike a payment in a currency a later policy change may add (unknown-currency).
     assert coop.refused(s.event("coop", "coop.PolicyChanged", orphan, advance=False)) == (
-        "unknown-currency"
+        "invalid-policy"
     )
     coop.ok(s.event("coop", "coop.PolicyChanged", {"policy": new}))
     coop.ok(s.pay("alice", "bob", 20_000))

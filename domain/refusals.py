@@ -1,0 +1,149 @@
+"""Every reason a node gives for not storing an event, defined once.
+
+A refusal has a stable code that clients, scripts and other nodes branch on,
+a kind that says what sort of "no" it is, and whether a later event may
+lift it. Everything else is derived from this table, never kept beside it:
+the HTTP status (:mod:`icn.interfaces.http.problems`), what replication
+intake parks rather than rejects (:mod:`icn.application.intake`), the CLI's
+exit code, and the code tables of docs/api.md and docs/cli.md (a test fails
+when they drift). A code means one thing: "the author is suspended" and "the
+member is already suspended" are two codes, because a client does different
+things about them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import msgspec
+
+
+class Kind(StrEnum):
+    """What sort of "no" a refusal is; the HTTP status follows from it alone."""
+
+    INVALID = "invalid"
+    """The event is wrong as written, or names something this log does not hold."""
+    FORBIDDEN = "forbidden"
+    """The author may not state this."""
+    CONFLICT = "conflict"
+    """It clashes with what the log already holds."""
+    UNAVAILABLE = "unavailable"
+    """The node could not decide now; the same event may be sent again."""
+
+
+_I, _F, _C, _U = Kind.INVALID, Kind.FORBIDDEN, Kind.CONFLICT, Kind.UNAVAILABLE
+
+
+class Code(StrEnum):
+    """A refusal code, with its kind, whether it may clear later, and what it means.
+
+    ``clears``: an event still to arrive may lift it (the admission of a payee,
+    the credit that covers a payment …), so replication intake parks the
+    event and tries again when the log grows; otherwise it is rejected for good.
+    """
+
+    kind: Kind
+    clears: bool
+    meaning: str
+
+    def __new__(cls, value: str, kind: Kind, clears: bool, meaning: str) -> Code:
+        """Members are their code string, carrying their row of the table."""
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.kind = kind
+        member.clears = clears
+        member.meaning = meaning
+        return member
+
+    # -- spec verdicts (spec section 4), in the order they are decided ----------
+    MALFORMED = "malformed", _I, False, "not an event: bad JSON, shape, member or body"
+    BAD_ID = "bad-id", _I, False, "`id` is not the hash of the content"
+    BAD_SIGNATURE = "bad-signature", _I, False, "the signature does not verify for `author`"
+    FORK = "fork", _C, False, "another event holds this `seq` of the author's chain"
+    GAP = "gap", _C, True, "`seq` is past the end of the author's chain"
+    BROKEN_LINK = "broken-link", _C, False, "`prev` or `ts` does not follow the chain"
+    DUPLICATE = "duplicate", _C, False, "this very event is already in the log"
+
+    # -- bodies every node knows (spec section 6) -------------------------------
+    SELF_PAYMENT = "self-payment", _I, False, "a transaction pays an account to itself"
+    INVALID_AMOUNT = "invalid-amount", _I, False, "an amount is not 1 to 2^53-1 units, as asked"
+    PAYER_NOT_SIGNER = "payer-not-signer", _F, False, "debits an account that is not the author's"
+
+    # -- the write path ---------------------------------------------------------
+    CLOCK_SKEW = "clock-skew", _I, False, "`ts` lies too far ahead of the node's trusted time"
+    AUTHOR_FLAGGED = "author-flagged", _F, False, "the author forked this coop's log"
+    WRONG_COOP = "wrong-coop", _I, False, "the event belongs to another coop than it was sent to"
+    NOT_AUTHOR = "not-author", _F, False, "only an event's author may post it"
+    STORE_BUSY = "store-busy", _U, True, "other writers kept winning the race: send it again"
+    STREAM_UNAVAILABLE = (
+        "stream-unavailable",
+        _U,
+        True,
+        "the coop's stream could not take the write now: send it again",
+    )
+
+    # -- coops and membership ---------------------------------------------------
+    UNKNOWN_COOP = "unknown-coop", _I, True, "the coop has not been founded on this node"
+    INVALID_BODY = "invalid-body", _I, False, "the body does not fit its event type"
+    COOP_ALREADY_FOUNDED = "coop-already-founded", _C, False, "the coop exists already"
+    INVALID_POLICY = "invalid-policy", _I, False, "the policy or currencies contradict themselves"
+    INVALID_MEMBER = "invalid-member", _I, False, "not a DID that can be a member here"
+    NOT_A_MEMBER = "not-a-member", _F, True, "a DID the event needs as a member is not one"
+    MEMBER_SUSPENDED = "member-suspended", _F, True, "a DID the event needs active is suspended"
+    NOT_AUTHORIZED = "not-authorized", _F, True, "needs an admin, the coop's DID or the mediator"
+    ALREADY_MEMBER = "already-member", _C, False, "the DID is a member already"
+    ALREADY_SUSPENDED = "already-suspended", _C, True, "the member is suspended already"
+    NOT_SUSPENDED = "not-suspended", _I, True, "a reinstatement of a member not suspended"
+    BALANCE_NOT_SETTLED = "balance-not-settled", _C, True, "leaving with a balance other than 0"
+
+    # -- money ------------------------------------------------------------------
+    UNKNOWN_CURRENCY = "unknown-currency", _I, True, "the coop has no such currency (yet)"
+    ACCOUNT_FROZEN = "account-frozen", _F, True, "the payer's account is frozen"
+    CREDIT_LIMIT_EXCEEDED = (
+        "credit-limit-exceeded",
+        _C,
+        True,
+        "the payer's balance would go below their credit limit",
+    )
+    INVALID_FREEZE = "invalid-freeze", _I, False, "a freeze that ends before it starts"
+    NOT_FROZEN = "not-frozen", _I, True, "an unfreeze of an account not frozen"
+    UNKNOWN_ENTRY = "unknown-entry", _I, True, "no such ledger entry (or transaction) in the log"
+    NOT_A_PARTY = "not-a-party", _I, False, "only the dispute's parties may do this"
+    ALREADY_DISPUTED = "already-disputed", _C, False, "the transaction is disputed already"
+    UNKNOWN_DISPUTE = "unknown-dispute", _I, True, "no such dispute in the log"
+    DISPUTE_CLOSED = "dispute-closed", _C, False, "the dispute is closed"
+    DISPUTE_NOT_RESOLVED = (
+        "dispute-not-resolved",
+        _C,
+        True,
+        "a settlement of a dispute not (yet) resolved with money to move",
+    )
+    ALREADY_ANSWERED = "already-answered", _C, False, "the dispute is answered already"
+    NOT_ELIGIBLE = "not-eligible", _I, False, "a party cannot mediate its own dispute"
+    INVALID_OUTCOME = "invalid-outcome", _I, False, "the outcome would pay the payer from itself"
+    SETTLEMENT_MISMATCH = (
+        "settlement-mismatch",
+        _I,
+        False,
+        "the entry does not move what the resolution ordered",
+    )
+    ALREADY_CHARGED = "already-charged", _C, False, "this demurrage period is charged already"
+    INVALID_PERIOD = "invalid-period", _I, False, "period_end is not a whole period, or ahead"
+
+
+def lookup(code: str) -> Code | None:
+    """The code named ``code``, or ``None`` for a string that is no refusal code."""
+    return Code._value2member_map_.get(code)  # type: ignore[return-value]
+
+
+def may_clear(code: str) -> bool:
+    """True when a later event may lift a refusal with this code (intake parks it)."""
+    found = lookup(code)
+    return found is not None and found.clears
+
+
+class Refusal(msgspec.Struct, frozen=True):
+    """A node rule says no: a stable ``code`` and a reason a person can act on."""
+
+    code: Code
+    reason: str
