@@ -3,87 +3,28 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
 
 import msgspec
 import pytest
 from support.coops import CoopScript, entry_body, resign, story_clock
+from support.memory_store import MemoryStore
 
 from icn.application import group_commit
 from icn.application.append import AppendEvents
 from icn.application.errors import BatchRefused, StoreBusy
 from icn.application.group_commit import GroupCommit
-from icn.application.memory_view import MemoryChains
-from icn.application.ports import Accepted, ConcurrentAppend, Decide, ForkEvidence
 from icn.domain.coop.records import AccountRecord
 from icn.domain.events.envelope import Event, inspect
 
 MEMBERS = {"alice": ["admin"], "bob": [], "carol": []} | {f"m{i}": [] for i in range(8)}
 
 
-class FakeStore:
-    """Just enough of the EventStore port: chains, records and wires in memory, optional races.
-
-    Like the real store it applies a decision only when the transaction
-    commits: the accepted events, the fork evidence and the coop rules'
-    records (``coop_state``) together, or nothing.
-    """
-
-    def __init__(self, races: int = 0) -> None:
-        self.chains = MemoryChains()
-        self.log: list[Accepted] = []
-        self.forks: list[ForkEvidence] = []
-        self.flagged: set[tuple[str, str]] = set()
-        self.state: dict[tuple[str, str, str], bytes] = {}
-        self.wires: dict[tuple[str, str], bytes] = {}
-        self.races = races
-
-    def is_flagged(self, coop: str, author: str) -> bool:
-        return (coop, author) in self.flagged
-
-    def append_decided(self, chains: Iterable[tuple[str, str]], decide: Decide) -> list[int]:
-        decision = decide(self)  # the fake is its own view: one writer, no lock needed
-        if self.races:
-            self.races -= 1
-            raise ConcurrentAppend("someone else won")
-        start = len(self.log)
-        for a in decision.accepted:
-            self.chains.accept(a.event)
-            self.log.append(a)
-            self.wires[(a.event.coop, a.event.id)] = a.wire
-        self.forks += decision.forks
-        self.flagged |= {(f.event.coop, f.event.author) for f in decision.forks}
-        for row in decision.records:
-            self.state[(row.coop, row.kind, row.key)] = row.value
-        return list(range(start, start + len(decision.accepted)))
-
-    # The ChainView part of StoreView, straight from the in-memory chains.
-    def head(self, coop: str, author: str):
-        return self.chains.head(coop, author)
-
-    def id_at(self, coop: str, author: str, seq: int):
-        return self.chains.id_at(coop, author, seq)
-
-    def coop_did(self, coop: str):
-        return self.chains.coop_did(coop)
-
-    # The coop rules' part of StoreView.
-    def state_get(self, coop: str, kind: str, key: str) -> bytes | None:
-        return self.state.get((coop, kind, key))
-
-    def event_wire(self, coop: str, event_id: str) -> bytes | None:
-        return self.wires.get((coop, event_id))
-
-    def state_get_many(self, keys):  # type: ignore[no-untyped-def]
-        return {k: self.state[k] for k in keys if k in self.state}
-
-
-def founded(store: FakeStore | None = None, races: int = 0) -> tuple[FakeStore, CoopScript]:
+def founded(store: MemoryStore | None = None, races: int = 0) -> tuple[MemoryStore, CoopScript]:
     """A store holding one founded coop (``c``: alice admin, bob, carol, m0..m7), and its script.
 
     Races (if any) start after the founding.
     """
-    store = store or FakeStore()
+    store = store or MemoryStore()
     script = CoopScript("c")
     [ok] = AppendEvents(store, story_clock).append([script.found(MEMBERS).wire_bytes()])
     assert (ok.verdict, ok.position) == ("ok", 0)
@@ -99,7 +40,7 @@ def _wires(events: list[Event]) -> list[bytes]:
     return [e.wire_bytes() for e in events]
 
 
-def balance(store: FakeStore, s: CoopScript, who: str) -> int:
+def balance(store: MemoryStore, s: CoopScript, who: str) -> int:
     raw = store.state_get("c", "account", f"{s.did(who)}/hours")
     return msgspec.json.decode(raw, type=AccountRecord).balance if raw else 0
 
@@ -215,7 +156,7 @@ def test_a_store_that_always_loses_the_race_is_reported_busy() -> None:
     assert len(store.log) == 1 and balance(store, s, "alice") == 0
 
 
-class CountingStore(FakeStore):
+class CountingStore(MemoryStore):
     """Counts transactions, to show a group shares one."""
 
     def __init__(self) -> None:
