@@ -12,14 +12,13 @@ import asyncio
 import contextlib
 import logging
 import os
-import time
 from collections.abc import AsyncIterator
 from importlib.metadata import version
 
-import msgspec
-from litestar import Litestar, Response, get
+from litestar import Litestar, Response, Router
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi.spec import Components, SecurityScheme
 
@@ -27,21 +26,19 @@ from icn.application.checkpoint_schedule import CheckpointSchedule
 from icn.application.errors import StoreBusy
 from icn.application.group_commit import GroupCommit
 from icn.infrastructure.passphrase import ENV_PASSPHRASE, ENV_PASSPHRASE_FILE, resolve_passphrase
-from icn.infrastructure.replication.numbers import ReplicationReadiness
 from icn.infrastructure.replication.supervisor import ReplicationSupervisor
 from icn.interfaces.bootstrap import Node
-from icn.interfaces.http import (
-    api_docs,
-    auth,
-    events,
-    ledger_reads,
-    log_reads,
-    log_redaction,
-    streams,
-)
-from icn.interfaces.http.auth import ChallengeBook, Tokens
+from icn.interfaces.http import api_docs, log_redaction, streams
+from icn.interfaces.http.auth import AuthController, ChallengeBook, Tokens
+from icn.interfaces.http.dependencies import Services
+from icn.interfaces.http.events import EventsController
+from icn.interfaces.http.gate import Gate, provide_principal
 from icn.interfaces.http.json_guard import JsonShapeGuard
-from icn.interfaces.http.problems import EXCEPTION_HANDLERS, ApiProblem, problem_responses
+from icn.interfaces.http.ledger_reads import LedgerController
+from icn.interfaces.http.log_feed import LogFeed
+from icn.interfaces.http.log_reads import LogController
+from icn.interfaces.http.ops import OpsController
+from icn.interfaces.http.problems import EXCEPTION_HANDLERS
 from icn.interfaces.http.rate_limit import RateLimits
 from icn.interfaces.http.standing import MemberStanding
 from icn.interfaces.http.stream_caps import StreamCaps, StreamSlots
@@ -58,55 +55,6 @@ SECURITY_HEADERS = {
 }
 
 
-class Health(msgspec.Struct):
-    """Liveness: the process answers."""
-
-    status: str
-    version: str
-    uptime_s: float
-    node: str
-
-
-class CoopReadiness(msgspec.Struct):
-    """One coop's log as this node holds it."""
-
-    size: int
-
-
-class Readiness(msgspec.Struct):
-    """The store answers queries."""
-
-    status: str
-    """``ready``, or ``degraded`` while a replicated coop has dead letters."""
-    coops: dict[str, CoopReadiness]
-    replication: ReplicationReadiness | None = None
-
-
-@get("/v1/health", sync_to_thread=False, tags=["ops"], responses=problem_responses())
-def health(state: State) -> Health:
-    """Answer quickly; no I/O."""
-    return Health(
-        status="ok",
-        version=state.version,
-        uptime_s=round(time.monotonic() - state.started, 3),
-        node=state.node.node_did,
-    )
-
-
-@get("/v1/ready", sync_to_thread=True, tags=["ops"], responses=problem_responses(503))
-def ready(state: State) -> Readiness:
-    """Readiness: the store answers a query (and NATS is connected, when replicating).
-
-    ``degraded`` (still 200: the node serves) while a coop has dead letters: stream
-    messages this node set aside because handling them kept failing."""
-    store = state.node.store
-    rep = state.replication.readiness() if state.replication else None
-    if rep is not None and not rep.connected:
-        raise ApiProblem(503, "replication-unavailable", f"NATS is not reachable at {rep.nats}")
-    status = "degraded" if rep is not None and rep.status == "degraded" else "ready"
-    return Readiness(status, {c: CoopReadiness(store.tree_size(c)) for c in store.coops()}, rep)
-
-
 async def _checkpoint_loop(schedule: CheckpointSchedule) -> None:
     while True:
         try:
@@ -119,7 +67,7 @@ async def _checkpoint_loop(schedule: CheckpointSchedule) -> None:
         await asyncio.sleep(TICK_S)
 
 
-async def _duties_loop(node: Node, feed: streams.LogFeed, interval_s: float) -> None:
+async def _duties_loop(node: Node, feed: LogFeed, interval_s: float) -> None:
     """Settlements and demurrage, signed by the coop keys this node keeps (never a prompt)."""
     if not (os.environ.get(ENV_PASSPHRASE) or os.environ.get(ENV_PASSPHRASE_FILE)):
         log.warning("coop duties off: set ICN_PASSPHRASE or ICN_PASSPHRASE_FILE to sign them")
@@ -168,26 +116,38 @@ def create_app(
     rate_limits: RateLimits | None = None,
     challenge_ttl_s: float = 300,
     replication: ReplicationSupervisor | None = None,
-    feed: streams.LogFeed | None = None,
+    feed: LogFeed | None = None,
 ) -> Litestar:
-    """Build the app around an opened node; ``rate_limits`` None: no limits (tests, tools)."""
+    """Build the app around an opened node; ``rate_limits`` None: no limits (tests, tools).
+
+    ``feed``: the one live streams wait on, when the caller wired it to other writers
+    (``bootstrap.build_node`` has replication notify it); else the app makes its own."""
 
     log_redaction.install()  # before the server logs its first request line
-    writer = GroupCommit(node.append)
     standing = MemberStanding(node.store, node.node_did)
     node.append.add_commit_listener(standing.forget)
+    tokens = Tokens(jwt_secret, node.node_did)
+    services = Services(
+        node=node,
+        tokens=tokens,
+        challenges=ChallengeBook(int(challenge_ttl_s * 1000)),
+        gate=Gate(tokens, standing),
+        writer=GroupCommit(node.append),
+        feed=feed if feed is not None else LogFeed(node.store),
+        replication=replication,
+    )
     stream_slots = StreamSlots(node.settings.max_streams_per_did, node.settings.max_streams)
 
     @contextlib.asynccontextmanager
-    async def background(app: Litestar) -> AsyncIterator[None]:
-        writer.start()
+    async def background(_: Litestar) -> AsyncIterator[None]:
+        services.writer.start()
         task = asyncio.create_task(_checkpoint_loop(schedule)) if schedule else None
         interval = node.settings.duties_interval_s
-        duties = asyncio.create_task(_duties_loop(node, app.state.feed, interval))
+        duties = asyncio.create_task(_duties_loop(node, services.feed, interval))
         try:
             yield
         finally:
-            await asyncio.to_thread(writer.stop)
+            await asyncio.to_thread(services.writer.stop)
             node.append.remove_commit_listener(standing.forget)
             for t in (task, duties):
                 if t:
@@ -195,30 +155,24 @@ def create_app(
                     with contextlib.suppress(asyncio.CancelledError):
                         await t
 
-    return Litestar(
+    # Every route of a coop but the WebSocket one (which refuses after its handshake).
+    coop_routes = Router(
+        path="/",
         route_handlers=[
-            health,
-            ready,
-            *auth.ROUTES,
-            *events.ROUTES,
-            *log_reads.ROUTES,
-            *ledger_reads.ROUTES,
-            *streams.ROUTES,
+            EventsController,
+            LogController,
+            LedgerController,
+            streams.StreamsController,
         ],
-        state=State(
-            {
-                "node": node,
-                "started": time.monotonic(),
-                "version": version("icn"),
-                "challenges": ChallengeBook(int(challenge_ttl_s * 1000)),
-                "tokens": Tokens(jwt_secret, node.node_did),
-                "standing": standing,
-                "stream_slots": stream_slots,
-                "writer": writer,
-                "feed": feed or streams.LogFeed(node.store),
-                "replication": replication,
-            }
-        ),
+        guards=[services.gate.guard],
+        dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},
+    )
+    return Litestar(
+        route_handlers=[OpsController, AuthController, coop_routes, streams.ws_stream],
+        dependencies=services.dependencies(),
+        # Read by the rate limiter and the stream caps: ASGI middleware, which runs before
+        # any route, so before any dependency.
+        state=State({"tokens": tokens}),
         lifespan=[background, *([replication.lifespan] if replication else [])],
         # Rate limits first (a flood is refused before its body is read), then the body's shape.
         middleware=[

@@ -15,12 +15,11 @@ import threading
 import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import jwt
 import msgspec
-from litestar import Request, post
-from litestar.datastructures import State
+from litestar import Controller, post
 from nacl.bindings import crypto_sign_open
 from nacl.exceptions import BadSignatureError, CryptoError
 
@@ -192,42 +191,38 @@ def _signature_ok(did: str, nonce: str, signature: str) -> bool:
     return key is not _DUMMY_KEY
 
 
-@post(
-    "/v1/auth/challenge",
-    status_code=200,
-    sync_to_thread=False,
-    tags=["auth"],
-    responses=problem_responses(),
-)
-def challenge(data: ChallengeRequest, state: State) -> Challenge:
-    """A nonce for ``did`` to sign (32 random bytes, five minutes, single use)."""
-    try:
-        public_key_from_did(data.did)
-    except InvalidDid as exc:
-        raise ApiProblem(400, "invalid-did", str(exc)) from None
-    return state.challenges.issue(data.did, int(time.time() * 1000))
+class AuthController(Controller):
+    """DID login: ``/v1/auth/challenge``, then ``/v1/auth/verify``. No token needed."""
+
+    path = "/v1/auth"
+    tags = ("auth",)
+
+    @post("/challenge", status_code=200, sync_to_thread=False, responses=problem_responses())
+    def challenge(self, data: ChallengeRequest, challenges: ChallengeBook) -> Challenge:
+        """A nonce for ``did`` to sign (32 random bytes, five minutes, single use)."""
+        try:
+            public_key_from_did(data.did)
+        except InvalidDid as exc:
+            raise ApiProblem(400, "invalid-did", str(exc)) from None
+        return challenges.issue(data.did, int(time.time() * 1000))
+
+    @post("/verify", status_code=200, sync_to_thread=False, responses=problem_responses(401, 403))
+    def verify(
+        self, data: VerifyRequest, challenges: ChallengeBook, tokens: Tokens, node: Node
+    ) -> Token:
+        """Trade a signature over ``icn-auth-v1:`` + nonce for a token of ``coop``."""
+        now = time.time()
+        fresh = challenges.take(data.did, data.nonce, int(now * 1000))
+        signed = _signature_ok(data.did, data.nonce, data.signature)  # always checked: same work
+        if not (fresh and signed):
+            raise ApiProblem(
+                401, "auth-failed", "challenge unknown, used or expired, or bad signature"
+            )
+        return tokens.issue(data.did, data.coop, int(now), extra=_standing(node, data))
 
 
-@post(
-    "/v1/auth/verify",
-    status_code=200,
-    sync_to_thread=False,
-    tags=["auth"],
-    responses=problem_responses(401, 403),
-)
-def verify(data: VerifyRequest, state: State) -> Token:
-    """Trade a signature over ``icn-auth-v1:`` + nonce for a token of ``coop``."""
-    now = time.time()
-    fresh = state.challenges.take(data.did, data.nonce, int(now * 1000))
-    signed = _signature_ok(data.did, data.nonce, data.signature)  # always checked: same work
-    if not (fresh and signed):
-        raise ApiProblem(401, "auth-failed", "challenge unknown, used or expired, or bad signature")
-    return state.tokens.issue(data.did, data.coop, int(now), extra=_standing(state, data))
-
-
-def _standing(state: State, data: VerifyRequest) -> tuple[str, ...]:
+def _standing(node: Node, data: VerifyRequest) -> tuple[str, ...]:
     """Only active members of the coop (and this node, and the coop's own DID) get a token."""
-    node: Node = state.node
     if data.did == node.node_did:
         return ()
     coop = coop_of(node.store, data.coop)
@@ -237,24 +232,3 @@ def _standing(state: State, data: VerifyRequest) -> tuple[str, ...]:
     if member is None or not member.is_active:
         raise ApiProblem(403, "not-a-member", f"{data.did} is not an active member of {data.coop}")
     return ("coop:admin",) if ADMIN in member.roles else ()
-
-
-def principal_of(request: Request[Any, Any, Any], state: State, coop: str, scope: str) -> Principal:
-    """The caller, checked for ``scope``, for the path's coop, and that it still stands there."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise ApiProblem(
-            401, "unauthorized", "send Authorization: Bearer <token>",
-            headers={"WWW-Authenticate": "Bearer"},
-        )  # fmt: skip
-    who: Principal = state.tokens.read(token.strip())
-    if who.coop != coop:
-        raise ApiProblem(403, "wrong-coop", f"the token is for coop {who.coop!r}, not {coop!r}")
-    if scope not in who.scopes:
-        raise ApiProblem(403, "missing-scope", f"the token lacks the scope {scope!r}")
-    state.standing.check(coop, who.did)  # suspended or gone since the token was issued: 403
-    return who
-
-
-ROUTES = [challenge, verify]

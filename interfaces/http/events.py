@@ -7,24 +7,25 @@ the framework never re-encodes an event (its bytes are what was signed).
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Any
 
 import anyio
 import msgspec
-from litestar import Request, get, post
-from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar import Controller, Request, get, post
 
 from icn.application.append import Outcome
 from icn.application.group_commit import GroupCommit
 from icn.domain.events.envelope import Inspection, inspect
 from icn.domain.events.ijson import TOO_DEEP
 from icn.domain.refusals import Code
-from icn.interfaces.http.auth import Principal, principal_of
+from icn.infrastructure.store.event_store import SqlEventStore
+from icn.interfaces.http.auth import Principal
+from icn.interfaces.http.coop_paths import COOP_ROUTES, CoopPath
+from icn.interfaces.http.gate import needs
+from icn.interfaces.http.log_feed import LogFeed
 from icn.interfaces.http.problems import ApiProblem, problem_responses, status_for
 
 MAX_BATCH = 100
-CoopPath = Annotated[str, Parameter(pattern="^[a-z0-9][a-z0-9-]{0,63}$", max_length=64)]
 
 
 class Appended(msgspec.Struct):
@@ -119,42 +120,45 @@ async def _append(
     return placed
 
 
-@post(
-    "/v1/coops/{coop:str}/events",
-    status_code=201,
-    tags=["events"],
-    responses=problem_responses(401, 403, 409, 422, 503),
-)
-async def post_events(
-    request: Request[Any, Any, Any], state: State, coop: CoopPath
-) -> Appended | AppendedBatch:
-    """Append one signed wire event, or a batch of up to 100 (all or nothing).
+class EventsController(Controller):
+    """Signed events in, and what an author's next event must carry."""
 
-    Answered only after commit. A replayed event is refused (409
-    ``duplicate``): nothing is stored twice, and the client learns it was
-    recorded already. Node rules (membership, freezes, credit limits …)
-    refuse with their own ``code``.
-    """
-    who = principal_of(request, state, coop, "events:write")
-    lines, batch = _split(await request.body())
-    placed = await _append(state.writer, lines, coop, who)
-    state.feed.notify(coop)
-    return AppendedBatch(placed) if batch else placed[0]
+    path = COOP_ROUTES
+    tags = ("events",)
 
+    @post(
+        "/events",
+        status_code=201,
+        opt=needs("events:write"),
+        responses=problem_responses(401, 403, 409, 422, 503),
+    )
+    async def post_events(
+        self,
+        request: Request[Principal, Any, Any],
+        coop: CoopPath,
+        principal: Principal,
+        writer: GroupCommit,
+        feed: LogFeed,
+    ) -> Appended | AppendedBatch:
+        """Append one signed wire event, or a batch of up to 100 (all or nothing).
 
-@get(
-    "/v1/coops/{coop:str}/chains/{did:str}/head",
-    sync_to_thread=True,
-    tags=["events"],
-    responses=problem_responses(401, 403),
-)
-def chain_head(
-    request: Request[Any, Any, Any], state: State, coop: CoopPath, did: str
-) -> ChainHeadView:
-    """The ``seq`` and ``prev`` the author's next event must carry."""
-    principal_of(request, state, coop, "log:read")
-    head = state.node.store.head(coop, did)
-    return ChainHeadView(next_seq=head.seq + 1 if head else 1, prev=head.id if head else None)
+        Answered only after commit. A replayed event is refused (409
+        ``duplicate``): nothing is stored twice, and the client learns it was
+        recorded already. Node rules (membership, freezes, credit limits …)
+        refuse with their own ``code``.
+        """
+        lines, batch = _split(await request.body())
+        placed = await _append(writer, lines, coop, principal)
+        feed.notify(coop)
+        return AppendedBatch(placed) if batch else placed[0]
 
-
-ROUTES = [post_events, chain_head]
+    @get(
+        "/chains/{did:str}/head",
+        sync_to_thread=True,
+        opt=needs("log:read"),
+        responses=problem_responses(401, 403),
+    )
+    def chain_head(self, store: SqlEventStore, coop: CoopPath, did: str) -> ChainHeadView:
+        """The ``seq`` and ``prev`` the author's next event must carry."""
+        head = store.head(coop, did)
+        return ChainHeadView(next_seq=head.seq + 1 if head else 1, prev=head.id if head else None)

@@ -33,7 +33,7 @@ Refusal = tuple[str, str] | None
 
 
 class MemberStanding:
-    """The cache, and the check ``principal_of`` runs for every token use."""
+    """The cache, and the check the gate (``gate.Gate``) runs for every token use."""
 
     def __init__(
         self,
@@ -56,6 +56,15 @@ class MemberStanding:
         refusal = self.refusal(coop, did)
         if refusal is not None:
             raise ApiProblem(403, *refusal)
+
+    def remembered(self, coop: str, did: str) -> bool:
+        """Whether :meth:`refusal` can answer without reading the store (so a caller on
+        the event loop knows when to move the check to a worker thread)."""
+        if did == self._node_did:
+            return True
+        with self._lock:
+            hit = self._answers.get((coop, did))
+        return hit is not None and hit[1] > self._clock()
 
     def refusal(self, coop: str, did: str) -> Refusal:
         """Why ``did``'s token no longer works in ``coop``, or ``None``."""

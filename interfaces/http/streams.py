@@ -17,24 +17,21 @@ import logging
 import os
 import re
 import time
-from collections.abc import AsyncIterator
-from types import SimpleNamespace
-from typing import Annotated, Any, Protocol, cast
+from collections.abc import AsyncIterator, Awaitable
+from typing import Annotated, Any, Protocol
 
 import anyio
-from litestar import Request, WebSocket, get, websocket
-from litestar.datastructures import State
+from litestar import Controller, WebSocket, get, websocket
 from litestar.params import Parameter
 from litestar.response import Stream
 
+from icn.infrastructure.store.event_store import SqlEventStore
 from icn.interfaces.http import ws_auth
-from icn.interfaces.http.auth import principal_of
-from icn.interfaces.http.events import CoopPath
+from icn.interfaces.http.coop_paths import COOP_ROUTES, CoopPath
+from icn.interfaces.http.gate import Gate, needs
 from icn.interfaces.http.log_feed import LogFeed
 from icn.interfaces.http.problems import ApiProblem
 from icn.interfaces.http.stream_source import Delivery, Filters, Heartbeat, follow
-
-__all__ = ["ROUTES", "LogFeed"]
 
 log = logging.getLogger("icn.http.streams")
 HEARTBEAT_S = 15.0
@@ -122,33 +119,39 @@ async def sse_body(
                     return
 
 
-@get(
-    "/v1/coops/{coop:str}/stream",
-    media_type="text/event-stream",
-    tags=["streams"],
-    summary="Live stream of the coop's log (Server-Sent Events)",
-    description=WS_DESCRIPTION,
-)
-async def sse_stream(
-    request: Request[Any, Any, Any],
-    state: State,
-    coop: CoopPath,
-    after: After = -1,
-    type: TypePrefix = None,
-    author: Author = None,
-    last_event_id: Annotated[
-        int | None, Parameter(header="Last-Event-ID", ge=-1, le=MAX_POSITION)
-    ] = None,
-) -> Stream:
-    """Events after ``after`` (or ``Last-Event-ID``, which wins), then live; ``: heartbeat``s."""
-    principal_of(request, state, coop, "log:read")
-    start = last_event_id if last_event_id is not None else after
-    source = follow(state.feed, state.node.store, coop, Filters(start, type, author), heartbeat_s())
-    return Stream(
-        sse_body(source, send_timeout_s()),
+class StreamsController(Controller):
+    """The coop's log, live, over Server-Sent Events (the WebSocket twin is :func:`ws_stream`)."""
+
+    path = COOP_ROUTES
+    tags = ("streams",)
+    opt = needs("log:read")
+
+    @get(
+        "/stream",
         media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        summary="Live stream of the coop's log (Server-Sent Events)",
+        description=WS_DESCRIPTION,
     )
+    async def sse_stream(
+        self,
+        feed: LogFeed,
+        store: SqlEventStore,
+        coop: CoopPath,
+        after: After = -1,
+        type: TypePrefix = None,
+        author: Author = None,
+        last_event_id: Annotated[
+            int | None, Parameter(header="Last-Event-ID", ge=-1, le=MAX_POSITION)
+        ] = None,
+    ) -> Stream:
+        """Events after ``after`` (or ``Last-Event-ID``, which wins), then live, with heartbeats."""
+        start = last_event_id if last_event_id is not None else after
+        source = follow(feed, store, coop, Filters(start, type, author), heartbeat_s())
+        return Stream(
+            sse_body(source, send_timeout_s()),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
 
 
 # -- WebSocket ----------------------------------------------------------------
@@ -159,7 +162,7 @@ class WsLike(Protocol):
 
     async def send_text(self, data: str) -> None: ...
 
-    async def receive(self) -> Any: ...
+    def receive(self) -> Awaitable[Any]: ...
 
 
 def ws_frame(d: Delivery) -> str:
@@ -228,26 +231,27 @@ def _ws_filters(socket: WebSocket[Any, Any, Any]) -> tuple[Filters, str]:
     return Filters(after, prefix, author), ws_auth.authorization(socket.headers)
 
 
-@websocket("/v1/coops/{coop:str}/ws")
-async def ws_stream(socket: WebSocket[Any, Any, Any], coop: str) -> None:
+@websocket(f"{COOP_ROUTES}/ws")
+async def ws_stream(
+    socket: WebSocket[Any, Any, Any], coop: str, gate: Gate, feed: LogFeed, store: SqlEventStore
+) -> None:
     """Frames ``{"position", "event"}`` and ``{"heartbeat"}``.
 
     The token comes as the subprotocol ``icn.bearer.<token>`` beside ``icn.v1``
     (or an ``Authorization`` header), never in the URL (see ``ws_auth``).
     Refusals come after the handshake as close codes (browsers see no HTTP
-    status): 4400 token-in-url, 4401 unauthorized/invalid-token, 4403
-    wrong-coop/missing-scope/member-suspended/not-a-member.
+    status), which is why this route is not behind the coop router's guard and
+    asks the gate itself: 4400 token-in-url, 4401 unauthorized/invalid-token,
+    4403 wrong-coop/missing-scope/member-suspended/not-a-member.
     """
     await socket.accept(subprotocols=ws_auth.chosen(ws_auth.offered(socket.headers)))
-    state = socket.app.state
     try:
         filters, auth = _ws_filters(socket)
-        caller = cast(Any, SimpleNamespace(headers={"authorization": auth}))
-        principal_of(caller, state, coop, "log:read")
+        gate.admit(auth, coop, "log:read")
     except ApiProblem as problem:
         await socket.close(code=4000 + problem.status, reason=problem.code)
         return
-    source = follow(state.feed, state.node.store, coop, filters, heartbeat_s())
+    source = follow(feed, store, coop, filters, heartbeat_s())
     outcome = await pump_ws(socket, source, send_timeout_s())
     if outcome is None:
         return
@@ -255,6 +259,3 @@ async def ws_stream(socket: WebSocket[Any, Any, Any], coop: str) -> None:
         log.info("dropping a slow websocket subscriber")
     with anyio.move_on_after(CLOSE_TIMEOUT_S), contextlib.suppress(Exception):
         await socket.close(code=outcome[0], reason=outcome[1])
-
-
-ROUTES = [sse_stream, ws_stream]

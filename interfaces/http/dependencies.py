@@ -1,0 +1,84 @@
+"""What the routes are given: the node's parts as Litestar dependencies, built once per app.
+
+A handler names what it needs (``store``, ``reads``, ``writer``, ``feed`` …) and
+Litestar passes it in, typed; no handler reads an untyped app state or opens
+anything itself. :class:`Services` is made by ``app.create_app`` from the
+``Node`` it is given; the caller (``principal``) comes from the coop router's
+guard instead (``gate.provide_principal``), since it differs per request.
+Litestar checks each value against the handler's annotation (an ``isinstance``),
+so handlers name concrete classes here, not protocols.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from importlib.metadata import version
+
+from litestar.di import Provide
+
+from icn.application.group_commit import GroupCommit
+from icn.infrastructure.replication.supervisor import ReplicationSupervisor
+from icn.infrastructure.store.event_store import SqlEventStore
+from icn.infrastructure.store.read_models import ReadSide
+from icn.interfaces.bootstrap import Node
+from icn.interfaces.http.auth import ChallengeBook, Tokens
+from icn.interfaces.http.gate import Gate
+from icn.interfaces.http.log_feed import LogFeed
+from icn.interfaces.http.ops import About
+
+
+class LazyReadSide:
+    """The app's one read side, made on first use (its runner serialises catch-ups, so
+    there must be only one), and never by an app that serves no ledger read."""
+
+    def __init__(self, store: SqlEventStore) -> None:
+        self._store = store
+        self._side: ReadSide | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> ReadSide:
+        """The read side, made now if this is the first ledger read."""
+        with self._lock:
+            if self._side is None:
+                self._side = ReadSide(self._store)
+            return self._side
+
+
+@dataclass(frozen=True)
+class Services:
+    """Everything a route may be given, one of each per app."""
+
+    node: Node
+    tokens: Tokens
+    challenges: ChallengeBook
+    gate: Gate
+    writer: GroupCommit
+    feed: LogFeed
+    replication: ReplicationSupervisor | None = None
+    about: About = field(default_factory=lambda: About(version("icn"), time.monotonic()))
+    reads: LazyReadSide = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reads", LazyReadSide(self.node.store))
+
+    def dependencies(self) -> dict[str, Provide]:
+        """The app's dependencies, by the parameter name handlers use."""
+        return {
+            "node": _const(self.node),
+            "store": _const(self.node.store),
+            "tokens": _const(self.tokens),
+            "challenges": _const(self.challenges),
+            "gate": _const(self.gate),
+            "writer": _const(self.writer),
+            "feed": _const(self.feed),
+            "replication": _const(self.replication),
+            "about": _const(self.about),
+            "reads": Provide(self.reads.get, sync_to_thread=False),
+        }
+
+
+def _const(value: object) -> Provide:
+    """A dependency that is always the same object (resolved once, then cached)."""
+    return Provide(lambda: value, use_cache=True, sync_to_thread=False)
