@@ -8,6 +8,7 @@ included, into ``application/problem+json``. No traceback reaches a client.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import msgspec
 from litestar import Request, Response
@@ -101,12 +102,12 @@ def _respond(status: int, code: str, detail: str, **extra: object) -> Response[b
     )
 
 
-def from_problem(_: Request, exc: ApiProblem) -> Response[bytes]:
+def from_problem(_: Request[Any, Any, Any], exc: ApiProblem) -> Response[bytes]:
     """Our own problems, as raised."""
     return _respond(exc.status, exc.code, exc.detail, line=exc.line, headers=exc.headers)
 
 
-def from_application(_: Request, exc: ApplicationError) -> Response[bytes]:
+def from_application(_: Request[Any, Any, Any], exc: ApplicationError) -> Response[bytes]:
     """Errors from the use cases, mapped once."""
     if isinstance(exc, BatchRefused):
         status = status_for(exc.code)
@@ -120,7 +121,7 @@ def from_application(_: Request, exc: ApplicationError) -> Response[bytes]:
     return _respond(400, exc.code, str(exc))
 
 
-def from_http(_: Request, exc: HTTPException) -> Response[bytes]:
+def from_http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
     """Framework errors (validation, 404, 405, 413 …) in the same shape."""
     status = exc.status_code
     if isinstance(exc, ValidationException):
@@ -141,7 +142,7 @@ def from_http(_: Request, exc: HTTPException) -> Response[bytes]:
     return _respond(status, code, exc.detail, headers=headers)
 
 
-def from_crash(request: Request, exc: Exception) -> Response[bytes]:
+def from_crash(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     """Anything unexpected: logged with its traceback here, never sent."""
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return _respond(500, "internal", "the node could not complete the request")
