@@ -32,7 +32,6 @@ import contextlib
 import functools
 import logging
 import sys
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +62,7 @@ from icn.infrastructure.replication.outbox import JetStreamOutbox
 from icn.infrastructure.replication.publisher import JetStreamPublisher
 from icn.infrastructure.replication.sequencer import JetStreamSequencer, LoopThread
 from icn.infrastructure.replication.streams import default_replicas, ensure_stream
+from icn.infrastructure.replication.write_gates import WriteGates
 from icn.infrastructure.settings import Settings
 from icn.infrastructure.store.event_store import SqlEventStore
 from icn.infrastructure.store.parked import SqlReplicationState
@@ -90,10 +90,6 @@ and the second delivery is a no-op (known ids, recognised before any check).
 _PAUSE_MAX_S = 2.0
 RETRY_PAUSE_S = (0.1, 2.0)
 """The consumer's pause after a failed batch: first, and longest (doubling in between)."""
-OWN_COMMIT_WAIT_S = 1.0
-"""How long the consumer waits, for a batch made only of this node's own sequenced writes,
-for their commit (it normally follows the stream's ack within milliseconds) before it
-takes the batch the long way."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -173,11 +169,14 @@ class ReplicationSupervisor:
         self._publishing: LoopThread | None = None
         self._publishing_nc: Client | None = None
         self._connected = asyncio.Event()
-        self._opened: dict[str, asyncio.Event] = {}
-        self._ready_parts: dict[str, set[str]] = {}
-        self._advanced: dict[str, asyncio.Event] = {}
-        """Set (on the loop) whenever a coop's stream position advances."""
+        self.gates: WriteGates | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def _gates(self) -> WriteGates:
+        """Built by :meth:`start` (on the loop), before any coop is served."""
+        assert self.gates is not None, "start() builds the gates"
+        return self.gates
 
     @property
     def url(self) -> str:
@@ -196,13 +195,7 @@ class ReplicationSupervisor:
         # coop's stream cannot take them), never judged on this node's state alone.
         loop = asyncio.get_running_loop()
         self.sequencer = JetStreamSequencer(loop, self.positions)
-
-        def wake(coop: str, _position: int) -> None:
-            event = self._advanced.get(coop)
-            if event is not None:
-                loop.call_soon_threadsafe(event.set)
-
-        self.positions.listeners.append(wake)
+        self.gates = WriteGates(self.positions, self.sequencer, loop)
         self.sequencer.opener = self._open_coop
         self.append.use_sequencer(self.sequencer)
         self._loop = loop
@@ -343,48 +336,17 @@ class ReplicationSupervisor:
             return True
         return self.sequencer is not None and self.sequencer.in_stream.take(coop, event_id)
 
-    async def _committed_up_to(self, coop: str, last: int) -> bool:
-        """True when the store holds the coop's stream up to ``last``: then a batch ending
-        there needs no work. A batch of this node's own sequenced writes may arrive
-        before their commit: wait for it, briefly."""
-        if self.positions.at(coop) >= last:
-            return True
-        if self.sequencer is None or self.sequencer.published_to(coop) < last:
-            return False
-        advanced = self._advanced.setdefault(coop, asyncio.Event())
-        deadline = time.monotonic() + OWN_COMMIT_WAIT_S
-        while self.positions.at(coop) < last:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False  # the write failed after its publish: the intake commits it
-            advanced.clear()
-            if self.positions.at(coop) >= last:
-                break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(advanced.wait(), left)
-        return True
-
     async def _open_coop(self, coop: str) -> bool:
         """For the sequencer: serve ``coop`` if not yet, and wait until it takes writes."""
         await self._connected.wait()
         if coop not in self._tasks:
             self._serve(coop)
-        await self._opened[coop].wait()
+        await self._gates.opened(coop)
         return True
-
-    def _part_ready(self, coop: str, part: str) -> None:
-        """The consumer's position is known, or the relay published the backlog once:
-        with both, the coop's writes can be judged at a position that says it all."""
-        parts = self._ready_parts[coop]
-        parts.add(part)
-        if parts >= {"consumer", "relay"} and self.sequencer is not None:
-            self.sequencer.open(coop)
-            self._opened[coop].set()
 
     def _serve(self, coop: str) -> None:
         log.info("replicating %s through %s", coop, self.url)
-        self._opened.setdefault(coop, asyncio.Event())
-        self._ready_parts[coop] = set()
+        self._gates.track(coop)
         self._wakers[coop] = asyncio.Event()
         self.totals.setdefault(coop, IntakeCounts())
         self._tasks[coop] = [
@@ -427,7 +389,7 @@ class ReplicationSupervisor:
                 result = await self._relay.pump(coop)
                 pause = self.config.poll_s if result.caught_up else min(pause * 2, _PAUSE_MAX_S)
                 if result.caught_up:
-                    self._part_ready(coop, "relay")
+                    self._gates.part_ready(coop, "relay")
             except Exception as exc:  # NATS refused, store busy …: publish again later
                 log.warning("outbox relay of %s: %s; retrying", coop, exc)
                 pause = min(max(pause, 0.1) * 2, _PAUSE_MAX_S)
@@ -476,13 +438,15 @@ class ReplicationSupervisor:
 
         if not await self._until_done(f"consumer for {coop}", learn):
             return False
-        self._part_ready(coop, "consumer")
+        self._gates.part_ready(coop, "consumer")
         return True
 
     async def _handle(self, coop: str, batch: list[Delivered]) -> None:
         messages = [d.data for d in batch]
         relay, parked = self._relay, self.intake.may_have_parked(coop)
-        if (not parked and await self._committed_up_to(coop, batch[-1].stream_seq)) or (
+        gates = self._gates
+        own = not parked and await gates.committed_up_to(coop, batch[-1].stream_seq)
+        if own or (
             relay is not None
             and self.intake.skip_own(coop, messages, functools.partial(relay.published_here, coop))
         ):
