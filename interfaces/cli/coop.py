@@ -25,6 +25,7 @@ from icn.infrastructure.keystore import Keystore
 from icn.infrastructure.passphrase import resolve_passphrase
 from icn.interfaces.bootstrap import coop_key_name, keystore_for
 from icn.interfaces.cli.common import DataDir, Json, settings_for
+from icn.interfaces.cli.members import did_of
 from icn.interfaces.cli.writes import (
     Coop,
     Key,
@@ -32,7 +33,6 @@ from icn.interfaces.cli.writes import (
     Url,
     Written,
     check_coop_id,
-    did_of,
     local_node,
     ms_of,
     report,

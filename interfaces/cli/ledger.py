@@ -22,6 +22,7 @@ from icn.domain.ledger import bodies as lb
 from icn.infrastructure.keystore import KeystoreError
 from icn.interfaces.bootstrap import keystore_for
 from icn.interfaces.cli.common import DataDir, Json, err, settings_for
+from icn.interfaces.cli.members import did_of
 from icn.interfaces.cli.writes import (
     Coop,
     Key,
@@ -29,7 +30,6 @@ from icn.interfaces.cli.writes import (
     Url,
     check_event_id,
     currency_of,
-    did_of,
     local_node,
     report,
     shown,

@@ -14,21 +14,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from icn.domain.identity.did import is_valid_did
 from icn.infrastructure.store.read_models import ReadSide
 from icn.interfaces.bootstrap import clock_ms, open_node
 from icn.interfaces.cli.common import DataDir, Json, out, print_json, settings_for
+from icn.interfaces.cli.members import did_in
 from icn.projections import ledger_views as views
 
-
-def _check_did(value: str | None) -> str | None:
-    if value is not None and not is_valid_did(value):
-        raise typer.BadParameter(f"{value!r} is not a DID (did:icn:z…)")
-    return value
-
-
 Coop = Annotated[str, typer.Option("--coop", help="Coop id, e.g. 'food-coop'.")]
-Did = Annotated[str, typer.Option("--did", help="The account's DID.", callback=_check_did)]
+Did = Annotated[
+    str, typer.Option("--did", help="The account: a DID, or a key name of this keystore.")
+]
 
 
 def _when(ms: int) -> str:
@@ -41,6 +36,7 @@ def _short(did: str) -> str:
 
 def balance(coop: Coop, did: Did, data_dir: DataDir = None, json: Json = False) -> None:
     """An account's balance in every currency of the coop, with its credit limit."""
+    did = str(did_in(data_dir, did, "'--did'"))
     node = open_node(settings_for(data_dir))
     side = ReadSide(node.store)
     try:
@@ -71,7 +67,7 @@ def history(
     currency: Annotated[str | None, typer.Option("--currency", help="Only this currency.")] = None,
     counterparty: Annotated[
         str | None,
-        typer.Option("--counterparty", help="Only with this DID.", callback=_check_did),
+        typer.Option("--counterparty", help="Only with this member (a DID or key name)."),
     ] = None,
     since: Annotated[
         int | None, typer.Option("--since", min=0, help="From this ts (ms), inclusive.")
@@ -88,6 +84,8 @@ def history(
     json: Json = False,
 ) -> None:
     """An account's transactions, signed from its side, in log order."""
+    did = str(did_in(data_dir, did, "'--did'"))
+    counterparty = did_in(data_dir, counterparty, "'--counterparty'")
     query = views.HistoryQuery(
         currency=currency,
         counterparty=counterparty,
@@ -111,7 +109,8 @@ def history(
     table = Table("position", "time (UTC)", "counterparty", "amount", "currency", "memo", box=None)
     for item in page.items:
         table.add_row(
-            f"{item.position}.{item.tx}",
+            # A leaf index; the rare second transaction of one entry shows as 6#1.
+            str(item.position) if item.tx == 0 else f"{item.position}#{item.tx}",
             _when(item.ts),
             _short(item.counterparty),
             item.display,

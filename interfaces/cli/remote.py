@@ -19,8 +19,9 @@ import typer
 
 from icn.application.audit import split_lines
 from icn.infrastructure.passphrase import resolve_passphrase
-from icn.interfaces.bootstrap import NODE_KEY, keystore_for
-from icn.interfaces.cli.common import DataDir, Json, err, out, print_json, settings_for
+from icn.interfaces.cli.common import DataDir, Json, data_dir_of, err, out, print_json
+from icn.interfaces.cli.identity import NODE_KEY, keystore_at
+from icn.interfaces.cli.members import did_in
 from icn.interfaces.client.errors import ApiError, SessionError
 from icn.interfaces.client.sessions import SessionStore, StoredSession, expiry_text
 
@@ -60,7 +61,7 @@ def _client(url: str, token: str | None = None) -> IcnClient:
 
 def _session(data_dir: Path | None, coop: str, url: str | None) -> StoredSession:
     """The stored session of ``coop``; a token only works on the node that issued it."""
-    stored = SessionStore(settings_for(data_dir).data_dir).load(coop)
+    stored = SessionStore(data_dir_of(data_dir)).load(coop)
     if url is not None and url.rstrip("/") != stored.url:
         raise SessionError(
             "wrong-node",
@@ -78,12 +79,11 @@ def login(
     json: Json = False,
 ) -> None:
     """Log in to a coop on a node with a key of the keystore; later commands reuse the session."""
-    settings = settings_for(data_dir)
     base = (url or DEFAULT_URL).rstrip("/")
-    signing_key = keystore_for(settings).unlock(key, resolve_passphrase())
+    signing_key = keystore_at(data_dir).unlock(key, resolve_passphrase())
     with _client(base) as client:
         session = client.login(signing_key, coop)
-    SessionStore(settings.data_dir).save(base, session)
+    SessionStore(data_dir_of(data_dir)).save(base, session)
     if json:
         print_json(
             {"url": base, "did": session.did, "coop": coop, "expires_at": session.expires_at}
@@ -137,19 +137,48 @@ def post(
 def tail(
     coop: Coop,
     after: Annotated[
-        int, typer.Option("--after", min=-1, help="Start after this position (-1: the beginning).")
-    ] = -1,
+        int | None,
+        typer.Option(
+            "--after", min=-1, help="Start after this position (-1, the default: the beginning)."
+        ),
+    ] = None,
+    last: Annotated[
+        int | None,
+        typer.Option(
+            "--last",
+            "-n",
+            min=1,
+            help="Print the log's last N events and stop (with --follow: then keep following).",
+        ),
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="With --last: keep following afterwards.")
+    ] = False,
     type_: Annotated[
         str | None, typer.Option("--type", help="Only types with this prefix, e.g. 'ledger.'.")
     ] = None,
-    author: Annotated[str | None, typer.Option("--author", help="Only this author's DID.")] = None,
+    author: Annotated[
+        str | None, typer.Option("--author", help="Only this author (a DID or key name).")
+    ] = None,
     limit: Annotated[
-        int | None, typer.Option("--limit", min=1, help="Stop after this many events.")
+        int | None,
+        typer.Option("--limit", min=1, help="Stop after this many events (from where it starts)."),
     ] = None,
     url: Url = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Follow the coop's log live: one JSON line per event, {"position": n, "event": {...}}."""
+    """Follow the coop's log live: one JSON line per event, {"position": n, "event": {...}}.
+
+    From the beginning (or --after P) it follows until Ctrl-C or --limit; --last N prints
+    the log's last N events and stops, like tail -n N (-f: and follows)."""
+    if last is not None and (after is not None or type_ is not None or author is not None):
+        raise typer.BadParameter(
+            "--last counts the log's last positions: use it without --after, --type, --author",
+            param_hint="'--last'",
+        )
+    if follow and last is None:
+        raise typer.BadParameter("--follow goes with --last N", param_hint="'--follow'")
+    author = did_in(data_dir, author, "'--author'")
     stored = _session(data_dir, coop, url)
     # Ctrl-C (SIGINT) ends the tail even when the parent started us with SIGINT ignored
     # (a shell's background job; then Python installs no handler of its own).
@@ -157,7 +186,15 @@ def tail(
     seen = 0
     try:
         with _client(stored.url, stored.token) as client:
-            stream = client.tail(coop, after=after, type=type_, author=author)
+            start = -1 if after is None else after
+            if last is not None:
+                size = client.log_size(coop)
+                start = max(-1, size - last - 1)
+                if not follow:
+                    limit = min(last, size) if limit is None else min(last, size, limit)
+                    if limit == 0:
+                        return
+            stream = client.tail(coop, after=start, type=type_, author=author)
             try:
                 for item in stream:
                     sys.stdout.buffer.write(

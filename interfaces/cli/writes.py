@@ -40,9 +40,8 @@ from icn.domain.coop.records import (
 )
 from icn.domain.events.bodies import ENTRY_RECORDED
 from icn.domain.events.envelope import Event, sign_event
-from icn.domain.identity.did import did_from_public_key, is_valid_did
+from icn.domain.identity.did import did_from_public_key
 from icn.domain.ledger.amounts import AmountError, format_amount, parse_amount
-from icn.infrastructure.keystore import Keystore, KeystoreError
 from icn.infrastructure.passphrase import resolve_passphrase
 from icn.interfaces.bootstrap import Node, keystore_for, open_node
 from icn.interfaces.cli.common import out, print_json, settings_for
@@ -137,22 +136,6 @@ def check_event_id(value: str, what: str) -> str:
     if EVENT_ID_RE.fullmatch(value) is None:
         raise typer.BadParameter(f"{value!r} is not an event id (64 hex digits)", param_hint=what)
     return value
-
-
-def did_of(keystore: Keystore, text: str, what: str = "member") -> str:
-    """A DID as typed, or the DID of a key of this keystore by name."""
-    if text.startswith("did:"):
-        if not is_valid_did(text):
-            raise typer.BadParameter(f"{text!r} is not a valid DID", param_hint=what)
-        return text
-    try:
-        if keystore.exists(text):
-            return keystore.info(text).did
-    except KeystoreError:
-        pass
-    raise typer.BadParameter(
-        f"{text!r} is neither a DID nor the name of a key in {keystore.path}", param_hint=what
-    )
 
 
 def units_of(text: str, spec: CurrencySpec, *, allow_zero: bool = False) -> int:

@@ -43,6 +43,14 @@ class _IdOnly(msgspec.Struct):
     id: str
 
 
+class _CoopSize(msgspec.Struct):
+    size: int
+
+
+class _Readiness(msgspec.Struct):
+    coops: dict[str, _CoopSize]
+
+
 def _problem(response: httpx.Response) -> ApiError:
     """The error a non-2xx response stands for (the node always sends a problem document)."""
     try:
@@ -207,6 +215,12 @@ class IcnClient:
         """The ``seq`` and ``prev`` the author's next event must carry."""
         raw = self._request("GET", f"/v1/coops/{coop}/chains/{did}/head")
         return msgspec.json.decode(raw, type=ChainHead)
+
+    def log_size(self, coop: str) -> int:
+        """How many events the node holds for ``coop`` (0: none), from ``/v1/ready``."""
+        raw = self._request("GET", "/v1/ready")
+        sizes = msgspec.json.decode(raw, type=_Readiness).coops
+        return sizes[coop].size if coop in sizes else 0
 
     def events(
         self,

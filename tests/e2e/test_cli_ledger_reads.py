@@ -9,6 +9,8 @@ import pytest
 from support.coops import CoopScript, write_jsonl
 from support.ledger_story import balances_of, history_of, ledger_story
 
+from icn.infrastructure.keystore import Keystore
+
 
 @pytest.fixture
 def story_node(icn, node_dir: Path, tmp_path: Path):
@@ -64,3 +66,35 @@ def test_bad_input(icn, story_node) -> None:
     proc = icn("balance", "--data-dir", args[1], "--coop", "no-coop", "--did",
                CoopScript().did("alice"), check=1)  # fmt: skip
     assert b"not been founded" in proc.stderr
+
+
+def test_key_names_work_wherever_a_did_is_taken(
+    icn, story_node, node_dir: Path, icn_process_env: dict
+) -> None:
+    s, _, args = story_node
+    keys = Keystore(node_dir / "keys")
+    for name in ("alice", "bob"):
+        keys.create(name, icn_process_env["ICN_PASSPHRASE"], seed=bytes(s.key(name)))
+    by_name = json.loads(icn("balance", *args, "--did", "alice", "--json").stdout)
+    by_did = json.loads(icn("balance", *args, "--did", s.did("alice"), "--json").stdout)
+    del by_name["now_ms"], by_did["now_ms"]  # the clock moved between the two commands
+    assert by_name == by_did
+    with_bob = json.loads(
+        icn("history", *args, "--did", "alice", "--counterparty", "bob", "--json").stdout
+    )
+    assert with_bob["did"] == s.did("alice")
+    assert {i["counterparty"] for i in with_bob["items"]} == {s.did("bob")}
+    proc = icn("balance", *args, "--did", "nobody", check=2)
+    assert b"neither a DID nor the name of a key" in proc.stderr
+
+
+def test_history_shows_positions_as_leaf_indexes(icn, story_node) -> None:
+    s, _, args = story_node
+    page = json.loads(icn("history", *args, "--did", s.did("alice"), "--json").stdout)
+    text = icn("history", *args, "--did", s.did("alice")).stdout.decode()
+    firsts = [line.split()[0] for line in text.splitlines()[1:] if line.strip()]
+    assert firsts[: len(page["items"])] == [
+        str(i["position"]) if i["tx"] == 0 else f"{i['position']}#{i['tx']}" for i in page["items"]
+    ]
+    assert any("#" in f for f in firsts)  # alice's two-transaction entry
+    assert all(f.split("#")[0].isdigit() for f in firsts[: len(page["items"])])

@@ -161,6 +161,25 @@ def test_tail_filters_by_type_and_author(node, logged_in, node_key) -> None:
     assert line["event"]["author"] == author
 
 
+def test_tail_last_prints_the_logs_last_events_and_stops(node, logged_in, node_key) -> None:
+    size = node.size()
+    assert size >= 2
+    proc = icn(node, "events", "tail", "--coop", COOP, "--last", "2")
+    assert [json.loads(x)["position"] for x in proc.stdout.splitlines()] == [size - 2, size - 1]
+    proc = icn(node, "events", "tail", "--coop", COOP, "--last", str(size + 5))
+    assert [json.loads(x)["position"] for x in proc.stdout.splitlines()] == list(range(size))
+    proc = icn(node, "events", "tail", "--coop", COOP, "--last", "2", "--type", "coop.", check=2)
+    assert b"--last" in proc.stderr
+
+
+def test_tail_takes_a_key_name_for_the_author(node, logged_in, node_key) -> None:
+    author = did_from_public_key(bytes(node_key.verify_key))
+    proc = icn(node, "events", "tail", "--coop", COOP, "--author", "node", "--limit", "1")
+    [line] = [json.loads(x) for x in proc.stdout.splitlines()]
+    assert line["event"]["author"] == author
+    icn(node, "events", "tail", "--coop", COOP, "--author", "nobody", "--limit", "1", check=2)
+
+
 def test_a_forged_line_2_is_refused_by_number_and_nothing_is_stored(
     node, logged_in, node_key, tmp_path
 ) -> None:
