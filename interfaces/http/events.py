@@ -15,7 +15,8 @@ from litestar import Controller, Request, get, post
 
 from icn.application.append import Outcome
 from icn.application.group_commit import GroupCommit
-from icn.domain.events.envelope import Inspection, inspect
+from icn.application.parallel import shared_verifier
+from icn.domain.events.envelope import Inspection
 from icn.domain.events.ijson import TOO_DEEP
 from icn.domain.refusals import Code
 from icn.infrastructure.store.event_store import SqlEventStore
@@ -98,7 +99,8 @@ than the verification itself. Larger batches are verified in a worker thread."""
 
 
 def _inspect(lines: list[bytes], coop: str, who: Principal) -> list[Inspection]:
-    inspections = [inspect(line) for line in lines]
+    # On every core: the worker thread takes one slice, the shared verifier's pool the rest.
+    inspections = shared_verifier().inspect(lines)
     _check_senders(inspections, coop, who)
     return inspections
 
