@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 
 DATA_DIR ?= .icn-dev
 
-.PHONY: install run test bench lint clean
+.PHONY: install run hint shell test bench lint clean
 
 install: $(STAMP)
 
@@ -36,7 +36,26 @@ run: install
 	@export ICN_DATA_DIR=$(DATA_DIR); \
 	if [ -z "$$ICN_PASSPHRASE" ] && [ -z "$$ICN_PASSPHRASE_FILE" ]; then export ICN_PASSPHRASE_FILE=$(DATA_DIR)/dev-passphrase; fi; \
 	if [ -z "$$ICN_JWT_SECRET" ] && [ -z "$$ICN_JWT_SECRET_FILE" ]; then export ICN_JWT_SECRET_FILE=$(DATA_DIR)/dev-jwt-secret; fi; \
-	$(BIN)/icn node init && $(BIN)/icn demo seed --if-empty && exec $(BIN)/icn node run
+	$(BIN)/icn node init && $(BIN)/icn demo seed --if-empty && $(MAKE) --no-print-directory hint && exec $(BIN)/icn node run
+
+# What a second terminal needs to use the node `make run` serves: the running node holds the
+# data dir, so writes go through it (ICN_URL); the keys need the same data dir and passphrase.
+SHELL_ENV = export PATH="$(abspath $(BIN)):$$PATH" ICN_DATA_DIR="$(abspath $(DATA_DIR))" \
+	ICN_URL="http://$${ICN_HTTP_HOST:-127.0.0.1}:$${ICN_HTTP_PORT:-8080}"; \
+	if [ -n "$$ICN_PASSPHRASE_FILE" ]; then export ICN_PASSPHRASE_FILE="$$(realpath "$$ICN_PASSPHRASE_FILE")"; \
+	elif [ -z "$$ICN_PASSPHRASE" ]; then export ICN_PASSPHRASE_FILE="$(abspath $(DATA_DIR))/dev-passphrase"; fi
+
+## hint: print what to paste in another terminal to use the node `make run` serves
+hint:
+	@$(SHELL_ENV); \
+	echo "In another terminal, paste these two lines (or run: make shell):"; \
+	echo "  export PATH=\"$(abspath $(BIN)):\$$PATH\" ICN_DATA_DIR=$$ICN_DATA_DIR ICN_URL=$$ICN_URL$${ICN_PASSPHRASE_FILE:+ ICN_PASSPHRASE_FILE=$$ICN_PASSPHRASE_FILE}"; \
+	echo "  icn pay demo-ben 1.5 hours --memo thanks --coop demo --key demo-amara"; \
+	if [ -z "$$ICN_PASSPHRASE_FILE" ]; then echo "  (with the same ICN_PASSPHRASE exported)"; fi
+
+## shell: a shell set up for the node `make run` serves (icn on PATH, its data dir, passphrase, URL)
+shell: install
+	@$(SHELL_ENV); echo "icn: $$ICN_DATA_DIR via $$ICN_URL (exit to leave)"; exec "$${SHELL:-/bin/sh}" -i
 
 ## test: install, then run every test (unit, integration with real PostgreSQL, e2e)
 test: install
