@@ -412,7 +412,7 @@ class AppendEvents:
                 if skew is not None:
                     outcomes.append(Outcome(REFUSED, skew, code="clock-skew", id=event_id))
                     continue
-                result = author_flagged(event, view) or evolve(event, view.state, now)
+                result = author_flagged(event, view) or evolve(event, view.state, now, ins.body)
                 if isinstance(result, Refusal):
                     outcomes.append(Outcome(REFUSED, result.reason, code=result.code, id=event_id))
                     continue

@@ -17,9 +17,8 @@ import msgspec
 from icn.application.ports import StateRow, StoreView
 from icn.domain.coop.records import AccountRecord, CoopRecord, DisputeRecord, MemberRecord, Record
 from icn.domain.coop.state import RECORD_TYPES, DisputeClaim
-from icn.domain.events.envelope import Event
+from icn.domain.events.envelope import Event, decode_stored
 
-_event_decoder = msgspec.json.Decoder(Event)
 _encoder = msgspec.json.Encoder()
 _decoders = {kind: msgspec.json.Decoder(t) for kind, t in RECORD_TYPES.items()}
 
@@ -106,7 +105,7 @@ class StoredState(CoopQueries):
 
     def event(self, coop: str, event_id: str) -> Event | None:
         wire = self._view.event_wire(coop, event_id)
-        return _event_decoder.decode(wire) if wire is not None else None
+        return decode_stored(wire) if wire is not None else None
 
 
 class StateLayer(CoopQueries):

@@ -47,7 +47,7 @@ import msgspec
 from icn.application.append import REFUSED, AppendEvents, Outcome
 from icn.application.parallel import Verifier, shared_verifier
 from icn.application.remembered_ids import RememberedIds
-from icn.domain.events.envelope import Event, Inspection, inspect
+from icn.domain.events.envelope import Inspection, inspect, stored_inspection
 from icn.domain.events.verdicts import Verdict
 from icn.domain.refusals import Code, may_clear
 
@@ -189,7 +189,6 @@ class _Ids(msgspec.Struct):
 
 
 _ids = msgspec.json.Decoder(_Ids)
-_event = msgspec.json.Decoder(Event)
 
 
 def _claimed_id(message: bytes) -> str:
@@ -357,7 +356,7 @@ class Intake:
             if not parked:
                 self._empty_at[coop] = time.monotonic()
                 break
-            inspections = [Inspection(_event.decode(p.wire), None, "", p.wire) for p in parked]
+            inspections = [stored_inspection(p.wire) for p in parked]
             self._received.add(coop, [p.event_id for p in parked])
             now = self._clock_ms()
             outcomes = self._append.append_inspected(

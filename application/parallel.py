@@ -30,9 +30,7 @@ from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from itertools import islice
 from typing import Protocol
 
-import msgspec
-
-from icn.domain.events.envelope import Event, Inspection, inspect
+from icn.domain.events.envelope import Inspection, decode_stored, inspect, stored_inspection
 from icn.domain.events.verdicts import Verdict
 
 CHUNK = 1000
@@ -47,8 +45,6 @@ Chunked = tuple[list[bytes], list[Inspection]]
 Checked = tuple[str | None, str, bytes, str]
 """A worker process's answer for one line: stateless verdict (None = passed), reason,
 canonical bytes, code."""
-
-_decoder = msgspec.json.Decoder(Event)
 
 
 class Verifier(Protocol):
@@ -178,8 +174,8 @@ def _rebuild(line: bytes, checked: Checked) -> Inspection:
     if verdict == Verdict.MALFORMED:
         return Inspection(None, Verdict.MALFORMED, reason, code=code)
     if verdict is None:
-        return Inspection(_decoder.decode(wire), None, "", wire)
-    return Inspection(_decoder.decode(line), Verdict(verdict), reason)
+        return stored_inspection(wire)
+    return Inspection(decode_stored(line), Verdict(verdict), reason)
 
 
 def _leave_with_parent(parent: int) -> None:

@@ -28,7 +28,7 @@ from icn.application.coop_view import StateLayer
 from icn.application.ports import LogEntry
 from icn.domain.coop.evolve import evolve
 from icn.domain.coop.records import Record
-from icn.domain.events.envelope import Event
+from icn.domain.events.envelope import Event, decode_stored
 from icn.domain.refusals import Refusal
 from icn.projections.ledger import LEDGER_PROJECTIONS
 from icn.projections.ports import Key, LogSource, ReadModelDump, ReadModelStore, Row, Table
@@ -39,8 +39,6 @@ MAX_LISTED = 1000
 
 KEEP_EVENTS = 10_000
 """Events the replay keeps in memory for the rules to look up; older ones are read back."""
-
-_event_decoder = msgspec.json.Decoder(Event)
 
 
 class Difference(msgspec.Struct):
@@ -118,7 +116,7 @@ class _LogEvents:
             or found.leaf_index >= self.leaf
         ):
             return None
-        return _event_decoder.decode(found.wire)
+        return decode_stored(found.wire)
 
 
 class _Differences:

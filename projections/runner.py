@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import msgspec
 
-from icn.domain.events.envelope import Event
+from icn.domain.events.envelope import Event, decode_stored
 from icn.projections.ledger import LEDGER_PROJECTIONS
 from icn.projections.ports import (
     AcceptedEvent,
@@ -40,7 +40,6 @@ MAX_CONFLICTS = 100
 """A runner that keeps losing races gives up (another runner is doing the work)."""
 
 _decoder = msgspec.json.Decoder(AcceptedEvent)
-_event_decoder = msgspec.json.Decoder(Event)
 
 Positioned = tuple[int, Fact]
 """An accepted event and its leaf index."""
@@ -177,7 +176,7 @@ class Runner:
             if on_event is None:
                 events = [(e.leaf_index, _decoder.decode(e.wire)) for e in entries]
             else:  # replay judges the events again: they must be whole domain events
-                full = [(e.leaf_index, _event_decoder.decode(e.wire)) for e in entries]
+                full = [(e.leaf_index, decode_stored(e.wire)) for e in entries]
                 for entry, (leaf, event) in zip(entries, full, strict=True):
                     # A store older than the column judged by the author's ts.
                     trusted = event.ts if entry.trusted_ms is None else entry.trusted_ms

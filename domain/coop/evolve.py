@@ -3,7 +3,8 @@
 Spec checks (format, signature, chain) have already passed when this runs;
 these are the coop's own rules (spec section 6: "an entry can be well-formed
 here and still be refused by a node's policy"). One function serves the
-write path, replication and ``icn replay``, so they cannot disagree.
+write path, replication and ``icn replay``, so they cannot disagree. Which
+rule judges which type is the registry's business (:mod:`icn.domain.registry`).
 """
 
 from __future__ import annotations
@@ -12,32 +13,25 @@ from typing import Any
 
 import msgspec
 
+from icn.domain import registry
 from icn.domain.coop import bodies as coop_bodies
-from icn.domain.coop import rules as coop_rules
 from icn.domain.coop.records import MemberStatus
 from icn.domain.coop.state import CoopView, Effects
-from icn.domain.events.bodies import ENTRY_RECORDED, EntryRecordedBody
+from icn.domain.events.bodies import ENTRY_RECORDED
 from icn.domain.events.envelope import Event
-from icn.domain.ledger import bodies as ledger_bodies
-from icn.domain.ledger import rules as ledger_rules
 from icn.domain.refusals import Code, Refusal
-
-BODY_TYPES: dict[str, type[Any]] = {
-    **coop_bodies.BODIES,
-    **ledger_bodies.BODIES,
-    ENTRY_RECORDED: EntryRecordedBody,
-}
-RULES = {**coop_rules.RULES, **ledger_rules.RULES}
 
 NODE_TYPES_PREFIX = "log."
 """Node statements (checkpoints) are not coop business: any verified author may make them."""
 
 
-def evolve(event: Event, view: CoopView, now: int) -> Refusal | Effects:
+def evolve(event: Event, view: CoopView, now: int, body: Any = None) -> Refusal | Effects:
     """Refuse ``event`` or return the records it writes; never changes ``view``.
 
     ``now``: trusted time at the event's position (:mod:`icn.domain.events.timing`);
     every time-based rule judges by it, never by the author's ``ts``.
+    ``body``: the event's body as its Struct, when :func:`inspect` already
+    decoded it (:attr:`Inspection.body`); otherwise it is decoded here.
     """
     if event.type.startswith(NODE_TYPES_PREFIX):
         return []
@@ -47,14 +41,15 @@ def evolve(event: Event, view: CoopView, now: int) -> Refusal | Effects:
             return Refusal(
                 Code.UNKNOWN_COOP, f"coop {event.coop} has not been founded on this node"
             )
-    rule = RULES.get(event.type)
-    if rule is None:
+    kind = registry.known(event.type)
+    if kind is None or kind.rule is None:
         return _member_statement(event, view)
-    try:
-        body = msgspec.convert(event.body, BODY_TYPES[event.type])
-    except msgspec.ValidationError as exc:
-        return Refusal(Code.INVALID_BODY, f"bad {event.type} body: {exc}")
-    return rule(body, event, view, now)
+    if body is None:
+        try:
+            body = registry.typed_body(kind, event.body)
+        except msgspec.ValidationError as exc:
+            return Refusal(Code.INVALID_BODY, f"bad {event.type} body: {exc}")
+    return kind.rule(body, event, view, now)
 
 
 def _member_statement(event: Event, view: CoopView) -> Refusal | Effects:

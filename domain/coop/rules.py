@@ -8,18 +8,20 @@ assign roles, suspend and reinstate; a DID applies and exits for itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from icn.domain.capability import EventType
 from icn.domain.coop import bodies as b
 from icn.domain.coop.records import CoopRecord, CurrencySpec, MemberRecord, MemberStatus, Policy
 from icn.domain.coop.state import CoopView, Effects, is_authority
-from icn.domain.events.envelope import Event
 from icn.domain.identity.did import is_valid_did
 from icn.domain.ledger.amounts import format_money
 from icn.domain.refusals import Code, Refusal
+
+if TYPE_CHECKING:
+    from icn.domain.events.envelope import Event
 
 
 def policy_problem(policy: Policy, currencies: dict[str, CurrencySpec]) -> Refusal | None:
@@ -216,13 +218,14 @@ def policy_changed(
     ]
 
 
-RULES: dict[str, Callable[[Any, Event, CoopView, int], Refusal | Effects]] = {
-    b.FOUNDED: founded,
-    b.MEMBER_APPLIED: applied,
-    b.MEMBER_ADMITTED: admitted,
-    b.ROLES_ASSIGNED: roles_assigned,
-    b.MEMBER_SUSPENDED: suspended,
-    b.MEMBER_REINSTATED: reinstated,
-    b.MEMBER_EXITED: exited,
-    b.POLICY_CHANGED: policy_changed,
-}
+EVENT_TYPES = (
+    EventType(b.FOUNDED, b.Founded, founded),
+    EventType(b.MEMBER_APPLIED, b.MemberApplied, applied),
+    EventType(b.MEMBER_ADMITTED, b.MemberAdmitted, admitted),
+    EventType(b.ROLES_ASSIGNED, b.RolesAssigned, roles_assigned),
+    EventType(b.MEMBER_SUSPENDED, b.MemberSuspended, suspended),
+    EventType(b.MEMBER_REINSTATED, b.MemberReinstated, reinstated),
+    EventType(b.MEMBER_EXITED, b.MemberExited, exited),
+    EventType(b.POLICY_CHANGED, b.PolicyChanged, policy_changed),
+)
+"""The coop's event types: founding, membership and roles, policy."""

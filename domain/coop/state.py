@@ -8,7 +8,7 @@ empty view and the whole log to rebuild the same state from scratch.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from icn.domain.coop.records import (
     ADMIN,
@@ -18,7 +18,9 @@ from icn.domain.coop.records import (
     MemberRecord,
     Record,
 )
-from icn.domain.events.envelope import Event
+
+if TYPE_CHECKING:
+    from icn.domain.events.envelope import Event
 
 Effects = list[Record]
 """The records an accepted event writes, in order (a later one of the same key wins)."""

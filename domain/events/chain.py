@@ -11,10 +11,9 @@ from typing import Protocol
 
 import msgspec
 
-from icn.domain.events.bodies import CHECKPOINT_ISSUED, ENTRY_RECORDED, debit_problem
+from icn.domain import registry
 from icn.domain.events.envelope import Event, Inspection
 from icn.domain.events.verdicts import Verdict
-from icn.domain.log.checkpoint import checkpoint_body_problem
 from icn.domain.refusals import Code, Refusal
 
 
@@ -77,16 +76,15 @@ def author_flagged(event: Event, flags: ForkFlags) -> Refusal | None:
     )
 
 
-def _state_problem(event: Event, view: ChainView) -> str | None:
-    if event.type == ENTRY_RECORDED:
-        return debit_problem(event.author, event.body, view.coop_did(event.coop))
-    if event.type == CHECKPOINT_ISSUED:
-        return checkpoint_body_problem(event)
-    return None
-
-
-def _code(reason: str) -> str:
-    return getattr(reason, "code", "")
+def _state_problem(inspection: Inspection, event: Event, view: ChainView) -> Refusal | None:
+    """The spec checks of a known body that need the log (:attr:`EventType.chain_check`)."""
+    kind = registry.known(event.type)
+    if kind is None or kind.chain_check is None:
+        return None
+    body = inspection.body
+    if body is None:  # an inspection rebuilt without its body (stored or worker-checked)
+        body = registry.typed_body(kind, event.body)
+    return kind.chain_check(event, body, view)
 
 
 def judge(inspection: Inspection, view: ChainView) -> Judgement:
@@ -97,9 +95,9 @@ def judge(inspection: Inspection, view: ChainView) -> Judgement:
         return Judgement(verdict, inspection.reason, inspection.code)
     if inspection.verdict is Verdict.MALFORMED:
         return Judgement(Verdict.MALFORMED, inspection.reason, inspection.code)
-    problem = _state_problem(event, view)
-    if problem:
-        return Judgement(Verdict.MALFORMED, str(problem), _code(problem))
+    problem = _state_problem(inspection, event, view)
+    if problem is not None:
+        return Judgement(Verdict.MALFORMED, problem.reason, problem.code)
     if inspection.verdict is not None:
         return Judgement(inspection.verdict, inspection.reason)
     head = view.head(event.coop, event.author)

@@ -16,11 +16,12 @@ from nacl.bindings import crypto_sign_open
 from nacl.exceptions import BadSignatureError, CryptoError
 from nacl.signing import SigningKey
 
-from icn.domain.events.bodies import BODY_RULES, body_problem
 from icn.domain.events.canonical import MAX_SAFE_INT, canonical_bytes, json_model_problem
 from icn.domain.events.ijson import TOO_DEEP, depth_and_members, shape_problem
 from icn.domain.events.verdicts import Verdict
 from icn.domain.identity.did import InvalidDid, did_from_public_key, public_key_from_did
+from icn.domain.refusals import Code, Refusal
+from icn.domain.registry import known
 
 MAX_EVENT_BYTES = 64 * 1024
 # Lines longer than this are refused before parsing, to bound the work an
@@ -88,6 +89,10 @@ class Inspection(msgspec.Struct, frozen=True):
     wire: bytes = b""
     code: str = ""
     """A finer stable code than the verdict where one exists (``self-payment`` …)."""
+    body: Any = None
+    """The body as its registered Struct (:mod:`icn.domain.registry`), decoded once here so
+    the chain checks and the rules never convert it again; ``None`` for a type no
+    capability registers, or a node body that does not fit (the rules refuse it)."""
 
 
 _decoder = msgspec.json.Decoder(Event)
@@ -108,7 +113,7 @@ def _malformed(reason: str) -> Inspection:
     return Inspection(None, Verdict.MALFORMED, reason)
 
 
-def _decode(raw: bytes) -> Event | Inspection:
+def _decode(raw: bytes) -> tuple[Event, Any] | Inspection:
     if len(raw) > MAX_LINE_BYTES:
         return _malformed(f"event too large: {len(raw)} bytes (limit {MAX_EVENT_BYTES})")
     try:
@@ -130,15 +135,38 @@ def _decode(raw: bytes) -> Event | Inspection:
         public_key_from_did(event.author)
     except InvalidDid as exc:
         return _malformed(f"bad author DID: {exc}")
-    # A known body is checked by its typed Struct, which already refuses
-    # fractions and out-of-range integers; any other body gets the generic walk.
-    if event.type in BODY_RULES:
-        problem = body_problem(event.type, event.body)
-    else:
-        problem = json_model_problem(event.body, "$.body")
-    if problem:
-        return Inspection(event, Verdict.MALFORMED, str(problem), code=getattr(problem, "code", ""))
-    return event
+    body, problem = _typed_body(event)
+    if problem is not None:
+        code = "" if problem.code == Code.MALFORMED else problem.code
+        return Inspection(event, Verdict.MALFORMED, problem.reason, code=code)
+    return event, body
+
+
+def _typed_body(event: Event) -> tuple[Any, Refusal | None]:
+    """The body as its registered Struct, or why the line is malformed.
+
+    A spec body (every implementation knows it) is checked by its Struct,
+    which already refuses fractions and out-of-range integers. Any other body
+    must fit the JSON model (the generic walk); a node body that then does
+    not fit its Struct is left for the rules to refuse (``invalid-body``).
+    """
+    kind = known(event.type)
+    if kind is None or not kind.spec:
+        walk = json_model_problem(event.body, "$.body")
+        if walk:
+            return None, Refusal(Code.MALFORMED, walk)
+        if kind is None:
+            return None, None
+        try:
+            return msgspec.convert(event.body, kind.body), None
+        except msgspec.ValidationError:
+            return None, None
+    try:
+        body = msgspec.convert(event.body, kind.body)
+    except msgspec.ValidationError as exc:
+        finer = kind.on_decode_failure(event.body) if kind.on_decode_failure else None
+        return None, finer or Refusal(Code.MALFORMED, f"bad {event.type} body: {exc}")
+    return body, kind.check(body) if kind.check else None
 
 
 def inspect(raw: bytes | str) -> Inspection:
@@ -149,7 +177,7 @@ def inspect(raw: bytes | str) -> Inspection:
         if decoded.event is not None:
             return Inspection(None, decoded.verdict, decoded.reason, code=decoded.code)
         return decoded
-    event = decoded
+    event, body = decoded
     wire = event.wire_bytes()
     if len(wire) > MAX_EVENT_BYTES:
         return _malformed(f"event too large: {len(wire)} bytes (limit {MAX_EVENT_BYTES})")
@@ -163,7 +191,29 @@ def inspect(raw: bytes | str) -> Inspection:
         )
     except (BadSignatureError, CryptoError, ValueError):
         return Inspection(event, Verdict.BAD_SIGNATURE, "signature does not verify for author")
-    return Inspection(event, None, "", wire)
+    return Inspection(event, None, "", wire, body=body)
+
+
+def decode_stored(wire: bytes) -> Event:
+    """An event from bytes this node stored (or a worker checked): decoded, not re-checked.
+
+    Every check ran when the bytes were accepted; the one decoder here is
+    shared by every reader of the store.
+    """
+    return _decoder.decode(wire)
+
+
+def stored_inspection(wire: bytes) -> Inspection:
+    """An already-checked line as an :class:`Inspection` that passed, with its typed body."""
+    event = _decoder.decode(wire)
+    kind = known(event.type)
+    body = None
+    if kind is not None:
+        try:
+            body = msgspec.convert(event.body, kind.body)
+        except msgspec.ValidationError:
+            body = None  # a node body that never fit: the rules refuse it again
+    return Inspection(event, None, "", wire, body=body)
 
 
 def verify(raw: bytes | str) -> Event:

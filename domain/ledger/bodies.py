@@ -1,19 +1,77 @@
-"""Bodies of the ledger's event types besides ``ledger.EntryRecorded`` (spec section 6).
+"""Bodies of the ledger's event types: ``ledger.EntryRecorded`` (spec section 6) and the rest.
 
 Freezes and the steps of a dispute are signed facts like any other; the money
 a dispute moves back is always a separate ``ledger.EntryRecorded``, so
-balances stay recomputable from entries alone.
+balances stay recomputable from entries alone. The entry's body is the one
+every implementation must know: a bad one is ``malformed`` (spec), where a
+bad freeze or dispute body is a node's ``invalid-body`` refusal.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
 from icn.domain.coop.bodies import Did, Text
 from icn.domain.coop.records import Currency, Strict
 from icn.domain.events.canonical import MAX_SAFE_INT
+from icn.domain.identity.did import is_valid_did
+from icn.domain.refusals import Code, Refusal
+
+Amount = Annotated[int, msgspec.Meta(gt=0, le=MAX_SAFE_INT)]
+Memo = Annotated[str, msgspec.Meta(max_length=1024)]
+
+
+class Transaction(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One movement of ``amount`` smallest units of ``currency`` from one account to another."""
+
+    from_: str = msgspec.field(name="from")
+    to: str
+    amount: Amount
+    currency: Currency
+    memo: Memo | None = None
+
+
+class EntryRecorded(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``ledger.EntryRecorded``: the only body that moves money."""
+
+    transactions: Annotated[list[Transaction], msgspec.Meta(min_length=1, max_length=64)]
+
+
+EntryRecordedBody = EntryRecorded
+"""The name the spec's readers know it by."""
+
+
+def entry_problem(body: EntryRecorded) -> Refusal | None:
+    """What the Struct cannot say about an entry: DIDs that parse, no self-payment."""
+    for i, tx in enumerate(body.transactions):
+        if not is_valid_did(tx.from_) or not is_valid_did(tx.to):
+            return Refusal(Code.MALFORMED, f"bad DID in transaction {i}")
+        if tx.from_ == tx.to:
+            return Refusal(Code.SELF_PAYMENT, f"transaction {i} pays an account to itself")
+    return None
+
+
+def bad_amount(raw: dict[str, Any]) -> Refusal | None:
+    """For an entry body its Struct refused: the first amount that is not 1 to 2^53-1 units.
+
+    Runs only when decoding failed, so a bad amount gets its own code
+    (``invalid-amount``) without reading msgspec's error text.
+    """
+    txs = raw.get("transactions")
+    for i, tx in enumerate(txs if type(txs) is list else ()):
+        if type(tx) is not dict or "amount" not in tx:
+            continue
+        amount = tx["amount"]
+        if type(amount) is not int or not 0 < amount <= MAX_SAFE_INT:
+            return Refusal(
+                Code.INVALID_AMOUNT,
+                f"transaction {i}: amount must be a whole number of units from 1 to 2^53-1,"
+                f" got {amount!r}"[:200],
+            )
+    return None
+
 
 EventId = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
 Evidence = Annotated[

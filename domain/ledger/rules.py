@@ -11,11 +11,11 @@ any member and are not limited; that is spec section 6's one exception.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from icn.domain.capability import CoopDids, EventType
 from icn.domain.coop.records import (
     DAY_MS,
     AccountRecord,
@@ -32,12 +32,14 @@ from icn.domain.coop.state import (
     account_of,
     is_authority,
 )
-from icn.domain.events.bodies import ENTRY_RECORDED, EntryRecordedBody
-from icn.domain.events.envelope import Event
+from icn.domain.events.bodies import ENTRY_RECORDED
 from icn.domain.ledger import bodies as b
 from icn.domain.ledger.amounts import format_amount, format_money
 from icn.domain.ledger.credit import credit_limit
 from icn.domain.refusals import Code, Refusal
+
+if TYPE_CHECKING:
+    from icn.domain.events.envelope import Event
 
 OPEN = (DisputeStatus.FILED, DisputeStatus.ANSWERED)
 
@@ -75,7 +77,7 @@ def limit_for(
 
 
 def entry_recorded(
-    body: EntryRecordedBody, event: Event, view: CoopView, now: int
+    body: b.EntryRecorded, event: Event, view: CoopView, now: int
 ) -> Refusal | Effects:
     """Move money: checks, then every account touched, once, with its new balance."""
     coop = _coop(view, event)
@@ -188,18 +190,18 @@ def dispute_filed(
     entry = view.event(event.coop, body.entry)
     if entry is None or entry.type != ENTRY_RECORDED:
         return Refusal(Code.UNKNOWN_ENTRY, f"no ledger entry {body.entry} in {event.coop}")
-    txs = entry.body["transactions"]
+    txs = entry_transactions(entry)
     if body.transaction >= len(txs):
         return Refusal(Code.UNKNOWN_ENTRY, f"entry {body.entry} has {len(txs)} transaction(s)")
     tx = txs[body.transaction]
-    if event.author not in (tx["from"], tx["to"]):
+    if event.author not in (tx.from_, tx.to):
         return Refusal(Code.NOT_A_PARTY, "only the payer or the payee may dispute a transaction")
     problem = _standing_problem(view, event)
     if problem:
         return problem
     if view.claim(event.coop, body.entry, body.transaction) is not None:
         return Refusal(Code.ALREADY_DISPUTED, "this transaction has been disputed already")
-    counterparty = tx["to"] if event.author == tx["from"] else tx["from"]
+    counterparty = tx.to if event.author == tx.from_ else tx.from_
     return [
         DisputeRecord(
             id=event.id,
@@ -207,10 +209,10 @@ def dispute_filed(
             transaction=body.transaction,
             filed_by=event.author,
             counterparty=counterparty,
-            payer=tx["from"],
-            payee=tx["to"],
-            amount=tx["amount"],
-            currency=tx["currency"],
+            payer=tx.from_,
+            payee=tx.to,
+            amount=tx.amount,
+            currency=tx.currency,
             reason=body.reason,
             filed_ms=now,
         ),
@@ -345,7 +347,10 @@ def dispute_settled(
     if entry is None or entry.type != ENTRY_RECORDED or entry.author != coop.did:
         return Refusal(Code.UNKNOWN_ENTRY, "settlement must point at an entry by the coop's DID")
     want = ordered_transaction(dispute, coop.did)
-    got = [{k: tx[k] for k in want} for tx in entry.body["transactions"]]
+    got = [
+        {"from": tx.from_, "to": tx.to, "amount": tx.amount, "currency": tx.currency}
+        for tx in entry_transactions(entry)
+    ]
     if got != [want]:
         return Refusal(
             Code.SETTLEMENT_MISMATCH, "the entry does not move what the resolution ordered"
@@ -378,14 +383,43 @@ def demurrage_charged(
     return [msgspec.structs.replace(coop, demurrage_until=until)]
 
 
-RULES: dict[str, Callable[[Any, Event, CoopView, int], Refusal | Effects]] = {
-    ENTRY_RECORDED: entry_recorded,
-    b.ACCOUNT_FROZEN: account_frozen,
-    b.ACCOUNT_UNFROZEN: account_unfrozen,
-    b.DISPUTE_FILED: dispute_filed,
-    b.DISPUTE_ANSWERED: dispute_answered,
-    b.MEDIATOR_ASSIGNED: mediator_assigned,
-    b.DISPUTE_RESOLVED: dispute_resolved,
-    b.DISPUTE_SETTLED: dispute_settled,
-    b.DEMURRAGE_CHARGED: demurrage_charged,
-}
+def entry_transactions(entry: Event) -> list[b.Transaction]:
+    """The transactions of a stored ``ledger.EntryRecorded`` (checked when it was accepted)."""
+    return msgspec.convert(entry.body, b.EntryRecorded).transactions
+
+
+def debit_problem(event: Event, body: b.EntryRecorded, dids: CoopDids) -> Refusal | None:
+    """Spec section 6: only the coop's own DID may debit an account other than its own."""
+    if all(tx.from_ == event.author for tx in body.transactions):
+        return None
+    if event.author == dids.coop_did(event.coop):
+        return None
+    for i, tx in enumerate(body.transactions):
+        if tx.from_ != event.author:
+            return Refusal(
+                Code.PAYER_NOT_SIGNER,
+                f"transaction {i} debits {tx.from_}; only the author's account may be debited",
+            )
+    return None
+
+
+EVENT_TYPES = (
+    EventType(
+        ENTRY_RECORDED,
+        b.EntryRecorded,
+        entry_recorded,
+        spec=True,
+        check=b.entry_problem,
+        chain_check=debit_problem,
+        on_decode_failure=b.bad_amount,
+    ),
+    EventType(b.ACCOUNT_FROZEN, b.AccountFrozen, account_frozen),
+    EventType(b.ACCOUNT_UNFROZEN, b.AccountUnfrozen, account_unfrozen),
+    EventType(b.DISPUTE_FILED, b.DisputeFiled, dispute_filed),
+    EventType(b.DISPUTE_ANSWERED, b.DisputeAnswered, dispute_answered),
+    EventType(b.MEDIATOR_ASSIGNED, b.MediatorAssigned, mediator_assigned),
+    EventType(b.DISPUTE_RESOLVED, b.DisputeResolved, dispute_resolved),
+    EventType(b.DISPUTE_SETTLED, b.DisputeSettled, dispute_settled),
+    EventType(b.DEMURRAGE_CHARGED, b.DemurrageCharged, demurrage_charged),
+)
+"""The ledger's event types: entries, freezes, disputes, demurrage."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from typing import TYPE_CHECKING
 
 import msgspec
 from nacl.bindings import crypto_sign_open
@@ -18,9 +17,6 @@ from nacl.exceptions import BadSignatureError, CryptoError
 from nacl.signing import SigningKey
 
 from icn.domain.identity.did import InvalidDid, did_from_public_key, public_key_from_did
-
-if TYPE_CHECKING:
-    from icn.domain.events.envelope import Event
 
 SIGNATURE_PREFIX = "— "  # U+2014 EM DASH, then a space (signed-note format)
 _ED25519_ALGORITHM = b"\x01"
@@ -108,16 +104,3 @@ def _parse_text(text: str) -> Checkpoint:
     if len(root) != 32:
         raise CheckpointError("root hash must be 32 bytes")
     return Checkpoint(origin=origin, size=int(size_line), root=root)
-
-
-def checkpoint_body_problem(event: Event) -> str | None:
-    """A ``log.CheckpointIssued`` must carry a note by its author that states its body."""
-    try:
-        cp = open_checkpoint(event.body["note"], event.author)
-    except CheckpointError as exc:
-        return f"bad checkpoint note: {exc}"
-    if cp.origin != origin_for(event.coop, event.author):
-        return "checkpoint note names another log"
-    if cp.size != event.body["size"] or cp.root.hex() != event.body["root"]:
-        return "checkpoint note does not state the body's size and root"
-    return None

@@ -27,7 +27,7 @@ from icn.application.ports import (
     StoreError,
 )
 from icn.domain.events.chain import ChainHead
-from icn.domain.events.envelope import Event
+from icn.domain.events.envelope import decode_stored
 from icn.domain.log import merkle
 from icn.infrastructure.store import read_schema as _read_schema  # noqa: F401 (its tables)
 from icn.infrastructure.store import replication_schema as _replication_schema  # noqa: F401
@@ -36,8 +36,6 @@ from icn.infrastructure.store.database import SQLITE_LOCK_TIMEOUT_S, Database
 from icn.infrastructure.store.log_rows import LogUnit, head_of, id_of, originator_id
 from icn.infrastructure.store.reads import stored_events
 from icn.infrastructure.store.recorders import IcnPostgresRecorder, IcnSQLiteRecorder
-
-_event_decoder = __import__("msgspec").json.Decoder(Event)
 
 
 def _entry(row: Any) -> LogEntry:
@@ -315,7 +313,7 @@ class SqlEventStore:
         with self.engine.connect() as conn:
             rows = conn.execute(select(t).where(t.c.coop == coop).order_by(t.c.id)).all()
         return [
-            ForkEvidence(_event_decoder.decode(bytes(r.wire)), bytes(r.wire), r.conflicts_with)
+            ForkEvidence(decode_stored(bytes(r.wire)), bytes(r.wire), r.conflicts_with)
             for r in rows
         ]
 

@@ -1,0 +1,38 @@
+"""Every event type the node knows, gathered from the capabilities that define them.
+
+The one place capabilities meet: the envelope decodes a known body into its
+Struct once (:func:`icn.domain.events.envelope.inspect`), the chain verdicts
+run a type's spec checks and :func:`icn.domain.coop.evolve.evolve` its rule,
+each by looking the type up here. So no capability imports another to be
+judged, and adding one is one line below.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from icn.domain.capability import EventType
+from icn.domain.coop import rules as coop
+from icn.domain.ledger import rules as ledger
+from icn.domain.log import rules as log
+
+CAPABILITIES: tuple[tuple[EventType, ...], ...] = (
+    coop.EVENT_TYPES,
+    ledger.EVENT_TYPES,
+    log.EVENT_TYPES,
+)
+
+TYPES: dict[str, EventType] = {t.name: t for types in CAPABILITIES for t in types}
+"""Every known event type by name."""
+
+
+def known(name: str) -> EventType | None:
+    """The registered event type ``name``, or ``None`` (any JSON object is then its body)."""
+    return TYPES.get(name)
+
+
+def typed_body(kind: EventType, body: dict[str, Any]) -> Any:
+    """``body`` as its Struct; raises ``msgspec.ValidationError`` when it does not fit."""
+    return msgspec.convert(body, kind.body)
