@@ -12,12 +12,12 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib.metadata import version
+from typing import Any
 
 from litestar import Litestar, Response, Router
 from litestar.config.cors import CORSConfig
-from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi.spec import Components, SecurityScheme
@@ -39,7 +39,7 @@ from icn.interfaces.http.log_feed import LogFeed
 from icn.interfaces.http.log_reads import LogController
 from icn.interfaces.http.ops import OpsController
 from icn.interfaces.http.problems import EXCEPTION_HANDLERS
-from icn.interfaces.http.rate_limit import RateLimits
+from icn.interfaces.http.rate_limit import RateLimitMiddleware, RateLimits
 from icn.interfaces.http.standing import MemberStanding
 from icn.interfaces.http.stream_caps import StreamCaps, StreamSlots
 
@@ -89,7 +89,8 @@ async def _duties_loop(node: Node, feed: LogFeed, interval_s: float) -> None:
         await asyncio.sleep(interval_s)
 
 
-def _security_headers(hsts: bool):  # type: ignore[no-untyped-def]
+def _security_headers(hsts: bool) -> Callable[[Response[Any]], Awaitable[Response[Any]]]:
+    """The after-request hook setting the node's security headers (HSTS behind TLS)."""
     headers = dict(SECURITY_HEADERS)
     if hsts:
         headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
@@ -98,7 +99,7 @@ def _security_headers(hsts: bool):  # type: ignore[no-untyped-def]
     # a thread hop on every request (a tenth of the event loop's time under load).
     docs = {**headers, "Content-Security-Policy": api_docs.DOCS_CSP}
 
-    async def after_request(response: Response) -> Response:  # type: ignore[type-arg]
+    async def after_request(response: Response[Any]) -> Response[Any]:
         # The only HTML the node serves is the API docs page, whose scripts are its own files.
         response.headers.update(docs if response.media_type == "text/html" else headers)
         return response
@@ -170,17 +171,18 @@ def create_app(
     return Litestar(
         route_handlers=[OpsController, AuthController, coop_routes, streams.ws_stream],
         dependencies=services.dependencies(),
-        # Read by the rate limiter and the stream caps: ASGI middleware, which runs before
-        # any route, so before any dependency.
-        state=State({"tokens": tokens}),
         lifespan=[background, *([replication.lifespan] if replication else [])],
         # Rate limits first (a flood is refused before its body is read), then the body's shape.
         middleware=[
-            *([rate_limits] if rate_limits else []),
-            DefineMiddleware(StreamCaps, slots=stream_slots),
+            *(
+                [DefineMiddleware(RateLimitMiddleware, limits=rate_limits, tokens=tokens)]
+                if rate_limits
+                else []
+            ),
+            DefineMiddleware(StreamCaps, slots=stream_slots, tokens=tokens),
             DefineMiddleware(JsonShapeGuard, max_bytes=MAX_BODY_BYTES),
         ],
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=MAX_BODY_BYTES,
         after_request=_security_headers(behind_tls),
         cors_config=CORSConfig(allow_origins=cors_origins) if cors_origins else None,

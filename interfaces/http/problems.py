@@ -14,6 +14,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.types import ExceptionHandlersMap
 
 from icn.application.errors import (
     ApplicationError,
@@ -148,7 +149,7 @@ def from_crash(request: Request[Any, Any, Any], exc: Exception) -> Response[byte
     return _respond(500, "internal", "the node could not complete the request")
 
 
-EXCEPTION_HANDLERS = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     ApiProblem: from_problem,
     ApplicationError: from_application,
     HTTPException: from_http,

@@ -38,11 +38,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from litestar import Litestar
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from icn.interfaces.http.asgi_problem import send_problem
+from icn.interfaces.http.auth import Tokens
 
 if TYPE_CHECKING:
     from icn.infrastructure.settings import Settings
@@ -167,12 +167,11 @@ class BucketTable:
 
 @dataclass(frozen=True)
 class RateLimits:
-    """The node's three bucket tables, and the Litestar middleware that spends them.
+    """The node's three bucket tables, spent by :class:`RateLimitMiddleware`.
 
     Litestar builds its middleware stack once per route, so the tables live
-    here, shared by every route, rather than in the middleware instances.
-    Pass an instance in ``Litestar(middleware=[...])``: Litestar calls it with
-    ``app=`` the next ASGI app.
+    here, shared by every route, rather than in the middleware instances
+    (``DefineMiddleware(RateLimitMiddleware, limits=…, tokens=…)``).
     """
 
     per_ip: BucketTable
@@ -211,9 +210,6 @@ class RateLimits:
             auth_burst=settings.rate_auth_burst,
         )
 
-    def __call__(self, app: ASGIApp) -> ASGIApp:
-        return RateLimitMiddleware(app, self)
-
 
 def client_key(scope: Scope) -> str:
     """The client's address as a bucket key: the IP, or the /64 of an IPv6 address."""
@@ -243,9 +239,10 @@ def bearer_token(scope: Scope) -> str | None:
 class RateLimitMiddleware:
     """Charge each request to its buckets; refuse it, without calling the app, when one is empty."""
 
-    def __init__(self, app: ASGIApp, limits: RateLimits) -> None:
+    def __init__(self, app: ASGIApp, limits: RateLimits, tokens: Tokens) -> None:
         self.app = app
         self.limits = limits
+        self.tokens = tokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in (ScopeType.HTTP, ScopeType.WEBSOCKET) or self._exempt(
@@ -277,15 +274,14 @@ class RateLimitMiddleware:
         token = bearer_token(scope)
         if token is None:
             return None
-        did = self._did_of(scope, token)
+        did = self._did_of(token)
         if did is not None and (wait := self.limits.per_did.take(did)):
             return wait, "DID"
         return None
 
-    @staticmethod
-    def _did_of(scope: Scope, token: str) -> str | None:
+    def _did_of(self, token: str) -> str | None:
         try:
-            return str(Litestar.from_scope(scope).state.tokens.read(token).did)
+            return self.tokens.read(token).did
         except Exception:  # invalid or expired: the route refuses it, with the right code
             return None
 

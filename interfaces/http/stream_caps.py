@@ -19,12 +19,12 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from litestar import Litestar
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from icn.interfaces.http import ws_auth
 from icn.interfaces.http.asgi_problem import send_problem
+from icn.interfaces.http.auth import Tokens
 from icn.interfaces.http.heap_trim import HeapTrim
 
 STREAM_PATH = re.compile(r"^/v1/coops/[^/]+/(stream|ws)$")
@@ -65,16 +65,17 @@ class StreamSlots:
 class StreamCaps:
     """ASGI middleware holding a slot for as long as a stream request lasts."""
 
-    def __init__(self, app: ASGIApp, slots: StreamSlots) -> None:
+    def __init__(self, app: ASGIApp, slots: StreamSlots, tokens: Tokens) -> None:
         self.app = app
         self.slots = slots
+        self.tokens = tokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         did = None
         if scope["type"] in (ScopeType.HTTP, ScopeType.WEBSOCKET) and STREAM_PATH.match(
             scope["path"]
         ):
-            did = _did_of(scope)
+            did = _did_of(scope, self.tokens)
         if did is None:
             await self.app(scope, receive, send)
             return
@@ -90,13 +91,13 @@ class StreamCaps:
             self.slots.give_back(did)
 
 
-def _did_of(scope: Scope) -> str | None:
+def _did_of(scope: Scope, tokens: Tokens) -> str | None:
     """The DID of the request's token (header, or WebSocket subprotocol), if it verifies."""
     headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", ())}
     scheme, _, token = ws_auth.authorization(headers).partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
     try:
-        return str(Litestar.from_scope(scope).state.tokens.read(token.strip()).did)
+        return tokens.read(token.strip()).did
     except Exception:  # invalid or expired: the route refuses it with the right code
         return None

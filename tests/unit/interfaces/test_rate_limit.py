@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -13,6 +12,7 @@ import pytest
 from icn.interfaces.http.auth import Tokens
 from icn.interfaces.http.rate_limit import (
     BucketTable,
+    RateLimitMiddleware,
     RateLimits,
     TokenBucket,
     client_key,
@@ -146,14 +146,12 @@ class Recorder:
 def request(
     mw: Any, path: str, *, token: str | None = None, host: str = "192.0.2.1", kind: str = "http"
 ) -> tuple[int, dict[bytes, bytes], bytes]:
-    tokens = Tokens(SECRET, NODE)
     headers = [(b"authorization", f"Bearer {token}".encode())] if token else []
     scope = {
         "type": kind,
         "path": path,
         "headers": headers,
         "client": (host, 5555),
-        "litestar_app": SimpleNamespace(state=SimpleNamespace(tokens=tokens)),
     }
     sent: list[dict[str, Any]] = []
 
@@ -180,7 +178,7 @@ def limits(**overrides: float) -> RateLimits:
 
 def test_a_limited_request_gets_a_problem_document_and_never_reaches_the_app() -> None:
     app = Recorder()
-    mw = limits(ip_burst=2)(app=app)
+    mw = RateLimitMiddleware(app, limits(ip_burst=2), Tokens(SECRET, NODE))
     assert request(mw, "/v1/coops/c/events")[0] == 200
     assert request(mw, "/v1/coops/c/events")[0] == 200
     status, headers, body = request(mw, "/v1/coops/c/events")
@@ -193,17 +191,17 @@ def test_a_limited_request_gets_a_problem_document_and_never_reaches_the_app() -
 
 
 def test_auth_has_its_own_stricter_bucket_and_probes_are_exempt() -> None:
-    mw = limits()(app=Recorder())
+    mw = RateLimitMiddleware(Recorder(), limits(), Tokens(SECRET, NODE))
     assert [request(mw, "/v1/auth/challenge")[0] for _ in range(4)] == [200, 200, 200, 429]
     assert request(mw, "/v1/auth/verify")[1][b"retry-after"] == b"2"  # 0.5/s
     assert request(mw, "/v1/coops/c/events")[0] == 200  # the general bucket is not spent
-    mw = limits(ip_burst=1)(app=Recorder())
+    mw = RateLimitMiddleware(Recorder(), limits(ip_burst=1), Tokens(SECRET, NODE))
     for path in ("/v1/health", "/v1/ready", "/schema", "/schema/openapi.json") * 5:
         assert request(mw, path)[0] == 200
 
 
 def test_each_did_has_a_bucket_and_a_bad_token_is_left_to_the_route() -> None:
-    mw = limits()(app=Recorder())
+    mw = RateLimitMiddleware(Recorder(), limits(), Tokens(SECRET, NODE))
     tokens = Tokens(SECRET, NODE)
     alice = tokens.issue(DID, "c", int(time.time())).token
     bob = tokens.issue(OTHER, "c", int(time.time())).token
@@ -214,6 +212,6 @@ def test_each_did_has_a_bucket_and_a_bad_token_is_left_to_the_route() -> None:
 
 
 def test_a_websocket_handshake_counts_and_is_refused_by_closing() -> None:
-    mw = limits(ip_burst=1)(app=Recorder())
+    mw = RateLimitMiddleware(Recorder(), limits(ip_burst=1), Tokens(SECRET, NODE))
     assert request(mw, "/v1/coops/c/stream", kind="websocket")[0] == 200
     assert request(mw, "/v1/coops/c/stream", kind="websocket")[0] == 1013
