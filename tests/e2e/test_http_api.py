@@ -95,6 +95,25 @@ def test_a_token_for_one_coop_is_refused_on_another(api: str, members) -> None:
     assert_problem(r, 401, "invalid-token")
 
 
+def test_every_coop_route_in_the_openapi_document_asks_for_a_token_of_its_coop(
+    api: str, members
+) -> None:
+    """The gate is on every coop route, and judges before the route reads its parameters."""
+    doc = httpx.get(f"{api}/schema/openapi.json").json()
+    values = {"coop": COOP, "did": did_for(PAYEE), "event_id": "0" * 64}
+    other = bearer(login(api, members["alice"], coop="bike-coop"))
+    operations = [
+        (method.upper(), path.format(**values))
+        for path, item in doc["paths"].items()
+        if path.startswith("/v1/coops/{coop}")
+        for method in item
+    ]
+    assert len(operations) >= 14
+    for method, path in operations:
+        assert_problem(httpx.request(method, f"{api}{path}"), 401, "unauthorized")
+        assert_problem(httpx.request(method, f"{api}{path}", headers=other), 403, "wrong-coop")
+
+
 def test_an_event_is_appended_once_and_answered_with_its_position(api: str, members) -> None:
     alice = members["alice"]
     token = login(api, alice)
