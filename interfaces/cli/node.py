@@ -35,9 +35,15 @@ def init(data_dir: DataDir = None, json: Json = False) -> None:
 @app.command("run")
 def run(
     data_dir: DataDir = None,
-    host: Annotated[str | None, typer.Option("--host", envvar="ICN_HTTP_HOST")] = None,
+    host: Annotated[
+        str | None,
+        typer.Option("--host", envvar="ICN_HTTP_HOST", help="Address to listen on (127.0.0.1)."),
+    ] = None,
     port: Annotated[
-        int | None, typer.Option("--port", envvar="ICN_HTTP_PORT", min=0, max=65535)
+        int | None,
+        typer.Option(
+            "--port", envvar="ICN_HTTP_PORT", min=0, max=65535, help="Port to listen on (8080)."
+        ),
     ] = None,
     nats: Nats = None,
     serve: Serve = None,
