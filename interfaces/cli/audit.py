@@ -9,6 +9,7 @@ import typer
 
 from icn.application.audit import audit_lines, audit_store, split_lines
 from icn.application.errors import InvalidRequest
+from icn.application.parallel import cores, stream_verifier
 from icn.interfaces.bootstrap import open_node
 from icn.interfaces.cli.common import (
     DataDir,
@@ -32,8 +33,15 @@ def verify(
         str | None, typer.Option("--coop", help="Verify this coop's log in the node's store.")
     ] = None,
     workers: Annotated[
-        int, typer.Option("--workers", min=1, max=64, help="Processes verifying signatures.")
-    ] = 1,
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=64,
+            help="Cores verifying signatures (default: all): threads, or processes for"
+            " logs of 5,000 events or more.",
+        ),
+    ] = None,
     data_dir: DataDir = None,
     json: Json = False,
 ) -> None:
@@ -42,8 +50,12 @@ def verify(
         raise InvalidRequest("give either a FILE or --coop")
     if file is not None:
         lines = split_lines(file.read_bytes())
-        with progress_bar("verify", len(lines)) as advance:
-            report = audit_lines(lines, workers=workers, progress=advance)
+        verifier = stream_verifier(workers or cores(), len(lines))
+        try:
+            with progress_bar("verify", len(lines)) as advance:
+                report = audit_lines(lines, verifier=verifier, progress=advance)
+        finally:
+            verifier.close()
         if json:
             print_json({"verdicts": report.verdicts, "balances": report.balances})
         else:
@@ -54,10 +66,15 @@ def verify(
         return
     assert coop is not None
     node = open_node(settings_for(data_dir))
+    size = node.store.tree_size(coop)
+    verifier = stream_verifier(workers or cores(), size)
     try:
-        with progress_bar("audit", node.store.tree_size(coop)) as advance:
-            result = audit_store(node.store, coop, node.node_did, progress=advance)
+        with progress_bar("audit", size) as advance:
+            result = audit_store(
+                node.store, coop, node.node_did, verifier=verifier, progress=advance
+            )
     finally:
+        verifier.close()
         node.close()
     if json:
         print_json(

@@ -13,7 +13,7 @@ import typer
 from icn.application.append import REFUSED, Outcome
 from icn.application.audit import split_lines
 from icn.application.errors import InvalidRequest
-from icn.application.parallel import inspect_chunks
+from icn.application.parallel import stream_verifier
 from icn.application.queries import entry_in
 from icn.domain.events.verdicts import Verdict
 from icn.interfaces.bootstrap import open_node
@@ -65,7 +65,13 @@ def import_(
         str | None, typer.Option("--coop", help="Refuse lines of any other coop.")
     ] = None,
     workers: Annotated[
-        int, typer.Option("--workers", min=1, max=64, help="Processes verifying signatures.")
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=64,
+            help="Cores verifying signatures: threads, or processes for 5,000 lines or more.",
+        ),
     ] = min(8, len(os.sched_getaffinity(0))),
     data_dir: DataDir = None,
     json: Json = False,
@@ -76,13 +82,16 @@ def import_(
         lines = split_lines(file.read_bytes())
         keep, refused = _filter_coop(lines, coop)
         results: list[Outcome] = []
-        # Verification runs in worker processes for big files; small ones
-        # are not worth a process pool's start-up.
-        pool = workers if len(keep) > 4 * IMPORT_BATCH else 1
-        with progress_bar("import", len(keep)) as advance:
-            for chunk, inspections in inspect_chunks(keep, pool, chunk=IMPORT_BATCH):
-                results += node.append.append_inspected(inspections)
-                advance(len(chunk))
+        # Signatures of the next batches are checked on the other cores while this
+        # thread judges and appends the current one.
+        verifier = stream_verifier(workers, len(keep))
+        try:
+            with progress_bar("import", len(keep)) as advance:
+                for chunk, inspections in verifier.stream(keep, chunk=IMPORT_BATCH):
+                    results += node.append.append_inspected(inspections)
+                    advance(len(chunk))
+        finally:
+            verifier.close()
         it = iter(results)
         outcomes = [refused[i] if i in refused else next(it) for i in range(len(lines))]
     finally:
