@@ -96,7 +96,9 @@ def test_a_payment_over_the_credit_limit_is_refused_and_takes_no_seq(coop) -> No
     before, start = head(node.base, token, bob), size(node.base)
     over = script.pay("bob", "alice", LIMIT + 1, advance=False)
     doc = assert_problem(post(node.base, token, over), 409, "credit-limit-exceeded")
-    assert doc["line"] == 1 and str(LIMIT) in doc["detail"]
+    # The refusal speaks the currency's display units, not raw hundredths.
+    assert doc["line"] == 1 and "would be -10.01 hours" in doc["detail"]
+    assert f"below the credit limit of -{LIMIT // 100}.00" in doc["detail"]
     assert head(node.base, token, bob) == before and size(node.base) == start
     # The refused event used no seq: the next one at the same seq is the one stored.
     at_limit = script.pay("bob", "alice", LIMIT)
