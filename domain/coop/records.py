@@ -33,12 +33,23 @@ class Strict(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     """Base of bodies and records: unknown fields are refused, never ignored."""
 
 
+def format_amount(units: int, decimals: int) -> str:
+    """``250`` with 2 decimals → ``"2.50"``; negative balances keep their sign."""
+    sign = "-" if units < 0 else ""
+    whole, frac = divmod(abs(units), 10**decimals)
+    return f"{sign}{whole}.{frac:0{decimals}d}" if decimals else f"{sign}{whole}"
+
+
 class CurrencySpec(Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A unit of account: ``decimals`` fixes how smallest units are shown (2 → 1.50)."""
 
     code: Currency
     unit: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
     decimals: Annotated[int, msgspec.Meta(ge=0, le=8)]
+
+    def show(self, units: int) -> str:
+        """``-50250`` hours with 2 decimals → ``"-502.50 hours"``: how refusals speak."""
+        return f"{format_amount(units, self.decimals)} {self.code}"
 
 
 class CreditPolicy(Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):

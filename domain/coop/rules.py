@@ -17,7 +17,6 @@ from icn.domain.coop import bodies as b
 from icn.domain.coop.records import CoopRecord, CurrencySpec, MemberRecord, MemberStatus, Policy
 from icn.domain.coop.state import CoopView, Effects, is_authority
 from icn.domain.identity.did import is_valid_did
-from icn.domain.ledger.amounts import format_money
 from icn.domain.refusals import Code, Refusal
 
 if TYPE_CHECKING:
@@ -184,8 +183,7 @@ def exited(body: b.MemberExited, event: Event, view: CoopView, now: int) -> Refu
         if account is not None and account.balance != 0:
             return Refusal(
                 Code.BALANCE_NOT_SETTLED,
-                f"the balance is {format_money(account.balance, spec.decimals, code)};"
-                " settle it to zero before leaving",
+                f"the balance is {spec.show(account.balance)}; settle it to zero before leaving",
             )
     return [_replace(member, status=MemberStatus.EXITED, roles=())]
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import re
 
+from icn.domain.coop.records import format_amount
 from icn.domain.events.canonical import MAX_SAFE_INT
+
+__all__ = ["AmountError", "format_amount", "parse_amount"]
 
 _AMOUNT = re.compile(r"^(?P<int>[0-9]{1,16})(?:\.(?P<frac>[0-9]{1,18}))?$")
 
@@ -34,15 +37,3 @@ def parse_amount(text: str, decimals: int) -> int:
     if units > MAX_SAFE_INT:
         raise AmountError(f"{text!r} is above the largest amount ({MAX_SAFE_INT} units)")
     return units
-
-
-def format_amount(units: int, decimals: int) -> str:
-    """``250`` with 2 decimals → ``"2.50"``; negative balances keep their sign."""
-    sign = "-" if units < 0 else ""
-    whole, frac = divmod(abs(units), 10**decimals)
-    return f"{sign}{whole}.{frac:0{decimals}d}" if decimals else f"{sign}{whole}"
-
-
-def format_money(units: int, decimals: int, currency: str) -> str:
-    """``-50250`` with 2 decimals in ``hours`` → ``"-502.50 hours"``: how refusals speak."""
-    return f"{format_amount(units, decimals)} {currency}"

@@ -24,6 +24,7 @@ from icn.domain.coop.records import (
     DisputeStatus,
     MemberRecord,
     MemberStatus,
+    format_amount,
 )
 from icn.domain.coop.state import (
     CoopView,
@@ -34,7 +35,6 @@ from icn.domain.coop.state import (
 )
 from icn.domain.events.bodies import ENTRY_RECORDED
 from icn.domain.ledger import bodies as b
-from icn.domain.ledger.amounts import format_amount, format_money
 from icn.domain.ledger.credit import credit_limit
 from icn.domain.refusals import Code, Refusal
 
@@ -130,12 +130,11 @@ def entry_recorded(
                 continue
             limit = limit_for(view, coop, payer, currency, now)
             if account.balance < -limit:
-                decimals = coop.currencies[currency].decimals
+                spec = coop.currencies[currency]
                 return Refusal(
                     Code.CREDIT_LIMIT_EXCEEDED,
-                    "the balance after this entry would be"
-                    f" {format_money(account.balance, decimals, currency)},"
-                    f" below the credit limit of {format_amount(-limit, decimals)}",
+                    f"the balance after this entry would be {spec.show(account.balance)},"
+                    f" below the credit limit of {format_amount(-limit, spec.decimals)}",
                 )
     return list(accounts.values())
 
