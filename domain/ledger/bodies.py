@@ -39,10 +39,6 @@ class EntryRecorded(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     transactions: Annotated[list[Transaction], msgspec.Meta(min_length=1, max_length=64)]
 
 
-EntryRecordedBody = EntryRecorded
-"""The name the spec's readers know it by."""
-
-
 def entry_problem(body: EntryRecorded) -> Refusal | None:
     """What the Struct cannot say about an entry: DIDs that parse, no self-payment."""
     for i, tx in enumerate(body.transactions):
