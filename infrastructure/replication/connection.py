@@ -31,10 +31,6 @@ async def _on_error(exc: Exception) -> None:
     log.log(level, "NATS: %s", exc or type(exc).__name__)
 
 
-async def _on_disconnected() -> None:
-    log.warning("NATS: disconnected")
-
-
 async def _on_reconnected() -> None:
     log.info("NATS: reconnected")
 
@@ -48,7 +44,17 @@ async def connect(
     """
     urls = [servers] if isinstance(servers, str) else list(servers)
     login = {"user": credentials.user, "password": credentials.password} if credentials else {}
-    return await nats.connect(
+    opened: list[Client] = []
+
+    async def on_disconnected() -> None:
+        # close() marks the client closed before it calls back: a deliberate close
+        # (a clean shutdown) is not news; losing the server is.
+        if opened and opened[0].is_closed:
+            log.debug("NATS: connection closed")
+        else:
+            log.warning("NATS: disconnected")
+
+    client = await nats.connect(
         servers=urls,
         name=name,
         **login,
@@ -57,9 +63,11 @@ async def connect(
         reconnect_time_wait=RECONNECT_WAIT_S,
         connect_timeout=2,
         error_cb=_on_error,
-        disconnected_cb=_on_disconnected,
+        disconnected_cb=on_disconnected,
         reconnected_cb=_on_reconnected,
     )
+    opened.append(client)
+    return client
 
 
 async def close(nc: Client) -> None:

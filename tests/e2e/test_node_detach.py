@@ -41,6 +41,8 @@ def test_detach_returns_when_healthy_and_stop_waits_for_the_end(
     assert f"stopped node (pid {pid})" in stopped.stdout.decode()
     assert running_pid(node_dir) is None
     assert exited(pid), f"pid {pid} still runs after icn node stop returned"
+    # A deliberate close of the NATS connections is not a lost server: no warning for it.
+    assert "NATS: disconnected" not in (node_dir / "node.log").read_text()
     again = icn("node", "stop", "--data-dir", str(node_dir))
     assert "no node running" in again.stdout.decode()
 
