@@ -8,7 +8,6 @@ import msgspec
 from litestar import Controller, get
 from litestar.params import Parameter
 
-from icn.application.errors import NotFound
 from icn.application.queries import entry_in
 from icn.infrastructure.store.event_store import SqlEventStore
 from icn.interfaces.bootstrap import Node
@@ -106,8 +105,13 @@ class LogController(Controller):
     def latest_checkpoint(self, node: Node, coop: CoopPath) -> CheckpointView:
         """The node's latest checkpoint of this coop (C2SP signed note)."""
         own = node.store.checkpoints(coop, author=node.node_did)
-        if not own:
-            raise NotFound(f"this node has not checkpointed {coop} yet")
+        if not own:  # a node checkpoints every N events or T seconds (ICN_CHECKPOINT_*)
+            raise ApiProblem(
+                404,
+                "no-checkpoint-yet",
+                f"this node has not checkpointed {coop} yet: it does within "
+                "ICN_CHECKPOINT_SECONDS of new events (60 by default)",
+            )
         return CheckpointView(own[-1].note, own[-1].size, own[-1].root)
 
     @get(

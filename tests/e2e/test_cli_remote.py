@@ -180,6 +180,15 @@ def test_tail_takes_a_key_name_for_the_author(node, logged_in, node_key) -> None
     icn(node, "events", "tail", "--coop", COOP, "--author", "nobody", "--limit", "1", check=2)
 
 
+def test_the_checkpoint_before_the_first_one_is_a_clear_problem(node, logged_in) -> None:
+    # This node checkpoints once a day (RemoteNode): none has been signed yet.
+    token = SessionStore(node.data).load(COOP).token
+    r = httpx.get(
+        f"{node.url}/v1/coops/{COOP}/checkpoint", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert r.status_code == 404 and r.json()["code"] == "no-checkpoint-yet", r.text
+
+
 def test_a_forged_line_2_is_refused_by_number_and_nothing_is_stored(
     node, logged_in, node_key, tmp_path
 ) -> None:
