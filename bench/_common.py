@@ -78,6 +78,43 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
+def machine_busy_s() -> float:
+    """CPU seconds every core of the machine has spent busy since boot (``/proc/stat``)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_s() -> float:
+    """CPU seconds of this process and its waited-for children."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+class OthersLoad:
+    """How many cores other processes kept busy while a measurement ran.
+
+    On a machine shared with other work, a 2-core speed-up is only possible when
+    nothing else runs; this number (read beside each parallel ratio) says whether
+    it could have been. Worker processes not yet reaped count as others' load.
+    """
+
+    def __init__(self) -> None:
+        self.cores: list[float] = []
+
+    @contextmanager
+    def watch(self) -> Iterator[None]:
+        """Record others' busy cores over the ``with`` block."""
+        wall, busy, own = time.perf_counter(), machine_busy_s(), own_cpu_s()
+        yield
+        seconds = time.perf_counter() - wall
+        others = (machine_busy_s() - busy) - (own_cpu_s() - own)
+        self.cores.append(max(0.0, others / seconds) if seconds > 0 else 0.0)
+
+
 def cpu_model() -> str:
     """The CPU's marketing name, from /proc/cpuinfo where there is one."""
     try:
