@@ -71,7 +71,7 @@ bench: install
 	$(BIN)/python bench/replication.py
 	$(BIN)/python bench/cli_startup.py
 
-## lint: the same checks CI cares about: ruff, mypy (domain, application), import layers
+## lint: what CI runs before the tests: ruff, the format check, mypy strict on every layer, import layers
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
