@@ -279,12 +279,17 @@ async def single_phase(spec: dict[str, Any], ph: dict[str, Any]) -> Any:
 
 
 async def batch_phase(spec: dict[str, Any], ph: dict[str, Any]) -> Any:
-    """Batches of 100 from ``concurrency`` members at once, closed loop, until the deadline."""
+    """Batches of 100 from ``concurrency`` members at once, closed loop, until the deadline.
+
+    A later call goes on where the last stopped (``ph["posted"]``: batches each member
+    has had stored), so a second batch phase posts new events, not refused replays.
+    """
     bodies = [
         [b"[" + b",".join(chain[i : i + BATCH]) + b"]" for i in range(0, len(chain), BATCH)]
         for chain in ph["chains"]
     ]
-    queue = deque(range(len(bodies)))
+    posted: list[int] = ph.setdefault("posted", [0] * len(bodies))
+    queue = deque(m for m in range(len(bodies)) if posted[m] < len(bodies[m]))
     errors = Errors()
     latencies: list[float] = []
     stored = 0
@@ -297,14 +302,16 @@ async def batch_phase(spec: dict[str, Any], ph: dict[str, Any]) -> Any:
         nonlocal stored, last_done
         while queue and time.monotonic() < deadline:
             m = queue.popleft()
-            for body in bodies[m]:
+            for body in bodies[m][posted[m] :]:
                 if time.monotonic() >= deadline:
                     return
                 started = time.monotonic()
                 r = await post(ph["clients"][m], spec["events_url"], body, ph["tokens"][m], errors)
                 last_done = time.monotonic()
                 if r is None:
-                    break  # the rest of this chain would only be refused as a gap
+                    posted[m] = len(bodies[m])  # the rest would only be refused as a gap
+                    break
+                posted[m] += 1
                 latencies.append(last_done - started)
                 stored += len(r.json()["events"])
 
@@ -478,6 +485,12 @@ async def main(spec: dict[str, Any]) -> dict[str, Any]:
         step("batch")
         results["reads"] = await read_phase(spec, phases["single"])
         step("reads")
+        # The same reads while batches post: what a reader waits for while the node writes.
+        during = await asyncio.gather(
+            read_phase(spec, phases["single"]), batch_phase(spec, phases["batch"])
+        )
+        results["reads_writing"], results["batch_reading"] = during
+        step("reads while writing")
     return results
 
 

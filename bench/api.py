@@ -271,7 +271,7 @@ def _per(num: float | None, den: float | None, scale: float = 1.0) -> float:
 
 def metrics(a: argparse.Namespace) -> list[tuple[str, Callable[[Run], float], str]]:
     """(label, value of one run, format) for every row of the medians table."""
-    s, b, r, e = "single", "batch", "reads", "sse"
+    s, b, r, e, w = "single", "batch", "reads", "sse", "reads_writing"
     rows: list[tuple[str, Callable[[Run], float], str]] = [
         (f"single post @ {a.rate:g} req/s: achieved req/s",
          lambda x: x[s]["achieved_per_s"], "{:,.0f}"),
@@ -296,6 +296,10 @@ def metrics(a: argparse.Namespace) -> list[tuple[str, Callable[[Run], float], st
         ("reads: p99 ms", lambda x: x[r]["p99_ms"], "{:.1f}"),
         ("reads: node CPU ms / request",
          lambda x: _per(x[r]["node_cpu_s"], x[r]["requests"], 1e3), "{:.2f}"),
+        ("reads while batches post: p50 ms", lambda x: x[w]["p50_ms"], "{:.1f}"),
+        ("reads while batches post: p99 ms", lambda x: x[w]["p99_ms"], "{:.1f}"),
+        ("batches posted meanwhile: events/s",
+         lambda x: x["batch_reading"]["events_per_s"], "{:,.0f}"),
         (f"SSE delivery @ {a.sse_rate:g} ev/s: p50 ms", lambda x: x[e]["p50_ms"], "{:.1f}"),
         ("SSE delivery: p99 ms", lambda x: x[e]["p99_ms"], "{:.1f}"),
         ("SSE delivery: max ms", lambda x: x[e]["max_ms"], "{:.1f}"),
@@ -356,8 +360,10 @@ def checks(runs: list[Run], a: argparse.Namespace) -> list[list[str]]:
     batch = median_of(runs, lambda x: x["batch"]["events_per_s"])
     sse = median_of(runs, lambda x: x["sse"]["p99_ms"])
     missing = sum(x["sse"]["missing"] for x in runs)
-    errors = sum(x[p]["errors"] for x in runs for p in ("single", "sse", "batch", "reads"))
+    phases = ("single", "sse", "batch", "reads", "reads_writing", "batch_reading")
+    errors = sum(x[p]["errors"] for x in runs for p in phases)
     reads = median_of(runs, lambda x: x["reads"]["p99_ms"])
+    writing = median_of(runs, lambda x: x["reads_writing"]["p99_ms"])
     rows = [
         [f"single post p99 @ {a.rate:g} req/s (ms)", f"{p99:.1f}", "< 50", verdict[p99 < 50]],
         ["single post achieved / offered rate", f"{share:.2f}", "≥ 0.95", verdict[share >= 0.95]],
@@ -366,6 +372,12 @@ def checks(runs: list[Run], a: argparse.Namespace) -> list[list[str]]:
         ["SSE events never delivered (all runs)", f"{missing}", "0", verdict[missing == 0]],
         ["failed requests (all phases, all runs)", f"{errors}", "0", verdict[errors == 0]],
         [f"reads p99 @ {a.read_rate:g} req/s (ms)", f"{reads:.1f}", "", "info"],
+        [
+            f"reads p99 @ {a.read_rate:g} req/s while batches post (ms)",
+            f"{writing:.1f}",
+            "< 20",
+            verdict[writing < 20],
+        ],
     ]
     rows += [[label, f"{v:.2f}", "", "info"] for label, v in ratios(runs)]
     return rows
@@ -445,7 +457,7 @@ def main(argv: list[str]) -> None:
             rep_dir = tmp / f"run-{rep}"
             rep_dir.mkdir()
             with (
-                chunks_progress(progress, f"HTTP run {label}", 5) as advance,
+                chunks_progress(progress, f"HTTP run {label}", 6) as advance,
                 running_node(rep_dir, founded) as (base, pid),
             ):
                 spec = {
@@ -492,7 +504,8 @@ def params(argv: list[str], a: argparse.Namespace, phases: dict[str, Phase]) -> 
         "batch posts": f"100 events per request, {a.batch_concurrency} members posting at once,"
         f" closed loop; {MEMBERS['batch']} members, {BATCH_CEILING:,} ev/s × duration pre-signed",
         "reads": f"GET events?after=<random>&limit=100, open loop at {a.read_rate:g} req/s,"
-        " on the log left by the earlier phases",
+        " on the log left by the earlier phases; then the same reads while the batch members"
+        " post again (closed loop, where their first phase stopped)",
         "in-process baselines": f"AppendEvents.append(unit, atomic=True) on a fresh SQLite store:"
         f" first {a.base_single:,} single-phase events one by one, first {a.base_batch:,}"
         " batch-phase events 100 at a time",
