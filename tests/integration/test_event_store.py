@@ -360,6 +360,26 @@ def test_entries_are_the_input_lines_in_log_order_when_the_input_is_canonical(
     assert store.find("0" * 64) is None
 
 
+def test_pages_are_the_entries_after_a_leaf_in_log_order_with_their_filters(
+    store: SqlEventStore, clock: Callable[[], int]
+) -> None:
+    """What ``GET /events`` serves (on SQLite one aggregated row per page): the same
+    entries, bytes and trusted times as :meth:`entries`, filtered by type and author."""
+    events, _ = import_log(store, clock)
+    entries = list(store.entries(FOOD))
+    assert store.page(FOOD, limit=1000) == entries
+    assert store.page(FOOD, after=4, limit=7) == entries[5:12]
+    assert store.page(FOOD, after=len(entries) - 1) == []
+    assert store.page("no-such-coop") == []
+    by_type = [e for e, ev in zip(entries, of_coop(events, FOOD), strict=True)
+               if ev.type.startswith("ledger.")]  # fmt: skip
+    assert store.page(FOOD, type_prefix="ledger.", limit=1000) == by_type
+    author = of_coop(events, FOOD)[-1].author
+    mine = [e for e, ev in zip(entries, of_coop(events, FOOD), strict=True) if ev.author == author]
+    assert 0 < len(by_type) < len(entries) and len(mine) >= 3
+    assert store.page(FOOD, author=author, after=mine[0].leaf_index, limit=2) == mine[1:3]
+
+
 def test_entries_stream_a_log_longer_than_one_read_page_completely_and_in_order(
     store: SqlEventStore, clock: Callable[[], int]
 ) -> None:
