@@ -255,15 +255,20 @@ class ReplicationSupervisor:
             await asyncio.to_thread(self.local.stop)
             self.local = None
         self.state.close()
+        self._main = None
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _app: object) -> AsyncIterator[None]:
-        """For Litestar: run while the app runs."""
-        await self.start()
+        """For Litestar: run while the app runs. A supervisor already running (started by
+        whoever built it, e.g. on another loop) is served as it is, and left running."""
+        started_here = self._main is None
+        if started_here:
+            await self.start()
         try:
             yield
         finally:
-            await self.stop()
+            if started_here:
+                await self.stop()
 
     def wake(self, coop: str) -> None:
         """The coop's log grew here: publish now rather than at the next poll (loop thread)."""

@@ -159,8 +159,8 @@ def test_poison_is_rejected_or_dead_lettered_and_the_coop_goes_on(
 
             def http_ready(node: Node, runtime: ReplicationSupervisor) -> dict[str, object]:
                 with _logging_left_alone():
-                    app = create_app(node, None, jwt_secret=b"j" * 32)
-                    app.state.replication = runtime  # already running on the test's loop
+                    # Already running on the test's loop: the app serves it as it is.
+                    app = create_app(node, None, jwt_secret=b"j" * 32, replication=runtime)
                     with TestClient(app) as client:
                         response = client.get("/v1/ready")
                 assert response.status_code == 200
