@@ -203,8 +203,11 @@ class ProcessVerifier:
     with one process fewer.
     """
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, *, caller_verifies: bool = True) -> None:
         self._workers = max(2, workers)
+        self._caller_verifies = caller_verifies
+        """False where the caller's own work per event is large (an import appends each
+        chunk, ~50 µs/event): then every chunk goes to ``workers`` processes."""
         self._pool: ProcessPoolExecutor | None = None
 
     @property
@@ -214,8 +217,9 @@ class ProcessVerifier:
 
     def _started(self) -> ProcessPoolExecutor:
         if self._pool is None:
+            processes = self._workers - 1 if self._caller_verifies else self._workers
             self._pool = ProcessPoolExecutor(
-                self._workers - 1, initializer=_leave_with_parent, initargs=(os.getpid(),)
+                processes, initializer=_leave_with_parent, initargs=(os.getpid(),)
             )
         return self._pool
 
@@ -235,7 +239,7 @@ class ProcessVerifier:
             return done, [_rebuild(ln, c) for ln, c in zip(done, future.result(), strict=True)]
 
         for n, part in enumerate(chunks(lines, chunk)):
-            mine = n % self._workers == 0
+            mine = self._caller_verifies and n % self._workers == 0
             pending.append((part, None if mine else pool.submit(_check_chunk, part)))
             if len(pending) > 2 * self._workers:
                 yield answer(*pending.popleft())
@@ -272,9 +276,16 @@ for: a pool's ~50 ms start is then under 1 %, and the caller's own per-event wor
 verifier threads waiting to take the GIL back after each signature."""
 
 
-def stream_verifier(workers: int, lines: int) -> Verifier:
-    """The verifier for a stream of ``lines`` lines on ``workers`` cores (import, audit)."""
-    return make_verifier(workers, processes=lines >= PROCESSES_FROM)
+def stream_verifier(workers: int, lines: int, *, caller_appends: bool = False) -> Verifier:
+    """The verifier for a stream of ``lines`` lines on ``workers`` cores (import, audit).
+
+    ``caller_appends``: the caller judges and appends every chunk (an import, ~50 µs per
+    event), so it verifies none itself. Measured (6,000 events, batches of 100, 2 cores):
+    10,000 events/s with two worker processes, against 9,400 with one plus the caller.
+    """
+    if workers > 1 and lines >= PROCESSES_FROM:
+        return ProcessVerifier(workers, caller_verifies=not caller_appends)
+    return make_verifier(workers)
 
 
 _shared: Verifier | None = None

@@ -45,7 +45,13 @@ from nacl.signing import SigningKey
 from icn.application.append import AppendEvents, Outcome
 from icn.application.audit import audit_lines
 from icn.application.intake import Intake
-from icn.application.parallel import InlineVerifier, Verifier, cores, make_verifier
+from icn.application.parallel import (
+    InlineVerifier,
+    ProcessVerifier,
+    Verifier,
+    cores,
+    make_verifier,
+)
 from icn.domain.events.envelope import inspect, sign_event
 from icn.domain.identity.did import did_from_public_key
 from icn.infrastructure.store.database import parse_database_url
@@ -229,8 +235,14 @@ def icn_batched(w: Workload, n: int, advance: Advance, run: Runner = timed) -> A
         return run(loop)
 
 
-def _verifier(workers: int, processes: bool) -> Verifier:
-    return make_verifier(workers, processes=processes) if workers > 1 else InlineVerifier()
+def _verifier(workers: int, processes: bool, *, caller_appends: bool = False) -> Verifier:
+    """As the CLI verifies: with processes, an import (the caller appends) leaves all the
+    verifying to them, an audit takes a share itself (stream_verifier)."""
+    if workers <= 1:
+        return InlineVerifier()
+    if processes:
+        return ProcessVerifier(workers, caller_verifies=not caller_appends)
+    return make_verifier(workers)
 
 
 def icn_batched_parallel(workers: int, processes: bool = False) -> Measure:
@@ -238,7 +250,7 @@ def icn_batched_parallel(workers: int, processes: bool = False) -> Measure:
     batch is judged and appended: what ``icn log import`` runs."""
 
     def measure(w: Workload, n: int, advance: Advance) -> float:
-        verifier = _verifier(workers, processes)
+        verifier = _verifier(workers, processes, caller_appends=True)
         try:
             with icn_appender(w.founded) as appender:
 

@@ -84,7 +84,7 @@ def import_(
         results: list[Outcome] = []
         # Signatures of the next batches are checked on the other cores while this
         # thread judges and appends the current one.
-        verifier = stream_verifier(workers, len(keep))
+        verifier = stream_verifier(workers, len(keep), caller_appends=True)
         try:
             with progress_bar("import", len(keep)) as advance:
                 for chunk, inspections in verifier.stream(keep, chunk=IMPORT_BATCH):

@@ -45,10 +45,12 @@ def _seen(inspections: list[Inspection]) -> list[tuple[object, str | None]]:
     return [(i.verdict, i.event.id if i.event else None) for i in inspections]
 
 
-@pytest.fixture(params=["inline", "threads", "processes"])
+@pytest.fixture(params=["inline", "threads", "processes", "processes-only"])
 def verifier(request: pytest.FixtureRequest) -> Iterator[Verifier]:
     v: Verifier = {"inline": InlineVerifier, "threads": lambda: ThreadVerifier(3),
-                   "processes": lambda: ProcessVerifier(2)}[request.param]()  # fmt: skip
+                   "processes": lambda: ProcessVerifier(2),
+                   "processes-only": lambda: ProcessVerifier(2, caller_verifies=False),
+                   }[request.param]()  # fmt: skip
     yield v
     v.close()
 
