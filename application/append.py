@@ -173,18 +173,16 @@ class AppendEvents:
         clock_ms: Callable[[], int],
         *,
         max_skew_s: int = DEFAULT_MAX_CLOCK_SKEW_S,
+        sequencer: Sequencer | None = None,
     ) -> None:
         self._store = store
         self._clock_ms = clock_ms
         """Trusted time for writes that do not come from a stream: the node's clock."""
         self._max_skew_ms = max_skew_s * 1000
         self._listeners: list[CommitListener] = []
-        self._sequencer: Sequencer | None = None
-
-    def use_sequencer(self, sequencer: Sequencer | None) -> None:
-        """Put every later write that does not come from the stream in its coop's stream
-        first (None: judge locally only, as a node without replication does)."""
         self._sequencer = sequencer
+        """Puts every write that does not come from the stream in its coop's stream first
+        (None: judge locally only, as a node without replication does)."""
 
     def add_commit_listener(self, listener: CommitListener) -> None:
         """Have ``listener`` told what every later commit of this writer added.

@@ -28,6 +28,8 @@ from icn.infrastructure.store.database import parse_database_url
 from icn.infrastructure.store.event_store import SqlEventStore
 
 if TYPE_CHECKING:
+    from icn.application.sequencing import Sequencer
+    from icn.infrastructure.replication.config import ReplicationConfig
     from icn.infrastructure.replication.supervisor import ReplicationSupervisor
     from icn.interfaces.http.log_feed import LogFeed
 
@@ -170,40 +172,54 @@ def build_node(
     nats: str | None = None,
     serve: Sequence[str] = (),
     replication: bool = True,
+    config: ReplicationConfig | None = None,
 ) -> ServedNode:
     """The composition root of a running node: every part built through its constructor,
-    every listener registered here (the feed hears of what replication appends; the
-    supervisor hears of local commits through the appender's commit listeners)."""
+    every listener registered here. Replication's parts exist before the event loop that
+    runs them does: the supervisor's start only connects and starts them.
+
+    ``config``: replication's, when not the one ``settings``, ``nats`` and ``serve`` make.
+    """
     # Imported here: replication brings in nats-py, which a CLI command never needs.
-    from icn.infrastructure.replication.supervisor import (
-        ReplicationConfig,
-        ReplicationSupervisor,
-    )
+    from icn.infrastructure.replication.config import ReplicationConfig
+    from icn.infrastructure.replication.link import NatsLink
+    from icn.infrastructure.replication.sequencer import JetStreamSequencer
+    from icn.infrastructure.replication.supervisor import ReplicationSupervisor
+    from icn.infrastructure.replication.write_gates import WriteGates
     from icn.interfaces.http.log_feed import LogFeed
 
-    node = open_node(settings, writer=True)
+    if not (replication and settings.replication):
+        node = open_node(settings, writer=True)
+        return ServedNode(node, LogFeed(node.store), None)
+    gates = WriteGates()
+    sequencer = JetStreamSequencer(gates, NatsLink(thread="icn-sequencer"))
+    node = open_node(settings, writer=True, sequencer=sequencer)
     feed = LogFeed(node.store)
-    supervisor = None
-    if replication and settings.replication:
-        supervisor = ReplicationSupervisor(
-            node.store,
-            node.append,
-            node_did=node.node_did,
-            data_dir=node.data_dir,
-            clock_ms=node.clock_ms,
-            config=ReplicationConfig.from_settings(settings, nats=nats, serve=serve),
-            on_appended=feed.notify,
-        )
+    supervisor = ReplicationSupervisor(
+        node.store,
+        node.append,
+        sequencer,
+        node_did=node.node_did,
+        data_dir=node.data_dir,
+        clock_ms=node.clock_ms,
+        config=config or ReplicationConfig.from_settings(settings, nats=nats, serve=serve),
+        on_appended=feed.notify,  # the feed hears of what replication appends
+    )
+    node.append.add_commit_listener(supervisor.on_commit)  # the relays hear of local commits
+    gates.wanted_listeners.append(supervisor.want)  # a write to a coop not served yet
     return ServedNode(node, feed, supervisor)
 
 
-def open_node(settings: Settings, *, writer: bool = False) -> Node:
+def open_node(
+    settings: Settings, *, writer: bool = False, sequencer: Sequencer | None = None
+) -> Node:
     """Open an initialised node's store and use cases.
 
     ``writer``: this process writes the store (``node run``, imports, local writes), so it
     takes the data dir's lock first (:class:`~icn.infrastructure.data_dir.DataDirBusy`
     while another holds it) and tightens the directory's modes. Readers need neither:
-    they work beside a running node.
+    they work beside a running node. ``sequencer``: the writes go through the coops'
+    streams first (a replicating node, see :func:`build_node`).
     """
     if not is_initialised(settings):
         raise NodeNotInitialised(
@@ -217,5 +233,5 @@ def open_node(settings: Settings, *, writer: bool = False) -> Node:
     store = _store_for(settings)
     store.create_tables()
     clock = node_clock(settings.clock_offset_ms)
-    append = AppendEvents(store, clock, max_skew_s=settings.max_clock_skew_s)
+    append = AppendEvents(store, clock, max_skew_s=settings.max_clock_skew_s, sequencer=sequencer)
     return Node(settings, store, keystore, did, append, clock)

@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Protocol
 
 from icn.application.relay import OutboxItem
-from icn.infrastructure.replication.publisher import JetStreamPublisher, Outgoing, PublishFailed
+from icn.infrastructure.replication.publisher import Outgoing, Published, PublishFailed
 
 log = logging.getLogger("icn.replication")
+
+
+class PublishesMany(Protocol):
+    """A :class:`~.publisher.JetStreamPublisher`, or a :class:`~.link.NatsLink` that will
+    have one once connected."""
+
+    async def publish_many(self, items: Sequence[Outgoing]) -> list[Published]: ...
 
 
 class JetStreamOutbox:
     """The relay's :class:`~icn.application.relay.OutboxPublisher` on a JetStream publisher."""
 
-    def __init__(self, publisher: JetStreamPublisher) -> None:
+    def __init__(self, publisher: PublishesMany) -> None:
         self._publisher = publisher
 
     async def publish(self, items: Sequence[OutboxItem]) -> int:

@@ -23,6 +23,7 @@ from rich.table import Column, Table
 from icn.application.errors import ApplicationError
 from icn.application.intake import Intake, IntakeCounts
 from icn.application.relay import OutboxRelay
+from icn.infrastructure.replication.config import ACK_WAIT_S
 from icn.infrastructure.replication.connection import (
     close,
     connect,
@@ -42,7 +43,6 @@ from icn.infrastructure.replication.numbers import coop_numbers
 from icn.infrastructure.replication.outbox import JetStreamOutbox
 from icn.infrastructure.replication.publisher import JetStreamPublisher
 from icn.infrastructure.replication.streams import default_replicas, ensure_stream
-from icn.infrastructure.replication.supervisor import ACK_WAIT_S
 from icn.infrastructure.settings import Settings
 from icn.infrastructure.store.parked import SqlReplicationState
 from icn.interfaces.bootstrap import Node, open_node
@@ -307,7 +307,7 @@ async def _sync(
                 return 0 if floor >= targets[coop] else lags[coop]
 
             stop = asyncio.Event()
-            with progress_bar("sync", sum(lags.values())) as advance:
+            with progress_bar("sync", sum(lags.values()), lines_every_s=5) as advance:
                 skew_ms = settings.max_clock_skew_s * 1000
 
                 async def handle(coop: str, batch: list[Delivered]) -> None:

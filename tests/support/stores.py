@@ -7,6 +7,7 @@ from pathlib import Path
 
 from icn.application.append import AppendEvents
 from icn.application.intake import Intake
+from icn.application.sequencing import Sequencer
 from icn.infrastructure.store.database import parse_database_url
 from icn.infrastructure.store.event_store import SqlEventStore
 from icn.infrastructure.store.parked import SqlReplicationState
@@ -19,7 +20,13 @@ class StoreNode:
     runs are repeatable.
     """
 
-    def __init__(self, directory: Path, coop: str, max_parked: int = 10_000) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        coop: str,
+        max_parked: int = 10_000,
+        sequencer: Sequencer | None = None,
+    ) -> None:
         directory.mkdir(exist_ok=True)
         self.coop = coop
         self.store = SqlEventStore(parse_database_url(None, directory))
@@ -27,7 +34,7 @@ class StoreNode:
         ticks = itertools.count(1_800_000_000_000)
         clock = lambda: next(ticks)  # noqa: E731
         self.state = SqlReplicationState(self.store)
-        self.append = AppendEvents(self.store, clock)
+        self.append = AppendEvents(self.store, clock, sequencer=sequencer)
         self.intake = Intake(self.append, self.state, clock, max_parked=max_parked)
 
     def ids(self) -> list[str]:

@@ -75,9 +75,8 @@ class StreamSequencer:
 
 class Node(StoreNode):
     def __init__(self, directory: Path, stream: Stream) -> None:
-        super().__init__(directory, COOP)
         self.sequencer = StreamSequencer(stream)
-        self.append.use_sequencer(self.sequencer)
+        super().__init__(directory, COOP, sequencer=self.sequencer)
 
     def consume(self) -> None:
         """What the node's consumer does: take the stream past its position, in order."""

@@ -32,11 +32,12 @@ from support.poison import NOT_JSON, deep_signed_event
 from typer.testing import CliRunner
 
 from icn.application.intake import Intake
+from icn.infrastructure.replication.config import ReplicationConfig
 from icn.infrastructure.replication.nats_server import LocalNatsServer
-from icn.infrastructure.replication.supervisor import ReplicationConfig, ReplicationSupervisor
+from icn.infrastructure.replication.supervisor import ReplicationSupervisor
 from icn.infrastructure.settings import Settings
 from icn.infrastructure.store.parked import SqlReplicationState
-from icn.interfaces.bootstrap import Node, init_node, open_node
+from icn.interfaces.bootstrap import Node, build_node, init_node
 from icn.interfaces.cli.main import app as cli
 from icn.interfaces.http.app import create_app
 
@@ -77,21 +78,17 @@ def _logging_left_alone() -> Iterator[None]:
                 lg.handlers[:] = saved.get(lg, [])
 
 
-def _node(directory: Path) -> Node:
+def _node(directory: Path, url: str) -> tuple[Node, ReplicationSupervisor]:
+    """A node as ``icn node run`` builds it, replicating through ``url``."""
     settings = Settings(data_dir=directory)
     init_node(settings)
-    return open_node(settings)
-
-
-def _runtime(node: Node, url: str) -> ReplicationSupervisor:
     config = ReplicationConfig(
         nats=[url], serve=[COOP], dead_letter_after=ATTEMPTS, ack_wait_s=2.0,
         retry_pause_s=(0.01, 0.05),
     )  # fmt: skip
-    return ReplicationSupervisor(
-        node.store, node.append, node_did=node.node_did, data_dir=node.data_dir,
-        clock_ms=node.clock_ms, config=config,
-    )  # fmt: skip
+    served = build_node(settings, config=config)
+    assert served.replication is not None
+    return served.node, served.replication
 
 
 def _log(node: Node) -> list[str]:
@@ -110,7 +107,10 @@ def test_poison_is_rejected_or_dead_lettered_and_the_coop_goes_on(
     tmp_path: Path, nats_server: LocalNatsServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ICN_PASSPHRASE", "poison test passphrase, long enough")
-    a, b = _node(tmp_path / "a"), _node(tmp_path / "b")
+    (a, ra), (b, rb) = (
+        _node(tmp_path / "a", nats_server.url),
+        _node(tmp_path / "b", nats_server.url),
+    )
     s = CoopScript(COOP)
     founded = s.found({"alice": ["admin"], "bob": []})
     pay1, pay2 = s.pay("alice", "bob", 5), s.pay("bob", "alice", 2)
@@ -118,7 +118,6 @@ def test_poison_is_rejected_or_dead_lettered_and_the_coop_goes_on(
     subject = f"icn.{COOP}.ledger.EntryRecorded.z6Mkmallory"
 
     async def scenario() -> None:
-        ra, rb = _runtime(a, nats_server.url), _runtime(b, nats_server.url)
         rb.intake = Intake(b.append, _FailingLot(rb.state), b.clock_ms)  # type: ignore[arg-type]
         await ra.start()
         await rb.start()

@@ -1,19 +1,16 @@
 """Sequenced publishing against a real JetStream: compare-and-set on a coop's stream.
 
 The sequencer is called from a store thread while the connection lives on an
-event loop, as in a running node; here the loop runs in a thread of its own.
+event loop in a thread of its own (its link's), as in a running node.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
-from nats.aio.client import Client
 from support.coops import CoopScript
 from support.nats import run_bounded, sample_events
 
@@ -21,11 +18,13 @@ from icn.application.ports import Accepted
 from icn.application.sequencing import StreamMoved, StreamUnavailable
 from icn.domain.events.envelope import Event
 from icn.infrastructure.replication.connection import close, connect
+from icn.infrastructure.replication.link import NatsLink
 from icn.infrastructure.replication.nats_server import LocalNatsServer
 from icn.infrastructure.replication.publisher import JetStreamPublisher, WrongLastSequence
 from icn.infrastructure.replication.sequencer import JetStreamSequencer
 from icn.infrastructure.replication.streams import ensure_stream
 from icn.infrastructure.replication.subjects import stream_name
+from icn.infrastructure.replication.write_gates import WriteGates
 
 COOP = "test-coop"
 
@@ -68,52 +67,36 @@ def test_publish_after_stores_only_right_after_the_expected_last(
     run_bounded(scenario())
 
 
-@dataclass
-class LoopThread:
-    """A connected event loop in a thread of its own, like a node's server loop."""
-
-    loop: asyncio.AbstractEventLoop
-    nc: Client
-    thread: threading.Thread
-
-    def run(self, coro: object) -> object:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(10)  # type: ignore[arg-type]
-
-
 @pytest.fixture
-def loop_thread(nats_server: LocalNatsServer) -> Iterator[LoopThread]:
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    nc = asyncio.run_coroutine_threadsafe(connect(nats_server.url), loop).result(10)
-    lt = LoopThread(loop, nc, thread)
-    lt.run(ensure_stream(nc.jetstream(), COOP, 1))
-    yield lt
-    lt.run(close(nc))
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
+def link(nats_server: LocalNatsServer) -> Iterator[NatsLink]:
+    """A connected link on a loop in a thread of its own, as a node's writes have."""
+    link = NatsLink(thread="test-sequencer")
+    client = asyncio.run(link.connect([nats_server.url], name="test", credentials=None))
+    link.submit(ensure_stream(client.jetstream(), COOP, 1)).result(10)
+    yield link
+    asyncio.run(link.close())
 
 
 def _accepted(*events: Event) -> list[Accepted]:
     return [Accepted(e, e.wire_bytes()) for e in events]
 
 
-def _sequencer(lt: LoopThread) -> JetStreamSequencer:
-    sequencer = JetStreamSequencer(lt.loop, timeout=2.0)
-    sequencer.publisher = JetStreamPublisher(lt.nc)
+def _sequencer(link: NatsLink) -> JetStreamSequencer:
+    """A sequencer whose gates open a coop as soon as a write asks for it."""
+    gates = WriteGates()
 
-    async def opener(coop: str) -> bool:
-        sequencer.open(coop)
-        return True
+    def serve(coop: str) -> None:
+        gates.part_ready(coop, "consumer")
+        gates.part_ready(coop, "relay")
 
-    sequencer.opener = opener
-    return sequencer
+    gates.wanted_listeners.append(serve)
+    return JetStreamSequencer(gates, link, timeout=2.0)
 
 
-def test_the_sequencer_publishes_from_a_store_thread(loop_thread: LoopThread) -> None:
+def test_the_sequencer_publishes_from_a_store_thread(link: NatsLink) -> None:
     s = CoopScript(COOP)
     f, pay = s.found({"alice": ["admin"], "bob": []}), s.pay("alice", "bob", 5)
-    sequencer = _sequencer(loop_thread)
+    sequencer = _sequencer(link)
     with pytest.raises(StreamUnavailable, match="starting or stopping"):
         sequencer.sequence(COOP, 0, _accepted(f))  # not opened yet
     sequencer.prepare([COOP])
@@ -123,20 +106,20 @@ def test_the_sequencer_publishes_from_a_store_thread(loop_thread: LoopThread) ->
     with pytest.raises(StreamMoved) as moved:
         sequencer.sequence(COOP, 1, _accepted(s.pay("bob", "alice", 1)))
     assert (moved.value.coop, moved.value.last) == (COOP, 2)
-    sequencer.close()
+    sequencer.gates.close()  # the node stops
     with pytest.raises(StreamUnavailable):
         sequencer.sequence(COOP, 2, _accepted(s.pay("bob", "alice", 1)))
 
 
 def test_the_sequencer_fails_fast_when_nats_is_away(
-    loop_thread: LoopThread, nats_server: LocalNatsServer
+    link: NatsLink, nats_server: LocalNatsServer
 ) -> None:
     s = CoopScript(COOP)
-    sequencer = _sequencer(loop_thread)
+    sequencer = _sequencer(link)
     sequencer.prepare([COOP])
     nats_server.stop()
     deadline = time.monotonic() + 10
-    while loop_thread.nc.is_connected and time.monotonic() < deadline:
+    while link.connected and time.monotonic() < deadline:
         time.sleep(0.05)
     started = time.monotonic()
     with pytest.raises(StreamUnavailable, match="cannot take writes"):
@@ -144,13 +127,13 @@ def test_the_sequencer_fails_fast_when_nats_is_away(
     assert time.monotonic() - started < 1.0  # it holds a store transaction open meanwhile
 
 
-def test_the_sequencer_refuses_to_block_its_own_loop(loop_thread: LoopThread) -> None:
+def test_the_sequencer_refuses_to_block_its_own_loop(link: NatsLink) -> None:
     s = CoopScript(COOP)
-    sequencer = _sequencer(loop_thread)
+    sequencer = _sequencer(link)
     sequencer.prepare([COOP])
 
     async def on_the_loop() -> None:
         sequencer.sequence(COOP, 0, _accepted(s.found({"alice": ["admin"]})))
 
     with pytest.raises(RuntimeError, match="must not run on the event loop"):
-        loop_thread.run(on_the_loop())
+        link.submit(on_the_loop()).result(10)
