@@ -14,7 +14,7 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError, OperationalError
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
-from sqlalchemy import Engine, Text, and_, cast, func, select
+from sqlalchemy import Engine, Text, and_, cast, func, select, union_all
 
 from icn.application.ports import (
     Accepted,
@@ -36,6 +36,17 @@ from icn.infrastructure.store.database import SQLITE_LOCK_TIMEOUT_S, Database
 from icn.infrastructure.store.log_rows import LogUnit, head_of, id_of, originator_id
 from icn.infrastructure.store.reads import stored_events
 from icn.infrastructure.store.recorders import IcnPostgresRecorder, IcnSQLiteRecorder
+
+PAGE = 2000
+"""Rows per page of a streamed read of the log (export, audit, replay)."""
+
+
+TYPES_SQL = (
+    "WITH RECURSIVE t(type) AS (SELECT MIN(type) FROM log_entries WHERE coop = ?"
+    " UNION ALL SELECT (SELECT MIN(e.type) FROM log_entries e WHERE e.coop = ? AND e.type > t.type)"
+    " FROM t WHERE t.type IS NOT NULL) SELECT type FROM t"
+)
+"""A coop's distinct event types, each the next one in ``log_entries_by_type``."""
 
 
 def _entry(row: Any) -> LogEntry:
@@ -75,7 +86,7 @@ def _page_in_one_row(engine: Engine, coop: str, query: Any) -> list[LogEntry]:
 
 def _add_missing_columns(engine: Engine) -> None:
     """Give a store made by an earlier release the columns added since (nullable, so
-    its rows stay as they were)."""
+    its rows stay as they were) and the indexes."""
     from sqlalchemy import inspect as inspect_db
     from sqlalchemy import text
 
@@ -86,6 +97,8 @@ def _add_missing_columns(engine: Engine) -> None:
             for name, sql_type in columns:
                 if name not in have:
                     conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}"))
+        for index in schema.ADDED_INDEXES:
+            index.create(conn, checkfirst=True)
 
 
 class SqlEventStore:
@@ -269,23 +282,31 @@ class SqlEventStore:
             ).first()
         return _entry(row) if row else None
 
-    def entries(self, coop: str, start: int = 0, stop: int | None = None) -> Iterator[LogEntry]:
-        """The coop's log in order, streamed in pages so memory stays flat."""
+    def _paged(self, query: Any, coop: str, start: int, stop: int | None) -> Iterator[Any]:
+        """Rows of ``query`` for leaves ``start`` to ``stop`` of ``coop``, in leaf order, read
+        :data:`PAGE` at a time by keyset (leaf index), each page on its own connection.
+
+        A log only grows: one result set for all of it would hold the whole log in
+        memory (SQLAlchemy buffers a result) and keep one read snapshot open for as
+        long as the reader takes; a page is bounded, and no page re-scans the leaves
+        before it (the ``(coop, leaf_index)`` key).
+        """
         e = schema.log_entries
-        page = 2000
         while True:
             where = and_(e.c.coop == coop, e.c.leaf_index >= start)
             if stop is not None:
                 where = and_(where, e.c.leaf_index < stop)
             with self.engine.connect() as conn:
-                rows = conn.execute(
-                    self._entry_query().where(where).order_by(e.c.leaf_index).limit(page)
-                ).all()
-            for row in rows:
-                yield _entry(row)
-            if len(rows) < page:
+                rows = conn.execute(query.where(where).order_by(e.c.leaf_index).limit(PAGE)).all()
+            yield from rows
+            if len(rows) < PAGE:
                 return
             start = rows[-1].leaf_index + 1
+
+    def entries(self, coop: str, start: int = 0, stop: int | None = None) -> Iterator[LogEntry]:
+        """The coop's log in order, streamed in pages so memory stays flat."""
+        for row in self._paged(self._entry_query(), coop, start, stop):
+            yield _entry(row)
 
     def page(
         self,
@@ -296,19 +317,46 @@ class SqlEventStore:
         type_prefix: str | None = None,
         author: str | None = None,
     ) -> list[LogEntry]:
-        """Up to ``limit`` entries after leaf ``after``, filtered by type prefix and author."""
+        """Up to ``limit`` entries after leaf ``after``, filtered by type prefix and author.
+
+        Each filter is answered from its index (``log_entries_by_author``,
+        ``log_entries_by_type``), never by walking the coop's entries: a type
+        prefix becomes one index range per type in the coop that it matches
+        (see :meth:`_types`), each cut at ``limit``, merged by leaf.
+        """
         e = schema.log_entries
-        query = self._entry_query().where(e.c.coop == coop, e.c.leaf_index > after)
-        if type_prefix:
-            query = query.where(e.c.type.startswith(type_prefix, autoescape=True))
-        if author:
-            query = query.where(e.c.author == author)
-        query = query.order_by(e.c.leaf_index).limit(limit)
+        base = self._entry_query().where(e.c.coop == coop, e.c.leaf_index > after)
+        if type_prefix and not author:
+            types = [t for t in self._types(coop) if t.startswith(type_prefix)]
+            if not types:
+                return []
+            arms = [
+                select(base.where(e.c.type == t).order_by(e.c.leaf_index).limit(limit).subquery())
+                for t in types
+            ]
+            merged = (union_all(*arms) if len(arms) > 1 else arms[0]).subquery()
+            query = select(merged).order_by(merged.c.leaf_index).limit(limit)
+        else:
+            if author:
+                base = base.where(e.c.author == author)
+            if type_prefix:
+                base = base.where(e.c.type.startswith(type_prefix, autoescape=True))
+            query = base.order_by(e.c.leaf_index).limit(limit)
         if self.database.is_sqlite:
             return _page_in_one_row(self.engine, coop, query)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return [_entry(r) for r in rows]
+
+    def _types(self, coop: str) -> list[str]:
+        """The distinct event types in the coop's log, by a loose scan of the type index:
+        one index descent per type (there are a few dozen), not a read of every entry."""
+        with self.engine.connect() as conn:
+            return [
+                t
+                for (t,) in conn.exec_driver_sql(TYPES_SQL.replace("?", self._ph), (coop, coop))
+                if t is not None
+            ]
 
     def coops(self) -> list[str]:
         """Coops with at least one event."""
@@ -361,6 +409,14 @@ class SqlEventStore:
                 for level in range(len(nodes) // 32):
                     out[(level, leaf >> level)] = nodes[32 * level : 32 * (level + 1)]
         return out
+
+    def stored_node_rows(
+        self, coop: str, start: int = 0, stop: int | None = None
+    ) -> Iterator[tuple[int, bytes]]:
+        """Each leaf's persisted subtree hashes, in leaf order, read in pages."""
+        t = schema.log_entries
+        for row in self._paged(select(t.c.leaf_index, t.c.nodes), coop, start, stop):
+            yield row.leaf_index, bytes(row.nodes)
 
     def state_get(self, coop: str, kind: str, key: str) -> bytes | None:
         """One committed record of the coop rules' state."""
