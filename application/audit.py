@@ -8,7 +8,7 @@ with the stored tree and with every checkpoint in the log.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 
 import msgspec
@@ -22,7 +22,7 @@ from icn.domain.events.envelope import Event
 from icn.domain.events.verdicts import Verdict
 from icn.domain.ledger.balances import Balances, BalanceSheet
 from icn.domain.log.checkpoint import CheckpointError, open_checkpoint, origin_for
-from icn.domain.log.merkle import MemoryTree, leaf_hash
+from icn.domain.log.merkle import EMPTY_ROOT, Frontier, leaf_hash
 
 Progress = Callable[[int], None]
 """Called with the number of lines just finished, so a bar can advance."""
@@ -61,24 +61,44 @@ class QuarantinedFork(msgspec.Struct):
     conflicts_with: str
 
 
+MAX_LISTED = 1000
+"""Problems a store audit lists in full; beyond that they are only counted, so an audit of
+a log with a million bad events still runs in memory that does not follow the log."""
+
+
+class Problem(msgspec.Struct):
+    """One event of a stored log that is not ``ok``."""
+
+    leaf: int
+    event_id: str
+    verdict: str
+    reason: str
+
+
 class StoreAudit(msgspec.Struct):
-    """The result of auditing one coop's log in the node's store."""
+    """The result of auditing one coop's log in the node's store.
+
+    Verdicts are counted (``summary``), not listed per event: the log only grows,
+    and an audit must not hold one entry per event; the events that are not ``ok``
+    are listed (up to :data:`MAX_LISTED`) with their leaf.
+    """
 
     coop: str
-    verdicts: list[str]
+    summary: dict[str, int]
     balances: Balances
     size: int
     root: str
     stored_tree_matches: bool
     checkpoints: list[CheckpointCheck]
     quarantined: list[QuarantinedFork] = msgspec.field(default_factory=list)
-    reasons: list[str] = msgspec.field(default_factory=list)
+    problems: list[Problem] = msgspec.field(default_factory=list)
+    problem_count: int = 0
 
     @property
     def passed(self) -> bool:
         """Every event ok, the stored tree intact, and our own checkpoints true."""
         return (
-            all(v == Verdict.OK for v in self.verdicts)
+            self.problem_count == 0
             and self.stored_tree_matches
             and all(c.matches for c in self.checkpoints if c.own)
         )
@@ -157,6 +177,57 @@ def audit_store(
             checker.close()
 
 
+class _TreeCheck:
+    """The coop's tree recomputed leaf by leaf and compared with the stored one as it goes.
+
+    Holds the tree's right edge (O(log n) hashes) and the roots at the sizes some
+    checkpoint names, instead of every node: each leaf's stored row carries the
+    subtree hashes that leaf completed, which are exactly what the edge yields.
+    """
+
+    def __init__(self, stored: Iterator[tuple[int, bytes]], sizes: Iterable[int]) -> None:
+        self._stored = stored
+        self._frontier = Frontier()
+        self.matches = True
+        self.wanted = set(sizes)
+        self.roots: dict[int, bytes] = {0: EMPTY_ROOT} if 0 in self.wanted else {}
+
+    @property
+    def size(self) -> int:
+        return self._frontier.size
+
+    def append(self, leaf: int, event_id: str) -> None:
+        created = self._frontier.append(leaf_hash(bytes.fromhex(event_id)))
+        row = next(self._stored, None)
+        if row is None or row[0] != leaf or bytes(row[1]) != b"".join(h for *_, h in created):
+            self.matches = False
+        if self._frontier.size in self.wanted:
+            self.roots[self._frontier.size] = self._frontier.root()
+
+    def root(self) -> bytes:
+        return self._frontier.root()
+
+    def intact(self, size: int) -> bool:
+        """Every stored node matched, and the stored tree has ``size`` leaves, no more."""
+        return self.matches and self.size == size and next(self._stored, None) is None
+
+
+class _Verdicts:
+    """Verdicts counted, and the events that are not ``ok`` listed up to a bound."""
+
+    def __init__(self) -> None:
+        self.summary: Counter[str] = Counter()
+        self.problems: list[Problem] = []
+        self.problem_count = 0
+
+    def add(self, entry: LogEntry, verdict: Verdict, reason: str) -> None:
+        self.summary[verdict.value] += 1
+        if verdict is not Verdict.OK:
+            self.problem_count += 1
+            if len(self.problems) < MAX_LISTED:
+                self.problems.append(Problem(entry.leaf_index, entry.event_id, verdict, reason))
+
+
 def _audit_store(
     store: EventStore,
     coop: str,
@@ -164,14 +235,17 @@ def _audit_store(
     verifier: Verifier,
     progress: Progress | None,
 ) -> StoreAudit:
-    chains = MemoryChains()
+    """One pass over the log in pages, holding state per author and account only."""
+    # Heads only: an author's ids behind the head are the store's (one event per seq).
+    chains = MemoryChains(ids=store.id_at)
     sheet = BalanceSheet()
-    tree = MemoryTree()
-    verdicts: list[str] = []
-    reasons: list[str] = []
-    cps: list[tuple[Event, int]] = []
+    verdicts = _Verdicts()
     # The node may append while we read: audit the log as it was at this size.
     size = store.tree_size(coop)
+    # Roots are kept at the sizes the checkpoint index names (the events are checked too).
+    sizes = (c.size for c in store.checkpoints(coop))
+    tree = _TreeCheck(store.stored_node_rows(coop, stop=size), sizes)
+    cps: list[Event] = []
     # The stream pulls wires ahead of the chunk being judged; their entries wait here.
     held: deque[LogEntry] = deque()
 
@@ -184,46 +258,52 @@ def _audit_store(
         for ins in inspections:
             entry = held.popleft()
             j = judge(ins, chains)
-            verdicts.append(j.verdict.value)
-            reasons.append(j.reason)
-            tree.append(leaf_hash(bytes.fromhex(entry.event_id)))
+            verdicts.add(entry, j.verdict, j.reason)
+            tree.append(entry.leaf_index, entry.event_id)
             event = ins.event
             if j.verdict is Verdict.OK and event is not None:
                 chains.accept(event)
                 if event.type == ENTRY_RECORDED:
                     sheet.apply(event.body)
                 elif event.type == CHECKPOINT_ISSUED:
-                    cps.append((event, entry.leaf_index))
+                    cps.append(event)
+                    if event.body["size"] > tree.size:  # not in the index: still to come
+                        tree.wanted.add(event.body["size"])
         if progress:
             progress(len(chunk))
-    stored = store.stored_nodes(coop)
-    stored_ok = tree.size == size and all(stored.get(k) == h for k, h in tree.nodes.items())
-    checks = [_check_checkpoint(event, tree, node_did) for event, _ in cps]
+    stored_ok = tree.intact(size)
+
+    def root_at(n: int) -> bytes | None:
+        """The recomputed root at ``n``; else, for a checkpoint the store's index missed,
+        the stored one, which is the recomputed one when every stored node matched."""
+        if n in tree.roots:
+            return tree.roots[n]
+        return store.root(coop, n) if stored_ok and n <= tree.size else None
+
     return StoreAudit(
         coop=coop,
-        verdicts=verdicts,
+        summary=dict(verdicts.summary),
         balances=sheet.as_dict(),
         size=tree.size,
         root=tree.root().hex(),
         stored_tree_matches=stored_ok,
-        checkpoints=checks,
+        checkpoints=[_check_checkpoint(event, root_at, node_did) for event in cps],
         quarantined=[
             QuarantinedFork(f.event.id, f.event.author, f.event.seq, f.conflicts_with)
             for f in store.quarantined(coop)
         ],
-        reasons=reasons,
+        problems=verdicts.problems,
+        problem_count=verdicts.problem_count,
     )
 
 
-def _check_checkpoint(event: Event, tree: MemoryTree, node_did: str | None) -> CheckpointCheck:
+def _check_checkpoint(
+    event: Event, root_at: Callable[[int], bytes | None], node_did: str | None
+) -> CheckpointCheck:
     size = event.body["size"]
     try:
         cp = open_checkpoint(event.body["note"], event.author)
-        matches = (
-            cp.origin == origin_for(event.coop, event.author)
-            and size <= tree.size
-            and tree.root(size) == cp.root
-        )
+        matches = cp.origin == origin_for(event.coop, event.author) and root_at(size) == cp.root
     except CheckpointError:
         matches = False
     return CheckpointCheck(

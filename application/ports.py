@@ -144,6 +144,10 @@ class EventStore(Protocol):
         """The author's last accepted event in ``coop``."""
         ...
 
+    def id_at(self, coop: str, author: str, seq: int) -> str | None:
+        """The id accepted at ``seq`` of the author's chain in ``coop``."""
+        ...
+
     def tree_size(self, coop: str) -> int:
         """Number of events in the coop's log."""
         ...
@@ -202,4 +206,11 @@ class EventStore(Protocol):
 
     def stored_nodes(self, coop: str) -> dict[tuple[int, int], bytes]:
         """Every persisted complete-subtree hash: lets an audit check the stored tree."""
+        ...
+
+    def stored_node_rows(
+        self, coop: str, start: int = 0, stop: int | None = None
+    ) -> Iterator[tuple[int, bytes]]:
+        """(leaf index, the subtree hashes that leaf completed, level 0 first), in leaf
+        order, read in pages: an audit compares the tree without holding all of it."""
         ...

@@ -7,17 +7,19 @@ from typing import Annotated
 
 import typer
 
-from icn.application.audit import audit_lines, audit_store, split_lines
+from icn.application.audit import audit_lines, audit_store
 from icn.application.errors import InvalidRequest
 from icn.application.parallel import cores, stream_verifier
 from icn.interfaces.bootstrap import open_node
 from icn.interfaces.cli.common import (
     DataDir,
     Json,
+    count_lines,
     err,
     out,
     print_json,
     progress_bar,
+    read_lines,
     settings_for,
 )
 
@@ -49,11 +51,11 @@ def verify(
     if (file is None) == (coop is None):
         raise InvalidRequest("give either a FILE or --coop")
     if file is not None:
-        lines = split_lines(file.read_bytes())
-        verifier = stream_verifier(workers or cores(), len(lines))
+        total = count_lines(file)
+        verifier = stream_verifier(workers or cores(), total)
         try:
-            with progress_bar("verify", len(lines)) as advance:
-                report = audit_lines(lines, verifier=verifier, progress=advance)
+            with progress_bar("verify", total) as advance:
+                report = audit_lines(read_lines(file), verifier=verifier, progress=advance)
         finally:
             verifier.close()
         if json:
@@ -79,7 +81,9 @@ def verify(
     if json:
         print_json(
             {
-                "verdicts": result.verdicts,
+                "summary": result.summary,
+                "problems": result.problems,
+                "problem_count": result.problem_count,
                 "balances": result.balances,
                 "size": result.size,
                 "root": result.root,
@@ -90,7 +94,14 @@ def verify(
             }
         )
     else:
-        _print_problems(result.verdicts, result.reasons)
+        for p in result.problems:
+            err.print(
+                f"leaf {p.leaf} ({p.event_id}): {p.verdict}: {p.reason}",
+                markup=False,
+                highlight=False,
+            )
+        if result.problem_count > len(result.problems):
+            err.print(f"… and {result.problem_count - len(result.problems)} more")
         out.print(f"{result.size} events, root {result.root}")
         out.print(f"stored tree {'matches' if result.stored_tree_matches else 'DIFFERS'}")
         for c in result.checkpoints:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,6 +51,26 @@ def data_dir_of(data_dir: Path | None) -> Path:
     return Path(platformdirs.user_data_dir("icn", appauthor=False))
 
 
+def read_lines(path: Path) -> Iterator[bytes]:
+    """A ``jsonl`` file's lines without their newline, read as they are asked for: an import
+    or audit of a million lines holds the lines in flight, not the file. As
+    :func:`~icn.application.audit.split_lines`, a final newline makes no extra line."""
+    with path.open("rb") as f:
+        for line in f:
+            yield line[:-1] if line.endswith(b"\n") else line
+
+
+def count_lines(path: Path) -> int:
+    """How many lines :func:`read_lines` gives, counted in 1 MiB reads (for a progress bar,
+    and to choose threads or processes before the first line is verified)."""
+    newlines, last = 0, b"\n"
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            newlines += block.count(b"\n")
+            last = block[-1:]
+    return newlines + (last != b"\n")
+
+
 def print_json(value: Any) -> None:
     """Write one JSON document to stdout."""
     sys.stdout.write(msgspec.json.encode(value).decode() + "\n")
@@ -57,10 +78,17 @@ def print_json(value: Any) -> None:
 
 
 @contextmanager
-def progress_bar(label: str, total: int | None) -> Iterator[Any]:
-    """A progress bar on stderr when it is a terminal; a no-op callable otherwise."""
+def progress_bar(label: str, total: int | None, *, lines_every_s: float = 0) -> Iterator[Any]:
+    """A progress bar on stderr when it is a terminal; otherwise a no-op callable, or, with
+    ``lines_every_s``, a plain line at most that often and one at the end (a log file or
+    a CI job then shows a long wait moving, without a bar's control codes)."""
     if not err.is_terminal:
-        yield lambda n: None
+        if lines_every_s <= 0:
+            yield lambda n: None
+            return
+        lines = _ProgressLines(label, total, lines_every_s)
+        yield lines.advance
+        lines.show()
         return
     from rich.progress import (
         BarColumn,
@@ -79,3 +107,22 @@ def progress_bar(label: str, total: int | None) -> Iterator[Any]:
     with Progress(*columns, console=err, transient=False) as bar:
         task = bar.add_task(label, total=total)
         yield lambda n: bar.advance(task, n)
+
+
+class _ProgressLines:
+    """``label: done/total (pct)`` lines on stderr, at most one per ``every_s``."""
+
+    def __init__(self, label: str, total: int | None, every_s: float) -> None:
+        self.label, self.total, self.every_s = label, total, every_s
+        self.done = 0
+        self._last = time.monotonic()
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        if time.monotonic() - self._last >= self.every_s:
+            self.show()
+
+    def show(self) -> None:
+        self._last = time.monotonic()
+        of = f"/{self.total:,} ({100 * self.done // max(self.total, 1)}%)" if self.total else ""
+        err.print(f"{self.label}: {self.done:,}{of}", markup=False, highlight=False)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
-from collections import Counter
+from collections import Counter, deque
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from icn.application.append import REFUSED, Outcome
-from icn.application.audit import split_lines
 from icn.application.errors import InvalidRequest
 from icn.application.parallel import stream_verifier
 from icn.application.queries import entry_in
@@ -20,10 +20,12 @@ from icn.interfaces.bootstrap import open_node
 from icn.interfaces.cli.common import (
     DataDir,
     Json,
+    count_lines,
     err,
     out,
     print_json,
     progress_bar,
+    read_lines,
     settings_for,
 )
 
@@ -33,26 +35,43 @@ Coop = Annotated[str, typer.Option("--coop", help="Coop id, e.g. 'food-coop'.")]
 IMPORT_BATCH = 500
 
 
-def _filter_coop(lines: list[bytes], coop: str | None) -> tuple[list[bytes], dict[int, Outcome]]:
-    """With ``--coop``, lines of other coops are refused before judging."""
-    if coop is None:
-        return lines, {}
+MAX_LISTED = 1000
+"""Problem lines an import lists in full (``--json``); beyond that they are only counted."""
+
+
+_UNREADABLE = object()
+
+
+def _coop_of(line: bytes) -> object:
+    """The ``coop`` a line names, or ``_UNREADABLE`` (left to the judge: malformed)."""
     import msgspec
 
-    keep: list[bytes] = []
-    refused: dict[int, Outcome] = {}
-    for i, line in enumerate(lines):
-        try:
-            other = msgspec.json.decode(line).get("coop")
-        except (msgspec.DecodeError, AttributeError, RecursionError):
-            other = coop  # let the judge call it malformed
-        if other != coop:
-            refused[i] = Outcome(
-                REFUSED, f"event is for coop {other!r}, not {coop!r}", code="wrong-coop"
-            )
-        else:
-            keep.append(line)
-    return keep, refused
+    try:
+        return msgspec.json.decode(line).get("coop")
+    except (msgspec.DecodeError, AttributeError, RecursionError):
+        return _UNREADABLE
+
+
+class _Tally:
+    """An import's outcomes, counted; the lines that failed listed up to :data:`MAX_LISTED`.
+
+    A file of a million lines gives a million outcomes: they are folded in as each
+    chunk is appended, so memory follows the chunk, not the file.
+    """
+
+    def __init__(self) -> None:
+        self.lines = 0
+        self.counts: Counter[str] = Counter()
+        self.problems: list[tuple[int, Outcome]] = []
+        self.problem_count = 0
+
+    def add(self, line: int, outcome: Outcome) -> None:
+        self.lines += 1
+        self.counts[outcome.verdict] += 1
+        if outcome.verdict not in (Verdict.OK, Verdict.DUPLICATE):
+            self.problem_count += 1
+            if len(self.problems) < MAX_LISTED:
+                self.problems.append((line, outcome))
 
 
 @app.command("import")
@@ -78,51 +97,67 @@ def import_(
 ) -> None:
     """Verify and append each line through the write path; nothing invalid is stored."""
     node = open_node(settings_for(data_dir), writer=True)
+    tally = _Tally()
+    numbers: deque[int] = deque()  # line numbers of the lines the verifier has taken
+
+    def wanted() -> Iterator[bytes]:
+        """The file's lines, read as the verifier asks; with ``--coop``, another coop's
+        lines are refused here, before judging."""
+        for n, line in enumerate(read_lines(file), start=1):
+            other = coop if coop is None else _coop_of(line)
+            if other is not _UNREADABLE and other != coop:
+                reason = f"event is for coop {other!r}, not {coop!r}"
+                tally.add(n, Outcome(REFUSED, reason, code="wrong-coop"))
+            else:
+                numbers.append(n)
+                yield line
+
     try:
-        lines = split_lines(file.read_bytes())
-        keep, refused = _filter_coop(lines, coop)
-        results: list[Outcome] = []
+        total = count_lines(file)
         # Signatures of the next batches are checked on the other cores while this
         # thread judges and appends the current one.
-        verifier = stream_verifier(workers, len(keep), caller_appends=True)
+        verifier = stream_verifier(workers, total, caller_appends=True)
         try:
-            with progress_bar("import", len(keep)) as advance:
-                for chunk, inspections in verifier.stream(keep, chunk=IMPORT_BATCH):
-                    results += node.append.append_inspected(inspections)
-                    advance(len(chunk))
+            with progress_bar("import", total) as advance:
+                shown = 0
+                for _, inspections in verifier.stream(wanted(), chunk=IMPORT_BATCH):
+                    for outcome in node.append.append_inspected(inspections):
+                        tally.add(numbers.popleft(), outcome)
+                    advance(tally.lines - shown)  # other coops' lines counted meanwhile too
+                    shown = tally.lines
         finally:
             verifier.close()
-        it = iter(results)
-        outcomes = [refused[i] if i in refused else next(it) for i in range(len(lines))]
     finally:
         node.close()
-    counts = Counter(o.verdict for o in outcomes)
-    failed = [
-        (i + 1, o)
-        for i, o in enumerate(outcomes)
-        if o.verdict not in (Verdict.OK, Verdict.DUPLICATE)
-    ]
+    _report_import(tally, json)
+
+
+def _report_import(tally: _Tally, json: bool) -> None:
+    """The counts, and the lines that failed; exit 1 if any did."""
+    failed = sorted(tally.problems, key=lambda p: p[0])
     if json:
         print_json(
             {
-                "lines": len(outcomes),
-                "stored": counts.get(Verdict.OK, 0),
-                "summary": dict(counts),
+                "lines": tally.lines,
+                "stored": tally.counts.get(Verdict.OK, 0),
+                "summary": dict(tally.counts),
                 "problems": [
                     {"line": n, "verdict": o.verdict, "code": o.code, "reason": o.reason}
                     for n, o in failed
                 ],
+                "problem_count": tally.problem_count,
             }
         )
     else:
         out.print(
-            f"{len(outcomes)} lines: " + ", ".join(f"{v} {n}" for v, n in sorted(counts.items()))
+            f"{tally.lines} lines: "
+            + ", ".join(f"{v} {n}" for v, n in sorted(tally.counts.items()))
         )
         for n, o in failed[:50]:
             err.print(f"line {n}: {o.verdict}: {o.reason}", highlight=False, markup=False)
-        if len(failed) > 50:
-            err.print(f"… and {len(failed) - 50} more")
-    if failed:
+        if tally.problem_count > 50:
+            err.print(f"… and {tally.problem_count - 50} more")
+    if tally.problem_count:
         raise typer.Exit(1)
 
 
