@@ -63,13 +63,14 @@ test: install
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here"; exit 1; fi; \
 	exit $$rc
 
-## bench: measure append/audit throughput and the HTTP API under load; appends results to docs/benchmarks.md
+## bench: measure append/audit throughput, the HTTP API under load, and peak memory of whole-log commands; appends results to docs/benchmarks.md
 bench: install
 	$(BIN)/python bench/log_append.py
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/ledger.py
 	$(BIN)/python bench/replication.py
 	$(BIN)/python bench/cli_startup.py
+	$(BIN)/python bench/memory.py
 
 ## lint: what CI runs before the tests: ruff, the format check, mypy strict on every layer, import layers
 lint: install
