@@ -10,8 +10,15 @@ One module per idea, so each can be read (and replaced) on its own:
 - :mod:`.publisher`: publish with ``Nats-Msg-Id`` = event id, retry while
   NATS is away;
 - :mod:`.consumer`: a durable pull consumer that acks only after the caller
-  committed.
+  committed;
+- :mod:`.link`: a connection that exists before it is connected (parts are
+  built before the event loop runs);
+- :mod:`.sequencer` and :mod:`.write_gates`: the node's own writes, published
+  after a stream position, once a coop takes writes;
+- :mod:`.coop_worker`: one served coop's stream, relay and consumer;
+  :mod:`.supervisor` runs them all, with :mod:`.config`'s settings.
 
-Nothing here knows what an event means: callers hand over wire bytes and get
-wire bytes back. Verification and appending stay in the application layer.
+Nothing here knows what an event means: the transport takes and gives wire
+bytes, and the workers hand them to the application's intake. Verification
+and appending stay in the application layer.
 """

@@ -204,9 +204,7 @@ class JetStreamPublisher:
             return await self._publish_chain(items, after)
         if len(items) > MAX_ATOMIC_BATCH:
             raise ValueError(f"an atomic batch holds at most {MAX_ATOMIC_BATCH} messages")
-        if not self._nc.is_connected:
-            raise PublishFailed("not connected to NATS", [None] * len(items))
-        await self._listen()
+        await self._ready(len(items))
         self._batches += 1
         batch_id = f"{self._inbox[-16:]}-{self._batches}"
         window = _Window()
@@ -229,12 +227,11 @@ class JetStreamPublisher:
                 # or an early error) goes to a token nobody waits for.
                 reply = commit_reply if n == last else ""
                 await self._nc.publish(subject, wire, reply=reply, headers=headers)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(window.done.wait(), timeout=self.ack_timeout)
+            await window.settled(self.ack_timeout)
         except nats.errors.Error as exc:
             raise PublishFailed(f"the write could not be sent: {exc!r}", [None] * last) from exc
         finally:
-            self._waiting.pop(token, None)
+            self._forget([token])
         answer = window.answers.get(0)
         if answer is None:
             raise PublishFailed(f"no ack within {self.ack_timeout:g} s", [None] * last)
@@ -249,8 +246,7 @@ class JetStreamPublisher:
         return [Published(seq=first + n, duplicate=False) for n in range(last)]
 
     async def _publish_chain(self, items: Sequence[Outgoing], after: int) -> list[Published]:
-        if not self._nc.is_connected:
-            raise PublishFailed("not connected to NATS", [None] * len(items))
+        await self._ready(len(items))
         messages = [
             _message(item, **{"Nats-Expected-Last-Sequence": str(after)})
             if n == 0
@@ -260,13 +256,11 @@ class JetStreamPublisher:
         window = _Window()
         tokens: list[str] = []
         try:
-            await self._listen()
             for n, (subject, headers, wire) in enumerate(messages):
                 token, reply = self._expect(window, n)
                 tokens.append(token)
                 await self._nc.publish(subject, wire, reply=reply, headers=headers)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(window.done.wait(), timeout=self.ack_timeout)
+            await window.settled(self.ack_timeout)
         except nats.errors.Error as exc:
             raise PublishFailed(
                 f"the write could not be sent: {exc!r}", [None] * len(items)
@@ -341,8 +335,7 @@ class JetStreamPublisher:
                     break
                 sent.append((token, index))
             if sent:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(batch.done.wait(), timeout=self.ack_timeout)
+                await batch.settled(self.ack_timeout)
         finally:
             self._forget(token for token, _ in sent)
         for _, index in sent:
@@ -373,6 +366,13 @@ class JetStreamPublisher:
         if self._replies is None:
             self._inbox = self._nc.new_inbox()
             self._replies = await self._nc.subscribe(f"{self._inbox}.*", cb=self._on_reply)
+
+    async def _ready(self, count: int) -> None:
+        """Before a sequenced send (one attempt, a store transaction open meanwhile): refuse
+        at once when not connected, rather than buffer for a reconnect."""
+        if not self._nc.is_connected:
+            raise PublishFailed("not connected to NATS", [None] * count)
+        await self._listen()
 
     def _expect(self, window: _Window, index: int) -> tuple[str, str]:
         """Have ``window`` wait for the ack of its message ``index``: every send path
@@ -421,6 +421,12 @@ class _Window:
         self.left -= 1
         if self.left <= 0:
             self.done.set()
+
+    async def settled(self, timeout: float) -> None:
+        """Until every ack arrived, or ``timeout`` passed (what is missing then stays
+        missing from :attr:`answers`)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.done.wait(), timeout=timeout)
 
 
 class _ApiError(msgspec.Struct):

@@ -179,19 +179,25 @@ class ReplicationSupervisor:
 
     def on_commit(self, events: list[CommittedEvent]) -> None:
         """In the committing thread: hand the relay what was just committed, and wake the
-        relays of those coops (publish now rather than at the next poll)."""
+        relays of those coops (publish now rather than at the next poll). Not running:
+        nothing (the relay reads the store once it runs)."""
+        if not self._connected:
+            return
         self.relay.offer(events)
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            for coop in {e.coop for e in events}:
-                loop.call_soon_threadsafe(self._wake, coop)
+        for coop in {e.coop for e in events}:
+            self._on_loop(self._wake, coop)
 
     def want(self, coop: str) -> None:
         """In a writing thread: a write asks for ``coop``; serve it now if connected (else
         once connected: the gates remember it)."""
+        self._on_loop(self._serve_if_connected, coop)
+
+    def _on_loop(self, call: Callable[[str], None], coop: str) -> None:
+        """From another thread: ``call(coop)`` on the supervisor's loop, if it still runs."""
         loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._serve_if_connected, coop)
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # closed meanwhile: nothing to tell
+                loop.call_soon_threadsafe(call, coop)
 
     # -- what /v1/ready shows ---------------------------------------------------------------
 
