@@ -678,10 +678,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="stop at 100k events (< 3 min)")
     p.add_argument("--tiny", action="store_true", help="3k and 10k: checks the script runs")
     p.add_argument("--backend", choices=[*BACKENDS, "both"], default="both")
-    p.add_argument("--samples", type=int, help="samples per read path and stop (300; quick 200)")
+    p.add_argument("--samples", type=int, help="samples per read path and stop (300; quick 150)")
     p.add_argument("--no-docs", action="store_true", help="print only; leave docs/ alone")
     args = p.parse_args(argv)
-    args.samples = args.samples or (200 if args.quick else 300)
+    args.samples = args.samples or (150 if args.quick else 300)
     return args
 
 
@@ -700,6 +700,10 @@ def main(argv: list[str]) -> None:
         rows = verdict_rows(run, stops)
         print_table(f"{run.backend}: cost against history", head, rows)
         print_table(f"{run.backend}: bytes on disk per event", STORAGE_HEAD, run.storage)
+        print(
+            f"{run.backend}: history built in {run.build_s:,.0f} s,"
+            f" measured in {run.measure_s:,.0f} s"
+        )
         text_out += f"\n### {run.backend}\n\n" + markdown_table(head, rows)
         text_out += "\n\nBytes on disk per event by table (with its indexes), largest store:\n\n"
         text_out += markdown_table(STORAGE_HEAD, run.storage) + "\n"
