@@ -100,7 +100,7 @@ WEBSOCKETS = {
             "4008": "too slow",
             "4400": "token-in-url",
             "4401": "unauthorized / invalid-token / token-expired",
-            "4403": "wrong-coop / missing-scope / member-suspended / not-a-member",
+            "4403": "token-coop-mismatch / missing-scope / member-suspended / not-a-member",
         },
         "refusals_before_upgrade": {
             "429": "too-many-streams / rate-limited",

@@ -86,7 +86,9 @@ class Gate:
             )  # fmt: skip
         who = self._tokens.read(token.strip())
         if who.coop != coop:
-            raise ApiProblem(403, "wrong-coop", f"the token is for coop {who.coop!r}, not {coop!r}")
+            raise ApiProblem(
+                403, "token-coop-mismatch", f"the token is for coop {who.coop!r}, not {coop!r}"
+            )
         if scope not in who.scopes:
             raise ApiProblem(403, "missing-scope", f"the token lacks the scope {scope!r}")
         return who

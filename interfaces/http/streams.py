@@ -52,8 +52,8 @@ The same stream over WebSocket (OpenAPI has no WebSocket operations; see also
 `x-websockets`): `WS /v1/coops/{coop}/ws?after=&type=&author=`, offering the subprotocols
 `icn.v1` and `icn.bearer.<token>` (the node answers `icn.v1`; a token in the URL is refused,
 close 4400 `token-in-url`). Frames `{"position": n, "event": {…}}` and `{"heartbeat": ms}`.
-Close codes: 4401 unauthorized/invalid-token, 4403 wrong-coop/missing-scope/member-suspended/
-not-a-member, 4008 too slow, 1001 shutdown."""
+Close codes: 4401 unauthorized/invalid-token, 4403 token-coop-mismatch/missing-scope/
+member-suspended/not-a-member, 4008 too slow, 1001 shutdown."""
 
 After = Annotated[int, Parameter(ge=-1, le=MAX_POSITION)]
 TypePrefix = Annotated[str | None, Parameter(pattern=TYPE_PATTERN, max_length=64)]
@@ -242,7 +242,7 @@ async def ws_stream(
     Refusals come after the handshake as close codes (browsers see no HTTP
     status), which is why this route is not behind the coop router's guard and
     asks the gate itself: 4400 token-in-url, 4401 unauthorized/invalid-token,
-    4403 wrong-coop/missing-scope/member-suspended/not-a-member.
+    4403 token-coop-mismatch/missing-scope/member-suspended/not-a-member.
     """
     await socket.accept(subprotocols=ws_auth.chosen(ws_auth.offered(socket.headers)))
     try:

@@ -192,7 +192,7 @@ def test_reads_need_a_token_of_this_coop(api: Api) -> None:
     path = f"/accounts/{api.s.did('bob')}/balances"
     problem(api.client.get(f"{V1}{path}"), 401, "unauthorized")
     bike_token = login(api.base, api.s.key("bob"), "bike-coop")
-    problem(api.get(path, token=bike_token), 403, "wrong-coop")
+    problem(api.get(path, token=bike_token), 403, "token-coop-mismatch")
     problem(api.client.get("/v1/coops/bike-coop/members"), 401, "unauthorized")
 
 

@@ -207,7 +207,7 @@ def test_sse_refuses_without_a_token_and_on_the_wrong_coop(node, members):
     assert r.status_code == 401 and r.json()["code"] == "unauthorized"
     other = login(node.base, members["alice"], coop="bike-coop")
     r = httpx.get(url, headers=bearer(other))
-    assert r.status_code == 403 and r.json()["code"] == "wrong-coop"
+    assert r.status_code == 403 and r.json()["code"] == "token-coop-mismatch"
     r = httpx.get(url, params={"after": -2}, headers=bearer(login(node.base, members["alice"])))
     assert r.status_code == 400
 
@@ -264,7 +264,7 @@ def _next_frame(ws) -> str:
 @pytest.mark.parametrize(
     ("token", "query", "code", "reason"),
     [(None, "", 4401, "unauthorized"), ("not.a.token", "", 4401, "invalid-token"),
-     ("{other}", "", 4403, "wrong-coop"), (None, "?token={mine}", 4400, "token-in-url"),
+     ("{other}", "", 4403, "token-coop-mismatch"), (None, "?token={mine}", 4400, "token-in-url"),
      ("{mine}", "?after=-1&token={mine}", 4400, "token-in-url")],
 )  # fmt: skip
 def test_websocket_refusals_close_with_4400_4401_or_4403(node, members, token, query, code,
