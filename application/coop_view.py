@@ -16,8 +16,10 @@ import msgspec
 
 from icn.application.ports import StateRow, StoreView
 from icn.domain.coop.records import AccountRecord, CoopRecord, DisputeRecord, MemberRecord, Record
-from icn.domain.coop.state import RECORD_TYPES, DisputeClaim
+from icn.domain.coop.state import DisputeClaim
 from icn.domain.events.envelope import Event, decode_stored
+from icn.domain.registry import RECORD_TYPES
+from icn.domain.trust.records import StandingRecord
 
 _encoder = msgspec.json.Encoder()
 _decoders = {kind: msgspec.json.Decoder(t) for kind, t in RECORD_TYPES.items()}
@@ -44,6 +46,27 @@ class RecordSource(Protocol):
 
     def event(self, coop: str, event_id: str) -> Event | None: ...
 
+    def scan(self, coop: str, kind: str, prefix: str) -> list[Record]: ...
+
+    def log_size(self, coop: str) -> int: ...
+
+
+class NoRecords:
+    """A source that holds nothing: the base of a layer that starts from an empty log
+    (rule tests, property tests)."""
+
+    def record(self, coop: str, kind: str, key: str) -> Record | None:
+        return None
+
+    def event(self, coop: str, event_id: str) -> Event | None:
+        return None
+
+    def scan(self, coop: str, kind: str, prefix: str) -> list[Record]:
+        return []
+
+    def log_size(self, coop: str) -> int:
+        return 0
+
 
 class CoopQueries:
     """The :class:`CoopView` questions, answered from ``record`` and ``event``."""
@@ -52,6 +75,12 @@ class CoopQueries:
         raise NotImplementedError
 
     def event(self, coop: str, event_id: str) -> Event | None:
+        raise NotImplementedError
+
+    def scan(self, coop: str, kind: str, prefix: str) -> list[Record]:
+        raise NotImplementedError
+
+    def log_size(self, coop: str) -> int:
         raise NotImplementedError
 
     def coop(self, coop: str) -> CoopRecord | None:
@@ -75,7 +104,12 @@ class CoopQueries:
         return r.dispute if isinstance(r, DisputeClaim) else None
 
     def trust_ppm(self, coop: str, did: str) -> int:
-        """0 until the trust capability supplies scores (issue: trust = 0 until then)."""
+        """The member's normalised standing in the ``ledger`` context at its last epoch, or
+        in ``general`` when the member has none there; 0 before any epoch."""
+        for context in ("ledger", "general"):
+            r = self.record(coop, StandingRecord.kind, f"{context}/{did}")
+            if isinstance(r, StandingRecord):
+                return r.normalised_ppm
         return 0
 
 
@@ -107,6 +141,14 @@ class StoredState(CoopQueries):
         wire = self._view.event_wire(coop, event_id)
         return decode_stored(wire) if wire is not None else None
 
+    def scan(self, coop: str, kind: str, prefix: str) -> list[Record]:
+        return [
+            decode_record(kind, value) for _, value in self._view.state_scan(coop, kind, prefix)
+        ]
+
+    def log_size(self, coop: str) -> int:
+        return self._view.log_size(coop)
+
 
 class StateLayer(CoopQueries):
     """What one batch (or one request of a group) changed, over its source."""
@@ -115,6 +157,8 @@ class StateLayer(CoopQueries):
         self._source = source
         self.records: dict[RecordKey, Record] = {}
         self.events: dict[str, Event] = {}
+        self.appended: dict[str, int] = {}
+        """Events accepted into this layer per coop (kept when ``events`` is trimmed)."""
 
     def prefetch(self, keys: Sequence[RecordKey]) -> None:
         """Pass a read-ahead hint down to the stored state."""
@@ -129,9 +173,20 @@ class StateLayer(CoopQueries):
     def event(self, coop: str, event_id: str) -> Event | None:
         return self.events.get(event_id) or self._source.event(coop, event_id)
 
+    def scan(self, coop: str, kind: str, prefix: str) -> list[Record]:
+        found = {r.key(): r for r in self._source.scan(coop, kind, prefix)}
+        for (c, k, key), r in self.records.items():
+            if c == coop and k == kind and key.startswith(prefix):
+                found[key] = r
+        return [found[key] for key in sorted(found)]
+
+    def log_size(self, coop: str) -> int:
+        return self._source.log_size(coop) + self.appended.get(coop, 0)
+
     def write(self, event: Event, effects: list[Record]) -> None:
         """Take an accepted event and the records it wrote."""
         self.events[event.id] = event
+        self.appended[event.coop] = self.appended.get(event.coop, 0) + 1
         for r in effects:
             self.records[(event.coop, r.kind, r.key())] = r
 
@@ -139,6 +194,8 @@ class StateLayer(CoopQueries):
         """Keep what a child layer (an accepted request) wrote."""
         self.records.update(child.records)
         self.events.update(child.events)
+        for coop, n in child.appended.items():
+            self.appended[coop] = self.appended.get(coop, 0) + n
 
     def rows(self) -> list[StateRow]:
         """Every record written, as the store keeps them."""

@@ -62,6 +62,14 @@ class StoreView(ChainView, Protocol):
         """Several records at once, by (coop, kind, key); missing ones are left out."""
         ...
 
+    def state_scan(self, coop: str, kind: str, prefix: str) -> list[tuple[str, bytes]]:
+        """(key, record) of every record of ``kind`` whose key starts with ``prefix``."""
+        ...
+
+    def log_size(self, coop: str) -> int:
+        """How many events the coop's log holds (before this write)."""
+        ...
+
 
 class StateRow(msgspec.Struct, frozen=True):
     """One record of the state the coop rules keep (members, accounts, disputes …).

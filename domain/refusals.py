@@ -130,6 +130,25 @@ class Code(StrEnum):
     ALREADY_CHARGED = "already-charged", _C, False, "this demurrage period is charged already"
     INVALID_PERIOD = "invalid-period", _I, False, "period_end is not a whole period, or ahead"
 
+    # -- trust --------------------------------------------------------------------
+    SELF_ATTESTATION = "self-attestation", _I, False, "a member vouches for themselves"
+    INVALID_EXPIRY = "invalid-expiry", _I, False, "the attestation expires before it is recorded"
+    UNKNOWN_ATTESTATION = "unknown-attestation", _I, True, "no such attestation in the log"
+    NOT_TRUSTER = "not-truster", _F, False, "only the truster may revoke an attestation"
+    ATTESTATION_NOT_LIVE = (
+        "attestation-not-live",
+        _C,
+        False,
+        "the attestation was replaced by a later one or revoked already",
+    )
+    EPOCH_OUT_OF_ORDER = "epoch-out-of-order", _C, False, "not the next epoch of its context"
+    STANDING_MISMATCH = (
+        "standing-mismatch",
+        _I,
+        False,
+        "the epoch's position, count or digest is not what the log gives",
+    )
+
 
 def lookup(code: str) -> Code | None:
     """The code named ``code``, or ``None`` for a string that is no refusal code."""

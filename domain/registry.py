@@ -15,14 +15,25 @@ import msgspec
 
 from icn.domain.capability import EventType
 from icn.domain.coop import rules as coop
+from icn.domain.coop import state as coop_state
+from icn.domain.coop.records import Record
 from icn.domain.ledger import rules as ledger
 from icn.domain.log import rules as log
+from icn.domain.trust import records as trust_records
+from icn.domain.trust import rules as trust
 
 CAPABILITIES: tuple[tuple[EventType, ...], ...] = (
     coop.EVENT_TYPES,
     ledger.EVENT_TYPES,
     log.EVENT_TYPES,
+    trust.EVENT_TYPES,
 )
+
+RECORD_TYPES: dict[str, type[Record]] = {
+    **coop_state.RECORD_TYPES,
+    **{t.kind: t for t in trust_records.RECORD_TYPES},
+}
+"""Every kind of record the rules write, by its storage kind."""
 
 TYPES: dict[str, EventType] = {t.name: t for types in CAPABILITIES for t in types}
 """Every known event type by name."""

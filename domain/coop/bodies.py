@@ -12,10 +12,9 @@ from typing import Annotated
 
 import msgspec
 
-from icn.domain.coop.records import Currency, CurrencySpec, Policy, Role, Strict
+from icn.domain.coop.records import Currency, CurrencySpec, Did, Policy, Role, Strict
 from icn.domain.events.canonical import MAX_SAFE_INT
 
-Did = Annotated[str, msgspec.Meta(min_length=9, max_length=128)]
 Text = Annotated[str, msgspec.Meta(max_length=1024)]
 Roles = Annotated[list[Role], msgspec.Meta(max_length=16)]
 

@@ -76,11 +76,39 @@ class DemurragePolicy(Strict, frozen=True, kw_only=True, forbid_unknown_fields=T
     threshold: Units = 0
 
 
+Did = Annotated[str, msgspec.Meta(min_length=9, max_length=128)]
+
+
+class TrustPolicy(Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How the coop computes standing from attestations (docs/spec/trust-standing-v1.md).
+
+    Every number is an integer so that every node and every auditor computes the
+    same standing bit for bit; the defaults are the ones the spec's examples use.
+    """
+
+    alpha_ppm: Annotated[int, msgspec.Meta(ge=1, le=PPM - 1)] = 150_000
+    """Share of standing that returns to the pre-trusted set each round (EigenTrust's α)."""
+    half_life_days: Annotated[int, msgspec.Meta(ge=0, le=36500)] = 180
+    """An attestation counts half after this long (0: it never decays)."""
+    iterations: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
+    max_hops: Annotated[int, msgspec.Meta(ge=1, le=6)] = 3
+    """Longest path the path score (for people, never for permissions) follows."""
+    pretrusted: Annotated[list[Did], msgspec.Meta(max_length=1000)] | None = None
+    """Who standing teleports to; ``None``: the founding members."""
+    epoch_every_attestations: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 50
+    epoch_every_seconds: Annotated[int, msgspec.Meta(ge=60, le=31_536_000)] = 86_400
+    known_ppm: Annotated[int, msgspec.Meta(ge=0, le=PPM)] = 100_000
+    """Normalised standing (against a typical member's) from which a member is Known."""
+    partner_ppm: Annotated[int, msgspec.Meta(ge=0, le=PPM)] = 400_000
+    federated_ppm: Annotated[int, msgspec.Meta(ge=0, le=PPM)] = 700_000
+
+
 class Policy(Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A coop's economic policy; it changes only through signed events."""
 
     credit: dict[Currency, CreditPolicy]
     demurrage: dict[Currency, DemurragePolicy] = msgspec.field(default_factory=dict)
+    trust: TrustPolicy = msgspec.field(default_factory=TrustPolicy)
 
 
 class Record(msgspec.Struct, frozen=True, kw_only=True):
@@ -103,6 +131,8 @@ class CoopRecord(Record, frozen=True, kw_only=True):
     currencies: dict[str, CurrencySpec]
     policy: Policy
     founded_ms: int
+    founders: tuple[str, ...] = ()
+    """The founding members: the default pre-trusted set of standing."""
     demurrage_until: dict[str, int] = msgspec.field(default_factory=dict)
     """Per currency, the end of the last period demurrage was charged for."""
 

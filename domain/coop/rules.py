@@ -15,7 +15,7 @@ import msgspec
 from icn.domain.capability import EventType
 from icn.domain.coop import bodies as b
 from icn.domain.coop.records import CoopRecord, CurrencySpec, MemberRecord, MemberStatus, Policy
-from icn.domain.coop.state import CoopView, Effects, is_authority
+from icn.domain.coop.state import CoopView, Effects, founded_coop, is_authority
 from icn.domain.identity.did import is_valid_did
 from icn.domain.refusals import Code, Refusal
 
@@ -37,6 +37,9 @@ def policy_problem(policy: Policy, currencies: dict[str, CurrencySpec]) -> Refus
     for code, credit in policy.credit.items():
         if credit.initial_limit > credit.max_limit:
             return Refusal(Code.INVALID_POLICY, f"{code}: initial_limit is above max_limit")
+    t = policy.trust
+    if not t.known_ppm <= t.partner_ppm <= t.federated_ppm:
+        return Refusal(Code.INVALID_POLICY, "trust class thresholds must not decrease")
     return None
 
 
@@ -60,6 +63,7 @@ def founded(body: b.Founded, event: Event, view: CoopView, now: int) -> Refusal 
             currencies=currencies,
             policy=body.policy,
             founded_ms=now,
+            founders=tuple(sorted(m.did for m in body.members)),
         )
     ]
     seen: set[str] = set()
@@ -73,14 +77,8 @@ def founded(body: b.Founded, event: Event, view: CoopView, now: int) -> Refusal 
     return effects
 
 
-def _coop(view: CoopView, event: Event) -> CoopRecord:
-    coop = view.coop(event.coop)
-    assert coop is not None  # evolve checks this before any rule but founded
-    return coop
-
-
 def _authority(view: CoopView, event: Event) -> CoopRecord | Refusal:
-    coop = _coop(view, event)
+    coop = founded_coop(view, event)
     if not is_authority(view, coop, event.author):
         return Refusal(Code.NOT_AUTHORIZED, f"{event.type} needs an admin or the coop's DID")
     return coop
@@ -105,7 +103,7 @@ def _admin_acts_on(view: CoopView, event: Event, did: str) -> MemberRecord | Ref
 
 def applied(body: b.MemberApplied, event: Event, view: CoopView, now: int) -> Refusal | Effects:
     """Anyone not already in may apply (again after an exit)."""
-    coop = _coop(view, event)
+    coop = founded_coop(view, event)
     member = view.member(event.coop, event.author)
     if event.author == coop.did:
         return Refusal(Code.INVALID_MEMBER, "the coop's DID cannot be a member")
@@ -174,7 +172,7 @@ def reinstated(
 
 def exited(body: b.MemberExited, event: Event, view: CoopView, now: int) -> Refusal | Effects:
     """A member leaves, but only with every balance at zero: nobody walks away from a debt."""
-    coop = _coop(view, event)
+    coop = founded_coop(view, event)
     member = _target(view, event, event.author)
     if isinstance(member, Refusal):
         return member
@@ -192,7 +190,7 @@ def policy_changed(
     body: b.PolicyChanged, event: Event, view: CoopView, now: int
 ) -> Refusal | Effects:
     """Only the coop's DID changes policy (governance will decide when it signs)."""
-    coop = _coop(view, event)
+    coop = founded_coop(view, event)
     if event.author != coop.did:
         return Refusal(Code.NOT_AUTHORIZED, "only the coop's DID changes its policy")
     currencies = dict(coop.currencies)

@@ -54,7 +54,19 @@ class CoopView(Protocol):
         ...
 
     def trust_ppm(self, coop: str, did: str) -> int:
-        """The member's trust score in ppm (0 until the trust capability exists)."""
+        """The member's normalised standing for credit, in ppm (0 before any epoch)."""
+        ...
+
+    def record(self, coop: str, kind: str, key: str) -> Record | None:
+        """Any record by kind and key (a capability's own records)."""
+        ...
+
+    def scan(self, coop: str, kind: str, prefix: str) -> list[Record]:
+        """Every record of ``kind`` whose key starts with ``prefix``, in key order."""
+        ...
+
+    def log_size(self, coop: str) -> int:
+        """How many events of the coop's log precede the event being judged."""
         ...
 
 
@@ -68,6 +80,14 @@ class DisputeClaim(Record, frozen=True, kw_only=True):
 
     def key(self) -> str:
         return f"{self.entry}/{self.transaction}"
+
+
+def founded_coop(view: CoopView, event: Event) -> CoopRecord:
+    """The event's coop, which :func:`~icn.domain.coop.evolve.evolve` has checked exists
+    before it runs any rule but ``coop.Founded``'s."""
+    coop = view.coop(event.coop)
+    assert coop is not None
+    return coop
 
 
 def account_of(view: CoopView, coop: str, did: str, currency: str) -> AccountRecord:

@@ -13,8 +13,8 @@ from typing import Annotated, Any
 
 import msgspec
 
-from icn.domain.coop.bodies import Did, Text
-from icn.domain.coop.records import Currency, Strict
+from icn.domain.coop.bodies import Text
+from icn.domain.coop.records import Currency, Did, Strict
 from icn.domain.events.canonical import MAX_SAFE_INT
 from icn.domain.identity.did import is_valid_did
 from icn.domain.refusals import Code, Refusal

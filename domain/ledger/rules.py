@@ -31,6 +31,7 @@ from icn.domain.coop.state import (
     DisputeClaim,
     Effects,
     account_of,
+    founded_coop,
     is_authority,
 )
 from icn.domain.events.bodies import ENTRY_RECORDED
@@ -42,12 +43,6 @@ if TYPE_CHECKING:
     from icn.domain.events.envelope import Event
 
 OPEN = (DisputeStatus.FILED, DisputeStatus.ANSWERED)
-
-
-def _coop(view: CoopView, event: Event) -> CoopRecord:
-    coop = view.coop(event.coop)
-    assert coop is not None  # evolve checks this first
-    return coop
 
 
 def _party_problem(view: CoopView, coop: CoopRecord, did: str, role: str) -> Refusal | None:
@@ -80,7 +75,7 @@ def entry_recorded(
     body: b.EntryRecorded, event: Event, view: CoopView, now: int
 ) -> Refusal | Effects:
     """Move money: checks, then every account touched, once, with its new balance."""
-    coop = _coop(view, event)
+    coop = founded_coop(view, event)
     by_coop = event.author == coop.did
     payer: MemberRecord | None = None
     if not by_coop:
@@ -150,7 +145,7 @@ def account_frozen(
     body: b.AccountFrozen, event: Event, view: CoopView, now: int
 ) -> Refusal | Effects:
     """An admin (or the coop's DID) freezes a member's paying side."""
-    coop = _coop(view, event)
+    coop = founded_coop(view, event)
     if not is_authority(view, coop, event.author):
         return Refusal(Code.NOT_AUTHORIZED, "freezing an account needs an admin or the coop's DID")
     member = _member_target(view, event, body.member)
@@ -169,7 +164,7 @@ def account_unfrozen(
     body: b.AccountUnfrozen, event: Event, view: CoopView, now: int
 ) -> Refusal | Effects:
     """Ends a freeze in force."""
-    coop = _coop(view, event)
+    coop = founded_coop(view, event)
     if not is_authority(view, coop, event.author):
         return Refusal(
             Code.NOT_AUTHORIZED, "unfreezing an account needs an admin or the coop's DID"
@@ -221,7 +216,7 @@ def dispute_filed(
 
 def _standing_problem(view: CoopView, event: Event) -> Refusal | None:
     """A party speaks in a dispute while a member (suspended included) or as the coop's DID."""
-    coop = _coop(view, event)
+    coop = founded_coop(view, event)
     if event.author == coop.did:
         return None
     member = view.member(event.coop, event.author)
@@ -260,7 +255,7 @@ def mediator_assigned(
     body: b.MediatorAssigned, event: Event, view: CoopView, now: int
 ) -> Refusal | Effects:
     """An admin names an active member who is not a party."""
-    coop = _coop(view, event)
+    coop = founded_coop(view, event)
     if not is_authority(view, coop, event.author):
         return Refusal(Code.NOT_AUTHORIZED, "assigning a mediator needs an admin or the coop's DID")
     dispute = _open_dispute(view, event, body.dispute)
@@ -278,7 +273,7 @@ def dispute_resolved(
     body: b.DisputeResolved, event: Event, view: CoopView, now: int
 ) -> Refusal | Effects:
     """The mediator (or, without one, an admin or the coop's DID) decides."""
-    coop = _coop(view, event)
+    coop = founded_coop(view, event)
     dispute = _open_dispute(view, event, body.dispute)
     if isinstance(dispute, Refusal):
         return dispute
@@ -332,7 +327,7 @@ def dispute_settled(
     body: b.DisputeSettled, event: Event, view: CoopView, now: int
 ) -> Refusal | Effects:
     """The coop's DID links the entry that carried out a resolution; it must match the order."""
-    coop = _coop(view, event)
+    coop = founded_coop(view, event)
     if event.author != coop.did:
         return Refusal(Code.NOT_AUTHORIZED, "only the coop's DID settles a dispute")
     dispute = view.dispute(event.coop, body.dispute)
@@ -361,7 +356,7 @@ def demurrage_charged(
     body: b.DemurrageCharged, event: Event, view: CoopView, now: int
 ) -> Refusal | Effects:
     """Records the period charged, so the same period is never charged twice."""
-    coop = _coop(view, event)
+    coop = founded_coop(view, event)
     if event.author != coop.did:
         return Refusal(Code.NOT_AUTHORIZED, "only the coop's DID charges demurrage")
     if body.currency not in coop.policy.demurrage:

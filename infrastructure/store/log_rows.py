@@ -141,6 +141,19 @@ class CursorView:
                 found[(r["coop"], r["kind"], r["key"])] = bytes(r["value"])
         return found
 
+    def state_scan(self, coop: str, kind: str, prefix: str) -> list[tuple[str, bytes]]:
+        # The (coop, kind) part of the primary key bounds the read; the prefix is
+        # tested here, not with a key range, since PostgreSQL may compare text by
+        # locale. Only standing epochs ask this (rare: once per epoch).
+        rows = self._rows(
+            "SELECT key, value FROM coop_state WHERE coop = ? AND kind = ?", [coop, kind]
+        )
+        return sorted((r["key"], bytes(r["value"])) for r in rows if r["key"].startswith(prefix))
+
+    def log_size(self, coop: str) -> int:
+        rows = self._rows("SELECT size FROM log_trees WHERE coop = ?", [coop])
+        return int(rows[0]["size"]) if rows else 0
+
     def event_wire(self, coop: str, event_id: str) -> bytes | None:
         rows = self._rows(
             "SELECT s.state FROM log_entries e JOIN stored_events s"

@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from support.coops import CoopScript
 
 from icn.application.append import AppendEvents
-from icn.application.coop_view import StateLayer, decode_record
+from icn.application.coop_view import NoRecords, StateLayer, decode_record
 from icn.domain.coop.evolve import evolve
 from icn.domain.coop.records import DAY_MS, AccountRecord, CreditPolicy, CurrencySpec, Policy
 from icn.domain.events.envelope import Event
@@ -47,14 +47,6 @@ POLICY = Policy(
 )  # fmt: skip
 SKEW_S = 300
 NAMES = ["ann", "ben", "cat", "dan", "eve", "fay"]
-
-
-class _Nothing:
-    def record(self, coop: str, kind: str, key: str) -> None:
-        return None
-
-    def event(self, coop: str, event_id: str) -> None:
-        return None
 
 
 class LedgerMachine(RuleBasedStateMachine):
@@ -214,7 +206,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         try:
-            rebuilt = StateLayer(_Nothing())
+            rebuilt = StateLayer(NoRecords())
             for entry in self.store.entries("demo"):
                 event = msgspec.json.decode(entry.wire, type=Event)
                 result = evolve(event, rebuilt, entry.trusted_ms or event.ts)

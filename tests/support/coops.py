@@ -242,7 +242,12 @@ def two_coop_log(
     events = [food.found(FOOD_MEMBERS, name="Food coop")]
     for i in range(food_events - 1):
         if i == 11:
-            body = {"context": "ledger", "expires_ts": None, "score_ppm": 800_000}
+            body = {
+                "context": "ledger",
+                "expires_ts": None,
+                "score_ppm": 800_000,
+                "subject": food.did("alice"),
+            }
             events.append(food.event("dave", "trust.AttestationRecorded", body))
         elif i == 19:
             charge = entry_body(food.did("alice"), food.coop_did, 3)

@@ -78,3 +78,12 @@ class MemoryStore:
         self, keys: Sequence[tuple[str, str, str]]
     ) -> dict[tuple[str, str, str], bytes]:
         return {k: self.state[k] for k in keys if k in self.state}
+
+    def state_scan(self, coop: str, kind: str, prefix: str) -> list[tuple[str, bytes]]:
+        return sorted(
+            (k, v) for (c, t, k), v in self.state.items()
+            if c == coop and t == kind and k.startswith(prefix)
+        )  # fmt: skip
+
+    def log_size(self, coop: str) -> int:
+        return self.sizes.get(coop, 0)

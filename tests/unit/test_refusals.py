@@ -6,10 +6,9 @@ import pytest
 from support.coops import CoopScript
 
 from icn.application.append import REFUSED, Outcome
-from icn.application.coop_view import StateLayer
+from icn.application.coop_view import NoRecords, StateLayer
 from icn.application.intake import parkable
 from icn.domain.coop.evolve import evolve
-from icn.domain.coop.records import Record
 from icn.domain.events.envelope import Event
 from icn.domain.refusals import Code, Kind, Refusal, lookup, may_clear
 from icn.interfaces.cli.exit_codes import exit_code_for
@@ -31,20 +30,12 @@ STATUS_BEFORE_THE_VOCABULARY = {
 """What the API answered for each code before the table existed (it must not change)."""
 
 
-class _Nothing:
-    def record(self, coop: str, kind: str, key: str) -> Record | None:
-        return None
-
-    def event(self, coop: str, event_id: str) -> Event | None:
-        return None
-
-
 class Coop:
     """A coop's state, moved forward only by accepted events."""
 
     def __init__(self) -> None:
         self.s = CoopScript()
-        self.state = StateLayer(_Nothing())
+        self.state = StateLayer(NoRecords())
         self.events: dict[str, Event] = {}
 
     def apply(self, event: Event) -> Refusal | None:

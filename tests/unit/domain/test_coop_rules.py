@@ -5,61 +5,16 @@ from __future__ import annotations
 import msgspec
 import pytest
 from support.coops import CoopScript
+from support.rule_coop import Coop
 
-from icn.application.coop_view import StateLayer
-from icn.domain.coop.evolve import evolve
 from icn.domain.coop.records import (
     DAY_MS,
     CreditPolicy,
-    MemberRecord,
     MemberStatus,
     Policy,
-    Record,
 )
 from icn.domain.events.envelope import Event
 from icn.domain.ledger.credit import credit_limit
-from icn.domain.refusals import Refusal
-
-
-class _Nothing:
-    def record(self, coop: str, kind: str, key: str) -> Record | None:
-        return None
-
-    def event(self, coop: str, event_id: str) -> Event | None:
-        return None
-
-
-class Coop:
-    """A coop's state, moved forward only by accepted events (as the write path does)."""
-
-    def __init__(self, script: CoopScript) -> None:
-        self.s = script
-        self.state = StateLayer(_Nothing())
-
-    def apply(self, event: Event) -> Refusal | None:
-        result = evolve(event, self.state, event.ts)  # judged when the script dated it
-        if isinstance(result, Refusal):
-            return result
-        self.state.write(event, result)
-        return None
-
-    def ok(self, event: Event) -> None:
-        refusal = self.apply(event)
-        assert refusal is None, refusal
-
-    def refused(self, event: Event) -> str:
-        refusal = self.apply(event)
-        assert refusal is not None, f"{event.type} was accepted"
-        return refusal.code
-
-    def balance(self, name: str, currency: str = "hours") -> int:
-        account = self.state.account(self.s.coop, self.s.did(name), currency)
-        return account.balance if account else 0
-
-    def member(self, name: str) -> MemberRecord:
-        m = self.state.member(self.s.coop, self.s.did(name))
-        assert m is not None
-        return m
 
 
 @pytest.fixture
@@ -283,10 +238,8 @@ def test_policy_changes_only_by_the_coop_and_stay_consistent(coop: Coop) -> None
 
 def test_other_types_need_an_active_member_and_log_types_anyone(coop: Coop) -> None:
     s = coop.s
-    assert coop.refused(s.event("zoe", "trust.AttestationRecorded", {}, advance=False)) == (
-        "not-a-member"
-    )
-    coop.ok(s.event("bob", "trust.AttestationRecorded", {}))
+    assert coop.refused(s.event("zoe", "custom.Noted", {}, advance=False)) == ("not-a-member")
+    coop.ok(s.event("bob", "custom.Noted", {}))
     assert coop.apply(s.event("node", "log.Whatever", {})) is None
 
 

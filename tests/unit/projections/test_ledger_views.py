@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from support.coops import HOURS, CoopScript
 
-from icn.application.coop_view import StateLayer, encode_record
+from icn.application.coop_view import NoRecords, StateLayer, encode_record
 from icn.application.errors import InvalidRequest, NotFound
 from icn.domain.coop.evolve import evolve
-from icn.domain.coop.records import DAY_MS, CreditPolicy, CurrencySpec, Policy, Record
+from icn.domain.coop.records import DAY_MS, CreditPolicy, CurrencySpec, Policy
 from icn.domain.events.envelope import Event
 from icn.projections import ledger_views as views
 from icn.projections.ledger import LEDGER_PROJECTIONS
@@ -26,19 +26,11 @@ POLICY = Policy(
 )  # fmt: skip
 
 
-class _Nothing:
-    def record(self, coop: str, kind: str, key: str) -> Record | None:
-        return None
-
-    def event(self, coop: str, event_id: str) -> Event | None:
-        return None
-
-
 class Reads:
     """LedgerReads over a StateLayer (records) and projection changes (rows)."""
 
     def __init__(self, events: list[Event]) -> None:
-        self.state = StateLayer(_Nothing())
+        self.state = StateLayer(NoRecords())
         self.changes = Changes()
         for leaf, e in enumerate(events):
             result = evolve(e, self.state, e.ts)

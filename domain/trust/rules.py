@@ -1,0 +1,157 @@
+"""Rules for attestations, revocations and standing epochs.
+
+Who may state what: an active member vouches for another active member (or
+for another coop), never for themselves; only the truster revokes; only the
+coop's DID publishes an epoch, and every node recomputes that epoch when it
+judges the event and refuses it unless position, count and digest match.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from icn.domain.capability import EventType
+from icn.domain.coop.records import CoopRecord, MemberStatus
+from icn.domain.coop.state import CoopView, Effects, founded_coop
+from icn.domain.identity.did import is_valid_did
+from icn.domain.refusals import Code, Refusal
+from icn.domain.trust import bodies as b
+from icn.domain.trust import state
+from icn.domain.trust.records import AttestationRecord, EpochRecord, StandingRecord
+from icn.domain.trust.standing import Edge, Standing, compute, edge_weight
+
+if TYPE_CHECKING:
+    from icn.domain.events.envelope import Event
+
+
+def _active(view: CoopView, coop: str, did: str, who: str) -> Refusal | None:
+    member = view.member(coop, did)
+    if member is None or member.status in (MemberStatus.APPLIED, MemberStatus.EXITED):
+        return Refusal(Code.NOT_A_MEMBER, f"{who} {did} is not a member of {coop}")
+    if member.status == MemberStatus.SUSPENDED:
+        return Refusal(Code.MEMBER_SUSPENDED, f"{who} {did} is suspended")
+    return None
+
+
+def _counted(view: CoopView, coop: str, context: str) -> EpochRecord:
+    """The context's epoch record with one more attestation since it (epoch 0 if none yet)."""
+    last = state.epoch(view, coop, context)
+    if last is None:
+        return EpochRecord(
+            context=context, epoch=0, as_of=0, published_ms=0, count=0, digest="",
+            attestations_since=1,
+        )  # fmt: skip
+    return msgspec.structs.replace(last, attestations_since=last.attestations_since + 1)
+
+
+def recorded(
+    body: b.AttestationRecorded, event: Event, view: CoopView, now: int
+) -> Refusal | Effects:
+    """An active member vouches; a later statement about the same subject replaces this one."""
+    problem = _active(view, event.coop, event.author, "truster")
+    if problem:
+        return problem
+    if body.subject == event.author:
+        return Refusal(Code.SELF_ATTESTATION, "a member cannot vouch for themselves")
+    if body.subject_coop is None:
+        problem = _active(view, event.coop, body.subject, "subject")
+        if problem:
+            return problem
+    elif not is_valid_did(body.subject) or body.subject_coop == event.coop:
+        return Refusal(Code.INVALID_MEMBER, f"{body.subject!r} is not another coop's DID")
+    if body.expires_ts is not None and body.expires_ts <= now:
+        return Refusal(Code.INVALID_EXPIRY, "the attestation would expire before it is recorded")
+    return [
+        AttestationRecord(
+            id=event.id,
+            truster=event.author,
+            subject=body.subject,
+            context=body.context,
+            score_ppm=body.score_ppm,
+            recorded_ms=now,
+            expires_ts=body.expires_ts,
+        ),
+        _counted(view, event.coop, body.context),
+    ]
+
+
+def revoked(
+    body: b.AttestationRevoked, event: Event, view: CoopView, now: int
+) -> Refusal | Effects:
+    """The truster withdraws a live attestation of theirs."""
+    target = view.event(event.coop, body.attestation)
+    if target is None or target.type != b.ATTESTATION_RECORDED:
+        return Refusal(Code.UNKNOWN_ATTESTATION, f"no attestation {body.attestation} in the log")
+    if target.author != event.author:
+        return Refusal(Code.NOT_TRUSTER, "only the truster may revoke an attestation")
+    context, subject = target.body["context"], target.body["subject"]
+    live = state.attestation(view, event.coop, context, event.author, subject)
+    if live is None or live.id != body.attestation or live.revoked:
+        return Refusal(Code.ATTESTATION_NOT_LIVE, "replaced by a later attestation, or revoked")
+    return [
+        msgspec.structs.replace(live, revoked=True),
+        _counted(view, event.coop, context),
+    ]
+
+
+def standing_at(view: CoopView, coop: CoopRecord, context: str, now: int) -> Standing:
+    """The standing of ``context`` as the log stands, judged at trusted time ``now``."""
+    policy = coop.policy.trust
+    active = [m.did for m in state.members(view, coop.coop) if m.is_active]
+    half_life = policy.half_life_days
+    edges = [
+        Edge(a.truster, a.subject, edge_weight(a.score_ppm, a.recorded_ms, now, half_life))
+        for a in state.attestations(view, coop.coop, context)
+        if a.live_at(now)
+    ]
+    pretrusted = policy.pretrusted if policy.pretrusted is not None else coop.founders
+    return compute(
+        active, pretrusted, edges, alpha_ppm=policy.alpha_ppm, iterations=policy.iterations
+    )
+
+
+def standing_published(
+    body: b.StandingPublished, event: Event, view: CoopView, now: int
+) -> Refusal | Effects:
+    """The coop's DID publishes the next epoch; every node recomputes it before accepting."""
+    coop = founded_coop(view, event)
+    if event.author != coop.did:
+        return Refusal(Code.NOT_AUTHORIZED, "only the coop's DID publishes standing")
+    last = state.epoch(view, event.coop, body.context)
+    expected = (last.epoch if last else 0) + 1
+    if body.epoch != expected:
+        return Refusal(Code.EPOCH_OUT_OF_ORDER, f"the next {body.context} epoch is {expected}")
+    size = view.log_size(event.coop)
+    if body.as_of != size:
+        return Refusal(Code.STANDING_MISMATCH, f"as_of {body.as_of} is not this position {size}")
+    result = standing_at(view, coop, body.context, now)
+    if body.count != len(result.members) or body.digest != result.digest():
+        return Refusal(Code.STANDING_MISMATCH, "count or digest differs from the recomputation")
+    effects: Effects = [
+        EpochRecord(
+            context=body.context,
+            epoch=body.epoch,
+            as_of=body.as_of,
+            published_ms=now,
+            count=body.count,
+            digest=body.digest,
+        )
+    ]
+    shares = zip(result.members, result.standing_ppm(), result.normalised_ppm(), strict=True)
+    effects += [
+        StandingRecord(
+            did=did, context=body.context, epoch=body.epoch, standing_ppm=s, normalised_ppm=n
+        )
+        for did, s, n in shares
+    ]
+    return effects
+
+
+EVENT_TYPES = (
+    EventType(b.ATTESTATION_RECORDED, b.AttestationRecorded, recorded),
+    EventType(b.ATTESTATION_REVOKED, b.AttestationRevoked, revoked),
+    EventType(b.STANDING_PUBLISHED, b.StandingPublished, standing_published),
+)
+"""The trust event types: attestations, revocations, standing epochs."""
