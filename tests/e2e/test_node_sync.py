@@ -10,11 +10,10 @@ one saying every message was taken.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from subprocess import CompletedProcess
 
-import pytest
 from support.coops import sample_log, write_jsonl
 from support.nats import start_nats_server
 
@@ -24,16 +23,17 @@ COOP = "demo"
 EVENTS = 41
 
 
-@pytest.fixture
-def nats_server(tmp_path: Path) -> Iterator[LocalNatsServer]:
+def test_an_empty_node_catches_up_a_coop_showing_progress_lines(
+    icn: Callable[..., CompletedProcess[bytes]], tmp_path: Path
+) -> None:
     server = start_nats_server(tmp_path)
     try:
-        yield server
+        _catch_up(icn, tmp_path, server)
     finally:
         server.stop()
 
 
-def test_an_empty_node_catches_up_a_coop_showing_progress_lines(
+def _catch_up(
     icn: Callable[..., CompletedProcess[bytes]], tmp_path: Path, nats_server: LocalNatsServer
 ) -> None:
     a, b = ["--data-dir", str(tmp_path / "a")], ["--data-dir", str(tmp_path / "b")]
