@@ -5,9 +5,8 @@ schema on SQLite and PostgreSQL and serve the read side. Every page a commit
 touches is written to the WAL and synced, so on SQLite the tables with a
 natural key are ``WITHOUT ROWID`` (one B-tree instead of two), no index
 exists that no query uses, and nothing is stored twice: an append touches
-five B-trees (stored events and its key, log entries and the id index, the
-tree's edge). The write side
-fills them with plain SQL on the recorder's own cursor, inside the
+seven B-trees (stored events and its key, log entries with its id, author and
+type indexes, the tree's edge). The write side fills them with plain SQL on the recorder's own cursor, inside the
 transaction that inserts the stored events (see ``log_rows.py``).
 """
 
