@@ -6,7 +6,8 @@ the coop's DID (spec section 6: the coop's DID may debit any account when a
 recorded decision orders it), linked by ``ledger.DisputeSettled``; and
 demurrage, where a currency's policy asks for it, is charged once per period
 to the coop account. Both run in the node's background loop and on demand
-from the CLI; running them twice does nothing the second time.
+from the CLI; running them twice does nothing the second time. The same round
+publishes the standing epochs that are due (:mod:`icn.application.trust_epochs`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from icn.application.coop_view import decode_record
 from icn.application.errors import ApplicationError
 from icn.application.ports import EventStore
 from icn.application.queries import coop_of
+from icn.application.trust_epochs import TrustEpochs
 from icn.domain.coop.records import AccountRecord, CoopRecord, DisputeRecord, DisputeStatus
 from icn.domain.events.bodies import ENTRY_RECORDED
 from icn.domain.events.envelope import Event
@@ -44,8 +46,16 @@ def _records(store: EventStore, coop: str, kind: str) -> list[Any]:
 class CoopDuties:
     """Use case: settle resolved disputes and charge demurrage, for coops whose key we hold."""
 
-    def __init__(self, store: EventStore, author: EventAuthor, key_for: KeyFor) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        author: EventAuthor,
+        key_for: KeyFor,
+        epochs: TrustEpochs | None = None,
+    ) -> None:
         self._store = store
+        self._epochs = epochs
+        """Standing epochs that are due are published in the same round."""
         self._author = author
         self._key_for = key_for
         self.failures: list[tuple[str, str, ApplicationError]] = []
@@ -137,6 +147,7 @@ class CoopDuties:
                 for d in self.unsettled(coop)
             ]
             duties.append(("charge demurrage", partial(self.charge_demurrage, coop, key, now_ms)))
+            duties += self._epochs.duties(coop, key) if self._epochs else []
             for what, duty in duties:
                 try:
                     done += duty()

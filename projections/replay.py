@@ -30,7 +30,7 @@ from icn.domain.coop.evolve import evolve
 from icn.domain.coop.records import Record
 from icn.domain.events.envelope import Event, decode_stored
 from icn.domain.refusals import Refusal
-from icn.projections.ledger import LEDGER_PROJECTIONS
+from icn.projections.catalogue import PROJECTIONS
 from icn.projections.ports import Key, LogSource, ReadModelDump, ReadModelStore, Row, Table
 from icn.projections.runner import CatchUp, Runner
 
@@ -176,7 +176,7 @@ def replay(
     differences = _Differences()
     source = _LogEvents(finder)
     layer = StateLayer(source)
-    runner = Runner(log, scratch, LEDGER_PROJECTIONS)
+    runner = Runner(log, scratch, PROJECTIONS)
     report = CatchUp()
 
     def judge(leaf: int, event: Event, trusted_ms: int) -> None:
@@ -206,7 +206,7 @@ def replay(
     rebuilt_state = sorted(((r.coop, r.kind, r.key), r.value) for r in layer.rows())
     for key, was, now in _merge(live.state_rows(), rebuilt_state):
         differences.add("coop_state", key, _or_none(was, _json), _or_none(now, _json))
-    for projection in LEDGER_PROJECTIONS:
+    for projection in PROJECTIONS:
         for table in projection.tables:
             for key, was, now in _merge(live.rows(table), scratch.rows(table)):
                 differences.add(table.name, key, _row(table, was), _row(table, now))
@@ -225,7 +225,7 @@ def replay(
 
 def _targets(positions: Mapping[str, int]) -> dict[str, int]:
     """Each projection rebuilt up to the live one's position (-1: nothing applied yet)."""
-    return {p.name: positions.get(p.name, -1) for p in LEDGER_PROJECTIONS}
+    return {p.name: positions.get(p.name, -1) for p in PROJECTIONS}
 
 
 def _or_none(value: Any, convert: Callable[[Any], Any]) -> Any:

@@ -28,7 +28,7 @@ from icn.infrastructure.store import read_schema as rs
 from icn.infrastructure.store import schema
 from icn.infrastructure.store.database import SQLITE_LOCK_TIMEOUT_S, Database
 from icn.infrastructure.store.event_store import SqlEventStore
-from icn.projections.ledger import LEDGER_PROJECTIONS
+from icn.projections.catalogue import PROJECTIONS
 from icn.projections.ledger_views import BalanceRow, HistoryQuery, HistoryRow, TotalsRow
 from icn.projections.ports import AppendTable, Changes, Key, Move, Row, SumTable, Table
 from icn.projections.replay import ReplayReport, replay
@@ -87,7 +87,7 @@ def check_shapes(tables: Sequence[Table]) -> None:
             raise RuntimeError(f"{shape.name}: key {shape.key} is not the primary key")
 
 
-check_shapes([t for p in LEDGER_PROJECTIONS for t in p.tables])
+check_shapes([t for p in PROJECTIONS for t in p.tables])
 
 
 class SqlReadModels:
@@ -358,7 +358,7 @@ class _Lost(Exception):
 
 
 def _shape(name: str) -> Table:
-    for p in LEDGER_PROJECTIONS:
+    for p in PROJECTIONS:
         for t in p.tables:
             if t.name == name:
                 return t
@@ -431,7 +431,7 @@ class ReadSide:
     def __init__(self, store: SqlEventStore) -> None:
         self._store = store
         self.models = SqlReadModels(store.database, reader=store.engine)
-        self.runner = Runner(SqlLog(store, self.models), self.models)
+        self.runner = Runner(SqlLog(store, self.models), self.models, PROJECTIONS)
 
     def catch_up(self, coop: str | None = None) -> CatchUp:
         """Apply whatever the log holds that the read models do not, yet."""

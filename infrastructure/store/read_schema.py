@@ -82,5 +82,61 @@ ledger_totals = Table(
 """Per (coop, currency): units moved, transactions and entries. The sum of the
 balances (always 0) is computed from ``ledger_balances`` when read, as a check."""
 
-READ_MODEL_TABLES = (ledger_balances, ledger_history, ledger_totals)
+trust_attestations = Table(
+    "trust_attestations",
+    metadata,
+    Column("coop", String(64), primary_key=True),
+    Column("leaf", BigInt, primary_key=True, autoincrement=False),
+    Column("event_id", String(64), nullable=False),
+    Column("context", String(16), nullable=False),
+    Column("truster", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("score_ppm", BigInt, nullable=False),
+    Column("ts", BigInt, nullable=False),
+    Column("expires_ts", BigInt, nullable=True),
+    Column("note", Text, nullable=True),
+    Index("trust_attestations_by_pair", "coop", "context", "truster", "subject", "leaf"),
+    Index("trust_attestations_by_subject", "coop", "subject", "leaf"),
+    Index("trust_attestations_by_id", "coop", "event_id"),
+    sqlite_with_rowid=False,
+)
+"""Every ``trust.AttestationRecorded`` (icn.projections.trust). The pair index finds the
+latest statement of a (context, truster, subject) and, by its prefix, a truster's; the
+subject index what a member received."""
+
+trust_revocations = Table(
+    "trust_revocations",
+    metadata,
+    Column("coop", String(64), primary_key=True),
+    Column("attestation", String(64), primary_key=True),
+    Column("leaf", BigInt, nullable=False),
+    Column("event_id", String(64), nullable=False),
+    sqlite_with_rowid=False,
+)
+"""Every ``trust.AttestationRevoked``, under the attestation it withdrew."""
+
+trust_epochs = Table(
+    "trust_epochs",
+    metadata,
+    Column("coop", String(64), primary_key=True),
+    Column("context", String(16), primary_key=True),
+    Column("epoch", BigInt, primary_key=True, autoincrement=False),
+    Column("leaf", BigInt, nullable=False),
+    Column("event_id", String(64), nullable=False),
+    Column("as_of", BigInt, nullable=False),
+    Column("count", BigInt, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("ts", BigInt, nullable=False),
+    sqlite_with_rowid=False,
+)
+"""Every ``trust.StandingPublished``: each context's epochs in order."""
+
+READ_MODEL_TABLES = (
+    ledger_balances,
+    ledger_history,
+    ledger_totals,
+    trust_attestations,
+    trust_revocations,
+    trust_epochs,
+)
 """Every table a projection writes (``projection_positions`` aside)."""

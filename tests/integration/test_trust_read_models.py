@@ -1,0 +1,163 @@
+"""Trust on the real SQLite store: the epoch duty, the trust read models and their queries,
+and replay after trust events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from support.coops import DEFAULT_POLICY, STORY_NOW, CoopScript, follow, story_clock
+
+from icn.application.append import AppendEvents
+from icn.application.errors import BatchRefused
+from icn.application.trust_epochs import CommittedState, TrustEpochs, trigger
+from icn.domain.coop.records import TrustPolicy
+from icn.domain.events.envelope import Event, inspect
+from icn.domain.trust import state
+from icn.infrastructure.store.database import parse_database_url
+from icn.infrastructure.store.event_store import SqlEventStore
+from icn.infrastructure.store.read_models import ReadSide
+from icn.infrastructure.store.trust_reads import SqlTrustReads
+from icn.projections import trust_views as views
+
+NAMES = ["alice", "bob", "carol", "dan"]
+POLICY = msgspec.structs.replace(DEFAULT_POLICY, trust=TrustPolicy(epoch_every_attestations=3))
+
+
+class Trusty:
+    """A founded coop of four on a real store, and its trust duty."""
+
+    def __init__(self, directory: Path) -> None:
+        self.store = SqlEventStore(parse_database_url(None, directory))
+        self.store.create_tables()
+        self.append = AppendEvents(self.store, story_clock)
+        self.s = CoopScript("demo")
+        self.epochs = TrustEpochs(self.store, self.append, story_clock)
+        roles = {n: (["admin"] if n == "alice" else []) for n in NAMES}
+        self.write(self.s.found(roles, policy=POLICY))
+
+    def write(self, *events: Event) -> None:
+        outcomes = self.append.append_inspected([inspect(e.wire_bytes()) for e in events])
+        assert [o.verdict for o in outcomes] == ["ok"] * len(events), outcomes
+
+    def vouch(self, who: str, whom: str, score: int, **more: Any) -> Event:
+        body = {"subject": self.s.did(whom), "context": "general", "score_ppm": score, **more}
+        event = self.s.event(who, "trust.AttestationRecorded", body)
+        self.write(event)
+        return event
+
+    def revoke(self, who: str, attestation: Event) -> Event:
+        event = self.s.event(who, "trust.AttestationRevoked", {"attestation": attestation.id})
+        self.write(event)
+        return event
+
+
+@pytest.fixture
+def coop(tmp_path: Path) -> Iterator[Trusty]:
+    c = Trusty(tmp_path)
+    yield c
+    c.store.close()
+
+
+def test_an_epoch_is_due_after_n_attestations_and_its_ts_follows_from_the_trigger(
+    coop: Trusty,
+) -> None:
+    assert coop.epochs.due("demo") == {}  # no attestation yet: nothing to publish
+    coop.vouch("alice", "bob", 900_000)
+    coop.vouch("bob", "carol", 800_000)
+    assert coop.epochs.due("demo") == {}
+    third = coop.vouch("carol", "dan", 700_000)
+    due = coop.epochs.due("demo")
+    assert list(due) == ["general"] and due["general"].reason == "attestations"
+    assert due["general"].ts == STORY_NOW  # the trusted time of the last event covered
+    event = coop.epochs.publish("demo", "general", coop.s.coop_key, due["general"])
+    assert event.ts == max(STORY_NOW, third.ts) and event.body["epoch"] == 1
+    assert event.body["as_of"] == 4
+    view = CommittedState(coop.store)
+    last = state.epoch(view, "demo", "general")
+    assert last is not None and last.epoch == 1 and last.attestations_since == 0
+    assert coop.epochs.due("demo") == {}
+    # a stale computation (another node published this epoch first) is refused
+    follow(coop.s, event)
+    with pytest.raises(BatchRefused) as refused:
+        coop.append.append(
+            [coop.s.event("coop", event.type, event.body, ts=event.ts).wire_bytes()], atomic=True
+        )
+    assert refused.value.code == "epoch-out-of-order"
+
+
+def test_a_period_trigger_dates_the_epoch_when_the_period_ran_out(coop: Trusty) -> None:
+    coop.vouch("alice", "bob", 900_000)
+    view = CommittedState(coop.store)
+    record = view.coop("demo")
+    assert record is not None
+    last = state.epoch(view, "demo", "general")
+    day = record.policy.trust.epoch_every_seconds * 1000
+    assert trigger(record, last, record.founded_ms + day - 1, 0) is None
+    t = trigger(record, last, record.founded_ms + day + 5_000, 0)
+    assert t is not None and (t.reason, t.ts) == ("period", record.founded_ms + day)
+
+
+def test_the_read_models_follow_attestations_replacements_revocations_and_epochs(
+    coop: Trusty,
+) -> None:
+    first = coop.vouch("alice", "bob", 600_000)
+    latest = coop.vouch("alice", "bob", 900_000, note="fixed my bike")
+    to_carol = coop.vouch("alice", "carol", 500_000)
+    coop.vouch("bob", "carol", 800_000)
+    coop.vouch("carol", "dan", 700_000, expires_ts=STORY_NOW + 1_000)
+    coop.revoke("alice", to_carol)
+    published = coop.epochs.publish("demo", "general", coop.s.coop_key)
+    side = ReadSide(coop.store)
+    try:
+        side.catch_up("demo")
+        reads = SqlTrustReads(coop.store.engine)
+        d = coop.s.did
+        given = views.member_attestations(reads, "demo", d("alice"))
+        assert [(a.id, a.revoked) for a in given.given] == [(latest.id, False), (to_carol.id, True)]
+        assert first.id not in {a.id for a in given.given}
+        received = views.member_attestations(reads, "demo", d("carol")).received
+        assert {(a.truster, a.revoked) for a in received} == {(d("alice"), True), (d("bob"), False)}
+
+        g = views.graph(reads, "demo", "general", 0, STORY_NOW)
+        assert {(e.truster, e.subject, e.score_ppm) for e in g.edges} == {
+            (d("alice"), d("bob"), 900_000),
+            (d("bob"), d("carol"), 800_000),
+            (d("carol"), d("dan"), 700_000),
+        }
+        later = views.graph(reads, "demo", "general", 750_000, STORY_NOW + 1_000)
+        assert len(later.edges) == 2  # dan's expired, and carol's under the minimum
+        assert {n.did for n in g.nodes} == {d(n) for n in NAMES}
+
+        p = views.path(reads, "demo", d("alice"), d("dan"), "general", STORY_NOW)
+        assert p.found and [e.subject for e in p.path] == [d("bob"), d("carol"), d("dan")]
+        w = [e.weight_ppm for e in p.path]  # scores decayed over the day since
+        assert w[0] < 900_000 and p.score_ppm == pytest.approx(w[0] * w[1] * w[2] / 1e12, abs=1)
+        assert not views.path(reads, "demo", d("dan"), d("alice"), "general", STORY_NOW).found
+
+        page = views.standing(reads, "demo", "general")
+        assert page.epoch is not None and page.epoch.digest == published.body["digest"]
+        assert [m.did for m in page.members] == sorted(d(n) for n in NAMES)
+        assert sum(m.standing_ppm for m in page.members) <= 1_000_000
+        epochs = views.epochs(reads, "demo").epochs
+        assert [(e.context, e.epoch, e.event_id) for e in epochs] == [("general", 1, published.id)]
+        mine = views.member_standing(reads, "demo", d("bob"), None).standings
+        assert [s.context for s in mine] == ["general"]
+
+        report = side.replay()
+        assert report.identical, report.differences
+    finally:
+        side.close()
+
+
+def test_bad_query_values_have_stable_codes() -> None:
+    with pytest.raises(views.InvalidContextError) as bad:
+        views.context_of("love")
+    assert bad.value.code == "invalid-context"
+    with pytest.raises(views.InvalidScoreError):
+        views.score_of(1_000_001)
+    with pytest.raises(views.InvalidTrustDidError):
+        views.did_of("did:key:nope")
