@@ -71,6 +71,7 @@ bench: install
 	$(BIN)/python bench/replication.py
 	$(BIN)/python bench/cli_startup.py
 	$(BIN)/python bench/memory.py
+	$(BIN)/python bench/trust.py
 	$(BIN)/python bench/growth.py
 
 ## lint: what CI runs before the tests: ruff, the format check, mypy strict on every layer, import layers
