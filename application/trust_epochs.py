@@ -171,6 +171,14 @@ class TrustEpochs:
             body=body,
         )
 
+    def publish_now(self, coop: str, key: SigningKey, context: str | None = None) -> list[Event]:
+        """On demand (``icn trust publish``): the next epoch of ``context``, or of every
+        context that has had an attestation, whether due or not."""
+        view = CommittedState(self._store)
+        contexts = [context] if context else b.CONTEXTS
+        wanted = [c for c in contexts if context or state.epoch(view, coop, c) is not None]
+        return [self.publish(coop, c, key) for c in wanted]
+
     def duties(self, coop: str, key: SigningKey) -> list[tuple[str, Callable[[], list[Event]]]]:
         """One duty per context of ``coop`` whose epoch is due, for the node's duty round
         (each stands alone: a refused one keeps neither the others nor other coops)."""

@@ -42,6 +42,7 @@ from icn.interfaces.http.problems import EXCEPTION_HANDLERS
 from icn.interfaces.http.rate_limit import RateLimitMiddleware, RateLimits
 from icn.interfaces.http.standing import MemberStanding
 from icn.interfaces.http.stream_caps import StreamCaps, StreamSlots
+from icn.interfaces.http.trust import TrustController, TrustDutyController
 
 log = logging.getLogger("icn.node")
 TICK_S = 1.0
@@ -163,6 +164,8 @@ def create_app(
             EventsController,
             LogController,
             LedgerController,
+            TrustController,
+            TrustDutyController,
             streams.StreamsController,
         ],
         guards=[services.gate.guard],

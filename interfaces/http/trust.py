@@ -1,0 +1,182 @@
+"""Reading trust: standings, paths, the graph, epochs, and each member's attestations.
+
+Every route needs a token of the path's coop with the ``ledger:read`` scope
+(any member: trust is read by the same people who read the books). The
+attestations and epochs come from the trust projections, brought up to the log
+first; standings from the rules' records, current by construction. Bad query
+values get problem documents with stable codes: ``invalid-context``,
+``invalid-score``, ``invalid-did``. Attestations and revocations are written
+through ``POST /v1/coops/{coop}/events`` like every other event; epochs by the
+node's duty, or on request (``POST …/trust/epochs``, scope ``events:write``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, get, post
+from litestar.params import Parameter
+
+from icn.domain.events.canonical import MAX_SAFE_INT
+from icn.infrastructure.passphrase import ENV_PASSPHRASE, ENV_PASSPHRASE_FILE, resolve_passphrase
+from icn.infrastructure.store.event_store import SqlEventStore
+from icn.infrastructure.store.read_models import ReadSide
+from icn.infrastructure.store.trust_reads import SqlTrustReads
+from icn.interfaces.bootstrap import Node, clock_ms
+from icn.interfaces.http.coop_paths import COOP_ROUTES, CoopPath
+from icn.interfaces.http.gate import needs
+from icn.interfaces.http.log_feed import LogFeed
+from icn.interfaces.http.problems import ApiProblem, problem_responses
+from icn.projections import trust_views as views
+
+ContextParam = Annotated[
+    str | None,
+    Parameter(
+        max_length=32,
+        description="general, ledger, governance or compute (default general)",
+    ),
+]
+READ_ERRORS = (401, 403, 404)
+"""What every trust read may answer besides 200 (problem documents)."""
+
+
+def _reads(reads: ReadSide, store: SqlEventStore, coop: str) -> SqlTrustReads:
+    """The trust queries, with the projections brought up to the log first."""
+    reads.catch_up(coop)
+    return SqlTrustReads(store.engine)
+
+
+class TrustController(Controller):
+    """Standing, paths, the graph, epochs and attestations (scope ``ledger:read``)."""
+
+    path = COOP_ROUTES
+    tags = ("trust",)
+    opt = needs("ledger:read")
+
+    @get("/trust/standing", sync_to_thread=True, responses=problem_responses(*READ_ERRORS))
+    def get_standing(
+        self, reads: ReadSide, store: SqlEventStore, coop: CoopPath, context: ContextParam = None
+    ) -> views.StandingPage:
+        """Every member's standing at the last epoch of ``context`` (``epoch`` null before the
+        first): ``standing_ppm`` (share of the whole), ``normalised_ppm`` (against a typical
+        member's) and the class it falls in."""
+        ctx = views.context_of(context)
+        return views.standing(_reads(reads, store, coop), coop, ctx)
+
+    @get(
+        "/trust/standing/{did:str}", sync_to_thread=True, responses=problem_responses(*READ_ERRORS)
+    )
+    def get_member_standing(
+        self,
+        reads: ReadSide,
+        store: SqlEventStore,
+        coop: CoopPath,
+        did: str,
+        context: ContextParam = None,
+    ) -> views.MemberStandings:
+        """One member's standing in ``context``, or in every context that has an epoch."""
+        ctx = views.context_of(context) if context is not None else None
+        return views.member_standing(_reads(reads, store, coop), coop, views.did_of(did), ctx)
+
+    @get(
+        "/trust/path/{source:str}/{target:str}",
+        sync_to_thread=True,
+        responses=problem_responses(*READ_ERRORS),
+    )
+    def get_path(
+        self,
+        reads: ReadSide,
+        store: SqlEventStore,
+        coop: CoopPath,
+        source: str,
+        target: str,
+        context: ContextParam = None,
+    ) -> views.PathView:
+        """The best product of edge weights from ``source`` to ``target`` within the coop's
+        ``max_hops``, with each attestation on the way ("how do I know them?"). For people
+        only: a ring of Sybils has full path scores, so no permission reads this."""
+        ctx = views.context_of(context)
+        a, b = views.did_of(source), views.did_of(target)
+        return views.path(_reads(reads, store, coop), coop, a, b, ctx, clock_ms())
+
+    @get("/trust/graph", sync_to_thread=True, responses=problem_responses(*READ_ERRORS))
+    def get_graph(
+        self,
+        reads: ReadSide,
+        store: SqlEventStore,
+        coop: CoopPath,
+        context: ContextParam = None,
+        min_score_ppm: Annotated[int, Parameter(ge=-MAX_SAFE_INT, le=MAX_SAFE_INT)] = 0,
+    ) -> views.GraphView:
+        """The live attestations of ``context`` scoring at least ``min_score_ppm``, and the
+        members on them or with a standing (their standing and class): for a picture."""
+        ctx, floor = views.context_of(context), views.score_of(min_score_ppm)
+        return views.graph(_reads(reads, store, coop), coop, ctx, floor, clock_ms())
+
+    @get("/trust/epochs", sync_to_thread=True, responses=problem_responses(*READ_ERRORS))
+    def get_epochs(self, reads: ReadSide, store: SqlEventStore, coop: CoopPath) -> views.EpochList:
+        """Every published standing epoch of every context, in log order."""
+        return views.epochs(_reads(reads, store, coop), coop)
+
+    @get(
+        "/members/{did:str}/attestations",
+        sync_to_thread=True,
+        responses=problem_responses(*READ_ERRORS),
+    )
+    def get_attestations(
+        self, reads: ReadSide, store: SqlEventStore, coop: CoopPath, did: str
+    ) -> views.MemberAttestations:
+        """What the member vouched for (``given``) and who vouched for them (``received``):
+        each current statement, revoked ones flagged, replaced ones left out."""
+        return views.member_attestations(_reads(reads, store, coop), coop, views.did_of(did))
+
+
+class PublishedEpochs(msgspec.Struct):
+    """The epochs one request published."""
+
+    coop: str
+    published: list[views.EpochView]
+
+
+class TrustDutyController(Controller):
+    """Publishing standing on demand (scope ``events:write``): the node signs with the coop's
+    key, which it keeps (its passphrase in ICN_PASSPHRASE or ICN_PASSPHRASE_FILE)."""
+
+    path = COOP_ROUTES
+    tags = ("trust",)
+    opt = needs("events:write")
+
+    @post(
+        "/trust/epochs",
+        sync_to_thread=True,
+        status_code=201,
+        responses=problem_responses(*READ_ERRORS, 409, 503),
+    )
+    def publish_epochs(
+        self, node: Node, feed: LogFeed, coop: CoopPath, context: ContextParam = None
+    ) -> PublishedEpochs:
+        """Publish the next standing epoch of ``context`` now, or of every context that has
+        had an attestation (``icn trust publish``). An epoch is what every node recomputes,
+        so anyone may ask for one; ``coop-key-not-held`` when this node does not keep the
+        coop's key, ``epoch-out-of-order`` or ``standing-mismatch`` when the log moved."""
+        ctx = views.context_of(context) if context is not None else None
+        if not (os.environ.get(ENV_PASSPHRASE) or os.environ.get(ENV_PASSPHRASE_FILE)):
+            raise ApiProblem(503, "coop-key-locked", "this node has no passphrase to sign with")
+        key = node.coop_key(coop, resolve_passphrase())
+        if key is None:
+            raise ApiProblem(409, "coop-key-not-held", f"this node does not keep {coop}'s key")
+        events = node.epochs.publish_now(coop, key, ctx)
+        if events:
+            feed.notify(coop)
+        return PublishedEpochs(
+            coop,
+            [
+                views.EpochView(
+                    e.body["context"], e.body["epoch"], e.body["as_of"], e.body["count"],
+                    e.body["digest"], e.id,
+                )
+                for e in events
+            ],
+        )  # fmt: skip
