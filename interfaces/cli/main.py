@@ -39,6 +39,7 @@ COMMANDS: dict[str, str] = {
     "dispute": f"{_CLI}.ledger:dispute_app",
     "ledger": f"{_CLI}.ledger:app",
     "demo": f"{_CLI}.demo:app",
+    "trust": f"{_CLI}.trust:app",
 }
 """Every top-level command: its name and where it lives (imported on use)."""
 
