@@ -1,10 +1,8 @@
-"""Trust on the real SQLite store: the epoch duty, the trust read models and their queries,
-and replay after trust events."""
+"""Trust on the real stores (SQLite, PostgreSQL): the epoch duty, the trust read models and
+their queries, and replay after trust events."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -12,12 +10,15 @@ import pytest
 from support.coops import DEFAULT_POLICY, STORY_NOW, CoopScript, follow, story_clock
 
 from icn.application.append import AppendEvents
+from icn.application.authoring import EventAuthor
+from icn.application.coop_duties import CoopDuties
 from icn.application.errors import BatchRefused
+from icn.application.ports import Accepted
 from icn.application.trust_epochs import CommittedState, TrustEpochs, trigger
+from icn.application.trust_verify import verify_epochs
 from icn.domain.coop.records import TrustPolicy
 from icn.domain.events.envelope import Event, inspect
 from icn.domain.trust import state
-from icn.infrastructure.store.database import parse_database_url
 from icn.infrastructure.store.event_store import SqlEventStore
 from icn.infrastructure.store.read_models import ReadSide
 from icn.infrastructure.store.trust_reads import SqlTrustReads
@@ -30,9 +31,8 @@ POLICY = msgspec.structs.replace(DEFAULT_POLICY, trust=TrustPolicy(epoch_every_a
 class Trusty:
     """A founded coop of four on a real store, and its trust duty."""
 
-    def __init__(self, directory: Path) -> None:
-        self.store = SqlEventStore(parse_database_url(None, directory))
-        self.store.create_tables()
+    def __init__(self, store: SqlEventStore) -> None:
+        self.store = store
         self.append = AppendEvents(self.store, story_clock)
         self.s = CoopScript("demo")
         self.epochs = TrustEpochs(self.store, self.append, story_clock)
@@ -56,10 +56,9 @@ class Trusty:
 
 
 @pytest.fixture
-def coop(tmp_path: Path) -> Iterator[Trusty]:
-    c = Trusty(tmp_path)
-    yield c
-    c.store.close()
+def coop(store: SqlEventStore) -> Trusty:
+    """On SQLite and on PostgreSQL (the ``store`` fixture)."""
+    return Trusty(store)
 
 
 def test_an_epoch_is_due_after_n_attestations_and_its_ts_follows_from_the_trigger(
@@ -87,6 +86,20 @@ def test_an_epoch_is_due_after_n_attestations_and_its_ts_follows_from_the_trigge
             [coop.s.event("coop", event.type, event.body, ts=event.ts).wire_bytes()], atomic=True
         )
     assert refused.value.code == "epoch-out-of-order"
+
+
+def test_the_node_duty_round_publishes_what_is_due_once(coop: Trusty) -> None:
+    author = EventAuthor(coop.store, coop.append, story_clock)
+    duties = CoopDuties(coop.store, author, lambda c: coop.s.coop_key, coop.epochs)
+    coop.vouch("alice", "bob", 900_000)
+    coop.vouch("bob", "carol", 800_000)
+    coop.vouch("carol", "alice", 700_000)
+    done = duties.run(STORY_NOW)
+    assert duties.failures == []
+    assert [(e.type, e.body["context"], e.body["epoch"]) for e in done] == [
+        ("trust.StandingPublished", "general", 1)
+    ]
+    assert duties.run(STORY_NOW) == [] and duties.failures == []
 
 
 def test_a_period_trigger_dates_the_epoch_when_the_period_ran_out(coop: Trusty) -> None:
@@ -161,3 +174,18 @@ def test_bad_query_values_have_stable_codes() -> None:
         views.score_of(1_000_001)
     with pytest.raises(views.InvalidTrustDidError):
         views.did_of("did:key:nope")
+
+
+def test_verify_recomputes_every_epoch_and_names_the_one_that_differs(coop: Trusty) -> None:
+    coop.vouch("alice", "bob", 900_000)
+    good = coop.epochs.publish("demo", "general", coop.s.coop_key)
+    follow(coop.s, good)
+    coop.vouch("bob", "carol", 800_000)
+    body = {**good.body, "epoch": 2, "as_of": coop.store.tree_size("demo"), "digest": "0" * 64}
+    forged = coop.s.event("coop", good.type, body, ts=good.ts)
+    coop.store.append([Accepted(forged, forged.wire_bytes(), STORY_NOW)], [], STORY_NOW)
+    result = verify_epochs(coop.store, "demo")
+    assert not result.ok and result.mismatches == 1 and result.other_refusals == 0
+    assert [(c.epoch, c.ok) for c in result.epochs] == [(1, True), (2, False)]
+    assert result.epochs[1].reason is not None
+    assert result.epochs[1].reason.startswith("standing-mismatch")
