@@ -70,6 +70,7 @@ def run(
 
     from icn.interfaces.http.app import create_app
     from icn.interfaces.http.auth import jwt_secret
+    from icn.interfaces.http.interpreter import settle_for_serving
     from icn.interfaces.http.rate_limit import RateLimits
     from icn.interfaces.http.server import ForegroundServer
 
@@ -108,6 +109,7 @@ def run(
             access_log=settings.http_access_log,
             timeout_graceful_shutdown=10,
         )
+        settle_for_serving()  # reads must not wait on the writer's collections and slices
         ForegroundServer(config).run()
     finally:
         node.close()
