@@ -223,6 +223,37 @@ def path(
         out.print(f"  {e.truster} -> {e.subject}: {e.weight_ppm} ppm ({e.attestation})")
 
 
+@app.command("graph")
+def graph(
+    coop: Coop,
+    svg: Annotated[
+        Path | None, typer.Option("--svg", help="Write the picture to this SVG file.")
+    ] = None,
+    context: Context = "general",
+    min_score: Annotated[
+        str, typer.Option("--min-score", help="Leave out weaker attestations (0..1 or ppm).")
+    ] = "0",
+    data_dir: DataDir = None,
+    json: Json = False,
+) -> None:
+    """The live graph of a context: members (standing, class) and attestations; --svg draws
+    it (node size: standing, colour: class)."""
+    from icn.interfaces.cli.trust_svg import render
+
+    check_coop_id(coop)
+    floor = score_ppm(min_score)
+    with _reads(data_dir, coop) as reads:
+        found = views.graph(reads, coop, _context(context), floor, clock_ms())
+    if svg is not None:
+        svg.write_text(render(found), encoding="utf-8")
+    if json:
+        print_json(found)
+        return
+    out.print(f"{len(found.nodes)} members, {len(found.edges)} attestations in {context}")
+    if svg is not None:
+        out.print(f"picture: {svg}")
+
+
 # -- epochs ------------------------------------------------------------------
 
 

@@ -67,6 +67,9 @@ def test_trust_from_the_cli_and_over_http(
     assert way["found"] and [e["subject"] for e in way["path"]] == [did["bob"], did["carol"]]
     checked = doc("trust", "verify", *c)
     assert checked["ok"] and [e["ok"] for e in checked["epochs"]] == [True]
+    picture = tmp_path / "trust.svg"
+    drawn = doc("trust", "graph", *c, "--svg", str(picture), "--min-score", "0.1")
+    assert len(drawn["edges"]) == 2 and picture.read_text().count("<circle") >= 3
 
     served = RunningNode(icn_path, icn_process_env, data).start()
     try:
