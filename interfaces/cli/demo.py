@@ -4,8 +4,9 @@ Twenty members (their keys custodial in the node's keystore), eight weeks of
 simulated history: a founding, applications and admissions, a few hundred
 payments that each respect the credit policy as it stood at their time (the
 generator checks the same limit function the node applies, and then the
-node's own write path judges every event anyway), one frozen account and one
-dispute reversed and settled by the coop's DID.
+node's own write path judges every event anyway), one frozen account, one
+dispute reversed and settled by the coop's DID, and a web of trust with its
+first standing epoch (:mod:`icn.interfaces.cli.demo_trust`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from icn.domain.ledger.credit import credit_limit
 from icn.infrastructure.passphrase import resolve_passphrase
 from icn.interfaces.bootstrap import Node, clock_ms, coop_key_name
 from icn.interfaces.cli.common import DataDir, Json, err, out, print_json
+from icn.interfaces.cli.demo_trust import trust_plan
 from icn.interfaces.cli.writes import Refused, check_coop_id, local_node, shown
 
 app = typer.Typer(help="Demo data for a node.", no_args_is_help=True)
@@ -293,6 +295,7 @@ def _write(
         (start + 47 * DAY_MS + 11 * hour, freeze),
     ]
     plan += [(ts, lambda ts: _a_payment(story, people, ts)) for ts in _payment_times(rng, start)]
+    plan += trust_plan(story.sign, people, start, random.Random(f"{story.coop}:{start}:trust"))
     for ts, action in sorted(plan, key=lambda item: item[0]):
         action(ts)
     return dispute["id"]
@@ -389,6 +392,7 @@ def seed(
         duties = CoopDuties(node.store, node.author, lambda c: coop_key if c == coop else None)
         settled = [duties.settle(coop, d, coop_key) for d in duties.unsettled(coop)]
         settlement = settled[0][0].id if settled else None
+        epochs = node.epochs.publish_now(coop, coop_key)  # the web of trust's first epoch
         balances = _balances(node, coop)
 
     if json:
@@ -412,6 +416,9 @@ def seed(
         f"  dispute {dispute} reversed; settled by the coop's DID in entry {settlement}",
         markup=False,
     )
+    vouches = sum(1 for e in story.events if e.type == "trust.AttestationRecorded")
+    firsts = ", ".join(f"{e.body['context']} ({e.body['count']} members)" for e in epochs)
+    out.print(f"  {vouches} attestations; first standing epochs: {firsts}", markup=False)
     by_did = {p.did: p.name for p in people}
     top = sorted(balances.items(), key=lambda kv: -kv[1])
     out.print("  balances (highest and lowest):", markup=False)

@@ -35,6 +35,13 @@ def test_demo_seed_makes_a_coop_that_passes_audit_and_refuses_a_second_seed(icn,
     kinds = Counter(e["type"] for e in events)
     assert kinds["ledger.EntryRecorded"] >= 300  # a few hundred payments, plus the settlement
     assert kinds["ledger.AccountFrozen"] == 1 and kinds["coop.MemberAdmitted"] == 14
+    assert kinds["trust.AttestationRecorded"] > 50 and kinds["trust.AttestationRevoked"] >= 1
+    assert kinds["trust.StandingPublished"] == 2  # the first epoch of general and of ledger
+    checked = json.loads(icn("trust", "verify", "--coop", "demo", "--json", *d).stdout)
+    assert checked["ok"] and len(checked["epochs"]) == 2
+    standing = json.loads(icn("trust", "standing", "--coop", "demo", "--json", *d).stdout)
+    classes = Counter(m["class"] for m in standing["members"])
+    assert len(classes) >= 2  # a web with its centre and its edges, not a clique
     resolved = next(e for e in events if e["type"] == "ledger.DisputeResolved")
     assert resolved["body"]["outcome"] == "reversed"
     settled = next(e for e in events if e["type"] == "ledger.DisputeSettled")
