@@ -22,11 +22,13 @@ from icn.application.group_commit import GroupCommit
 from icn.infrastructure.replication.supervisor import ReplicationSupervisor
 from icn.infrastructure.store.event_store import SqlEventStore
 from icn.infrastructure.store.read_models import ReadSide
+from icn.infrastructure.store.trust_reads import SqlTrustReads
 from icn.interfaces.bootstrap import Node
 from icn.interfaces.http.auth import ChallengeBook, Tokens
 from icn.interfaces.http.gate import Gate
 from icn.interfaces.http.log_feed import LogFeed
 from icn.interfaces.http.ops import About
+from icn.projections.trust_book import StandingBook
 
 
 class LazyReadSide:
@@ -59,9 +61,12 @@ class Services:
     replication: ReplicationSupervisor | None = None
     about: About = field(default_factory=lambda: About(version("icn"), time.monotonic()))
     reads: LazyReadSide = field(init=False)
+    standings: StandingBook = field(init=False)
+    """Member standings from memory (``create_app`` has it hear every commit)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "reads", LazyReadSide(self.node.store))
+        object.__setattr__(self, "standings", StandingBook(SqlTrustReads(self.node.store.engine)))
 
     def dependencies(self) -> dict[str, Provide]:
         """The app's dependencies, by the parameter name handlers use."""
@@ -76,6 +81,7 @@ class Services:
             "replication": _const(self.replication),
             "about": _const(self.about),
             "reads": Provide(self.reads.get, sync_to_thread=False),
+            "standings": _const(self.standings),
         }
 
 

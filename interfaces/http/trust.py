@@ -30,6 +30,7 @@ from icn.interfaces.http.gate import needs
 from icn.interfaces.http.log_feed import LogFeed
 from icn.interfaces.http.problems import ApiProblem, problem_responses
 from icn.projections import trust_views as views
+from icn.projections.trust_book import StandingBook
 
 ContextParam = Annotated[
     str | None,
@@ -70,15 +71,15 @@ class TrustController(Controller):
     )
     def get_member_standing(
         self,
-        reads: ReadSide,
-        store: SqlEventStore,
+        standings: StandingBook,
         coop: CoopPath,
         did: str,
         context: ContextParam = None,
     ) -> views.MemberStandings:
-        """One member's standing in ``context``, or in every context that has an epoch."""
+        """One member's standing in ``context``, or in every context that has an epoch
+        (answered from memory, read again when this node commits an epoch)."""
         ctx = views.context_of(context) if context is not None else None
-        return views.member_standing(_reads(reads, store, coop), coop, views.did_of(did), ctx)
+        return standings.member(coop, views.did_of(did), ctx)
 
     @get(
         "/trust/path/{source:str}/{target:str}",

@@ -12,7 +12,7 @@ from support.coops import DEFAULT_POLICY, STORY_NOW, CoopScript, follow, story_c
 from icn.application.append import AppendEvents
 from icn.application.authoring import EventAuthor
 from icn.application.coop_duties import CoopDuties
-from icn.application.errors import BatchRefused
+from icn.application.errors import BatchRefused, NotFound
 from icn.application.ports import Accepted
 from icn.application.trust_epochs import CommittedState, TrustEpochs, trigger
 from icn.application.trust_verify import verify_epochs
@@ -23,6 +23,7 @@ from icn.infrastructure.store.event_store import SqlEventStore
 from icn.infrastructure.store.read_models import ReadSide
 from icn.infrastructure.store.trust_reads import SqlTrustReads
 from icn.projections import trust_views as views
+from icn.projections.trust_book import StandingBook
 
 NAMES = ["alice", "bob", "carol", "dan"]
 POLICY = msgspec.structs.replace(DEFAULT_POLICY, trust=TrustPolicy(epoch_every_attestations=3))
@@ -189,3 +190,23 @@ def test_verify_recomputes_every_epoch_and_names_the_one_that_differs(coop: Trus
     assert [(c.epoch, c.ok) for c in result.epochs] == [(1, True), (2, False)]
     assert result.epochs[1].reason is not None
     assert result.epochs[1].reason.startswith("standing-mismatch")
+
+
+def test_standing_lookups_come_from_memory_until_an_epoch_is_committed(coop: Trusty) -> None:
+    ticks = [0.0]
+    book = StandingBook(SqlTrustReads(coop.store.engine), ttl_s=5.0, clock=lambda: ticks[0])
+    bob = coop.s.did("bob")
+    coop.vouch("alice", "bob", 900_000)
+    assert book.member("demo", bob, None).standings == []  # no epoch yet: read and kept
+    coop.epochs.publish("demo", "general", coop.s.coop_key)  # nobody told the book
+    assert book.member("demo", bob, "general").standings == []
+    ticks[0] = 5.0  # another process's epoch shows after the TTL at most
+    [seen] = book.member("demo", bob, "general").standings
+    assert (seen.epoch, seen.did) == (1, bob)
+
+    coop.append.add_commit_listener(book.forget)  # this node's commits: at once
+    coop.epochs.publish("demo", "general", coop.s.coop_key)
+    [seen] = book.member("demo", bob, None).standings
+    assert seen.epoch == 2
+    with pytest.raises(NotFound):
+        book.member("nowhere", bob, None)
