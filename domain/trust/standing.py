@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from blake3 import blake3
 
@@ -57,9 +57,9 @@ def edge_weight(score_ppm: int, recorded_ms: int, now_ms: int, half_life_days: i
     return (score_ppm * decay_q20(now_ms - recorded_ms, half_life_days * DAY_MS)) >> 20
 
 
-@dataclass(frozen=True)
-class Edge:
-    """One live attestation as the computation sees it."""
+class Edge(NamedTuple):
+    """One live attestation as the computation sees it (a tuple: an epoch builds 100,000
+    of them, and a frozen dataclass took 250 ms of it)."""
 
     truster: str
     subject: str
