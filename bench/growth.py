@@ -230,6 +230,10 @@ class Path_:
         """This stop's figure against the first stop's."""
         return self.figure(stop) / self.figure(0)
 
+    def median_ratio(self, stop: int) -> float:
+        """This stop's median against the first stop's (for reads, beside the p99)."""
+        return statistics.median(self.samples[stop]) / statistics.median(self.samples[0])
+
     @property
     def target(self) -> float:
         return WRITE_TARGET if self.kind == "write" else READ_TARGET
@@ -350,12 +354,15 @@ def read_paths(stop: Stop, rng: random.Random) -> dict[str, Callable[[], object]
     }
 
 
-def measure_reads(stop: Stop, rng: random.Random, samples: int) -> None:
-    """``samples`` of every read path, interleaved (a noisy moment hits every path alike)."""
-    paths = read_paths(stop, rng)
-    for _ in range(samples):
-        for name, fn in paths.items():
-            stop.note(name, _us(fn))
+def measure_reads(stops: Sequence[Stop], rng: random.Random, samples: int) -> None:
+    """``samples`` of every read path on every stop's store, interleaved sample by sample,
+    so a noisy moment (another process, the OS writing back what the writes left) hits
+    every path and every size alike."""
+    paths = [(stop, read_paths(stop, rng)) for stop in stops]
+    for i in range(samples):
+        for stop, reads in paths if i % 2 == 0 else paths[::-1]:
+            for name, fn in reads.items():
+                stop.note(name, _us(fn))
 
 
 def storage(node: Node, events: int, wire: float) -> list[list[str]]:
@@ -523,7 +530,7 @@ def run_backend(
                     order = measured if r % 2 == 0 else measured[::-1]
                     for stop in order:
                         measure_writes(stop, r)
-                        measure_reads(stop, rng, samples // ROUNDS)
+                    measure_reads(measured, rng, samples // ROUNDS)
                     adv(1)
             run.measure_s = time.perf_counter() - start
             wire = statistics.mean(len(x) for x in lines[:: max(1, len(lines) // 5000)])
@@ -572,6 +579,7 @@ def verdict_rows(run: Run, stops: Sequence[tuple[int, int]]) -> list[list[str]]:
                 *ratios,
                 f"≤ {p.target}",
                 verdict,
+                "" if p.kind == "write" else f"{p.median_ratio(len(stops) - 1):.2f}",
             ]
         )
     return rows
@@ -586,6 +594,7 @@ def header(stops: Sequence[tuple[int, int]]) -> list[str]:
         *[f"× at {n // 1000:,}k" for n, _ in stops[1:]],
         "target",
         "verdict",
+        "p50 × at last",
     ]
 
 
