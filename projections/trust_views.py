@@ -308,12 +308,19 @@ def _edges(reads: TrustReads, record: CoopRecord, context: str, now_ms: int) -> 
     ]
 
 
-def path(
-    reads: TrustReads, coop: str, source: str, target: str, context: str, now_ms: int
-) -> PathView:
-    """The best path from ``source`` to ``target`` over the live graph (weights decayed now)."""
+class LiveGraph(msgspec.Struct):
+    """The live attestations of one context as the path score reads them."""
+
+    max_hops: int
+    edges: dict[tuple[str, str], EdgeView]
+    out_edges: dict[str, dict[str, int]]
+    """truster → {subject → weight}: positive weights only."""
+    in_edges: dict[str, dict[str, int]]
+
+
+def live_graph(reads: TrustReads, coop: str, context: str, now_ms: int) -> LiveGraph:
+    """The live graph of ``context`` with weights decayed to ``now_ms``."""
     record = founded(reads, coop)
-    hops = record.policy.trust.max_hops
     edges = {(e.truster, e.subject): e for e in _edges(reads, record, context, now_ms)}
     out_edges: dict[str, dict[str, int]] = {}
     in_edges: dict[str, dict[str, int]] = {}
@@ -321,12 +328,24 @@ def path(
         if e.weight_ppm > 0:
             out_edges.setdefault(a, {})[z] = e.weight_ppm
             in_edges.setdefault(z, {})[a] = e.weight_ppm
-    best = best_path(out_edges, in_edges, source, target, hops)
-    view = PathView(coop, context, source, target, hops)
+    return LiveGraph(record.policy.trust.max_hops, edges, out_edges, in_edges)
+
+
+def path_in(graph: LiveGraph, coop: str, source: str, target: str, context: str) -> PathView:
+    """The best path from ``source`` to ``target`` in ``graph``."""
+    best = best_path(graph.out_edges, graph.in_edges, source, target, graph.max_hops)
+    view = PathView(coop, context, source, target, graph.max_hops)
     if best is not None:
         view.found, view.score_ppm = True, best.score_ppm
-        view.path = [edges[(p.truster, p.subject)] for p in best.path]
+        view.path = [graph.edges[(p.truster, p.subject)] for p in best.path]
     return view
+
+
+def path(
+    reads: TrustReads, coop: str, source: str, target: str, context: str, now_ms: int
+) -> PathView:
+    """The best path from ``source`` to ``target`` over the live graph (weights decayed now)."""
+    return path_in(live_graph(reads, coop, context, now_ms), coop, source, target, context)
 
 
 def graph(reads: TrustReads, coop: str, context: str, min_score_ppm: int, now_ms: int) -> GraphView:

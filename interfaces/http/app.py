@@ -138,7 +138,7 @@ def create_app(
         feed=feed if feed is not None else LogFeed(node.store),
         replication=replication,
     )
-    node.append.add_commit_listener(services.standings.forget)
+    node.append.add_commit_listener(services.trust.forget)
     stream_slots = StreamSlots(node.settings.max_streams_per_did, node.settings.max_streams)
 
     @contextlib.asynccontextmanager
@@ -152,7 +152,7 @@ def create_app(
         finally:
             await asyncio.to_thread(services.writer.stop)
             node.append.remove_commit_listener(standing.forget)
-            node.append.remove_commit_listener(services.standings.forget)
+            node.append.remove_commit_listener(services.trust.forget)
             for t in (task, duties):
                 if t:
                     t.cancel()

@@ -28,7 +28,7 @@ from icn.interfaces.http.auth import ChallengeBook, Tokens
 from icn.interfaces.http.gate import Gate
 from icn.interfaces.http.log_feed import LogFeed
 from icn.interfaces.http.ops import About
-from icn.projections.trust_book import StandingBook
+from icn.projections.trust_book import TrustBook
 
 
 class LazyReadSide:
@@ -61,12 +61,13 @@ class Services:
     replication: ReplicationSupervisor | None = None
     about: About = field(default_factory=lambda: About(version("icn"), time.monotonic()))
     reads: LazyReadSide = field(init=False)
-    standings: StandingBook = field(init=False)
-    """Member standings from memory (``create_app`` has it hear every commit)."""
+    trust: TrustBook = field(init=False)
+    """Standings and paths from memory (``create_app`` has it hear every commit)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "reads", LazyReadSide(self.node.store))
-        object.__setattr__(self, "standings", StandingBook(SqlTrustReads(self.node.store.engine)))
+        book = TrustBook(SqlTrustReads(self.node.store.engine), self.node.clock_ms)
+        object.__setattr__(self, "trust", book)
 
     def dependencies(self) -> dict[str, Provide]:
         """The app's dependencies, by the parameter name handlers use."""
@@ -81,7 +82,7 @@ class Services:
             "replication": _const(self.replication),
             "about": _const(self.about),
             "reads": Provide(self.reads.get, sync_to_thread=False),
-            "standings": _const(self.standings),
+            "trust": _const(self.trust),
         }
 
 

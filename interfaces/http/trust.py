@@ -30,7 +30,7 @@ from icn.interfaces.http.gate import needs
 from icn.interfaces.http.log_feed import LogFeed
 from icn.interfaces.http.problems import ApiProblem, problem_responses
 from icn.projections import trust_views as views
-from icn.projections.trust_book import StandingBook
+from icn.projections.trust_book import TrustBook
 
 ContextParam = Annotated[
     str | None,
@@ -71,7 +71,7 @@ class TrustController(Controller):
     )
     def get_member_standing(
         self,
-        standings: StandingBook,
+        trust: TrustBook,
         coop: CoopPath,
         did: str,
         context: ContextParam = None,
@@ -79,7 +79,7 @@ class TrustController(Controller):
         """One member's standing in ``context``, or in every context that has an epoch
         (answered from memory, read again when this node commits an epoch)."""
         ctx = views.context_of(context) if context is not None else None
-        return standings.member(coop, views.did_of(did), ctx)
+        return trust.member(coop, views.did_of(did), ctx)
 
     @get(
         "/trust/path/{source:str}/{target:str}",
@@ -89,7 +89,7 @@ class TrustController(Controller):
     def get_path(
         self,
         reads: ReadSide,
-        store: SqlEventStore,
+        trust: TrustBook,
         coop: CoopPath,
         source: str,
         target: str,
@@ -97,10 +97,13 @@ class TrustController(Controller):
     ) -> views.PathView:
         """The best product of edge weights from ``source`` to ``target`` within the coop's
         ``max_hops``, with each attestation on the way ("how do I know them?"). For people
-        only: a ring of Sybils has full path scores, so no permission reads this."""
+        only: a ring of Sybils has full path scores, so no permission reads this. The graph
+        is kept in memory and read again when this node commits an attestation or a
+        revocation (or after a few seconds)."""
         ctx = views.context_of(context)
         a, b = views.did_of(source), views.did_of(target)
-        return views.path(_reads(reads, store, coop), coop, a, b, ctx, clock_ms())
+        reads.catch_up(coop)
+        return trust.path(coop, a, b, ctx)
 
     @get("/trust/graph", sync_to_thread=True, responses=problem_responses(*READ_ERRORS))
     def get_graph(

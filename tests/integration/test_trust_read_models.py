@@ -23,7 +23,7 @@ from icn.infrastructure.store.event_store import SqlEventStore
 from icn.infrastructure.store.read_models import ReadSide
 from icn.infrastructure.store.trust_reads import SqlTrustReads
 from icn.projections import trust_views as views
-from icn.projections.trust_book import StandingBook
+from icn.projections.trust_book import TrustBook
 
 NAMES = ["alice", "bob", "carol", "dan"]
 POLICY = msgspec.structs.replace(DEFAULT_POLICY, trust=TrustPolicy(epoch_every_attestations=3))
@@ -192,21 +192,37 @@ def test_verify_recomputes_every_epoch_and_names_the_one_that_differs(coop: Trus
     assert result.epochs[1].reason.startswith("standing-mismatch")
 
 
-def test_standing_lookups_come_from_memory_until_an_epoch_is_committed(coop: Trusty) -> None:
+def test_standings_and_paths_come_from_memory_until_a_commit_changes_them(coop: Trusty) -> None:
     ticks = [0.0]
-    book = StandingBook(SqlTrustReads(coop.store.engine), ttl_s=5.0, clock=lambda: ticks[0])
-    bob = coop.s.did("bob")
-    coop.vouch("alice", "bob", 900_000)
-    assert book.member("demo", bob, None).standings == []  # no epoch yet: read and kept
-    coop.epochs.publish("demo", "general", coop.s.coop_key)  # nobody told the book
-    assert book.member("demo", bob, "general").standings == []
-    ticks[0] = 5.0  # another process's epoch shows after the TTL at most
-    [seen] = book.member("demo", bob, "general").standings
-    assert (seen.epoch, seen.did) == (1, bob)
+    reads = SqlTrustReads(coop.store.engine)
+    book = TrustBook(reads, story_clock, ttl_s=5.0, clock=lambda: ticks[0])
+    side = ReadSide(coop.store)
+    d = coop.s.did
+    try:
+        coop.vouch("alice", "bob", 900_000)
+        side.catch_up("demo")
+        assert book.member("demo", d("bob"), None).standings == []  # no epoch yet: kept
+        assert not book.path("demo", d("alice"), d("carol"), "general").found
+        coop.epochs.publish("demo", "general", coop.s.coop_key)  # nobody told the book
+        coop.vouch("bob", "carol", 800_000)
+        side.catch_up("demo")
+        assert book.member("demo", d("bob"), "general").standings == []
+        assert not book.path("demo", d("alice"), d("carol"), "general").found
+        ticks[0] = 5.0  # another process's writes show after the TTL at most
+        [seen] = book.member("demo", d("bob"), "general").standings
+        assert (seen.epoch, seen.did) == (1, d("bob"))
+        assert book.path("demo", d("alice"), d("carol"), "general").found
 
-    coop.append.add_commit_listener(book.forget)  # this node's commits: at once
-    coop.epochs.publish("demo", "general", coop.s.coop_key)
-    [seen] = book.member("demo", bob, None).standings
-    assert seen.epoch == 2
-    with pytest.raises(NotFound):
-        book.member("nowhere", bob, None)
+        coop.append.add_commit_listener(book.forget)  # this node's commits: at once
+        coop.epochs.publish("demo", "general", coop.s.coop_key)
+        [seen] = book.member("demo", d("bob"), None).standings
+        assert seen.epoch == 2
+        coop.vouch("carol", "dan", 700_000)
+        side.catch_up("demo")
+        way = book.path("demo", d("alice"), d("dan"), "general")
+        assert way == views.path(reads, "demo", d("alice"), d("dan"), "general", STORY_NOW)
+        assert len(way.path) == 3
+        with pytest.raises(NotFound):
+            book.member("nowhere", d("bob"), None)
+    finally:
+        side.close()
