@@ -276,13 +276,19 @@ def _describe(event: Event) -> str:
             f"charged {event.body['currency']} demurrage up to period end "
             f"{event.body['period_end']} in {len(event.body['entries'])} entr(y/ies)"
         )
+    if event.type == "trust.StandingPublished":
+        body = event.body
+        return (
+            f"published {body['context']} standing epoch {body['epoch']} ({body['count']} members)"
+        )
     n = len(event.body.get("transactions", []))
     return f"{event.type} {event.id} ({n} transaction(s))"
 
 
 @app.command("duties")
 def duties(data_dir: DataDir = None, json: Json = False) -> None:
-    """Settle resolved disputes and charge demurrage that is due, for coops whose key is here."""
+    """Settle resolved disputes, charge demurrage and publish standing epochs that are due,
+    for coops whose key is here."""
     with local_node(data_dir) as node:
         runner = node.duties()
         signed = runner.run(node.clock_ms())
