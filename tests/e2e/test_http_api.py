@@ -100,7 +100,8 @@ def test_every_coop_route_in_the_openapi_document_asks_for_a_token_of_its_coop(
 ) -> None:
     """The gate is on every coop route, and judges before the route reads its parameters."""
     doc = httpx.get(f"{api}/schema/openapi.json").json()
-    values = {"coop": COOP, "did": did_for(PAYEE), "event_id": "0" * 64}
+    did = did_for(PAYEE)
+    values = {"coop": COOP, "did": did, "event_id": "0" * 64, "source": did, "target": did}
     other = bearer(login(api, members["alice"], coop="bike-coop"))
     operations = [
         (method.upper(), path.format(**values))
