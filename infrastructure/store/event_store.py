@@ -56,6 +56,20 @@ def _entry(row: Any) -> LogEntry:
     return LogEntry(row.coop, row.leaf_index, row.event_id, bytes(row.state), row.trusted_ms)
 
 
+PAGE_SQL = (
+    "SELECT group_concat(leaf_index, ','), group_concat(event_id, ','),"
+    " group_concat(ifnull(trusted_ms, ''), ','), group_concat(CAST(state AS TEXT), char(10))"
+    " FROM (SELECT e.leaf_index, e.event_id, s.state, e.trusted_ms FROM log_entries e"
+    " JOIN stored_events s ON s.originator_id = e.coop || '/' || e.author"
+    " AND s.originator_version = e.seq WHERE e.coop = ? AND e.leaf_index > ?"
+    " ORDER BY e.leaf_index LIMIT ?)"
+)
+"""An unfiltered SQLite page as one row (see :func:`_page_in_one_row`), as fixed SQL: built
+and compiled by SQLAlchemy per call, the same statement cost 1.26 ms of GIL-held CPU per
+100-event page, sent as it is 0.39 ms (20,000-event log), and a page is what a busy node
+reads most."""
+
+
 def _page_in_one_row(engine: Engine, coop: str, query: Any) -> list[LogEntry]:
     """A page of entries from SQLite as one aggregated row.
 
@@ -67,16 +81,22 @@ def _page_in_one_row(engine: Engine, coop: str, query: Any) -> list[LogEntry]:
     without). One row is one step. Canonical JSON has no raw newline, so the
     wires are joined by one; rows are sorted again by leaf here, since SQLite does
     not promise ``group_concat``'s order (3.40 has no ``ORDER BY`` inside it).
+    ``query`` is a SQLAlchemy select, or ``(PAGE_SQL, parameters)``.
     """
-    sub = query.subquery()
-    agg = select(
-        func.group_concat(sub.c.leaf_index, ","),
-        func.group_concat(sub.c.event_id, ","),
-        func.group_concat(func.ifnull(sub.c.trusted_ms, ""), ","),
-        func.group_concat(cast(sub.c.state, Text), "\n"),
-    )
     with engine.connect() as conn:
-        leaves, ids, times, wires = conn.execute(agg).one()
+        if isinstance(query, tuple):
+            result = conn.exec_driver_sql(*query)
+        else:
+            sub = query.subquery()
+            result = conn.execute(
+                select(
+                    func.group_concat(sub.c.leaf_index, ","),
+                    func.group_concat(sub.c.event_id, ","),
+                    func.group_concat(func.ifnull(sub.c.trusted_ms, ""), ","),
+                    func.group_concat(cast(sub.c.state, Text), "\n"),
+                )
+            )
+        leaves, ids, times, wires = result.one()
     if leaves is None:
         return []
     rows = sorted(
@@ -343,6 +363,8 @@ class SqlEventStore:
         prefix becomes one index range per type in the coop that it matches
         (see :meth:`_types`), each cut at ``limit``, merged by leaf.
         """
+        if self.database.is_sqlite and not (type_prefix or author):
+            return _page_in_one_row(self.engine, coop, (PAGE_SQL, (coop, after, limit)))
         e = schema.log_entries
         base = self._entry_query().where(e.c.coop == coop, e.c.leaf_index > after)
         if type_prefix and not author:
