@@ -109,7 +109,7 @@ def run(
             access_log=settings.http_access_log,
             timeout_graceful_shutdown=10,
         )
-        settle_for_serving()  # reads must not wait on the writer's collections and slices
+        settle_for_serving()  # reads must not wait on collections of the start-up heap
         ForegroundServer(config).run()
     finally:
         node.close()
