@@ -8,24 +8,21 @@ reach the classes even when nobody states anything new. ``icn trust
 publish`` asks for one at once.
 
 The body is computed from the trigger, the state as the log stands: the
-standing of :func:`~icn.domain.trust.rules.standing_at` at the node's trusted
-time, ``as_of`` the log's size. Every node recomputes it when it judges the
-event, at the trusted time of the event's own position, so a write that
-slipped in between (or a decay step crossed in the milliseconds between the
-two) refuses it with ``standing-mismatch``: it is computed again, a few
-times on demand, else at the next tick. Two nodes that both hold the coop's
+standing of :func:`~icn.domain.trust.rules.standing_at` for the event's
+``ts``, ``as_of`` the log's size. Every node recomputes it when it judges the
+event, at the event's own position, so a write that slipped in between
+refuses it with ``standing-mismatch``: it is computed again, a few times on
+demand, else at the next tick. Two nodes that both hold the coop's
 key and compute the same epoch sign the same bytes, so ``ts`` is a function
 of the trigger, not of either node's clock: the trusted time of the log's
 last event for a count trigger or a request (the newest fact the epoch
 covers), the moment the period ran out for a time trigger; never before the
 coop chain's head, since ``ts`` never goes back along a chain.
 
-Decay makes standing a function of time, and the rules judge the epoch at
-the trusted time of its append, which comes after the computation: at 10,000
-members and 100,000 attestations (ages spread over two years), digests
-computed 1 s apart differed in 1 of 6 trials, 100 ms apart in none. So each
-computation is made for its start plus the time the previous one took, which
-brings the two moments within milliseconds of each other.
+Decay and expiry make standing a function of time, so the body is computed
+for the event's own ``ts`` and every node judges it for that instant (see
+the rule in :mod:`icn.domain.trust.rules`): no race between the computation
+and the trusted time its append gets.
 """
 
 from __future__ import annotations
@@ -108,9 +105,6 @@ class TrustEpochs:
         self._store = store
         self._append = append
         self._clock_ms = clock_ms
-        self._lead_ms = 0
-        """How long the last computation took: the next one is computed for the moment it
-        will be judged, not the moment it starts (see the module's docstring)."""
 
     def _last_event_ms(self, coop: str, size: int) -> int:
         """Trusted time of the log's last event (its author's ts in stores older than that)."""
@@ -159,9 +153,11 @@ class TrustEpochs:
         if record is None:
             raise BatchRefused(1, "rejected", f"coop {coop} is not founded", Code.UNKNOWN_COOP)
         size = view.log_size(coop)
-        started = self._clock_ms()
-        result = standing_at(view, record, context, started + self._lead_ms)
-        self._lead_ms = max(0, self._clock_ms() - started)
+        author = did_from_public_key(bytes(key.verify_key))
+        head = self._store.head(coop, author)
+        ts = reason.ts if reason is not None else self._last_event_ms(coop, size)
+        ts = max(ts, head.ts if head else 0)
+        result = standing_at(view, record, context, ts)
         last = state.epoch(view, coop, context)
         body = {
             "context": context,
@@ -170,15 +166,12 @@ class TrustEpochs:
             "count": len(result.members),
             "digest": result.digest(),
         }
-        author = did_from_public_key(bytes(key.verify_key))
-        head = self._store.head(coop, author)
-        ts = reason.ts if reason is not None else self._last_event_ms(coop, size)
         return sign_event(
             key,
             coop=coop,
             seq=head.seq + 1 if head else 1,
             prev=head.id if head else None,
-            ts=max(ts, head.ts if head else 0),
+            ts=ts,
             type=b.STANDING_PUBLISHED,
             body=body,
         )

@@ -49,6 +49,7 @@ class EpochRecord(Record, frozen=True, kw_only=True):
     epoch: int
     as_of: int
     published_ms: int
+    """The instant the epoch was computed for: its event's ``ts`` (see the rule)."""
     count: int
     digest: str
     attestations_since: int = 0

@@ -126,7 +126,12 @@ def standing_published(
     size = view.log_size(event.coop)
     if body.as_of != size:
         return Refusal(Code.STANDING_MISMATCH, f"as_of {body.as_of} is not this position {size}")
-    result = standing_at(view, coop, body.context, now)
+    # The one rule that reads ``ts``: decay and expiry make standing a function of
+    # time, and the node computing the body cannot know the trusted time its append
+    # will get. So the epoch is computed for its own ``ts``, which only the coop's key
+    # signs, the chain bounds below (never before the coop's previous event) and the
+    # clock-skew rule bounds above: every replica and auditor computes the same instant.
+    result = standing_at(view, coop, body.context, event.ts)
     if body.count != len(result.members) or body.digest != result.digest():
         return Refusal(Code.STANDING_MISMATCH, "count or digest differs from the recomputation")
     effects: Effects = [
@@ -134,7 +139,7 @@ def standing_published(
             context=body.context,
             epoch=body.epoch,
             as_of=body.as_of,
-            published_ms=now,
+            published_ms=event.ts,
             count=body.count,
             digest=body.digest,
         )
