@@ -29,6 +29,7 @@ from typing import Any
 import aiohttp
 import httpx
 import msgspec
+from _common import machine_busy_s
 from nacl.signing import SigningKey
 
 from icn.domain.identity.did import did_from_public_key
@@ -80,21 +81,30 @@ def process_cpu(pid: int) -> float | None:
 
 
 class Meter:
-    """Wall time, this process's CPU and the node's CPU over one phase."""
+    """Wall time, this process's CPU, the node's CPU and other processes' over one phase.
+
+    Other processes' cores say whether a latency was the node's or the machine's: on
+    a shared 2-core machine, one core busy elsewhere halves what node and generator get.
+    """
 
     def __init__(self, node_pid: int) -> None:
         self.node_pid = node_pid
         self.wall = time.monotonic()
         self.cpu = time.process_time()
         self.node = process_cpu(node_pid)
+        self.busy = machine_busy_s()
 
     def stop(self) -> dict[str, float | None]:
         wall = time.monotonic() - self.wall
         node = process_cpu(self.node_pid)
+        load = time.process_time() - self.cpu
+        node_cpu = None if node is None or self.node is None else node - self.node
+        others = machine_busy_s() - self.busy - load - (node_cpu or 0.0)
         return {
             "wall_s": wall,
-            "load_cores": (time.process_time() - self.cpu) / wall,
-            "node_cpu_s": None if node is None or self.node is None else node - self.node,
+            "load_cores": load / wall,
+            "node_cpu_s": node_cpu,
+            "others_cores": max(0.0, others / wall),
         }
 
 

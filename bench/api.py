@@ -323,6 +323,9 @@ def metrics(a: argparse.Namespace) -> list[tuple[str, Callable[[Run], float], st
         )
         rows.append((f"load generator CPU, {phase} phase (cores)",
                      lambda x, p=phase: x[p]["load_cores"], "{:.2f}"))  # fmt: skip
+    for phase in (s, b, r, w):
+        rows.append((f"other processes' CPU, {phase} phase (cores)",
+                     lambda x, p=phase: x[p]["others_cores"], "{:.2f}"))  # fmt: skip
     return rows
 
 
@@ -364,6 +367,7 @@ def checks(runs: list[Run], a: argparse.Namespace) -> list[list[str]]:
     errors = sum(x[p]["errors"] for x in runs for p in phases)
     reads = median_of(runs, lambda x: x["reads"]["p99_ms"])
     writing = median_of(runs, lambda x: x["reads_writing"]["p99_ms"])
+    others = median_of(runs, lambda x: x["reads_writing"]["others_cores"])
     rows = [
         [f"single post p99 @ {a.rate:g} req/s (ms)", f"{p99:.1f}", "< 50", verdict[p99 < 50]],
         ["single post achieved / offered rate", f"{share:.2f}", "≥ 0.95", verdict[share >= 0.95]],
@@ -378,6 +382,7 @@ def checks(runs: list[Run], a: argparse.Namespace) -> list[list[str]]:
             "< 20",
             verdict[writing < 20],
         ],
+        [f"other processes' cores meanwhile (of {os.cpu_count()})", f"{others:.2f}", "", "info"],
     ]
     rows += [[label, f"{v:.2f}", "", "info"] for label, v in ratios(runs)]
     return rows
