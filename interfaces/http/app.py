@@ -27,9 +27,12 @@ from icn.application.errors import StoreBusy
 from icn.application.group_commit import GroupCommit
 from icn.infrastructure.passphrase import ENV_PASSPHRASE, ENV_PASSPHRASE_FILE, resolve_passphrase
 from icn.infrastructure.replication.supervisor import ReplicationSupervisor
+from icn.infrastructure.settings import MAX_BODY_BYTES
+from icn.infrastructure.store.trust_reads import SqlTrustReads
 from icn.interfaces.bootstrap import Node
 from icn.interfaces.http import api_docs, log_redaction, streams
 from icn.interfaces.http.auth import AuthController, ChallengeBook, Tokens
+from icn.interfaces.http.caller_classes import CallerClasses
 from icn.interfaces.http.dependencies import Services
 from icn.interfaces.http.events import EventsController
 from icn.interfaces.http.gate import Gate, provide_principal
@@ -46,7 +49,6 @@ from icn.interfaces.http.trust import TrustController, TrustDutyController
 
 log = logging.getLogger("icn.node")
 TICK_S = 1.0
-MAX_BODY_BYTES = 256 * 1024
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; base-uri 'none'",
@@ -139,6 +141,8 @@ def create_app(
         replication=replication,
     )
     node.append.add_commit_listener(services.trust.forget)
+    classes = CallerClasses(SqlTrustReads(node.store.engine))  # the rate limits' trust classes
+    node.append.add_commit_listener(classes.forget)
     stream_slots = StreamSlots(node.settings.max_streams_per_did, node.settings.max_streams)
 
     @contextlib.asynccontextmanager
@@ -153,6 +157,7 @@ def create_app(
             await asyncio.to_thread(services.writer.stop)
             node.append.remove_commit_listener(standing.forget)
             node.append.remove_commit_listener(services.trust.forget)
+            node.append.remove_commit_listener(classes.forget)
             for t in (task, duties):
                 if t:
                     t.cancel()
@@ -180,7 +185,11 @@ def create_app(
         # Rate limits first (a flood is refused before its body is read), then the body's shape.
         middleware=[
             *(
-                [DefineMiddleware(RateLimitMiddleware, limits=rate_limits, tokens=tokens)]
+                [
+                    DefineMiddleware(
+                        RateLimitMiddleware, limits=rate_limits, tokens=tokens, classes=classes
+                    )
+                ]
                 if rate_limits
                 else []
             ),

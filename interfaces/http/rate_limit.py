@@ -6,15 +6,29 @@ hardware, so one misbehaving client (a buggy sync loop, a scraper, a password
 short bursts, which real clients make, while holding the long-run rate down.
 
 Every HTTP request, and every WebSocket or SSE *connection* request (frames on
-an open socket are not counted), costs:
+an open socket are not counted), costs one token:
 
-* one token from its client IP's bucket;
-* one more from a stricter per-IP bucket when it is an auth request
+* from its caller's bucket when it carries a bearer token that verifies, at
+  the rate of the caller's trust class in the token's coop (Isolated 10/s,
+  Known 50/s, Partner 100/s, Federated 200/s by default; ``ICN_RATE_<CLASS>_*``),
+  and one more from the DID's ceiling (``ICN_RATE_DID_*``, by default as high
+  as Federated's, so the classes decide);
+* else from its client IP's bucket: strangers share their address's rate,
+  and members behind one proxy do not;
+* and one more from a stricter per-IP bucket when it is an auth request
   (``/v1/auth/…``), because challenges are cheap to ask for and each one costs
-  the node memory and a signature check;
-* one more from its DID's bucket when it carries a bearer token that verifies.
-  An invalid token is not refused here: the route refuses it with its own,
-  more precise problem document.
+  the node memory and a signature check.
+
+An invalid token is charged to the address and not refused here: the route
+refuses it with its own, more precise problem document.
+
+The class is the caller's in the ``general`` context at the coop's last epoch
+(:mod:`icn.interfaces.http.caller_classes`), Isolated for a member admitted
+since. Before a coop's first epoch every member is what
+``ICN_RATE_CLASS_BEFORE_EPOCH`` says (Known: a new coop is usable before anyone
+vouched for anyone), and the coop's own DID is ``ICN_RATE_CLASS_COOP``
+(Federated). The class also caps the request body (``ICN_PAYLOAD_<CLASS>_BYTES``:
+a batch of events from an Isolated member is small), answered ``413 too-large``.
 
 Liveness and readiness probes and the OpenAPI schema are never limited, so an
 orchestrator does not restart a node merely because someone flooded it.
@@ -23,9 +37,6 @@ The client IP is the ASGI ``client`` host. ``X-Forwarded-For`` is not trusted:
 a node behind a reverse proxy sees the proxy's address, and limits per IP then
 apply to the proxy as a whole (limit at the proxy in that case). IPv6 clients
 are keyed by their /64, since one subscriber usually holds a whole /64.
-
-Later the limits will follow trust classes (members of good standing get more
-than strangers); for now every DID and every IP get the same limits.
 """
 
 from __future__ import annotations
@@ -34,15 +45,17 @@ import ipaddress
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
+from icn.domain.trust.classes import TrustClass
 from icn.interfaces.http.asgi_problem import send_problem
-from icn.interfaces.http.auth import Tokens
+from icn.interfaces.http.auth import Principal, Tokens
+from icn.interfaces.http.caller_classes import CallerClasses, CoopClasses
 
 if TYPE_CHECKING:
     from icn.infrastructure.settings import Settings
@@ -166,8 +179,26 @@ class BucketTable:
 
 
 @dataclass(frozen=True)
+class ClassLimit:
+    """What one trust class may do: its bucket and its largest request body."""
+
+    per_s: float
+    burst: int
+    payload_bytes: int
+
+
+DEFAULT_CLASS_LIMITS: Mapping[TrustClass, ClassLimit] = {
+    TrustClass.ISOLATED: ClassLimit(10.0, 20, 16 * 1024),
+    TrustClass.KNOWN: ClassLimit(50.0, 100, 64 * 1024),
+    TrustClass.PARTNER: ClassLimit(100.0, 200, 128 * 1024),
+    TrustClass.FEDERATED: ClassLimit(200.0, 400, 256 * 1024),
+}
+"""Issue 14's rates; the settings' defaults are the same."""
+
+
+@dataclass(frozen=True)
 class RateLimits:
-    """The node's three bucket tables, spent by :class:`RateLimitMiddleware`.
+    """The node's bucket tables and class rules, spent by :class:`RateLimitMiddleware`.
 
     Litestar builds its middleware stack once per route, so the tables live
     here, shared by every route, rather than in the middleware instances
@@ -177,6 +208,11 @@ class RateLimits:
     per_ip: BucketTable
     per_did: BucketTable
     auth_per_ip: BucketTable
+    per_class: Mapping[TrustClass, BucketTable]
+    """Callers' buckets by DID, one table per class."""
+    payload_bytes: Mapping[TrustClass, int]
+    before_epoch: TrustClass = TrustClass.KNOWN
+    coop_class: TrustClass = TrustClass.FEDERATED
 
     @classmethod
     def build(
@@ -188,27 +224,63 @@ class RateLimits:
         did_burst: int,
         auth_per_s: float,
         auth_burst: int,
+        classes: Mapping[TrustClass, ClassLimit] = DEFAULT_CLASS_LIMITS,
+        before_epoch: TrustClass = TrustClass.KNOWN,
+        coop_class: TrustClass = TrustClass.FEDERATED,
         max_keys: int = MAX_KEYS,
         clock: Clock = time.monotonic,
     ) -> RateLimits:
         """The tables from plain numbers (as read from the settings)."""
+
+        def table(capacity: float, per_s: float) -> BucketTable:
+            return BucketTable(capacity, per_s, max_keys=max_keys, clock=clock)
+
         return cls(
-            per_ip=BucketTable(ip_burst, ip_per_s, max_keys=max_keys, clock=clock),
-            per_did=BucketTable(did_burst, did_per_s, max_keys=max_keys, clock=clock),
-            auth_per_ip=BucketTable(auth_burst, auth_per_s, max_keys=max_keys, clock=clock),
+            per_ip=table(ip_burst, ip_per_s),
+            per_did=table(did_burst, did_per_s),
+            auth_per_ip=table(auth_burst, auth_per_s),
+            per_class={c: table(classes[c].burst, classes[c].per_s) for c in TrustClass},
+            payload_bytes={c: classes[c].payload_bytes for c in TrustClass},
+            before_epoch=before_epoch,
+            coop_class=coop_class,
         )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RateLimits:
-        """The tables from ``ICN_RATE_*``."""
+        """The tables from ``ICN_RATE_*`` and ``ICN_PAYLOAD_*``."""
+        s = settings
         return cls.build(
-            ip_per_s=settings.rate_ip_per_s,
-            ip_burst=settings.rate_ip_burst,
-            did_per_s=settings.rate_did_per_s,
-            did_burst=settings.rate_did_burst,
-            auth_per_s=settings.rate_auth_per_s,
-            auth_burst=settings.rate_auth_burst,
+            ip_per_s=s.rate_ip_per_s,
+            ip_burst=s.rate_ip_burst,
+            did_per_s=s.rate_did_per_s,
+            did_burst=s.rate_did_burst,
+            auth_per_s=s.rate_auth_per_s,
+            auth_burst=s.rate_auth_burst,
+            classes={
+                TrustClass.ISOLATED: ClassLimit(
+                    s.rate_isolated_per_s, s.rate_isolated_burst, s.payload_isolated_bytes
+                ),
+                TrustClass.KNOWN: ClassLimit(
+                    s.rate_known_per_s, s.rate_known_burst, s.payload_known_bytes
+                ),
+                TrustClass.PARTNER: ClassLimit(
+                    s.rate_partner_per_s, s.rate_partner_burst, s.payload_partner_bytes
+                ),
+                TrustClass.FEDERATED: ClassLimit(
+                    s.rate_federated_per_s, s.rate_federated_burst, s.payload_federated_bytes
+                ),
+            },
+            before_epoch=s.rate_class_before_epoch,
+            coop_class=s.rate_class_coop,
         )
+
+    def class_of(self, seen: CoopClasses | None, did: str) -> TrustClass:
+        """The class ``did`` is limited as, given what is known of its token's coop."""
+        if seen is not None and did == seen.coop_did:
+            return self.coop_class
+        if seen is None or seen.epoch is None:  # no epoch yet (or a coop not founded here)
+            return self.before_epoch
+        return seen.classes.get(did, TrustClass.ISOLATED)
 
 
 def client_key(scope: Scope) -> str:
@@ -236,13 +308,26 @@ def bearer_token(scope: Scope) -> str | None:
     return None
 
 
-class RateLimitMiddleware:
-    """Charge each request to its buckets; refuse it, without calling the app, when one is empty."""
+class PayloadTooLarge(Exception):
+    """A body without ``Content-Length`` ran past its caller's cap while it was read."""
 
-    def __init__(self, app: ASGIApp, limits: RateLimits, tokens: Tokens) -> None:
+
+class RateLimitMiddleware:
+    """Charge each request to its buckets; refuse it, without calling the app, when one is
+    empty, or when its body is over its caller's class cap."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        limits: RateLimits,
+        tokens: Tokens,
+        classes: CallerClasses | None = None,
+    ) -> None:
         self.app = app
         self.limits = limits
         self.tokens = tokens
+        self.classes = classes
+        """``None``: every caller is what ``limits.before_epoch`` says (tests, tools)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in (ScopeType.HTTP, ScopeType.WEBSOCKET) or self._exempt(
@@ -250,40 +335,88 @@ class RateLimitMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        refusal = self._charge(scope)
-        if refusal is None:
-            await self.app(scope, receive, send)
-        else:
+        who = self._caller(scope)
+        caller_class = await self._class_of(who) if who is not None else None
+        refusal = self._charge(scope, who, caller_class)
+        if refusal is not None:
             await self._refuse(scope, receive, send, *refusal)
+            return
+        if caller_class is None or scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
+        await self._capped(scope, receive, send, caller_class)
 
     @staticmethod
     def _exempt(path: str) -> bool:
         return path in EXEMPT_PATHS or path.startswith(EXEMPT_PREFIXES)
 
-    def _charge(self, scope: Scope) -> tuple[float, str] | None:
-        """``(seconds to wait, what was limited)`` if a bucket is empty, else ``None``.
-
-        The IP is charged first, so a flood from one address is refused before
-        the node spends a token verification on it.
-        """
-        ip = client_key(scope)
-        if wait := self.limits.per_ip.take(ip):
-            return wait, "address"
-        if scope["path"].startswith(AUTH_PREFIX) and (wait := self.limits.auth_per_ip.take(ip)):
-            return wait, "address on the auth endpoints"
+    def _caller(self, scope: Scope) -> Principal | None:
         token = bearer_token(scope)
         if token is None:
             return None
-        did = self._did_of(token)
-        if did is not None and (wait := self.limits.per_did.take(did)):
-            return wait, "DID"
-        return None
-
-    def _did_of(self, token: str) -> str | None:
         try:
-            return self.tokens.read(token).did
+            return self.tokens.read(token)
         except Exception:  # invalid or expired: the route refuses it, with the right code
             return None
+
+    async def _class_of(self, who: Principal) -> TrustClass:
+        seen = await self.classes.of(who.coop) if self.classes is not None else None
+        return self.limits.class_of(seen, who.did)
+
+    def _charge(
+        self, scope: Scope, who: Principal | None, caller_class: TrustClass | None
+    ) -> tuple[float, str] | None:
+        """``(seconds to wait, what was limited)`` if a bucket is empty, else ``None``."""
+        ip = client_key(scope)
+        if who is None or caller_class is None:
+            if wait := self.limits.per_ip.take(ip):
+                return wait, "address"
+        else:
+            if wait := self.limits.per_class[caller_class].take(who.did):
+                return wait, f"DID (class {caller_class})"
+            if wait := self.limits.per_did.take(who.did):
+                return wait, "DID"
+        if scope["path"].startswith(AUTH_PREFIX) and (wait := self.limits.auth_per_ip.take(ip)):
+            return wait, "address on the auth endpoints"
+        return None
+
+    async def _capped(
+        self, scope: Scope, receive: Receive, send: Send, caller_class: TrustClass
+    ) -> None:
+        """Pass the request on unless its body is over the class's cap: by its declared
+        length when it has one, else counted as it is read."""
+        cap = self.limits.payload_bytes[caller_class]
+        detail = f"a caller of class {caller_class} may send at most {cap} bytes in a body"
+        length = declared_length(scope)
+        if length is not None:
+            if length > cap:
+                await send_problem(scope, receive, send, 413, "too-large", detail)
+            else:
+                await self.app(scope, receive, send)
+            return
+        read = 0
+        started = False
+
+        async def counted() -> ReceiveMessage:
+            nonlocal read
+            message = await receive()
+            body: Any = message.get("body", b"")
+            read += len(body)
+            if read > cap:
+                raise PayloadTooLarge
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched)
+        except PayloadTooLarge:
+            if started:  # too late for a status: the connection just ends
+                raise
+            await send_problem(scope, receive, send, 413, "too-large", detail)
 
     @staticmethod
     async def _refuse(scope: Scope, receive: Receive, send: Send, wait: float, what: str) -> None:
@@ -292,3 +425,14 @@ class RateLimitMiddleware:
         await send_problem(
             scope, receive, send, 429, "rate-limited", detail, headers={"Retry-After": str(after)}
         )
+
+
+def declared_length(scope: Scope) -> int | None:
+    """The request's ``Content-Length``, if it declares one that parses."""
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
