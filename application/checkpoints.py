@@ -52,8 +52,7 @@ class IssueCheckpoint:
 
     def latest(self, coop: str) -> StoredCheckpoint | None:
         """The node's most recent checkpoint of ``coop``."""
-        own = self._store.checkpoints(coop, author=self.node_did)
-        return own[-1] if own else None
+        return self._store.latest_checkpoint(coop, self.node_did)
 
     def new_events(self, coop: str) -> int:
         """Events appended since this node's latest checkpoint, checkpoints not counted.
@@ -64,7 +63,7 @@ class IssueCheckpoint:
         """
         latest = self.latest(coop)
         covered = latest.leaf_index + 1 if latest else 0
-        others = sum(1 for c in self._store.checkpoints(coop) if c.leaf_index >= covered)
+        others = len(self._store.checkpoints(coop, from_leaf=covered))
         return self._store.tree_size(coop) - covered - others
 
     def issue(self, coop: str) -> StoredCheckpoint:

@@ -196,8 +196,14 @@ class EventStore(Protocol):
         """Coops with at least one event."""
         ...
 
-    def checkpoints(self, coop: str, author: str | None = None) -> list[StoredCheckpoint]:
-        """Checkpoint events in log order, optionally only one author's."""
+    def checkpoints(
+        self, coop: str, author: str | None = None, *, from_leaf: int = 0
+    ) -> list[StoredCheckpoint]:
+        """Checkpoint events in log order from leaf ``from_leaf``, optionally only one author's."""
+        ...
+
+    def latest_checkpoint(self, coop: str, author: str) -> StoredCheckpoint | None:
+        """The author's last checkpoint of ``coop``: one index descent, however many came before."""
         ...
 
     def quarantined(self, coop: str) -> list[ForkEvidence]:

@@ -6,8 +6,9 @@ touches is written to the WAL and synced, so on SQLite the tables with a
 natural key are ``WITHOUT ROWID`` (one B-tree instead of two), no index
 exists that no query uses, and nothing is stored twice: an append touches
 seven B-trees (stored events and its key, log entries with its id, author and
-type indexes, the tree's edge). The write side fills them with plain SQL on the recorder's own cursor, inside the
-transaction that inserts the stored events (see ``log_rows.py``).
+type indexes, the tree's edge). The write side fills them with plain SQL on
+the recorder's own cursor, inside the transaction that inserts the stored
+events (see ``log_rows.py``).
 """
 
 from __future__ import annotations
@@ -100,7 +101,11 @@ checkpoints = Table(
     Column("note", Text, nullable=False),
     Column("leaf_index", BigInt, nullable=False),
     Index("checkpoints_by_author", "coop", "author", "size"),
+    Index("checkpoints_by_leaf", "coop", "leaf_index"),
 )
+"""Every ``log.CheckpointIssued`` accepted. A node's latest is the end of
+``checkpoints_by_author``; the checkpoints since a leaf (how many others issued since
+this node's last) are a range of ``checkpoints_by_leaf``."""
 
 quarantine = Table(
     "quarantine",
@@ -141,6 +146,7 @@ node_meta = Table(
 
 ADDED_INDEXES: tuple[Index, ...] = (
     *(i for i in log_entries.indexes if i.name in ("log_entries_by_author", "log_entries_by_type")),
+    *(i for i in checkpoints.indexes if i.name == "checkpoints_by_leaf"),
 )
 """Indexes added to tables after their first release: a store made before gets them at start
 (``create_all`` creates missing tables, never the indexes of existing ones); building them

@@ -104,15 +104,15 @@ class LogController(Controller):
     )
     def latest_checkpoint(self, node: Node, coop: CoopPath) -> CheckpointView:
         """The node's latest checkpoint of this coop (C2SP signed note)."""
-        own = node.store.checkpoints(coop, author=node.node_did)
-        if not own:  # a node checkpoints every N events or T seconds (ICN_CHECKPOINT_*)
+        own = node.store.latest_checkpoint(coop, node.node_did)
+        if own is None:  # a node checkpoints every N events or T seconds (ICN_CHECKPOINT_*)
             raise ApiProblem(
                 404,
                 "no-checkpoint-yet",
                 f"this node has not checkpointed {coop} yet: it does within "
                 "ICN_CHECKPOINT_SECONDS of new events (60 by default)",
             )
-        return CheckpointView(own[-1].note, own[-1].size, own[-1].root)
+        return CheckpointView(own.note, own.size, own.root)
 
     @get(
         "/proofs/inclusion",

@@ -23,7 +23,7 @@ from icn.infrastructure.store.event_store import SqlEventStore
 from icn.infrastructure.store.log_rows import HEADS_SQL
 from icn.infrastructure.store.reads import stored_events
 
-COOP, BUSY, RARE = "c", "did:key:busy", "did:key:rare"
+COOP, BUSY, RARE, NODE = "c", "did:key:busy", "did:key:rare", "did:key:node"
 SMALL, LARGE = 300, 6000
 
 
@@ -37,7 +37,7 @@ def _levels(leaf: int) -> int:
 
 def fill(store: SqlEventStore, size: int) -> None:
     """A coop log of ``size`` entries: a coop.Founded, three events of a quiet author
-    early on, everything else by one busy author."""
+    early on, everything else by one busy author; a node's checkpoint every 100."""
     entries, events = [], []
     seqs: dict[str, int] = {}
     for leaf in range(size):
@@ -88,6 +88,8 @@ def paths(store: SqlEventStore) -> dict[str, Callable[[], object]]:
         "page by a rare type": lambda: store.page(COOP, after=10, type_prefix="coop."),
         "page by a common type": lambda: store.page(COOP, after=10, type_prefix="ledger."),
         "tree size": lambda: store.tree_size(COOP),
+        "latest checkpoint": lambda: store.latest_checkpoint(COOP, NODE),
+        "checkpoints since a leaf": lambda: store.checkpoints(COOP, from_leaf=size - 150),
     }
 
 
@@ -196,5 +198,6 @@ def test_postgres_plans_read_the_indexes(pg_cluster: Any, tmp_path: Any) -> None
     text_of = "\n".join(plan for _, plan in plans)
     assert "log_entries_by_author" in text_of
     assert "log_entries_by_type" in text_of
+    assert "checkpoints_by_author" in text_of and "checkpoints_by_leaf" in text_of
     heads = plans[-1][1]
     assert "Index Only Scan Backward" in heads and "Limit" in heads, heads
