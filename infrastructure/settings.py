@@ -14,8 +14,6 @@ import platformdirs
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from icn.domain.trust.classes import TrustClass
-
 MAX_BODY_BYTES = 256 * 1024
 """The node's limit on any request body (the HTTP app's); no class may be allowed more."""
 
@@ -48,17 +46,18 @@ class Settings(BaseSettings):
     duties_interval_s: float = Field(default=5.0, gt=0, le=86_400)
     """How often a running node settles resolved disputes and charges due demurrage."""
     # HTTP rate limits (token buckets: ``*_per_s`` refill, ``*_burst`` capacity). A request
-    # with a token that verifies is charged to its caller, at the rate of their trust class
-    # (docs/trust.md); any other to its address.
+    # with a token that verifies is charged to its caller: at the rate of their trust class
+    # when they have one (docs/trust.md, "Limits by class"), else per DID; any other request
+    # to its address.
     rate_ip_per_s: float = Field(default=50.0, gt=0, le=1_000_000)
     """Requests per second each client IP (IPv6: each /64) may sustain without a token."""
     rate_ip_burst: int = Field(default=200, ge=1, le=10_000_000)
     """Requests a client IP may make at once before its rate applies."""
-    rate_did_per_s: float = Field(default=200.0, gt=0, le=1_000_000)
-    """Ceiling per DID whatever its class in whichever coop (tokens of several coops share
-    it); by default the Federated rate, so the classes decide."""
-    rate_did_burst: int = Field(default=400, ge=1, le=10_000_000)
-    """Requests a DID may make at once, whatever its class."""
+    rate_did_per_s: float = Field(default=20.0, gt=0, le=1_000_000)
+    """Requests per second of a caller without a class: a member of a coop that has
+    published no epoch yet, or the coop's own DID."""
+    rate_did_burst: int = Field(default=100, ge=1, le=10_000_000)
+    """Requests such a caller may make at once before its rate applies."""
     rate_isolated_per_s: float = Field(default=10.0, gt=0, le=1_000_000)
     """Requests per second of a caller whose class is Isolated (issue 14's default)."""
     rate_isolated_burst: int = Field(default=20, ge=1, le=10_000_000)
@@ -69,16 +68,11 @@ class Settings(BaseSettings):
     rate_federated_per_s: float = Field(default=200.0, gt=0, le=1_000_000)
     rate_federated_burst: int = Field(default=400, ge=1, le=10_000_000)
     payload_isolated_bytes: int = Field(default=16 * 1024, ge=1024, le=MAX_BODY_BYTES)
-    """Largest request body of an Isolated caller: about 30 signed events of a batch."""
+    """Largest request body of an Isolated caller: about 25 signed payments (~640 bytes each)."""
     payload_known_bytes: int = Field(default=64 * 1024, ge=1024, le=MAX_BODY_BYTES)
-    """A Known caller's: a batch of 100 ordinary events fits."""
+    """A Known caller's: a batch of 100 payments fits."""
     payload_partner_bytes: int = Field(default=128 * 1024, ge=1024, le=MAX_BODY_BYTES)
     payload_federated_bytes: int = Field(default=MAX_BODY_BYTES, ge=1024, le=MAX_BODY_BYTES)
-    rate_class_before_epoch: TrustClass = TrustClass.KNOWN
-    """The class of every member of a coop with no ``general`` epoch yet: Known, so that a
-    new coop is usable before anyone has vouched for anyone."""
-    rate_class_coop: TrustClass = TrustClass.FEDERATED
-    """The class of the coop's own DID (it has no standing: it is the coop)."""
     rate_auth_per_s: float = Field(default=1.0, gt=0, le=1_000_000)
     """Login requests (``/v1/auth/…``) per second per client IP: stricter, against guessing."""
     rate_auth_burst: int = Field(default=10, ge=1, le=10_000_000)

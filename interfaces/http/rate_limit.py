@@ -11,8 +11,7 @@ an open socket are not counted), costs one token:
 * from its caller's bucket when it carries a bearer token that verifies, at
   the rate of the caller's trust class in the token's coop (Isolated 10/s,
   Known 50/s, Partner 100/s, Federated 200/s by default; ``ICN_RATE_<CLASS>_*``),
-  and one more from the DID's ceiling (``ICN_RATE_DID_*``, by default as high
-  as Federated's, so the classes decide);
+  or per DID (``ICN_RATE_DID_*``) for a caller without a class;
 * else from its client IP's bucket: strangers share their address's rate,
   and members behind one proxy do not;
 * and one more from a stricter per-IP bucket when it is an auth request
@@ -24,11 +23,12 @@ refuses it with its own, more precise problem document.
 
 The class is the caller's in the ``general`` context at the coop's last epoch
 (:mod:`icn.interfaces.http.caller_classes`), Isolated for a member admitted
-since. Before a coop's first epoch every member is what
-``ICN_RATE_CLASS_BEFORE_EPOCH`` says (Known: a new coop is usable before anyone
-vouched for anyone), and the coop's own DID is ``ICN_RATE_CLASS_COOP``
-(Federated). The class also caps the request body (``ICN_PAYLOAD_<CLASS>_BYTES``:
-a batch of events from an Isolated member is small), answered ``413 too-large``.
+since. Before a coop's first epoch nobody has a class, and the coop's own DID
+never has one (it is the coop, not a member): those callers get the plain
+per-DID limits every caller had before classes, so a new coop is usable from
+its first day and a node whose coops publish no epochs behaves as it did. The
+class also caps the request body (``ICN_PAYLOAD_<CLASS>_BYTES``: a batch of
+events from an Isolated member is small), answered ``413 too-large``.
 
 Liveness and readiness probes and the OpenAPI schema are never limited, so an
 orchestrator does not restart a node merely because someone flooded it.
@@ -209,10 +209,8 @@ class RateLimits:
     per_did: BucketTable
     auth_per_ip: BucketTable
     per_class: Mapping[TrustClass, BucketTable]
-    """Callers' buckets by DID, one table per class."""
+    """Callers' buckets by DID, one table per class; ``per_did`` for those without one."""
     payload_bytes: Mapping[TrustClass, int]
-    before_epoch: TrustClass = TrustClass.KNOWN
-    coop_class: TrustClass = TrustClass.FEDERATED
 
     @classmethod
     def build(
@@ -225,8 +223,6 @@ class RateLimits:
         auth_per_s: float,
         auth_burst: int,
         classes: Mapping[TrustClass, ClassLimit] = DEFAULT_CLASS_LIMITS,
-        before_epoch: TrustClass = TrustClass.KNOWN,
-        coop_class: TrustClass = TrustClass.FEDERATED,
         max_keys: int = MAX_KEYS,
         clock: Clock = time.monotonic,
     ) -> RateLimits:
@@ -241,8 +237,6 @@ class RateLimits:
             auth_per_ip=table(auth_burst, auth_per_s),
             per_class={c: table(classes[c].burst, classes[c].per_s) for c in TrustClass},
             payload_bytes={c: classes[c].payload_bytes for c in TrustClass},
-            before_epoch=before_epoch,
-            coop_class=coop_class,
         )
 
     @classmethod
@@ -270,16 +264,14 @@ class RateLimits:
                     s.rate_federated_per_s, s.rate_federated_burst, s.payload_federated_bytes
                 ),
             },
-            before_epoch=s.rate_class_before_epoch,
-            coop_class=s.rate_class_coop,
         )
 
-    def class_of(self, seen: CoopClasses | None, did: str) -> TrustClass:
-        """The class ``did`` is limited as, given what is known of its token's coop."""
-        if seen is not None and did == seen.coop_did:
-            return self.coop_class
-        if seen is None or seen.epoch is None:  # no epoch yet (or a coop not founded here)
-            return self.before_epoch
+    @staticmethod
+    def class_of(seen: CoopClasses | None, did: str) -> TrustClass | None:
+        """The class ``did`` is limited as, given what is known of its token's coop;
+        ``None``: none (no epoch yet, the coop's own DID, a coop not founded here)."""
+        if seen is None or seen.epoch is None or did == seen.coop_did:
+            return None
         return seen.classes.get(did, TrustClass.ISOLATED)
 
 
@@ -327,7 +319,7 @@ class RateLimitMiddleware:
         self.limits = limits
         self.tokens = tokens
         self.classes = classes
-        """``None``: every caller is what ``limits.before_epoch`` says (tests, tools)."""
+        """``None``: no caller has a class (tests, tools)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in (ScopeType.HTTP, ScopeType.WEBSOCKET) or self._exempt(
@@ -337,6 +329,7 @@ class RateLimitMiddleware:
             return
         who = self._caller(scope)
         caller_class = await self._class_of(who) if who is not None else None
+        # who None: charged to the address; caller_class None: per DID, body uncapped here
         refusal = self._charge(scope, who, caller_class)
         if refusal is not None:
             await self._refuse(scope, receive, send, *refusal)
@@ -359,23 +352,24 @@ class RateLimitMiddleware:
         except Exception:  # invalid or expired: the route refuses it, with the right code
             return None
 
-    async def _class_of(self, who: Principal) -> TrustClass:
-        seen = await self.classes.of(who.coop) if self.classes is not None else None
-        return self.limits.class_of(seen, who.did)
+    async def _class_of(self, who: Principal) -> TrustClass | None:
+        if self.classes is None:
+            return None
+        return self.limits.class_of(await self.classes.of(who.coop), who.did)
 
     def _charge(
         self, scope: Scope, who: Principal | None, caller_class: TrustClass | None
     ) -> tuple[float, str] | None:
         """``(seconds to wait, what was limited)`` if a bucket is empty, else ``None``."""
         ip = client_key(scope)
-        if who is None or caller_class is None:
+        if who is None:
             if wait := self.limits.per_ip.take(ip):
                 return wait, "address"
-        else:
-            if wait := self.limits.per_class[caller_class].take(who.did):
-                return wait, f"DID (class {caller_class})"
+        elif caller_class is None:
             if wait := self.limits.per_did.take(who.did):
                 return wait, "DID"
+        elif wait := self.limits.per_class[caller_class].take(who.did):
+            return wait, f"DID (class {caller_class})"
         if scope["path"].startswith(AUTH_PREFIX) and (wait := self.limits.auth_per_ip.take(ip)):
             return wait, "address on the auth endpoints"
         return None
