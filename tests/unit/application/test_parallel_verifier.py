@@ -84,3 +84,29 @@ def test_constructors() -> None:
     assert isinstance(stream_verifier(2, 10), ThreadVerifier)
     assert isinstance(stream_verifier(2, 10_000), ProcessVerifier)
     assert shared_verifier() is shared_verifier()
+
+
+def test_a_process_stream_reads_a_bounded_number_of_chunks_ahead() -> None:
+    """The caller steals chunks while the pool is busy, but never holds more than the
+    pool's depth of its own: a long file streams in bounded memory."""
+    lines = _lines(300)
+    read = 0
+
+    def source() -> Iterator[bytes]:
+        nonlocal read
+        for line in lines:
+            read += 1
+            yield line
+
+    verifier = ProcessVerifier(2)
+    try:
+        handed = 0
+        ahead = []
+        for part, inspections in verifier.stream(source(), chunk=3):
+            handed += len(part)
+            ahead.append(read - handed)
+            assert len(inspections) == len(part)
+    finally:
+        verifier.close()
+    assert handed == 300
+    assert max(ahead) <= (2 * 2 + 2 * 2) * 3
