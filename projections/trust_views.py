@@ -61,6 +61,9 @@ class AttestationRow(msgspec.Struct, frozen=True, kw_only=True):
     subject: str
     score_ppm: int
     ts: int
+    recorded_ms: int
+    """Trusted time of its event (the author's ``ts`` in stores older than that column):
+    where its decay starts, as in standing, so a path decays exactly as standing does."""
     expires_ts: int | None
     note: str | None
     revoked: bool
@@ -164,6 +167,7 @@ class EdgeView(msgspec.Struct):
     weight_ppm: int
     """The score after decay, now: what a path multiplies."""
     ts: int
+    """When it was recorded: its event's trusted time, where its decay starts."""
     expires_ts: int | None
     attestation: str
 
@@ -298,8 +302,8 @@ def _edges(reads: TrustReads, record: CoopRecord, context: str, now_ms: int) -> 
             a.subject,
             a.context,
             a.score_ppm,
-            edge_weight(a.score_ppm, a.ts, now_ms, half_life),
-            a.ts,
+            edge_weight(a.score_ppm, a.recorded_ms, now_ms, half_life),
+            a.recorded_ms,
             a.expires_ts,
             a.id,
         )

@@ -43,6 +43,12 @@ class SqlTrustReads:
             later.c.leaf > a.c.leaf,
         )
         revoked = exists().where(and_(r.c.coop == a.c.coop, r.c.attestation == a.c.event_id))
+        log = schema.log_entries
+        trusted = (
+            select(log.c.trusted_ms)
+            .where(log.c.coop == a.c.coop, log.c.leaf_index == a.c.leaf)
+            .scalar_subquery()
+        )
         query: Select[Any] = select(
             a.c.event_id,
             a.c.leaf,
@@ -54,6 +60,7 @@ class SqlTrustReads:
             a.c.expires_ts,
             a.c.note,
             revoked,
+            trusted,
         ).where(a.c.coop == coop, ~replaced)
         if context is not None:
             query = query.where(a.c.context == context)
@@ -72,6 +79,7 @@ class SqlTrustReads:
                 subject=row[4],
                 score_ppm=int(row[5]),
                 ts=int(row[6]),
+                recorded_ms=int(row[6] if row[10] is None else row[10]),
                 expires_ts=None if row[7] is None else int(row[7]),
                 note=row[8],
                 revoked=bool(row[9]),

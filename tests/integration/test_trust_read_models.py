@@ -148,8 +148,15 @@ def test_the_read_models_follow_attestations_replacements_revocations_and_epochs
 
         p = views.path(reads, "demo", d("alice"), d("dan"), "general", STORY_NOW)
         assert p.found and [e.subject for e in p.path] == [d("bob"), d("carol"), d("dan")]
-        w = [e.weight_ppm for e in p.path]  # scores decayed over the day since
-        assert w[0] < 900_000 and p.score_ppm == pytest.approx(w[0] * w[1] * w[2] / 1e12, abs=1)
+        # Decay starts at each event's trusted time (the node's clock, STORY_NOW), not at the
+        # ts its author chose a day earlier: nothing has decayed yet, and after one
+        # half-life (180 days) every weight is half its score, as in standing.
+        assert [e.weight_ppm for e in p.path] == [900_000, 800_000, 700_000]
+        assert p.score_ppm == 900_000 * 800_000 * 700_000 // 10**12
+        half_life = STORY_NOW + 180 * 86_400_000
+        q = views.path(reads, "demo", d("alice"), d("carol"), "general", half_life)
+        assert [e.weight_ppm for e in q.path] == [450_000, 400_000]
+        assert all(e.ts == STORY_NOW for e in q.path)
         assert not views.path(reads, "demo", d("dan"), d("alice"), "general", STORY_NOW).found
 
         page = views.standing(reads, "demo", "general")
