@@ -149,6 +149,79 @@ class Code(StrEnum):
         "the epoch's position, count or digest is not what the log gives",
     )
 
+    # -- governance ---------------------------------------------------------------
+    UNKNOWN_DOMAIN = "unknown-domain", _I, True, "the coop has no such governance domain (yet)"
+    DOMAIN_EXISTS = "domain-exists", _C, False, "the domain is defined already"
+    INVALID_DOMAIN = "invalid-domain", _I, False, "the domain's rules contradict themselves"
+    NOT_A_PROPOSER = (
+        "not-a-proposer",
+        _F,
+        True,
+        "the author lacks the domain's role or class to propose",
+    )
+    NOT_A_VOTER = "not-a-voter", _F, True, "the author lacks the domain's role or class to vote"
+    INVALID_VOTING_PERIOD = (
+        "invalid-voting-period",
+        _I,
+        False,
+        "opens_at or closes_at lies outside the domain's period bounds",
+    )
+    INVALID_ACTION = "invalid-action", _I, False, "the proposal's action cannot be carried out"
+    UNKNOWN_PROPOSAL = "unknown-proposal", _I, True, "no such proposal in the log"
+    PROPOSAL_NOT_OPEN = "proposal-not-open", _C, True, "voting on the proposal has not opened yet"
+    PROPOSAL_CLOSED = "proposal-closed", _C, False, "the proposal's voting has ended"
+    PROPOSAL_WITHDRAWN = "proposal-withdrawn", _C, False, "the proposal was withdrawn"
+    SEALED_BALLOT = (
+        "sealed-ballot",
+        _I,
+        False,
+        "a plain vote in a sealed domain, or a commitment in an open one",
+    )
+    ALREADY_VOTED = "already-voted", _C, False, "the voter has committed a sealed ballot already"
+    INVALID_VOTE = (
+        "invalid-vote",
+        _I,
+        False,
+        "a block outside consent, or credits the method refuses",
+    )
+    REVEAL_WINDOW = "reveal-window", _C, False, "a reveal before closes_at or after its window"
+    NO_COMMITMENT = "no-commitment", _I, False, "no unrevealed commitment of the voter to open"
+    REVEAL_MISMATCH = "reveal-mismatch", _I, False, "the reveal does not hash to the commitment"
+    DELEGATION_CYCLE = "delegation-cycle", _C, False, "the delegation would lead back to its author"
+    NOT_PROPOSAL_AUTHOR = "not-proposal-author", _F, False, "only the proposal's author may do this"
+    NO_VETO_RIGHT = "no-veto-right", _F, True, "the author holds none of the domain's veto roles"
+    TALLY_NOT_DUE = "tally-not-due", _C, True, "the proposal may not be closed before its time"
+    ALREADY_CLOSED = (
+        "already-closed",
+        _C,
+        False,
+        "the proposal is closed, withdrawn or vetoed already",
+    )
+    TALLY_MISMATCH = (
+        "tally-mismatch",
+        _I,
+        False,
+        "the close's outcome, counts or digest is not what the recount gives",
+    )
+    NOT_ACCEPTED = "not-accepted", _C, True, "the proposal has not been accepted"
+    ALREADY_EXECUTED = "already-executed", _C, False, "the proposal was executed already"
+    INVALID_EXECUTION = (
+        "invalid-execution",
+        _I,
+        False,
+        "effects and failed both or neither set, an unknown code, or an effect not in the log",
+    )
+    PROPOSAL_MISMATCH = (
+        "proposal-mismatch",
+        _I,
+        False,
+        "the event's proposal does not order this effect",
+    )
+    NOT_APPEALABLE = "not-appealable", _C, True, "only a proposal closed by a tally may be appealed"
+    APPEAL_WINDOW_CLOSED = "appeal-window-closed", _C, False, "the appeal window has passed"
+    UNKNOWN_APPEAL = "unknown-appeal", _I, True, "no such appeal in the log"
+    APPEAL_RESOLVED = "appeal-resolved", _C, False, "a proposal resolves the appeal already"
+
 
 def lookup(code: str) -> Code | None:
     """The code named ``code``, or ``None`` for a string that is no refusal code."""

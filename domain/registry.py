@@ -17,6 +17,8 @@ from icn.domain.capability import EventType
 from icn.domain.coop import rules as coop
 from icn.domain.coop import state as coop_state
 from icn.domain.coop.records import Record
+from icn.domain.governance import records as governance_records
+from icn.domain.governance import rules as governance
 from icn.domain.ledger import rules as ledger
 from icn.domain.log import rules as log
 from icn.domain.trust import records as trust_records
@@ -27,11 +29,13 @@ CAPABILITIES: tuple[tuple[EventType, ...], ...] = (
     ledger.EVENT_TYPES,
     log.EVENT_TYPES,
     trust.EVENT_TYPES,
+    governance.EVENT_TYPES,
 )
 
 RECORD_TYPES: dict[str, type[Record]] = {
     **coop_state.RECORD_TYPES,
     **{t.kind: t for t in trust_records.RECORD_TYPES},
+    **{t.kind: t for t in governance_records.RECORD_TYPES},
 }
 """Every kind of record the rules write, by its storage kind."""
 

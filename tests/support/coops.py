@@ -230,7 +230,7 @@ def two_coop_log(
     """Like the spec's ok.jsonl: ``food_events`` events of food-coop, 2 of bike-coop, interleaved.
 
     food-coop is founded with :data:`FOOD_MEMBERS` (default credit policy),
-    then payments among them, a trust attestation, a vote and a charge by the
+    then payments among them, a trust attestation, a delegation and a charge by the
     coop's DID; bike-coop (alice admin, bob; currency ``bike-share``) is
     founded half-way and has one payment. Every line is ``ok`` for the spec
     and for the coop rules. Pass ``food`` to continue its chains afterwards.
@@ -253,7 +253,12 @@ def two_coop_log(
             charge = entry_body(food.did("alice"), food.coop_did, 3)
             events.append(food.event("coop", "ledger.EntryRecorded", charge))
         elif i == 22:
-            events.append(food.event("carol", "governance.VoteCast", {"choice": "yes"}))
+            # The spec vector's vote names a proposal no log holds, and a vote is
+            # judged against its proposal's window at trusted time, which for an
+            # imported log is the wall clock: no fixed log keeps a vote valid for
+            # ever. A delegation is governance with no window.
+            delegation = {"domain": "root", "to": food.did("alice")}
+            events.append(food.event("carol", "governance.VoteDelegated", delegation))
         else:
             payer, payee = names[i % 4], names[(i * 3 + 1) % 4]
             if payer == payee:
@@ -355,7 +360,8 @@ def faults_log() -> FaultsLog:
     founded = msgspec.json.decode(f.lines[0], type=Event)
     impostor = resign(key_for("impostor"), founded)  # seq 1 of another chain
     f.add(impostor, "ok", "refused", "coop-already-founded")
-    vote = food.event("mallory", "governance.VoteCast", {"choice": "no"}, advance=False)
+    stranger = {"proposal": "ab" * 32, "choice": "no", "reason": None}
+    vote = food.event("mallory", "governance.VoteCast", stranger, advance=False)
     f.add(vote, "ok", "refused", "not-a-member")
 
     f.add(food.pay("bob", "carol", 5), "ok")
