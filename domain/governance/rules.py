@@ -146,17 +146,28 @@ def _appeal_problem(body: b.ProposalSubmitted, view: CoopView, coop: str) -> Ref
     return None
 
 
-def proposal_submitted(
-    body: b.ProposalSubmitted, event: Event, view: CoopView, now: int
-) -> Refusal | Effects:
-    """An eligible proposer puts an action to the vote within the domain's period bounds."""
+def _member_in(
+    view: CoopView, event: Event, domain_name: str
+) -> tuple[CoopRecord, DomainRecord] | Refusal:
+    """The coop and the domain an active author acts in."""
     coop = founded_coop(view, event)
     problem = _active(view, coop.coop, event.author)
     if problem:
         return problem
-    domain = state.domain(view, coop, body.domain)
+    domain = state.domain(view, coop, domain_name)
     if domain is None:
-        return Refusal(Code.UNKNOWN_DOMAIN, f"no domain {body.domain!r}")
+        return Refusal(Code.UNKNOWN_DOMAIN, f"no domain {domain_name!r}")
+    return coop, domain
+
+
+def proposal_submitted(
+    body: b.ProposalSubmitted, event: Event, view: CoopView, now: int
+) -> Refusal | Effects:
+    """An eligible proposer puts an action to the vote within the domain's period bounds."""
+    found = _member_in(view, event, body.domain)
+    if isinstance(found, Refusal):
+        return found
+    coop, domain = found
     rules = domain.rules
     member = view.member(coop.coop, event.author)
     if not qualifies(view, coop, member, rules.proposer_roles, rules.min_class_propose):
@@ -286,12 +297,10 @@ def vote_delegated(
     body: b.VoteDelegated, event: Event, view: CoopView, now: int
 ) -> Refusal | Effects:
     """A member follows another's vote in a domain; a chain leading back is refused."""
-    coop = founded_coop(view, event)
-    problem = _active(view, coop.coop, event.author)
-    if problem:
-        return problem
-    if state.domain(view, coop, body.domain) is None:
-        return Refusal(Code.UNKNOWN_DOMAIN, f"no domain {body.domain!r}")
+    found = _member_in(view, event, body.domain)
+    if isinstance(found, Refusal):
+        return found
+    coop = found[0]
     if body.to is not None:
         problem = _active(view, coop.coop, body.to)
         if problem:
