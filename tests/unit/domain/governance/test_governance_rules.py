@@ -6,9 +6,11 @@ from typing import Any
 
 import pytest
 
+from icn.application.coop_view import decode_record, encode_record
 from icn.domain.governance import state
 from icn.domain.governance.records import ProposalState
 from icn.domain.governance.tally import commitment_of
+from icn.domain.registry import RECORD_TYPES
 
 from .story import DAY, Gov
 
@@ -303,3 +305,19 @@ def test_the_charter_keeps_every_version_each_ordered_by_its_proposal(gov: Gov) 
         versions.append(text)
     charter = state.charter(gov.c.state, gov.s.coop, "purpose")
     assert [(v.version, v.text) for v in charter] == [(1, versions[0]), (2, versions[1])]
+
+
+def test_every_record_a_story_writes_survives_the_stores_encoding(gov: Gov) -> None:
+    """Proposals hold a tagged action and their rules: the stored bytes decode to the same."""
+    action = {"kind": "allocate-budget", "to": gov.s.did("bob"), "amount": 5,
+              "currency": "hours", "purpose": "tools"}  # fmt: skip
+    p = gov.propose(action=action)
+    gov.run(p, gov.vote("alice", p.id), gov.vote("bob", p.id))
+    gov.run(gov.event("carol", "VoteDelegated", {"domain": "root", "to": gov.s.did("bob")}))
+    gov.run(gov.close(p.id))
+    written = list(gov.c.state.records.values())
+    kinds = {r.kind for r in written}
+    assert {"proposal", "ballot", "delegation"} <= kinds <= set(RECORD_TYPES)
+    for record in written:
+        row = encode_record(gov.s.coop, record)
+        assert decode_record(row.kind, row.value) == record
