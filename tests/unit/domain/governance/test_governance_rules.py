@@ -8,9 +8,12 @@ import pytest
 
 from icn.application.coop_view import decode_record, encode_record
 from icn.domain.governance import state
+from icn.domain.governance.eligibility import trust_class
 from icn.domain.governance.records import ProposalState
 from icn.domain.governance.tally import commitment_of
 from icn.domain.registry import RECORD_TYPES
+from icn.domain.trust.classes import TrustClass
+from icn.domain.trust.rules import standing_at
 
 from .story import DAY, Gov
 
@@ -321,3 +324,24 @@ def test_every_record_a_story_writes_survives_the_stores_encoding(gov: Gov) -> N
     for record in written:
         row = encode_record(gov.s.coop, record)
         assert decode_record(row.kind, row.value) == record
+
+
+def test_a_least_trust_class_reads_the_governance_standing_of_the_last_epoch(gov: Gov) -> None:
+    define(gov, "elders", min_class_vote="known")
+    p = gov.propose(domain="elders")
+    gov.run(p)
+    assert gov.c.refused(gov.vote("bob", p.id, advance=False)) == "not-a-voter"
+    for truster in ("alice", "carol", "dan"):
+        body = {"subject": gov.s.did("bob"), "context": "governance", "score_ppm": 900_000}
+        gov.run(gov.s.event(truster, "trust.AttestationRecorded", body))
+    coop = gov.c.state.coop(gov.s.coop)
+    assert coop is not None
+    now = gov.s.ts + 1
+    standing = standing_at(gov.c.state, coop, "governance", now)
+    epoch = {
+        "context": "governance", "epoch": 1, "as_of": gov.c.state.log_size(gov.s.coop),
+        "count": len(standing.members), "digest": standing.digest(),
+    }  # fmt: skip
+    gov.run(gov.s.event("coop", "trust.StandingPublished", epoch, ts=now))
+    assert trust_class(gov.c.state, coop, gov.s.did("bob")) != TrustClass.ISOLATED
+    gov.run(gov.vote("bob", p.id))
