@@ -1,11 +1,11 @@
-"""Rules for domains, proposals, ballots, delegations, closes, executions, appeals, the charter.
+"""Rules for domains, proposals, closes, executions, appeals and the charter; the table of types.
 
 Who may state what: the coop's DID defines and changes domains, closes
 proposals with a tally every node recounts, executes accepted ones once and
-records charter amendments; an eligible member proposes, votes (or commits
-and reveals in a sealed domain) and delegates; the author withdraws; a veto
-role vetoes; an active member appeals. Every window is judged at trusted
-time ``now``, never at the author's ``ts``.
+records charter amendments; an eligible member proposes (ballots and
+delegations are :mod:`.voting`'s); the author withdraws; a veto role vetoes;
+an active member appeals. Every window is judged at trusted time ``now``,
+never at the author's ``ts``.
 """
 
 from __future__ import annotations
@@ -15,62 +15,27 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from icn.domain.capability import EventType
-from icn.domain.coop.records import CoopRecord, MemberStatus
-from icn.domain.coop.state import CoopView, Effects, founded_coop
+from icn.domain.coop.state import CoopView, Effects
 from icn.domain.governance import actions as a
 from icn.domain.governance import bodies as b
-from icn.domain.governance import state
+from icn.domain.governance import state, voting
 from icn.domain.governance.checks import action_problem, rules_problem
 from icn.domain.governance.closing import recount
-from icn.domain.governance.eligibility import may_vote, qualifies
+from icn.domain.governance.eligibility import qualifies
+from icn.domain.governance.guards import active, by_coop_did, duty_on, find_proposal, member_in
 from icn.domain.governance.records import (
     ROOT,
     AppealRecord,
-    BallotRecord,
     CharterRecord,
-    DelegationRecord,
     DomainRecord,
     Execution,
     ProposalRecord,
     ProposalState,
 )
-from icn.domain.governance.tally import commitment_of
 from icn.domain.refusals import Code, Refusal, lookup
 
 if TYPE_CHECKING:
     from icn.domain.events.envelope import Event
-
-
-def _active(view: CoopView, coop: str, did: str) -> Refusal | None:
-    member = view.member(coop, did)
-    if member is None or member.status in (MemberStatus.APPLIED, MemberStatus.EXITED):
-        return Refusal(Code.NOT_A_MEMBER, f"{did} is not a member of {coop}")
-    if member.status == MemberStatus.SUSPENDED:
-        return Refusal(Code.MEMBER_SUSPENDED, f"{did} is suspended")
-    return None
-
-
-def _by_coop(view: CoopView, event: Event) -> CoopRecord | Refusal:
-    coop = founded_coop(view, event)
-    if event.author != coop.did:
-        return Refusal(Code.NOT_AUTHORIZED, f"only the coop's DID states {event.type}")
-    return coop
-
-
-def _proposal(view: CoopView, coop: str, proposal_id: str) -> ProposalRecord | Refusal:
-    p = state.proposal(view, coop, proposal_id)
-    return p if p is not None else Refusal(Code.UNKNOWN_PROPOSAL, f"no proposal {proposal_id}")
-
-
-def _duty_on(
-    view: CoopView, event: Event, proposal_id: str
-) -> tuple[CoopRecord, ProposalRecord] | Refusal:
-    """The coop and the proposal a duty of the coop's DID names."""
-    coop = _by_coop(view, event)
-    if isinstance(coop, Refusal):
-        return coop
-    p = _proposal(view, coop.coop, proposal_id)
-    return p if isinstance(p, Refusal) else (coop, p)
 
 
 def _ordered_by(
@@ -89,7 +54,7 @@ def _set_domain(
     body: b.DomainDefined | b.DomainChanged, event: Event, view: CoopView, now: int
 ) -> Refusal | Effects:
     """A domain defined (it must not exist) or changed (it must): by the coop's DID."""
-    coop = _by_coop(view, event)
+    coop = by_coop_did(view, event)
     if isinstance(coop, Refusal):
         return coop
     current = state.domain(view, coop, body.domain)
@@ -146,25 +111,11 @@ def _appeal_problem(body: b.ProposalSubmitted, view: CoopView, coop: str) -> Ref
     return None
 
 
-def _member_in(
-    view: CoopView, event: Event, domain_name: str
-) -> tuple[CoopRecord, DomainRecord] | Refusal:
-    """The coop and the domain an active author acts in."""
-    coop = founded_coop(view, event)
-    problem = _active(view, coop.coop, event.author)
-    if problem:
-        return problem
-    domain = state.domain(view, coop, domain_name)
-    if domain is None:
-        return Refusal(Code.UNKNOWN_DOMAIN, f"no domain {domain_name!r}")
-    return coop, domain
-
-
 def proposal_submitted(
     body: b.ProposalSubmitted, event: Event, view: CoopView, now: int
 ) -> Refusal | Effects:
     """An eligible proposer puts an action to the vote within the domain's period bounds."""
-    found = _member_in(view, event, body.domain)
+    found = member_in(view, event, body.domain)
     if isinstance(found, Refusal):
         return found
     coop, domain = found
@@ -200,123 +151,8 @@ def proposal_submitted(
     return effects
 
 
-def _votable(
-    view: CoopView, coop: CoopRecord, event: Event, proposal_id: str, now: int
-) -> ProposalRecord | Refusal:
-    """The proposal, if the author may vote on it now: member, open, in its window, eligible."""
-    problem = _active(view, coop.coop, event.author)
-    if problem:
-        return problem
-    p = _proposal(view, coop.coop, proposal_id)
-    if isinstance(p, Refusal):
-        return p
-    if p.state == ProposalState.WITHDRAWN:
-        return Refusal(Code.PROPOSAL_WITHDRAWN, "the proposal was withdrawn")
-    if p.state != ProposalState.OPEN or now >= p.closes_at:
-        return Refusal(Code.PROPOSAL_CLOSED, "the proposal's voting has ended")
-    if now < p.opens_at:
-        return Refusal(Code.PROPOSAL_NOT_OPEN, f"voting opens at {p.opens_at}")
-    if not may_vote(view, coop, event.author, p.rules):
-        return Refusal(Code.NOT_A_VOTER, f"{event.author} may not vote in {p.domain}")
-    return p
-
-
-def _choice_problem(rules: a.DomainRules, choice: str, credits: int | None) -> Refusal | None:
-    if choice == "block" and rules.method != "consent":
-        return Refusal(Code.INVALID_VOTE, "a block means something under consent only")
-    if credits is not None and rules.method != "quadratic":
-        return Refusal(Code.INVALID_VOTE, "credits are spent under the quadratic method only")
-    if credits is not None and credits > rules.credits:
-        return Refusal(Code.INVALID_VOTE, f"at most {rules.credits} credits per proposal")
-    return None
-
-
-def _ballot(
-    view: CoopView, event: Event, proposal_id: str, now: int, *, sealed: bool
-) -> ProposalRecord | Refusal:
-    """The proposal a cast (``sealed`` False) or a commitment (True) may go to now."""
-    coop = founded_coop(view, event)
-    p = _votable(view, coop, event, proposal_id, now)
-    if isinstance(p, Refusal) or p.rules.sealed == sealed:
-        return p
-    if p.rules.sealed:
-        return Refusal(Code.SEALED_BALLOT, "this domain takes sealed ballots: commit, then reveal")
-    return Refusal(Code.SEALED_BALLOT, "this domain takes open votes: cast one")
-
-
-def vote_cast(body: b.VoteCast, event: Event, view: CoopView, now: int) -> Refusal | Effects:
-    """An eligible voter's choice; a later one replaces it while the proposal is open."""
-    p = _ballot(view, event, body.proposal, now, sealed=False)
-    if isinstance(p, Refusal):
-        return p
-    problem = _choice_problem(p.rules, body.choice, body.credits)
-    if problem:
-        return problem
-    cast = BallotRecord(proposal=p.id, voter=event.author, vote=event.id, choice=body.choice)
-    return [msgspec.structs.replace(cast, credits=body.credits, cast_ms=now)]
-
-
-def vote_committed(
-    body: b.VoteCommitted, event: Event, view: CoopView, now: int
-) -> Refusal | Effects:
-    """A sealed ballot, once per voter; nobody can tally it before the reveals."""
-    p = _ballot(view, event, body.proposal, now, sealed=True)
-    if isinstance(p, Refusal):
-        return p
-    if state.ballot(view, event.coop, p.id, event.author) is not None:
-        return Refusal(Code.ALREADY_VOTED, "a sealed ballot is committed once")
-    sealed = BallotRecord(proposal=p.id, voter=event.author, vote=event.id, choice=None)
-    return [msgspec.structs.replace(sealed, commitment=body.commitment, cast_ms=now)]
-
-
-def vote_revealed(
-    body: b.VoteRevealed, event: Event, view: CoopView, now: int
-) -> Refusal | Effects:
-    """The voter opens their commitment after ``closes_at``, within the reveal window."""
-    coop = founded_coop(view, event)
-    p = _proposal(view, coop.coop, body.proposal)
-    if isinstance(p, Refusal):
-        return p
-    if p.state != ProposalState.OPEN or not p.closes_at <= now < p.tally_due():
-        return Refusal(Code.REVEAL_WINDOW, f"reveals run from {p.closes_at} to {p.tally_due()}")
-    ballot = state.ballot(view, coop.coop, p.id, event.author)
-    if ballot is None or ballot.commitment is None or ballot.choice is not None:
-        return Refusal(Code.NO_COMMITMENT, "no unrevealed commitment of the author")
-    if commitment_of(body.choice, body.credits, body.salt) != ballot.commitment:
-        return Refusal(Code.REVEAL_MISMATCH, "choice, credits and salt do not hash to it")
-    problem = _choice_problem(p.rules, body.choice, body.credits)
-    if problem:
-        return problem
-    revealed = msgspec.structs.replace(
-        ballot, vote=event.id, choice=body.choice, credits=body.credits
-    )
-    return [revealed]
-
-
-def vote_delegated(
-    body: b.VoteDelegated, event: Event, view: CoopView, now: int
-) -> Refusal | Effects:
-    """A member follows another's vote in a domain; a chain leading back is refused."""
-    found = _member_in(view, event, body.domain)
-    if isinstance(found, Refusal):
-        return found
-    coop = found[0]
-    if body.to is not None:
-        problem = _active(view, coop.coop, body.to)
-        if problem:
-            return problem
-        step: str | None = body.to
-        seen: set[str] = set()
-        while step is not None and step not in seen:
-            if step == event.author:
-                return Refusal(Code.DELEGATION_CYCLE, "the chain of delegates leads back")
-            seen.add(step)
-            step = state.delegation(view, coop.coop, body.domain, step)
-    return [DelegationRecord(domain=body.domain, member=event.author, to=body.to, event=event.id)]
-
-
 def _still_open(view: CoopView, coop: str, proposal_id: str, now: int) -> ProposalRecord | Refusal:
-    p = _proposal(view, coop, proposal_id)
+    p = find_proposal(view, coop, proposal_id)
     if isinstance(p, Refusal):
         return p
     if p.state == ProposalState.WITHDRAWN:
@@ -342,7 +178,7 @@ def proposal_vetoed(
     body: b.ProposalVetoed, event: Event, view: CoopView, now: int
 ) -> Refusal | Effects:
     """A holder of one of the domain's veto roles stops a proposal still open."""
-    problem = _active(view, event.coop, event.author)
+    problem = active(view, event.coop, event.author)
     if problem:
         return problem
     p = _still_open(view, event.coop, body.proposal, now)
@@ -358,7 +194,7 @@ def proposal_closed(
     body: b.ProposalClosed, event: Event, view: CoopView, now: int
 ) -> Refusal | Effects:
     """The coop's DID closes a proposal once, with the tally every node recounts here."""
-    found = _duty_on(view, event, body.proposal)
+    found = duty_on(view, event, body.proposal)
     if isinstance(found, Refusal):
         return found
     coop, p = found
@@ -382,7 +218,7 @@ def proposal_executed(
     body: b.ProposalExecuted, event: Event, view: CoopView, now: int
 ) -> Refusal | Effects:
     """The coop's DID records, once, what carried an accepted proposal out (or why not)."""
-    found = _duty_on(view, event, body.proposal)
+    found = duty_on(view, event, body.proposal)
     if isinstance(found, Refusal):
         return found
     coop, p = found
@@ -405,10 +241,10 @@ def proposal_executed(
 
 def appeal_filed(body: b.AppealFiled, event: Event, view: CoopView, now: int) -> Refusal | Effects:
     """An active member appeals a tallied outcome within its appeal window."""
-    problem = _active(view, event.coop, event.author)
+    problem = active(view, event.coop, event.author)
     if problem:
         return problem
-    p = _proposal(view, event.coop, body.proposal)
+    p = find_proposal(view, event.coop, body.proposal)
     if isinstance(p, Refusal):
         return p
     if p.state not in ProposalState.CLOSED:
@@ -425,7 +261,7 @@ def charter_amended(
     body: b.CharterAmended, event: Event, view: CoopView, now: int
 ) -> Refusal | Effects:
     """The coop's DID records the next version of a section, as an accepted proposal ordered."""
-    coop = _by_coop(view, event)
+    coop = by_coop_did(view, event)
     if isinstance(coop, Refusal):
         return coop
     wanted = a.AmendCharter(section=body.section, text=body.text, rationale=body.rationale)
@@ -447,10 +283,10 @@ EVENT_TYPES = (
     EventType(b.DOMAIN_DEFINED, b.DomainDefined, domain_defined),
     EventType(b.DOMAIN_CHANGED, b.DomainChanged, domain_changed),
     EventType(b.PROPOSAL_SUBMITTED, b.ProposalSubmitted, proposal_submitted),
-    EventType(b.VOTE_CAST, b.VoteCast, vote_cast),
-    EventType(b.VOTE_COMMITTED, b.VoteCommitted, vote_committed),
-    EventType(b.VOTE_REVEALED, b.VoteRevealed, vote_revealed),
-    EventType(b.VOTE_DELEGATED, b.VoteDelegated, vote_delegated),
+    EventType(b.VOTE_CAST, b.VoteCast, voting.vote_cast),
+    EventType(b.VOTE_COMMITTED, b.VoteCommitted, voting.vote_committed),
+    EventType(b.VOTE_REVEALED, b.VoteRevealed, voting.vote_revealed),
+    EventType(b.VOTE_DELEGATED, b.VoteDelegated, voting.vote_delegated),
     EventType(b.PROPOSAL_WITHDRAWN, b.ProposalWithdrawn, proposal_withdrawn),
     EventType(b.PROPOSAL_VETOED, b.ProposalVetoed, proposal_vetoed),
     EventType(b.PROPOSAL_CLOSED, b.ProposalClosed, proposal_closed),
