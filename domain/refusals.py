@@ -217,6 +217,12 @@ class Code(StrEnum):
         False,
         "the event's proposal does not order this effect",
     )
+    PROPOSAL_REQUIRED = (
+        "proposal-required",
+        _F,
+        False,
+        "since the coop's first proposal, only an accepted proposal orders this",
+    )
     NOT_APPEALABLE = "not-appealable", _C, True, "only a proposal closed by a tally may be appealed"
     APPEAL_WINDOW_CLOSED = "appeal-window-closed", _C, False, "the appeal window has passed"
     UNKNOWN_APPEAL = "unknown-appeal", _I, True, "no such appeal in the log"

@@ -47,7 +47,8 @@ class DomainDefined(Strict, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     """Its name (``root`` exists from the founding and cannot be defined again)."""
     rules: DomainRules
     proposal: EventId | None = None
-    """The accepted ``change-domain`` proposal this carries out, if any."""
+    """The accepted ``change-domain`` proposal this carries out: required once the coop
+    has had its first proposal (before, the coop's DID sets domains up by itself)."""
 
 
 class DomainChanged(Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -56,7 +57,8 @@ class DomainChanged(Strict, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     domain: DomainName
     rules: DomainRules
     proposal: EventId | None = None
-    """The accepted ``change-domain`` proposal this carries out, if any."""
+    """The accepted ``change-domain`` proposal this carries out: required once the coop
+    has had its first proposal (before, the coop's DID sets domains up by itself)."""
 
 
 class ProposalSubmitted(Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):

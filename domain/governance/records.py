@@ -18,6 +18,20 @@ ROOT = "root"
 """The domain every coop has from its founding."""
 
 
+class GovernanceRecord(Record, frozen=True, kw_only=True):
+    """The coop's governance as a whole: how many proposals it has seen.
+
+    Until the first proposal the coop's DID sets domains up by itself; from
+    then on a domain changes only as an accepted proposal orders.
+    """
+
+    kind: ClassVar[str] = "governance"
+    proposals: int = 0
+
+    def key(self) -> str:
+        return ""
+
+
 class DomainRecord(Record, frozen=True, kw_only=True):
     """One domain's rules as they stand."""
 
@@ -183,6 +197,7 @@ def charter_key(section: str, version: int) -> str:
 
 
 RECORD_TYPES = (
+    GovernanceRecord,
     DomainRecord,
     ProposalRecord,
     BallotRecord,

@@ -41,9 +41,14 @@ if TYPE_CHECKING:
 def _ordered_by(
     view: CoopView, coop: str, proposal_id: str | None, wanted: a.Action
 ) -> Refusal | None:
-    """An effect that names a proposal must be that accepted proposal's very action."""
+    """An effect that names a proposal must be that accepted proposal's very action; one
+    that names none is the coop's DID setting up, before its first proposal."""
     if proposal_id is None:
-        return None
+        if state.governance(view, coop).proposals == 0:
+            return None
+        return Refusal(
+            Code.PROPOSAL_REQUIRED, "since the first proposal, only a proposal orders it"
+        )
     p = state.proposal(view, coop, proposal_id)
     if p is None or p.state != ProposalState.ACCEPTED or p.action != wanted:
         return Refusal(Code.PROPOSAL_MISMATCH, f"{proposal_id} is no accepted proposal of this")
@@ -144,6 +149,8 @@ def proposal_submitted(
             appeal=body.appeal,
         )
     ]
+    counters = state.governance(view, coop.coop)
+    effects.append(msgspec.structs.replace(counters, proposals=counters.proposals + 1))
     if body.appeal is not None:
         appeal = state.appeal(view, coop.coop, body.appeal)
         assert appeal is not None

@@ -16,11 +16,18 @@ from icn.domain.governance.records import (
     CharterRecord,
     DelegationRecord,
     DomainRecord,
+    GovernanceRecord,
     ProposalRecord,
     ballot_key,
     delegation_key,
     root_domain,
 )
+
+
+def governance(view: CoopView, coop: str) -> GovernanceRecord:
+    """The coop's governance counters (all zero before its first proposal)."""
+    r = view.record(coop, GovernanceRecord.kind, "")
+    return r if isinstance(r, GovernanceRecord) else GovernanceRecord()
 
 
 def domain(view: CoopView, coop: CoopRecord, name: str) -> DomainRecord | None:

@@ -137,6 +137,7 @@ def test_bad_proposals_are_refused_with_a_code(
 def test_roles_and_trust_class_decide_who_proposes_votes_and_vetoes(gov: Gov) -> None:
     define(gov, "tools", proposer_roles=["steward"], voter_roles=["steward", "admin"],
            veto_roles=["admin"])  # fmt: skip
+    define(gov, "elders", min_class_vote="known", min_class_propose="partner")
     assert gov.c.refused(gov.propose("bob", domain="tools", advance=False)) == "not-a-proposer"
     p = gov.propose("dan", domain="tools")
     gov.run(p, gov.vote("alice", p.id))
@@ -149,7 +150,6 @@ def test_roles_and_trust_class_decide_who_proposes_votes_and_vetoes(gov: Gov) ->
     assert gov.proposal(p.id).state == ProposalState.VETOED
     assert gov.c.refused(gov.vote("dan", p.id, advance=False)) == "proposal-closed"
 
-    define(gov, "elders", min_class_vote="known", min_class_propose="partner")
     assert gov.c.refused(gov.propose("alice", domain="elders", advance=False)) == (
         "not-a-proposer"
     )  # nobody has a governance standing before the first epoch: Isolated
@@ -267,6 +267,7 @@ def test_executions_record_effects_or_a_failure_and_never_twice(gov: Gov) -> Non
 def test_appeals_come_within_the_window_and_a_root_proposal_resolves_each_once(
     gov: Gov,
 ) -> None:
+    define(gov, "finance")
     p = gov.propose()
     gov.run(p, gov.vote("alice", p.id), gov.vote("bob", p.id))
     appeal = {"proposal": p.id, "grounds": "we were not told"}
@@ -277,7 +278,6 @@ def test_appeals_come_within_the_window_and_a_root_proposal_resolves_each_once(
     filed = gov.event("carol", "AppealFiled", appeal)
     gov.run(filed)
     assert gov.proposal(p.id).appeals == (filed.id,)
-    define(gov, "finance")
     assert gov.c.refused(gov.propose(domain="finance", appeal=filed.id, advance=False)) == (
         "invalid-action"
     )
@@ -345,3 +345,29 @@ def test_a_least_trust_class_reads_the_governance_standing_of_the_last_epoch(gov
     gov.run(gov.s.event("coop", "trust.StandingPublished", epoch, ts=now))
     assert trust_class(gov.c.state, coop, gov.s.did("bob")) != TrustClass.ISOLATED
     gov.run(gov.vote("bob", p.id))
+
+
+def test_after_the_first_proposal_only_an_accepted_proposal_changes_a_domain(gov: Gov) -> None:
+    define(gov, "finance")  # setting up: the coop's DID alone
+    rules = {"method": "supermajority", "threshold_ppm": 750_000}
+    action = {"kind": "change-domain", "domain": "finance", "rules": rules}
+    p = gov.propose(action=action)
+    gov.run(p)
+    change = {"domain": "finance", "rules": rules}
+    alone = gov.event("coop", "DomainChanged", change, advance=False)
+    assert gov.c.refused(alone) == "proposal-required"
+    assert gov.c.refused(gov.event("coop", "DomainDefined", {"domain": "legal", "rules": {}},
+                                   advance=False)) == "proposal-required"  # fmt: skip
+    early = gov.event("coop", "DomainChanged", {**change, "proposal": p.id}, advance=False)
+    assert gov.c.refused(early) == "proposal-mismatch"  # not accepted (yet)
+    gov.run(gov.vote("alice", p.id), gov.vote("bob", p.id))
+    gov.run(gov.close(p.id))
+    other = {"domain": "finance", "rules": {"method": "unanimous"}, "proposal": p.id}
+    assert gov.c.refused(gov.event("coop", "DomainChanged", other, advance=False)) == (
+        "proposal-mismatch"
+    )
+    gov.run(gov.event("coop", "DomainChanged", {**change, "proposal": p.id}))
+    coop = gov.c.state.coop(gov.s.coop)
+    assert coop is not None
+    finance = state.domain(gov.c.state, coop, "finance")
+    assert finance is not None and finance.rules.threshold_ppm == 750_000
