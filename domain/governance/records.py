@@ -169,7 +169,9 @@ class AppealRecord(Record, frozen=True, kw_only=True):
     grounds: str
     filed_ms: int
     resolution: str | None = None
-    """The root-domain proposal submitted to resolve it."""
+    """The root-domain proposal submitted to resolve it (the latest, if one was withdrawn)."""
+    outcome: str | None = None
+    """Once that proposal is closed: ``overturned`` if it was accepted, else ``upheld``."""
 
     def key(self) -> str:
         return self.id

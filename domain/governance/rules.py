@@ -112,7 +112,9 @@ def _appeal_problem(body: b.ProposalSubmitted, view: CoopView, coop: str) -> Ref
     if appeal is None:
         return Refusal(Code.UNKNOWN_APPEAL, f"no appeal {body.appeal}")
     if appeal.resolution is not None:
-        return Refusal(Code.APPEAL_RESOLVED, f"{appeal.resolution} resolves it already")
+        before = state.proposal(view, coop, appeal.resolution)
+        if before is None or before.state not in (ProposalState.WITHDRAWN, ProposalState.VETOED):
+            return Refusal(Code.APPEAL_RESOLVED, f"{appeal.resolution} resolves it already")
     return None
 
 
@@ -213,12 +215,17 @@ def proposal_closed(
     stated = (body.outcome, body.counts, body.eligible, body.counted, body.ballots_digest)
     if stated != (t.outcome, t.counts, t.eligible, t.counted, t.ballots_digest):
         return Refusal(Code.TALLY_MISMATCH, f"the recount gives {t.outcome}, {t.counts}")
-    return [
+    effects: Effects = [
         msgspec.structs.replace(
             p, state=t.outcome, ended_ms=now, counted=t.counted, eligible=t.eligible,
             ballots_digest=t.ballots_digest,
         )
     ]  # fmt: skip
+    appeal = state.appeal(view, coop.coop, p.appeal) if p.appeal else None
+    if appeal is not None:
+        verdict = "overturned" if t.outcome == ProposalState.ACCEPTED else "upheld"
+        effects.append(msgspec.structs.replace(appeal, outcome=verdict))
+    return effects
 
 
 def proposal_executed(

@@ -281,8 +281,16 @@ def test_appeals_come_within_the_window_and_a_root_proposal_resolves_each_once(
     assert gov.c.refused(gov.propose(domain="finance", appeal=filed.id, advance=False)) == (
         "invalid-action"
     )
-    gov.run(gov.propose(appeal=filed.id))
+    first = gov.propose(appeal=filed.id)
+    gov.run(first, gov.event("alice", "ProposalWithdrawn", {"proposal": first.id}))
+    resolving = gov.propose(appeal=filed.id)  # the withdrawn one resolved nothing
+    gov.run(resolving)
     assert gov.c.refused(gov.propose(appeal=filed.id, advance=False)) == "appeal-resolved"
+    gov.run(gov.vote("bob", resolving.id, "no"), gov.vote("carol", resolving.id, "no"))
+    gov.run(gov.close(resolving.id))
+    resolved = state.appeal(gov.c.state, gov.s.coop, filed.id)
+    assert resolved is not None
+    assert (resolved.resolution, resolved.outcome) == (resolving.id, "upheld")
     too_late = gov.proposal(p.id).appeal_until()
     late = gov.event("dan", "AppealFiled", appeal, ts=too_late, advance=False)
     assert gov.c.refused(late) == "appeal-window-closed"
