@@ -218,7 +218,8 @@ def test_an_event_of_a_coop_never_founded_is_refused_and_stores_nothing(
     founded(store, clock)
     nowhere = CoopScript("nowhere-coop")
     payment = nowhere.pay("alice", "bob", 1, advance=False)
-    vote = nowhere.event("bob", "governance.VoteCast", {"choice": "yes"}, advance=False)
+    delegated = {"domain": "root", "to": nowhere.did("alice")}
+    vote = nowhere.event("bob", "governance.VoteDelegated", delegated, advance=False)
     rows = everything(store)
 
     outcomes = append(store, clock, payment, vote)
