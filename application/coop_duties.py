@@ -7,7 +7,8 @@ recorded decision orders it), linked by ``ledger.DisputeSettled``; and
 demurrage, where a currency's policy asks for it, is charged once per period
 to the coop account. Both run in the node's background loop and on demand
 from the CLI; running them twice does nothing the second time. The same round
-publishes the standing epochs that are due (:mod:`icn.application.trust_epochs`).
+publishes the standing epochs that are due (:mod:`icn.application.trust_epochs`)
+and closes and executes proposals (:mod:`icn.application.governance_duties`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from nacl.signing import SigningKey
 from icn.application.authoring import BodyOf, EventAuthor
 from icn.application.coop_view import decode_record
 from icn.application.errors import ApplicationError
+from icn.application.governance_duties import GovernanceDuties
 from icn.application.ports import EventStore
 from icn.application.queries import coop_of
 from icn.application.trust_epochs import TrustEpochs
@@ -52,10 +54,13 @@ class CoopDuties:
         author: EventAuthor,
         key_for: KeyFor,
         epochs: TrustEpochs | None = None,
+        governance: GovernanceDuties | None = None,
     ) -> None:
         self._store = store
         self._epochs = epochs
         """Standing epochs that are due are published in the same round."""
+        self._governance = governance
+        """Proposals due are closed, and accepted ones executed, in the same round."""
         self._author = author
         self._key_for = key_for
         self.failures: list[tuple[str, str, ApplicationError]] = []
@@ -148,6 +153,7 @@ class CoopDuties:
             ]
             duties.append(("charge demurrage", partial(self.charge_demurrage, coop, key, now_ms)))
             duties += self._epochs.duties(coop, key) if self._epochs else []
+            duties += self._governance.duties(coop, key) if self._governance else []
             for what, duty in duties:
                 try:
                     done += duty()

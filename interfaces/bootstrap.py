@@ -19,6 +19,7 @@ from icn.application.authoring import EventAuthor
 from icn.application.checkpoints import IssueCheckpoint
 from icn.application.coop_duties import CoopDuties
 from icn.application.errors import ApplicationError
+from icn.application.governance_duties import GovernanceDuties
 from icn.application.trust_epochs import TrustEpochs
 from icn.infrastructure.data_dir import hold_data_dir, secure_data_dir
 from icn.infrastructure.keystore import Keystore
@@ -110,12 +111,17 @@ class Node:
                 cache[coop] = key
             return cache[coop]
 
-        return CoopDuties(self.store, self.author, key_for, self.epochs)
+        return CoopDuties(self.store, self.author, key_for, self.epochs, self.governance)
 
     @property
     def epochs(self) -> TrustEpochs:
         """Standing epochs, published by the coop's key when due or asked for."""
         return TrustEpochs(self.store, self.append, self.clock_ms)
+
+    @property
+    def governance(self) -> GovernanceDuties:
+        """Closing due proposals and executing accepted ones, with the coop's key."""
+        return GovernanceDuties(self.store, self.append, self.clock_ms)
 
     def checkpoints(self, key: SigningKey | None = None) -> IssueCheckpoint:
         """The checkpoint use case, signing with the node key."""

@@ -1,0 +1,111 @@
+"""The governance duties on a real store: members decide by vote, the coop's key closes the
+proposal when its time has passed and carries the decision out exactly once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from support.coops import STORY_NOW, CoopScript
+
+from icn.application.append import AppendEvents
+from icn.application.authoring import EventAuthor
+from icn.application.coop_duties import CoopDuties
+from icn.application.governance_duties import GovernanceDuties
+from icn.application.trust_epochs import CommittedState
+from icn.domain.events.envelope import Event, inspect
+from icn.domain.governance import bodies as gb
+from icn.domain.governance import state
+from icn.domain.governance.closing import recount
+from icn.domain.governance.records import Execution, ProposalRecord, ProposalState
+from icn.infrastructure.store.event_store import SqlEventStore
+
+DAY = 86_400_000
+
+
+class Node:
+    """One node keeping the coop's key, its trusted clock set by the test."""
+
+    def __init__(self, store: SqlEventStore) -> None:
+        self.store = store
+        self.now = STORY_NOW
+        self.s = CoopScript("demo")
+        self.append = AppendEvents(store, lambda: self.now)
+        self.gov = GovernanceDuties(store, self.append, lambda: self.now)
+        author = EventAuthor(store, self.append, lambda: self.now)
+        self.duties = CoopDuties(store, author, self._key, None, self.gov)
+        self.write(self.s.found({"alice": ["admin"], "bob": [], "carol": []}))
+
+    def _key(self, coop: str) -> Any:
+        return self.s.coop_key if coop == "demo" else None
+
+    def write(self, *events: Event) -> None:
+        outcomes = self.append.append_inspected([inspect(e.wire_bytes()) for e in events])
+        assert [o.verdict for o in outcomes] == ["ok"] * len(events), outcomes
+
+    def decide(self, action: dict[str, Any], voters: list[str]) -> ProposalRecord:
+        """Propose, vote yes, let the period pass, run the duty round; the proposal after it."""
+        body = {
+            "domain": "root",
+            "title": f"{action['kind']} by vote",
+            "text": "Decided together.",
+            "action": action,
+            "closes_at": self.now + DAY,
+        }
+        proposal = self.s.event("alice", gb.PROPOSAL_SUBMITTED, body)
+        self.write(proposal)
+        for who in voters:
+            self.write(self.s.event(who, gb.VOTE_CAST, {"proposal": proposal.id, "choice": "yes"}))
+        assert self.duties.run(self.now) == []  # not due yet: nothing is closed early
+        self.now += DAY + 5
+        done = self.duties.run(self.now)
+        assert self.duties.failures == []
+        assert done[0].type == gb.PROPOSAL_CLOSED
+        assert done[0].ts == body["closes_at"]  # from the trigger, not from the node's clock
+        assert self.duties.run(self.now) == []  # once: the round after does nothing
+        p = self.proposal(proposal.id)
+        assert (p.state, p.execution) == (ProposalState.ACCEPTED, Execution.EXECUTED)
+        assert list(p.effects) == [e.id for e in done[1:-1]]
+        assert done[-1].type == gb.PROPOSAL_EXECUTED
+        return p
+
+    def proposal(self, proposal_id: str) -> ProposalRecord:
+        p = state.proposal(CommittedState(self.store), "demo", proposal_id)
+        assert p is not None
+        return p
+
+
+def test_a_member_admitted_a_budget_paid_and_an_account_frozen_by_vote(
+    store: SqlEventStore,
+) -> None:
+    node = Node(store)
+    s, view = node.s, CommittedState(store)
+    dave = s.did("dave")
+
+    admitted = node.decide({"kind": "add-member", "member": dave}, ["alice", "bob", "carol"])
+    member = view.member("demo", dave)
+    assert member is not None and member.status == "active"
+
+    budget = {
+        "kind": "allocate-budget",
+        "to": s.did("bob"),
+        "amount": 500,
+        "currency": "hours",
+        "purpose": "tools for the workshop",
+    }
+    paid = node.decide(budget, ["alice", "bob", "dave"])
+    coop = view.coop("demo")
+    assert coop is not None
+    bob = view.account("demo", s.did("bob"), "hours")
+    treasury = view.account("demo", coop.did, "hours")
+    assert bob is not None and bob.balance == 500
+    assert treasury is not None and treasury.balance == -500
+
+    freeze = {"kind": "freeze", "member": s.did("carol"), "reason": "unpaid dues"}
+    frozen = node.decide(freeze, ["alice", "bob", "dave"])
+    carol = view.member("demo", s.did("carol"))
+    assert carol is not None and carol.frozen
+
+    for p in (admitted, paid, frozen):  # every stored close is what the log recounts
+        t = recount(view, coop, p)
+        assert (t.outcome, t.counted, t.ballots_digest) == (p.state, p.counted, p.ballots_digest)
+    assert node.gov.due_closes("demo") == node.gov.due_executions("demo") == []
