@@ -40,6 +40,13 @@ COMMANDS: dict[str, str] = {
     "ledger": f"{_CLI}.ledger:app",
     "demo": f"{_CLI}.demo:app",
     "trust": f"{_CLI}.trust:app",
+    "propose": f"{_CLI}.governance:propose",
+    "vote": f"{_CLI}.governance:vote",
+    "delegate": f"{_CLI}.governance:delegate",
+    "proposals": f"{_CLI}.governance:proposals",
+    "tally": f"{_CLI}.governance:tally",
+    "charter": f"{_CLI}.governance:charter",
+    "governance": f"{_CLI}.governance:app",
 }
 """Every top-level command: its name and where it lives (imported on use)."""
 
