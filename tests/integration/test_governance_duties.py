@@ -3,6 +3,7 @@ proposal when its time has passed and carries the decision out exactly once."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from support.coops import STORY_NOW, CoopScript
@@ -17,6 +18,7 @@ from icn.domain.governance import bodies as gb
 from icn.domain.governance import state
 from icn.domain.governance.closing import recount
 from icn.domain.governance.records import Execution, ProposalRecord, ProposalState
+from icn.infrastructure.store.database import parse_database_url
 from icn.infrastructure.store.event_store import SqlEventStore
 
 DAY = 86_400_000
@@ -109,3 +111,57 @@ def test_a_member_admitted_a_budget_paid_and_an_account_frozen_by_vote(
         t = recount(view, coop, p)
         assert (t.outcome, t.counted, t.ballots_digest) == (p.state, p.counted, p.ballots_digest)
     assert node.gov.due_closes("demo") == node.gov.due_executions("demo") == []
+
+
+def test_an_effect_refused_is_recorded_as_failed_once(store: SqlEventStore) -> None:
+    """Two proposals to admit the same person: the first to close admits, the second's
+    effect is refused (``already-member``) and its execution records that code, no effects."""
+    node = Node(store)
+    s = node.s
+    closes_at = node.now + DAY
+    action = {"kind": "add-member", "member": s.did("dave")}
+    ids = []
+    for title in ("Admit dave", "Admit dave, again"):
+        body = {"domain": "root", "title": title, "text": "", "action": action,
+                "closes_at": closes_at}  # fmt: skip
+        proposal = s.event("alice", gb.PROPOSAL_SUBMITTED, body)
+        node.write(proposal, *(s.event(w, gb.VOTE_CAST, {"proposal": proposal.id,
+                   "choice": "yes"}) for w in ("alice", "bob")))  # fmt: skip
+        ids.append(proposal.id)
+    node.now = closes_at + 1
+    done = node.duties.run(node.now)
+    assert node.duties.failures == [] and node.duties.run(node.now) == []
+    executions = [e.body for e in done if e.type == gb.PROPOSAL_EXECUTED]
+    assert sorted(e.get("failed") or "" for e in executions) == ["", "already-member"]
+    outcomes = {node.proposal(i).execution for i in ids}
+    assert outcomes == {Execution.EXECUTED, Execution.FAILED}
+    failed = next(node.proposal(i) for i in ids if node.proposal(i).execution == "failed")
+    assert (failed.failed, failed.effects) == ("already-member", ())
+
+
+def test_two_nodes_keeping_the_coop_key_sign_the_same_close_and_execution(
+    store: SqlEventStore, tmp_path: Path
+) -> None:
+    """The same log on two nodes, the duty run on each: the same event ids, so either node's
+    events arriving at the other are duplicates and the coop chain does not fork."""
+    (tmp_path / "b").mkdir()
+    other = SqlEventStore(parse_database_url(None, tmp_path / "b"))
+    other.create_tables()
+    try:
+        nodes = [Node(store), Node(other)]
+        signed = []
+        for node in nodes:
+            s = node.s
+            body = {"domain": "root", "title": "Admit dave", "text": "",
+                    "action": {"kind": "add-member", "member": s.did("dave")},
+                    "closes_at": node.now + DAY}  # fmt: skip
+            proposal = s.event("alice", gb.PROPOSAL_SUBMITTED, body)
+            node.write(proposal, *(s.event(w, gb.VOTE_CAST, {"proposal": proposal.id,
+                       "choice": "yes"}) for w in ("alice", "bob")))  # fmt: skip
+            node.now += DAY + 1 + len(signed) * 60_000  # the nodes' clocks disagree
+            signed.append(node.duties.run(node.now))
+        assert [e.id for e in signed[0]] == [e.id for e in signed[1]] and len(signed[0]) == 3
+        again = nodes[0].append.append([e.wire_bytes() for e in signed[1]])
+        assert [o.verdict for o in again] == ["duplicate"] * 3
+    finally:
+        other.close()
