@@ -65,16 +65,17 @@ def _plain(struct: msgspec.Struct) -> dict[str, Any]:
 
 
 def effects_of(view: CommittedState, coop: CoopRecord, p: ProposalRecord) -> list[Item] | None:
-    """The events that carry out ``p``'s action; ``None`` for actions no duty executes yet."""
-    act = p.action
+    """The events that carry out ``p``'s action, each naming ``p`` (a budget's entry in its
+    memo: an entry's body is the spec's); ``None`` for actions no duty executes yet."""
+    act, link = p.action, {"proposal": p.id}
     if isinstance(act, a.TextOnly):
         return []
     if isinstance(act, a.AddMember):
-        return [(cb.MEMBER_ADMITTED, {"member": act.member, "roles": list(act.roles)})]
+        return [(cb.MEMBER_ADMITTED, {"member": act.member, "roles": list(act.roles), **link})]
     if isinstance(act, a.RemoveMember):
-        return [(cb.MEMBER_SUSPENDED, {"member": act.member, "reason": act.reason})]
+        return [(cb.MEMBER_SUSPENDED, {"member": act.member, "reason": act.reason, **link})]
     if isinstance(act, a.ChangePolicy):
-        return [(cb.POLICY_CHANGED, _plain(act))]
+        return [(cb.POLICY_CHANGED, {**_plain(act), **link})]
     if isinstance(act, a.AllocateBudget):
         tx = {
             "from": coop.did,
@@ -85,15 +86,15 @@ def effects_of(view: CommittedState, coop: CoopRecord, p: ProposalRecord) -> lis
         }
         return [(ENTRY_RECORDED, {"transactions": [tx]})]
     if isinstance(act, a.Freeze):
-        return [(lb.ACCOUNT_FROZEN, _plain(act))]
+        return [(lb.ACCOUNT_FROZEN, {**_plain(act), **link})]
     if isinstance(act, a.Unfreeze):
-        return [(lb.ACCOUNT_UNFROZEN, {"member": act.member})]
+        return [(lb.ACCOUNT_UNFROZEN, {"member": act.member, **link})]
     if isinstance(act, a.AmendCharter):
-        return [(gb.CHARTER_AMENDED, {"proposal": p.id, **_plain(act)})]
+        return [(gb.CHARTER_AMENDED, {**_plain(act), **link})]
     if isinstance(act, a.ChangeDomain):
         exists = state.domain(view, coop, act.domain) is not None
         kind = gb.DOMAIN_CHANGED if exists else gb.DOMAIN_DEFINED
-        return [(kind, {"proposal": p.id, **_plain(act)})]
+        return [(kind, {**_plain(act), **link})]
     return None
 
 

@@ -17,6 +17,8 @@ from icn.domain.events.canonical import MAX_SAFE_INT
 
 Text = Annotated[str, msgspec.Meta(max_length=1024)]
 Roles = Annotated[list[Role], msgspec.Meta(max_length=16)]
+ProposalId = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
+"""The accepted ``governance.ProposalSubmitted`` an effect of the coop's DID carries out."""
 
 FOUNDED = "coop.Founded"
 MEMBER_APPLIED = "coop.MemberApplied"
@@ -55,6 +57,9 @@ class MemberAdmitted(Strict, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 
     member: Did
     roles: Roles = msgspec.field(default_factory=list)
+    proposal: ProposalId | None = None
+    """Set when the coop's DID admits as an accepted proposal orders (a link
+    back for readers; ``None`` otherwise)."""
 
 
 class RolesAssigned(Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -69,6 +74,9 @@ class MemberSuspended(Strict, frozen=True, kw_only=True, forbid_unknown_fields=T
 
     member: Did
     reason: Text
+    proposal: ProposalId | None = None
+    """Set when the coop's DID suspends as an accepted proposal orders (a link
+    back for readers; ``None`` otherwise)."""
 
 
 class MemberReinstated(Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -90,6 +98,9 @@ class PolicyChanged(Strict, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     add_currencies: Annotated[list[CurrencySpec], msgspec.Meta(max_length=16)] = msgspec.field(
         default_factory=list
     )
+    proposal: ProposalId | None = None
+    """Set when the coop's DID changes the policy as an accepted proposal orders (a link
+    back for readers; ``None`` otherwise)."""
 
 
 BODIES: dict[str, type[Strict]] = {

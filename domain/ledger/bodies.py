@@ -90,12 +90,18 @@ class AccountFrozen(Strict, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     member: Did
     reason: Text
     until: Annotated[int, msgspec.Meta(ge=0, le=MAX_SAFE_INT)] | None = None
+    proposal: EventId | None = None
+    """Set when the coop's DID freezes as an accepted proposal orders (a link back for
+    readers; ``None`` otherwise)."""
 
 
 class AccountUnfrozen(Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Ends a freeze before its expiry (or one without expiry)."""
 
     member: Did
+    proposal: EventId | None = None
+    """Set when the coop's DID unfreezes as an accepted proposal orders (a link back for
+    readers; ``None`` otherwise)."""
 
 
 class DisputeFiled(Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):

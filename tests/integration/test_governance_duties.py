@@ -68,6 +68,9 @@ class Node:
         assert (p.state, p.execution) == (ProposalState.ACCEPTED, Execution.EXECUTED)
         assert list(p.effects) == [e.id for e in done[1:-1]]
         assert done[-1].type == gb.PROPOSAL_EXECUTED
+        linked = [e.body.get("proposal") for e in done[1:-1] if e.type != "ledger.EntryRecorded"]
+        if action["kind"] != "allocate-budget":  # an entry names it in its memo instead
+            assert linked == [proposal.id]  # the effect names the proposal it carries out
         return p
 
     def proposal(self, proposal_id: str) -> ProposalRecord:
