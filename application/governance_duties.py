@@ -197,6 +197,8 @@ class GovernanceDuties:
     def execute(self, coop: str, proposal_id: str, key: SigningKey) -> list[Event]:
         """Carry out one accepted proposal with its effects, or record why an effect was refused."""
         failed: list[str] = []
+        effect_lines: list[int] = [0]
+        """How many effect events the last batch held (lines after them are the execution)."""
 
         def build() -> tuple[int, list[Item]] | None:
             view = CommittedState(self._store)
@@ -213,14 +215,15 @@ class GovernanceDuties:
                 return p.tally_due(), [
                     (gb.PROPOSAL_EXECUTED, {"proposal": p.id, "failed": failed[0]})
                 ]
+            effect_lines[0] = len(effects)
             done = {"proposal": p.id, "effects": []}
             return p.tally_due(), [*effects, (gb.PROPOSAL_EXECUTED, done)]
 
         try:
             return self._run(coop, key, build)
         except BatchRefused as refused:
-            if refused.verdict != REFUSED or refused.code in DONE_ELSEWHERE:
-                raise
+            if refused.verdict != REFUSED or refused.line > effect_lines[0]:
+                raise  # not an effect's refusal: the execution itself is wrong, say so
             failed.append(refused.code)  # an effect refused by its rules: record it
             return self._run(coop, key, build)
 
