@@ -40,8 +40,9 @@ def test_propose_vote_tally_close_and_recount(icn: Icn, tmp_path: Path) -> None:
     refused = run("vote", pid, "yes", *c, "--key", "dan", check=1)
     assert "(not-a-member)" in refused.stderr.decode(), refused.stderr.decode()
 
+    doc("delegate", "alice", *c, "--key", "carol")  # carol's vote follows alice's
     live = doc("tally", pid, *c)
-    assert (live["state"], live["projected"], live["counts"]["yes"]) == ("open", "accepted", 2)
+    assert (live["state"], live["projected"], live["counts"]["yes"]) == ("open", "accepted", 3)
     assert [p["id"] for p in doc("proposals", *c, "--state", "open")["proposals"]] == [pid]
     assert doc("governance", "recount", pid, *c)["closed"] is False
 
@@ -60,3 +61,4 @@ def test_propose_vote_tally_close_and_recount(icn: Icn, tmp_path: Path) -> None:
     assert recounted["counts"] == signed[0]["body"]["counts"]
     closed = doc("proposals", *c)["proposals"][0]
     assert (closed["state"], closed["execution"]) == ("accepted", "executed")
+    assert doc("charter", *c)["sections"] == []
