@@ -14,16 +14,13 @@ import msgspec
 
 from icn.application.coop_view import StateLayer
 from icn.application.errors import NotFound
+from icn.application.log_rejudge import fresh_layer, rejudge
 from icn.application.ports import EventStore
-from icn.application.trust_verify import KEEP_EVENTS, _StoredEvents
-from icn.domain.coop.evolve import evolve
-from icn.domain.events.envelope import decode_stored
 from icn.domain.governance import bodies as gb
 from icn.domain.governance import state
 from icn.domain.governance.bodies import Counts
 from icn.domain.governance.closing import recount
 from icn.domain.governance.tally import Tally
-from icn.domain.refusals import Refusal
 
 
 class Recount(msgspec.Struct):
@@ -53,20 +50,13 @@ def _of(t: Tally) -> tuple[object, ...]:
 
 def recount_proposal(store: EventStore, coop: str, proposal_id: str) -> Recount:
     """Replay ``coop``'s log up to the proposal's close (or its end) and recount it there."""
-    layer = StateLayer(_StoredEvents(store))
-    for entry in store.entries(coop):
-        event = decode_stored(entry.wire)
-        closing = event.type == gb.PROPOSAL_CLOSED and event.body.get("proposal") == proposal_id
-        if closing:
+    layer = fresh_layer(store)
+    for judged in rejudge(store, coop, layer):
+        event = judged.event
+        if event.type == gb.PROPOSAL_CLOSED and event.body.get("proposal") == proposal_id:
             result = _recount_here(layer, coop, proposal_id)
             matches = _stated(event.body) == _of(result)
             return _doc(proposal_id, result, closed=True, matches=matches)
-        trusted = entry.trusted_ms if entry.trusted_ms is not None else event.ts
-        applied = evolve(event, layer, trusted)
-        if not isinstance(applied, Refusal):
-            layer.write(event, applied)
-        if len(layer.events) > KEEP_EVENTS:
-            layer.events.clear()
     return _doc(proposal_id, _recount_here(layer, coop, proposal_id), closed=False, matches=False)
 
 
