@@ -15,8 +15,7 @@ import msgspec
 
 from icn.domain import registry
 from icn.domain.coop import bodies as coop_bodies
-from icn.domain.coop.records import MemberStatus
-from icn.domain.coop.state import CoopView, Effects
+from icn.domain.coop.state import CoopView, Effects, active_problem
 from icn.domain.events.bodies import ENTRY_RECORDED
 from icn.domain.events.envelope import Event
 from icn.domain.refusals import Code, Refusal
@@ -58,12 +57,7 @@ def _member_statement(event: Event, view: CoopView) -> Refusal | Effects:
     assert coop is not None
     if event.author == coop.did:
         return []
-    member = view.member(event.coop, event.author)
-    if member is None or member.status in (MemberStatus.APPLIED, MemberStatus.EXITED):
-        return Refusal(Code.NOT_A_MEMBER, f"{event.author} is not a member of {event.coop}")
-    if member.status == MemberStatus.SUSPENDED:
-        return Refusal(Code.MEMBER_SUSPENDED, f"{event.author} is suspended")
-    return []
+    return active_problem(view, event.coop, event.author) or []
 
 
 def likely_reads(event: Event) -> list[tuple[str, str]]:

@@ -16,8 +16,10 @@ from icn.domain.coop.records import (
     CoopRecord,
     DisputeRecord,
     MemberRecord,
+    MemberStatus,
     Record,
 )
+from icn.domain.refusals import Code, Refusal
 
 if TYPE_CHECKING:
     from icn.domain.events.envelope import Event
@@ -88,6 +90,19 @@ def founded_coop(view: CoopView, event: Event) -> CoopRecord:
     coop = view.coop(event.coop)
     assert coop is not None
     return coop
+
+
+def active_problem(view: CoopView, coop: str, did: str, who: str = "") -> Refusal | None:
+    """Why ``did`` may not act as an active member of ``coop`` now, if it may not:
+    ``not-a-member`` (never admitted, applied only, or left) or ``member-suspended``.
+    ``who`` names the part it plays in the refusal's words ("payer", "truster")."""
+    member = view.member(coop, did)
+    named = f"{who} {did}" if who else did
+    if member is None or member.status in (MemberStatus.APPLIED, MemberStatus.EXITED):
+        return Refusal(Code.NOT_A_MEMBER, f"{named} is not a member of {coop}")
+    if member.status == MemberStatus.SUSPENDED:
+        return Refusal(Code.MEMBER_SUSPENDED, f"{named} is suspended")
+    return None
 
 
 def account_of(view: CoopView, coop: str, did: str, currency: str) -> AccountRecord:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from icn.domain.coop.records import CoopRecord, MemberStatus
-from icn.domain.coop.state import CoopView, founded_coop
+from icn.domain.coop.records import CoopRecord
+from icn.domain.coop.state import CoopView, active_problem, founded_coop
 from icn.domain.governance import state
 from icn.domain.governance.records import DomainRecord, ProposalRecord
 from icn.domain.refusals import Code, Refusal
@@ -19,12 +19,7 @@ if TYPE_CHECKING:
 
 
 def active(view: CoopView, coop: str, did: str) -> Refusal | None:
-    member = view.member(coop, did)
-    if member is None or member.status in (MemberStatus.APPLIED, MemberStatus.EXITED):
-        return Refusal(Code.NOT_A_MEMBER, f"{did} is not a member of {coop}")
-    if member.status == MemberStatus.SUSPENDED:
-        return Refusal(Code.MEMBER_SUSPENDED, f"{did} is suspended")
-    return None
+    return active_problem(view, coop, did)
 
 
 def by_coop_did(view: CoopView, event: Event) -> CoopRecord | Refusal:

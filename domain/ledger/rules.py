@@ -31,6 +31,7 @@ from icn.domain.coop.state import (
     DisputeClaim,
     Effects,
     account_of,
+    active_problem,
     founded_coop,
     is_authority,
 )
@@ -49,12 +50,7 @@ def _party_problem(view: CoopView, coop: CoopRecord, did: str, role: str) -> Ref
     """Who may take part in a member's payment: the coop account or an active member."""
     if did == coop.did:
         return None
-    member = view.member(coop.coop, did)
-    if member is None or member.status in (MemberStatus.APPLIED, MemberStatus.EXITED):
-        return Refusal(Code.NOT_A_MEMBER, f"{role} {did} is not a member of {coop.coop}")
-    if member.status == MemberStatus.SUSPENDED:
-        return Refusal(Code.MEMBER_SUSPENDED, f"{role} {did} is suspended")
-    return None
+    return active_problem(view, coop.coop, did, role)
 
 
 def limit_for(

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from icn.domain.capability import EventType
-from icn.domain.coop.records import CoopRecord, MemberStatus
-from icn.domain.coop.state import CoopView, Effects, founded_coop
+from icn.domain.coop.records import CoopRecord
+from icn.domain.coop.state import CoopView, Effects, active_problem, founded_coop
 from icn.domain.identity.did import is_valid_did
 from icn.domain.refusals import Code, Refusal
 from icn.domain.trust import bodies as b
@@ -24,15 +24,6 @@ from icn.domain.trust.standing import Edge, Standing, compute, edge_weight
 
 if TYPE_CHECKING:
     from icn.domain.events.envelope import Event
-
-
-def _active(view: CoopView, coop: str, did: str, who: str) -> Refusal | None:
-    member = view.member(coop, did)
-    if member is None or member.status in (MemberStatus.APPLIED, MemberStatus.EXITED):
-        return Refusal(Code.NOT_A_MEMBER, f"{who} {did} is not a member of {coop}")
-    if member.status == MemberStatus.SUSPENDED:
-        return Refusal(Code.MEMBER_SUSPENDED, f"{who} {did} is suspended")
-    return None
 
 
 def _counted(view: CoopView, coop: str, context: str) -> EpochRecord:
@@ -50,13 +41,13 @@ def recorded(
     body: b.AttestationRecorded, event: Event, view: CoopView, now: int
 ) -> Refusal | Effects:
     """An active member vouches; a later statement about the same subject replaces this one."""
-    problem = _active(view, event.coop, event.author, "truster")
+    problem = active_problem(view, event.coop, event.author, "truster")
     if problem:
         return problem
     if body.subject == event.author:
         return Refusal(Code.SELF_ATTESTATION, "a member cannot vouch for themselves")
     if body.subject_coop is None:
-        problem = _active(view, event.coop, body.subject, "subject")
+        problem = active_problem(view, event.coop, body.subject, "subject")
         if problem:
             return problem
     elif not is_valid_did(body.subject) or body.subject_coop == event.coop:
