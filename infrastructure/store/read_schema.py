@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, Index, String, Table, Text
 
+from icn.infrastructure.store.governance_schema import GOVERNANCE_TABLES
 from icn.infrastructure.store.schema import BigInt, metadata
 
 projection_positions = Table(
@@ -138,5 +139,6 @@ READ_MODEL_TABLES = (
     trust_attestations,
     trust_revocations,
     trust_epochs,
+    *GOVERNANCE_TABLES,
 )
 """Every table a projection writes (``projection_positions`` aside)."""
