@@ -5,8 +5,10 @@ simulated history: a founding, applications and admissions, a few hundred
 payments that each respect the credit policy as it stood at their time (the
 generator checks the same limit function the node applies, and then the
 node's own write path judges every event anyway), one frozen account, one
-dispute reversed and settled by the coop's DID, and a web of trust with its
-first standing epoch (:mod:`icn.interfaces.cli.demo_trust`).
+dispute reversed and settled by the coop's DID, a web of trust with its
+first standing epoch (:mod:`icn.interfaces.cli.demo_trust`), and governance: a
+delegation, a charter proposal voted, closed and executed by the coop's key,
+and a budget proposal still open with votes (:mod:`icn.interfaces.cli.demo_governance`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import nacl.utils
@@ -40,6 +43,7 @@ from icn.domain.ledger.credit import credit_limit
 from icn.infrastructure.passphrase import resolve_passphrase
 from icn.interfaces.bootstrap import Node, clock_ms, coop_key_name
 from icn.interfaces.cli.common import DataDir, Json, err, out, print_json
+from icn.interfaces.cli.demo_governance import CHARTER_SECTION, Decisions, governance_plan
 from icn.interfaces.cli.demo_trust import trust_plan
 from icn.interfaces.cli.writes import Refused, check_coop_id, local_node, shown
 
@@ -209,9 +213,9 @@ def _a_payment(story: _Story, people: list[_Person], ts: int) -> None:
 
 
 def _write(
-    story: _Story, people: list[_Person], coop_key: SigningKey, start: int, name: str
-) -> str:
-    """Every event of the story, in time order; returns the dispute's id."""
+    story: _Story, people: list[_Person], coop_key: SigningKey, start: int, now: int, name: str
+) -> tuple[str, Decisions]:
+    """Every event of the story, in time order; returns the dispute's id and the proposals'."""
     rng = story.rng
     by_name = {p.name.split()[0]: p for p in people}
     admin, mediator = by_name["Amara"], by_name["Ben"]
@@ -296,9 +300,12 @@ def _write(
     ]
     plan += [(ts, lambda ts: _a_payment(story, people, ts)) for ts in _payment_times(rng, start)]
     plan += trust_plan(story.sign, people, start, random.Random(f"{story.coop}:{start}:trust"))
+    gov_rng = random.Random(f"{story.coop}:{start}:governance")
+    governance, decisions = governance_plan(story.sign, people, start, now, gov_rng)
+    plan += governance
     for ts, action in sorted(plan, key=lambda item: item[0]):
         action(ts)
-    return dispute["id"]
+    return dispute["id"], decisions
 
 
 def _payment_times(rng: random.Random, start: int, n: int = 320) -> list[int]:
@@ -386,8 +393,11 @@ def seed(
         now = clock_ms()
         start = (now - WEEKS * 7 * DAY_MS) // DAY_MS * DAY_MS
         story = _Story(coop, POLICY.credit["hours"], random.Random(f"{coop}:{start}"))
-        dispute = _write(story, people, coop_key, start, name)
+        dispute, decisions = _write(story, people, coop_key, start, now, name)
         _append(node, story.events)
+        # The charter proposal's tally was due days ago: the coop's key closes and executes
+        # it as the node's duty round would, dated when it was due.
+        decided = node.governance.close_and_execute(coop, decisions.closed, coop_key)
 
         duties = CoopDuties(node.store, node.author, lambda c: coop_key if c == coop else None)
         settled = [duties.settle(coop, d, coop_key) for d in duties.unsettled(coop)]
@@ -419,6 +429,18 @@ def seed(
     vouches = sum(1 for e in story.events if e.type == "trust.AttestationRecorded")
     firsts = ", ".join(f"{e.body['context']} ({e.body['count']} members)" for e in epochs)
     out.print(f"  {vouches} attestations; first standing epochs: {firsts}", markup=False)
+    outcome = decided[0].body["outcome"] if decided else "not closed"
+    out.print(
+        f"  proposal {decisions.closed} (charter: {CHARTER_SECTION}): {decisions.votes['closed']}"
+        f" votes, {outcome}, executed in {decided[-1].id if len(decided) > 1 else None}",
+        markup=False,
+    )
+    out.print(
+        f"  proposal {decisions.open} (tool library budget): open until"
+        f" {_utc(decisions.closes_at)}, {decisions.votes['open']} votes so far;"
+        f" {people[6].name} delegates her root vote to {people[0].name}",
+        markup=False,
+    )
     by_did = {p.did: p.name for p in people}
     top = sorted(balances.items(), key=lambda kv: -kv[1])
     out.print("  balances (highest and lowest):", markup=False)
@@ -430,6 +452,10 @@ def seed(
         f'  try: icn pay {second} 1.5 hours --memo "thanks" --coop {coop} --key {first}',
         markup=False,
     )
+
+
+def _utc(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _balances(node: Node, coop: str) -> dict[str, int]:

@@ -56,6 +56,40 @@ def test_demo_seed_makes_a_coop_that_passes_audit_and_refuses_a_second_seed(icn,
     times = [e["ts"] for e in events]
     assert max(times) - min(times) > 7 * 86_400_000 * 7  # weeks of simulated history
 
+    # Governance: a charter proposal closed and executed by the coop's key, a budget proposal
+    # open with votes, and a delegation.
+    c = ["--coop", "demo", *d]
+    proposals = json.loads(icn("proposals", "--json", *c).stdout)["proposals"]
+    done = [p for p in proposals if p["state"] != "open"]
+    running = [p for p in proposals if p["state"] == "open"]
+    assert len(done) == len(running) == 1
+    decided, pending = done[0], running[0]
+    assert (decided["state"], decided["execution"]) == ("accepted", "executed")
+    assert decided["action"]["kind"] == "amend-charter"
+    closes = [e for e in events if e["type"] == "governance.ProposalClosed"]
+    executed = [e for e in events if e["type"] == "governance.ProposalExecuted"]
+    assert [e["body"]["proposal"] for e in closes + executed] == [decided["id"]] * 2
+    assert closes[0]["author"] == executed[0]["author"] == coop_did
+    assert executed[0]["body"]["effects"] == decided["effects"] and decided["effects"]
+    recounted = json.loads(icn("governance", "recount", decided["id"], "--json", *c).stdout)
+    assert recounted["matches"] and recounted["outcome"] == "accepted"
+    assert recounted["verified"] >= recounted["counted"] and recounted["bad_signatures"] == []
+    charter = json.loads(icn("charter", "--json", *c).stdout)["sections"]
+    assert [s["proposal"] for s in charter] == [decided["id"]]
+    live = json.loads(icn("tally", pending["id"], "--json", *c).stdout)
+    assert live["state"] == "open" and live["counted"] >= 3
+    assert live["closes_at"] > max(times)  # still open in real time: the node will close it
+    delegations = [e for e in events if e["type"] == "governance.VoteDelegated"]
+    assert len(delegations) == 1 and delegations[0]["body"]["to"] in members
+    cast = [e for e in events if e["type"] == "governance.VoteCast"]
+    assert {e["body"]["proposal"] for e in cast} == {decided["id"], pending["id"]}
+    # The delegate's choice counts for the delegator who did not vote on the charter.
+    delegator = delegations[0]["author"]
+    assert delegator not in {e["author"] for e in cast if e["body"]["proposal"] == decided["id"]}
+    assert recounted["counted"] == 1 + sum(
+        1 for e in cast if e["body"]["proposal"] == decided["id"]
+    )
+
     again = icn("demo", "seed", *d, check=1)
     assert b"(coop-already-founded)" in again.stderr and again.stdout == b""
     skipped = icn("demo", "seed", "--if-empty", "--json", *d)
