@@ -40,10 +40,12 @@ from icn.domain.governance import actions as a
 from icn.domain.governance import bodies as gb
 from icn.domain.governance import state
 from icn.domain.governance.closing import recount
+from icn.domain.governance.links import budget_transaction, pretrusted_policy
 from icn.domain.governance.records import ProposalRecord, ProposalState
 from icn.domain.identity.did import did_from_public_key
 from icn.domain.ledger import bodies as lb
 from icn.domain.refusals import Code
+from icn.domain.trust import bodies as tb
 
 ATTEMPTS = 3
 """Signings per duty before leaving it to the next round."""
@@ -65,8 +67,9 @@ def _plain(struct: msgspec.Struct) -> dict[str, Any]:
 
 
 def effects_of(view: CommittedState, coop: CoopRecord, p: ProposalRecord) -> list[Item] | None:
-    """The events that carry out ``p``'s action, each naming ``p`` (a budget's entry in its
-    memo: an entry's body is the spec's); ``None`` for actions no duty executes yet."""
+    """The events that carry out ``p``'s action, each naming ``p`` in its ``proposal`` field
+    (a budget's entry in its memo: an entry's body is the spec's), computed from the
+    proposal and the coop as the log stands; ``None`` for an action no duty executes."""
     act, link = p.action, {"proposal": p.id}
     if isinstance(act, a.TextOnly):
         return []
@@ -74,16 +77,15 @@ def effects_of(view: CommittedState, coop: CoopRecord, p: ProposalRecord) -> lis
         return [(cb.MEMBER_ADMITTED, {"member": act.member, "roles": list(act.roles), **link})]
     if isinstance(act, a.RemoveMember):
         return [(cb.MEMBER_SUSPENDED, {"member": act.member, "reason": act.reason, **link})]
+    if isinstance(act, a.ReinstateMember):
+        return [(cb.MEMBER_REINSTATED, {"member": act.member, **link})]
     if isinstance(act, a.ChangePolicy):
         return [(cb.POLICY_CHANGED, {**_plain(act), **link})]
-    if isinstance(act, a.AllocateBudget):
-        tx = {
-            "from": coop.did,
-            "to": act.to,
-            "amount": act.amount,
-            "currency": act.currency,
-            "memo": f"proposal {p.id}: {act.purpose}"[:1024],
-        }
+    if isinstance(act, a.SetPretrusted):
+        policy = msgspec.to_builtins(pretrusted_policy(coop.policy, act.pretrusted))
+        return [(cb.POLICY_CHANGED, {"policy": policy, **link})]
+    if isinstance(act, a.AllocateBudget | a.ReclaimBudget):
+        tx = budget_transaction(act, coop.did, p.id)
         return [(ENTRY_RECORDED, {"transactions": [tx]})]
     if isinstance(act, a.Freeze):
         return [(lb.ACCOUNT_FROZEN, {**_plain(act), **link})]
@@ -95,6 +97,14 @@ def effects_of(view: CommittedState, coop: CoopRecord, p: ProposalRecord) -> lis
         exists = state.domain(view, coop, act.domain) is not None
         kind = gb.DOMAIN_CHANGED if exists else gb.DOMAIN_DEFINED
         return [(kind, {**_plain(act), **link})]
+    if isinstance(act, a.RevokeTrust):
+        return [(tb.ATTESTATION_REVOKED, {"attestation": act.attestation, **link})]
+    if isinstance(act, a.EscalatedDispute):
+        # The ruling as the dispute's resolution; the coop duty that settles resolutions
+        # then moves the money it orders (ledger.DisputeSettled), as for a mediator's.
+        ruling = {"dispute": act.dispute, "outcome": act.ruling, "refund": act.refund}
+        note = f"ruled by proposal {p.id}"
+        return [(lb.DISPUTE_RESOLVED, {**ruling, "note": note, **link})]
     return None
 
 

@@ -223,10 +223,22 @@ class Code(StrEnum):
         False,
         "since the coop's first proposal, only an accepted proposal orders this",
     )
+    LINK_BY_COOP_ONLY = (
+        "link-by-coop-only",
+        _F,
+        False,
+        "only the coop's DID carries a proposal out: an effect by anyone else names none",
+    )
     NOT_APPEALABLE = "not-appealable", _C, True, "only a proposal closed by a tally may be appealed"
     APPEAL_WINDOW_CLOSED = "appeal-window-closed", _C, False, "the appeal window has passed"
     UNKNOWN_APPEAL = "unknown-appeal", _I, True, "no such appeal in the log"
     APPEAL_RESOLVED = "appeal-resolved", _C, False, "a proposal resolves the appeal already"
+    APPEAL_ACTION_MISMATCH = (
+        "appeal-action-mismatch",
+        _I,
+        False,
+        "an appeal's resolution carries the reverse of what was decided, or text only",
+    )
 
 
 def lookup(code: str) -> Code | None:

@@ -83,6 +83,9 @@ class MemberReinstated(Strict, frozen=True, kw_only=True, forbid_unknown_fields=
     """``coop.MemberReinstated``: a suspended member is active again."""
 
     member: Did
+    proposal: ProposalId | None = None
+    """Set when the coop's DID reinstates as an accepted proposal orders (a link back for
+    readers; ``None`` otherwise)."""
 
 
 class MemberExited(Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -99,8 +102,9 @@ class PolicyChanged(Strict, frozen=True, kw_only=True, forbid_unknown_fields=Tru
         default_factory=list
     )
     proposal: ProposalId | None = None
-    """Set when the coop's DID changes the policy as an accepted proposal orders (a link
-    back for readers; ``None`` otherwise)."""
+    """Set when the coop's DID changes the policy as an accepted proposal orders (a
+    ``change-policy``, or a ``set-pretrusted`` stating the policy as it stands with the
+    new pre-trusted set); ``None`` otherwise."""
 
 
 BODIES: dict[str, type[Strict]] = {

@@ -16,6 +16,8 @@ from icn.domain.capability import EventType
 from icn.domain.coop import bodies as b
 from icn.domain.coop.records import CoopRecord, CurrencySpec, MemberRecord, MemberStatus, Policy
 from icn.domain.coop.state import CoopView, Effects, founded_coop, is_authority
+from icn.domain.governance import actions as ga
+from icn.domain.governance.links import follow_link, is_action, pretrusted_policy
 from icn.domain.identity.did import is_valid_did
 from icn.domain.refusals import Code, Refusal
 
@@ -117,19 +119,24 @@ def admitted(body: b.MemberAdmitted, event: Event, view: CoopView, now: int) -> 
     coop = _authority(view, event)
     if isinstance(coop, Refusal):
         return coop
+    wanted = ga.AddMember(member=body.member, roles=list(body.roles))
+    linked = follow_link(view, event, coop, body.proposal, is_action(wanted))
+    if isinstance(linked, Refusal):
+        return linked
     if not is_valid_did(body.member) or body.member == coop.did:
         return Refusal(Code.INVALID_MEMBER, f"{body.member!r} cannot be admitted")
     member = view.member(event.coop, body.member)
     if member is not None and member.status in (MemberStatus.ACTIVE, MemberStatus.SUSPENDED):
         return Refusal(Code.ALREADY_MEMBER, f"{body.member} is already a member")
     return [
+        *linked,
         MemberRecord(
             did=body.member,
             status=MemberStatus.ACTIVE,
             roles=tuple(body.roles),
             applied_ms=member.applied_ms if member else None,
             joined_ms=now,
-        )
+        ),
     ]
 
 
@@ -149,25 +156,33 @@ def roles_assigned(
 
 
 def suspended(body: b.MemberSuspended, event: Event, view: CoopView, now: int) -> Refusal | Effects:
-    """An admin suspends an active member."""
+    """An admin suspends an active member (or the coop's DID, as a proposal orders)."""
     member = _admin_acts_on(view, event, body.member)
     if isinstance(member, Refusal):
         return member
+    wanted = ga.RemoveMember(member=body.member, reason=body.reason)
+    linked = follow_link(view, event, founded_coop(view, event), body.proposal, is_action(wanted))
+    if isinstance(linked, Refusal):
+        return linked
     if member.status != MemberStatus.ACTIVE:
         return Refusal(Code.ALREADY_SUSPENDED, f"{body.member} is already suspended")
-    return [_replace(member, status=MemberStatus.SUSPENDED)]
+    return [*linked, _replace(member, status=MemberStatus.SUSPENDED)]
 
 
 def reinstated(
     body: b.MemberReinstated, event: Event, view: CoopView, now: int
 ) -> Refusal | Effects:
-    """An admin lifts a suspension."""
+    """An admin lifts a suspension (or the coop's DID, as a proposal orders)."""
     member = _admin_acts_on(view, event, body.member)
     if isinstance(member, Refusal):
         return member
+    wanted = ga.ReinstateMember(member=body.member)
+    linked = follow_link(view, event, founded_coop(view, event), body.proposal, is_action(wanted))
+    if isinstance(linked, Refusal):
+        return linked
     if member.status != MemberStatus.SUSPENDED:
         return Refusal(Code.NOT_SUSPENDED, f"{body.member} is not suspended")
-    return [_replace(member, status=MemberStatus.ACTIVE)]
+    return [*linked, _replace(member, status=MemberStatus.ACTIVE)]
 
 
 def exited(body: b.MemberExited, event: Event, view: CoopView, now: int) -> Refusal | Effects:
@@ -193,6 +208,17 @@ def policy_changed(
     coop = founded_coop(view, event)
     if event.author != coop.did:
         return Refusal(Code.NOT_AUTHORIZED, "only the coop's DID changes its policy")
+
+    def fits(action: ga.Action) -> bool:
+        if isinstance(action, ga.SetPretrusted):
+            wanted = pretrusted_policy(coop.policy, action.pretrusted)
+            return body.policy == wanted and not body.add_currencies
+        changed = ga.ChangePolicy(policy=body.policy, add_currencies=list(body.add_currencies))
+        return action == changed
+
+    linked = follow_link(view, event, coop, body.proposal, fits)
+    if isinstance(linked, Refusal):
+        return linked
     currencies = dict(coop.currencies)
     for c in body.add_currencies:
         if c.code in currencies:
@@ -208,9 +234,10 @@ def policy_changed(
         if code not in coop.policy.demurrage:
             until[code] = now
     return [
+        *linked,
         msgspec.structs.replace(
             coop, policy=body.policy, currencies=currencies, demurrage_until=until
-        )
+        ),
     ]
 
 

@@ -85,6 +85,12 @@ class RemoveMember(_Action, frozen=True, kw_only=True, tag="remove-member"):
     reason: Text
 
 
+class ReinstateMember(_Action, frozen=True, kw_only=True, tag="reinstate-member"):
+    """Lift ``member``'s suspension (a ``coop.MemberReinstated``): what undoes ``remove-member``."""
+
+    member: Did
+
+
 class ChangePolicy(_Action, frozen=True, kw_only=True, tag="change-policy"):
     """The whole new policy, as a ``coop.PolicyChanged`` states it."""
 
@@ -98,6 +104,16 @@ class AllocateBudget(_Action, frozen=True, kw_only=True, tag="allocate-budget"):
     """Pay ``amount`` from the coop's treasury account to ``to`` (a ``ledger.EntryRecorded``)."""
 
     to: Did
+    amount: Annotated[int, msgspec.Meta(gt=0, le=MAX_SAFE_INT)]
+    currency: Currency
+    purpose: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+
+
+class ReclaimBudget(_Action, frozen=True, kw_only=True, tag="reclaim-budget"):
+    """Pay ``amount`` from ``member`` back to the treasury (a ``ledger.EntryRecorded`` by the
+    coop's DID, which may debit any account): what undoes ``allocate-budget``."""
+
+    member: Did
     amount: Annotated[int, msgspec.Meta(gt=0, le=MAX_SAFE_INT)]
     currency: Currency
     purpose: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
@@ -161,8 +177,10 @@ class TextOnly(_Action, frozen=True, kw_only=True, tag="text"):
 Action = (
     AddMember
     | RemoveMember
+    | ReinstateMember
     | ChangePolicy
     | AllocateBudget
+    | ReclaimBudget
     | AmendCharter
     | Freeze
     | Unfreeze

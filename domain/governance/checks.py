@@ -55,13 +55,20 @@ def action_problem(action: a.Action, view: CoopView, coop: CoopRecord, now: int)
                 return Refusal(Code.ALREADY_MEMBER, f"{did} is already a member")
         case a.RemoveMember(member=did) | a.Unfreeze(member=did):
             return _is_member(view, coop, did)
+        case a.ReinstateMember(member=did):
+            member = view.member(coop.coop, did)
+            if member is None or member.status != MemberStatus.SUSPENDED:
+                return Refusal(Code.NOT_SUSPENDED, f"{did} is not suspended")
         case a.Freeze(member=did, until=until):
             if until is not None and until <= now:
                 return Refusal(Code.INVALID_FREEZE, "the freeze would end before it starts")
             return _is_member(view, coop, did)
         case a.ChangePolicy():
             return _policy_problem(action, coop)
-        case a.AllocateBudget(to=did, currency=currency):
+        case (
+            a.AllocateBudget(to=did, currency=currency)
+            | a.ReclaimBudget(member=did, currency=currency)
+        ):
             if currency not in coop.currencies:
                 return Refusal(Code.UNKNOWN_CURRENCY, f"the coop has no currency {currency!r}")
             return _is_member(view, coop, did)

@@ -104,6 +104,13 @@ class ProposalRecord(Record, frozen=True, kw_only=True):
     failed: str | None = None
     appeals: tuple[str, ...] = ()
     """Ids of the appeals filed against its outcome."""
+    carried: tuple[str, ...] = ()
+    """The effect event that named this proposal, as its own rule accepted it (every action
+    has one effect; a ledger entry cannot name it, so a budget's stays empty)."""
+    reverse: Action | None = None
+    """What undoes the executed action, computed from the state just before its effect
+    (the previous policy, the previous charter text, ...): the action an overturning
+    appeal's proposal carries. ``None``: not executed, or the action has no reverse."""
 
     def key(self) -> str:
         return self.id

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from icn.domain.capability import EventType
+from icn.domain.coop.records import CoopRecord
 from icn.domain.coop.state import CoopView, Effects
+from icn.domain.events.bodies import ENTRY_RECORDED
 from icn.domain.governance import actions as a
 from icn.domain.governance import bodies as b
 from icn.domain.governance import state, voting
@@ -23,6 +25,14 @@ from icn.domain.governance.checks import action_problem, rules_problem
 from icn.domain.governance.closing import recount
 from icn.domain.governance.eligibility import qualifies
 from icn.domain.governance.guards import active, by_coop_did, duty_on, find_proposal, member_in
+from icn.domain.governance.links import (
+    appeal_resolution,
+    budget_transaction,
+    follow_link,
+    is_action,
+    kind_of,
+    reverse_of,
+)
 from icn.domain.governance.records import (
     ROOT,
     AppealRecord,
@@ -38,21 +48,11 @@ if TYPE_CHECKING:
     from icn.domain.events.envelope import Event
 
 
-def _ordered_by(
-    view: CoopView, coop: str, proposal_id: str | None, wanted: a.Action
-) -> Refusal | None:
-    """An effect that names a proposal must be that accepted proposal's very action; one
-    that names none is the coop's DID setting up, before its first proposal."""
-    if proposal_id is None:
-        if state.governance(view, coop).proposals == 0:
-            return None
-        return Refusal(
-            Code.PROPOSAL_REQUIRED, "since the first proposal, only a proposal orders it"
-        )
-    p = state.proposal(view, coop, proposal_id)
-    if p is None or p.state != ProposalState.ACCEPTED or p.action != wanted:
-        return Refusal(Code.PROPOSAL_MISMATCH, f"{proposal_id} is no accepted proposal of this")
-    return None
+def _setting_up(view: CoopView, coop: str) -> str | None:
+    """Why an unlinked domain change is refused: ``None`` until the coop's first proposal."""
+    if state.governance(view, coop).proposals == 0:
+        return None
+    return "since the first proposal, only a proposal orders it"
 
 
 def _set_domain(
@@ -67,12 +67,17 @@ def _set_domain(
         return Refusal(Code.DOMAIN_EXISTS, f"domain {body.domain!r} exists already")
     if isinstance(body, b.DomainChanged) and current is None:
         return Refusal(Code.UNKNOWN_DOMAIN, f"no domain {body.domain!r}")
-    wanted = a.ChangeDomain(domain=body.domain, rules=body.rules)
-    problem = rules_problem(body.rules) or _ordered_by(view, coop.coop, body.proposal, wanted)
+    problem = rules_problem(body.rules)
     if problem:
         return problem
+    wanted = a.ChangeDomain(domain=body.domain, rules=body.rules)
+    required = _setting_up(view, coop.coop)
+    linked = follow_link(view, event, coop, body.proposal, is_action(wanted), required=required)
+    if isinstance(linked, Refusal):
+        return linked
     version = current.version + 1 if current else 1
-    return [DomainRecord(domain=body.domain, rules=body.rules, version=version, changed_ms=now)]
+    record = DomainRecord(domain=body.domain, rules=body.rules, version=version, changed_ms=now)
+    return [record, *linked]
 
 
 def domain_defined(
@@ -115,7 +120,17 @@ def _appeal_problem(body: b.ProposalSubmitted, view: CoopView, coop: str) -> Ref
         before = state.proposal(view, coop, appeal.resolution)
         if before is None or before.state not in (ProposalState.WITHDRAWN, ProposalState.VETOED):
             return Refusal(Code.APPEAL_RESOLVED, f"{appeal.resolution} resolves it already")
-    return None
+    appealed = state.proposal(view, coop, appeal.proposal)
+    assert appealed is not None
+    overturn = appeal_resolution(appealed)
+    if isinstance(body.action, a.TextOnly) or body.action == overturn:
+        return None
+    reason = (
+        f"an appeal's proposal carries text or {kind_of(overturn)}, the decision's exact reverse"
+        if overturn
+        else "the decision has no reverse: an appeal's proposal carries text only"
+    )
+    return Refusal(Code.APPEAL_ACTION_MISMATCH, reason)
 
 
 def proposal_submitted(
@@ -247,10 +262,49 @@ def proposal_executed(
     missing = [e for e in body.effects if view.event(coop.coop, e) is None]
     if missing or len(set(body.effects)) != len(body.effects):
         return Refusal(Code.INVALID_EXECUTION, f"effects not in the log, or repeated: {missing}")
+    problem = _effects_problem(body, view, coop, p)
+    if problem:
+        return problem
     done = Execution.FAILED if body.failed is not None else Execution.EXECUTED
+    reverse = p.reverse
+    if done == Execution.EXECUTED and isinstance(p.action, BUDGETS):
+        reverse = reverse_of(p.action, view, coop)  # an entry cannot link: its reverse here
     return [
-        msgspec.structs.replace(p, execution=done, effects=tuple(body.effects), failed=body.failed)
+        msgspec.structs.replace(
+            p, execution=done, effects=tuple(body.effects), failed=body.failed, reverse=reverse
+        )
     ]
+
+
+BUDGETS = (a.AllocateBudget, a.ReclaimBudget)
+"""Actions carried out by a ledger entry, which names its proposal in its memo only."""
+
+
+def _effects_problem(
+    body: b.ProposalExecuted, view: CoopView, coop: CoopRecord, p: ProposalRecord
+) -> Refusal | None:
+    """The effects listed are the very events that carried ``p`` out: the one its link
+    recorded, or for a budget the entry by the coop's DID that moves what it ordered."""
+    if body.failed is not None:
+        if p.carried:
+            return Refusal(Code.INVALID_EXECUTION, f"{p.carried[0]} carried it out already")
+        return None
+    if isinstance(p.action, BUDGETS):
+        want = budget_transaction(p.action, coop.did, p.id)
+        entry = view.event(coop.coop, body.effects[0]) if len(body.effects) == 1 else None
+        if (
+            entry is None
+            or entry.type != ENTRY_RECORDED
+            or entry.author != coop.did
+            or (entry.body.get("transactions") != [want])
+        ):
+            return Refusal(Code.INVALID_EXECUTION, f"one entry by the coop's DID moves {want}")
+        return None
+    if list(body.effects) != list(p.carried):
+        return Refusal(
+            Code.INVALID_EXECUTION, f"the effect that carried it out is {list(p.carried)}"
+        )
+    return None
 
 
 def appeal_filed(body: b.AppealFiled, event: Event, view: CoopView, now: int) -> Refusal | Effects:
@@ -279,13 +333,14 @@ def charter_amended(
     if isinstance(coop, Refusal):
         return coop
     wanted = a.AmendCharter(section=body.section, text=body.text, rationale=body.rationale)
-    problem = _ordered_by(view, coop.coop, body.proposal, wanted)
-    if problem:
-        return problem
+    linked = follow_link(view, event, coop, body.proposal, is_action(wanted))
+    if isinstance(linked, Refusal):
+        return linked
     versions = state.charter(view, coop.coop, body.section)
     if any(v.proposal == body.proposal for v in versions):
         return Refusal(Code.ALREADY_EXECUTED, "this proposal amended the section already")
     return [
+        *linked,
         CharterRecord(
             section=body.section, version=len(versions) + 1, text=body.text,
             rationale=body.rationale, proposal=body.proposal, event=event.id, amended_ms=now,

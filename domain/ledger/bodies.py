@@ -149,6 +149,9 @@ class DisputeResolved(Strict, frozen=True, kw_only=True, forbid_unknown_fields=T
     ]
     refund: Annotated[int, msgspec.Meta(gt=0, le=MAX_SAFE_INT)] | None = None
     note: Text | None = None
+    proposal: EventId | None = None
+    """Set when the coop's DID carries out the ruling of an accepted ``escalated-dispute``
+    proposal on a dispute its mediator escalated (the only way such a dispute is ruled)."""
 
 
 class DisputeSettled(Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):

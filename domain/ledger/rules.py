@@ -36,6 +36,8 @@ from icn.domain.coop.state import (
     is_authority,
 )
 from icn.domain.events.bodies import ENTRY_RECORDED
+from icn.domain.governance import actions as ga
+from icn.domain.governance.links import Fits, follow_link, is_action
 from icn.domain.ledger import bodies as b
 from icn.domain.ledger.credit import credit_limit
 from icn.domain.refusals import Code, Refusal
@@ -144,15 +146,20 @@ def account_frozen(
     coop = founded_coop(view, event)
     if not is_authority(view, coop, event.author):
         return Refusal(Code.NOT_AUTHORIZED, "freezing an account needs an admin or the coop's DID")
+    wanted = ga.Freeze(member=body.member, reason=body.reason, until=body.until)
+    linked = follow_link(view, event, coop, body.proposal, is_action(wanted))
+    if isinstance(linked, Refusal):
+        return linked
     member = _member_target(view, event, body.member)
     if isinstance(member, Refusal):
         return member
     if body.until is not None and body.until <= now:
         return Refusal(Code.INVALID_FREEZE, "a freeze must end after it starts")
     return [
+        *linked,
         msgspec.structs.replace(
             member, frozen=True, frozen_until=body.until, freeze_reason=body.reason
-        )
+        ),
     ]
 
 
@@ -165,12 +172,17 @@ def account_unfrozen(
         return Refusal(
             Code.NOT_AUTHORIZED, "unfreezing an account needs an admin or the coop's DID"
         )
+    wanted = ga.Unfreeze(member=body.member)
+    linked = follow_link(view, event, coop, body.proposal, is_action(wanted))
+    if isinstance(linked, Refusal):
+        return linked
     member = _member_target(view, event, body.member)
     if isinstance(member, Refusal):
         return member
     if not member.is_frozen_at(now):
         return Refusal(Code.NOT_FROZEN, f"{body.member}'s account is not frozen")
-    return [msgspec.structs.replace(member, frozen=False, frozen_until=None, freeze_reason=None)]
+    unfrozen = msgspec.structs.replace(member, frozen=False, frozen_until=None, freeze_reason=None)
+    return [*linked, unfrozen]
 
 
 def dispute_filed(
@@ -265,23 +277,61 @@ def mediator_assigned(
     return [msgspec.structs.replace(dispute, mediator=body.mediator)]
 
 
+def _ruling_ordered(body: b.DisputeResolved) -> Fits:
+    """An ``escalated-dispute`` proposal whose ruling is this resolution."""
+
+    def fits(action: ga.Action) -> bool:
+        return isinstance(action, ga.EscalatedDispute) and (
+            action.dispute,
+            action.ruling,
+            action.refund,
+        ) == (body.dispute, body.outcome, body.refund)
+
+    return fits
+
+
+def _escalated(
+    body: b.DisputeResolved, event: Event, view: CoopView, coop: CoopRecord
+) -> tuple[DisputeRecord, Effects] | Refusal:
+    """A dispute its mediator escalated, ruled as an accepted proposal orders."""
+    dispute = view.dispute(event.coop, body.dispute)
+    if dispute is None:
+        return Refusal(Code.UNKNOWN_DISPUTE, f"no dispute {body.dispute} in {event.coop}")
+    linked = follow_link(view, event, coop, body.proposal, _ruling_ordered(body))
+    if isinstance(linked, Refusal):
+        return linked
+    if dispute.status != DisputeStatus.RESOLVED or dispute.outcome != b.Outcome.ESCALATED:
+        return Refusal(Code.DISPUTE_CLOSED, "only an escalated dispute is ruled by a proposal")
+    return dispute, linked
+
+
 def dispute_resolved(
     body: b.DisputeResolved, event: Event, view: CoopView, now: int
 ) -> Refusal | Effects:
-    """The mediator (or, without one, an admin or the coop's DID) decides."""
+    """The mediator (or, without one, an admin or the coop's DID) decides; a dispute the
+    mediator escalated is ruled by a proposal, which the coop's DID carries out."""
     coop = founded_coop(view, event)
-    dispute = _open_dispute(view, event, body.dispute)
-    if isinstance(dispute, Refusal):
-        return dispute
-    allowed = (
-        event.author == dispute.mediator
-        if dispute.mediator
-        else is_authority(view, coop, event.author)
-    )
-    if not allowed or event.author in (dispute.payer, dispute.payee):
-        return Refusal(
-            Code.NOT_AUTHORIZED, "only the dispute's mediator (or an admin when none) resolves it"
+    linked: Effects = []
+    if body.proposal is not None:
+        ruled = _escalated(body, event, view, coop)
+        if isinstance(ruled, Refusal):
+            return ruled
+        dispute, linked = ruled
+    else:
+        found = _open_dispute(view, event, body.dispute)
+        if isinstance(found, Refusal):
+            return found
+        dispute = found
+        allowed = (
+            event.author == dispute.mediator
+            if dispute.mediator
+            else is_authority(view, coop, event.author)
         )
+        if not allowed or event.author in (dispute.payer, dispute.payee):
+            return Refusal(
+                Code.NOT_AUTHORIZED,
+                "only the dispute's mediator (or an admin when none) resolves it",
+            )
     refund: int | None = None
     if body.outcome == b.Outcome.PARTIAL_REFUND:
         if body.refund is None or body.refund >= dispute.amount:
@@ -301,9 +351,10 @@ def dispute_resolved(
             )
     status = DisputeStatus.RESOLVED
     return [
+        *linked,
         msgspec.structs.replace(
             dispute, status=status, outcome=body.outcome, refund=refund, closed_ms=now
-        )
+        ),
     ]
 
 

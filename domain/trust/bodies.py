@@ -2,7 +2,8 @@
 
 An attestation is one member's statement about another (or about another
 coop); the latest by the same truster for the same subject and context
-replaces the earlier one, and only its truster may revoke it. A standing
+replaces the earlier one, and only its truster may revoke it (or the coop's
+DID, as an accepted proposal orders). A standing
 epoch is a coop duty: its body is a digest, never the list, so it fits one
 event for any number of members.
 """
@@ -47,10 +48,14 @@ class AttestationRecorded(Strict, frozen=True, kw_only=True, forbid_unknown_fiel
 
 
 class AttestationRevoked(Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """``trust.AttestationRevoked``: signed by the truster of the attestation it names."""
+    """``trust.AttestationRevoked``: signed by the truster of the attestation it names, or by
+    the coop's DID carrying out an accepted ``revoke-trust`` proposal."""
 
     attestation: EventId
     """The id of the ``trust.AttestationRecorded`` event withdrawn."""
+    proposal: EventId | None = None
+    """The accepted ``revoke-trust`` proposal the coop's DID carries out: required when the
+    coop's DID revokes (it made no attestation of its own), never set by a truster."""
 
 
 class StandingPublished(Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):

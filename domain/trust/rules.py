@@ -1,7 +1,8 @@
 """Rules for attestations, revocations and standing epochs.
 
 Who may state what: an active member vouches for another active member (or
-for another coop), never for themselves; only the truster revokes; only the
+for another coop), never for themselves; only the truster revokes (or the coop's
+DID, carrying out an accepted ``revoke-trust`` proposal); only the
 coop's DID publishes an epoch, and every node recomputes that epoch when it
 judges the event and refuses it unless position, count and digest match.
 """
@@ -15,6 +16,8 @@ import msgspec
 from icn.domain.capability import EventType
 from icn.domain.coop.records import CoopRecord
 from icn.domain.coop.state import CoopView, Effects, active_problem, founded_coop
+from icn.domain.governance import actions as ga
+from icn.domain.governance.links import follow_link
 from icn.domain.identity.did import is_valid_did
 from icn.domain.refusals import Code, Refusal
 from icn.domain.trust import bodies as b
@@ -71,17 +74,31 @@ def recorded(
 def revoked(
     body: b.AttestationRevoked, event: Event, view: CoopView, now: int
 ) -> Refusal | Effects:
-    """The truster withdraws a live attestation of theirs."""
+    """The truster withdraws a live attestation of theirs; the coop's DID withdraws anyone's,
+    but only as an accepted ``revoke-trust`` proposal orders (the link is required)."""
     target = view.event(event.coop, body.attestation)
     if target is None or target.type != b.ATTESTATION_RECORDED:
         return Refusal(Code.UNKNOWN_ATTESTATION, f"no attestation {body.attestation} in the log")
-    if target.author != event.author:
+    coop = founded_coop(view, event)
+    by_coop = event.author == coop.did
+    if not by_coop and target.author != event.author:
         return Refusal(Code.NOT_TRUSTER, "only the truster may revoke an attestation")
+
+    def fits(action: ga.Action) -> bool:
+        return isinstance(action, ga.RevokeTrust) and action.attestation == body.attestation
+
+    required = "the coop's DID revokes an attestation only as a proposal orders"
+    linked = follow_link(
+        view, event, coop, body.proposal, fits, required=required if by_coop else None
+    )
+    if isinstance(linked, Refusal):
+        return linked
     context, subject = target.body["context"], target.body["subject"]
-    live = state.attestation(view, event.coop, context, event.author, subject)
+    live = state.attestation(view, event.coop, context, target.author, subject)
     if live is None or live.id != body.attestation or live.revoked:
         return Refusal(Code.ATTESTATION_NOT_LIVE, "replaced by a later attestation, or revoked")
     return [
+        *linked,
         msgspec.structs.replace(live, revoked=True),
         _counted(view, event.coop, context),
     ]

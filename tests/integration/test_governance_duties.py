@@ -18,6 +18,7 @@ from icn.domain.governance import bodies as gb
 from icn.domain.governance import state
 from icn.domain.governance.closing import recount
 from icn.domain.governance.records import Execution, ProposalRecord, ProposalState
+from icn.domain.trust import state as trust_state
 from icn.infrastructure.store.database import parse_database_url
 from icn.infrastructure.store.event_store import SqlEventStore
 
@@ -168,3 +169,53 @@ def test_two_nodes_keeping_the_coop_key_sign_the_same_close_and_execution(
         assert [o.verdict for o in again] == ["duplicate"] * 3
     finally:
         other.close()
+
+
+def test_trust_revoked_pretrusted_set_and_an_escalated_dispute_ruled_by_vote(
+    store: SqlEventStore,
+) -> None:
+    """The actions that carry out through other capabilities' events: a revocation by the
+    coop's DID, a policy change of the pre-trusted set, and a dispute's resolution, which the
+    settlement duty then carries out in the next round."""
+    node = Node(store)
+    s, view = node.s, CommittedState(store)
+    vouch = {"subject": s.did("bob"), "context": "general", "score_ppm": 800_000}
+    made = s.event("carol", "trust.AttestationRecorded", vouch)
+    node.write(made)
+    revoke = {"kind": "revoke-trust", "attestation": made.id, "reason": "a ring"}
+    node.decide(revoke, ["alice", "bob"])
+    live = trust_state.attestation(view, "demo", "general", s.did("carol"), s.did("bob"))
+    assert live is not None and live.revoked
+
+    node.decide({"kind": "set-pretrusted", "pretrusted": [s.did("alice")]}, ["alice", "bob"])
+    coop = view.coop("demo")
+    assert coop is not None and coop.policy.trust.pretrusted == [s.did("alice")]
+
+    paid = s.pay("bob", "carol", 300)
+    filed = s.event("bob", "ledger.DisputeFiled", {"entry": paid.id, "reason": "not done"})
+    node.write(paid, filed)
+    node.write(s.event("alice", "ledger.MediatorAssigned",
+                       {"dispute": filed.id, "mediator": s.did("alice")}))  # fmt: skip
+    node.write(s.event("alice", "ledger.DisputeResolved",
+                       {"dispute": filed.id, "outcome": "escalated"}))  # fmt: skip
+    action = {"kind": "escalated-dispute", "dispute": filed.id, "ruling": "reversed"}
+    body = {"domain": "root", "title": "Rule on it", "text": "", "action": action,
+            "closes_at": node.now + DAY}  # fmt: skip
+    proposal = s.event("alice", gb.PROPOSAL_SUBMITTED, body)
+    node.write(proposal, *(s.event(w, gb.VOTE_CAST, {"proposal": proposal.id,
+               "choice": "yes"}) for w in ("alice", "carol")))  # fmt: skip
+    node.now += DAY + 5
+    ruled = node.duties.run(node.now)
+    assert [e.type for e in ruled] == [
+        gb.PROPOSAL_CLOSED,
+        "ledger.DisputeResolved",
+        gb.PROPOSAL_EXECUTED,
+    ]
+    assert ruled[1].body["proposal"] == proposal.id
+    settled = node.duties.run(node.now)  # the settlement duty, as after a mediator's ruling
+    assert [e.type for e in settled] == ["ledger.EntryRecorded", "ledger.DisputeSettled"]
+    assert node.duties.failures == [] and node.duties.run(node.now) == []
+    dispute = view.dispute("demo", filed.id)
+    assert dispute is not None and (dispute.status, dispute.outcome) == ("settled", "reversed")
+    bob = view.account("demo", s.did("bob"), "hours")
+    assert bob is not None and bob.balance == 0

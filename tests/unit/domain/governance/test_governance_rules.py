@@ -170,7 +170,7 @@ def test_domains_are_defined_by_the_coop_once_with_rules_that_hold(gov: Gov) -> 
     )
     linked = {**body, "proposal": "ab" * 32}
     assert gov.c.refused(gov.event("coop", "DomainDefined", linked, advance=False)) == (
-        "proposal-mismatch"
+        "unknown-proposal"
     )
     gov.run(gov.event("coop", "DomainDefined", body))
     change = {"domain": "finance", "rules": {"method": "unanimous"}}
@@ -367,7 +367,7 @@ def test_after_the_first_proposal_only_an_accepted_proposal_changes_a_domain(gov
     assert gov.c.refused(gov.event("coop", "DomainDefined", {"domain": "legal", "rules": {}},
                                    advance=False)) == "proposal-required"  # fmt: skip
     early = gov.event("coop", "DomainChanged", {**change, "proposal": p.id}, advance=False)
-    assert gov.c.refused(early) == "proposal-mismatch"  # not accepted (yet)
+    assert gov.c.refused(early) == "not-accepted"  # not (yet)
     gov.run(gov.vote("alice", p.id), gov.vote("bob", p.id))
     gov.run(gov.close(p.id))
     other = {"domain": "finance", "rules": {"method": "unanimous"}, "proposal": p.id}
