@@ -123,14 +123,35 @@ def _appeal_problem(body: b.ProposalSubmitted, view: CoopView, coop: str) -> Ref
     appealed = state.proposal(view, coop, appeal.proposal)
     assert appealed is not None
     overturn = appeal_resolution(appealed)
-    if isinstance(body.action, a.TextOnly) or body.action == overturn:
+    if isinstance(body.action, a.TextOnly):
         return None
+    if body.action == overturn:
+        return _overturned_already(view, coop, appealed, appeal.id)
     reason = (
         f"an appeal's proposal carries text or {kind_of(overturn)}, the decision's exact reverse"
         if overturn
         else "the decision has no reverse: an appeal's proposal carries text only"
     )
     return Refusal(Code.APPEAL_ACTION_MISMATCH, reason)
+
+
+def _overturned_already(
+    view: CoopView, coop: str, appealed: ProposalRecord, appeal_id: str
+) -> Refusal | None:
+    """A decision is overturned by one appeal's proposal at most: another appeal's, open or
+    accepted with an action, would carry the same reverse out twice."""
+    for other_id in appealed.appeals:
+        other = state.appeal(view, coop, other_id)
+        if other_id == appeal_id or other is None or other.resolution is None:
+            continue
+        resolution = state.proposal(view, coop, other.resolution)
+        if (
+            resolution is not None
+            and resolution.state in (ProposalState.OPEN, ProposalState.ACCEPTED)
+            and not isinstance(resolution.action, a.TextOnly)
+        ):
+            return Refusal(Code.APPEAL_RESOLVED, f"{resolution.id} overturns it already")
+    return None
 
 
 def proposal_submitted(
