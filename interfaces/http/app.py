@@ -36,6 +36,7 @@ from icn.interfaces.http.caller_classes import CallerClasses
 from icn.interfaces.http.dependencies import Services
 from icn.interfaces.http.events import EventsController
 from icn.interfaces.http.gate import Gate, provide_principal
+from icn.interfaces.http.governance import GovernanceController
 from icn.interfaces.http.json_guard import JsonShapeGuard
 from icn.interfaces.http.ledger_reads import LedgerController
 from icn.interfaces.http.log_feed import LogFeed
@@ -141,6 +142,7 @@ def create_app(
         replication=replication,
     )
     node.append.add_commit_listener(services.trust.forget)
+    node.append.add_commit_listener(services.governance.heard)
     classes = CallerClasses(SqlTrustReads(node.store.engine))  # the rate limits' trust classes
     node.append.add_commit_listener(classes.forget)
     stream_slots = StreamSlots(node.settings.max_streams_per_did, node.settings.max_streams)
@@ -157,6 +159,7 @@ def create_app(
             await asyncio.to_thread(services.writer.stop)
             node.append.remove_commit_listener(standing.forget)
             node.append.remove_commit_listener(services.trust.forget)
+            node.append.remove_commit_listener(services.governance.heard)
             node.append.remove_commit_listener(classes.forget)
             for t in (task, duties):
                 if t:
@@ -173,6 +176,7 @@ def create_app(
             LedgerController,
             TrustController,
             TrustDutyController,
+            GovernanceController,
             streams.StreamsController,
         ],
         guards=[services.gate.guard],

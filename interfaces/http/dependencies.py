@@ -19,6 +19,7 @@ from importlib.metadata import version
 from litestar.di import Provide
 
 from icn.application.group_commit import GroupCommit
+from icn.application.trust_epochs import CommittedState
 from icn.infrastructure.replication.supervisor import ReplicationSupervisor
 from icn.infrastructure.store.event_store import SqlEventStore
 from icn.infrastructure.store.read_models import ReadSide
@@ -28,6 +29,7 @@ from icn.interfaces.http.auth import ChallengeBook, Tokens
 from icn.interfaces.http.gate import Gate
 from icn.interfaces.http.log_feed import LogFeed
 from icn.interfaces.http.ops import About
+from icn.projections.governance_book import GovernanceBook
 from icn.projections.trust_book import TrustBook
 
 
@@ -63,11 +65,16 @@ class Services:
     reads: LazyReadSide = field(init=False)
     trust: TrustBook = field(init=False)
     """Standings and paths from memory (``create_app`` has it hear every commit)."""
+    governance: GovernanceBook = field(init=False)
+    """Live tallies from memory (``create_app`` has it hear every commit)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "reads", LazyReadSide(self.node.store))
         book = TrustBook(SqlTrustReads(self.node.store.engine), self.node.clock_ms)
         object.__setattr__(self, "trust", book)
+        store = self.node.store
+        tallies = GovernanceBook(CommittedState(store), store.tree_size)
+        object.__setattr__(self, "governance", tallies)
 
     def dependencies(self) -> dict[str, Provide]:
         """The app's dependencies, by the parameter name handlers use."""
@@ -83,6 +90,7 @@ class Services:
             "about": _const(self.about),
             "reads": Provide(self.reads.get, sync_to_thread=False),
             "trust": _const(self.trust),
+            "governance": _const(self.governance),
         }
 
 

@@ -1,0 +1,164 @@
+"""Reading governance: domains, proposals, live tallies, ballots, a member's votes, the charter.
+
+Every route needs a token of the path's coop with the ``ledger:read`` scope
+(any member: the people who vote read the votes). Proposal lists, votes,
+delegations and the charter come from the governance projections, brought up
+to the log first; domains, ballots and proposals' rules from the rules'
+records, current by construction; an open proposal's tally from memory
+(:class:`~icn.projections.governance_book.GovernanceBook`, moved by every
+vote this node commits), a closed one's from its ``governance.ProposalClosed``.
+Bad input gets problem documents with stable codes: ``invalid-state``,
+``invalid-domain`` and ``unknown-domain`` (400), ``invalid-did`` (400),
+``unknown-proposal`` (404). Proposals, votes and delegations are written as
+signed events through ``POST /v1/coops/{coop}/events``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, get
+from litestar.params import Parameter
+
+from icn.domain.events.canonical import MAX_SAFE_INT
+from icn.domain.governance.records import ProposalState
+from icn.infrastructure.store.event_store import SqlEventStore
+from icn.infrastructure.store.governance_reads import SqlGovernanceReads
+from icn.infrastructure.store.read_models import ReadSide
+from icn.interfaces.bootstrap import clock_ms
+from icn.interfaces.http.coop_paths import COOP_ROUTES, CoopPath
+from icn.interfaces.http.gate import needs
+from icn.interfaces.http.problems import problem_responses
+from icn.projections import governance_views as views
+from icn.projections.governance_book import GovernanceBook
+
+Limit = Annotated[int, Parameter(ge=1, le=views.MAX_PAGE)]
+READ_ERRORS = (401, 403, 404)
+"""What every governance read may answer besides 200 (problem documents)."""
+
+
+def _sql(store: SqlEventStore) -> SqlGovernanceReads:
+    return SqlGovernanceReads(store.engine)
+
+
+def _fresh(reads: ReadSide, store: SqlEventStore, coop: str) -> SqlGovernanceReads:
+    """The governance queries, with the projections brought up to the log first."""
+    reads.catch_up(coop)
+    return _sql(store)
+
+
+class GovernanceController(Controller):
+    """Domains, proposals, tallies, ballots, votes and the charter (scope ``ledger:read``)."""
+
+    path = COOP_ROUTES
+    tags = ("governance",)
+    opt = needs("ledger:read")
+
+    @get("/domains", sync_to_thread=True, responses=problem_responses(*READ_ERRORS))
+    def list_domains(self, store: SqlEventStore, coop: CoopPath) -> views.DomainList:
+        """Every governance domain with its rules as they stand: voting method, threshold,
+        quorum, periods, who may propose and vote, sealed ballots (``root`` always, with its
+        founding defaults until changed, ``version`` 0)."""
+        return views.domains(_sql(store), coop)
+
+    @get("/proposals", sync_to_thread=True, responses=problem_responses(*READ_ERRORS))
+    def list_proposals(
+        self,
+        reads: ReadSide,
+        store: SqlEventStore,
+        coop: CoopPath,
+        state_: Annotated[
+            str | None,
+            Parameter(
+                query="state",
+                max_length=32,
+                description="open, accepted, rejected, no-quorum, withdrawn or vetoed",
+            ),
+        ] = None,
+        domain: Annotated[str | None, Parameter(max_length=64)] = None,
+        after: Annotated[int | None, Parameter(ge=0, le=MAX_SAFE_INT)] = None,
+        limit: Limit = 100,
+    ) -> views.ProposalPage:
+        """Proposals in submission order, optionally of one ``state`` and one ``domain``, each
+        with its action's kind, dates, vote events so far, and once closed its outcome and
+        counts, once executed its effects. Pass ``next`` as ``after`` for the next page."""
+        return views.proposals(
+            _fresh(reads, store, coop), coop, state=state_, domain=domain, after=after, limit=limit
+        )
+
+    @get(
+        "/proposals/{proposal_id:str}",
+        sync_to_thread=True,
+        responses=problem_responses(*READ_ERRORS),
+    )
+    def get_proposal(
+        self, reads: ReadSide, store: SqlEventStore, coop: CoopPath, proposal_id: str
+    ) -> views.ProposalDetail:
+        """One proposal in full: text, action, the rules it is counted by (its domain's when
+        it was submitted), when it opens, closes and may be tallied, how it ended, what its
+        execution did, appeals against it. ``404 unknown-proposal`` when there is none."""
+        return views.proposal(_fresh(reads, store, coop), coop, proposal_id)
+
+    @get(
+        "/proposals/{proposal_id:str}/tally",
+        sync_to_thread=True,
+        responses=problem_responses(*READ_ERRORS),
+    )
+    def get_tally(
+        self,
+        reads: ReadSide,
+        store: SqlEventStore,
+        governance: GovernanceBook,
+        coop: CoopPath,
+        proposal_id: str,
+    ) -> views.TallyView:
+        """The tally: for a closed proposal its close's numbers (``final``); for an open one
+        the live count by the close's own functions (delegations followed, weights by the
+        method), heads and weights per choice, ``eligible``, ``counted``, the quorum it needs
+        and the outcome it projects. A sealed proposal shows only how many ballots were
+        committed and revealed until it is closed. Answered from memory while open."""
+        sql = _sql(store)
+        views.founded(sql, coop)
+        p = views.proposal_record(sql, coop, proposal_id)
+        row = None
+        if p.state != ProposalState.OPEN:
+            row = _fresh(reads, store, coop).proposal(coop, p.id)
+        due = views.digest_due(p, clock_ms())
+        live = governance.tally(coop, p, with_digest=due)
+        return views.tally_view(coop, p, row, live)
+
+    @get(
+        "/proposals/{proposal_id:str}/ballots",
+        sync_to_thread=True,
+        responses=problem_responses(*READ_ERRORS),
+    )
+    def list_ballots(
+        self,
+        store: SqlEventStore,
+        coop: CoopPath,
+        proposal_id: str,
+        after: Annotated[str | None, Parameter(min_length=1, max_length=128)] = None,
+        limit: Limit = 100,
+    ) -> views.BallotPage:
+        """Each voter's current ballot in voter order: the vote event it comes from, the
+        choice and credits; for a sealed proposal the commitment, and the choice only once
+        that voter revealed it. Pass ``next`` as ``after`` for the next page."""
+        after = views.did_of(after) if after is not None else None
+        return views.ballots(_sql(store), coop, proposal_id, after=after, limit=limit)
+
+    @get("/members/{did:str}/votes", sync_to_thread=True, responses=problem_responses(*READ_ERRORS))
+    def get_member_votes(
+        self, reads: ReadSide, store: SqlEventStore, coop: CoopPath, did: str
+    ) -> views.MemberVotes:
+        """The member's vote events (cast, committed, revealed) in log order, their live
+        delegation per domain, every delegation and revocation they made, and the members
+        whose live delegation names them."""
+        return views.member_votes(_fresh(reads, store, coop), coop, views.did_of(did))
+
+    @get("/charter", sync_to_thread=True, responses=problem_responses(*READ_ERRORS))
+    def get_charter(
+        self, reads: ReadSide, store: SqlEventStore, coop: CoopPath
+    ) -> views.CharterView:
+        """The charter: every section's current text (``sections``) and every version of every
+        section, oldest first (``history``), each with the proposal that made it."""
+        return views.charter(_fresh(reads, store, coop), coop)
