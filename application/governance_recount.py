@@ -11,22 +11,22 @@ Every ballot of the proposal (cast, committed, revealed) and every delegation
 before the close is also verified again from its stored bytes (BLAKE3 id and
 Ed25519 signature, :func:`~icn.domain.events.envelope.inspect`): a store whose
 ballots were altered after they were accepted does not match. The signatures
-are checked on worker threads while the log is replayed (PyNaCl releases the
-GIL), so they add little to the replay's own time.
+are checked in worker processes while the log is replayed, so on a machine
+with a core to spare they add little to the replay's own time.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 
 import msgspec
 
 from icn.application.coop_view import StateLayer
 from icn.application.errors import NotFound
 from icn.application.log_rejudge import fresh_layer, rejudge
-from icn.application.parallel import cores, inspect_all
+from icn.application.parallel import cores
 from icn.application.ports import EventStore
-from icn.domain.events.envelope import Inspection
+from icn.domain.events.envelope import decode_stored, inspect
 from icn.domain.governance import bodies as gb
 from icn.domain.governance import state
 from icn.domain.governance.bodies import Counts
@@ -34,8 +34,8 @@ from icn.domain.governance.closing import recount
 from icn.domain.governance.tally import Tally
 
 BALLOTS = {gb.VOTE_CAST, gb.VOTE_COMMITTED, gb.VOTE_REVEALED}
-CHUNK = 500
-"""Signed lines per unit of work on the verifying threads."""
+CHUNK = 1000
+"""Signed lines per unit of work in a verifying process (~70 ms of work)."""
 
 
 class Recount(msgspec.Struct):
@@ -58,13 +58,24 @@ class Recount(msgspec.Struct):
     """Ids of those that failed (their stored bytes no longer verify)."""
 
 
+def _failures(lines: list[bytes]) -> tuple[int, list[str]]:
+    """In a worker process: how many lines were checked, and the ids of those that fail."""
+    bad = []
+    for line in lines:
+        found = inspect(line)
+        if found.verdict is not None:
+            bad.append(found.event.id if found.event is not None else decode_stored(line).id)
+    return len(lines), bad
+
+
 class _Signatures:
-    """Stored lines verified on threads while the caller goes on replaying."""
+    """Stored lines verified in worker processes while the caller goes on replaying: the
+    replay holds the GIL, so threads would wait for it; processes take the other cores."""
 
     def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(max(1, cores()), thread_name_prefix="icn-recount")
+        self._pool = ProcessPoolExecutor(max(1, cores()))
         self._pending: list[bytes] = []
-        self._futures: list[Future[list[Inspection]]] = []
+        self._futures: list[Future[tuple[int, list[str]]]] = []
 
     def add(self, wire: bytes) -> None:
         self._pending.append(wire)
@@ -73,7 +84,7 @@ class _Signatures:
 
     def _flush(self) -> None:
         if self._pending:
-            self._futures.append(self._pool.submit(inspect_all, self._pending))
+            self._futures.append(self._pool.submit(_failures, self._pending))
             self._pending = []
 
     def result(self) -> tuple[int, list[str]]:
@@ -81,10 +92,9 @@ class _Signatures:
         self._flush()
         checked, bad = 0, []
         for future in self._futures:
-            for found in future.result():
-                checked += 1
-                if found.verdict is not None:
-                    bad.append(found.event.id if found.event is not None else "?")
+            n, failed = future.result()
+            checked += n
+            bad += failed
         return checked, bad
 
     def close(self) -> None:
