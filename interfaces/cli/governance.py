@@ -3,8 +3,10 @@
 Writes are signed with ``--key`` like every write (to ``--data-dir``'s store,
 or posted to the node at ``--url``/``ICN_URL``); the node's rules judge them,
 so a vote after the close or by a non-member is refused with its code. Reads
-come from the local store's rule records (no read model yet) as the last
-commit left them. ``icn governance recount`` ignores those records: it
+come from the local store's governance read models (brought up to its log
+first) and rule records, composed by the same views the HTTP API answers
+with (icn.projections.governance_views); a live tally is counted by the same
+functions as the close. ``icn governance recount`` ignores those records: it
 replays the coop's log in memory and recounts there, so it answers what any
 auditor holding the log would. Members may be named by DID or by key name.
 """
@@ -22,16 +24,16 @@ import typer
 
 from icn.application.trust_epochs import CommittedState
 from icn.domain.governance import bodies as gb
-from icn.domain.governance import state
-from icn.domain.governance.closing import recount
-from icn.domain.governance.records import CharterRecord, ProposalRecord, ProposalState
+from icn.domain.governance.records import ProposalState
+from icn.infrastructure.store.event_store import SqlEventStore
+from icn.infrastructure.store.governance_reads import SqlGovernanceReads
+from icn.infrastructure.store.read_models import ReadSide
 from icn.interfaces.bootstrap import clock_ms, open_node
 from icn.interfaces.cli.common import DataDir, Json, out, print_json, settings_for
 from icn.interfaces.cli.members import did_in
 from icn.interfaces.cli.writes import (
     Coop,
     Key,
-    Refused,
     Url,
     Writer,
     check_coop_id,
@@ -41,6 +43,8 @@ from icn.interfaces.cli.writes import (
     units_of,
     writer,
 )
+from icn.projections import governance_views as views
+from icn.projections.governance_book import GovernanceBook
 
 app = typer.Typer(help="Governance audits: recount a proposal from the log.", no_args_is_help=True)
 
@@ -233,21 +237,18 @@ def delegate(
 
 
 @contextmanager
-def _records(data_dir: Path | None, coop: str) -> Iterator[CommittedState]:
-    """The rules' records of the local store, as its last commit left them."""
+def _reads(data_dir: Path | None, coop: str) -> Iterator[tuple[SqlEventStore, SqlGovernanceReads]]:
+    """The local store and its governance read models, brought up to its log first: the
+    queries the node's HTTP routes answer from (icn.projections.governance_views)."""
     check_coop_id(coop)
     node = open_node(settings_for(data_dir))
+    side = ReadSide(node.store)
     try:
-        yield CommittedState(node.store)
+        side.catch_up(coop)
+        yield node.store, SqlGovernanceReads(node.store.engine)
     finally:
+        side.close()
         node.close()
-
-
-def _proposal(view: CommittedState, coop: str, proposal_id: str) -> ProposalRecord:
-    p = state.proposal(view, coop, check_event_id(proposal_id, "'ID'"))
-    if p is None:
-        raise Refused("unknown-proposal", f"no proposal {proposal_id} in {coop}")
-    return p
 
 
 def proposals(
@@ -261,24 +262,23 @@ def proposals(
     json: Json = False,
 ) -> None:
     """The coop's proposals, oldest first."""
-    with _records(data_dir, coop) as view:
-        found = [
-            r
-            for r in view.scan(coop, ProposalRecord.kind, "")
-            if isinstance(r, ProposalRecord)
-            and (state_ is None or r.state == state_)
-            and (domain is None or r.domain == domain)
-        ]
-    found.sort(key=lambda p: (p.submitted_ms, p.id))
+    found: list[views.ProposalSummary] = []
+    with _reads(data_dir, coop) as (_, reads):
+        after = None
+        while True:
+            page = views.proposals(
+                reads, coop, state=state_, domain=domain, after=after, limit=views.MAX_PAGE
+            )
+            found += page.items
+            if page.next is None:
+                break
+            after = page.next
     if json:
         print_json({"coop": coop, "proposals": msgspec.to_builtins(found)})
         return
     for p in found:
         done = f", {p.execution}" if p.execution else ""
-        out.print(
-            f"{p.id}  {p.state}{done}  {p.domain}  {p.action.__struct_config__.tag}  {p.title}",
-            markup=False,
-        )
+        out.print(f"{p.id}  {p.state}{done}  {p.domain}  {p.action}  {p.title}", markup=False)
     if not found:
         out.print("no proposals")
 
@@ -291,30 +291,27 @@ def tally(
 ) -> None:
     """A proposal's tally: the close's for a closed one, the live count (and the outcome it
     projects) for an open one; hidden while a sealed vote runs."""
-    with _records(data_dir, coop) as view:
-        p = _proposal(view, coop, proposal)
-        record = view.coop(coop)
-        assert record is not None
-        hidden = p.rules.sealed and p.state == ProposalState.OPEN
-        t = None if hidden else recount(view, record, p)
-    doc: dict[str, Any] = {"proposal": p.id, "state": p.state, "closes_at": p.closes_at}
-    if t is not None:
-        doc |= {
-            "outcome" if p.state != ProposalState.OPEN else "projected": t.outcome,
-            "counts": msgspec.to_builtins(t.counts),
-            "eligible": t.eligible,
-            "counted": t.counted,
-        }
+    with _reads(data_dir, coop) as (store, reads):
+        views.founded(reads, coop)
+        p = views.proposal_record(reads, coop, check_event_id(proposal, "'ID'"))
+        row = reads.proposal(coop, p.id) if p.state != ProposalState.OPEN else None
+        book = GovernanceBook(CommittedState(store), store.tree_size)
+        live = book.tally(coop, p, with_digest=views.digest_due(p, clock_ms()))
+        t = views.tally_view(coop, p, row, live)
     if json:
-        print_json(doc)
+        print_json(msgspec.to_builtins(t))
         return
-    if t is None:
-        out.print(f"{p.id}: sealed vote, hidden until the reveals", markup=False)
+    if t.counts is None:
+        out.print(
+            f"{p.id}: sealed vote, hidden until the reveals ({t.ballots} committed,"
+            f" {t.revealed} revealed)",
+            markup=False,
+        )
         return
     c = t.counts
     out.print(
         f"{p.id}: {p.state}; yes {c.yes}, no {c.no}, abstain {c.abstain}, block {c.block};"
-        f" {t.counted} of {t.eligible} eligible counted; outcome {t.outcome}",
+        f" {t.counted} of {t.eligible} eligible counted; outcome {t.outcome or t.projected}",
         markup=False,
     )
 
@@ -347,17 +344,12 @@ def recount_cmd(
 
 def charter(coop: Coop, data_dir: DataDir = None, json: Json = False) -> None:
     """The charter: every section's current text, and how many versions it had."""
-    with _records(data_dir, coop) as view:
-        versions = [
-            r for r in view.scan(coop, CharterRecord.kind, "") if isinstance(r, CharterRecord)
-        ]
-    current: dict[str, CharterRecord] = {}
-    for v in versions:
-        current[v.section] = v  # key order is version order
+    with _reads(data_dir, coop) as (_, reads):
+        doc = views.charter(reads, coop)
     if json:
-        print_json({"coop": coop, "sections": msgspec.to_builtins(versions)})
+        print_json(msgspec.to_builtins(doc))
         return
-    for section, v in current.items():
-        out.print(f"## {section} (version {v.version})\n{v.text}", markup=False)
-    if not current:
+    for v in doc.sections:
+        out.print(f"## {v.section} (version {v.version})\n{v.text}", markup=False)
+    if not doc.sections:
         out.print("no charter section yet")
