@@ -1,11 +1,15 @@
 """The proposal lifecycle as a state machine: no illegal transition is reachable.
 
-Hypothesis drives random proposals, votes, withdrawals, vetoes, closes (true
-and forged), executions and the passing of time through the rules alone,
+Hypothesis drives random proposals (words only, or a charter
+amendment carried out by an effect), votes, withdrawals, vetoes, closes (true
+and forged), effects linking a proposal, executions (with the effect, without
+it, or recording a failure) and the passing of time through the rules alone,
 and after every step checks that each event was accepted exactly when the
 lifecycle allows it: votes only while open and before ``closes_at``, a close
-once and only when due and only with the recount's numbers, an execution at
-most once and only of an accepted proposal, nothing after an end.
+once and only when due and only with the recount's numbers, an effect once
+and only of an accepted proposal not executed yet, an execution at most once
+and only of an accepted proposal, listing the effect that carried it out (or
+a failure when none did), nothing after an end.
 """
 
 from __future__ import annotations
@@ -35,8 +39,12 @@ class Model(msgspec.Struct):
     author: str
     domain: str
     closes_at: int
+    charter: bool = False
+    """An ``amend-charter`` action (else ``text``): carried out by a ``CharterAmended``."""
     state: str = ProposalState.OPEN
     executed: bool = False
+    effect: str | None = None
+    """The id of the effect that carried it out, once one was accepted."""
 
 
 class Lifecycle(RuleBasedStateMachine):
@@ -69,17 +77,24 @@ class Lifecycle(RuleBasedStateMachine):
         return m.state == ProposalState.OPEN and self.now < m.closes_at
 
     @precondition(lambda self: len(self.order) < 3)
-    @rule(who=st.sampled_from(NAMES), board=st.booleans())
-    def propose(self, who: str, board: bool) -> None:
+    @rule(who=st.sampled_from(NAMES), board=st.booleans(), charter=st.booleans())
+    def propose(self, who: str, board: bool, charter: bool) -> None:
         domain = "board" if board else "root"
         closes_at = self.now + DAY
-        body = {"domain": domain, "title": "t", "text": "", "action": {"kind": "text"},
-                "closes_at": closes_at}  # fmt: skip
+        action = {"kind": "amend-charter", **self.amendment(len(self.order))}
+        body = {"domain": domain, "title": "t", "text": "", "closes_at": closes_at,
+                "action": action if charter else {"kind": "text"}}  # fmt: skip
         event = self.s.event(who, "governance.ProposalSubmitted", body, ts=self.now, advance=False)
         assert self.c.apply(event) is None
         follow(self.s, event)
-        self.model[event.id] = Model(author=who, domain=domain, closes_at=closes_at)
+        self.model[event.id] = Model(
+            author=who, domain=domain, closes_at=closes_at, charter=charter
+        )
         self.order.append(event.id)
+
+    @staticmethod
+    def amendment(n: int) -> dict[str, Any]:
+        return {"section": f"s{n}", "text": f"version of {n}", "rationale": "r"}
 
     @precondition(lambda self: self.order)
     @rule(i=st.integers(0, 2), who=st.sampled_from(NAMES),
@@ -128,13 +143,54 @@ class Lifecycle(RuleBasedStateMachine):
             m.state = t.outcome
 
     @precondition(lambda self: self.order)
-    @rule(i=st.integers(0, 2))
-    def execute(self, i: int) -> None:
+    @rule(i=st.integers(0, 2), j=st.none() | st.integers(0, 2))
+    def carry_out(self, i: int, j: int | None) -> None:
+        """The coop's DID amends the charter naming proposal i with proposal j's amendment
+        (``None``: proposal i's own)."""
         pid, m = self.pick(i)
-        accepted = self.send("coop", "ProposalExecuted", {"proposal": pid})
-        assert accepted == (m.state == ProposalState.ACCEPTED and not m.executed)
+        other = self.order.index(self.pick(i if j is None else j)[0])
+        body = {**self.amendment(other), "proposal": pid}
+        event = self.s.event("coop", "governance.CharterAmended", body, ts=self.now, advance=False)
+        accepted = self.c.apply(event) is None
+        fits = m.charter and self.order.index(pid) == other
+        live = m.state == ProposalState.ACCEPTED and not m.executed and m.effect is None
+        assert accepted == (live and fits)
+        if accepted:
+            follow(self.s, event)
+            m.effect = event.id
+
+    @precondition(lambda self: self.order)
+    @rule(i=st.integers(0, 2), how=st.sampled_from(["listed", "none", "failed"]))
+    def execute(self, i: int, how: str) -> None:
+        pid, m = self.pick(i)
+        body: dict[str, Any] = {"proposal": pid}
+        if how == "listed" and m.effect is not None:
+            body["effects"] = [m.effect]
+        if how == "failed":
+            body["failed"] = "already-member"
+        accepted = self.send("coop", "ProposalExecuted", body)
+        carried = m.effect is not None
+        if how == "failed":
+            right = not carried  # a failure only when nothing carried it out
+        else:  # words only: no effect; a charter amendment: the one that carried it out
+            right = carried == m.charter and ("effects" in body) == carried
+        assert accepted == (m.state == ProposalState.ACCEPTED and not m.executed and right)
         if accepted:
             m.executed = True
+
+    @precondition(lambda self: self.order)
+    @rule(i=st.integers(0, 2), then=st.sampled_from(["", "carry", "execute", "both"]))
+    def vote_through(self, i: int, then: str) -> None:
+        """Three yes votes, a day, the close, then maybe its effect and its execution: the
+        steps above in a row, so random runs reach effects and executions often."""
+        for who in NAMES[:3]:
+            self.vote(i, who, "yes")
+        self.tick(DAY)
+        self.close(i, False)
+        if then in ("carry", "both"):
+            self.carry_out(i, None)
+        if then in ("execute", "both"):
+            self.execute(i, "listed")
 
     @rule(ms=st.sampled_from([1, 3_600_000, 6 * 3_600_000, DAY]))
     def tick(self, ms: int) -> None:
@@ -147,6 +203,10 @@ class Lifecycle(RuleBasedStateMachine):
             assert record is not None
             assert record.state == m.state
             assert (record.execution is not None) == m.executed
+            assert record.carried == ((m.effect,) if m.effect else ())
+            assert not m.effect or (m.charter and m.state == ProposalState.ACCEPTED)
+            if record.execution == "executed":
+                assert record.effects == record.carried  # exactly the effect that carried it
             assert not m.executed or m.state == ProposalState.ACCEPTED
             assert m.state == ProposalState.OPEN or m.state in ENDED
 
