@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from support.coops import STORY_NOW, CoopScript
 
 from icn.application.append import AppendEvents
@@ -17,6 +18,7 @@ from icn.domain.events.envelope import Event, inspect
 from icn.domain.governance import bodies as gb
 from icn.domain.governance import state
 from icn.domain.governance.closing import recount
+from icn.domain.governance.links import kind_of
 from icn.domain.governance.records import Execution, ProposalRecord, ProposalState
 from icn.domain.trust import state as trust_state
 from icn.infrastructure.store.database import parse_database_url
@@ -45,7 +47,7 @@ class Node:
         outcomes = self.append.append_inspected([inspect(e.wire_bytes()) for e in events])
         assert [o.verdict for o in outcomes] == ["ok"] * len(events), outcomes
 
-    def decide(self, action: dict[str, Any], voters: list[str]) -> ProposalRecord:
+    def decide(self, action: dict[str, Any], voters: list[str], **more: Any) -> ProposalRecord:
         """Propose, vote yes, let the period pass, run the duty round; the proposal after it."""
         body = {
             "domain": "root",
@@ -53,6 +55,7 @@ class Node:
             "text": "Decided together.",
             "action": action,
             "closes_at": self.now + DAY,
+            **more,
         }
         proposal = self.s.event("alice", gb.PROPOSAL_SUBMITTED, body)
         self.write(proposal)
@@ -70,7 +73,7 @@ class Node:
         assert list(p.effects) == [e.id for e in done[1:-1]]
         assert done[-1].type == gb.PROPOSAL_EXECUTED
         linked = [e.body.get("proposal") for e in done[1:-1] if e.type != "ledger.EntryRecorded"]
-        if action["kind"] != "allocate-budget":  # an entry names it in its memo instead
+        if action["kind"] not in ("allocate-budget", "reclaim-budget"):  # an entry: its memo
             assert linked == [proposal.id]  # the effect names the proposal it carries out
         return p
 
@@ -219,3 +222,38 @@ def test_trust_revoked_pretrusted_set_and_an_escalated_dispute_ruled_by_vote(
     assert dispute is not None and (dispute.status, dispute.outcome) == ("settled", "reversed")
     bob = view.account("demo", s.did("bob"), "hours")
     assert bob is not None and bob.balance == 0
+
+
+def test_an_appeal_overturns_an_admission_and_a_budget_with_their_reverses(
+    store: SqlEventStore,
+) -> None:
+    """Each decision's reverse was recorded when it was carried out; an appeal's proposal
+    carrying it is voted and the duty executes it like any action, linked to that proposal."""
+    node = Node(store)
+    s, view = node.s, CommittedState(store)
+    dave = s.did("dave")
+    admitted = node.decide({"kind": "add-member", "member": dave}, ["alice", "bob"])
+    budget = {"kind": "allocate-budget", "to": s.did("bob"), "amount": 400,
+              "currency": "hours", "purpose": "a lathe"}  # fmt: skip
+    paid = node.decide(budget, ["alice", "bob", "carol"])
+    for p in (admitted, paid):
+        filed = s.event("carol", gb.APPEAL_FILED, {"proposal": p.id, "grounds": "not told"})
+        node.write(filed)
+        assert p.reverse is not None
+        reverse = {"kind": kind_of(p.reverse), **_plain_action(p.reverse)}
+        overturn = node.decide(reverse, ["alice", "bob", "carol"], appeal=filed.id)
+        record = state.appeal(view, "demo", filed.id)
+        assert record is not None and (record.resolution, record.outcome) == (
+            overturn.id, "overturned",
+        )  # fmt: skip
+    member = view.member("demo", dave)
+    assert member is not None and member.status == "suspended"
+    bob = view.account("demo", s.did("bob"), "hours")
+    assert bob is not None and bob.balance == 0
+
+
+def _plain_action(action: Any) -> dict[str, Any]:
+    raw = msgspec.to_builtins(action)
+    assert isinstance(raw, dict)
+    raw.pop("kind", None)
+    return raw
