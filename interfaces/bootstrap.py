@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -77,6 +77,9 @@ class Node:
     append: AppendEvents
     clock_ms: Callable[[], int] = clock_ms
     """Trusted time for what this node accepts outside a stream (icn.domain.events.timing)."""
+    rebuilding: list[str] = field(default_factory=list)
+    """Projections whose read models were in an earlier layout: dropped at open, rebuilt
+    from the log by the next catch-up (``icn node run`` does it first, with progress)."""
 
     @property
     def data_dir(self) -> Path:
@@ -243,7 +246,7 @@ def open_node(
     keystore = keystore_for(settings)
     did = keystore.info(NODE_KEY).did
     store = _store_for(settings)
-    store.create_tables()
+    rebuilding = store.create_tables()
     clock = node_clock(settings.clock_offset_ms)
     append = AppendEvents(store, clock, max_skew_s=settings.max_clock_skew_s, sequencer=sequencer)
-    return Node(settings, store, keystore, did, append, clock)
+    return Node(settings, store, keystore, did, append, clock, rebuilding)

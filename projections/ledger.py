@@ -24,8 +24,10 @@ BALANCES = SumTable(
 HISTORY = AppendTable(
     "ledger_history",
     key=("coop", "did", "cursor"),
-    values=("event_id", "counterparty", "amount", "currency", "memo", "ts"),
+    values=("counterparty", "amount", "currency", "memo", "ts"),
 )
+"""A member's side of a transaction. No event id: the cursor names the entry's leaf,
+whose id the log holds (the store reads it from there)."""
 TOTALS = SumTable(
     "ledger_totals",
     key=("coop", "currency"),
@@ -78,17 +80,13 @@ class History:
     def apply(self, leaf: int, event: Fact, changes: Changes) -> None:
         if event.type != ENTRY_RECORDED:
             return
-        coop, event_id, ts = event.coop, event.id, event.ts
+        coop, ts = event.coop, event.ts
         for i, tx in enumerate(_transactions(event)):
             cursor = cursor_of(leaf, i)
             amount, currency, memo = tx["amount"], tx["currency"], tx.get("memo")
             payer, payee = tx["from"], tx["to"]
-            changes.insert(
-                HISTORY, (coop, payer, cursor, event_id, payee, -amount, currency, memo, ts)
-            )
-            changes.insert(
-                HISTORY, (coop, payee, cursor, event_id, payer, amount, currency, memo, ts)
-            )
+            changes.insert(HISTORY, (coop, payer, cursor, payee, -amount, currency, memo, ts))
+            changes.insert(HISTORY, (coop, payee, cursor, payer, amount, currency, memo, ts))
 
 
 class Totals:

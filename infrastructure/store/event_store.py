@@ -29,7 +29,7 @@ from icn.application.ports import (
 from icn.domain.events.chain import ChainHead
 from icn.domain.events.envelope import decode_stored
 from icn.domain.log import merkle
-from icn.infrastructure.store import read_schema as _read_schema  # noqa: F401 (its tables)
+from icn.infrastructure.store import read_schema as _read_schema
 from icn.infrastructure.store import replication_schema as _replication_schema  # noqa: F401
 from icn.infrastructure.store import schema
 from icn.infrastructure.store.database import SQLITE_LOCK_TIMEOUT_S, Database
@@ -119,6 +119,20 @@ def _page_in_one_row(engine: Engine, coop: str, query: Any) -> list[LogEntry]:
     return [LogEntry(coop, i, eid, w.encode(), int(t) if t else None) for i, eid, t, w in rows]
 
 
+def _create(engine: Engine) -> list[str]:
+    """Upgrade stale read-model layouts, create what is missing, note the layouts."""
+    from icn.projections.catalogue import PROJECTIONS
+
+    writers = [(p.name, [t.name for t in p.tables]) for p in PROJECTIONS]
+    with engine.begin() as conn:
+        rebuild = _read_schema.upgrade_layouts(conn, writers)
+    schema.metadata.create_all(engine)
+    _add_missing_columns(engine)
+    with engine.begin() as conn:
+        _read_schema.record_layouts(conn)
+    return rebuild
+
+
 def _add_missing_columns(engine: Engine) -> None:
     """Give a store made by an earlier release the columns added since (nullable, so
     its rows stay as they were) and the indexes."""
@@ -168,20 +182,24 @@ class SqlEventStore:
 
     # -- lifecycle -----------------------------------------------------------
 
-    def create_tables(self) -> None:
-        """Create eventsourcing's table and ours if missing (idempotent)."""
+    def create_tables(self) -> list[str]:
+        """Create eventsourcing's table and ours if missing (idempotent).
+
+        Read-model tables made by a release with another layout are dropped and made
+        anew (:func:`~icn.infrastructure.store.read_schema.upgrade_layouts`); returns
+        the projections whose read models the next catch-up rebuilds from the log.
+        """
         self._recorder.create_table()
         if self.database.is_sqlite:
             # The read engine is query-only; create with a plain writer engine.
             from sqlalchemy import create_engine
 
             writer = create_engine(f"sqlite+pysqlite:///{self.database.sqlite_path}")
-            schema.metadata.create_all(writer)
-            _add_missing_columns(writer)
-            writer.dispose()
-        else:
-            schema.metadata.create_all(self.engine)
-            _add_missing_columns(self.engine)
+            try:
+                return _create(writer)
+            finally:
+                writer.dispose()
+        return _create(self.engine)
 
     def close(self) -> None:
         """Release connections."""

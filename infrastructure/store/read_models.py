@@ -10,6 +10,11 @@ the whole transaction is rolled back. Then the summed counters are added
 rows inserted, as multi-row statements of a few hundred rows each: psycopg's
 ``executemany`` runs in pipeline mode, which hangs on large batches (see
 docs/storage.md), and one statement per few hundred rows is fast on both.
+
+Member DIDs are stored as account numbers (``read_accounts``, see
+:mod:`~icn.infrastructure.store.read_schema`): a batch's new (coop, DID) pairs get
+theirs in the same transaction, and every row is written and read back in the
+projections' shapes, DIDs and all.
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, String, Text, create_engine, event, func, select
+from sqlalchemy import Engine, String, Text, and_, create_engine, event, func, select
 from sqlalchemy.engine import URL, Connection
+from sqlalchemy.sql.elements import ColumnElement
 
 from icn.application.ports import LogEntry
 from icn.infrastructure.store import read_schema as rs
@@ -29,6 +35,7 @@ from icn.infrastructure.store import schema
 from icn.infrastructure.store.database import SQLITE_LOCK_TIMEOUT_S, Database
 from icn.infrastructure.store.event_store import SqlEventStore
 from icn.projections.catalogue import PROJECTIONS
+from icn.projections.ledger import MAX_TRANSACTIONS
 from icn.projections.ledger_views import BalanceRow, HistoryQuery, HistoryRow, TotalsRow
 from icn.projections.ports import AppendTable, Changes, Key, Move, Row, SumTable, Table
 from icn.projections.replay import ReplayReport, replay
@@ -48,6 +55,9 @@ PAGE = 2000
 """Log entries read per query."""
 
 TABLES = {t.name: t for t in rs.READ_MODEL_TABLES}
+
+Account = tuple[str, str]
+"""(coop, member DID): what an account number stands for."""
 
 
 def _sqlite_engine(path: str, begin: str, pragmas: Sequence[str] = ()) -> Engine:
@@ -74,16 +84,34 @@ def _sqlite_engine(path: str, begin: str, pragmas: Sequence[str] = ()) -> Engine
     return engine
 
 
+def _folded(shape: Table) -> bool:
+    """The SQL table keeps account numbers, the coop folded in: no ``coop`` column."""
+    return bool(rs.accounts(TABLES[shape.name]))
+
+
+def _sql_columns(shape: Table) -> tuple[str, ...]:
+    columns = shape.key + shape.values
+    return columns[1:] if _folded(shape) else columns
+
+
+def _sql_key(shape: Table) -> tuple[str, ...]:
+    return shape.key[1:] if _folded(shape) else shape.key
+
+
 def check_shapes(tables: Sequence[Table]) -> None:
-    """Each projection's table shape names exactly the columns of its SQL table."""
+    """Each projection's table shape names exactly the columns of its SQL table (but the
+    coop, in a table of account numbers: ``(coop, did, …)`` in the shape, ``(did, …)``
+    in SQL)."""
     for shape in tables:
         sql = TABLES.get(shape.name)
         if sql is None:
             raise RuntimeError(f"no read-model table {shape.name}")
-        columns = shape.key + shape.values
+        if _folded(shape) and shape.key[:1] != ("coop",):
+            raise RuntimeError(f"{shape.name}: a table of accounts needs the coop first")
+        columns = _sql_columns(shape)
         if tuple(c.name for c in sql.columns) != columns:
             raise RuntimeError(f"{shape.name}: columns {columns} != {[c.name for c in sql.c]}")
-        if tuple(c.name for c in sql.primary_key.columns) != shape.key:
+        if tuple(c.name for c in sql.primary_key.columns) != _sql_key(shape):
             raise RuntimeError(f"{shape.name}: key {shape.key} is not the primary key")
 
 
@@ -115,6 +143,8 @@ class SqlReadModels:
             self._writer = self._reader
         self._ph = "?" if database.is_sqlite else "%s"
         self._sql: dict[tuple[str, int], str] = {}
+        self._accounts: dict[Account, int] = {}
+        """Account numbers already committed (a number never changes once given)."""
 
     def _own(self, engine: Engine) -> Engine:
         self._owned.append(engine)
@@ -156,6 +186,7 @@ class SqlReadModels:
         return int(rows[0][0]) if rows else 0
 
     def commit(self, moves: Sequence[Move], changes: Changes) -> bool:
+        given: dict[Account, int] = {}
         try:
             with self._writer.begin() as conn:
                 for m in sorted(moves, key=lambda m: (m.coop, m.projection)):
@@ -164,14 +195,64 @@ class SqlReadModels:
                 for name, sums in changes.sums.items():
                     shape = _shape(name)
                     assert isinstance(shape, SumTable)
-                    self._write(conn, shape, [k + tuple(v) for k, v in sums.items()])
+                    rows = [k + tuple(v) for k, v in sums.items()]
+                    self._write(conn, shape, self._numbered(conn, shape, rows, given))
                 for name, rows in changes.rows.items():
                     shape = _shape(name)
                     assert isinstance(shape, AppendTable)
-                    self._write(conn, shape, rows)
+                    self._write(conn, shape, self._numbered(conn, shape, rows, given))
         except _Lost:
             return False
+        self._accounts.update(given)  # only numbers that committed
         return True
+
+    def _numbered(
+        self, conn: Connection, shape: Table, rows: Sequence[Row], given: dict[Account, int]
+    ) -> Sequence[Row]:
+        """Rows in the SQL table's layout: the coop dropped, member DIDs as account numbers."""
+        sql = TABLES[shape.name]
+        names = rs.accounts(sql)
+        if not names:
+            return rows
+        columns = shape.key + shape.values
+        at = [columns.index(n) for n in names]
+        wanted = {(r[0], r[i]) for r in rows for i in at}
+        missing = [a for a in wanted if a not in self._accounts and a not in given]
+        if missing:
+            given.update(self._number(conn, sorted(missing)))
+        ids = {**self._accounts, **given}
+        flags = [i in at for i in range(len(columns))]
+        return [
+            tuple(ids[(r[0], v)] if f else v for v, f in zip(r, flags, strict=True))[1:]
+            for r in rows
+        ]
+
+    def _number(self, conn: Connection, accounts: Sequence[Account]) -> dict[Account, int]:
+        """The account numbers of ``accounts``, giving each new one its own (in this
+        transaction: a rolled-back batch gives none)."""
+        p = self._ph
+        out: dict[Account, int] = {}
+        for i in range(0, len(accounts), ROWS_PER_STATEMENT):
+            chunk = accounts[i : i + ROWS_PER_STATEMENT]
+            conn.exec_driver_sql(
+                "INSERT INTO read_accounts (coop, did) VALUES "
+                + ", ".join([f"({p}, {p})"] * len(chunk))
+                + " ON CONFLICT (coop, did) DO NOTHING",
+                tuple(v for a in chunk for v in a),
+            )
+            by_coop: dict[str, list[str]] = {}
+            for coop, did in chunk:
+                by_coop.setdefault(coop, []).append(did)
+            for coop, dids in by_coop.items():
+                found = conn.exec_driver_sql(
+                    f"SELECT did, id FROM read_accounts WHERE coop = {p}"
+                    f" AND did IN ({', '.join([p] * len(dids))})",
+                    (coop, *dids),
+                )
+                out.update({(coop, did): int(n) for did, n in found})
+        if len(out) != len(accounts):
+            raise RuntimeError("an account number was not given")
+        return out
 
     def _move(self, conn: Connection, m: Move) -> bool:
         p = self._ph
@@ -193,7 +274,7 @@ class SqlReadModels:
         cached = self._sql.get((shape.name, n))
         if cached is not None:
             return cached
-        columns = shape.key + shape.values
+        columns = _sql_columns(shape)
         q = self._reader.dialect.identifier_preparer.quote
         group = "(" + ", ".join([self._ph] * len(columns)) + ")"
         sql = (
@@ -204,7 +285,8 @@ class SqlReadModels:
             adds = ", ".join(
                 f"{q(v)} = {shape.name}.{q(v)} + excluded.{q(v)}" for v in shape.values
             )
-            sql += f" ON CONFLICT ({', '.join(q(k) for k in shape.key)}) DO UPDATE SET {adds}"
+            key = ", ".join(q(k) for k in _sql_key(shape))
+            sql += f" ON CONFLICT ({key}) DO UPDATE SET {adds}"
         self._sql[(shape.name, n)] = sql
         return sql
 
@@ -226,19 +308,32 @@ class SqlReadModels:
         t = rs.ledger_balances
         query = select(
             t.c.currency, t.c.balance, t.c.cleared_volume, t.c.debited_volume, t.c.entries
-        ).where(t.c.coop == coop, t.c.did == did)
+        ).where(t.c.did == _account(coop, did))
         with self._reader.connect() as conn:
             return [BalanceRow(*r) for r in conn.execute(query.order_by(t.c.currency))]
 
     def history(self, coop: str, did: str, query: HistoryQuery) -> list[HistoryRow]:
-        t = rs.ledger_history
-        q = select(
-            t.c.cursor, t.c.event_id, t.c.counterparty, t.c.amount, t.c.currency, t.c.memo, t.c.ts
-        ).where(t.c.coop == coop, t.c.did == did)
+        t, other, log = rs.ledger_history, rs.read_accounts.alias("other"), schema.log_entries
+        q = (
+            select(
+                t.c.cursor, log.c.event_id, other.c.did, t.c.amount, t.c.currency, t.c.memo,
+                t.c.ts,
+            )
+            .select_from(
+                t.join(other, other.c.id == t.c.counterparty).join(
+                    log,
+                    and_(
+                        log.c.coop == coop,
+                        log.c.leaf_index == t.c.cursor // MAX_TRANSACTIONS,
+                    ),
+                )
+            )
+            .where(t.c.did == _account(coop, did))
+        )  # fmt: skip
         if query.currency is not None:
             q = q.where(t.c.currency == query.currency)
         if query.counterparty is not None:
-            q = q.where(t.c.counterparty == query.counterparty)
+            q = q.where(t.c.counterparty == _account(coop, query.counterparty))
         if query.since is not None:
             q = q.where(t.c.ts >= query.since)
         if query.until is not None:
@@ -250,14 +345,15 @@ class SqlReadModels:
             return [HistoryRow(*r) for r in conn.execute(q.order_by(order).limit(query.limit))]
 
     def totals(self, coop: str) -> list[TotalsRow]:
-        t, b = rs.ledger_totals, rs.ledger_balances
+        t, b, a = rs.ledger_totals, rs.ledger_balances, rs.read_accounts
         sums = (
             select(
                 b.c.currency,
                 func.sum(b.c.balance).label("balance_sum"),
                 func.count().label("accounts"),
             )
-            .where(b.c.coop == coop)
+            .select_from(a.join(b, b.c.did == a.c.id))
+            .where(a.c.coop == coop)
             .group_by(b.c.currency)
             .subquery()
         )
@@ -373,14 +469,30 @@ def _bytewise(conn: Connection, column: Any) -> Any:
     return column
 
 
+def _account(coop: str, did: str) -> Any:
+    """The account number of ``did`` in ``coop``, as a scalar subquery (NULL when it has
+    none: no row matches)."""
+    a = rs.read_accounts
+    return select(a.c.id).where(a.c.coop == coop, a.c.did == did).scalar_subquery()
+
+
 def dump(conn: Connection, shape: Table) -> Iterator[tuple[Key, Row]]:
-    """Every row of a read-model table, in key order, as (key, values)."""
+    """Every row of a read-model table, in key order, as (key, values): in the shape's
+    layout, account numbers read back as the coop and DIDs they stand for."""
     t = TABLES[shape.name]
     nkey = len(shape.key)
+    exprs: dict[str, ColumnElement[Any]] = {c.name: c for c in t.columns}
+    source: Any = t
+    names = rs.accounts(t)
+    for name in names:
+        a = rs.read_accounts.alias(f"a_{name}")
+        source = source.join(a, a.c.id == t.c[name])
+        exprs[name] = a.c.did
+        exprs.setdefault("coop", a.c.coop)  # the first one's coop: the row's
+    columns = [exprs[c] for c in shape.key + shape.values]
+    keys = [exprs[c] for c in shape.key]
     rows = conn.execution_options(yield_per=2000).execute(
-        select(*[t.c[c] for c in shape.key + shape.values]).order_by(
-            *[_bytewise(conn, t.c[c]) for c in shape.key]
-        )
+        select(*columns).select_from(source).order_by(*[_bytewise(conn, c) for c in keys])
     )
     for r in rows:
         yield tuple(r[:nkey]), tuple(r[nkey:])

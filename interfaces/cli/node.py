@@ -9,8 +9,16 @@ import typer
 
 from icn.application.checkpoint_schedule import CheckpointSchedule
 from icn.application.checkpoints import CheckpointPolicy
-from icn.interfaces.bootstrap import build_node, init_node, is_initialised
-from icn.interfaces.cli.common import DataDir, Json, data_dir_of, out, print_json, settings_for
+from icn.interfaces.bootstrap import Node, build_node, init_node, is_initialised
+from icn.interfaces.cli.common import (
+    DataDir,
+    Json,
+    data_dir_of,
+    out,
+    print_json,
+    progress_bar,
+    settings_for,
+)
 from icn.interfaces.cli.node_replication import Nats, Serve, status, sync
 
 app = typer.Typer(help="Run and manage this node.", no_args_is_help=True)
@@ -79,6 +87,8 @@ def run(
     served = build_node(settings, nats=nats, serve=serve or [], replication=not no_replication)
     node, replication = served.node, served.replication
     try:
+        if node.rebuilding:
+            rebuild_read_models(node)
         key = node.signing_key()
         policy = CheckpointPolicy(settings.checkpoint_every, settings.checkpoint_seconds)
         schedule = CheckpointSchedule(node.store, node.checkpoints(key), policy, node.clock_ms)
@@ -162,3 +172,22 @@ def stop(
         out.print(f"no node running on {home}")
     else:
         out.print(f"stopped node (pid {pid})")
+
+
+def rebuild_read_models(node: Node) -> None:
+    """Bring read models dropped at open (an earlier layout) back from the log, before
+    serving, with progress: a first read request would otherwise wait for all of it."""
+    from icn.infrastructure.store.read_models import ReadSide
+
+    out.print(
+        f"  read models: new layout for {', '.join(node.rebuilding)}; rebuilding from the log"
+    )
+    side = ReadSide(node.store)
+    try:
+        total = sum(node.store.tree_size(c) for c in node.store.coops())
+        with progress_bar("read models", total, lines_every_s=5) as advance:
+            report = side.runner.catch_up(on_progress=advance)
+        out.print(f"  read models: {report.events:,} events in {report.seconds:,.1f} s")
+    finally:
+        side.close()
+    node.rebuilding = []

@@ -29,12 +29,13 @@ def test_replay_finds_nothing_after_an_import_then_a_tampered_balance(
     assert set(report["positions"]["food-coop"].values()) == {size - 1}
 
     with sqlite3.connect(node_dir / "icn.sqlite3") as db:
-        did, currency, balance = db.execute(
-            "SELECT did, currency, balance FROM ledger_balances ORDER BY did LIMIT 1"
+        did, account, currency, balance = db.execute(  # balances name accounts by number
+            "SELECT a.did, b.did, currency, balance FROM ledger_balances b"
+            " JOIN read_accounts a ON a.id = b.did ORDER BY a.did LIMIT 1"
         ).fetchone()
         db.execute(
             "UPDATE ledger_balances SET balance = balance + 5 WHERE did = ? AND currency = ?",
-            (did, currency),
+            (account, currency),
         )
     proc = icn("replay", *node, "--json", check=1)
     report = json.loads(proc.stdout)

@@ -236,8 +236,9 @@ def test_replay_is_identical_then_reports_each_tampered_row(
     report = side.replay()
     assert report.identical and report.differences == [] and report.events == len(events)
     bob = s.did("bob")
-    execute(store, f"UPDATE ledger_balances SET balance = balance + 1 WHERE did = '{bob}'"
-                   " AND currency = 'hours'")  # fmt: skip
+    account = f"(SELECT id FROM read_accounts WHERE did = '{bob}')"
+    execute(store, "UPDATE ledger_balances SET balance = balance + 1"
+                   f" WHERE did = {account} AND currency = 'hours'")  # fmt: skip
     execute(store, "DELETE FROM ledger_history WHERE cursor = 64")
     execute(store, "UPDATE ledger_totals SET volume = 0 WHERE currency = 'food'")
     report = side.replay()
@@ -339,10 +340,59 @@ def test_any_batch_split_gives_the_same_tables_and_replay_agrees(
         report = side.replay()  # one catch-up from scratch, in batches of 2,000
         assert report.identical, msgspec.to_builtins(report.differences[:3])
         sums: dict[str, int] = {}
-        for _, _, currency, bal, *_ in split["ledger_balances"]:
+        for _, currency, bal, *_ in split["ledger_balances"]:  # (account, currency, …)
             sums[currency] = sums.get(currency, 0) + bal
         assert all(v == 0 for v in sums.values())
         history = len(split["ledger_history"])
         assert history == 2 * sum(len(e.body["transactions"]) for e in events[1:])
         side.close()
         store.close()
+
+
+OLD_LAYOUT = (  # ledger_balances and ledger_history as releases before layout 2 made them
+    "CREATE TABLE ledger_balances (coop VARCHAR(64) NOT NULL, did TEXT NOT NULL,"
+    " currency VARCHAR(16) NOT NULL, balance BIGINT NOT NULL, cleared_volume BIGINT NOT NULL,"
+    " debited_volume BIGINT NOT NULL, entries BIGINT NOT NULL,"
+    " PRIMARY KEY (coop, did, currency))",
+    "CREATE TABLE ledger_history (coop VARCHAR(64) NOT NULL, did TEXT NOT NULL,"
+    " cursor BIGINT NOT NULL, event_id VARCHAR(64) NOT NULL, counterparty TEXT NOT NULL,"
+    " amount BIGINT NOT NULL, currency VARCHAR(16) NOT NULL, memo TEXT, ts BIGINT NOT NULL,"
+    " PRIMARY KEY (coop, did, cursor))",
+    "CREATE INDEX ledger_history_by_time ON ledger_history (coop, did, ts, cursor)",
+)
+
+
+def test_a_store_with_an_older_layout_is_rebuilt_from_the_log_at_start(
+    store: SqlEventStore, clock: Callable[[], int]
+) -> None:
+    s, events = story(payments=30)
+    append(store, events, clock)
+    side = ReadSide(store)
+    side.catch_up()
+    want_history = side.models.history("demo", s.did("bob"), views.HistoryQuery(limit=1000))
+    want_balances = side.models.balances("demo", s.did("bob"))
+    side.close()
+    # What an earlier release left: its tables, rows and positions, and no layout noted.
+    for name in ("ledger_history", "ledger_balances", "read_accounts"):
+        execute(store, f"DROP TABLE {name}")
+    for sql in OLD_LAYOUT:
+        execute(store, sql)
+    execute(store, "DELETE FROM node_meta WHERE key LIKE 'read-layout.%'")
+    execute(store, f"INSERT INTO ledger_history VALUES ('demo', '{s.did('bob')}', 64,"
+                   f" 'ab', '{s.did('alice')}', 1, 'hours', NULL, 5)")  # fmt: skip
+    old = {p.name: len(events) - 1 for p in LEDGER_PROJECTIONS}
+    assert {k: v for k, v in SqlReadModels(store.database).positions("demo").items()
+            if k in old} == old  # fmt: skip
+
+    assert store.create_tables() == ["ledger.balances", "ledger.history"]
+    assert store.create_tables() == []  # noted: nothing to do the next time
+    side = ReadSide(store)
+    left = side.models.positions("demo")
+    assert "ledger.history" not in left and left["ledger.totals"] == len(events) - 1
+    assert side.catch_up().events == len(events)
+    assert side.models.history("demo", s.did("bob"), views.HistoryQuery(limit=1000)) == (
+        want_history
+    )
+    assert side.models.balances("demo", s.did("bob")) == want_balances
+    assert side.replay().identical
+    side.close()

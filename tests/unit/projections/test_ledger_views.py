@@ -11,7 +11,7 @@ from icn.domain.coop.evolve import evolve
 from icn.domain.coop.records import DAY_MS, CreditPolicy, CurrencySpec, Policy
 from icn.domain.events.envelope import Event
 from icn.projections import ledger_views as views
-from icn.projections.ledger import LEDGER_PROJECTIONS
+from icn.projections.ledger import LEDGER_PROJECTIONS, leaf_of
 from icn.projections.ports import Changes
 
 FOOD = CurrencySpec(code="food", unit="kg", decimals=0)
@@ -39,14 +39,15 @@ class Reads:
             for p in LEDGER_PROJECTIONS:
                 p.apply(leaf, e, self.changes)
         self.size = len(events)
+        self.ids = [e.id for e in events]
 
     def balances(self, coop: str, did: str) -> list[views.BalanceRow]:
         rows = self.changes.sums["ledger_balances"]
         return [views.BalanceRow(k[2], *v) for k, v in sorted(rows.items()) if k[:2] == (coop, did)]
 
     def history(self, coop: str, did: str, query: views.HistoryQuery) -> list[views.HistoryRow]:
-        rows = [
-            views.HistoryRow(*r[2:])
+        rows = [  # the store reads the event id from the log, by the cursor's leaf
+            views.HistoryRow(r[2], self.ids[leaf_of(r[2])[0]], *r[3:])
             for r in self.changes.rows["ledger_history"]
             if r[:2] == (coop, did)
         ]

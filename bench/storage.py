@@ -1,0 +1,86 @@
+"""Bytes on disk per event by table, on a reduced history (the growth bench's workload).
+
+``bench/growth.py`` reports the same table at 1M events after ~8 minutes of building;
+this builds one store of ``--events`` (default 50,000) events of the same mix (200
+members, one transaction per event, the treasurer party to a tenth of them) through the
+write path, catches the read models up, and prints bytes per event by table (indexes
+with their table) and against the mean wire size. ``--no-docs``: leave docs/ alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import statistics
+import sys
+import time
+
+from _common import (
+    append_section,
+    coop_founded,
+    machine_info,
+    markdown_table,
+    print_table,
+    utc_now,
+)
+from growth import (
+    BACKENDS,
+    COOP,
+    DOCS,
+    MEMBERS,
+    STORAGE_HEAD,
+    T0_MS,
+    Node,
+    _stored,
+    backend,
+    dids,
+    schedule,
+    sign_all,
+    storage,
+)
+
+
+def measure(name: str, lines: list[bytes], wire: float) -> list[list[str]]:
+    """Build the history on one backend and return its storage table."""
+    with backend(name) as be:
+        node = Node(be.database("storage"))
+        try:
+            _stored(node.appender.append([coop_founded(COOP, dids(), T0_MS - 1)]))
+            node.build(lines, lambda n: None)
+            return storage(node, node.store.tree_size(COOP), wire)
+        finally:
+            node.close()
+
+
+def main(argv: list[str]) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--events", type=int, default=50_000)
+    p.add_argument("--backend", choices=[*BACKENDS, "both"], default="SQLite")
+    p.add_argument("--no-docs", action="store_true", help="print only; leave docs/ alone")
+    args = p.parse_args(argv)
+    start = time.perf_counter()
+    n = args.events
+    slots = schedule([(n, n // 10)])
+    lines = sign_all(slots, max(2, multiprocessing.cpu_count()))
+    wire = statistics.mean(len(x) for x in lines[:: max(1, len(lines) // 5000)])
+    names = list(BACKENDS) if args.backend == "both" else [args.backend]
+    text_out = ""
+    for name in names:
+        rows = measure(name, lines, wire)
+        print_table(f"{name}: bytes on disk per event ({n:,} events)", STORAGE_HEAD, rows)
+        text_out += f"\n### {name}\n\n" + markdown_table(STORAGE_HEAD, rows) + "\n"
+    facts = {
+        **machine_info(),
+        "command": " ".join(["python bench/storage.py", *argv]),
+        "workload": f"{n:,} events, {MEMBERS} members, 1 ledger.EntryRecorded transaction"
+        f" per event, mean {wire:.0f} wire bytes",
+        "wall time": f"{time.perf_counter() - start:,.0f} s",
+    }
+    print("\n".join(f"{k}: {v}" for k, v in facts.items()))
+    if not args.no_docs:
+        body = "\n".join(f"- {k}: {v}" for k, v in facts.items()) + "\n" + text_out
+        append_section(DOCS / "benchmarks.md", f"storage, {utc_now()}", body)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
