@@ -38,7 +38,7 @@ from icn.domain.governance import bodies as b
 from icn.domain.governance import state
 from icn.domain.governance.bodies import Counts
 from icn.domain.governance.eligibility import eligible_voters
-from icn.domain.governance.records import ProposalRecord
+from icn.domain.governance.records import ProposalRecord, ProposalState
 from icn.domain.governance.tally import (
     Ballot,
     Counted,
@@ -48,9 +48,13 @@ from icn.domain.governance.tally import (
     weight_for,
 )
 from icn.domain.trust import bodies as tb
+from icn.projections.governance_views import digest_due
 
 BEHIND_S = 1.0
 """How long the log may be ahead of what the listener told before the counts are reloaded."""
+CHECK_S = 0.5
+"""How long :meth:`GovernanceBook.cached` answers without asking the store (log size and the
+proposal's record) again: the bound, beyond ``BEHIND_S``, on seeing another process's write."""
 MAX_KEPT = 256
 """Proposals whose counts are kept; the least recently read go first."""
 CHOICES = ("yes", "no", "abstain", "block")
@@ -73,6 +77,11 @@ HARMLESS_TYPES = frozenset(
     }
 )
 """A proposal keeps its rules when its domain changes; its end is read from the ends table."""
+RECORD_EVENTS = frozenset(
+    {b.PROPOSAL_CLOSED, b.PROPOSAL_WITHDRAWN, b.PROPOSAL_VETOED, b.PROPOSAL_EXECUTED,
+     b.APPEAL_FILED}
+)  # fmt: skip
+"""Events that change a proposal's record (its state): the kept record is read again."""
 
 
 class _VoteBody(msgspec.Struct):
@@ -113,6 +122,11 @@ class _Count:
         self.proposal = p
         self.position = position
         self.stale = False
+        self.record_position = -1
+        """The log size read before :attr:`proposal` was (-1: not read for :meth:`cached`)."""
+        self.last_record_event = -1
+        """The position of the last event heard that changes a proposal record of the coop."""
+        self.checked_at = 0.0
         self.behind_since: float | None = None
         self.digest: tuple[int, str] | None = None
         self.eligible = eligible_voters(view, record, p.rules)
@@ -215,8 +229,47 @@ class GovernanceBook:
         self.loads = 0
         """How many times counts were loaded from the records (for tests and benchmarks)."""
 
-    def tally(self, coop: str, p: ProposalRecord, *, with_digest: bool = False) -> LiveTally:
-        """The live count of ``p`` (the same numbers ``recount`` gives at this position)."""
+    def read(
+        self, coop: str, proposal_id: str, now_ms: int
+    ) -> tuple[ProposalRecord, LiveTally] | None:
+        """The proposal's record (``None``: no such proposal) and its live count, asked of the
+        store (the log size, then the record); the digest once voting has ended."""
+        size = self._size(coop)
+        p = state.proposal(self._view, coop, proposal_id)
+        if p is None:
+            return None
+        return p, self.tally(coop, p, with_digest=digest_due(p, now_ms), record_position=size)
+
+    def cached(
+        self, coop: str, proposal_id: str, now_ms: int
+    ) -> tuple[ProposalRecord, LiveTally] | None:
+        """What :meth:`read` last gave for an open proposal, moved by every vote heard since,
+        from memory alone (no I/O: fit for the event loop); ``None`` when the store must be
+        asked: never read, stale, its record changed since, or read over ``CHECK_S`` ago."""
+        now = self._clock()
+        with self._lock:
+            found = self._counts.get((coop, proposal_id))
+            if (
+                found is None
+                or found.stale
+                or found.last_record_event >= found.record_position
+                or now - found.checked_at >= CHECK_S
+                or found.proposal.state != ProposalState.OPEN
+            ):
+                return None
+            p = found.proposal
+            return p, found.tally(digest_due(p, now_ms))
+
+    def tally(
+        self,
+        coop: str,
+        p: ProposalRecord,
+        *,
+        with_digest: bool = False,
+        record_position: int | None = None,
+    ) -> LiveTally:
+        """The live count of ``p`` (the same numbers ``recount`` gives at this position);
+        ``record_position``: the log size read before ``p`` was (kept for :meth:`cached`)."""
         size = self._size(coop)
         now = self._clock()
         key = (coop, p.id)
@@ -229,6 +282,7 @@ class GovernanceBook:
                     found.stale = True
             if found is not None and not found.stale:
                 self._counts[key] = found  # most recently read last
+                self._keep(found, p, record_position, now)
                 return found.tally(with_digest)
             self._loading[coop] = self._loading.get(coop, 0) + 1
             self._heard_meanwhile.setdefault(coop, [])
@@ -247,9 +301,15 @@ class GovernanceBook:
                     self._hear(loaded, p.id, e)
             self.loads += 1
             self._counts[key] = loaded
+            self._keep(loaded, p, record_position, now)
             while len(self._counts) > self._max_kept:
                 del self._counts[next(iter(self._counts))]
             return loaded.tally(with_digest)
+
+    @staticmethod
+    def _keep(count: _Count, p: ProposalRecord, record_position: int | None, now: float) -> None:
+        if record_position is not None:
+            count.proposal, count.record_position, count.checked_at = p, record_position, now
 
     def heard(self, events: Sequence[CommittedEvent]) -> None:
         """The commit listener: move the counts by each vote, in log order; anything that may
@@ -264,6 +324,8 @@ class GovernanceBook:
                         self._hear(count, pid, e)
 
     def _hear(self, count: _Count, pid: str, e: CommittedEvent) -> None:
+        if e.event_type in RECORD_EVENTS:
+            count.last_record_event = max(count.last_record_event, e.position)
         if e.position < count.position:
             return  # already in what was loaded
         if e.position > count.position:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import anyio
 from litestar import Controller, get
 from litestar.params import Parameter
 
@@ -45,6 +46,21 @@ def _fresh(reads: ReadSide, store: SqlEventStore, coop: str) -> SqlGovernanceRea
     """The governance queries, with the projections brought up to the log first."""
     reads.catch_up(coop)
     return _sql(store)
+
+
+def _tally(
+    reads: ReadSide, store: SqlEventStore, book: GovernanceBook, coop: str, proposal_id: str
+) -> views.TallyView:
+    """The tally asked of the store: the records, the live count, the close's row if closed."""
+    views.founded(_sql(store), coop)
+    found = book.read(coop, proposal_id, clock_ms())
+    if found is None:
+        raise views.UnknownProposalError(f"no proposal {proposal_id} in {coop}")
+    p, live = found
+    row = None
+    if p.state != ProposalState.OPEN:
+        row = _fresh(reads, store, coop).proposal(coop, p.id)
+    return views.tally_view(coop, p, row, live)
 
 
 class GovernanceController(Controller):
@@ -99,12 +115,8 @@ class GovernanceController(Controller):
         execution did, appeals against it. ``404 unknown-proposal`` when there is none."""
         return views.proposal(_fresh(reads, store, coop), coop, proposal_id)
 
-    @get(
-        "/proposals/{proposal_id:str}/tally",
-        sync_to_thread=True,
-        responses=problem_responses(*READ_ERRORS),
-    )
-    def get_tally(
+    @get("/proposals/{proposal_id:str}/tally", responses=problem_responses(*READ_ERRORS))
+    async def get_tally(
         self,
         reads: ReadSide,
         store: SqlEventStore,
@@ -117,15 +129,10 @@ class GovernanceController(Controller):
         method), heads and weights per choice, ``eligible``, ``counted``, the quorum it needs
         and the outcome it projects. A sealed proposal shows only how many ballots were
         committed and revealed until it is closed. Answered from memory while open."""
-        sql = _sql(store)
-        views.founded(sql, coop)
-        p = views.proposal_record(sql, coop, proposal_id)
-        row = None
-        if p.state != ProposalState.OPEN:
-            row = _fresh(reads, store, coop).proposal(coop, p.id)
-        due = views.digest_due(p, clock_ms())
-        live = governance.tally(coop, p, with_digest=due)
-        return views.tally_view(coop, p, row, live)
+        kept = governance.cached(coop, proposal_id, clock_ms())
+        if kept is not None:  # memory only: answered on the event loop, no thread hop
+            return views.tally_view(coop, kept[0], None, kept[1])
+        return await anyio.to_thread.run_sync(_tally, reads, store, governance, coop, proposal_id)
 
     @get(
         "/proposals/{proposal_id:str}/ballots",
