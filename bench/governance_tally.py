@@ -9,9 +9,10 @@ the count from :class:`~icn.projections.governance_book.GovernanceBook`
 the proposal's record), and the document (``governance_views.tally_view``).
 A reader thread asks at ``Q`` per second (open loop, latency from the
 scheduled time) while the main thread appends every member's
-``governance.VoteCast`` through ``AppendEvents`` (the write path: rules judged, one transaction per batch of ``B``, the listener told
-in the committing thread). Reported: p50 / p99 / max of the reads, how many
-times the counts were loaded, and whether the last live tally equals the
+``governance.VoteCast`` through ``AppendEvents`` (the write path: rules
+judged, one transaction per batch of ``B``, the listener told in the
+committing thread). Reported: p50 / p99 / max of the reads, how many times
+the counts were loaded, and whether the last live tally equals the
 close's recount. Issue 15's target: p99 < 10 ms. ``bench/governance.py``
 measures the same read over HTTP with the node's other work around it.
 """
