@@ -38,13 +38,22 @@ class EventAuthor:
         self._clock_ms = clock_ms
 
     def sign_next(
-        self, key: SigningKey, coop: str, items: Sequence[tuple[str, BodyOf]]
+        self,
+        key: SigningKey,
+        coop: str,
+        items: Sequence[tuple[str, BodyOf]],
+        *,
+        at: int | None = None,
     ) -> list[Event]:
-        """The next events of ``key``'s chain in ``coop``, on top of the stored head."""
+        """The next events of ``key``'s chain in ``coop``, on top of the stored head.
+
+        Dated now, or at ``at`` (a duty's trigger, so that every node keeping the key signs
+        the same bytes); never before the head's ``ts``, which never goes back along a chain.
+        """
         author = did_from_public_key(bytes(key.verify_key))
         head = self._store.head(coop, author)
         seq, prev, ts = (head.seq, head.id, head.ts) if head else (0, None, 0)
-        ts = max(ts, self._clock_ms())
+        ts = max(ts, self._clock_ms() if at is None else at)
         events: list[Event] = []
         for event_type, body in items:
             event = sign_event(
@@ -61,11 +70,17 @@ class EventAuthor:
         return events
 
     def submit(
-        self, key: SigningKey, coop: str, items: Sequence[tuple[str, BodyOf]]
+        self,
+        key: SigningKey,
+        coop: str,
+        items: Sequence[tuple[str, BodyOf]],
+        *,
+        at: int | None = None,
     ) -> tuple[list[Event], list[Outcome]]:
-        """Sign and append ``items`` in one transaction; raise :class:`BatchRefused` if refused."""
+        """Sign and append ``items`` in one transaction (dated as :meth:`sign_next` says);
+        raise :class:`BatchRefused` if refused."""
         for attempt in range(ATTEMPTS):
-            events = self.sign_next(key, coop, items)
+            events = self.sign_next(key, coop, items, at=at)
             try:
                 outcomes = self._append.append([e.wire_bytes() for e in events], atomic=True)
             except BatchRefused as refused:

@@ -6,7 +6,13 @@ the coop's DID (spec section 6: the coop's DID may debit any account when a
 recorded decision orders it), linked by ``ledger.DisputeSettled``; and
 demurrage, where a currency's policy asks for it, is charged once per period
 to the coop account. Both run in the node's background loop and on demand
-from the CLI; running them twice does nothing the second time. The same round
+from the CLI; running them twice does nothing the second time. Several nodes may
+keep the coop's key and run them at once, so each event is computed from its
+trigger alone, ``ts`` included: a settlement is dated at the resolution's trusted
+time, a demurrage charge at the end of its period (never before the coop chain's
+head). Two nodes racing sign the same bytes, and the slower one's events are
+duplicates of the faster one's; one that computed on an older log finds, when
+refused, the duty done by the other, and leaves it. The same round
 publishes the standing epochs that are due (:mod:`icn.application.trust_epochs`)
 and closes and executes proposals (:mod:`icn.application.governance_duties`).
 """
@@ -22,7 +28,7 @@ from nacl.signing import SigningKey
 
 from icn.application.authoring import BodyOf, EventAuthor
 from icn.application.coop_view import decode_record
-from icn.application.errors import ApplicationError
+from icn.application.errors import ApplicationError, BatchRefused
 from icn.application.governance_duties import GovernanceDuties
 from icn.application.ports import EventStore
 from icn.application.queries import coop_of
@@ -33,6 +39,7 @@ from icn.domain.events.envelope import Event
 from icn.domain.ledger import bodies as lb
 from icn.domain.ledger.demurrage import charges, periods_due
 from icn.domain.ledger.rules import ordered_transaction
+from icn.domain.refusals import Code
 
 MAX_TRANSACTIONS = 64
 """Spec section 6: at most 64 transactions per entry."""
@@ -83,8 +90,18 @@ class CoopDuties:
             (ENTRY_RECORDED, {"transactions": [tx]}),
             (lb.DISPUTE_SETTLED, lambda before: {"dispute": dispute.id, "entry": before[0].id}),
         ]
-        events, _ = self._author.submit(key, coop, items)
+        try:
+            events, _ = self._author.submit(key, coop, items, at=dispute.closed_ms)
+        except BatchRefused as refused:
+            if refused.code == Code.DISPUTE_CLOSED.value and self._settled(coop, dispute.id):
+                return []  # another node keeping the coop's key settled it first
+            raise
         return events
+
+    def _settled(self, coop: str, dispute_id: str) -> bool:
+        raw = self._store.state_get(coop, DisputeRecord.kind, dispute_id)
+        found = decode_record(DisputeRecord.kind, raw) if raw is not None else None
+        return isinstance(found, DisputeRecord) and found.settlement is not None
 
     def charge_demurrage(self, coop: str, key: SigningKey, now_ms: int) -> list[Event]:
         """Every whole period due, per currency with a demurrage policy."""
@@ -131,7 +148,14 @@ class CoopDuties:
                 },
             )
         )
-        events, _ = self._author.submit(key, coop, items)
+        try:
+            events, _ = self._author.submit(key, coop, items, at=period_end)
+        except BatchRefused as refused:
+            now = coop_of(self._store, coop)
+            until = now.demurrage_until.get(currency, 0) if now is not None else 0
+            if refused.code == Code.ALREADY_CHARGED.value and until >= period_end:
+                return []  # another node keeping the coop's key charged it first
+            raise
         return events
 
     def run(self, now_ms: int) -> list[Event]:
