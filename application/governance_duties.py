@@ -12,7 +12,9 @@ produce the same event ids and the store keeps one; the loser's next attempt
 finds the proposal closed or executed and does nothing.
 
 An execution appends the action's effect events and the
-``governance.ProposalExecuted`` that lists them in one atomic batch. If an
+``governance.ProposalExecuted`` that lists them in one atomic batch (an
+effect that is in the log without its execution, signed by some other
+holder of the key, is listed rather than signed again). If an
 effect is refused (the treasury over its limit, a member already admitted),
 the refusal's code is recorded instead, with no effects: never dropped
 silently, never executed twice (the rules refuse a second execution).
@@ -164,7 +166,7 @@ class GovernanceDuties:
         ts = max(ts, head.ts if head else 0)
         events: list[Event] = []
         for kind, body in items:
-            if kind == gb.PROPOSAL_EXECUTED and "effects" in body:
+            if kind == gb.PROPOSAL_EXECUTED and "effects" in body and events:
                 body = {**body, "effects": [e.id for e in events]}
             event = sign_event(key, coop=coop, seq=seq + 1, prev=prev, ts=ts, type=kind, body=body)
             events.append(event)
@@ -221,6 +223,9 @@ class GovernanceDuties:
             effects = effects_of(view, record, p)
             if effects is None:
                 return None
+            if p.carried:  # its effect is in the log already, without the execution: list it
+                done_by = {"proposal": p.id, "effects": list(p.carried)}
+                return p.tally_due(), [(gb.PROPOSAL_EXECUTED, done_by)]
             if failed:
                 return p.tally_due(), [
                     (gb.PROPOSAL_EXECUTED, {"proposal": p.id, "failed": failed[0]})

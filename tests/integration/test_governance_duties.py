@@ -14,7 +14,7 @@ from icn.application.authoring import EventAuthor
 from icn.application.coop_duties import CoopDuties
 from icn.application.governance_duties import GovernanceDuties
 from icn.application.trust_epochs import CommittedState
-from icn.domain.events.envelope import Event, inspect
+from icn.domain.events.envelope import Event, inspect, sign_event
 from icn.domain.governance import bodies as gb
 from icn.domain.governance import state
 from icn.domain.governance.closing import recount
@@ -257,3 +257,32 @@ def _plain_action(action: Any) -> dict[str, Any]:
     assert isinstance(raw, dict)
     raw.pop("kind", None)
     return raw
+
+
+def test_an_effect_in_the_log_without_its_execution_is_listed_not_signed_again(
+    store: SqlEventStore,
+) -> None:
+    """Another holder of the key carried the proposal out but stopped before the execution:
+    the duty records that effect (a second one would be refused already-executed)."""
+    node = Node(store)
+    s = node.s
+    dave = s.did("dave")
+    body = {"domain": "root", "title": "Admit dave", "text": "", "closes_at": node.now + DAY,
+            "action": {"kind": "add-member", "member": dave}}  # fmt: skip
+    proposal = s.event("alice", gb.PROPOSAL_SUBMITTED, body)
+    node.write(proposal, *(s.event(w, gb.VOTE_CAST, {"proposal": proposal.id,
+               "choice": "yes"}) for w in ("alice", "bob")))  # fmt: skip
+    node.now += DAY + 5
+    node.gov.close("demo", proposal.id, s.coop_key)
+    head = store.head("demo", s.coop_did)
+    assert head is not None
+    admitted = {"member": dave, "roles": [], "proposal": proposal.id}
+    effect = sign_event(s.coop_key, coop="demo", seq=head.seq + 1, prev=head.id, ts=head.ts,
+                        type="coop.MemberAdmitted", body=admitted)  # fmt: skip
+    node.write(effect)
+    done = node.duties.run(node.now)
+    assert node.duties.failures == []
+    assert [(e.type, e.body.get("effects")) for e in done] == [(gb.PROPOSAL_EXECUTED, [effect.id])]
+    p = node.proposal(proposal.id)
+    assert (p.execution, p.effects) == (Execution.EXECUTED, (effect.id,))
+    assert node.duties.run(node.now) == []
