@@ -233,6 +233,12 @@ class Code(StrEnum):
     APPEAL_WINDOW_CLOSED = "appeal-window-closed", _C, False, "the appeal window has passed"
     UNKNOWN_APPEAL = "unknown-appeal", _I, True, "no such appeal in the log"
     APPEAL_RESOLVED = "appeal-resolved", _C, False, "a proposal resolves the appeal already"
+    ALREADY_OVERTURNED = (
+        "already-overturned",
+        _C,
+        False,
+        "another appeal's proposal, open or accepted, overturns the decision already",
+    )
     APPEAL_ACTION_MISMATCH = (
         "appeal-action-mismatch",
         _I,

@@ -150,7 +150,7 @@ def _overturned_already(
             and resolution.state in (ProposalState.OPEN, ProposalState.ACCEPTED)
             and not isinstance(resolution.action, a.TextOnly)
         ):
-            return Refusal(Code.APPEAL_RESOLVED, f"{resolution.id} overturns it already")
+            return Refusal(Code.ALREADY_OVERTURNED, f"{resolution.id} overturns it already")
     return None
 
 

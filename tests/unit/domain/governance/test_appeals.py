@@ -180,5 +180,5 @@ def test_two_appeals_overturn_a_decision_once(gov: Gov) -> None:
     r = gov.propose(action=unfreeze, appeal=first.id)
     gov.run(r)
     twice = gov.propose(action=unfreeze, appeal=second.id, advance=False)
-    assert gov.c.refused(twice) == "appeal-resolved"
+    assert gov.c.refused(twice) == "already-overturned"
     gov.run(gov.propose(action={"kind": "text"}, appeal=second.id))  # in words: allowed
