@@ -231,13 +231,16 @@ class GovernanceBook:
 
     def read(
         self, coop: str, proposal_id: str, now_ms: int
-    ) -> tuple[ProposalRecord, LiveTally] | None:
+    ) -> tuple[ProposalRecord, LiveTally | None] | None:
         """The proposal's record (``None``: no such proposal) and its live count, asked of the
-        store (the log size, then the record); the digest once voting has ended."""
+        store (the log size, then the record); the digest once voting has ended. A proposal
+        closed by a tally has no live count (its close states the numbers)."""
         size = self._size(coop)
         p = state.proposal(self._view, coop, proposal_id)
         if p is None:
             return None
+        if p.state in ProposalState.CLOSED:
+            return p, None
         return p, self.tally(coop, p, with_digest=digest_due(p, now_ms), record_position=size)
 
     def cached(

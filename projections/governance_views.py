@@ -293,10 +293,11 @@ class TallyView(msgspec.Struct):
     """The close's outcome (null while open)."""
     closes_at: int
     tally_due: int
-    ballots: int = 0
-    """Voters with a ballot of their own, eligible or not (sealed: commitments)."""
-    revealed: int = 0
-    """Of those, ballots with a choice (sealed: revealed; else every one)."""
+    ballots: int | None = None
+    """Voters with a ballot of their own, eligible or not (sealed: commitments); null once
+    closed (the close states ``counted``)."""
+    revealed: int | None = None
+    """Of those, ballots with a choice (sealed: revealed; else every one); null once closed."""
     ballots_digest: str | None = None
     """The close's; for an open proposal once voting has ended (what the close will state)."""
     position: int | None = None

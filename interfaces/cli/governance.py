@@ -293,10 +293,12 @@ def tally(
     projects) for an open one; hidden while a sealed vote runs."""
     with _reads(data_dir, coop) as (store, reads):
         views.founded(reads, coop)
-        p = views.proposal_record(reads, coop, check_event_id(proposal, "'ID'"))
-        row = reads.proposal(coop, p.id) if p.state != ProposalState.OPEN else None
         book = GovernanceBook(CommittedState(store), store.tree_size)
-        live = book.tally(coop, p, with_digest=views.digest_due(p, clock_ms()))
+        found = book.read(coop, check_event_id(proposal, "'ID'"), clock_ms())
+        if found is None:
+            raise views.UnknownProposalError(f"no proposal {proposal} in {coop}")
+        p, live = found
+        row = reads.proposal(coop, p.id) if p.state != ProposalState.OPEN else None
         t = views.tally_view(coop, p, row, live)
     if json:
         print_json(msgspec.to_builtins(t))
