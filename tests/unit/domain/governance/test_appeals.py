@@ -182,3 +182,39 @@ def test_two_appeals_overturn_a_decision_once(gov: Gov) -> None:
     twice = gov.propose(action=unfreeze, appeal=second.id, advance=False)
     assert gov.c.refused(twice) == "already-overturned"
     gov.run(gov.propose(action={"kind": "text"}, appeal=second.id))  # in words: allowed
+
+
+def test_a_domain_change_overturned_restores_the_previous_rules(gov: Gov) -> None:
+    gov.run(gov.event("coop", "DomainDefined", {"domain": "finance", "rules": {}}))
+    rules = {"method": "supermajority", "threshold_ppm": 750_000}
+    p = accepted(gov, {"kind": "change-domain", "domain": "finance", "rules": rules})
+    changed = gov.event("coop", "DomainChanged", {"domain": "finance", "rules": rules,
+                                                  "proposal": p.id})  # fmt: skip
+    gov.run(changed)
+    executed(gov, p, changed)
+    assert gov.proposal(p.id).reverse == a.ChangeDomain(domain="finance", rules=a.DomainRules())
+    filed = appeal(gov, p)
+    r = resolve(gov, filed, {"kind": "change-domain", "domain": "finance", "rules": {}})
+    back = gov.event("coop", "DomainChanged", {"domain": "finance", "rules": {},
+                                               "proposal": r.id})  # fmt: skip
+    gov.run(back)
+    executed(gov, r, back)
+    record = gov.c.state.coop(gov.s.coop)
+    assert record is not None
+    finance = state.domain(gov.c.state, record, "finance")
+    assert finance is not None and (finance.rules, finance.version) == (a.DomainRules(), 3)
+
+
+def test_a_new_domain_has_no_reverse_and_is_overturned_in_words_only(gov: Gov) -> None:
+    gov.run(gov.propose())  # past the coop's setting up: a new domain needs a proposal
+    p = accepted(gov, {"kind": "change-domain", "domain": "legal", "rules": {}})
+    defined = gov.event("coop", "DomainDefined", {"domain": "legal", "rules": {},
+                                                  "proposal": p.id})  # fmt: skip
+    gov.run(defined)
+    executed(gov, p, defined)
+    assert gov.proposal(p.id).reverse is None
+    filed = appeal(gov, p)
+    undo = {"kind": "change-domain", "domain": "legal", "rules": {"method": "unanimous"}}
+    assert gov.c.refused(gov.propose(action=undo, appeal=filed.id, advance=False)) == (
+        "appeal-action-mismatch"
+    )
