@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 
+from icn.application.coop_view import decode_record, encode_record
 from icn.domain.coop.records import DisputeStatus
 from icn.domain.events.envelope import Event
 from icn.domain.governance import actions as a
@@ -251,3 +252,16 @@ def test_a_budget_is_the_one_treasury_entry_its_memo_names(gov: Gov) -> None:
     assert gov.proposal(p.id).reverse == a.ReclaimBudget(
         member=gov.s.did("bob"), amount=500, currency="hours", purpose="tools"
     )
+
+
+def test_linked_proposals_with_their_reverse_survive_the_stores_encoding(gov: Gov) -> None:
+    dan = gov.s.did("dan")
+    p = accepted(gov, {"kind": "freeze", "member": dan, "reason": "audit"})
+    frozen = coop(gov, "ledger.AccountFrozen", {"member": dan, "reason": "audit",
+                                                "proposal": p.id})  # fmt: skip
+    gov.run(frozen)
+    executed(gov, p, frozen)
+    record = gov.proposal(p.id)
+    assert (record.carried, record.reverse) == ((frozen.id,), a.Unfreeze(member=dan))
+    row = encode_record(gov.s.coop, record)
+    assert decode_record(row.kind, row.value) == record
