@@ -184,13 +184,30 @@ class TrustEpochs:
         wanted = [c for c in contexts if context or state.epoch(view, coop, c) is not None]
         return [self.publish(coop, c, key) for c in wanted]
 
+    def publish_due(self, coop: str, context: str, key: SigningKey) -> list[Event]:
+        """The duty: the next epoch of ``context`` if it is still due, as the log stands
+        when it runs. Another node keeping the coop's key may have published it since the
+        round was planned (its epoch reached us meanwhile): then it is no longer due and
+        nothing is signed, where publishing would add the epoch after it. A computation
+        the log moved under is repeated from the trigger, which is looked at again too."""
+        for attempt in range(ATTEMPTS):
+            reason = self.due(coop).get(context)
+            if reason is None:
+                return []
+            event = self._sign(coop, context, key, reason)
+            try:
+                self._append.append([event.wire_bytes()], atomic=True)
+            except BatchRefused as refused:
+                if refused.code in RETRIED and attempt < ATTEMPTS - 1:
+                    continue
+                raise
+            return [event]
+        raise AssertionError("unreachable")
+
     def duties(self, coop: str, key: SigningKey) -> list[tuple[str, Callable[[], list[Event]]]]:
         """One duty per context of ``coop`` whose epoch is due, for the node's duty round
         (each stands alone: a refused one keeps neither the others nor other coops)."""
         return [
-            (
-                f"publish {ctx} standing",
-                partial(lambda c, t: [self.publish(coop, c, key, t)], ctx, t),
-            )
-            for ctx, t in sorted(self.due(coop).items())
+            (f"publish {ctx} standing", partial(self.publish_due, coop, ctx, key))
+            for ctx in sorted(self.due(coop))
         ]
