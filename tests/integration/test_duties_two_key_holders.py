@@ -11,6 +11,7 @@ second epoch, no refusal reported.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -123,10 +124,9 @@ def test_a_round_planned_before_the_other_nodes_duties_arrived_signs_nothing(
     coop = b.s.coop
     key = b.s.coop_key
     planned += [
-        (f"settle {d.id}", lambda d=d: b.duties.settle(coop, d, key))
-        for d in b.duties.unsettled(coop)
+        (f"settle {d.id}", partial(b.duties.settle, coop, d, key)) for d in b.duties.unsettled(coop)
     ]
-    planned.append(("demurrage", lambda: b.duties.charge_demurrage(coop, key, now)))
+    planned.append(("demurrage", partial(b.duties.charge_demurrage, coop, key, now)))
     planned += b.epochs.duties(coop, key)
     assert len(planned) == 3
 
