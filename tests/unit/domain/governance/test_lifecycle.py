@@ -9,7 +9,10 @@ lifecycle allows it: votes only while open and before ``closes_at``, a close
 once and only when due and only with the recount's numbers, an effect once
 and only of an accepted proposal not executed yet, an execution at most once
 and only of an accepted proposal, listing the effect that carried it out (or
-a failure when none did), nothing after an end.
+a failure when none did), nothing after an end; appeals within their window,
+each resolved by a root proposal in words or with exactly the decision's
+reverse (the section back to the text before it, or what a rejection
+refused), one overturning action per decision at a time.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from support.rule_coop import Coop
 from icn.domain.events.envelope import Event
 from icn.domain.governance import state
 from icn.domain.governance.closing import recount
+from icn.domain.governance.links import OVERTURNED
 from icn.domain.governance.records import ProposalState
 
 DAY = 86_400_000
@@ -45,6 +49,12 @@ class Model(msgspec.Struct):
     executed: bool = False
     effect: str | None = None
     """The id of the effect that carried it out, once one was accepted."""
+    amendment: dict[str, Any] | None = None
+    """A charter proposal's section, text and rationale."""
+    reverse: dict[str, Any] | None = None
+    """Its effect's reverse: the section back to the text before it."""
+    overturns: list[str] = msgspec.field(default_factory=list)
+    """Appeal proposals that overturn it with an action (not in words only)."""
 
 
 class Lifecycle(RuleBasedStateMachine):
@@ -59,7 +69,11 @@ class Lifecycle(RuleBasedStateMachine):
         self.now = self.s.ts
         self.model: dict[str, Model] = {}
         self.order: list[str] = []
-        """At most three proposals, so random steps reach their ends (and executions)."""
+        """At most three proposals (and one appeal's), so random steps reach their ends."""
+        self.charter: dict[str, list[str]] = {}
+        """Each section's texts, oldest first."""
+        self.last = ""
+        """The id of the last event :meth:`send` judged."""
 
     def send(self, who: str, kind: str, body: dict[str, Any]) -> bool:
         """Judge the event at ``now``; True when accepted (its chain then moves on)."""
@@ -67,6 +81,7 @@ class Lifecycle(RuleBasedStateMachine):
         accepted = self.c.apply(event) is None
         if accepted:
             follow(self.s, event)
+        self.last = event.id
         return accepted
 
     def pick(self, index: int) -> tuple[str, Model]:
@@ -88,8 +103,9 @@ class Lifecycle(RuleBasedStateMachine):
         assert self.c.apply(event) is None
         follow(self.s, event)
         self.model[event.id] = Model(
-            author=who, domain=domain, closes_at=closes_at, charter=charter
-        )
+            author=who, domain=domain, closes_at=closes_at, charter=charter,
+            amendment={k: v for k, v in action.items() if k != "kind"} if charter else None,
+        )  # fmt: skip
         self.order.append(event.id)
 
     @staticmethod
@@ -97,7 +113,7 @@ class Lifecycle(RuleBasedStateMachine):
         return {"section": f"s{n}", "text": f"version of {n}", "rationale": "r"}
 
     @precondition(lambda self: self.order)
-    @rule(i=st.integers(0, 2), who=st.sampled_from(NAMES),
+    @rule(i=st.integers(0, 3), who=st.sampled_from(NAMES),
           choice=st.sampled_from(["yes", "yes", "yes", "no", "abstain", "block"]))  # fmt: skip
     def vote(self, i: int, who: str, choice: str) -> None:
         pid, m = self.pick(i)
@@ -105,7 +121,7 @@ class Lifecycle(RuleBasedStateMachine):
         assert accepted == (self.is_open(m) and choice != "block")
 
     @precondition(lambda self: self.order)
-    @rule(i=st.integers(0, 2), who=st.sampled_from(NAMES))
+    @rule(i=st.integers(0, 3), who=st.sampled_from(NAMES))
     def withdraw(self, i: int, who: str) -> None:
         pid, m = self.pick(i)
         accepted = self.send(who, "ProposalWithdrawn", {"proposal": pid})
@@ -114,7 +130,7 @@ class Lifecycle(RuleBasedStateMachine):
             m.state = ProposalState.WITHDRAWN
 
     @precondition(lambda self: self.order)
-    @rule(i=st.integers(0, 2), who=st.sampled_from(NAMES))
+    @rule(i=st.integers(0, 3), who=st.sampled_from(NAMES))
     def veto(self, i: int, who: str) -> None:
         pid, m = self.pick(i)
         accepted = self.send(who, "ProposalVetoed", {"proposal": pid, "reason": "no"})
@@ -123,7 +139,7 @@ class Lifecycle(RuleBasedStateMachine):
             m.state = ProposalState.VETOED
 
     @precondition(lambda self: self.order)
-    @rule(i=st.integers(0, 2), forged=st.booleans())
+    @rule(i=st.integers(0, 3), forged=st.booleans())
     def close(self, i: int, forged: bool) -> None:
         pid, m = self.pick(i)
         record = state.proposal(self.c.state, self.s.coop, pid)
@@ -143,13 +159,14 @@ class Lifecycle(RuleBasedStateMachine):
             m.state = t.outcome
 
     @precondition(lambda self: self.order)
-    @rule(i=st.integers(0, 2), j=st.none() | st.integers(0, 2))
+    @rule(i=st.integers(0, 3), j=st.none() | st.integers(0, 3))
     def carry_out(self, i: int, j: int | None) -> None:
         """The coop's DID amends the charter naming proposal i with proposal j's amendment
         (``None``: proposal i's own)."""
         pid, m = self.pick(i)
         other = self.order.index(self.pick(i if j is None else j)[0])
-        body = {**self.amendment(other), "proposal": pid}
+        amendment = self.model[self.order[other]].amendment or self.amendment(other)
+        body = {**amendment, "proposal": pid}
         event = self.s.event("coop", "governance.CharterAmended", body, ts=self.now, advance=False)
         accepted = self.c.apply(event) is None
         fits = m.charter and self.order.index(pid) == other
@@ -158,9 +175,51 @@ class Lifecycle(RuleBasedStateMachine):
         if accepted:
             follow(self.s, event)
             m.effect = event.id
+            texts = self.charter.setdefault(amendment["section"], [])
+            before = texts[-1] if texts else ""
+            m.reverse = {"section": amendment["section"], "text": before, "rationale": OVERTURNED}
+            texts.append(amendment["text"])
+
+    @precondition(lambda self: self.order and len(self.order) < 4)
+    @rule(i=st.integers(0, 3), who=st.sampled_from(NAMES), words=st.booleans(),
+          decide=st.booleans())  # fmt: skip
+    def overturn(self, i: int, who: str, words: bool, decide: bool) -> None:
+        """``who`` appeals proposal i; a root proposal resolves the appeal, in words or with
+        the reverse of a charter amendment (section back to the text before it), and is
+        maybe voted through, carried out and executed at once."""
+        pid, m = self.pick(i)
+        appealed = self.send(who, "AppealFiled", {"proposal": pid, "grounds": "g"})
+        in_window = m.state in ProposalState.CLOSED and self.now < m.closes_at + 7 * DAY
+        assert appealed == in_window
+        if not appealed:
+            return
+        section = m.amendment["section"] if m.amendment else f"s{self.order.index(pid)}"
+        texts = self.charter.get(section, [])
+        undo = {"section": section, "text": texts[-2] if len(texts) > 1 else "",
+                "rationale": OVERTURNED}  # fmt: skip
+        action = {"kind": "text"} if words else {"kind": "amend-charter", **undo}
+        body = {"domain": "root", "title": "appeal", "text": "", "action": action,
+                "closes_at": self.now + DAY, "appeal": self.last}  # fmt: skip
+        accepted = self.send(who, "ProposalSubmitted", body)
+        if m.state in (ProposalState.REJECTED, ProposalState.NO_QUORUM):
+            reverse = m.amendment  # overturning a "no" carries out what was refused
+        else:
+            reverse = m.reverse if m.executed else None
+        pending = [o for o in m.overturns if self.model[o].state in (
+            ProposalState.OPEN, ProposalState.ACCEPTED)]  # fmt: skip
+        assert accepted == (words or (reverse == undo and not pending))
+        if accepted:
+            resolution = Model(author=who, domain="root", closes_at=self.now + DAY,
+                               charter=not words, amendment=None if words else undo)  # fmt: skip
+            self.model[self.last] = resolution
+            self.order.append(self.last)
+            if not words:
+                m.overturns.append(self.last)
+            if decide:
+                self.vote_through(len(self.order) - 1, "both")
 
     @precondition(lambda self: self.order)
-    @rule(i=st.integers(0, 2), how=st.sampled_from(["listed", "none", "failed"]))
+    @rule(i=st.integers(0, 3), how=st.sampled_from(["listed", "none", "failed"]))
     def execute(self, i: int, how: str) -> None:
         pid, m = self.pick(i)
         body: dict[str, Any] = {"proposal": pid}
@@ -179,7 +238,7 @@ class Lifecycle(RuleBasedStateMachine):
             m.executed = True
 
     @precondition(lambda self: self.order)
-    @rule(i=st.integers(0, 2), then=st.sampled_from(["", "carry", "execute", "both"]))
+    @rule(i=st.integers(0, 3), then=st.sampled_from(["", "carry", "execute", "both"]))
     def vote_through(self, i: int, then: str) -> None:
         """Three yes votes, a day, the close, then maybe its effect and its execution: the
         steps above in a row, so random runs reach effects and executions often."""
