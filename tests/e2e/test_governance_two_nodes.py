@@ -373,10 +373,18 @@ def test_two_key_holders_race_every_duty_and_agree(pair: Pair) -> None:
         (n.name, ("governance", "recount", q.id, "--data-dir", str(n.data), "--coop", COOP))
         for n in p.nodes
         for q in (admit, paid_out, frozen)
-    ] + [(n.name, ("replay", "--data-dir", str(n.data))) for n in p.nodes]
+    ]
+    runs += [(n.name, ("replay", "--data-dir", str(n.data))) for n in p.nodes]
+    runs += [(n.name, ("audit", "verify", "--coop", COOP, "--data-dir", str(n.data)))
+             for n in p.nodes]  # fmt: skip
     with ThreadPoolExecutor(len(runs)) as pool:  # each is a process of its own, reading only
         answers = list(pool.map(lambda run: icn_json(p, *run[1]), runs))
-    recounts, replays = answers[:-2], answers[-2:]
+    recounts, replays, audits = answers[:-4], answers[-4:-2], answers[-2:]
+    for r in audits:  # every event judged ok again, the stored Merkle tree intact
+        assert r["stored_tree_matches"] is True and r["problems"] == [], r
+        assert r["quarantined"] == [] and set(r["summary"]) == {"ok"}, r["summary"]
+    assert audits[0]["root"] == audits[1]["root"] and audits[0]["size"] == audits[1]["size"]
+    assert audits[0]["balances"] == audits[1]["balances"]
     for (name, _), r in zip(runs, recounts, strict=False):
         assert r["matches"] is True and r["outcome"] == "accepted", (name, r)
     for r in replays:
