@@ -55,8 +55,9 @@ BEHIND_S = 1.0
 CHECK_S = 0.5
 """How long :meth:`GovernanceBook.cached` answers without asking the store (log size and the
 proposal's record) again: the bound, beyond ``BEHIND_S``, on seeing another process's write."""
-MAX_KEPT = 256
-"""Proposals whose counts are kept; the least recently read go first."""
+MAX_KEPT = 32
+"""Proposals whose counts are kept (a few MB each at 10,000 voters); the least recently
+read go first."""
 CHOICES = ("yes", "no", "abstain", "block")
 VOTES = (b.VOTE_CAST, b.VOTE_COMMITTED, b.VOTE_REVEALED)
 HARMLESS_PREFIXES = ("ledger.", "log.")
