@@ -364,6 +364,13 @@ def test_two_key_holders_race_every_duty_and_agree(pair: Pair) -> None:
     frozen, log = decide(p, freeze, {"alice": "B", "bob": "A", "carol": "B", "frank": "A"})
     freezes = [e for e in log if e.type == lb.ACCOUNT_FROZEN]
     assert len(freezes) == 1 and freezes[0].body["proposal"] == frozen.id
+    # Every duty of the whole story, once: no second epoch, charge or settlement came later
+    # (an epoch is due again only after another attestation, a charge after another day).
+    by_coop = Counter(e.type for e in log if e.author == coop_did)
+    assert {t: by_coop[t] for t in DUTY_TYPES} == {
+        lb.DEMURRAGE_CHARGED: 1, EPOCH: 1, lb.DISPUTE_SETTLED: 1,
+        gb.PROPOSAL_CLOSED: 3, gb.PROPOSAL_EXECUTED: 3,
+    }  # fmt: skip
     elapsed_story = time.monotonic() - started
 
     # Recount and replay on each node's store (stopped: a running node holds its store).
