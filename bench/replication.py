@@ -260,7 +260,7 @@ class Watcher:
             while not self._stop.is_set():
                 for k, db in dbs.items():
                     rows = db.execute(
-                        "SELECT leaf_index, event_id FROM log_entries WHERE coop = ?"
+                        "SELECT leaf_index, lower(hex(event_id)) FROM log_entries WHERE coop = ?"
                         " AND leaf_index > ? ORDER BY leaf_index",
                         (COOP, self._after[k]),
                     ).fetchall()

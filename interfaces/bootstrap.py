@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -144,6 +145,14 @@ def _store_for(settings: Settings) -> SqlEventStore:
     return SqlEventStore(parse_database_url(settings.database_url, settings.data_dir))
 
 
+def _progress(label: str, total: int) -> AbstractContextManager[Callable[[int], None]]:
+    """How a store rewritten at open (an earlier release's log) shows its progress: a bar on
+    a terminal, a line every 5 s otherwise."""
+    from icn.interfaces.cli.common import progress_bar
+
+    return progress_bar(label, total, lines_every_s=5)
+
+
 def is_initialised(settings: Settings) -> bool:
     """True once ``icn node init`` has run for this data directory."""
     return keystore_for(settings).exists(NODE_KEY) and (settings.data_dir / "node.json").exists()
@@ -160,7 +169,7 @@ def init_node(settings: Settings) -> str:
     did = keystore.info(NODE_KEY).did
     store = _store_for(settings)
     try:
-        store.create_tables()
+        store.create_tables(_progress)
         store.set_meta(NODE_DID_META, did)
     finally:
         store.close()
@@ -246,7 +255,7 @@ def open_node(
     keystore = keystore_for(settings)
     did = keystore.info(NODE_KEY).did
     store = _store_for(settings)
-    rebuilding = store.create_tables()
+    rebuilding = store.create_tables(_progress)
     clock = node_clock(settings.clock_offset_ms)
     append = AppendEvents(store, clock, max_skew_s=settings.max_clock_skew_s, sequencer=sequencer)
     return Node(settings, store, keystore, did, append, clock, rebuilding)

@@ -9,12 +9,13 @@ proofs, checkpoints, heads) is read through SQLAlchemy.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, TypeVar
 
 from eventsourcing.persistence import IntegrityError, OperationalError
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
-from sqlalchemy import Engine, Text, and_, cast, func, select, union_all
+from sqlalchemy import Engine, LargeBinary, Text, and_, cast, func, select, union_all
 
 from icn.application.ports import (
     Accepted,
@@ -57,7 +58,7 @@ def _entry(row: Any) -> LogEntry:
 
 
 PAGE_SQL = (
-    "SELECT group_concat(leaf_index, ','), group_concat(event_id, ','),"
+    "SELECT group_concat(leaf_index, ','), group_concat(lower(hex(event_id)), ','),"
     " group_concat(ifnull(trusted_ms, ''), ','), group_concat(CAST(state AS TEXT), char(10))"
     " FROM (SELECT e.leaf_index, e.event_id, s.state, e.trusted_ms FROM log_entries e"
     " JOIN stored_events s ON s.originator_id = e.coop || '/' || e.author"
@@ -104,7 +105,7 @@ def _page_in_one_row(engine: Engine, coop: str, query: Any) -> list[LogEntry]:
             result = conn.execute(
                 select(
                     func.group_concat(sub.c.leaf_index, ","),
-                    func.group_concat(sub.c.event_id, ","),
+                    func.group_concat(func.lower(func.hex(sub.c.event_id)), ","),
                     func.group_concat(func.ifnull(sub.c.trusted_ms, ""), ","),
                     func.group_concat(cast(sub.c.state, Text), "\n"),
                 )
@@ -119,18 +120,109 @@ def _page_in_one_row(engine: Engine, coop: str, query: Any) -> list[LogEntry]:
     return [LogEntry(coop, i, eid, w.encode(), int(t) if t else None) for i, eid, t, w in rows]
 
 
-def _create(engine: Engine) -> list[str]:
-    """Upgrade stale read-model layouts, create what is missing, note the layouts."""
+Progress = Callable[[str, int], AbstractContextManager[Callable[[int], None]]]
+"""A progress display: ``progress(label, total)`` gives ``advance(n)`` while it is open."""
+
+MIGRATE_ROWS = 50_000
+"""Log rows copied per statement when a store's log is rewritten (one progress step)."""
+
+
+def _create(engine: Engine, progress: Progress | None = None) -> list[str]:
+    """Upgrade stale read-model layouts and the log's event ids, create what is missing,
+    note the layouts."""
     from icn.projections.catalogue import PROJECTIONS
 
     writers = [(p.name, [t.name for t in p.tables]) for p in PROJECTIONS]
     with engine.begin() as conn:
         rebuild = _read_schema.upgrade_layouts(conn, writers)
+    migrate_log_ids(engine, progress)
     schema.metadata.create_all(engine)
     _add_missing_columns(engine)
     with engine.begin() as conn:
         _read_schema.record_layouts(conn)
     return rebuild
+
+
+def _log_ids_are_text(engine: Engine) -> tuple[bool, bool]:
+    """(the store keeps ``log_entries.event_id`` as hex text, it has ``trusted_ms``)."""
+    from sqlalchemy import inspect as inspect_db
+
+    with engine.connect() as conn:
+        tables = inspect_db(conn)
+        if "log_entries" not in tables.get_table_names():
+            return False, True
+        columns = {c["name"]: c["type"] for c in tables.get_columns("log_entries")}
+    return not isinstance(columns["event_id"], LargeBinary), "trusted_ms" in columns
+
+
+def migrate_log_ids(engine: Engine, progress: Progress | None = None) -> bool:
+    """Rewrite a log made when event ids were hex text (before storage cut 2, issue 13)
+    with the ids as 32 bytes, in one transaction: a crash leaves the old log whole.
+
+    SQLite: the table is renamed, made anew and copied in steps of
+    :data:`MIGRATE_ROWS` rows (``progress`` shows them); PostgreSQL: one ``ALTER
+    TABLE … TYPE bytea``. Returns whether there was anything to do.
+    """
+    text_ids, has_trusted = _log_ids_are_text(engine)
+    if not text_ids:
+        return False
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            total = int(conn.exec_driver_sql("SELECT count(*) FROM log_entries").scalar() or 0)
+            with progress("log ids", total) if progress else nullcontext(None) as advance:
+                conn.exec_driver_sql(
+                    "ALTER TABLE log_entries ALTER COLUMN event_id TYPE bytea"
+                    " USING decode(event_id, 'hex')"
+                )
+                if advance is not None:
+                    advance(total)
+        return True
+    import sqlite3
+
+    from sqlalchemy.schema import CreateIndex, CreateTable
+
+    ddl = [str(CreateTable(schema.log_entries).compile(engine))] + [
+        str(CreateIndex(i).compile(engine)) for i in schema.log_entries.indexes
+    ]
+    columns = "coop, leaf_index, event_id, author, seq, type, ts, nodes, trusted_ms"
+    old = "coop, leaf_index, icn_unhex(event_id), author, seq, type, ts, nodes, " + (
+        "trusted_ms" if has_trusted else "NULL"
+    )
+    db = sqlite3.connect(
+        engine.url.database or "", isolation_level=None, timeout=SQLITE_LOCK_TIMEOUT_S
+    )
+    try:
+        db.create_function("icn_unhex", 1, bytes.fromhex, deterministic=True)
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("ALTER TABLE log_entries RENAME TO log_entries_hex_ids")
+        for index in schema.log_entries.indexes:
+            db.execute(f"DROP INDEX IF EXISTS {index.name}")
+        for statement in ddl:
+            db.execute(statement)
+        spans = db.execute(
+            "SELECT coop, count(*), max(leaf_index) FROM log_entries_hex_ids GROUP BY coop"
+        ).fetchall()
+        total = sum(n for _, n, _ in spans)
+        with progress("log ids", total) if progress else nullcontext(None) as advance:
+            for coop, _, last in spans:
+                for start in range(0, last + 1, MIGRATE_ROWS):
+                    done = db.execute(
+                        f"INSERT INTO log_entries ({columns}) SELECT {old}"
+                        " FROM log_entries_hex_ids WHERE coop = ? AND leaf_index >= ?"
+                        " AND leaf_index < ?",
+                        (coop, start, start + MIGRATE_ROWS),
+                    )
+                    if advance is not None:
+                        advance(done.rowcount)
+        db.execute("DROP TABLE log_entries_hex_ids")
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    finally:
+        db.close()
+    return True
 
 
 def _add_missing_columns(engine: Engine) -> None:
@@ -182,12 +274,14 @@ class SqlEventStore:
 
     # -- lifecycle -----------------------------------------------------------
 
-    def create_tables(self) -> list[str]:
+    def create_tables(self, progress: Progress | None = None) -> list[str]:
         """Create eventsourcing's table and ours if missing (idempotent).
 
         Read-model tables made by a release with another layout are dropped and made
         anew (:func:`~icn.infrastructure.store.read_schema.upgrade_layouts`); returns
-        the projections whose read models the next catch-up rebuilds from the log.
+        the projections whose read models the next catch-up rebuilds from the log. A
+        log with hex-text event ids is rewritten first (:func:`migrate_log_ids`, shown
+        by ``progress``).
         """
         self._recorder.create_table()
         if self.database.is_sqlite:
@@ -196,10 +290,10 @@ class SqlEventStore:
 
             writer = create_engine(f"sqlite+pysqlite:///{self.database.sqlite_path}")
             try:
-                return _create(writer)
+                return _create(writer, progress)
             finally:
                 writer.dispose()
-        return _create(self.engine)
+        return _create(self.engine, progress)
 
     def close(self) -> None:
         """Release connections."""

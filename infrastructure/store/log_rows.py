@@ -19,6 +19,7 @@ from icn.application.ports import Decide, Decision
 from icn.domain.events.bodies import CHECKPOINT_ISSUED, COOP_FOUNDED
 from icn.domain.events.chain import ChainHead
 from icn.domain.log.merkle import Frontier, leaf_hash
+from icn.infrastructure.store.schema import id_bytes
 
 
 class Cursor(Protocol):
@@ -159,7 +160,7 @@ class CursorView:
             "SELECT s.state FROM log_entries e JOIN stored_events s"
             " ON s.originator_id = e.coop || '/' || e.author AND s.originator_version = e.seq"
             " WHERE e.event_id = ? AND e.coop = ?",
-            [event_id, coop],
+            [id_bytes(event_id), coop],
         )
         return bytes(rows[0]["state"]) if rows else None
 
@@ -274,7 +275,7 @@ class LogRowWriter:
                 completed = frontier.append(leaf_hash(bytes.fromhex(e.id)))
                 nodes = b"".join(h for _, _, h in completed)  # level 0 first
                 entries.append(
-                    (coop, leaf, e.id, e.author, e.seq, e.type, e.ts, nodes, a.trusted_ms)
+                    (coop, leaf, id_bytes(e.id), e.author, e.seq, e.type, e.ts, nodes, a.trusted_ms)
                 )
                 if e.type == COOP_FOUNDED:
                     founded.append((coop, e.author, e.id))

@@ -126,9 +126,10 @@ class SqlReplicationState:
             chunk = unique[start : start + IDS_PER_QUERY]
             marks = ",".join("?" * len(chunk))
             rows = self._raw(
-                f"SELECT event_id, coop FROM log_entries WHERE event_id IN ({marks})", chunk
+                f"SELECT event_id, coop FROM log_entries WHERE event_id IN ({marks})",
+                [schema.id_bytes(i) for i in chunk],
             )
-            found.update(r[0] for r in rows if r[1] == coop)
+            found.update(bytes(r[0]).hex() for r in rows if r[1] == coop)
         return found
 
     def outbox_heads(self, coop: str, start: int, limit: int) -> list[OutboxHead]:
@@ -138,7 +139,7 @@ class SqlReplicationState:
             " WHERE coop = ? AND leaf_index >= ? ORDER BY leaf_index LIMIT ?",
             [coop, start, limit],
         )
-        return [OutboxHead(int(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
+        return [OutboxHead(int(r[0]), bytes(r[1]).hex(), r[2], r[3], r[4]) for r in rows]
 
     def outbox_wires(self, coop: str, start: int, stop: int) -> dict[int, bytes]:
         """The stored wire bytes of leaves ``start`` … ``stop - 1``."""

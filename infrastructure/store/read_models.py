@@ -443,7 +443,7 @@ class SqlLog:
                 (coop, start, min(end, start + PAGE)),
             )
             for leaf, event_id, state, trusted_ms in rows:
-                yield LogEntry(coop, leaf, event_id, bytes(state), trusted_ms)
+                yield LogEntry(coop, leaf, bytes(event_id).hex(), bytes(state), trusted_ms)
             if not rows:
                 return
             start = rows[-1][0] + 1

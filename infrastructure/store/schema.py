@@ -13,6 +13,9 @@ events (see ``log_rows.py``).
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -23,9 +26,36 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
 )
 
 metadata = MetaData()
+
+_EVENT_ID = re.compile(r"[0-9a-f]{64}")
+
+
+def id_bytes(event_id: str) -> bytes:
+    """An event id (64 lowercase hex characters) as the 32 bytes ``log_entries`` keeps.
+
+    Anything else is no stored id: it becomes ``b""``, which matches no row (as the text
+    matched none before), rather than an error a hostile id could raise.
+    """
+    return bytes.fromhex(event_id) if _EVENT_ID.fullmatch(event_id) else b""
+
+
+class EventId(TypeDecorator[str]):
+    """An event id, hex in Python and 32 raw bytes in the table: half the bytes of the text
+    in the row and again in its unique index."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> bytes | None:
+        return None if value is None else id_bytes(value)
+
+    def process_result_value(self, value: Any, dialect: Any) -> str | None:
+        return None if value is None else bytes(value).hex()
+
 
 # BigInteger is INTEGER on SQLite so that an INTEGER PRIMARY KEY stays the rowid.
 BigInt = BigInteger().with_variant(Integer(), "sqlite")
@@ -35,7 +65,7 @@ log_entries = Table(
     metadata,
     Column("coop", String(64), primary_key=True),
     Column("leaf_index", BigInt, primary_key=True, autoincrement=False),
-    Column("event_id", String(64), nullable=False, unique=True),
+    Column("event_id", EventId, nullable=False, unique=True),
     Column("author", Text, nullable=False),
     Column("seq", BigInt, nullable=False),
     Column("type", Text, nullable=False),
@@ -47,6 +77,10 @@ log_entries = Table(
     sqlite_with_rowid=False,
 )
 """The node's log order per coop: leaf ``leaf_index`` of the coop's Merkle tree.
+
+``event_id`` is the id's 32 bytes (:class:`EventId`; raw SQL converts with
+:func:`id_bytes` and ``.hex()``). Stores made when it was hex text are rewritten
+at start (``event_store.migrate_log_ids``).
 
 ``nodes`` holds the hashes of the complete subtrees this leaf completes,
 level 0 (the leaf hash) first: subtree (level, idx) ends at leaf

@@ -425,7 +425,7 @@ class sqlite_wire:
                     "SELECT s.state FROM log_entries e JOIN stored_events s"
                     " ON s.originator_id = e.coop || '/' || e.author"
                     " AND s.originator_version = e.seq WHERE e.event_id = ?",
-                    (event_id,),
+                    (bytes.fromhex(event_id),),  # ids are kept as their 32 bytes
                 ).fetchone()[0]
             )
         finally:

@@ -276,7 +276,8 @@ def log_ids(data: Path, coop: str) -> list[str]:
     """The coop's log as this node holds it: event ids in log order."""
     with _db(data) as db:
         rows = db.execute(
-            "SELECT event_id FROM log_entries WHERE coop = ? ORDER BY leaf_index", (coop,)
+            "SELECT lower(hex(event_id)) FROM log_entries WHERE coop = ? ORDER BY leaf_index",
+            (coop,),
         ).fetchall()
     return [r[0] for r in rows]
 
@@ -284,7 +285,9 @@ def log_ids(data: Path, coop: str) -> list[str]:
 def trusted_times(data: Path, coop: str) -> dict[str, int]:
     """The trusted time each event of ``coop`` was judged at, by id."""
     with _db(data) as db:
-        rows = db.execute("SELECT event_id, trusted_ms FROM log_entries WHERE coop = ?", (coop,))
+        rows = db.execute(  # ids are kept as their 32 bytes
+            "SELECT lower(hex(event_id)), trusted_ms FROM log_entries WHERE coop = ?", (coop,)
+        )
         return dict(rows.fetchall())
 
 
@@ -292,7 +295,7 @@ def chain_heads(data: Path, coop: str) -> dict[str, tuple[int, str]]:
     """Every author's (seq, id) head in the coop."""
     with _db(data) as db:
         rows = db.execute(
-            "SELECT author, seq, event_id FROM log_entries e WHERE coop = ? AND seq = "
+            "SELECT author, seq, lower(hex(event_id)) FROM log_entries e WHERE coop = ? AND seq = "
             "(SELECT MAX(seq) FROM log_entries f WHERE f.coop = e.coop AND f.author = e.author)",
             (coop,),
         ).fetchall()

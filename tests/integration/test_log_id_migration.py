@@ -1,0 +1,121 @@
+"""A log made when event ids were hex text is rewritten at start with the ids as 32 bytes."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import text
+from support.coops import CoopScript
+
+from icn.application.append import AppendEvents
+from icn.domain.events.envelope import Event, inspect
+from icn.infrastructure.store import event_store as es
+from icn.infrastructure.store.event_store import SqlEventStore
+
+TEXT_IDS_SQLITE = (  # log_entries as releases before storage cut 2 (issue 13) made it
+    "ALTER TABLE log_entries RENAME TO log_entries_new",
+    "DROP INDEX log_entries_by_author",
+    "DROP INDEX log_entries_by_type",
+    "CREATE TABLE log_entries (coop VARCHAR(64) NOT NULL, leaf_index INTEGER NOT NULL,"
+    " event_id VARCHAR(64) NOT NULL, author TEXT NOT NULL, seq INTEGER NOT NULL,"
+    " type TEXT NOT NULL, ts INTEGER NOT NULL, nodes BLOB NOT NULL, trusted_ms INTEGER,"
+    " PRIMARY KEY (coop, leaf_index), UNIQUE (event_id)) WITHOUT ROWID",
+    "INSERT INTO log_entries SELECT coop, leaf_index, lower(hex(event_id)), author, seq, type,"
+    " ts, nodes, trusted_ms FROM log_entries_new",
+    "DROP TABLE log_entries_new",
+    "CREATE INDEX log_entries_by_author ON log_entries (coop, author, leaf_index)",
+    "CREATE INDEX log_entries_by_type ON log_entries (coop, type, leaf_index)",
+)
+TEXT_IDS_POSTGRES = (
+    "ALTER TABLE log_entries ALTER COLUMN event_id TYPE varchar(64) USING encode(event_id, 'hex')",
+)
+
+
+def append(store: SqlEventStore, events: list[Event], clock: Callable[[], int]) -> None:
+    outcomes = AppendEvents(store, clock).append_inspected(
+        [inspect(e.wire_bytes()) for e in events]
+    )
+    assert [o.verdict for o in outcomes] == ["ok"] * len(events), outcomes
+
+
+def test_a_log_with_hex_ids_is_rewritten_at_start_and_reads_the_same(
+    open_store: Callable[[], SqlEventStore], clock: Callable[[], int]
+) -> None:
+    s = CoopScript("demo")
+    events = [s.found({"alice": ["admin"], "bob": []})]
+    events += [s.pay("alice" if i % 2 else "bob", "bob" if i % 2 else "alice", 5 + i)
+               for i in range(40)]  # fmt: skip
+    first = open_store()
+    append(first, events, clock)
+    before = list(first.entries("demo"))
+    by_author = first.page("demo", author=s.did("alice"), limit=1000)
+    root = first.root("demo", len(events))
+    sqlite = first.database.is_sqlite
+    if sqlite:
+        db = sqlite3.connect(first.database.sqlite_path, isolation_level=None)
+        db.execute("BEGIN IMMEDIATE")
+        for sql in TEXT_IDS_SQLITE:
+            db.execute(sql)
+        db.execute("COMMIT")
+        db.close()
+    else:
+        with first.engine.begin() as conn:
+            for sql in TEXT_IDS_POSTGRES:
+                conn.execute(text(sql))
+    assert es._log_ids_are_text(first.engine) == (True, True)
+
+    shown: list[tuple[str, int, int]] = []
+
+    @contextmanager
+    def progress(label: str, total: int) -> Iterator[Callable[[int], None]]:
+        done = [0]
+        yield lambda n: done.__setitem__(0, done[0] + n)
+        shown.append((label, total, done[0]))
+
+    second = open_store()  # create_tables() at open: already migrated by the time it returns
+    assert es._log_ids_are_text(second.engine) == (False, True)
+    assert not es.migrate_log_ids(second.engine, progress)  # nothing left to do
+    assert shown == []
+    assert list(second.entries("demo")) == before
+    assert second.page("demo", author=s.did("alice"), limit=1000) == by_author
+    assert second.root("demo", len(events)) == root
+    for e in (events[0], events[17], events[-1]):
+        found = second.find(e.id)
+        assert found is not None and found.event_id == e.id
+    assert second.find(events[3].id.upper()) is None and second.find("not-an-id") is None
+    append(second, [s.pay("alice", "bob", 1)], clock)
+    assert second.tree_size("demo") == len(events) + 1
+
+
+def test_the_migration_shows_its_progress(
+    open_store: Callable[[], SqlEventStore], clock: Callable[[], int]
+) -> None:
+    s = CoopScript("demo")
+    events = [s.found({"alice": ["admin"], "bob": []})]
+    events += [s.pay("alice", "bob", 1 + i) for i in range(12)]
+    store = open_store()
+    append(store, events, clock)
+    if store.database.is_sqlite:
+        db = sqlite3.connect(store.database.sqlite_path, isolation_level=None)
+        db.execute("BEGIN IMMEDIATE")
+        for sql in TEXT_IDS_SQLITE:
+            db.execute(sql)
+        db.execute("COMMIT")
+        db.close()
+    else:
+        with store.engine.begin() as conn:
+            for sql in TEXT_IDS_POSTGRES:
+                conn.execute(text(sql))
+    shown: list[tuple[str, int, int]] = []
+
+    @contextmanager
+    def progress(label: str, total: int) -> Iterator[Callable[[int], None]]:
+        done = [0]
+        yield lambda n: done.__setitem__(0, done[0] + n)
+        shown.append((label, total, done[0]))
+
+    store.create_tables(progress)
+    assert shown == [("log ids", len(events), len(events))]
+    assert [e.event_id for e in store.entries("demo")] == [e.id for e in events]
