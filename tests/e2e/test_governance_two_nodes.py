@@ -1,7 +1,7 @@
 """Two replicating nodes that both keep the coop's key race every duty, and never fork the coop.
 
 Two ``icn node run`` processes (each its own SQLite store) on one ``nats-server -js``,
-serving ``gov-two``. Both hold the coop's key and run their duty rounds every 0.2 s, so
+serving ``gov-two``. Both hold the coop's key and run their duty rounds every 0.2 s or so, so
 each round of each node takes up every close, execution, settlement, demurrage charge and
 standing epoch as soon as it is due: often both sign one (the test prints how many), the
 other node's event only reaching them a few milliseconds later. Members post their events
@@ -69,13 +69,16 @@ FOUNDED_AGO_MS = 86_400_000 + 120_000
 VOTE_MS = 3_000
 """Each proposal closes this long after it is posted (the root domain allows 1 s)."""
 SHORT = {"min_period_ms": 1_000, "max_period_ms": 86_400_000}
+ROUNDS_S = {"a": "0.2", "b": "0.17"}
+"""Duty rounds of slightly different lengths: the two rounds drift past each other, so
+in some duties they start within the same few milliseconds (the other node's event not
+there yet) whatever phase the nodes started in."""
 NODE_USER = NatsUser("icn-node", new_password())
 USERS = NatsUsers(node=NODE_USER, readers=[])
 ENV = {
     "ICN_NATS_USER": NODE_USER.user,
     "ICN_NATS_PASSWORD": NODE_USER.password,
     "ICN_SERVE": COOP,
-    "ICN_DUTIES_INTERVAL_S": "0.2",
     "ICN_CHECKPOINT_EVERY": "10000000",
     "ICN_CHECKPOINT_SECONDS": "86400",
     "ICN_RATE_DID_PER_S": "100000",
@@ -126,7 +129,8 @@ def pair(
         for name in ("a", "b"):
             run_icn(icn_path_module, env, "node", "init", "--data-dir", str(base / name))
             keep_coop_key(base / name / "keys", script, PASSPHRASE)
-            running.append(RunningNode(icn_path_module, env, base / name))
+            rounds = {"ICN_DUTIES_INTERVAL_S": ROUNDS_S[name]}
+            running.append(RunningNode(icn_path_module, env | rounds, base / name))
         back = {"ICN_CLOCK_OFFSET_MS": str(-FOUNDED_AGO_MS)}
         run_icn(icn_path_module, env | back, "log", "import", str(founding),
                 "--data-dir", str(base / "a"))  # fmt: skip
