@@ -20,7 +20,7 @@ read loads them again. The counts know the log position they reflect; when
 the log has grown past it for longer than :data:`BEHIND_S` without this
 node's listener hearing why (another process appended, ``icn log import``),
 they are loaded again too. The ballots digest (a BLAKE3 over every counted
-ballot) is computed only when asked, once per position.
+ballot) is computed only when asked, once per change of the ballots.
 """
 
 from __future__ import annotations
@@ -129,6 +129,8 @@ class _Count:
         """The position of the last event heard that changes a proposal record of the coop."""
         self.checked_at = 0.0
         self.behind_since: float | None = None
+        self.changes = 0
+        """Votes applied since the load: the digest is computed again only when it moved."""
         self.digest: tuple[int, str] | None = None
         self.eligible = eligible_voters(view, record, p.rules)
         found = state.ballots(view, coop, p.id)
@@ -166,6 +168,7 @@ class _Count:
     def vote(self, voter: str, ballot: Ballot, has_choice: bool) -> None:
         """``voter``'s ballot is now ``ballot``: recount them and whoever follows them."""
         self.choices[voter] = has_choice
+        self.changes += 1
         if voter not in self.eligible:
             return  # the recount ignores it, and delegates through them find no ballot
         self.direct[voter] = ballot
@@ -193,8 +196,8 @@ class _Count:
         eligible, counted = len(self.eligible), len(self.effective)
         digest = None
         if with_digest:
-            if self.digest is None or self.digest[0] != self.position:
-                self.digest = (self.position, ballots_digest(list(self.effective.values())))
+            if self.digest is None or self.digest[0] != self.changes:
+                self.digest = (self.changes, ballots_digest(list(self.effective.values())))
             digest = self.digest[1]
         return LiveTally(
             counts,
