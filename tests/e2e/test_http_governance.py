@@ -14,6 +14,7 @@ from support.coops import CoopScript, keep_coop_key, write_jsonl
 from support.nodes import RunningNode, bearer, login, run_icn
 
 from icn.domain.governance import bodies as gb
+from icn.domain.governance.tally import commitment_of
 
 from .conftest import PASSPHRASE
 
@@ -38,6 +39,7 @@ def test_proposal_votes_reads_close_and_recount_over_http(
     events = [
         s.found(roles),
         s.event("coop", gb.DOMAIN_DEFINED, {"domain": "quick", "rules": QUICK}),
+        s.event("coop", gb.DOMAIN_DEFINED, {"domain": "secret", "rules": {"sealed": True}}),
     ]
     data = tmp_path / "node"
     env = dict(icn_env_module, ICN_DUTIES_INTERVAL_S="0.3", ICN_CHECKPOINT_SECONDS="86400")
@@ -81,7 +83,7 @@ def test_proposal_votes_reads_close_and_recount_over_http(
         assert live["quorum_met"] and live["ballots"] == 3
 
         domains = ok("/domains")["domains"]
-        assert [d["domain"] for d in domains] == ["quick", "root"]
+        assert [d["domain"] for d in domains] == ["quick", "root", "secret"]
         assert domains[0]["rules"]["min_period_ms"] == 1000 and domains[1]["version"] == 0
         page = ok("/proposals", state="open", domain="quick")
         assert [p["id"] for p in page["items"]] == [pid] and page["next"] is None
@@ -107,6 +109,16 @@ def test_proposal_votes_reads_close_and_recount_over_http(
         assert [d["to"] for d in carol["delegations"]] == [s.did("alice")]
         assert ok("/charter") == {"coop": COOP, "sections": [], "history": []}
 
+        sealed = {**body, "domain": "secret", "closes_at": closes_at + 2 * 86_400_000}
+        hidden = post("alice", gb.PROPOSAL_SUBMITTED, sealed)
+        commitment = commitment_of("yes", None, "a-salt-of-sixteen-chars")
+        post("bob", gb.VOTE_COMMITTED, {"proposal": hidden, "commitment": commitment})
+        secret = ok(f"/proposals/{hidden}/tally")
+        assert (secret["sealed"], secret["counts"], secret["projected"]) == (True, None, None)
+        assert (secret["ballots"], secret["revealed"], secret["counted"]) == (1, 0, 1)
+        [ballot] = ok(f"/proposals/{hidden}/ballots")["items"]
+        assert (ballot["choice"], ballot["commitment"]) == (None, commitment)
+
         problem(get(f"/proposals/{'ab' * 32}"), 404, "unknown-proposal")
         problem(get(f"/proposals/{'ab' * 32}/tally"), 404, "unknown-proposal")
         problem(get("/proposals/not-an-id/ballots"), 404, "unknown-proposal")
@@ -131,6 +143,7 @@ def test_proposal_votes_reads_close_and_recount_over_http(
             k: live[k] for k in ("counts", "eligible", "counted")
         }
         assert ok("/proposals", state="rejected")["items"][0]["counts"] == live["counts"]
+        assert [p["id"] for p in ok("/proposals", state="open")["items"]] == [hidden]
     finally:
         node.stop()
 
