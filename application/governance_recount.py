@@ -37,10 +37,11 @@ from icn.domain.governance.tally import Tally
 from icn.domain.identity.did import InvalidDid, public_key_from_did
 
 BALLOTS = {gb.VOTE_CAST, gb.VOTE_COMMITTED, gb.VOTE_REVEALED}
-VOTE_TYPES = {*BALLOTS, gb.VOTE_DELEGATED}
+VOTE_LIKE = b'"type":"governance.Vote'
+"""In a stored (canonical) line: a cast, commitment, reveal or delegation."""
+CLOSE = f'"type":"{gb.PROPOSAL_CLOSED}"'.encode()
 CHUNK = 250
-"""Signed lines per unit of work in a verifying process (~15 ms of work: the last one,
-sent when the replay ends, is all the replay waits for when the workers keep up)."""
+"""Signed lines per unit of work in a verifying process (~15 ms of work)."""
 
 
 class Recount(msgspec.Struct):
@@ -92,28 +93,42 @@ def _failures(lines: list[tuple[str, bytes]], proposal: str) -> tuple[int, list[
 
 class _Signatures:
     """The ballots and delegations before the close, verified in worker processes while
-    the caller replays the log. Processes, not threads: the replay holds the GIL. One
-    core is left to the replay, which is the longer of the two."""
+    the caller replays the log (processes: the replay holds the GIL).
+
+    One quick pass over the stored bytes finds every vote-like line before the replay
+    starts (a byte search, ~6 µs a line, no decoding), so the workers verify from the
+    first moment instead of from when the replay reaches the ballots."""
 
     def __init__(self, proposal: str) -> None:
-        self._pool = ProcessPoolExecutor(max(1, cores() - 1))
+        self._pool = ProcessPoolExecutor(max(1, cores()))
         self._proposal = proposal
-        self._pending: list[tuple[str, bytes]] = []
         self._futures: list[Future[tuple[int, list[str]]]] = []
 
-    def add(self, event_id: str, wire: bytes) -> None:
-        self._pending.append((event_id, wire))
-        if len(self._pending) >= CHUNK:
-            self._flush()
+    def send(self, store: EventStore, coop: str) -> None:
+        """Hand the workers every vote-like line of ``coop``'s log up to the proposal's close."""
+        named = f'"proposal":"{self._proposal}"'.encode()
+        pending: list[tuple[str, bytes]] = []
+        for entry in store.entries(coop):
+            wire = entry.wire
+            if VOTE_LIKE in wire:
+                pending.append((entry.event_id, wire))
+                if len(pending) >= CHUNK:
+                    self._submit(pending)
+                    pending = []
+            elif (
+                CLOSE in wire
+                and named in wire
+                and decode_stored(wire).body.get("proposal") == self._proposal
+            ):
+                break
+        self._submit(pending)
 
-    def _flush(self) -> None:
-        if self._pending:
-            self._futures.append(self._pool.submit(_failures, self._pending, self._proposal))
-            self._pending = []
+    def _submit(self, lines: list[tuple[str, bytes]]) -> None:
+        if lines:
+            self._futures.append(self._pool.submit(_failures, lines, self._proposal))
 
     def result(self) -> tuple[int, list[str]]:
         """How many lines were checked, and the ids of those that failed."""
-        self._flush()
         checked, bad = 0, []
         for future in self._futures:
             n, failed = future.result()
@@ -141,10 +156,9 @@ def recount_proposal(store: EventStore, coop: str, proposal_id: str) -> Recount:
     layer = fresh_layer(store)
     signatures = _Signatures(proposal_id)
     try:
+        signatures.send(store, coop)
         for judged in rejudge(store, coop, layer):
             event = judged.event
-            if event.type in VOTE_TYPES:
-                signatures.add(judged.entry.event_id, judged.entry.wire)
             if event.type == gb.PROPOSAL_CLOSED and event.body.get("proposal") == proposal_id:
                 result = _recount_here(layer, coop, proposal_id)
                 verified, bad = signatures.result()
