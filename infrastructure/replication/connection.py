@@ -10,7 +10,7 @@ logs disconnects as one-line warnings.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import nats
@@ -18,6 +18,7 @@ from nats.aio.client import Client
 
 from icn.domain.identity.did import did_key_part
 from icn.infrastructure.replication.nats_auth import NatsUser, credentials_from_env, ensure_users
+from icn.infrastructure.store.replication_schema import CONSUMER_META
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,9 @@ def credentials_for(data_dir: Path, external: bool) -> NatsUser | None:
     return credentials_from_env() if external else ensure_users(data_dir).node
 
 
-def durable_for(node_did: str) -> str:
-    """A node's consumer name: its DID's key part (the stream already names the coop)."""
-    return did_key_part(node_did)
+def durable_for(node_did: str, meta: Callable[[str], str | None] | None = None) -> str:
+    """A node's consumer name: its DID's key part (the stream already names the coop),
+    unless its store names another (``meta``: the store's ``get_meta``; a node restored
+    from a backup has a consumer of its own, see ``icn restore``)."""
+    own = meta(CONSUMER_META) if meta is not None else None
+    return own or did_key_part(node_did)

@@ -76,7 +76,7 @@ class ReplicationSupervisor:
         self.config = config
         self.urls = list(config.nats) if config.nats else None
         self.serve = list(dict.fromkeys(config.serve))
-        self.durable = durable_for(node_did)
+        self.durable = durable_for(node_did, store.get_meta)
         self.sequencer = sequencer
         self.gates = sequencer.gates
         self.link = NatsLink()

@@ -15,6 +15,10 @@ from sqlalchemy import Column, Index, LargeBinary, String, Table, Text
 
 from icn.infrastructure.store.schema import BigInt, metadata
 
+CONSUMER_META = "replication_consumer"
+"""``node_meta`` key: the durable consumer name this node replicates with, when not its
+DID's key part (a node restored from a backup gets one of its own: ``icn restore``)."""
+
 replication_coops = Table(
     "replication_coops",
     metadata,

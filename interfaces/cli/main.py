@@ -47,6 +47,8 @@ COMMANDS: dict[str, str] = {
     "tally": f"{_CLI}.governance:tally",
     "charter": f"{_CLI}.governance:charter",
     "governance": f"{_CLI}.governance:app",
+    "backup": f"{_CLI}.backup:backup",
+    "restore": f"{_CLI}.backup:restore",
 }
 """Every top-level command: its name and where it lives (imported on use)."""
 

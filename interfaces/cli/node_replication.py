@@ -154,7 +154,7 @@ async def _status(node: Node, settings: Settings, nats_url: str | None) -> dict[
         except Exception as exc:
             error = str(exc) or type(exc).__name__
     state = SqlReplicationState(node.store)
-    durable = durable_for(node.node_did)
+    durable = durable_for(node.node_did, node.store.get_meta)
     coops: dict[str, Any] = {}
     try:
         for coop in _served(node, settings, None):
@@ -264,7 +264,7 @@ async def _sync(
         node.append, state, node.clock_ms,
         max_parked=settings.parked_max, max_rejected=settings.rejected_max,
     )  # fmt: skip
-    durable = durable_for(node.node_did)
+    durable = durable_for(node.node_did, node.store.get_meta)
     totals = {coop: IntakeCounts() for coop in coops}
     published: dict[str, int] = {}
     lags: dict[str, int] = {}
