@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -32,20 +33,34 @@ Json = Annotated[bool, typer.Option("--json", help="Print one JSON object instea
 
 
 def settings_for(data_dir: Path | None) -> Settings:
-    """Settings from the environment, with ``--data-dir`` taking precedence."""
-    from icn.infrastructure.settings import Settings
+    """The effective settings: ``--data-dir`` over ``ICN_*`` over the config file
+    (``ICN_CONFIG``, else ``<data-dir>/icn.toml``) over the defaults. The file's values of
+    settings read from the environment where used (secrets) are handed over there."""
+    from icn.infrastructure.settings import load_settings
 
-    settings = Settings()
-    if data_dir is not None:
-        settings = settings.model_copy(update={"data_dir": data_dir})
+    settings = load_settings(data_dir)
+    settings.export_to_environ()
     return settings
 
 
 def data_dir_of(data_dir: Path | None) -> Path:
     """The data directory without building :class:`Settings` (for commands that need
-    nothing else): ``--data-dir``/``ICN_DATA_DIR`` (typer reads both), else the default."""
+    nothing else): ``--data-dir``/``ICN_DATA_DIR`` (typer reads both), else ``data_dir``
+    in the file ``ICN_CONFIG`` names, else the default."""
     if data_dir is not None:
         return data_dir
+    named = os.environ.get("ICN_CONFIG")
+    if named:
+        import tomllib
+
+        try:
+            with open(named, "rb") as f:
+                value = tomllib.load(f).get("data_dir")
+        except (OSError, tomllib.TOMLDecodeError):
+            value = None  # a command that loads the settings says what is wrong
+        if isinstance(value, str) and value:
+            path = Path(value).expanduser()
+            return path if path.is_absolute() else Path(named).parent / path
     import platformdirs  # the same default as Settings.data_dir (a unit test holds them equal)
 
     return Path(platformdirs.user_data_dir("icn", appauthor=False))

@@ -25,6 +25,7 @@ _CLI = "icn.interfaces.cli"
 COMMANDS: dict[str, str] = {
     "node": f"{_CLI}.node:app",
     "nats": f"{_CLI}.nats:app",
+    "config": f"{_CLI}.config:app",
     "id": f"{_CLI}.identity:app",
     "log": f"{_CLI}.log:app",
     "audit": f"{_CLI}.audit:app",
