@@ -203,3 +203,58 @@ def test_backup_replaces_the_file_atomically(icn, node_dir: Path, backup: Path) 
     icn("backup", "--to", str(backup), "--data-dir", str(node_dir))
     assert backup.stat().st_ino != before  # a new file renamed over the old one
     assert [p.name for p in backup.parent.iterdir() if p.name.startswith(".backup.tar")] == []
+
+
+@pytest.mark.postgres
+def test_a_postgresql_node_backs_up_its_logs_and_restores_into_either_store(
+    icn, tmp_path: Path, pg_cluster
+) -> None:
+    names = [pg_cluster.create_database() for _ in range(3)]
+    source, into, lite_into = (pg_cluster.url(n) for n in names)
+    pg = {"ICN_DATABASE_URL": source}
+    node = tmp_path / "pg-node"
+    try:
+        icn("node", "init", "--data-dir", str(node), env=pg)
+        log = coop_log(tmp_path / "log.jsonl", payments=50)
+        icn("log", "import", str(log), "--data-dir", str(node), env=pg)
+        icn("log", "checkpoint", "--coop", "food-coop", "--data-dir", str(node), env=pg)
+        file = tmp_path / "pg.backup"
+        icn("backup", "--to", str(file), "--data-dir", str(node), env=pg)
+        members = _members(file)
+        assert [n for n, _ in members] == [
+            "manifest.json", "node.json", "keys/node.json", "logs/bike-coop.jsonl",
+            "logs/bike-coop.times", "logs/food-coop.jsonl", "logs/food-coop.times",
+        ]  # fmt: skip
+        assert json.loads(members[0][1])["store"] == "logs"
+        exported = icn("log", "export", "--coop", "food-coop", "--data-dir", str(node), env=pg)
+        assert dict(members)["logs/food-coop.jsonl"] == exported.stdout
+        want = _roots(node, source)
+        assert want["food-coop"][0] == 52  # 51 events and the node's checkpoint
+        # Into a new SQLite data dir: the logs are appended again, at their trusted times.
+        lite = tmp_path / "lite"
+        icn("restore", str(file), "--data-dir", str(lite))
+        assert _roots(lite) == want
+        # Into another (empty) PostgreSQL database.
+        again = tmp_path / "pg-again"
+        icn("restore", str(file), "--data-dir", str(again), env={"ICN_DATABASE_URL": into})
+        assert _roots(again, into) == want
+        audit = icn("audit", "verify", "--coop", "food-coop", "--json", "--data-dir", str(again),
+                    env={"ICN_DATABASE_URL": into})  # fmt: skip
+        assert json.loads(audit.stdout)["passed"]
+        # A database that already holds coops is refused, and the data dir stays empty.
+        proc = icn("restore", str(file), "--data-dir", str(tmp_path / "pg-3"),
+                   env={"ICN_DATABASE_URL": into}, check=1)  # fmt: skip
+        assert b"(backup-mismatch)" in proc.stderr and b"already holds coops" in proc.stderr
+        _nothing_restored(tmp_path / "pg-3")
+        # An SQLite node's backup restores into PostgreSQL the same way.
+        sqlite_node = tmp_path / "sqlite-node"
+        icn("node", "init", "--data-dir", str(sqlite_node))
+        icn("log", "import", str(log), "--data-dir", str(sqlite_node))
+        icn("backup", "--to", str(tmp_path / "lite.backup"), "--data-dir", str(sqlite_node))
+        moved = tmp_path / "to-pg"
+        icn("restore", str(tmp_path / "lite.backup"), "--data-dir", str(moved),
+            env={"ICN_DATABASE_URL": lite_into})  # fmt: skip
+        assert _roots(moved, lite_into) == _roots(sqlite_node)
+    finally:
+        for n in names:
+            pg_cluster.drop_database(n)
