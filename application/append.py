@@ -24,12 +24,14 @@ import msgspec
 from icn.application.coop_view import RecordSource, StateLayer, StoredState
 from icn.application.errors import BatchRefused, StoreBusy
 from icn.application.ports import (
+    NO_TELEMETRY,
     Accepted,
     ConcurrentAppend,
     Decision,
     EventStore,
     ForkEvidence,
     StoreView,
+    Telemetry,
 )
 from icn.application.sequencing import Sequencer, StreamMoved, StreamUnavailable
 from icn.domain.coop.evolve import evolve, likely_reads
@@ -183,6 +185,8 @@ class AppendEvents:
         self._sequencer = sequencer
         """Puts every write that does not come from the stream in its coop's stream first
         (None: judge locally only, as a node without replication does)."""
+        self.telemetry: Telemetry = NO_TELEMETRY
+        """Spans of each write (judge, sequence, commit, project); set by the node."""
 
     def add_commit_listener(self, listener: CommitListener) -> None:
         """Have ``listener`` told what every later commit of this writer added.
@@ -201,6 +205,10 @@ class AppendEvents:
     def _committed(self, accepted: Sequence[Accepted], positions: Sequence[int]) -> None:
         if not self._listeners or not accepted:
             return
+        with self.telemetry.span("icn.project", {"icn.events": len(accepted)}):
+            self._tell(accepted, positions)
+
+    def _tell(self, accepted: Sequence[Accepted], positions: Sequence[int]) -> None:
         events = [
             CommittedEvent(
                 a.event.coop, p, a.event.id, a.event.type, a.event.author, a.wire, a.trusted_ms
@@ -330,12 +338,14 @@ class AppendEvents:
         made: list[_Judged[_A]] = []
 
         def decide(view: StoreView) -> Decision:
-            made.append(judge_write(view))
+            with self.telemetry.span("icn.judge"):
+                made.append(judge_write(view))
             return made[-1].decision
 
         while attempts < MAX_RETRIES:
             try:
-                positions = self._store.append_decided(chains, decide)
+                with self.telemetry.span("icn.commit", {"icn.attempt": attempts}):
+                    positions = self._store.append_decided(chains, decide)
             except ConcurrentAppend:
                 attempts += 1
                 continue
@@ -379,10 +389,11 @@ class AppendEvents:
         by_coop: dict[str, list[Accepted]] = {}
         for a in accepted:
             by_coop.setdefault(a.event.coop, []).append(a)
-        return {
-            coop: sequencer.sequence(coop, sequencer.positions.at(coop), events, atomic=atomic)
-            for coop, events in by_coop.items()
-        }
+        with self.telemetry.span("icn.sequence", {"icn.events": len(accepted)}):
+            return {
+                coop: sequencer.sequence(coop, sequencer.positions.at(coop), events, atomic=atomic)
+                for coop, events in by_coop.items()
+            }
 
     def _await_stream(self, moved: StreamMoved, deadline: float) -> None:
         """Wait until this node applied ``moved.coop``'s stream up to ``moved.last``."""

@@ -17,6 +17,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 
 from icn.application.append import AppendEvents, Outcome
+from icn.application.errors import BatchRefused
+from icn.application.ports import Telemetry
 from icn.domain.events.envelope import Inspection
 
 MAX_GROUP = 256
@@ -31,6 +33,8 @@ class _Request:
 
     inspections: Sequence[Inspection]
     answer: Future[list[Outcome]]
+    trace: object = None
+    """The trace context of the thread that queued it: the group's spans continue it."""
 
 
 class GroupCommit:
@@ -44,6 +48,11 @@ class GroupCommit:
         self._thread = threading.Thread(target=self._run, name="icn-group-commit", daemon=True)
         self.groups = 0
         self.requests = 0
+
+    @property
+    def telemetry(self) -> Telemetry:
+        """The spans and measures of the writes (the appender's)."""
+        return self._append.telemetry
 
     def start(self) -> None:
         """Start the writer thread."""
@@ -61,7 +70,7 @@ class GroupCommit:
     def enqueue(self, inspections: Sequence[Inspection]) -> Future[list[Outcome]]:
         """Queue one all-or-nothing request; its future resolves when it is committed
         (or refused). An event loop awaits it without parking a thread per request."""
-        request = _Request(inspections, Future())
+        request = _Request(inspections, Future(), self._append.telemetry.current())
         self._queue.put(request)
         return request.answer
 
@@ -94,13 +103,23 @@ class GroupCommit:
     def _commit(self, group: list[_Request]) -> None:
         self.groups += 1
         self.requests += len(group)
+        telemetry = self._append.telemetry
+        events = sum(len(r.inspections) for r in group)
+        telemetry.grouped(events)
+        # One trace per write: the group's spans continue its first request's trace (a
+        # group holds one request unless writes arrive faster than a commit takes).
+        attributes = {"icn.requests": len(group), "icn.events": events}
         try:
-            answers = self._append.append_requests([r.inspections for r in group])
+            with telemetry.span("icn.group_commit", attributes, parent=group[0].trace):
+                answers = self._append.append_requests([r.inspections for r in group])
         except Exception as exc:  # the store failed: every request of the group learns it
             for r in group:
                 _settle(r.answer, exc)
             return
         for r, answer in zip(group, answers, strict=True):
+            if isinstance(answer, BatchRefused):
+                first = next((i.event for i in r.inspections if i.event is not None), None)
+                telemetry.refused(first.coop if first is not None else "", answer.code)
             _settle(r.answer, answer)
 
 

@@ -274,12 +274,26 @@ class Intake:
         ``stream_seq(i)``: the stream sequence of ``messages[i]``, asked only for
         messages refused for good (recorded with it, before this returns).
         """
+        # One trace per delivered batch: intake (which ids are new), verify, append.
+        attributes: dict[str, str | int] = {"icn.coop": coop, "icn.messages": len(messages)}
+        with self._append.telemetry.span("icn.replication.batch", attributes):
+            return self._receive(coop, messages, trusted_ms, stream_seq)
+
+    def _receive(
+        self,
+        coop: str,
+        messages: Sequence[bytes],
+        trusted_ms: Sequence[int] | None,
+        stream_seq: Callable[[int], int | None] | None,
+    ) -> IntakeCounts:
+        telemetry = self._append.telemetry
         if trusted_ms is None:
             now = self._clock_ms()
             trusted_ms = [now] * len(messages)
         counts = IntakeCounts(received=len(messages))
-        claimed = [_claimed_id(m) for m in messages]
-        known = self._lot.known_ids(coop, [i for i in claimed if i])
+        with telemetry.span("icn.intake"):
+            claimed = [_claimed_id(m) for m in messages]
+            known = self._lot.known_ids(coop, [i for i in claimed if i])
         inspections: list[Inspection] = []
         times: list[int] = []
         positions: list[int] = []
@@ -292,7 +306,11 @@ class Intake:
         # under it would fail the id check; either way nothing to append.
         fresh = [i for i, claimed_id in enumerate(claimed) if claimed_id not in known]
         counts.duplicates += len(messages) - len(fresh)
-        checked = self._inspect_all([messages[i] for i in fresh])
+        with telemetry.span("icn.verify", {"icn.events": len(fresh)}):
+            started = time.perf_counter()
+            checked = self._inspect_all([messages[i] for i in fresh])
+            if fresh:
+                telemetry.verified(time.perf_counter() - started, len(fresh))
         for i, ins in zip(fresh, checked, strict=True):
             message, trusted = messages[i], trusted_ms[i]
             if ins.event is not None and ins.event.coop != coop:
@@ -313,9 +331,10 @@ class Intake:
             self._received.add(
                 coop, [i.event.id for i in inspections if i.event is not None and i.verdict is None]
             )
-            outcomes = self._append.append_inspected(
-                inspections, from_stream=True, trusted_ms=times
-            )
+            with telemetry.span("icn.append", {"icn.events": len(inspections)}):
+                outcomes = self._append.append_inspected(
+                    inspections, from_stream=True, trusted_ms=times
+                )
             judged = zip(inspections, outcomes, times, positions, strict=True)
             for ins, outcome, trusted, i in judged:
                 if parkable(outcome) and ins.event is not None:

@@ -6,7 +6,9 @@ implements these (SQLite and PostgreSQL today), unit tests may fake them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 import msgspec
@@ -228,3 +230,61 @@ class EventStore(Protocol):
         """(leaf index, the subtree hashes that leaf completed, level 0 first), in leaf
         order, read in pages: an audit compares the tree without holding all of it."""
         ...
+
+
+SpanAttributes = Mapping[str, str | int]
+
+
+class Telemetry(Protocol):
+    """Traces and the few measures the write path takes (:mod:`icn.infrastructure.telemetry`
+    implements it with OpenTelemetry; :data:`NO_TELEMETRY` does nothing).
+
+    A span's parent is the current span of the calling thread, or ``parent``: what
+    :meth:`current` returned in another thread (a write crosses from the HTTP handler to
+    the group commit's writer thread)."""
+
+    def span(
+        self, name: str, attributes: SpanAttributes | None = None, *, parent: object = None
+    ) -> AbstractContextManager[object]:
+        """A span around a ``with`` block."""
+        ...
+
+    def current(self) -> object:
+        """The calling thread's trace context, to hand to :meth:`span` in another thread."""
+        ...
+
+    def verified(self, seconds: float, events: int) -> None:
+        """How long the stateless checks of ``events`` lines took."""
+        ...
+
+    def grouped(self, events: int) -> None:
+        """A group commit wrote ``events`` events in one transaction."""
+        ...
+
+    def refused(self, coop: str, code: str) -> None:
+        """A post to ``coop`` was refused with ``code``."""
+        ...
+
+
+class NoTelemetry:
+    """Telemetry off: no spans, no measures."""
+
+    def span(
+        self, name: str, attributes: SpanAttributes | None = None, *, parent: object = None
+    ) -> AbstractContextManager[object]:
+        return contextlib.nullcontext()
+
+    def current(self) -> object:
+        return None
+
+    def verified(self, seconds: float, events: int) -> None:
+        pass
+
+    def grouped(self, events: int) -> None:
+        pass
+
+    def refused(self, coop: str, code: str) -> None:
+        pass
+
+
+NO_TELEMETRY: Telemetry = NoTelemetry()

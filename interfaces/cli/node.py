@@ -81,6 +81,7 @@ def run(
     from icn.interfaces.http.interpreter import settle_for_serving
     from icn.interfaces.http.rate_limit import RateLimits
     from icn.interfaces.http.server import ForegroundServer
+    from icn.interfaces.http.telemetry import node_log_config
 
     settings = settings_for(data_dir)
     secret = jwt_secret()  # refuse to start without a strong token secret
@@ -118,6 +119,7 @@ def run(
             log_level="info",
             access_log=settings.http_access_log,
             timeout_graceful_shutdown=10,
+            **node_log_config(),
         )
         settle_for_serving()  # reads must not wait on collections of the start-up heap
         ForegroundServer(config).run()

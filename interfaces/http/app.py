@@ -25,12 +25,14 @@ from litestar.openapi.spec import Components, SecurityScheme
 from icn.application.checkpoint_schedule import CheckpointSchedule
 from icn.application.errors import StoreBusy
 from icn.application.group_commit import GroupCommit
+from icn.infrastructure import telemetry
 from icn.infrastructure.passphrase import ENV_PASSPHRASE, ENV_PASSPHRASE_FILE, resolve_passphrase
 from icn.infrastructure.replication.supervisor import ReplicationSupervisor
 from icn.infrastructure.settings import MAX_BODY_BYTES
 from icn.infrastructure.store.trust_reads import SqlTrustReads
 from icn.interfaces.bootstrap import Node
 from icn.interfaces.http import api_docs, log_redaction, streams
+from icn.interfaces.http import telemetry as http_telemetry
 from icn.interfaces.http.auth import AuthController, ChallengeBook, Tokens
 from icn.interfaces.http.caller_classes import CallerClasses
 from icn.interfaces.http.dependencies import Services
@@ -111,6 +113,14 @@ def _security_headers(hsts: bool) -> Callable[[Response[Any]], Awaitable[Respons
     return after_request
 
 
+def _rate_limited(metrics: telemetry.NodeMetrics | None) -> Callable[[str], None] | None:
+    """What counts a refused request in ``icn_rate_limited_total``, by bucket."""
+    if metrics is None:
+        return None
+    counter = metrics.rate_limited
+    return lambda bucket: counter.add(1, {"bucket": bucket})
+
+
 def create_app(
     node: Node,
     schedule: CheckpointSchedule | None,
@@ -146,10 +156,24 @@ def create_app(
     classes = CallerClasses(SqlTrustReads(node.store.engine))  # the rate limits' trust classes
     node.append.add_commit_listener(classes.forget)
     stream_slots = StreamSlots(node.settings.max_streams_per_did, node.settings.max_streams)
+    # Telemetry (ICN_TELEMETRY=off: none): spans of each write, the instruments, /metrics.
+    metrics = telemetry.node_metrics() if telemetry.enabled() else None
+    metrics_addr = os.environ.get(telemetry.ENV_METRICS_ADDR) or None
+    if metrics is not None:
+        telemetry.setup_tracing()  # exported only when ICN_OTLP_ENDPOINT is set
+        node.append.telemetry = telemetry.OtelTelemetry(metrics)
+        appended = http_telemetry.count_appended(metrics)
+        node.append.add_commit_listener(appended)
+        http_telemetry.watch(
+            metrics, node.store, node.node_did, node.clock_ms, stream_slots, replication, schedule
+        )
 
     @contextlib.asynccontextmanager
     async def background(_: Litestar) -> AsyncIterator[None]:
         services.writer.start()
+        stop_metrics = (
+            telemetry.serve_metrics(metrics_addr, metrics) if metrics and metrics_addr else None
+        )
         task = asyncio.create_task(_checkpoint_loop(schedule)) if schedule else None
         interval = node.settings.duties_interval_s
         duties = asyncio.create_task(_duties_loop(node, services.feed, interval))
@@ -161,6 +185,10 @@ def create_app(
             node.append.remove_commit_listener(services.trust.forget)
             node.append.remove_commit_listener(services.governance.heard)
             node.append.remove_commit_listener(classes.forget)
+            if metrics is not None:
+                node.append.remove_commit_listener(appended)
+            if stop_metrics is not None:
+                await asyncio.to_thread(stop_metrics)
             for t in (task, duties):
                 if t:
                     t.cancel()
@@ -183,15 +211,31 @@ def create_app(
         dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},
     )
     return Litestar(
-        route_handlers=[OpsController, AuthController, coop_routes, streams.ws_stream],
+        route_handlers=[
+            OpsController,
+            AuthController,
+            coop_routes,
+            streams.ws_stream,
+            # /metrics on the API's port unless ICN_METRICS_ADDR gives it a port of its own
+            *([http_telemetry.metrics_route(metrics)] if metrics and not metrics_addr else []),
+        ],
         dependencies=services.dependencies(),
         lifespan=[background, *([replication.lifespan] if replication else [])],
         # Rate limits first (a flood is refused before its body is read), then the body's shape.
         middleware=[
             *(
+                [DefineMiddleware(http_telemetry.TelemetryMiddleware, metrics=metrics)]
+                if metrics
+                else []
+            ),
+            *(
                 [
                     DefineMiddleware(
-                        RateLimitMiddleware, limits=rate_limits, tokens=tokens, classes=classes
+                        RateLimitMiddleware,
+                        limits=rate_limits,
+                        tokens=tokens,
+                        classes=classes,
+                        on_limited=_rate_limited(metrics),
                     )
                 ]
                 if rate_limits

@@ -7,6 +7,7 @@ the framework never re-encodes an event (its bytes are what was signed).
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import anyio
@@ -98,20 +99,27 @@ cheaper than a hop to a worker thread and back, which cost single posts more
 than the verification itself. Larger batches are verified in a worker thread."""
 
 
-def _inspect(lines: list[bytes], coop: str, who: Principal) -> list[Inspection]:
-    # On every core: the worker thread takes one slice, the shared verifier's pool the rest.
-    inspections = shared_verifier().inspect(lines)
-    _check_senders(inspections, coop, who)
+def _inspect(
+    writer: GroupCommit, lines: list[bytes], coop: str, who: Principal, parent: object
+) -> list[Inspection]:
+    telemetry = writer.telemetry
+    with telemetry.span("icn.verify", {"icn.events": len(lines)}, parent=parent):
+        started = time.perf_counter()
+        # On every core: the worker thread takes one slice, the shared verifier's pool the rest.
+        inspections = shared_verifier().inspect(lines)
+        telemetry.verified(time.perf_counter() - started, len(lines))
+        _check_senders(inspections, coop, who)
     return inspections
 
 
 async def _append(
     writer: GroupCommit, lines: list[bytes], coop: str, who: Principal
 ) -> list[Appended]:
+    trace = writer.telemetry.current()
     if len(lines) <= INLINE_VERIFY_MAX:
-        inspections = _inspect(lines, coop, who)
+        inspections = _inspect(writer, lines, coop, who, trace)
     else:
-        inspections = await anyio.to_thread.run_sync(_inspect, lines, coop, who)
+        inspections = await anyio.to_thread.run_sync(_inspect, writer, lines, coop, who, trace)
     # Committed together with its neighbours; awaited here, so no thread waits for it.
     # Shielded: a client that hangs up must not cancel its place in a group being written.
     outcomes: list[Outcome] = await asyncio.shield(asyncio.wrap_future(writer.enqueue(inspections)))
@@ -149,9 +157,14 @@ class EventsController(Controller):
         recorded already. Node rules (membership, freezes, credit limits …)
         refuse with their own ``code``.
         """
-        lines, batch = _split(await request.body())
-        placed = await _append(writer, lines, coop, principal)
-        feed.notify(coop)
+        try:
+            lines, batch = _split(await request.body())
+            placed = await _append(writer, lines, coop, principal)
+        except ApiProblem as problem:
+            writer.telemetry.refused(coop, problem.code)
+            raise
+        with writer.telemetry.span("icn.deliver"):  # the live streams of the coop hear of it
+            feed.notify(coop)
         return AppendedBatch(placed) if batch else placed[0]
 
     @get(

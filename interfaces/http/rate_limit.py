@@ -64,7 +64,7 @@ Clock = Callable[[], float]
 MAX_KEYS = 100_000
 """Buckets kept per table: about 10 MB at most, however many addresses a client sprays."""
 
-EXEMPT_PATHS = frozenset({"/v1/health", "/v1/ready"})
+EXEMPT_PATHS = frozenset({"/v1/health", "/v1/ready", "/metrics"})
 EXEMPT_PREFIXES = ("/schema",)
 AUTH_PREFIX = "/v1/auth/"
 
@@ -314,12 +314,16 @@ class RateLimitMiddleware:
         limits: RateLimits,
         tokens: Tokens,
         classes: CallerClasses | None = None,
+        on_limited: Callable[[str], None] | None = None,
     ) -> None:
         self.app = app
         self.limits = limits
         self.tokens = tokens
         self.classes = classes
         """``None``: no caller has a class (tests, tools)."""
+        self.on_limited = on_limited
+        """Told the bucket of each refused request (``ip``, ``did``, ``class-<class>``,
+        ``auth``): the ``icn_rate_limited_total`` counter."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in (ScopeType.HTTP, ScopeType.WEBSOCKET) or self._exempt(
@@ -332,6 +336,8 @@ class RateLimitMiddleware:
         # who None: charged to the address; caller_class None: per DID, body uncapped here
         refusal = self._charge(scope, who, caller_class)
         if refusal is not None:
+            if self.on_limited is not None:
+                self.on_limited(bucket_label(refusal[1]))
             await self._refuse(scope, receive, send, *refusal)
             return
         if caller_class is None or scope["type"] != ScopeType.HTTP:
@@ -419,6 +425,17 @@ class RateLimitMiddleware:
         await send_problem(
             scope, receive, send, 429, "rate-limited", detail, headers={"Retry-After": str(after)}
         )
+
+
+def bucket_label(what: str) -> str:
+    """The metric label of a bucket, from what :meth:`RateLimitMiddleware._charge` names."""
+    if what == "address":
+        return "ip"
+    if what == "DID":
+        return "did"
+    if what.startswith("DID (class "):
+        return "class-" + what.removeprefix("DID (class ").removesuffix(")")
+    return "auth"
 
 
 def declared_length(scope: Scope) -> int | None:

@@ -40,9 +40,11 @@ class StreamSlots:
         self.total = total
         self.by_did: Counter[str] = Counter()
         self.open = 0
+        self.by_kind: Counter[str] = Counter()
+        """Open streams by kind (``stream``: server-sent events, ``ws``: WebSocket)."""
         self.trim = HeapTrim()
 
-    def take(self, did: str) -> tuple[int, str, str, int] | None:
+    def take(self, did: str, kind: str = "stream") -> tuple[int, str, str, int] | None:
         """A slot for ``did``: ``None`` if granted, else ``(status, code, detail, retry_s)``."""
         if self.by_did[did] >= self.per_did:
             detail = f"this DID has {self.per_did} live streams open already: close one first"
@@ -51,11 +53,13 @@ class StreamSlots:
             return 503, "streams-full", "the node serves all the live streams it can", TOTAL_RETRY_S
         self.by_did[did] += 1
         self.open += 1
+        self.by_kind[kind] += 1
         return None
 
-    def give_back(self, did: str) -> None:
+    def give_back(self, did: str, kind: str = "stream") -> None:
         """The stream of ``did`` is over."""
         self.open -= 1
+        self.by_kind[kind] -= 1
         self.by_did[did] -= 1
         if self.by_did[did] <= 0:
             del self.by_did[did]  # no key left behind per DID that ever streamed
@@ -72,14 +76,16 @@ class StreamCaps:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         did = None
-        if scope["type"] in (ScopeType.HTTP, ScopeType.WEBSOCKET) and STREAM_PATH.match(
-            scope["path"]
+        kind = "stream"
+        if scope["type"] in (ScopeType.HTTP, ScopeType.WEBSOCKET) and (
+            match := STREAM_PATH.match(scope["path"])
         ):
             did = _did_of(scope, self.tokens)
+            kind = match.group(1)
         if did is None:
             await self.app(scope, receive, send)
             return
-        refusal = self.slots.take(did)
+        refusal = self.slots.take(did, kind)
         if refusal is not None:
             status, code, detail, retry_s = refusal
             headers = {"Retry-After": str(retry_s)}
@@ -88,7 +94,7 @@ class StreamCaps:
         try:
             await self.app(scope, receive, send)
         finally:
-            self.slots.give_back(did)
+            self.slots.give_back(did, kind)
 
 
 def _did_of(scope: Scope, tokens: Tokens) -> str | None:

@@ -1,0 +1,158 @@
+"""The HTTP side of telemetry: a server span and a duration per request, ``GET /metrics``,
+and the gauges' sources (what ``/v1/ready``, the stream slots and the log already know).
+
+See :mod:`icn.infrastructure.telemetry` for the instruments and ``docs/operations.md``
+for what each one means.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+from litestar import Response, get
+from litestar.enums import ScopeType
+from litestar.handlers import HTTPRouteHandler
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from icn.application.append import CommittedEvent
+from icn.application.checkpoint_schedule import CheckpointSchedule
+from icn.infrastructure.replication.supervisor import ReplicationSupervisor
+from icn.infrastructure.store.event_store import SqlEventStore
+from icn.infrastructure.telemetry import (
+    PROMETHEUS_CONTENT_TYPE,
+    TRACER_NAME,
+    NodeMetrics,
+    log_format,
+    uvicorn_log_config,
+)
+from icn.interfaces.http.stream_caps import StreamSlots
+
+METRICS_PATH = "/metrics"
+UNMATCHED = "unmatched"
+
+
+class TelemetryMiddleware:
+    """The outermost middleware: one server span per HTTP request (the root of a write's
+    trace) and its duration, by route template, method and status."""
+
+    def __init__(self, app: ASGIApp, metrics: NodeMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.tracer = trace.get_tracer(TRACER_NAME)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
+        route = str(scope.get("path_template") or UNMATCHED)
+        method = str(scope.get("method", "GET"))
+        status = 500
+        started = time.perf_counter()
+
+        async def watched(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        with self.tracer.start_as_current_span(
+            f"{method} {route}",
+            kind=SpanKind.SERVER,
+            attributes={"http.request.method": method, "http.route": route},
+            record_exception=False,
+        ) as span:
+            try:
+                await self.app(scope, receive, watched)
+            finally:
+                span.set_attribute("http.response.status_code", status)
+                if status >= 500:
+                    span.set_status(Status(StatusCode.ERROR))
+                self.metrics.http_duration.record(
+                    time.perf_counter() - started,
+                    {"route": route, "method": method, "status": str(status)},
+                )
+
+
+def metrics_route(metrics: NodeMetrics) -> HTTPRouteHandler:
+    """``GET /metrics``: the figures in Prometheus text format (a thread: gauges read the
+    store). No token, and no rate limit (the scraper is the operator's)."""
+
+    @get(METRICS_PATH, sync_to_thread=True, include_in_schema=False)
+    def read_metrics() -> Response[bytes]:
+        return Response(metrics.render(), media_type=PROMETHEUS_CONTENT_TYPE)
+
+    return read_metrics
+
+
+def count_appended(metrics: NodeMetrics) -> Callable[[list[CommittedEvent]], None]:
+    """A commit listener counting what each commit appended, by coop and event type."""
+    counter = metrics.events_appended
+
+    def listener(events: list[CommittedEvent]) -> None:
+        by: dict[tuple[str, str], int] = {}
+        for e in events:
+            by[(e.coop, e.event_type)] = by.get((e.coop, e.event_type), 0) + 1
+        for (coop, kind), n in by.items():
+            counter.add(n, {"coop": coop, "type": kind})
+
+    return listener
+
+
+class _CheckpointTs(msgspec.Struct):
+    ts: int
+
+
+def watch(
+    metrics: NodeMetrics,
+    store: SqlEventStore,
+    node_did: str,
+    clock_ms: Callable[[], int],
+    slots: StreamSlots,
+    replication: ReplicationSupervisor | None,
+    schedule: CheckpointSchedule | None,
+) -> None:
+    """Point the gauges at this node's figures (read at each scrape)."""
+
+    def replication_figure(name: str) -> Callable[[], dict[str, float]]:
+        def read() -> dict[str, float]:
+            if replication is None:
+                return {}
+            coops = replication.readiness().coops
+            return {c: float(getattr(n, name) or 0) for c, n in coops.items()}
+
+        return read
+
+    def quarantined() -> dict[str, float]:
+        return {c: float(len(store.quarantined(c))) for c in store.coops()}
+
+    def checkpoint_age() -> dict[str, float]:
+        if schedule is None:
+            return {}
+        now = clock_ms()
+        ages: dict[str, float] = {}
+        for coop in store.coops():
+            latest = store.latest_checkpoint(coop, node_did)
+            entry = store.find(latest.event_id) if latest is not None else None
+            if entry is not None:
+                ts = msgspec.json.decode(entry.wire, type=_CheckpointTs).ts
+                ages[coop] = max(0.0, (now - ts) / 1000)
+        return ages
+
+    sources = metrics.sources
+    sources.replication_lag = replication_figure("consumer_lag")
+    sources.replication_parked = replication_figure("parked")
+    sources.quarantined_forks = quarantined
+    sources.stream_clients = lambda: {k: float(slots.by_kind[k]) for k in ("stream", "ws")}
+    sources.checkpoint_age = checkpoint_age
+
+
+def node_log_config() -> dict[str, Any]:
+    """uvicorn.Config's logging arguments for ``ICN_LOG_FORMAT`` (json: one object a line,
+    every logger; text: uvicorn's own config, as before)."""
+    config = uvicorn_log_config(log_format())
+    return {"log_config": config} if config is not None else {}

@@ -1,0 +1,145 @@
+"""Metrics and JSON logs of a real ``icn node run``, scraped and read over real HTTP.
+
+A few posts (two accepted, one refused by the node's judgement, one refused before
+judging), then ``GET /metrics``: every instrument of docs/operations.md is there with
+its labels, and the counters say what happened. The log is one JSON object a line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import httpx
+from nacl.signing import SigningKey
+from support.coops import did_for
+from support.nodes import PAYEE, bearer, free_port, login, start_node
+
+from icn.domain.events.envelope import sign_event
+from icn.domain.identity.did import did_from_public_key
+
+COOP = "food-coop"
+SAMPLE = re.compile(r"^(?P<name>[a-z_]+)(?:\{(?P<labels>.*)\})? (?P<value>\S+)$")
+
+
+def samples(text: str) -> list[tuple[str, dict[str, str], float]]:
+    """(name, labels, value) of every sample line of a Prometheus text exposition."""
+    found = []
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = SAMPLE.match(line)
+        assert m, line
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', m["labels"] or ""))
+        found.append((m["name"], labels, float(m["value"])))
+    return found
+
+
+def value(found: list[tuple[str, dict[str, str], float]], name: str, **labels: str) -> float:
+    hits = [v for n, ls, v in found if n == name and all(ls.get(k) == x for k, x in labels.items())]
+    assert hits, f"no {name} {labels}"
+    return sum(hits)
+
+
+def payment(base: str, token: str, key: SigningKey, amount: int = 3) -> bytes:
+    did = did_from_public_key(bytes(key.verify_key))
+    head = httpx.get(f"{base}/v1/coops/{COOP}/chains/{did}/head", headers=bearer(token)).json()
+    tx = {"from": did, "to": did_for(PAYEE), "amount": amount, "currency": "hours", "memo": None}
+    return sign_event(
+        key, coop=COOP, seq=head["next_seq"], prev=head["prev"], ts=int(time.time() * 1000),
+        type="ledger.EntryRecorded", body={"transactions": [tx]},
+    ).wire_bytes()  # fmt: skip
+
+
+def post(base: str, token: str, wire: bytes) -> httpx.Response:
+    headers = {**bearer(token), "Content-Type": "application/json"}
+    return httpx.post(f"{base}/v1/coops/{COOP}/events", content=wire, headers=headers)
+
+
+def test_metrics_after_posts_and_json_logs(
+    tmp_path: Path, coop_log_file: Path, icn_path_module: str, icn_env_module: dict, members
+) -> None:
+    env = {**icn_env_module, "ICN_LOG_FORMAT": "json"}
+    node = start_node(icn_path_module, env, tmp_path / "node", coop_log_file)
+    try:
+        alice, bob = members["alice"], members["bob"]
+        token = login(node.base, alice)
+        first = payment(node.base, token, alice)
+        assert post(node.base, token, first).status_code == 201
+        assert post(node.base, token, payment(node.base, token, alice)).status_code == 201
+        again = post(node.base, token, first)  # a resend: judged, refused as a duplicate
+        assert again.status_code == 409 and again.json()["code"] == "duplicate"
+        # Bob posts alice's event: refused before judging (only its author may post it).
+        other = post(node.base, login(node.base, bob), payment(node.base, token, alice))
+        assert other.status_code == 403 and other.json()["code"] == "not-author"
+        scrape = httpx.get(f"{node.base}/metrics")
+        assert scrape.status_code == 200
+        assert scrape.headers["content-type"].startswith("text/plain")
+        found = samples(scrape.text)
+        names = {n for n, _, _ in found}
+        kind = "ledger.EntryRecorded"
+        assert value(found, "icn_events_appended_total", coop=COOP, type=kind) == 2
+        assert value(found, "icn_events_refused_total", coop=COOP, code="duplicate") == 1
+        assert value(found, "icn_events_refused_total", coop=COOP, code="not-author") == 1
+        route = "/v1/coops/{coop}/events"
+        posts = {"route": route, "method": "POST"}
+        assert value(found, "icn_http_request_duration_seconds_count", **posts, status="201") == 2
+        assert value(found, "icn_http_request_duration_seconds_count", **posts, status="409") == 1
+        assert value(found, "icn_http_request_duration_seconds_count", **posts, status="403") == 1
+        assert value(found, "icn_verify_seconds_count") >= 4
+        assert value(found, "icn_verify_seconds_sum") > 0
+        assert value(found, "icn_group_commit_events_count") >= 3  # the refused one too
+        assert value(found, "icn_group_commit_events_sum") >= 3
+        # The replication figures are /v1/ready's, refreshed every second: the node catches
+        # up with its own stream (the imported log, then the posts) and the lag goes to 0.
+        assert value(found, "icn_replication_lag_events", coop=COOP) >= 0
+        deadline = time.monotonic() + 20
+        while value(found, "icn_replication_lag_events", coop=COOP) > 0:
+            assert time.monotonic() < deadline, "the lag never went to 0"
+            time.sleep(0.5)
+            found = samples(httpx.get(f"{node.base}/metrics").text)
+        ready = httpx.get(f"{node.base}/v1/ready").json()["replication"]["coops"][COOP]
+        assert ready["consumer_lag"] == 0
+        assert value(found, "icn_replication_parked", coop=COOP) == 0
+        assert value(found, "icn_quarantined_forks", coop=COOP) == 0
+        assert value(found, "icn_stream_clients", kind="stream") == 0
+        assert value(found, "icn_stream_clients", kind="ws") == 0
+        assert "icn_http_request_duration_seconds_bucket" in names
+        # A live stream shows while it is open.
+        with httpx.stream(
+            "GET", f"{node.base}/v1/coops/{COOP}/stream", headers=bearer(token),
+            params={"after": 0}, timeout=10,
+        ) as live:  # fmt: skip
+            assert live.status_code == 200
+            during = samples(httpx.get(f"{node.base}/metrics").text)
+            assert value(during, "icn_stream_clients", kind="stream") == 1
+        # /metrics takes no token and is off the public rate limits.
+        for _ in range(5):
+            assert httpx.get(f"{node.base}/metrics").status_code == 200
+    finally:
+        node.stop()
+    lines = [line for line in node.log.read_text().splitlines() if line.strip()]
+    objects = [json.loads(line) for line in lines if line.startswith("{")]
+    assert objects, lines[:20]
+    for obj in objects:
+        assert {"ts", "level", "logger", "msg"} <= obj.keys(), obj
+    assert any(o["logger"].startswith("uvicorn") for o in objects)
+    assert not any("Traceback" in line for line in lines)
+
+
+def test_metrics_on_a_port_of_their_own(
+    tmp_path: Path, coop_log_file: Path, icn_path_module: str, icn_env_module: dict
+) -> None:
+    port = free_port()
+    env = {**icn_env_module, "ICN_METRICS_ADDR": f"127.0.0.1:{port}"}
+    node = start_node(icn_path_module, env, tmp_path / "node", coop_log_file)
+    try:
+        assert httpx.get(f"{node.base}/metrics").status_code == 404  # not on the API's port
+        scrape = httpx.get(f"http://127.0.0.1:{port}/metrics")
+        assert scrape.status_code == 200
+        assert value(samples(scrape.text), "icn_quarantined_forks", coop=COOP) == 0
+        assert httpx.get(f"http://127.0.0.1:{port}/other").status_code == 404
+    finally:
+        node.stop()

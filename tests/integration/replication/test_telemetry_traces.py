@@ -1,0 +1,199 @@
+"""Traces over real HTTP and a real nats-server: the span tree of one post, and of one
+replicated batch on the receiving node, recorded by an in-memory span exporter.
+
+Two nodes, each a real uvicorn server in a thread of this process (so the test can hold
+the tracer provider), replicating one coop through one nats-server. Alice posts one
+payment to node A over HTTP; its trace runs from the HTTP request through verification,
+the group commit (judging, sequencing into the coop's stream, the commit, the commit
+listeners) to the live streams' notice. Node B receives it: intake, verify, append.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from support.coops import CoopScript, key_for
+from support.nodes import bearer, free_port, login
+
+from icn.infrastructure.replication.config import ReplicationConfig
+from icn.infrastructure.replication.nats_server import LocalNatsServer
+from icn.infrastructure.settings import Settings
+from icn.infrastructure.telemetry import JsonLogFormatter
+from icn.interfaces.bootstrap import build_node, init_node
+from icn.interfaces.http.app import create_app
+
+COOP = "trace-coop"
+POST_ROUTE = "POST /v1/coops/{coop}/events"
+
+_exporter = InMemorySpanExporter()
+_provider_lock = threading.Lock()
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    """The process's tracer provider (installed once: OpenTelemetry allows one), exporting
+    to memory; emptied before each test."""
+    with _provider_lock:
+        if not isinstance(trace.get_tracer_provider(), TracerProvider):
+            provider = TracerProvider()
+            provider.add_span_processor(SimpleSpanProcessor(_exporter))
+            trace.set_tracer_provider(provider)
+    _exporter.clear()
+    yield _exporter
+    _exporter.clear()
+
+
+class Served:
+    """A node's app under a real uvicorn server, in a thread."""
+
+    def __init__(self, directory: Path, nats_url: str) -> None:
+        settings = Settings(data_dir=directory)
+        init_node(settings)
+        config = ReplicationConfig(nats=[nats_url], serve=[COOP])
+        served = build_node(settings, config=config)
+        self.node, self.replication = served.node, served.replication
+        app = create_app(
+            self.node, None, jwt_secret=b"t" * 32, replication=served.replication,
+            feed=served.feed,
+        )  # fmt: skip
+        port = free_port()
+        self.base = f"http://127.0.0.1:{port}"
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", log_config=None)
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            assert self.thread.is_alive() and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.05)
+
+    def log(self) -> list[str]:
+        return [e.event_id for e in self.node.store.entries(COOP)]
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+        self.node.close()
+
+
+def tree(spans: list[ReadableSpan], root: ReadableSpan) -> dict[str, object]:
+    """``{name: {child name: ...}}`` below ``root``, in the root's trace."""
+    assert root.context is not None
+    children = [
+        s for s in spans
+        if s.parent is not None and s.parent.span_id == root.context.span_id
+        and s.context is not None and s.context.trace_id == root.context.trace_id
+    ]  # fmt: skip
+    return {c.name: tree(spans, c) for c in sorted(children, key=lambda s: s.start_time or 0)}
+
+
+def wait_for(check: object, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_one_post_and_one_replicated_batch_are_whole_traces(
+    tmp_path: Path, nats_server: LocalNatsServer, spans: InMemorySpanExporter,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("ICN_PASSPHRASE", "trace test passphrase, long enough")
+    a = Served(tmp_path / "a", nats_server.url)
+    b = Served(tmp_path / "b", nats_server.url)
+    try:
+        s = CoopScript(COOP)
+        founded = s.found({"alice": ["admin"], "bob": []})
+        assert a.node.append.append([founded.wire_bytes()])[0].stored
+        wait_for(lambda: b.log() == [founded.id])
+        token = login(a.base, key_for("alice"), COOP)
+        spans.clear()
+
+        pay = s.pay("alice", "bob", 5)
+        headers = {**bearer(token), "Content-Type": "application/json"}
+        r = httpx.post(f"{a.base}/v1/coops/{COOP}/events", content=pay.wire_bytes(),
+                       headers=headers)  # fmt: skip
+        assert r.status_code == 201, r.text
+        wait_for(lambda: b.log() == [founded.id, pay.id])
+        # B's batch span ends just after its append; give it that moment.
+        wait_for(lambda: any(
+            x.name == "icn.replication.batch" and (x.attributes or {}).get("icn.coop") == COOP
+            and any(c.name == "icn.append" for c in spans.get_finished_spans()
+                    if c.parent is not None and x.context is not None
+                    and c.parent.span_id == x.context.span_id)
+            for x in spans.get_finished_spans()
+        ))  # fmt: skip
+        finished = list(spans.get_finished_spans())
+
+        posts = [x for x in finished if x.name == POST_ROUTE]
+        assert len(posts) == 1
+        post = posts[0]
+        assert post.parent is None and post.kind == trace.SpanKind.SERVER
+        assert (post.attributes or {})["http.response.status_code"] == 201
+        assert (post.attributes or {})["http.route"] == "/v1/coops/{coop}/events"
+        assert tree(finished, post) == {
+            "icn.verify": {},
+            "icn.group_commit": {
+                "icn.commit": {"icn.judge": {"icn.sequence": {}}},
+                "icn.project": {},
+            },
+            "icn.deliver": {},
+        }
+        # Crossed to the writer thread and back: one trace.
+        assert post.context is not None
+        in_trace = [
+            x
+            for x in finished
+            if x.context is not None and x.context.trace_id == post.context.trace_id
+        ]
+        assert len(in_trace) == 8
+
+        batches = [
+            x for x in finished
+            if x.name == "icn.replication.batch" and x.parent is None
+            and tree(finished, x).get("icn.append")
+        ]  # fmt: skip
+        assert batches, [x.name for x in finished]
+        assert tree(finished, batches[-1]) == {
+            "icn.intake": {},
+            "icn.verify": {},
+            "icn.append": {"icn.commit": {"icn.judge": {}}, "icn.project": {}},
+        }
+        assert (batches[-1].attributes or {})["icn.coop"] == COOP
+        assert batches[-1].context is not None
+        assert batches[-1].context.trace_id != post.context.trace_id  # a trace of its own
+    finally:
+        b.stop()
+        a.stop()
+
+
+def test_a_json_log_line_carries_the_trace_it_was_written_in(
+    spans: InMemorySpanExporter,
+) -> None:
+    record = logging.LogRecord("icn.node", logging.WARNING, __file__, 1, "coop duty %s", ("x",),
+                               None)  # fmt: skip
+    record.coop = "food-coop"
+    with trace.get_tracer("test").start_as_current_span("outer") as span:
+        line = json.loads(JsonLogFormatter().format(record))
+    context = span.get_span_context()
+    assert line["trace_id"] == format(context.trace_id, "032x")
+    assert line["span_id"] == format(context.span_id, "016x")
+    assert (line["level"], line["logger"], line["msg"], line["coop"]) == (
+        "warning", "icn.node", "coop duty x", "food-coop",
+    )  # fmt: skip
+    assert line["ts"].endswith("Z")
+    outside = json.loads(JsonLogFormatter().format(record))
+    assert "trace_id" not in outside and "span_id" not in outside
