@@ -4,7 +4,9 @@ The file is an uncompressed tar whose first member is ``manifest.json``:
 the node's DID, when it was made, each coop's log size and root at the
 snapshot, and the size and SHA-256 of every other member. Then come
 ``node.json`` (the data dir's marker), ``keys/*.json`` (the keystore files
-exactly as they are on disk: sealed, never opened) and the store:
+exactly as they are on disk: sealed, never opened), ``icn.toml`` when the data
+dir has one (restored last, so the restore itself is not steered by it) and the
+store:
 
 - SQLite (the default store): ``store/icn.sqlite3``, a snapshot taken with
   SQLite's online backup API in one step, that is inside one read
@@ -65,13 +67,16 @@ FORMAT = "icn-backup"
 VERSION = 1
 MANIFEST = "manifest.json"
 MARKER = "node.json"
+CONFIG = "icn.toml"
 KEYS = "keys/"
 SQLITE_MEMBER = "store/icn.sqlite3"
 LOGS = "logs/"
 SQLITE_NAME = "icn.sqlite3"
 CHUNK = 1 << 20
-_MEMBER_RE = re.compile(r"(node\.json|keys/[a-z0-9][a-z0-9_-]{0,63}\.json|store/icn\.sqlite3"
-                        r"|logs/[a-z0-9][a-z0-9-]{0,63}\.(jsonl|times))")  # fmt: skip
+_MEMBER_RE = re.compile(
+    r"(node\.json|icn\.toml|keys/[a-z0-9][a-z0-9_-]{0,63}\.json|store/icn\.sqlite3"
+    r"|logs/[a-z0-9][a-z0-9-]{0,63}\.(jsonl|times))"
+)
 
 Progress = Callable[[str, int], AbstractContextManager[Callable[[int], None]]]
 """``progress(label, total)``: a context giving ``advance(n)`` (a bar on a terminal)."""
@@ -212,6 +217,8 @@ def write_backup(
     try:
         files: list[tuple[str, Path]] = [(MARKER, data_dir / MARKER)]
         files += [(f"{KEYS}{p.name}", p) for p in sorted((data_dir / "keys").glob("*.json"))]
+        if (data_dir / CONFIG).is_file():
+            files.append((CONFIG, data_dir / CONFIG))
         if database.is_sqlite:
             snap = work / SQLITE_NAME
             with progress("snapshot", 1) as advance:

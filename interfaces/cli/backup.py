@@ -20,6 +20,7 @@ from icn.application.audit import StoreAudit, audit_store
 from icn.application.parallel import cores, stream_verifier
 from icn.domain.events.verdicts import Verdict
 from icn.infrastructure.backup import (
+    CONFIG,
     CONSUMER_META,
     LOGS,
     MARKER,
@@ -130,6 +131,8 @@ def restore(
         with tar:
             extract_members(tar, manifest, stage / "_backup", file, _progress)
         audits = _restore_staged(manifest, stage, file, republish=republish, workers=workers)
+        if (stage / "_backup" / CONFIG).is_file():  # last: the restore itself ignores it
+            (stage / "_backup" / CONFIG).rename(stage / CONFIG)
         shutil.rmtree(stage / "_backup")
         secure_data_dir(stage)
         passed = all(a.passed for a in audits)

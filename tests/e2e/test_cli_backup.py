@@ -64,7 +64,7 @@ def _nothing_restored(target: Path) -> None:
 
 
 def test_the_file_holds_the_manifest_first_the_keys_as_they_are_and_the_store(
-    icn, node_dir: Path, backup: Path
+    icn, node_dir: Path, backup: Path, tmp_path: Path
 ) -> None:
     assert stat.S_IMODE(backup.stat().st_mode) == 0o600
     members = _members(backup)
@@ -80,6 +80,12 @@ def test_the_file_holds_the_manifest_first_the_keys_as_they_are_and_the_store(
     assert dict(members)["keys/node.json"] == (node_dir / "keys" / "node.json").read_bytes()
     assert [m["name"] for m in manifest["members"]] == names[1:]
     assert manifest["created_at"].endswith("+00:00")
+    # The data dir's config file goes along, and comes back last.
+    (node_dir / "icn.toml").write_text("checkpoint_every = 500\n")
+    icn("backup", "--to", str(backup), "--data-dir", str(node_dir))
+    assert [n for n, _ in _members(backup)][-2:] == ["icn.toml", "store/icn.sqlite3"]
+    icn("restore", str(backup), "--data-dir", str(tmp_path / "with-config"))
+    assert (tmp_path / "with-config" / "icn.toml").read_text() == "checkpoint_every = 500\n"
 
 
 def test_restore_audits_every_coop_and_gives_the_same_logs(
