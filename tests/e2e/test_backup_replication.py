@@ -4,7 +4,8 @@ Node A (``icn node run``, replicating through a real ``nats-server -js``) takes
 payments over HTTP from a background thread; ``icn backup`` runs in the middle
 of that load; A takes more payments after it. ``icn restore`` builds a new data
 dir from the file and audits every coop. The restored node, started on the same
-NATS, must catch up from the stream to exactly A's log: the same size and root.
+NATS, must catch up from the stream to exactly A's log: the same size and root;
+then a payment posted to it reaches A.
 """
 
 from __future__ import annotations
@@ -149,6 +150,16 @@ def test_a_backup_under_load_restores_audits_clean_and_catches_up_from_jetstream
             time.sleep(0.2)
         catch_up_s = time.monotonic() - started
         assert _roots(a_dir) == live  # A took nothing new meanwhile
+        # The restored node takes writes again (sequenced through the stream), and A gets them.
+        on_r = ReplNode("r", r, COOP)
+        payment = payers[0].pay(script.did("zoe"), 7)
+        assert on_r.post(payers[0], payment) == "ok"
+        deadline = time.monotonic() + 30
+        while _roots(a_dir) != _roots(r_dir) or _roots(a_dir)[COOP][0] != live[COOP][0] + 1:
+            assert time.monotonic() < deadline, (_roots(a_dir), _roots(r_dir))
+            time.sleep(0.1)
+        on_r.close()
+        live = _roots(a_dir)
         r.stop()
         nodes.remove(r)
         proc = subprocess.run(
