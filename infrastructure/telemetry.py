@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -34,6 +35,7 @@ from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, V
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import ParentBased, Sampler, TraceIdRatioBased
 from prometheus_client import CollectorRegistry, generate_latest
 
 from icn.application.ports import SpanAttributes
@@ -42,6 +44,8 @@ ENV_TELEMETRY = "ICN_TELEMETRY"
 ENV_OTLP_ENDPOINT = "ICN_OTLP_ENDPOINT"
 ENV_METRICS_ADDR = "ICN_METRICS_ADDR"
 ENV_LOG_FORMAT = "ICN_LOG_FORMAT"
+ENV_TRACE_SAMPLE = "ICN_TRACE_SAMPLE"
+DEFAULT_TRACE_SAMPLE = 1.0
 TRACER_NAME = "icn"
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -57,9 +61,20 @@ def enabled() -> bool:
 # -- traces ------------------------------------------------------------------------------------
 
 
+_NO_SPAN: AbstractContextManager[object] = contextlib.nullcontext()
+
+
+def tracing() -> bool:
+    """True when a real tracer provider is installed (:func:`setup_tracing`, or a test's)."""
+    return isinstance(trace.get_tracer_provider(), TracerProvider)
+
+
 class OtelTelemetry:
     """:class:`icn.application.ports.Telemetry` with OpenTelemetry: spans from the global
-    tracer provider (a no-op one unless :func:`setup_tracing` or a test installed one)."""
+    tracer provider, when one is installed (:func:`setup_tracing`, or a test's).
+
+    Spans cost: without a provider none is made at all, and below a span that was not
+    sampled (its trace was left out) no child is made either."""
 
     def __init__(self, metrics: NodeMetrics | None = None) -> None:
         self._tracer = trace.get_tracer(TRACER_NAME)
@@ -68,10 +83,17 @@ class OtelTelemetry:
     def span(
         self, name: str, attributes: SpanAttributes | None = None, *, parent: object = None
     ) -> AbstractContextManager[object]:
+        if not _tracing_set and not tracing():
+            return _NO_SPAN
         ctx = parent if isinstance(parent, Context) else None
+        above = trace.get_current_span(ctx)
+        if above.get_span_context().is_valid and not above.is_recording():
+            return _NO_SPAN  # a trace left out by the sampler: its children are too
         return self._tracer.start_as_current_span(name, context=ctx, attributes=attributes)
 
     def current(self) -> object:
+        if not _tracing_set and not tracing():
+            return None
         return otel_context.get_current()
 
     def verified(self, seconds: float, events: int) -> None:
@@ -89,6 +111,7 @@ class OtelTelemetry:
 
 _tracing_lock = threading.Lock()
 _tracing_set = False
+"""Set once :func:`setup_tracing` installed the provider (spares the check per span)."""
 
 
 def setup_tracing(
@@ -109,11 +132,26 @@ def setup_tracing(
 
             url = endpoint if endpoint and endpoint.endswith("/v1/traces") else None
             exporter = OTLPSpanExporter(endpoint=url or f"{str(endpoint).rstrip('/')}/v1/traces")
-        provider = TracerProvider(resource=Resource.create({"service.name": service}))
+        provider = TracerProvider(
+            resource=Resource.create({"service.name": service}), sampler=_sampler()
+        )
         provider.add_span_processor(BatchSpanProcessor(exporter))
         trace.set_tracer_provider(provider)
         _tracing_set = True
         return True
+
+
+def _sampler() -> Sampler | None:
+    """Which writes are traced: ``ICN_TRACE_SAMPLE`` (a ratio, 1: every one), unless the
+    standard ``OTEL_TRACES_SAMPLER`` names a sampler (None: the SDK reads it)."""
+    if os.environ.get("OTEL_TRACES_SAMPLER"):
+        return None
+    raw = os.environ.get(ENV_TRACE_SAMPLE, "").strip()
+    try:
+        ratio = min(1.0, max(0.0, float(raw))) if raw else DEFAULT_TRACE_SAMPLE
+    except ValueError:
+        raise ValueError(f"{ENV_TRACE_SAMPLE} must be a ratio from 0 to 1, not {raw!r}") from None
+    return ParentBased(TraceIdRatioBased(ratio))
 
 
 # -- metrics -----------------------------------------------------------------------------------

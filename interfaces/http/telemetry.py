@@ -28,6 +28,7 @@ from icn.infrastructure.telemetry import (
     TRACER_NAME,
     NodeMetrics,
     log_format,
+    tracing,
     uvicorn_log_config,
 )
 from icn.interfaces.http.stream_caps import StreamSlots
@@ -60,6 +61,12 @@ class TelemetryMiddleware:
                 status = message["status"]
             await send(message)
 
+        if not tracing():
+            try:
+                await self.app(scope, receive, watched)
+            finally:
+                self._record(started, route, method, status)
+            return
         with self.tracer.start_as_current_span(
             f"{method} {route}",
             kind=SpanKind.SERVER,
@@ -72,10 +79,12 @@ class TelemetryMiddleware:
                 span.set_attribute("http.response.status_code", status)
                 if status >= 500:
                     span.set_status(Status(StatusCode.ERROR))
-                self.metrics.http_duration.record(
-                    time.perf_counter() - started,
-                    {"route": route, "method": method, "status": str(status)},
-                )
+                self._record(started, route, method, status)
+
+    def _record(self, started: float, route: str, method: str, status: int) -> None:
+        self.metrics.http_duration.record(
+            time.perf_counter() - started, {"route": route, "method": method, "status": str(status)}
+        )
 
 
 def metrics_route(metrics: NodeMetrics) -> HTTPRouteHandler:
