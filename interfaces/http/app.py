@@ -65,7 +65,10 @@ async def _checkpoint_loop(schedule: CheckpointSchedule) -> None:
     while True:
         try:
             for cp in await asyncio.to_thread(schedule.tick):
-                log.info("checkpoint %s size %d root %s", cp.coop, cp.size, cp.root)
+                log.info(
+                    "checkpoint %s size %d root %s", cp.coop, cp.size, cp.root,
+                    extra={"coop": cp.coop},
+                )  # fmt: skip
         except StoreBusy as exc:  # the stream or the store is away for now: no traceback
             log.warning("checkpoint postponed: %s", exc)
         except Exception:  # keep serving; the next tick retries
@@ -84,12 +87,17 @@ async def _duties_loop(node: Node, feed: LogFeed, interval_s: float) -> None:
         try:
             duties = duties or node.duties(resolve_passphrase())
             for event in await asyncio.to_thread(duties.run, node.clock_ms()):
-                log.info("coop duty %s %s %s", event.coop, event.type, event.id)
+                log.info(
+                    "coop duty %s %s %s", event.coop, event.type, event.id,
+                    extra={"coop": event.coop},
+                )  # fmt: skip
                 feed.notify(event.coop)
             for coop, what, exc in duties.failures:
                 if (coop, what, str(exc)) not in reported:  # once each, not every round
                     reported.add((coop, what, str(exc)))
-                    log.warning("coop duty refused in %s: %s: %s", coop, what, exc)
+                    log.warning(
+                        "coop duty refused in %s: %s: %s", coop, what, exc, extra={"coop": coop}
+                    )
         except Exception:  # keep serving; the next round retries
             log.exception("coop duties failed")
         await asyncio.sleep(interval_s)
