@@ -26,15 +26,20 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 30) -> dict
     raise AssertionError("node did not become healthy")
 
 
-def test_a_node_takes_its_port_and_jwt_secret_from_icn_toml(
+def test_a_node_takes_its_port_and_secrets_from_icn_toml(
     node_dir: Path, icn_path: str, icn_process_env: dict
 ) -> None:
     port = free_port()
+    secrets = node_dir / "secrets"
+    secrets.mkdir(mode=0o700)
+    (secrets / "passphrase").write_text(icn_process_env["ICN_PASSPHRASE"] + "\n")
+    (secrets / "passphrase").chmod(0o600)
     (node_dir / "icn.toml").write_text(
         f'http_port = {port}\njwt_secret = "{JWT_IN_FILE}"\nreplication = false\n'
+        'passphrase_file = "secrets/passphrase"\n'  # the node key's, relative to the file
     )
     env = dict(icn_process_env)
-    del env["ICN_JWT_SECRET"]  # the file's secret must be the one the node uses
+    del env["ICN_JWT_SECRET"], env["ICN_PASSPHRASE"]  # the file's must be the ones used
     proc = subprocess.Popen(
         [icn_path, "node", "run", "--data-dir", str(node_dir)],
         env=env,
