@@ -1,0 +1,276 @@
+"""What telemetry costs: single posts and batch posts with telemetry on and off, one run.
+
+Usage: ``python bench/telemetry.py [--quick] [--rounds N] [--duration S] [--rate N]
+[--sample R]``.
+
+Each round starts a fresh ``icn node run`` (the same pre-signed workload every time, as
+``bench/api.py`` signs it) once per mode: ``off`` (``ICN_TELEMETRY=off``), ``on`` (the
+default: metrics, the HTTP middleware, JSON logs; no trace exporter configured) and
+``traced`` (also ``ICN_OTLP_ENDPOINT``: spans recorded for ``--sample`` of the writes and
+exported over OTLP/HTTP to a sink in this process, so the export is paid for). The order
+rotates from round to round so drift in the machine's load falls on every mode. A
+separate process drives each node (``bench/_api_load.py``'s single-post and batch
+phases): single posts open loop at an offered rate above what the node sustains (its
+throughput is what it achieves), then batches of 100 closed loop. Reported: the medians
+per mode and their ratios to ``off``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import api  # noqa: E402
+from _common import (  # noqa: E402
+    append_section,
+    chunks_progress,
+    machine_info,
+    markdown_table,
+    print_table,
+    progress_bar,
+    utc_now,
+)
+
+DOCS = HERE.parent / "docs" / "benchmarks.md"
+MEMBERS = {"single": api.MEMBERS["single"], "batch": api.MEMBERS["batch"]}
+MODES = ["off", "on", "traced"]
+BUDGET = 0.05
+"""Telemetry may cost at most this share of throughput (issue 16)."""
+
+
+class _Sink(BaseHTTPRequestHandler):
+    """An OTLP/HTTP collector that takes every export and keeps nothing."""
+
+    received = 0
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        type(self).received += 1
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def otlp_sink() -> Iterator[str]:
+    """A sink for the "on" nodes' spans; yields its endpoint."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextlib.contextmanager
+def node_with(extra: dict[str, str]) -> Iterator[None]:
+    """``api.running_node`` starts its nodes with ``extra`` in their environment."""
+    plain = api.node_env
+    api.node_env = lambda: {**plain(), **extra}
+    try:
+        yield
+    finally:
+        api.node_env = plain
+
+
+# -- the load generator (a process of its own) ---------------------------------------------
+
+
+async def _load(spec: dict[str, Any]) -> dict[str, Any]:
+    import _api_load as load
+    import httpx
+
+    raw = msgspec.msgpack.decode(Path(spec["workload"]).read_bytes())
+    phases = {name: {"seeds": p["seeds"], "chains": p["chains"]} for name, p in raw.items()}
+    async with contextlib.AsyncExitStack() as stack:
+        for ph in phases.values():
+            ph["clients"] = [
+                await stack.enter_async_context(
+                    httpx.AsyncClient(base_url=spec["base"], timeout=30, limits=load.LIMITS)
+                )
+                for _ in ph["seeds"]
+            ]
+            jobs = [
+                lambda c=c, s=s: load.login(c, s, spec["coop"])
+                for c, s in zip(ph["clients"], ph["seeds"], strict=True)
+            ]
+            ph["tokens"] = await load.gather_limited(jobs, 8)
+        load.step("login")
+        results = {"single": await load.single_phase(spec, phases["single"])}
+        load.step("single")
+        results["batch"] = await load.batch_phase(spec, phases["batch"])
+        load.step("batch")
+    return results
+
+
+# -- the run ------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    assert __doc__ is not None
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="3 rounds of 3 s phases")
+    p.add_argument("--rounds", type=int, help="rounds, each running every mode once (6; quick 3)")
+    p.add_argument("--duration", type=float, help="seconds per phase (6; quick 3)")
+    p.add_argument("--rate", type=float, default=2000, help="single posts offered per second")
+    p.add_argument("--sample", type=float, default=1.0, help="traced: ICN_TRACE_SAMPLE")
+    a = p.parse_args(argv)
+    a.rounds = a.rounds or (3 if a.quick else 6)
+    a.duration = a.duration or (3.0 if a.quick else 6.0)
+    return a
+
+
+def main(argv: list[str]) -> None:
+    if argv[:1] == ["--load"]:
+        spec = json.loads(Path(argv[1]).read_text())
+        Path(spec["out"]).write_text(json.dumps(asyncio.run(_load(spec))))
+        return
+    a = parse_args(argv)
+    sizes = {
+        "single": math.ceil(a.rate * a.duration / MEMBERS["single"]),
+        "batch": api.BATCH * math.ceil(api.BATCH_CEILING * a.duration / MEMBERS["batch"] / 100),
+    }
+    total = sum(sizes[k] * MEMBERS[k] for k in sizes)
+    results: dict[str, list[dict[str, Any]]] = {m: [] for m in MODES}
+    order: list[str] = []
+    with (
+        progress_bar() as progress,
+        tempfile.TemporaryDirectory(prefix="icn-bench-telemetry-") as t,
+        otlp_sink() as endpoint,
+    ):
+        tmp = Path(t)
+        with chunks_progress(progress, "signing events (untimed)", total) as advance:
+            phases, founding = api.generate(sizes, advance)
+        founded = tmp / "founded.jsonl"
+        founded.write_bytes(founding + b"\n")
+        workload = tmp / "workload.msgpack"
+        plain = {k: {"seeds": v.seeds, "chains": v.chains} for k, v in phases.items()}
+        workload.write_bytes(msgspec.msgpack.encode(plain))
+        modes = {
+            "off": {"ICN_TELEMETRY": "off"},
+            "on": {"ICN_TELEMETRY": "on"},
+            "traced": {
+                "ICN_TELEMETRY": "on", "ICN_OTLP_ENDPOINT": endpoint,
+                "ICN_TRACE_SAMPLE": str(a.sample),
+            },
+        }  # fmt: skip
+        for r in range(a.rounds):
+            for mode in MODES[r % 3 :] + MODES[: r % 3]:
+                order.append(mode)
+                run_dir = tmp / f"run-{r}-{mode}"
+                run_dir.mkdir()
+                label = f"{mode} {r + 1}/{a.rounds}"
+                with (
+                    chunks_progress(progress, f"HTTP {label}", 3) as advance,
+                    node_with(modes[mode]),
+                    api.running_node(run_dir, founded) as (base, pid),
+                ):
+                    spec = {
+                        "base": base, "node_pid": pid, "coop": api.COOP,
+                        "workload": str(workload), "events_url": f"/v1/coops/{api.COOP}/events",
+                        "duration": a.duration, "rate": a.rate, "batch_concurrency": 4,
+                    }  # fmt: skip
+                    results[mode].append(_run_load(spec, run_dir, advance))
+        exported = _Sink.received
+    report(results, order, a, exported)
+
+
+def _run_load(spec: dict[str, Any], tmp: Path, advance: api.Advance) -> dict[str, Any]:
+    spec = {**spec, "out": str(tmp / "results.json")}
+    (tmp / "spec.json").write_text(json.dumps(spec))
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--load", str(tmp / "spec.json")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("step "):
+            advance(1)
+    code = proc.wait(timeout=6 * spec["duration"] + 120)
+    if code != 0:
+        raise SystemExit(f"the load generator failed ({code}):\n{proc.stderr.read()[-3000:]}")  # type: ignore[union-attr]
+    return dict(json.loads((tmp / "results.json").read_text()))
+
+
+FIGURES = [
+    ("single posts/s (achieved)", lambda r: r["single"]["achieved_per_s"], "{:,.0f}"),
+    ("single p50 ms", lambda r: r["single"]["p50_ms"], "{:.1f}"),
+    ("batch events/s", lambda r: r["batch"]["events_per_s"], "{:,.0f}"),
+    ("batch p50 ms", lambda r: r["batch"]["p50_ms"], "{:.1f}"),
+]
+
+
+def report(
+    results: dict[str, list[dict[str, Any]]], order: list[str], a: argparse.Namespace,
+    exported: int,
+) -> None:  # fmt: skip
+    rows, verdicts = [], []
+    for name, fn, fmt in FIGURES:
+        per = {m: [fn(r) for r in results[m]] for m in MODES}
+        med = {m: statistics.median(v) for m, v in per.items()}
+        rows.append([
+            name, *(fmt.format(med[m]) for m in MODES),
+            f"{med['on'] / med['off']:.3f}", f"{med['traced'] / med['off']:.3f}",
+        ])  # fmt: skip
+        if "/s" in name:
+            for m in ("on", "traced"):
+                cost = 1 - med[m] / med["off"]
+                verdict = "ok" if cost <= BUDGET else "over"
+                verdicts.append([f"{name}, {m}", f"{cost:+.1%}", f"≤ {BUDGET:.0%}", verdict])
+    head = ["figure", "median off", "median on", "median traced", "on / off", "traced / off"]
+    vhead = ["throughput cost (1 − mode/off)", "value", "target", "verdict"]
+    rounds = [["round", *MODES]]
+    for name, fn, fmt in FIGURES:
+        if "/s" in name:
+            for i in range(a.rounds):
+                rounds.append([f"{name} {i + 1}", *(fmt.format(fn(results[m][i])) for m in MODES)])
+    print_table(f"telemetry off / on / traced, medians of {a.rounds} rounds", head, rows)
+    print_table("the budget", vhead, verdicts)
+    print_table("every round", rounds[0], rounds[1:])
+    facts = {
+        **machine_info(),
+        "command": " ".join(["python bench/telemetry.py", *sys.argv[1:]]),
+        "rounds": f"{a.rounds} per mode, order rotated each round ({' '.join(order)}), each a"
+        " fresh icn node run (SQLite, replication on its embedded nats-server, JSON logs)",
+        "off": "ICN_TELEMETRY=off: no middleware, no instruments, no spans",
+        "on": "the default: instruments, the HTTP middleware (duration by route), /metrics;"
+        " no trace exporter configured, so no span is made",
+        "traced": f"on + ICN_OTLP_ENDPOINT: spans of {a.sample:.0%} of the writes recorded"
+        f" and exported over OTLP/HTTP to a sink in the bench process ({exported} exports)",
+        "single posts": f"open loop, {a.rate:g} req/s offered (above what the node sustains),"
+        f" {MEMBERS['single']} members, {a.duration:g} s",
+        "batch posts": f"100 events a request, 4 at once, closed loop, {a.duration:g} s",
+        "load generator": "a separate process (bench/_api_load.py's phases)",
+    }
+    text = "\n".join(f"- {k}: {v}" for k, v in facts.items())
+    text += "\n\n" + markdown_table(head, rows) + "\n\n" + markdown_table(vhead, verdicts)
+    text += "\n\n" + markdown_table(rounds[0], rounds[1:])
+    append_section(DOCS, f"Telemetry cost (bench/telemetry.py), {utc_now()}", text)
+    print(f"results appended to {DOCS}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
