@@ -264,3 +264,32 @@ def test_a_postgresql_node_backs_up_its_logs_and_restores_into_either_store(
     finally:
         for n in names:
             pg_cluster.drop_database(n)
+
+
+def test_republish_sets_the_outbox_cursors_back_so_the_whole_log_is_published_again(
+    icn, node_dir: Path, backup: Path, tmp_path: Path
+) -> None:
+    from icn.infrastructure.store.parked import SqlReplicationState
+
+    def cursors(data_dir: Path) -> dict[str, int]:
+        store = SqlEventStore(parse_database_url(None, data_dir))
+        state = SqlReplicationState(store)
+        try:
+            return {c: state.outbox_cursor(c) for c in ("bike-coop", "food-coop")}
+        finally:
+            state.close()
+            store.close()
+
+    store = SqlEventStore(parse_database_url(None, node_dir))
+    state = SqlReplicationState(store)
+    try:  # as a relay leaves them once the stream acknowledged everything
+        state.set_outbox_cursor("food-coop", 50)
+        state.set_outbox_cursor("bike-coop", 0)
+    finally:
+        state.close()
+        store.close()
+    icn("backup", "--to", str(backup), "--data-dir", str(node_dir))
+    icn("restore", str(backup), "--data-dir", str(tmp_path / "kept"))
+    assert cursors(tmp_path / "kept") == {"bike-coop": 0, "food-coop": 50}
+    icn("restore", str(backup), "--data-dir", str(tmp_path / "again"), "--republish")
+    assert cursors(tmp_path / "again") == {"bike-coop": -1, "food-coop": -1}
