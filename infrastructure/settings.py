@@ -133,6 +133,8 @@ class Settings(BaseSettings):
     """Where spans are exported over OTLP/HTTP; unset: spans are not recorded."""
     metrics_addr: str | None = Field(default=None, pattern=r"^[^\s]*:[0-9]{1,5}$")
     """``host:port`` serving ``/metrics`` on a port of its own; unset: on the API's port."""
+    trace_sample: float | None = Field(default=None, ge=0, le=1)
+    """The share of writes traced (a ratio; unset: 1, every one, unless OTEL_TRACES_SAMPLER)."""
     log_format: Literal["json", "text"] | None = None
     """``json`` or ``text``; unset: JSON unless stderr is a terminal."""
     # Secrets: redacted wherever settings are shown; a ``*_file`` (mode 0600) is better.
@@ -155,9 +157,9 @@ class Settings(BaseSettings):
     def _switch(cls, value: Any) -> Any:
         return (value.strip().lower() or "on") if isinstance(value, str) else value
 
-    @field_validator("log_format", mode="before")
+    @field_validator("log_format", "trace_sample", mode="before")
     @classmethod
-    def _log_format(cls, value: Any) -> Any:
+    def _blank_is_unset(cls, value: Any) -> Any:
         return (value.strip().lower() or None) if isinstance(value, str) else value
 
     @field_validator("serve", mode="before")
@@ -203,6 +205,7 @@ READ_FROM_ENVIRON = frozenset(
         "telemetry",
         "otlp_endpoint",
         "metrics_addr",
+        "trace_sample",
         "log_format",
         "passphrase",
         "passphrase_file",

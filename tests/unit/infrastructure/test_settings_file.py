@@ -227,6 +227,10 @@ def test_telemetry_variables_are_validated_as_the_telemetry_reads_them(
     assert (settings.telemetry, settings.log_format) == ("off", None)
     monkeypatch.setenv("ICN_TELEMETRY", "")  # empty: on, as telemetry.enabled() reads it
     assert load_settings(tmp_path).telemetry == "on"
+    monkeypatch.setenv("ICN_TRACE_SAMPLE", " ")
+    assert load_settings(tmp_path).trace_sample is None  # blank: the default, as before
+    monkeypatch.setenv("ICN_TRACE_SAMPLE", "0.25")
+    assert load_settings(tmp_path).trace_sample == 0.25
     monkeypatch.setenv("ICN_METRICS_ADDR", "9100")
     with pytest.raises(ConfigError, match="ICN_METRICS_ADDR"):
         load_settings(tmp_path)
