@@ -16,7 +16,9 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
+import pytest
 from support.coops import GENEROUS_POLICY, CoopScript, key_for, write_jsonl
 from support.nodes import RunningNode, run_icn
 from support.replication import ReplNode, Wallet, wallets_from_log
@@ -39,8 +41,8 @@ QUIET_ENV = {
 }
 
 
-def _roots(data_dir: Path) -> dict[str, tuple[int, str]]:
-    store = SqlEventStore(parse_database_url(None, data_dir))
+def _roots(data_dir: Path, url: str | None = None) -> dict[str, tuple[int, str]]:
+    store = SqlEventStore(parse_database_url(url, data_dir))
     try:
         return {c: (n, store.root(c, n).hex()) for c in store.coops() for n in [store.tree_size(c)]}
     finally:
@@ -94,13 +96,35 @@ class Payments:
 def test_a_backup_under_load_restores_audits_clean_and_catches_up_from_jetstream(
     tmp_path: Path, icn_path: str, icn_process_env: dict[str, str]
 ) -> None:
+    _story(tmp_path, icn_path, icn_process_env, None, None)
+
+
+@pytest.mark.postgres
+def test_the_same_on_postgresql(
+    tmp_path: Path, icn_path: str, icn_process_env: dict[str, str], pg_cluster: Any
+) -> None:
+    """Node A on PostgreSQL (its backup: each coop's log up to its size at the start),
+    restored into another PostgreSQL database, caught up from the same JetStream."""
+    names = [pg_cluster.create_database() for _ in range(2)]
+    try:
+        _story(tmp_path, icn_path, icn_process_env, *(pg_cluster.url(n) for n in names))
+    finally:
+        for n in names:
+            pg_cluster.drop_database(n)
+
+
+def _story(
+    tmp_path: Path, icn_path: str, base_env: dict[str, str], a_url: str | None, r_url: str | None
+) -> None:
     server = LocalNatsServer(tmp_path / "nats", users=NatsUsers(node=NODE_USER)).start()
     nodes: list[RunningNode] = []
     try:
-        env = icn_process_env | QUIET_ENV | {
+        common = base_env | QUIET_ENV | {
             "ICN_NATS_URL": server.url, "ICN_SERVE": COOP,
             "ICN_NATS_USER": NODE_USER.user, "ICN_NATS_PASSWORD": NODE_USER.password,
         }  # fmt: skip
+        env = common | ({"ICN_DATABASE_URL": a_url} if a_url else {})
+        r_env = common | ({"ICN_DATABASE_URL": r_url} if r_url else {})
         script = CoopScript(COOP)
         events = [script.found(MEMBERS, policy=GENEROUS_POLICY, name="Backup coop")]
         a_dir, r_dir, file = tmp_path / "a", tmp_path / "restored", tmp_path / "a.backup"
@@ -127,50 +151,53 @@ def test_a_backup_under_load_restores_audits_clean_and_catches_up_from_jetstream
             load.stop()
         snap = {c["coop"]: (c["size"], c["root"]) for c in taken["coops"]}
         assert set(snap) == {COOP}
-        live = _roots(a_dir)
+        live = _roots(a_dir, a_url)
         assert snap[COOP][0] >= 1 + 40 and live[COOP][0] > snap[COOP][0] + 60, (snap, live)
 
         started = time.monotonic()
         proc = subprocess.run(
             [icn_path, "restore", str(file), "--data-dir", str(r_dir), "--json"],
-            env=env, capture_output=True, timeout=120,
+            env=r_env, capture_output=True, timeout=120,
         )  # fmt: skip
         restore_s = time.monotonic() - started
         assert proc.returncode == 0, proc.stderr.decode()
         report = json.loads(proc.stdout)
         assert report["passed"] and [c["passed"] for c in report["coops"]] == [True]
-        assert _roots(r_dir) == snap  # exactly the snapshot, before any catch-up
+        assert _roots(r_dir, r_url) == snap  # exactly the snapshot, before any catch-up
 
         started = time.monotonic()
-        r = RunningNode(icn_path, env, r_dir).start()
+        r = RunningNode(icn_path, r_env, r_dir).start()
         nodes.append(r)
         deadline = time.monotonic() + 90
-        while _roots(r_dir) != live:
-            assert time.monotonic() < deadline, (_roots(r_dir), live)
+        while _roots(r_dir, r_url) != live:
+            assert time.monotonic() < deadline, (_roots(r_dir, r_url), live)
             time.sleep(0.2)
         catch_up_s = time.monotonic() - started
-        assert _roots(a_dir) == live  # A took nothing new meanwhile
+        assert _roots(a_dir, a_url) == live  # A took nothing new meanwhile
         # The restored node takes writes again (sequenced through the stream), and A gets them.
         on_r = ReplNode("r", r, COOP)
         payment = payers[0].pay(script.did("zoe"), 7)
         assert on_r.post(payers[0], payment) == "ok"
         deadline = time.monotonic() + 30
-        while _roots(a_dir) != _roots(r_dir) or _roots(a_dir)[COOP][0] != live[COOP][0] + 1:
-            assert time.monotonic() < deadline, (_roots(a_dir), _roots(r_dir))
+        while (now := _roots(a_dir, a_url)) != _roots(r_dir, r_url) or now[COOP][0] != live[COOP][
+            0
+        ] + 1:
+            assert time.monotonic() < deadline, (now, _roots(r_dir, r_url))
             time.sleep(0.1)
         on_r.close()
-        live = _roots(a_dir)
+        live = _roots(a_dir, a_url)
         r.stop()
         nodes.remove(r)
         proc = subprocess.run(
             [icn_path, "audit", "verify", "--coop", COOP, "--data-dir", str(r_dir), "--json"],
-            env=env, capture_output=True, timeout=120, check=True,
+            env=r_env, capture_output=True, timeout=120, check=True,
         )  # fmt: skip
         audit = json.loads(proc.stdout)
         assert audit["passed"] and audit["size"] == live[COOP][0]
         assert audit["root"] == live[COOP][1]
         print(
-            f"backup of {snap[COOP][0]} events under load in {backup_s:.2f} s,"
+            f"{'PostgreSQL' if a_url else 'SQLite'}: backup of {snap[COOP][0]} events"
+            f" under load in {backup_s:.2f} s,"
             f" restore+audit {restore_s:.2f} s, catch-up of {live[COOP][0] - snap[COOP][0]}"
             f" events in {catch_up_s:.2f} s (outcomes {dict(load.outcomes)})"
         )
