@@ -143,3 +143,31 @@ def test_metrics_on_a_port_of_their_own(
         assert httpx.get(f"http://127.0.0.1:{port}/other").status_code == 404
     finally:
         node.stop()
+
+
+def test_rate_limits_and_checkpoints_are_counted(
+    tmp_path: Path, coop_log_file: Path, icn_path_module: str, icn_env_module: dict, members
+) -> None:
+    env = {
+        **icn_env_module,
+        "ICN_RATE_IP_BURST": "3", "ICN_RATE_IP_PER_S": "0.01",  # callers without a token
+        "ICN_CHECKPOINT_EVERY": "1", "ICN_CHECKPOINT_SECONDS": "1",
+    }  # fmt: skip
+    node = start_node(icn_path_module, env, tmp_path / "node", coop_log_file)
+    try:
+        answers = [httpx.get(f"{node.base}/v1/coops/{COOP}/events").status_code for _ in range(5)]
+        assert answers.count(429) == 2, answers
+        # The node checkpoints the imported log within a tick of its schedule.
+        deadline = time.monotonic() + 20
+        while True:
+            scrape = httpx.get(f"{node.base}/metrics")
+            assert scrape.status_code == 200  # no token, and not limited like the others
+            found = samples(scrape.text)
+            if any(n == "icn_checkpoint_age_seconds" for n, _, _ in found):
+                break
+            assert time.monotonic() < deadline, "no checkpoint age"
+            time.sleep(0.5)
+        assert value(found, "icn_rate_limited_total", bucket="ip") == 2
+        assert 0 <= value(found, "icn_checkpoint_age_seconds", coop=COOP) < 60
+    finally:
+        node.stop()
