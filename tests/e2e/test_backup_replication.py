@@ -162,7 +162,7 @@ def _story(
         restore_s = time.monotonic() - started
         assert proc.returncode == 0, proc.stderr.decode()
         report = json.loads(proc.stdout)
-        assert report["passed"] and [c["passed"] for c in report["coops"]] == [True]
+        assert report["passed"] and [c["passed"] for c in report["coops"]] == [True], report
         assert _roots(r_dir, r_url) == snap  # exactly the snapshot, before any catch-up
 
         started = time.monotonic()
