@@ -3,7 +3,8 @@
 WebSocket clients hand their token over as a subprotocol; an old client that
 still puts it in the URL is refused, and the URL it used is logged with its
 query values redacted: by uvicorn's WebSocket line (written even with the
-access log off) and by the access log when it is on.
+access log off) and by the access log when it is on; in both log formats (text, and
+JSON: one object a line, the message formatted from the redacted record).
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ from icn.interfaces.client import ws_subprotocols
 COOP = "food-coop"
 
 
+@pytest.mark.parametrize("log_format", ["text", "json"])
 @pytest.mark.parametrize("access_log", ["false", "true"])
 def test_no_token_in_the_log_of_a_real_run(
     tmp_path: Path, coop_log_file: Path, icn_path_module: str, icn_env_module: dict, members,
-    access_log: str,
+    access_log: str, log_format: str,
 ) -> None:  # fmt: skip
-    env = {**icn_env_module, "ICN_HTTP_ACCESS_LOG": access_log}
+    env = {**icn_env_module, "ICN_HTTP_ACCESS_LOG": access_log, "ICN_LOG_FORMAT": log_format}
     node = start_node(icn_path_module, env, tmp_path / "node", coop_log_file)
     try:
         token = login(node.base, members["alice"])
@@ -53,3 +55,10 @@ def test_no_token_in_the_log_of_a_real_run(
     assert "/ws?after=…" in log and "token=…" in log  # the lines are there, values redacted
     if access_log == "true":
         assert "/events?limit=…&token=…" in log
+    if log_format == "json":  # the node's lines are JSON objects (the banner is not a log line)
+        lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+        said = [line["msg"] for line in lines]
+        assert any("/ws?after=…" in msg for msg in said), said
+        assert all({"ts", "level", "logger", "msg"} <= line.keys() for line in lines)
+        if access_log == "true":
+            assert any("/events?limit=…&token=…" in msg for msg in said), said
