@@ -1,5 +1,6 @@
 """Errors the use cases raise; interfaces map each to one exit code or one problem ``code``."""
 
+from icn.domain.identity.did import is_valid_did
 from icn.domain.refusals import Code
 
 
@@ -43,3 +44,16 @@ class InvalidRequest(ApplicationError):
     """A request that can never succeed as given (sizes out of range, …)."""
 
     code = "invalid-request"
+
+
+class InvalidDidError(InvalidRequest):
+    """A DID that does not decode (spec section 1), wherever a read takes one."""
+
+    code = "invalid-did"
+
+
+def did_of(value: str) -> str:
+    """A DID as typed, or ``invalid-did``: one check for every read model's DID parameter."""
+    if not is_valid_did(value):
+        raise InvalidDidError(f"{value!r} is not a valid DID")
+    return value

@@ -31,7 +31,6 @@ from icn.domain.governance.records import (
     ProposalState,
     root_domain,
 )
-from icn.domain.identity.did import is_valid_did
 
 MAX_PAGE = 1000
 STATES = (
@@ -69,12 +68,6 @@ class UnknownProposalError(NotFound):
     """No proposal with that id in the coop."""
 
     code = "unknown-proposal"
-
-
-class InvalidGovernanceDidError(InvalidRequest):
-    """A DID that does not decode (spec section 1)."""
-
-    code = "invalid-did"
 
 
 # -- rows, as the read models hold them ------------------------------------------------
@@ -368,13 +361,6 @@ def state_of(value: str | None) -> str | None:
     """A state as asked for, or ``invalid-state``."""
     if value is not None and value not in STATES:
         raise InvalidStateError(f"{value!r} is not a proposal state (one of {', '.join(STATES)})")
-    return value
-
-
-def did_of(value: str) -> str:
-    """A DID as typed, or ``invalid-did``."""
-    if not is_valid_did(value):
-        raise InvalidGovernanceDidError(f"{value!r} is not a valid DID")
     return value
 
 

@@ -29,12 +29,6 @@ from icn.projections.ledger import leaf_of
 MAX_PAGE = 1000
 
 
-class InvalidDidError(InvalidRequest):
-    """A DID that does not decode (spec section 1)."""
-
-    code = "invalid-did"
-
-
 # -- rows, as the read models hold them ------------------------------------------------
 
 

@@ -20,7 +20,6 @@ import msgspec
 from icn.application.coop_view import decode_record
 from icn.application.errors import InvalidRequest, NotFound
 from icn.domain.coop.records import PPM, CoopRecord
-from icn.domain.identity.did import is_valid_did
 from icn.domain.trust import bodies as b
 from icn.domain.trust.classes import classify
 from icn.domain.trust.paths import best_path
@@ -38,12 +37,6 @@ class InvalidScoreError(InvalidRequest):
     """A score outside 0..1,000,000 ppm."""
 
     code = "invalid-score"
-
-
-class InvalidTrustDidError(InvalidRequest):
-    """A DID that does not decode (spec section 1)."""
-
-    code = "invalid-did"
 
 
 # -- rows, as the read models hold them ------------------------------------------------
@@ -235,13 +228,6 @@ def score_of(value: int) -> int:
     """A score in ppm, or ``invalid-score``."""
     if not 0 <= value <= PPM:
         raise InvalidScoreError(f"{value} is outside 0..{PPM} ppm")
-    return value
-
-
-def did_of(value: str) -> str:
-    """A DID as typed, or ``invalid-did``."""
-    if not is_valid_did(value):
-        raise InvalidTrustDidError(f"{value!r} is not a valid DID")
     return value
 
 

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, exists, select
+from sqlalchemy import exists, select
 from sqlalchemy.sql import Select
 
 from icn.domain.governance.bodies import Counts
 from icn.domain.governance.records import BallotRecord
 from icn.infrastructure.store import governance_schema as gs
 from icn.infrastructure.store import schema
+from icn.infrastructure.store.state_records import CoopStateRecords
 from icn.projections.governance_views import CharterRow, DelegationRow, ProposalRow, VoteRow
 
 _COUNTS = (
@@ -67,11 +68,8 @@ def _delegation(r: Any) -> DelegationRow:
     )
 
 
-class SqlGovernanceReads:
+class SqlGovernanceReads(CoopStateRecords):
     """:class:`~icn.projections.governance_views.GovernanceReads` on the node's database."""
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
 
     def proposals(
         self, coop: str, *, state: str | None, domain: str | None, after: int | None, limit: int
@@ -181,18 +179,3 @@ class SqlGovernanceReads:
         )
         with self._engine.connect() as conn:
             return [bytes(v) for v in conn.execute(query).scalars()]
-
-    def record(self, coop: str, kind: str, key: str) -> bytes | None:
-        t = schema.coop_state
-        with self._engine.connect() as conn:
-            value = conn.execute(
-                select(t.c.value).where(t.c.coop == coop, t.c.kind == kind, t.c.key == key)
-            ).scalar()
-        return bytes(value) if value is not None else None
-
-    def records(self, coop: str, kind: str, prefix: str) -> list[bytes]:
-        t = schema.coop_state
-        query = select(t.c.key, t.c.value).where(t.c.coop == coop, t.c.kind == kind)
-        with self._engine.connect() as conn:
-            rows = conn.execute(query).all()
-        return [bytes(v) for k, v in sorted(rows) if k.startswith(prefix)]

@@ -10,19 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, and_, exists, select
+from sqlalchemy import and_, exists, select
 from sqlalchemy.sql import Select
 
 from icn.infrastructure.store import read_schema as rs
 from icn.infrastructure.store import schema
+from icn.infrastructure.store.state_records import CoopStateRecords
 from icn.projections.trust_views import AttestationRow, EpochRow
 
 
-class SqlTrustReads:
+class SqlTrustReads(CoopStateRecords):
     """:class:`~icn.projections.trust_views.TrustReads` on the node's database."""
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
 
     def attestations(
         self,
@@ -107,20 +105,3 @@ class SqlTrustReads:
             )
             for r in rows
         ]
-
-    def record(self, coop: str, kind: str, key: str) -> bytes | None:
-        t = schema.coop_state
-        with self._engine.connect() as conn:
-            value = conn.execute(
-                select(t.c.value).where(t.c.coop == coop, t.c.kind == kind, t.c.key == key)
-            ).scalar()
-        return bytes(value) if value is not None else None
-
-    def records(self, coop: str, kind: str, prefix: str) -> list[bytes]:
-        t = schema.coop_state
-        # The prefix is tested here, not with a key range: PostgreSQL may compare text
-        # by locale.
-        query = select(t.c.key, t.c.value).where(t.c.coop == coop, t.c.kind == kind)
-        with self._engine.connect() as conn:
-            rows = conn.execute(query).all()
-        return [bytes(v) for k, v in sorted(rows) if k.startswith(prefix)]

@@ -21,6 +21,7 @@ import anyio
 from litestar import Controller, get
 from litestar.params import Parameter
 
+from icn.application.errors import did_of
 from icn.domain.events.canonical import MAX_SAFE_INT
 from icn.domain.governance.records import ProposalState
 from icn.infrastructure.store.event_store import SqlEventStore
@@ -150,7 +151,7 @@ class GovernanceController(Controller):
         """Each voter's current ballot in voter order: the vote event it comes from, the
         choice and credits; for a sealed proposal the commitment, and the choice only once
         that voter revealed it. Pass ``next`` as ``after`` for the next page."""
-        after = views.did_of(after) if after is not None else None
+        after = did_of(after) if after is not None else None
         return views.ballots(_sql(store), coop, proposal_id, after=after, limit=limit)
 
     @get("/members/{did:str}/votes", sync_to_thread=True, responses=problem_responses(*READ_ERRORS))
@@ -160,7 +161,7 @@ class GovernanceController(Controller):
         """The member's vote events (cast, committed, revealed) in log order, their live
         delegation per domain, every delegation and revocation they made, and the members
         whose live delegation names them."""
-        return views.member_votes(_fresh(reads, store, coop), coop, views.did_of(did))
+        return views.member_votes(_fresh(reads, store, coop), coop, did_of(did))
 
     @get("/charter", sync_to_thread=True, responses=problem_responses(*READ_ERRORS))
     def get_charter(

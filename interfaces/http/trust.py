@@ -19,6 +19,7 @@ import msgspec
 from litestar import Controller, get, post
 from litestar.params import Parameter
 
+from icn.application.errors import did_of
 from icn.domain.events.canonical import MAX_SAFE_INT
 from icn.infrastructure.passphrase import ENV_PASSPHRASE, ENV_PASSPHRASE_FILE, resolve_passphrase
 from icn.infrastructure.store.event_store import SqlEventStore
@@ -79,7 +80,7 @@ class TrustController(Controller):
         """One member's standing in ``context``, or in every context that has an epoch
         (answered from memory, read again when this node commits an epoch)."""
         ctx = views.context_of(context) if context is not None else None
-        return trust.member(coop, views.did_of(did), ctx)
+        return trust.member(coop, did_of(did), ctx)
 
     @get(
         "/trust/path/{source:str}/{target:str}",
@@ -101,7 +102,7 @@ class TrustController(Controller):
         is kept in memory and read again when this node commits an attestation or a
         revocation (or after a few seconds)."""
         ctx = views.context_of(context)
-        a, b = views.did_of(source), views.did_of(target)
+        a, b = did_of(source), did_of(target)
         reads.catch_up(coop)
         return trust.path(coop, a, b, ctx)
 
@@ -134,7 +135,7 @@ class TrustController(Controller):
     ) -> views.MemberAttestations:
         """What the member vouched for (``given``) and who vouched for them (``received``):
         each current statement, revoked ones flagged, replaced ones left out."""
-        return views.member_attestations(_reads(reads, store, coop), coop, views.did_of(did))
+        return views.member_attestations(_reads(reads, store, coop), coop, did_of(did))
 
 
 class PublishedEpochs(msgspec.Struct):

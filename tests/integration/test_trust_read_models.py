@@ -12,7 +12,7 @@ from support.coops import DEFAULT_POLICY, STORY_NOW, CoopScript, follow, story_c
 from icn.application.append import AppendEvents
 from icn.application.authoring import EventAuthor
 from icn.application.coop_duties import CoopDuties
-from icn.application.errors import BatchRefused, NotFound
+from icn.application.errors import BatchRefused, InvalidDidError, NotFound, did_of
 from icn.application.ports import Accepted
 from icn.application.trust_epochs import CommittedState, TrustEpochs, trigger
 from icn.application.trust_verify import verify_epochs
@@ -180,8 +180,8 @@ def test_bad_query_values_have_stable_codes() -> None:
     assert bad.value.code == "invalid-context"
     with pytest.raises(views.InvalidScoreError):
         views.score_of(1_000_001)
-    with pytest.raises(views.InvalidTrustDidError):
-        views.did_of("did:key:nope")
+    with pytest.raises(InvalidDidError):
+        did_of("did:key:nope")
 
 
 def test_verify_recomputes_every_epoch_and_names_the_one_that_differs(coop: Trusty) -> None:
