@@ -138,6 +138,7 @@ def _create(engine: Engine, progress: Progress | None = None) -> list[str]:
     migrate_log_ids(engine, progress)
     schema.metadata.create_all(engine)
     _add_missing_columns(engine)
+    hash_id_index(engine, progress)
     with engine.begin() as conn:
         _read_schema.record_layouts(conn)
     return rebuild
@@ -182,7 +183,9 @@ def migrate_log_ids(engine: Engine, progress: Progress | None = None) -> bool:
     from sqlalchemy.schema import CreateIndex, CreateTable
 
     ddl = [str(CreateTable(schema.log_entries).compile(engine))] + [
-        str(CreateIndex(i).compile(engine)) for i in schema.log_entries.indexes
+        str(CreateIndex(i).compile(engine))
+        for i in schema.log_entries.indexes
+        if i.name != schema.ID_INDEX  # PostgreSQL's; SQLite has the unique constraint
     ]
     columns = "coop, leaf_index, event_id, author, seq, type, ts, nodes, trusted_ms"
     old = "coop, leaf_index, icn_unhex(event_id), author, seq, type, ts, nodes, " + (
@@ -222,6 +225,40 @@ def migrate_log_ids(engine: Engine, progress: Progress | None = None) -> bool:
         raise
     finally:
         db.close()
+    return True
+
+
+def hash_id_index(engine: Engine, progress: Progress | None = None) -> bool:
+    """On PostgreSQL, replace ``log_entries``' unique B-tree of event ids (stores made
+    before storage cut 3, issue 13) with the hash index :data:`schema.ID_INDEX`, in one
+    transaction (building it reads the table once; ``progress`` shows it). Returns
+    whether there was anything to do.
+    """
+    if engine.dialect.name != "postgresql":
+        return False
+    with engine.begin() as conn:
+        unique = [
+            name
+            for (name,) in conn.exec_driver_sql(
+                "SELECT conname FROM pg_constraint"
+                " WHERE conrelid = 'log_entries'::regclass AND contype = 'u'"
+            )
+        ]
+        has_index = conn.exec_driver_sql(
+            "SELECT 1 FROM pg_indexes WHERE tablename = 'log_entries' AND indexname = %s",
+            (schema.ID_INDEX,),
+        ).first()
+        if not unique and has_index:
+            return False
+        total = int(conn.exec_driver_sql("SELECT count(*) FROM log_entries").scalar() or 0)
+        with progress("log id index", total) if progress else nullcontext(None) as advance:
+            for name in unique:
+                conn.exec_driver_sql(f'ALTER TABLE log_entries DROP CONSTRAINT "{name}"')
+            conn.exec_driver_sql(
+                f"CREATE INDEX IF NOT EXISTS {schema.ID_INDEX} ON log_entries USING hash (event_id)"
+            )
+            if advance is not None:
+                advance(total)
     return True
 
 

@@ -198,6 +198,7 @@ def test_postgres_plans_read_the_indexes(pg_cluster: Any, tmp_path: Any) -> None
     text_of = "\n".join(plan for _, plan in plans)
     assert "log_entries_by_author" in text_of
     assert "log_entries_by_type" in text_of
+    assert "log_entries_by_id" in text_of  # event by id: the hash index
     assert "checkpoints_by_author" in text_of and "checkpoints_by_leaf" in text_of
     heads = plans[-1][1]
     assert "Index Only Scan Backward" in heads and "Limit" in heads, heads

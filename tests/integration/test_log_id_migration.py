@@ -119,3 +119,66 @@ def test_the_migration_shows_its_progress(
     store.create_tables(progress)
     assert shown == [("log ids", len(events), len(events))]
     assert [e.event_id for e in store.entries("demo")] == [e.id for e in events]
+
+
+UNIQUE_IDS_POSTGRES = (  # the event id index as releases before storage cut 3 (issue 13) made it
+    "DROP INDEX log_entries_by_id",
+    "ALTER TABLE log_entries ADD CONSTRAINT log_entries_event_id_key UNIQUE (event_id)",
+)
+
+
+def test_postgres_trades_the_unique_id_btree_for_a_hash_index_at_start(
+    open_store: Callable[[], SqlEventStore], clock: Callable[[], int]
+) -> None:
+    s = CoopScript("demo")
+    events = [s.found({"alice": ["admin"], "bob": []})]
+    events += [s.pay("alice", "bob", 1 + i) for i in range(12)]
+    first = open_store()
+    append(first, events, clock)
+    sqlite = first.database.is_sqlite
+
+    def id_indexes(store: SqlEventStore) -> list[str]:
+        with store.engine.connect() as conn:
+            if sqlite:
+                sql = "SELECT sql FROM sqlite_master WHERE tbl_name = 'log_entries'"
+            else:
+                sql = "SELECT indexdef FROM pg_indexes WHERE tablename = 'log_entries'"
+            return [d for (d,) in conn.exec_driver_sql(sql) if d and "event_id" in d]
+
+    if sqlite:  # nothing to trade: the unique constraint stays, nothing else is made
+        assert not es.hash_id_index(first.engine)
+        assert [d for d in id_indexes(first) if "UNIQUE (event_id)" in d]
+        assert not [d for d in id_indexes(first) if "by_id" in d]
+        return
+    assert id_indexes(first) == [
+        "CREATE INDEX log_entries_by_id ON public.log_entries USING hash (event_id)"
+    ]
+    with first.engine.begin() as conn:
+        for sql in UNIQUE_IDS_POSTGRES:
+            conn.execute(text(sql))
+    assert id_indexes(first) == [
+        "CREATE UNIQUE INDEX log_entries_event_id_key ON public.log_entries USING btree (event_id)"
+    ]
+    shown: list[tuple[str, int, int]] = []
+
+    @contextmanager
+    def progress(label: str, total: int) -> Iterator[Callable[[int], None]]:
+        done = [0]
+        yield lambda n: done.__setitem__(0, done[0] + n)
+        shown.append((label, total, done[0]))
+
+    first.create_tables(progress)
+    assert shown == [("log id index", len(events), len(events))]
+    assert id_indexes(first) == [
+        "CREATE INDEX log_entries_by_id ON public.log_entries USING hash (event_id)"
+    ]
+    second = open_store()
+    assert not es.hash_id_index(second.engine)
+    for e in (events[0], events[7], events[-1]):
+        found = second.find(e.id)
+        assert found is not None and found.event_id == e.id
+    append(second, [s.pay("bob", "alice", 1)], clock)
+    # The same event again is still refused as a duplicate, not stored twice.
+    outcomes = AppendEvents(second, clock).append_inspected([inspect(events[5].wire_bytes())])
+    assert [o.verdict for o in outcomes] != ["ok"]
+    assert second.tree_size("demo") == len(events) + 1
