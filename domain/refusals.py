@@ -246,6 +246,46 @@ class Code(StrEnum):
         "an appeal's resolution carries the reverse of what was decided, or text only",
     )
 
+    # -- compute (issue 18): what an uploaded task module must be ---------------
+    MODULE_INVALID = (
+        "module-invalid",
+        _I,
+        False,
+        "not a WebAssembly module (binary, or text for upload) that validates",
+    )
+    MODULE_TOO_LARGE = "module-too-large", _I, False, "a module's binary is over 4 MiB"
+    MODULE_IMPORT_FORBIDDEN = (
+        "module-import-forbidden",
+        _I,
+        False,
+        "a module imports something besides the task ABI's icn functions (WASI included)",
+    )
+    MODULE_EXPORTS = (
+        "module-exports",
+        _I,
+        False,
+        "a module does not export exactly `memory` and `run() -> i32`",
+    )
+    MODULE_START_FUNCTION = "module-start-function", _I, False, "a module has a start function"
+    MODULE_FEATURE_FORBIDDEN = (
+        "module-feature-forbidden",
+        _I,
+        False,
+        "a module uses SIMD, threads or another feature the sandbox leaves off",
+    )
+    MODULE_MEMORY_TOO_LARGE = (
+        "module-memory-too-large",
+        _I,
+        False,
+        "a module's memory starts above 64 MiB",
+    )
+    MODULE_HASH_MISMATCH = (
+        "module-hash-mismatch",
+        _I,
+        False,
+        "a module's bytes do not hash to the hash given for them",
+    )
+
 
 def lookup(code: str) -> Code | None:
     """The code named ``code``, or ``None`` for a string that is no refusal code."""
