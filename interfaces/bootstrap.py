@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from icn.application.sequencing import Sequencer
     from icn.infrastructure.replication.config import ReplicationConfig
     from icn.infrastructure.replication.supervisor import ReplicationSupervisor
+    from icn.infrastructure.store.read_models import ReadSide
     from icn.interfaces.http.log_feed import LogFeed
 
 NODE_KEY = "node"
@@ -151,6 +152,32 @@ def _progress(label: str, total: int) -> AbstractContextManager[Callable[[int], 
     from icn.interfaces.cli.common import progress_bar
 
     return progress_bar(label, total, lines_every_s=5)
+
+
+CATCH_UP_PROGRESS_FROM = 10_000
+"""Events behind from which a read command's catch-up shows its progress (seconds of work);
+a rebuild of read models dropped at open (an earlier layout) shows it however long."""
+
+
+def catch_up_reads(node: Node, side: ReadSide, coop: str) -> None:
+    """Bring the read models up to the log of ``coop`` before a read command answers.
+
+    Usually a few events, or none. A store an earlier release wrote has its read models
+    dropped at open (``node.rebuilding``) and rebuilt here from the whole log, which takes
+    minutes on a large one; so does the first read after a large import. Those show their
+    progress as the store's own rewrite at open does: a bar on a terminal, a plain line
+    every 5 s and one at the end otherwise, on stderr (``--json`` output stays one document
+    on stdout).
+    """
+    size = node.store.tree_size(coop)
+    positions = side.models.positions(coop)
+    start = min((positions.get(p.name, -1) for p in side.runner.projections), default=size - 1)
+    behind = size - 1 - start
+    if behind <= 0 or (not node.rebuilding and behind < CATCH_UP_PROGRESS_FROM):
+        side.catch_up(coop)
+        return
+    with _progress("read models", behind) as advance:
+        side.runner.catch_up(coop, on_progress=advance)
 
 
 def is_initialised(settings: Settings) -> bool:

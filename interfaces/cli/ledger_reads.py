@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 
 from icn.infrastructure.store.read_models import ReadSide
-from icn.interfaces.bootstrap import clock_ms, open_node
+from icn.interfaces.bootstrap import catch_up_reads, clock_ms, open_node
 from icn.interfaces.cli.common import DataDir, Json, out, print_json, settings_for
 from icn.interfaces.cli.members import did_in
 from icn.projections import ledger_views as views
@@ -40,7 +40,7 @@ def balance(coop: Coop, did: Did, data_dir: DataDir = None, json: Json = False) 
     node = open_node(settings_for(data_dir))
     side = ReadSide(node.store)
     try:
-        side.catch_up(coop)
+        catch_up_reads(node, side, coop)
         view = views.account_balances(side.models, coop, did, clock_ms())
     finally:
         side.close()
@@ -98,7 +98,7 @@ def history(
     node = open_node(settings_for(data_dir))
     side = ReadSide(node.store)
     try:
-        side.catch_up(coop)
+        catch_up_reads(node, side, coop)
         page = views.account_history(side.models, coop, did, query)
     finally:
         side.close()

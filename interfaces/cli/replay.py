@@ -20,7 +20,7 @@ from rich.progress import (
 )
 
 from icn.infrastructure.store.read_models import ReadSide
-from icn.interfaces.bootstrap import open_node
+from icn.interfaces.bootstrap import catch_up_reads, open_node
 from icn.interfaces.cli.common import DataDir, Json, err, out, print_json, settings_for
 from icn.projections.replay import ReplayReport
 
@@ -33,6 +33,8 @@ def replay(data_dir: DataDir = None, json: Json = False) -> None:
     node = open_node(settings_for(data_dir))
     side = ReadSide(node.store)
     try:
+        for coop in node.store.coops():  # a rebuild (earlier layout) shows its progress
+            catch_up_reads(node, side, coop)
         if not json and sys.stdout.isatty():
             columns = (
                 TextColumn("[bold]{task.description}"),

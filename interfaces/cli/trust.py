@@ -26,7 +26,7 @@ from icn.domain.trust import bodies as b
 from icn.infrastructure.passphrase import resolve_passphrase
 from icn.infrastructure.store.read_models import ReadSide
 from icn.infrastructure.store.trust_reads import SqlTrustReads
-from icn.interfaces.bootstrap import clock_ms, keystore_for, open_node
+from icn.interfaces.bootstrap import catch_up_reads, clock_ms, keystore_for, open_node
 from icn.interfaces.cli.common import DataDir, Json, out, print_json, settings_for
 from icn.interfaces.cli.members import did_in
 from icn.interfaces.cli.writes import (
@@ -87,7 +87,7 @@ def _reads(data_dir: Path | None, coop: str) -> Iterator[SqlTrustReads]:
     node = open_node(settings_for(data_dir))
     side = ReadSide(node.store)
     try:
-        side.catch_up(coop)
+        catch_up_reads(node, side, coop)
         yield SqlTrustReads(node.store.engine)
     finally:
         side.close()

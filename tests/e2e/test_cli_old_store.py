@@ -1,5 +1,6 @@
 """A data directory an earlier release wrote (hex-text log ids, read models by DID text)
-keeps working: the log is rewritten and the read models rebuilt when the node opens it."""
+keeps working: the log is rewritten and the read models rebuilt when the node opens it,
+each with its progress shown."""
 
 from __future__ import annotations
 
@@ -59,9 +60,16 @@ def test_an_earlier_release_data_dir_reads_the_same_after_opening(
     db.execute("COMMIT")
     db.close()
 
-    again = json.loads(icn("history", *args, "--did", alice, "--limit", "1000", "--json").stdout)
-    assert again == history
-    now = json.loads(icn("balance", *args, "--did", alice, "--json").stdout)
+    first = icn("history", *args, "--did", alice, "--limit", "1000", "--json")
+    # The rewrite and the rebuild show their progress on stderr (on a pipe: a plain line at
+    # the end, as the long commands do); stdout stays the one JSON document.
+    assert json.loads(first.stdout) == history
+    shown = first.stderr.decode().splitlines()
+    assert f"log ids: {len(events):,}/{len(events):,} (100%)" in shown, shown
+    assert f"read models: {len(events):,}/{len(events):,} (100%)" in shown, shown
+    caught_up = icn("balance", *args, "--did", alice, "--json")
+    assert "read models" not in caught_up.stderr.decode()  # nothing left to rebuild
+    now = json.loads(caught_up.stdout)
     assert {k: v for k, v in now.items() if k != "now_ms"} == {
         k: v for k, v in balance.items() if k != "now_ms"
     }
