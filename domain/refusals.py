@@ -286,6 +286,46 @@ class Code(StrEnum):
         "a module's bytes do not hash to the hash given for them",
     )
 
+    # -- contracts ----------------------------------------------------------------
+    INVALID_CONTRACT = (
+        "invalid-contract",
+        _I,
+        False,
+        "the contract's code does not decode, type-check or stay within its bounds",
+    )
+    CAPABILITY_DENIED = (
+        "capability-denied",
+        _F,
+        False,
+        "the contract uses a capability it was not granted",
+    )
+    CONTRACT_EXISTS = "contract-exists", _C, False, "this contract version is deployed already"
+    UNKNOWN_CONTRACT = "unknown-contract", _I, True, "no such contract deployed (yet)"
+    UNKNOWN_RULE = "unknown-rule", _I, False, "the contract has no such rule"
+    INVALID_ARGS = "invalid-args", _I, False, "the arguments do not fit the rule's parameters"
+    REQUIREMENT_FAILED = "requirement-failed", _C, False, "a rule's requirement does not hold"
+    OUT_OF_FUEL = "out-of-fuel", _C, False, "the invocation ran out of fuel"
+    CONTRACT_OVERFLOW = (
+        "contract-overflow",
+        _I,
+        False,
+        "a value left the signed 64-bit range",
+    )
+    DIVISION_BY_ZERO = "division-by-zero", _I, False, "a rule divided by zero"
+    TOO_MANY_EFFECTS = (
+        "too-many-effects",
+        _I,
+        False,
+        "an invocation buffered more than 64 transfers or 4 proposals",
+    )
+    UNKNOWN_INVOCATION = "unknown-invocation", _I, True, "no such contract invocation in the log"
+    EXECUTION_MISMATCH = (
+        "execution-mismatch",
+        _I,
+        False,
+        "the execution's effects are not what the invocation computed",
+    )
+
 
 def lookup(code: str) -> Code | None:
     """The code named ``code``, or ``None`` for a string that is no refusal code."""

@@ -1,0 +1,1 @@
+"""Contracts: a deterministic rule language judged in the write path (issue 18, tier 1)."""
