@@ -62,7 +62,10 @@ REJECTED_WIRE_MAX = 16_384
 most 64 KiB, a NATS message up to 1 MiB), and the table stays bounded."""
 REASON_MAX = 500
 MAX_REMEMBERED = 200_000
-"""Ids of appended stream events kept for :meth:`Intake.came_from_stream`, per coop."""
+"""Ids of appended stream events kept for :meth:`Intake.came_from_stream`, per coop, while
+the relay has not asked for them yet (it asks as it reaches them, so a running node holds
+about its relay's lag; 200,000 ids are 22 MiB). Forgetting one costs a publish that
+JetStream's duplicate window drops, or that receivers' known-id check makes a no-op."""
 
 
 class ToPark(NamedTuple):
@@ -216,6 +219,7 @@ class Intake:
         max_parked: int = DEFAULT_MAX_PARKED,
         max_rejected: int = DEFAULT_MAX_REJECTED,
         verifier: Verifier | None = None,
+        remember: int = MAX_REMEMBERED,
     ) -> None:
         self._append = append
         self._verifier = verifier or shared_verifier()
@@ -226,7 +230,9 @@ class Intake:
         self.max_rejected = max_rejected
         self._tried_at_size: dict[str, int] = {}
         self._empty_at: dict[str, float] = {}
-        self._received = RememberedIds(MAX_REMEMBERED)
+        self._received = RememberedIds(remember)
+        """Ids for :meth:`came_from_stream`, at most ``remember`` per coop (0: none, where
+        no relay runs beside this intake to ask)."""
 
     def came_from_stream(self, coop: str, event_id: str) -> bool:
         """True, once, for an event this intake received intact: the stream already holds it.

@@ -102,6 +102,10 @@ def run_child(argv: list[str], env: dict[str, str], stdout: int | None = None) -
     return Run(usage.ru_maxrss, time.perf_counter() - started, tail)
 
 
+SYNC_ONLY = ("icn log import", "icn node sync (A publishes)", "icn node sync (B catches up)")
+"""``--sync-only``: the catch-up and the two commands it needs first (node A's log)."""
+
+
 def commands(size: int, log: Path, tmp: Path) -> Iterator[tuple[str, Callable[[], Run]]]:
     """Each measured command as (name, run it once); they run in this order."""
     icn = str(BIN / "icn")
@@ -143,8 +147,10 @@ def commands(size: int, log: Path, tmp: Path) -> Iterator[tuple[str, Callable[[]
         nats.stop()
 
 
-def measure(sizes: list[int], workdir: Path | None) -> dict[str, dict[int, Run]]:
-    """Every command at every size, each size on fresh nodes."""
+def measure(
+    sizes: list[int], workdir: Path | None, sync_only: bool = False
+) -> dict[str, dict[int, Run]]:
+    """Every command (or only :data:`SYNC_ONLY`) at every size, each size on fresh nodes."""
     results: dict[str, dict[int, Run]] = {}
     with tempfile.TemporaryDirectory(prefix="icn-bench-mem-", dir=workdir) as top:
         for size in sizes:
@@ -155,6 +161,8 @@ def measure(sizes: list[int], workdir: Path | None) -> dict[str, dict[int, Run]]
             with progress_bar() as progress, chunks_progress(progress, signing, size) as adv:
                 write_log(log, size, adv)
             for name, run in commands(size, log, tmp):
+                if sync_only and name not in SYNC_ONLY:
+                    continue
                 print(f"{size:>9,} {name} ...", end="", flush=True)
                 result = run()
                 print(f" {result.peak_kib / 1024:,.1f} MiB in {result.seconds:,.1f} s", flush=True)
@@ -165,8 +173,10 @@ def measure(sizes: list[int], workdir: Path | None) -> dict[str, dict[int, Run]]
     return results
 
 
-def report(results: dict[str, dict[int, Run]], sizes: list[int], argv: list[str]) -> None:
-    """Print peaks and ratios; append them to docs/benchmarks.md."""
+def report(
+    results: dict[str, dict[int, Run]], sizes: list[int], argv: list[str], docs: bool = True
+) -> None:
+    """Print peaks and ratios; append them to docs/benchmarks.md (unless ``docs`` is off)."""
     small, large = sizes
     header = ["command", f"peak RSS at {small:,} (MiB)", f"at {large:,} (MiB)",
               f"ratio {large:,}/{small:,}", f"s at {large:,}", "verdict"]  # fmt: skip
@@ -194,8 +204,9 @@ def report(results: dict[str, dict[int, Run]], sizes: list[int], argv: list[str]
     }
     text = "\n".join(f"- {k}: {v}" for k, v in facts.items())
     text += "\n\n" + markdown_table(header, rows)
-    append_section(DOCS, f"memory, {utc_now()}", text)
-    print(f"appended to {DOCS}")
+    if docs:
+        append_section(DOCS, f"memory, {utc_now()}", text)
+        print(f"appended to {DOCS}")
 
 
 def main(argv: list[str]) -> None:
@@ -205,9 +216,13 @@ def main(argv: list[str]) -> None:
     p.add_argument("--sizes", type=int, nargs=2, metavar=("SMALL", "LARGE"),
                    help="the two log sizes (default 100000 1000000)")  # fmt: skip
     p.add_argument("--workdir", type=Path, help="where the logs and nodes go (default: tmp)")
+    p.add_argument("--no-docs", action="store_true", help="print only; leave docs/ alone")
+    p.add_argument("--sync-only", action="store_true",
+                   help="only the catch-up (and the import and publish it needs)")  # fmt: skip
     args = p.parse_args(argv)
     sizes = args.sizes or ([20_000, 100_000] if args.quick else [100_000, 1_000_000])
-    report(measure(sorted(sizes), args.workdir), sorted(sizes), argv)
+    results = measure(sorted(sizes), args.workdir, args.sync_only)
+    report(results, sorted(sizes), argv, docs=not args.no_docs)
 
 
 if __name__ == "__main__":
