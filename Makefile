@@ -63,7 +63,7 @@ test: install
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here"; exit 1; fi; \
 	exit $$rc
 
-## bench: measure append/audit throughput, the HTTP API under load, peak memory of whole-log commands, 10,000 members voting on one proposal, and costs as history grows (growth.py: 1M events, ~25 min); appends results to docs/benchmarks.md
+## bench: measure append/audit throughput, the HTTP API under load, peak memory of whole-log commands, 10,000 members voting on one proposal, WASM task costs, and costs as history grows (growth.py: 1M events, ~25 min); appends results to docs/benchmarks.md
 bench: install
 	$(BIN)/python bench/log_append.py
 	$(BIN)/python bench/api.py
@@ -74,6 +74,7 @@ bench: install
 	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/trust.py
 	$(BIN)/python bench/governance.py
+	$(BIN)/python bench/compute.py
 	$(BIN)/python bench/growth.py
 
 ## lint: what CI runs before the tests: ruff, the format check, mypy strict on every layer, import layers
