@@ -1,4 +1,5 @@
-"""The governance read models: proposals, how they ended, votes, delegations, the charter.
+"""The governance read models: proposals, how they ended, votes, delegations, the charter,
+every version of every domain's rules.
 
 Every table but one only grows, one row written by the event that made it,
 so replay compares them row by row and a batch costs one insert per
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from icn.domain.events.canonical import canonical_bytes
 from icn.domain.governance import bodies as b
 from icn.projections.ports import AppendTable, Changes, Fact, Projection, SumTable
 
@@ -68,6 +70,11 @@ CHARTER = AppendTable(
     "governance_charter",
     key=("coop", "section", "leaf"),
     values=("event_id", "proposal", "text", "rationale", "ts"),
+)
+DOMAINS = AppendTable(
+    "governance_domains",
+    key=("coop", "domain", "leaf"),
+    values=("event_id", "kind", "proposal", "rules", "ts"),
 )
 
 COUNT_FIELDS = (
@@ -200,6 +207,29 @@ class Charter:
         )  # fmt: skip
 
 
+class Domains:
+    """One row per ``governance.DomainDefined`` or ``DomainChanged``: every version of every
+    domain's rules, in order (a domain's n-th row by leaf is its version n, as the rules
+    number them; ``root``'s version 0 is the founding defaults, which no event states).
+    ``rules`` is the canonical JSON of the rules as signed (fields left out take their
+    defaults)."""
+
+    name = "governance.domains"
+    tables = (DOMAINS,)
+
+    def apply(self, leaf: int, event: Fact, changes: Changes) -> None:
+        if event.type not in (b.DOMAIN_DEFINED, b.DOMAIN_CHANGED):
+            return
+        body = event.body
+        kind = "defined" if event.type == b.DOMAIN_DEFINED else "changed"
+        rules = canonical_bytes(body["rules"]).decode()
+        changes.insert(
+            DOMAINS,
+            (event.coop, body["domain"], leaf, event.id, kind, body.get("proposal"), rules,
+             event.ts),
+        )  # fmt: skip
+
+
 GOVERNANCE_PROJECTIONS: tuple[Projection, ...] = (
     Proposals(),
     Ends(),
@@ -207,5 +237,6 @@ GOVERNANCE_PROJECTIONS: tuple[Projection, ...] = (
     Votes(),
     Delegations(),
     Charter(),
+    Domains(),
 )
 """Every projection of the governance capability, in the order a runner applies them."""

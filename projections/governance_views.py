@@ -1,4 +1,5 @@
-"""What members read about governance: domains, proposals, tallies, ballots, votes, the charter.
+"""What members read about governance: domains and every version of their rules, proposals,
+tallies, ballots, votes, the charter and every version of its sections.
 
 One place composes the governance read models' rows with the rules' records
 (domains, proposals' rules and effective dates, ballots) into the documents
@@ -22,6 +23,7 @@ import msgspec
 from icn.application.coop_view import decode_record
 from icn.application.errors import InvalidRequest, NotFound
 from icn.domain.coop.records import PPM, CoopRecord
+from icn.domain.governance.actions import DomainRules
 from icn.domain.governance.bodies import Counts
 from icn.domain.governance.records import (
     ROOT,
@@ -62,6 +64,18 @@ class UnknownDomainError(InvalidRequest):
     """A well-formed ``domain`` the coop has not defined."""
 
     code = "unknown-domain"
+
+
+class NoSuchDomainError(NotFound):
+    """A domain asked for by name (a path) that the coop has not defined."""
+
+    code = "unknown-domain"
+
+
+class UnknownSectionError(NotFound):
+    """A charter section no amendment has written."""
+
+    code = "unknown-section"
 
 
 class UnknownProposalError(NotFound):
@@ -145,6 +159,19 @@ class CharterRow(msgspec.Struct, frozen=True, kw_only=True):
     ts: int
 
 
+class DomainRow(msgspec.Struct, frozen=True, kw_only=True):
+    """One ``governance.DomainDefined`` (``kind`` ``defined``) or ``DomainChanged``."""
+
+    domain: str
+    leaf: int
+    event_id: str
+    kind: str
+    proposal: str | None
+    rules: str
+    """The rules as signed, canonical JSON (fields left out take their defaults)."""
+    ts: int
+
+
 class GovernanceReads(Protocol):
     """What the governance documents are made of."""
 
@@ -174,6 +201,11 @@ class GovernanceReads(Protocol):
         """Every charter amendment, by section then log order."""
         ...
 
+    def domain_versions(self, coop: str, domain: str | None) -> list[DomainRow]:
+        """Every definition and change of one domain (``None``: of every domain), by domain
+        then log order."""
+        ...
+
     def ballots(self, coop: str, proposal_id: str, after: str | None, limit: int) -> list[bytes]:
         """Ballot records of one proposal in voter order, from voter ``after`` (exclusive)."""
         ...
@@ -197,6 +229,30 @@ class DomainView(msgspec.Struct):
     version: int
     changed_ms: int
     rules: dict[str, Any]
+
+
+class DomainVersion(msgspec.Struct):
+    """One version of a domain's rules: ``founded`` (``root``'s version 0, the defaults no
+    event states), ``defined`` or ``changed`` by the event named, for the proposal named."""
+
+    domain: str
+    version: int
+    kind: str
+    rules: dict[str, Any]
+    """In full (the signed fields and the defaults of those left out)."""
+    proposal: str | None
+    event_id: str | None
+    leaf: int | None
+    ts: int
+
+
+class DomainHistory(msgspec.Struct):
+    """A domain's rules as they stand and every version they had, oldest first."""
+
+    coop: str
+    domain: str
+    current: DomainView
+    versions: list[DomainVersion]
 
 
 class DomainList(msgspec.Struct):
@@ -346,6 +402,15 @@ class CharterVersion(msgspec.Struct):
     ts: int
 
 
+class CharterSection(msgspec.Struct):
+    """One section: its current version and every version, oldest first."""
+
+    coop: str
+    section: str
+    current: CharterVersion
+    versions: list[CharterVersion]
+
+
 class CharterView(msgspec.Struct):
     """The charter: each section's current version, and every version of each."""
 
@@ -404,21 +469,65 @@ def proposal_record(reads: GovernanceReads, coop: str, proposal_id: str) -> Prop
 # -- views --------------------------------------------------------------------------------
 
 
-def domains(reads: GovernanceReads, coop: str) -> DomainList:
-    """Every domain with its rules as they stand (``root`` with its defaults until changed)."""
-    record = founded(reads, coop)
+def _domain_records(reads: GovernanceReads, coop: CoopRecord) -> dict[str, DomainRecord]:
     found = [
-        decode_record(DomainRecord.kind, v) for v in reads.records(coop, DomainRecord.kind, "")
+        decode_record(DomainRecord.kind, v) for v in reads.records(coop.coop, DomainRecord.kind, "")
     ]
     named = {d.domain: d for d in found if isinstance(d, DomainRecord)}
-    named.setdefault(ROOT, root_domain(record))
-    return DomainList(
-        coop,
-        [
-            DomainView(d.domain, d.version, d.changed_ms, msgspec.to_builtins(d.rules))
-            for _, d in sorted(named.items())
-        ],
-    )
+    named.setdefault(ROOT, root_domain(coop))
+    return named
+
+
+def _domain_view(d: DomainRecord) -> DomainView:
+    return DomainView(d.domain, d.version, d.changed_ms, msgspec.to_builtins(d.rules))
+
+
+def domains(reads: GovernanceReads, coop: str) -> DomainList:
+    """Every domain with its rules as they stand (``root`` with its defaults until changed)."""
+    named = _domain_records(reads, founded(reads, coop))
+    return DomainList(coop, [_domain_view(d) for _, d in sorted(named.items())])
+
+
+def _versions(coop: CoopRecord, name: str, rows: list[DomainRow]) -> list[DomainVersion]:
+    """A domain's versions numbered as the rules number them: ``root`` from 0 (the founding
+    defaults), every other domain from 1 (its definition)."""
+    found = []
+    if name == ROOT:
+        defaults = msgspec.to_builtins(DomainRules())
+        found.append(DomainVersion(ROOT, 0, "founded", defaults, None, None, None, coop.founded_ms))
+    for n, r in enumerate(rows, start=1):
+        rules = msgspec.json.decode(r.rules, type=DomainRules)
+        found.append(
+            DomainVersion(
+                name, n, r.kind, msgspec.to_builtins(rules), r.proposal, r.event_id, r.leaf, r.ts
+            )
+        )
+    return found
+
+
+def domain_history(reads: GovernanceReads, coop: str, name: str) -> DomainHistory:
+    """One domain's rules as they stand and every version of them; ``invalid-domain`` (400)
+    for a malformed name, ``unknown-domain`` (404) for one the coop has not defined."""
+    record = founded(reads, coop)
+    if not _DOMAIN.match(name):
+        raise InvalidDomainError(f"{name!r} is not a domain name")
+    current = _domain_records(reads, record).get(name)
+    if current is None:
+        raise NoSuchDomainError(f"{coop} has no domain {name!r}")
+    versions = _versions(record, name, reads.domain_versions(coop, name))
+    return DomainHistory(coop, name, _domain_view(current), versions)
+
+
+def domain_histories(reads: GovernanceReads, coop: str) -> list[DomainHistory]:
+    """Every domain's history, by name (one query for every row)."""
+    record = founded(reads, coop)
+    rows: dict[str, list[DomainRow]] = {}
+    for r in reads.domain_versions(coop, None):
+        rows.setdefault(r.domain, []).append(r)
+    return [
+        DomainHistory(coop, name, _domain_view(d), _versions(record, name, rows.get(name, [])))
+        for name, d in sorted(_domain_records(reads, record).items())
+    ]
 
 
 def _execution(row: ProposalRow) -> str | None:
@@ -525,6 +634,15 @@ def charter(reads: GovernanceReads, coop: str) -> CharterView:
         )  # fmt: skip
     current = {v.section: v for v in history}
     return CharterView(coop, [current[s] for s in sorted(current)], history)
+
+
+def charter_section(reads: GovernanceReads, coop: str, section: str) -> CharterSection:
+    """One section's current text and every version of it; ``unknown-section`` (404) when no
+    amendment has written it."""
+    versions = [v for v in charter(reads, coop).history if v.section == section]
+    if not versions:
+        raise UnknownSectionError(f"{coop}'s charter has no section {section!r}")
+    return CharterSection(coop, section, versions[-1], versions)
 
 
 class LiveCount(Protocol):

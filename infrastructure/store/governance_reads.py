@@ -21,7 +21,13 @@ from icn.domain.governance.records import BallotRecord
 from icn.infrastructure.store import governance_schema as gs
 from icn.infrastructure.store import schema
 from icn.infrastructure.store.state_records import CoopStateRecords
-from icn.projections.governance_views import CharterRow, DelegationRow, ProposalRow, VoteRow
+from icn.projections.governance_views import (
+    CharterRow,
+    DelegationRow,
+    DomainRow,
+    ProposalRow,
+    VoteRow,
+)
 
 _COUNTS = (
     "yes", "no", "abstain", "block", "yes_weight", "no_weight", "abstain_weight", "block_weight",
@@ -162,6 +168,23 @@ class SqlGovernanceReads(CoopStateRecords):
             for r in rows
         ]
         return sorted(found, key=lambda r: (r.section, r.leaf))
+
+    def domain_versions(self, coop: str, domain: str | None) -> list[DomainRow]:
+        d = gs.governance_domains
+        query = select(
+            d.c.domain, d.c.leaf, d.c.event_id, d.c.kind, d.c.proposal, d.c.rules, d.c.ts
+        ).where(d.c.coop == coop)
+        if domain is not None:
+            query = query.where(d.c.domain == domain)
+        with self._engine.connect() as conn:
+            rows = conn.execute(query.order_by(d.c.domain, d.c.leaf)).all()
+        return [
+            DomainRow(
+                domain=r[0], leaf=int(r[1]), event_id=r[2], kind=r[3], proposal=r[4],
+                rules=r[5], ts=int(r[6]),
+            )
+            for r in rows
+        ]  # fmt: skip
 
     def ballots(self, coop: str, proposal_id: str, after: str | None, limit: int) -> list[bytes]:
         t = schema.coop_state

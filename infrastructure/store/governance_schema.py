@@ -142,6 +142,22 @@ governance_charter = Table(
 )
 """Every ``governance.CharterAmended``: each section's versions in order."""
 
+governance_domains = Table(
+    "governance_domains",
+    metadata,
+    Column("coop", String(64), primary_key=True),
+    Column("domain", String(32), primary_key=True),
+    Column("leaf", BigInt, primary_key=True, autoincrement=False),
+    Column("event_id", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("proposal", String(64), nullable=True),
+    Column("rules", Text, nullable=False),
+    Column("ts", BigInt, nullable=False),
+    sqlite_with_rowid=False,
+)
+"""Every ``governance.DomainDefined`` and ``DomainChanged``: each domain's versions in order
+(``kind`` ``defined`` or ``changed``; ``rules`` the canonical JSON signed)."""
+
 
 GOVERNANCE_TABLES = (
     governance_proposals,
@@ -151,5 +167,6 @@ GOVERNANCE_TABLES = (
     governance_vote_counts,
     governance_delegations,
     governance_charter,
+    governance_domains,
 )
 """Every table the governance projections write."""

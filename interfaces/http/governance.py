@@ -1,4 +1,5 @@
-"""Reading governance: domains, proposals, live tallies, ballots, a member's votes, the charter.
+"""Reading governance: domains (each with every version of its rules), proposals, live
+tallies, ballots, a member's votes, the charter (each section with every version).
 
 Every route needs a token of the path's coop with the ``ledger:read`` scope
 (any member: the people who vote read the votes). Proposal lists, votes,
@@ -8,8 +9,9 @@ records, current by construction; an open proposal's tally from memory
 (:class:`~icn.projections.governance_book.GovernanceBook`, moved by every
 vote this node commits), a closed one's from its ``governance.ProposalClosed``.
 Bad input gets problem documents with stable codes: ``invalid-state``,
-``invalid-domain`` and ``unknown-domain`` (400), ``invalid-did`` (400),
-``unknown-proposal`` (404). Proposals, votes and delegations are written as
+``invalid-domain`` and ``unknown-domain`` (400; ``unknown-domain`` is 404 for
+``/domains/{domain}``, a resource that is not there), ``invalid-did`` (400),
+``unknown-proposal`` and ``unknown-section`` (404). Proposals, votes and delegations are written as
 signed events through ``POST /v1/coops/{coop}/events``.
 """
 
@@ -77,6 +79,16 @@ class GovernanceController(Controller):
         quorum, periods, who may propose and vote, sealed ballots (``root`` always, with its
         founding defaults until changed, ``version`` 0)."""
         return views.domains(_sql(store), coop)
+
+    @get("/domains/{domain:str}", sync_to_thread=True, responses=problem_responses(*READ_ERRORS))
+    def get_domain(
+        self, reads: ReadSide, store: SqlEventStore, coop: CoopPath, domain: str
+    ) -> views.DomainHistory:
+        """One domain: its rules as they stand (``current``) and every version they had,
+        oldest first (``versions``): ``root``'s version 0 is the founding defaults; each later
+        one the ``governance.DomainDefined`` or ``DomainChanged`` that set it, with the
+        proposal it carried out. ``404 unknown-domain`` when the coop has no such domain."""
+        return views.domain_history(_fresh(reads, store, coop), coop, domain)
 
     @get("/proposals", sync_to_thread=True, responses=problem_responses(*READ_ERRORS))
     def list_proposals(
@@ -170,3 +182,12 @@ class GovernanceController(Controller):
         """The charter: every section's current text (``sections``) and every version of every
         section, oldest first (``history``), each with the proposal that made it."""
         return views.charter(_fresh(reads, store, coop), coop)
+
+    @get("/charter/{section:str}", sync_to_thread=True, responses=problem_responses(*READ_ERRORS))
+    def get_charter_section(
+        self, reads: ReadSide, store: SqlEventStore, coop: CoopPath, section: str
+    ) -> views.CharterSection:
+        """One charter section: its current text (``current``) and every version, oldest
+        first (``versions``), each with the proposal that made it. ``404 unknown-section``
+        when no amendment has written it."""
+        return views.charter_section(_fresh(reads, store, coop), coop, section)

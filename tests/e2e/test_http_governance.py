@@ -1,6 +1,7 @@
 """Governance read over real HTTP from a real ``icn node run``: a proposal and its votes posted
 as signed events, every governance route read (with their 404/400 codes), the node's duty
-closing it, and the tally it served equal to the close and to ``icn governance recount``."""
+closing it, and the tally it served equal to the close and to ``icn governance recount``; each
+domain's and charter section's history."""
 
 from __future__ import annotations
 
@@ -108,6 +109,18 @@ def test_proposal_votes_reads_close_and_recount_over_http(
         carol = ok(f"/members/{s.did('carol')}/votes")
         assert [d["to"] for d in carol["delegations"]] == [s.did("alice")]
         assert ok("/charter") == {"coop": COOP, "sections": [], "history": []}
+        quick = ok("/domains/quick")
+        assert (
+            quick["current"]["version"] == 1 and quick["current"]["rules"]["min_period_ms"] == 1000
+        )
+        [defined] = quick["versions"]
+        assert (defined["version"], defined["kind"], defined["proposal"]) == (1, "defined", None)
+        assert defined["rules"] == quick["current"]["rules"] and defined["event_id"] == events[1].id
+        root = ok("/domains/root")["versions"]
+        assert [(v["version"], v["kind"], v["event_id"]) for v in root] == [(0, "founded", None)]
+        problem(get("/domains/nowhere"), 404, "unknown-domain")
+        problem(get("/domains/No%20Such"), 400, "invalid-domain")
+        problem(get("/charter/purpose"), 404, "unknown-section")
 
         sealed = {**body, "domain": "secret", "closes_at": closes_at + 2 * 86_400_000}
         hidden = post("alice", gb.PROPOSAL_SUBMITTED, sealed)

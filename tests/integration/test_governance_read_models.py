@@ -243,8 +243,23 @@ def test_read_models_answer_lists_votes_delegations_and_the_charter_and_replay_a
     assert [(r.version, r.event) for r in records] == [
         (c.version, c.event_id) for c in charter.history
     ]
+    purpose = views.charter_section(gov.reads, "demo", "purpose")
+    assert purpose.versions == charter.history and purpose.current == charter.sections[0]
+    with pytest.raises(NotFound) as missing:
+        views.charter_section(gov.reads, "demo", "scope")
+    assert missing.value.code == "unknown-section"
     names = [d.domain for d in views.domains(gov.reads, "demo").domains]
     assert names == ["root", "sealed", "weighted"]
+    histories = views.domain_histories(gov.reads, "demo")
+    assert [(h.domain, [(v.version, v.kind) for v in h.versions]) for h in histories] == [
+        ("root", [(0, "founded")]), ("sealed", [(1, "defined")]), ("weighted", [(1, "defined")]),
+    ]  # fmt: skip
+    weighted = views.domain_history(gov.reads, "demo", "weighted")
+    assert weighted.versions[-1].rules == weighted.current.rules
+    assert weighted.current.rules["weights"] == {"admin": 3}
+    with pytest.raises(NotFound) as missing:
+        views.domain_history(gov.reads, "demo", "nowhere")
+    assert missing.value.code == "unknown-domain"
 
     report = gov.side.replay()
     assert report.identical, report.differences
