@@ -285,6 +285,8 @@ class Code(StrEnum):
         False,
         "a module's bytes do not hash to the hash given for them",
     )
+    MODULE_EXISTS = "module-exists", _C, False, "the coop has stored this module already"
+    INVALID_EXECUTOR = "invalid-executor", _I, False, "an executor's node is not a DID"
 
     # -- contracts ----------------------------------------------------------------
     INVALID_CONTRACT = (

@@ -14,6 +14,8 @@ from typing import Any
 import msgspec
 
 from icn.domain.capability import EventType
+from icn.domain.compute import records as compute_records
+from icn.domain.compute import rules as compute
 from icn.domain.coop import rules as coop
 from icn.domain.coop import state as coop_state
 from icn.domain.coop.records import Record
@@ -30,12 +32,14 @@ CAPABILITIES: tuple[tuple[EventType, ...], ...] = (
     log.EVENT_TYPES,
     trust.EVENT_TYPES,
     governance.EVENT_TYPES,
+    compute.EVENT_TYPES,
 )
 
 RECORD_TYPES: dict[str, type[Record]] = {
     **coop_state.RECORD_TYPES,
     **{t.kind: t for t in trust_records.RECORD_TYPES},
     **{t.kind: t for t in governance_records.RECORD_TYPES},
+    **{t.kind: t for t in compute_records.RECORD_TYPES},
 }
 """Every kind of record the rules write, by its storage kind."""
 
