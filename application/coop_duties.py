@@ -14,7 +14,9 @@ head). Two nodes racing sign the same bytes, and the slower one's events are
 duplicates of the faster one's; one that computed on an older log finds, when
 refused, the duty done by the other, and leaves it. The same round
 publishes the standing epochs that are due (:mod:`icn.application.trust_epochs`)
-and closes and executes proposals (:mod:`icn.application.governance_duties`).
+and closes and executes proposals (:mod:`icn.application.governance_duties`), then
+carries out contract invocations and runs contract schedules
+(:mod:`icn.application.contract_duties`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 from nacl.signing import SigningKey
 
 from icn.application.authoring import BodyOf, EventAuthor
+from icn.application.contract_duties import ContractDuties
 from icn.application.coop_view import decode_record
 from icn.application.errors import ApplicationError, BatchRefused
 from icn.application.governance_duties import GovernanceDuties
@@ -67,6 +70,8 @@ class CoopDuties:
         self._epochs = epochs
         """Standing epochs that are due are published in the same round."""
         self._governance = governance
+        self._contracts = ContractDuties(store, author)
+        """Judged contract invocations are carried out, and due schedules run, in the same round."""
         """Proposals due are closed, and accepted ones executed, in the same round."""
         self._author = author
         self._key_for = key_for
@@ -178,6 +183,7 @@ class CoopDuties:
             duties.append(("charge demurrage", partial(self.charge_demurrage, coop, key, now_ms)))
             duties += self._epochs.duties(coop, key) if self._epochs else []
             duties += self._governance.duties(coop, key) if self._governance else []
+            duties += self._contracts.duties(coop, key, now_ms)
             for what, duty in duties:
                 try:
                     done += duty()

@@ -33,6 +33,7 @@ from icn.application.append import REFUSED, AppendEvents
 from icn.application.errors import BatchRefused
 from icn.application.ports import EventStore
 from icn.application.trust_epochs import CommittedState
+from icn.domain.contract import bodies as contract_bodies
 from icn.domain.coop import bodies as cb
 from icn.domain.coop.records import CoopRecord
 from icn.domain.events.bodies import ENTRY_RECORDED
@@ -107,6 +108,8 @@ def effects_of(view: CommittedState, coop: CoopRecord, p: ProposalRecord) -> lis
         ruling = {"dispute": act.dispute, "outcome": act.ruling, "refund": act.refund}
         note = f"ruled by proposal {p.id}"
         return [(lb.DISPUTE_RESOLVED, {**ruling, "note": note, **link})]
+    if isinstance(act, a.DeployContract):
+        return [(contract_bodies.DEPLOYED, {**_plain(act), **link})]
     return None
 
 

@@ -16,6 +16,8 @@ import msgspec
 from icn.domain.capability import EventType
 from icn.domain.compute import records as compute_records
 from icn.domain.compute import rules as compute
+from icn.domain.contract import records as contract_records
+from icn.domain.contract import rules as contract
 from icn.domain.coop import rules as coop
 from icn.domain.coop import state as coop_state
 from icn.domain.coop.records import Record
@@ -33,6 +35,7 @@ CAPABILITIES: tuple[tuple[EventType, ...], ...] = (
     trust.EVENT_TYPES,
     governance.EVENT_TYPES,
     compute.EVENT_TYPES,
+    contract.EVENT_TYPES,
 )
 
 RECORD_TYPES: dict[str, type[Record]] = {
@@ -40,6 +43,7 @@ RECORD_TYPES: dict[str, type[Record]] = {
     **{t.kind: t for t in trust_records.RECORD_TYPES},
     **{t.kind: t for t in governance_records.RECORD_TYPES},
     **{t.kind: t for t in compute_records.RECORD_TYPES},
+    **{t.kind: t for t in contract_records.RECORD_TYPES},
 }
 """Every kind of record the rules write, by its storage kind."""
 

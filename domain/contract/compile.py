@@ -16,7 +16,7 @@ writes it performs (:class:`~icn.domain.contract.runtime.Fuel`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -475,7 +475,7 @@ def compile_code(code: L.Code) -> Program:
     return Program(code, rules, frozenset(uses))
 
 
-def deploy_check(raw: Any, granted: list[str]) -> Program:
+def deploy_check(raw: Any, granted: Sequence[str]) -> Program:
     """The static checks of a deploy: the code compiles and uses only what was granted."""
     program = compile_code(decode(raw))
     missing = sorted(program.uses - set(granted))

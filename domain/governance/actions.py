@@ -8,10 +8,12 @@ judged again by their own rules when the coop's DID executes it.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
+from icn.domain.contract.language import Capability, ContractName
+from icn.domain.contract.runtime import FUEL_LIMIT_MAX
 from icn.domain.coop.bodies import Roles, Text
 from icn.domain.coop.records import Currency, CurrencySpec, Did, Policy, Role
 from icn.domain.events.canonical import MAX_SAFE_INT
@@ -170,6 +172,17 @@ class EscalatedDispute(_Action, frozen=True, kw_only=True, tag="escalated-disput
     """Required for ``partial-refund``: units back to the payer."""
 
 
+class DeployContract(_Action, frozen=True, kw_only=True, tag="deploy-contract"):
+    """Deploy ``version`` of contract ``name`` (a ``contract.Deployed``): its code, checked
+    when proposed and again when deployed, may use only the ``capabilities`` granted here."""
+
+    name: ContractName
+    version: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
+    code: dict[str, Any]
+    capabilities: Annotated[list[Capability], msgspec.Meta(max_length=4)]
+    fuel_limit: Annotated[int, msgspec.Meta(ge=1, le=FUEL_LIMIT_MAX)]
+
+
 class TextOnly(_Action, frozen=True, kw_only=True, tag="text"):
     """A decision in words only: nothing is executed but its record."""
 
@@ -188,6 +201,7 @@ Action = (
     | ChangeDomain
     | SetPretrusted
     | EscalatedDispute
+    | DeployContract
     | TextOnly
 )
 """Every action a proposal may carry, told apart by ``kind``."""

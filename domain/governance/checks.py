@@ -8,6 +8,7 @@ refuse); its effect events are judged again by their own rules when executed.
 
 from __future__ import annotations
 
+from icn.domain.contract.deploy import deploy_problem
 from icn.domain.coop.records import PPM, CoopRecord, CurrencySpec, MemberStatus
 from icn.domain.coop.rules import policy_problem
 from icn.domain.coop.state import CoopView
@@ -83,6 +84,10 @@ def action_problem(action: a.Action, view: CoopView, coop: CoopRecord, now: int)
                 return Refusal(Code.INVALID_MEMBER, "every pre-trusted entry must be a DID")
         case a.EscalatedDispute():
             return _dispute_problem(action, view, coop)
+        case a.DeployContract():
+            return deploy_problem(
+                view, coop.coop, action.name, action.version, action.code, action.capabilities
+            )
     return None
 
 

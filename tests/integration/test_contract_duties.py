@@ -1,0 +1,241 @@
+"""Contracts on a real store: deployed by vote, invoked by members, judged where they stand,
+carried out by the coop's key exactly once, schedules run in trusted time; two nodes keeping
+the coop's key sign the same events."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from support.coops import STORY_NOW, CoopScript
+
+from icn.application.append import AppendEvents
+from icn.application.authoring import EventAuthor
+from icn.application.coop_duties import CoopDuties
+from icn.application.coop_view import decode_stored
+from icn.application.governance_duties import GovernanceDuties
+from icn.application.trust_epochs import CommittedState
+from icn.domain.contract import bodies as cb
+from icn.domain.contract.records import ContractRecord, InvocationRecord
+from icn.domain.events.envelope import Event, inspect
+from icn.domain.governance import bodies as gb
+from icn.infrastructure.store.database import parse_database_url
+from icn.infrastructure.store.event_store import SqlEventStore
+from tests.conftest import REPO_ROOT
+
+DAY = 86_400_000
+EXAMPLES = REPO_ROOT / "examples" / "contracts"
+
+
+def example(name: str) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads((EXAMPLES / f"{name}.json").read_text())
+    return doc
+
+
+class Node:
+    """One node keeping the coop's key, its trusted clock set by the test."""
+
+    def __init__(self, store: SqlEventStore, script: CoopScript | None = None) -> None:
+        self.store = store
+        self.now = STORY_NOW
+        self.s = script or CoopScript("demo")
+        self.append = AppendEvents(store, lambda: self.now)
+        gov = GovernanceDuties(store, self.append, lambda: self.now)
+        author = EventAuthor(store, self.append, lambda: self.now)
+        self.duties = CoopDuties(store, author, self._key, None, gov)
+
+    def _key(self, coop: str) -> Any:
+        return self.s.coop_key if coop == "demo" else None
+
+    def write(self, *events: Event) -> list[Any]:
+        outcomes = self.append.append_inspected([inspect(e.wire_bytes()) for e in events])
+        return [(o.verdict, o.code) if o.verdict != "ok" else "ok" for o in outcomes]
+
+    def ok(self, *events: Event) -> None:
+        assert self.write(*events) == ["ok"] * len(events)
+
+    def run(self) -> list[Event]:
+        done = self.duties.run(self.now)
+        assert self.duties.failures == []
+        return done
+
+    def vote_deploy(self, doc: dict[str, Any]) -> list[Event]:
+        """A proposal to deploy ``doc`` and everyone's yes."""
+        action = {"kind": "deploy-contract", **{k: doc[k] for k in
+                  ("name", "version", "code", "capabilities", "fuel_limit")}}  # fmt: skip
+        body = {"domain": "root", "title": f"deploy {doc['name']}", "text": "",
+                "action": action, "closes_at": self.now + DAY}  # fmt: skip
+        proposal = self.s.event("alice", gb.PROPOSAL_SUBMITTED, body)
+        votes = [
+            self.s.event(who, gb.VOTE_CAST, {"proposal": proposal.id, "choice": "yes"})
+            for who in ("alice", "bob", "carol")
+        ]
+        return [proposal, *votes]
+
+    def deploy(self, doc: dict[str, Any]) -> list[Event]:
+        """Propose the deploy, everyone votes yes, the period passes: the duty round's events."""
+        self.ok(*self.vote_deploy(doc))
+        self.now += DAY + 5
+        return self.run()
+
+    def invoke(self, who: str, contract: str, rule: str, args: dict[str, Any]) -> Event:
+        return self.s.event(who, cb.INVOKED, {"contract": contract, "rule": rule, "args": args})
+
+    def balance(self, who: str) -> int:
+        did = self.s.coop_did if who == "coop" else self.s.did(who)
+        account = CommittedState(self.store).account("demo", did, "hours")
+        return account.balance if account is not None else 0
+
+    def invocation(self, event: Event) -> InvocationRecord:
+        found = CommittedState(self.store).record("demo", InvocationRecord.kind, event.id)
+        assert isinstance(found, InvocationRecord)
+        return found
+
+
+def founded(store: SqlEventStore) -> Node:
+    node = Node(store)
+    node.ok(node.s.found({"alice": ["admin"], "bob": [], "carol": ["committee"]}))
+    return node
+
+
+def test_record_service_deployed_by_vote_invoked_and_carried_out_once(
+    store: SqlEventStore,
+) -> None:
+    node = founded(store)
+    done = node.deploy(example("timebank"))
+    assert [e.type for e in done] == [gb.PROPOSAL_CLOSED, cb.DEPLOYED, gb.PROPOSAL_EXECUTED]
+    record = CommittedState(store).record("demo", ContractRecord.kind, "timebank")
+    assert isinstance(record, ContractRecord) and record.version == 1
+
+    args = {"sender": node.s.did("alice"), "recipient": node.s.did("bob"), "hours": 3}
+    call = node.invoke("alice", "timebank", "record_service", args)
+    node.ok(call)
+    assert node.invocation(call).state == "judged" and node.invocation(call).fuel == 49
+    assert node.balance("alice") == 0  # nothing moves until the coop's DID signs it
+    done = node.run()
+    assert [e.type for e in done] == ["ledger.EntryRecorded", cb.EXECUTED]
+    assert done[1].body == {"invocation": call.id, "effects": [done[0].id], "fuel": 49}
+    assert done[0].ts == done[1].ts == max(call.ts, done[0].ts)  # dated by the trigger
+    assert (node.balance("alice"), node.balance("bob")) == (-300, 300)
+    assert node.invocation(call).state == "executed"
+    assert node.run() == []  # once
+
+
+def test_refusals_carry_the_contracts_codes(store: SqlEventStore) -> None:
+    node = founded(store)
+    node.deploy(example("timebank"))
+    alice, bob = node.s.did("alice"), node.s.did("bob")
+
+    def refused(who: str, args: dict[str, Any], contract: str = "timebank") -> Any:
+        event = node.s.event(who, cb.INVOKED, {"contract": contract, "rule": "record_service",
+                             "args": args}, advance=False)  # fmt: skip
+        [outcome] = node.write(event)
+        return outcome[1]
+
+    assert refused("alice", {"sender": alice, "recipient": bob, "hours": 0}) == (
+        "requirement-failed"
+    )
+    assert refused("bob", {"sender": alice, "recipient": bob, "hours": 1}) == ("requirement-failed")
+    assert refused("alice", {"sender": alice, "recipient": bob, "hours": "1"}) == "invalid-args"
+    assert refused("alice", {"sender": alice, "recipient": bob}, "nope") == "unknown-contract"
+    # DEFAULT_POLICY: a limit of 100.00 hours; 24 hours a call, the fifth goes over
+    for _ in range(4):
+        node.ok(node.invoke("alice", "timebank", "record_service",
+                            {"sender": alice, "recipient": bob, "hours": 24}))  # fmt: skip
+        node.run()
+    assert refused("alice", {"sender": alice, "recipient": bob, "hours": 24}) == (
+        "credit-limit-exceeded"
+    )
+
+    starving = copy.deepcopy(example("timebank"))
+    starving.update(name="starving", fuel_limit=10)
+    node.deploy(starving)
+    assert refused("alice", {"sender": alice, "recipient": bob, "hours": 1}, "starving") == (
+        "out-of-fuel"
+    )
+
+    greedy = copy.deepcopy(example("timebank"))
+    greedy.update(name="greedy", capabilities=["read-ledger"])
+    action = {"kind": "deploy-contract", **{k: greedy[k] for k in
+              ("name", "version", "code", "capabilities", "fuel_limit")}}  # fmt: skip
+    body = {"domain": "root", "title": "greedy", "text": "", "action": action,
+            "closes_at": node.now + DAY}  # fmt: skip
+    proposal = node.s.event("alice", gb.PROPOSAL_SUBMITTED, body, advance=False)
+    assert node.write(proposal) == [("refused", "capability-denied")]
+
+
+def test_an_execution_the_ledger_refuses_is_recorded_as_failed(store: SqlEventStore) -> None:
+    """Judged within the limit; the payer spends the room before the duty runs: the execution
+    records the ledger's code, nothing moves, and it is never tried again."""
+    node = founded(store)
+    node.deploy(example("timebank"))
+    alice, bob = node.s.did("alice"), node.s.did("bob")
+    call = node.invoke("alice", "timebank", "record_service",
+                       {"sender": alice, "recipient": bob, "hours": 20})  # fmt: skip
+    node.ok(call, node.s.pay("alice", "bob", 9_000))
+    done = node.run()
+    assert [e.type for e in done] == [cb.EXECUTED]
+    assert done[0].body["failed"] == "credit-limit-exceeded"
+    assert node.invocation(call).state == "failed"
+    assert (node.balance("alice"), node.balance("bob")) == (-9_000, 9_000)
+    assert node.run() == []
+
+
+def test_monthly_dues_run_on_day_one_once(store: SqlEventStore) -> None:
+    node = founded(store)
+    node.deploy(example("dues"))
+    assert node.run() == []  # 2026-01-03: the next period is 2026-02-01
+    feb_1 = 1_769_904_000_000
+    node.now = feb_1 + 1_000
+    done = node.run()
+    assert [e.type for e in done] == [cb.INVOKED, "ledger.EntryRecorded", cb.EXECUTED]
+    assert done[0].body == {"contract": "dues", "rule": "charge", "args": {},
+                            "schedule": 0, "period": feb_1}  # fmt: skip
+    assert done[0].ts == feb_1
+    assert [node.balance(w) for w in ("alice", "bob", "carol", "coop")] == [-50, -50, -50, 150]
+    assert node.run() == []
+    node.now = feb_1 + 40 * DAY  # March 1st and nothing more
+    assert [e.type for e in node.run()] == [cb.INVOKED, "ledger.EntryRecorded", cb.EXECUTED]
+    assert node.balance("coop") == 300
+
+
+def test_two_nodes_keeping_the_coop_key_sign_the_same_events(
+    store: SqlEventStore, tmp_path: Path
+) -> None:
+    """Same log, same trigger: each duty round of the second node is byte for byte the
+    first's, though its clock reads a minute later."""
+    a = founded(store)
+    (tmp_path / "b").mkdir()
+    other = SqlEventStore(parse_database_url(None, tmp_path / "b"))
+    other.create_tables()
+    try:
+        b = Node(other, a.s)
+        b.ok(*[e for e in (inspect_back(w.wire) for w in store.entries("demo"))])
+
+        def both(*events: Event) -> None:
+            a.ok(*events)
+            b.ok(*events)
+
+        def round_() -> list[Event]:
+            b.now = a.now + 60_000  # its clock reads later: the trigger dates what it signs
+            ours, theirs = a.run(), b.run()
+            b.now = a.now  # written events are judged at one trusted time, as replicas are
+            assert [e.wire_bytes() for e in ours] == [e.wire_bytes() for e in theirs]
+            return ours
+
+        both(*a.vote_deploy(example("timebank")))
+        a.now = b.now = a.now + DAY + 5
+        assert [e.type for e in round_()][1] == cb.DEPLOYED
+        args = {"sender": a.s.did("alice"), "recipient": a.s.did("bob"), "hours": 2}
+        both(a.invoke("alice", "timebank", "record_service", args))
+        assert [e.type for e in round_()] == ["ledger.EntryRecorded", cb.EXECUTED]
+        assert a.balance("bob") == b.balance("bob") == 200
+    finally:
+        other.close()
+
+
+def inspect_back(wire: bytes) -> Event:
+    """A stored event as the envelope decodes it."""
+    return decode_stored(wire)
