@@ -27,6 +27,7 @@ from icn.infrastructure.replication.publisher import (
     PublishFailed,
     WrongLastSequence,
 )
+from icn.infrastructure.replication.streams import is_clustered
 from icn.infrastructure.replication.write_gates import WriteGates
 
 TIMEOUT_S = 3.0
@@ -76,6 +77,13 @@ class JetStreamSequencer:
                 f"replication of {coop} is starting or stopping on this node; try again shortly"
             )
         _not_on_a_loop()
+        # Never a chain on a cluster: there the stream leader checks a chain's
+        # Nats-Expected-Last-Msg-Id against what it has applied, not what it has proposed,
+        # so two nodes' writes in flight can both pass, and then every replica fails to
+        # apply one ("last msgid mismatch", nats-server 2.15: a critical write error after
+        # which the stream takes no more writes). Batches and lone events expect a last
+        # sequence, which the leader tracks as proposed.
+        atomic = atomic or is_clustered(self.link.client)
         items = [
             Outgoing(coop, a.event.id, a.event.type, a.event.author, a.wire, a.trusted_ms)
             for a in events

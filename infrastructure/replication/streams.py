@@ -104,6 +104,12 @@ def cluster_size(nc: Client) -> int:
     return max(1, len(set(info.get("connect_urls") or [])))
 
 
+def is_clustered(nc: Client | None) -> bool:
+    """True when the connected server is a member of a cluster (its INFO names one)."""
+    info: dict[str, Any] = getattr(nc, "_server_info", {}) or {}
+    return bool(info.get("cluster"))
+
+
 def default_replicas(nc: Client) -> int:
     """3 when the cluster has at least three servers (R3 survives losing one), else 1."""
     return 3 if cluster_size(nc) >= 3 else 1
