@@ -50,6 +50,7 @@ COMMANDS: dict[str, str] = {
     "governance": f"{_CLI}.governance:app",
     "backup": f"{_CLI}.backup:backup",
     "restore": f"{_CLI}.backup:restore",
+    "dev": f"{_CLI}.dev:app",
 }
 """Every top-level command: its name and where it lives (imported on use)."""
 
