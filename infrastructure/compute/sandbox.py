@@ -66,6 +66,14 @@ class _Run:
     metered: bool
     memory: wasmtime.Memory | None = None
     output: bytearray = field(default_factory=bytearray)
+    fault: tuple[Outcome, str] | None = None
+    """How a host function ended the run. Kept here, not only in the exception, because
+    wasmtime-py carries a host exception to the caller through one module global, which
+    another thread's run could take or replace."""
+
+    def trap(self, detail: str) -> _HostTrap:
+        self.fault = (Outcome.TRAP, f"host: {detail}")
+        return _HostTrap(detail)
 
     def charge(self, fuel: int) -> None:
         if not self.metered:
@@ -73,15 +81,16 @@ class _Run:
         left = self.store.get_fuel()
         if left < fuel:
             self.store.set_fuel(0)
+            self.fault = (Outcome.OUT_OF_FUEL, "host call")
             raise _HostOutOfFuel
         self.store.set_fuel(left - fuel)
 
     def checked(self, caller: wasmtime.Caller, ptr: int, length: int) -> wasmtime.Memory:
         if self.memory is None:
-            raise _HostTrap("no memory export")
+            raise self.trap("no memory export")
         fault = range_fault(ptr, length, self.memory.data_len(caller))
         if fault is not None:
-            raise _HostTrap(f"{fault}: ptr {ptr}, len {length}")
+            raise self.trap(f"{fault}: ptr {ptr}, len {length}")
         return self.memory
 
 
@@ -115,7 +124,7 @@ def _output_write(caller: wasmtime.Caller, src: int, length: int) -> int:
     run = _run_state()
     memory = run.checked(caller, src, length)
     if len(run.output) + length > MAX_OUTPUT_BYTES:
-        raise _HostTrap(f"output over {MAX_OUTPUT_BYTES} bytes")
+        raise run.trap(f"output over {MAX_OUTPUT_BYTES} bytes")
     run.charge(host_call_fuel(length))
     if length:
         run.output += memory.read(caller, src, src + length)
@@ -215,6 +224,7 @@ class Sandbox:
             output = bytes(run.output) if outcome is Outcome.OK else b""
             return RunResult(outcome=outcome, output=output, fuel=fuel, detail=detail)
 
+        called = False
         try:
             instance = self._linker.instantiate(store, module)
             exports = instance.exports(store)
@@ -222,12 +232,19 @@ class Sandbox:
             if not isinstance(memory, wasmtime.Memory) or not isinstance(entry, wasmtime.Func):
                 return result(Outcome.TRAP, "not a task module: no memory or run export")
             run.memory = memory
+            called = True
             status = entry(store)
-        except _HostTrap as exc:
-            return result(Outcome.TRAP, f"host: {exc}")
-        except _HostOutOfFuel:
-            return result(Outcome.OUT_OF_FUEL, "host call")
+        except (_HostTrap, _HostOutOfFuel):
+            if run.fault is not None:
+                return result(*run.fault)
+            # another thread's host exception surfaced here: this run trapped on its own,
+            # and wasmtime-py has dropped its trap code; fuel at 0 can only be running out
+            if run.metered and store.get_fuel() == 0:
+                return result(Outcome.OUT_OF_FUEL)
+            return result(Outcome.TRAP, "trap")
         except wasmtime.Trap as trap:
+            if run.fault is not None:  # our host exception was taken by another thread
+                return result(*run.fault)
             code = trap.trap_code
             if code is wasmtime.TrapCode.INTERRUPT:
                 raise WallClockExceeded("the run passed this node's wall-clock limit") from None
@@ -236,8 +253,11 @@ class Sandbox:
             name = code.name.lower().replace("_", "-") if code is not None else "trap"
             return result(Outcome.TRAP, name)
         except wasmtime.WasmtimeError as exc:
+            if run.fault is not None:  # as above, our host exception went elsewhere
+                return result(*run.fault)
             # instantiation refused (a limit, a data segment out of bounds)
-            return result(Outcome.TRAP, f"instantiation: {str(exc).splitlines()[0]}")
+            phase = "call" if called else "instantiation"
+            return result(Outcome.TRAP, f"{phase}: {str(exc).splitlines()[0]}")
         if not isinstance(status, int) or status != 0:
             return result(Outcome.TRAP, f"run returned {status}")
         return result(Outcome.OK)

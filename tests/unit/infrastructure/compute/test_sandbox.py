@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import threading
 
 import pytest
 import wasmtime
@@ -94,6 +95,14 @@ def test_a_memory_over_the_limit_cannot_even_start(sandbox: Sandbox) -> None:
     assert result.detail.startswith("instantiation")
 
 
+def test_a_table_over_the_limit_cannot_even_start(sandbox: Sandbox) -> None:
+    fits = run(sandbox, module("(i32.const 0)", extra="(table 10000 funcref)"))
+    assert fits.outcome is Outcome.OK
+    result = run(sandbox, module("(i32.const 0)", extra="(table 10001 funcref)"))
+    assert (result.outcome, result.output) == (Outcome.TRAP, b"")
+    assert result.detail.startswith("instantiation")
+
+
 def test_nan_bits_are_canonical(sandbox: Sandbox) -> None:
     code = """
       (f32.store (i32.const 0) (f32.div (f32.const 0) (f32.const 0)))
@@ -181,3 +190,42 @@ def test_unmetered_runs_report_no_fuel_and_answer_the_same() -> None:
     with Sandbox(EngineSettings(consume_fuel=False)) as unmetered:
         result = run(unmetered, SHIFT, b"HAL", fuel=0)
     assert (result.outcome, result.output, result.fuel) == (Outcome.OK, b"IBM", 0)
+
+
+def test_concurrent_runs_keep_their_own_outcomes(sandbox: Sandbox) -> None:
+    """wasmtime-py hands a host exception to the caller through one module global: runs on
+    two threads (wasm releases the GIL) must still each report what happened to them."""
+    hostile = sandbox.compile(
+        wasmtime.wat2wasm(module("(call $read (i32.const -1) (i32.const 4))"))
+    )
+    spin = sandbox.compile(wasmtime.wat2wasm(module("(loop $spin (br $spin)) (i32.const 0)")))
+    shift = sandbox.compile(wasmtime.wat2wasm(SHIFT))
+    host_out = sandbox.compile(wasmtime.wat2wasm(module("(drop (call $len)) (i32.const 0)")))
+    cases = [
+        (hostile, b"abcd", 10**6, Outcome.TRAP),
+        (spin, b"", 20_000, Outcome.OUT_OF_FUEL),
+        (shift, b"HAL", 10**6, Outcome.OK),
+        (host_out, b"", 10, Outcome.OUT_OF_FUEL),
+    ]
+    alone = [sandbox.run(compiled, data, fuel) for compiled, data, fuel, _ in cases]
+    assert [r.outcome for r in alone] == [expected for *_, expected in cases]
+    wrong: list[tuple[RunResult, RunResult]] = []
+
+    def worker(offset: int) -> None:
+        for i in range(200):
+            n = (i + offset) % len(cases)
+            compiled, data, fuel, _ = cases[n]
+            result = sandbox.run(compiled, data, fuel)
+            if (result.outcome, result.output, result.fuel) != (
+                alone[n].outcome,
+                alone[n].output,
+                alone[n].fuel,
+            ):
+                wrong.append((alone[n], result))
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []
