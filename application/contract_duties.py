@@ -32,7 +32,7 @@ from icn.domain.contract import bodies as b
 from icn.domain.contract.compile import decode
 from icn.domain.contract.deploy import contract
 from icn.domain.contract.records import ContractRecord, InvocationRecord, InvocationState
-from icn.domain.contract.rules import entry_of, pending_of
+from icn.domain.contract.rules import entries_of, pending_of
 from icn.domain.contract.schedule import MAX_CATCH_UP, next_period
 from icn.domain.events.bodies import ENTRY_RECORDED
 from icn.domain.events.envelope import Event
@@ -80,9 +80,7 @@ class ContractDuties:
                 done: dict[str, Any] = {"invocation": inv.id, "fuel": inv.fuel}
                 items.append((b.EXECUTED, {**done, "failed": failed[0]}))
             else:
-                entry = entry_of(inv)
-                if entry is not None:
-                    items.append((ENTRY_RECORDED, entry))
+                items += [(ENTRY_RECORDED, entry) for entry in entries_of(inv)]
                 items.append((b.EXECUTED, partial(_executed, invocation, inv.fuel)))
             try:
                 events, _ = self._author.submit(key, coop, items, at=inv.invoked_ms)

@@ -318,7 +318,7 @@ class Code(StrEnum):
         "too-many-effects",
         _I,
         False,
-        "an invocation buffered more than 64 transfers or 4 proposals",
+        "an invocation buffered more than 1024 transfers or 4 proposals",
     )
     UNKNOWN_INVOCATION = "unknown-invocation", _I, True, "no such contract invocation in the log"
     EXECUTION_MISMATCH = (

@@ -58,7 +58,7 @@ class Executed(Strict, frozen=True, kw_only=True):
     (their ids, signed just before it in the same batch), or the code that refused them."""
 
     invocation: EventId
-    effects: Annotated[list[EventId], msgspec.Meta(max_length=1)] = msgspec.field(
+    effects: Annotated[list[EventId], msgspec.Meta(max_length=16)] = msgspec.field(
         default_factory=list
     )
     fuel: Annotated[int, msgspec.Meta(ge=0, le=FUEL_LIMIT_MAX)]

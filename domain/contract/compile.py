@@ -16,6 +16,7 @@ writes it performs (:class:`~icn.domain.contract.runtime.Fuel`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -505,21 +506,22 @@ def bind_args(rule: CompiledRule, args: dict[str, Any]) -> list[Value]:
     return values
 
 
-_ARG_TYPES: dict[str, Any] = {
-    "did": L.DidText,
-    "currency": L.CurrencyText,
-    "int": L.I64,
-    "bool": bool,
-}
+_DID = re.compile(L.DID_PATTERN)
+_CURRENCY = re.compile(L.CURRENCY_PATTERN)
 
 
 def _arg(name: str, type_: str, value: Any) -> Value:
-    if type_ == "int" and isinstance(value, bool):
-        raise ContractError(Code.INVALID_ARGS, f"{name} must be an int")
-    try:
-        got: Value = msgspec.convert(value, _ARG_TYPES[type_], strict=True)
-    except msgspec.ValidationError as exc:
-        raise ContractError(Code.INVALID_ARGS, f"{name} must be a {type_}: {exc}") from None
+    """``value`` when it is of ``type_`` (the same bounds the language's literals have)."""
+    if type_ == "int":
+        ok = type(value) is int and I64_MIN <= value <= I64_MAX
+    elif type_ == "bool":
+        ok = type(value) is bool
+    else:
+        pattern = _DID if type_ == "did" else _CURRENCY
+        ok = type(value) is str and pattern.fullmatch(value) is not None
+    if not ok:
+        raise ContractError(Code.INVALID_ARGS, f"{name} must be a {type_}")
+    got: Value = value
     return got
 
 

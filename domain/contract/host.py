@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from icn.domain.contract.language import I64_MAX
 from icn.domain.contract.runtime import ContractError
-from icn.domain.coop.records import CoopRecord, MemberRecord
-from icn.domain.coop.state import CoopView, active_problem
+from icn.domain.coop.records import CoopRecord, MemberRecord, MemberStatus
+from icn.domain.coop.state import CoopView
 from icn.domain.ledger.rules import limit_for
 from icn.domain.refusals import Code
 
@@ -19,19 +19,26 @@ from icn.domain.refusals import Code
 class ViewHost:
     """A read-only coop at one stream position (``now``: its trusted time)."""
 
-    __slots__ = ("_coop", "_now", "_view")
+    __slots__ = ("_coop", "_members", "_now", "_view")
 
     def __init__(self, view: CoopView, coop: CoopRecord, now: int) -> None:
         self._view = view
         self._coop = coop
         self._now = now
+        self._members: dict[str, MemberRecord | None] = {}
+        """Membership records read so far: one run reads a member once."""
+
+    def _member(self, did: str) -> MemberRecord | None:
+        if did not in self._members:
+            self._members[did] = self._view.member(self._coop.coop, did)
+        return self._members[did]
 
     def _currency(self, currency: str) -> None:
         if currency not in self._coop.currencies:
             raise ContractError(Code.UNKNOWN_CURRENCY, f"the coop has no currency {currency!r}")
 
     def _active(self, did: str) -> MemberRecord | None:
-        member = self._view.member(self._coop.coop, did)
+        member = self._member(did)
         return member if member is not None and member.is_active else None
 
     def balance(self, did: str, currency: str) -> int:
@@ -64,9 +71,11 @@ class ViewHost:
         for did, role in ((frm, "payer"), (to, "payee")):
             if did == self._coop.did:
                 continue
-            problem = active_problem(self._view, self._coop.coop, did, role)
-            if problem is not None:
-                return ContractError(problem.code, problem.reason)
+            member = self._member(did)
+            if member is None or member.status in (MemberStatus.APPLIED, MemberStatus.EXITED):
+                return ContractError(Code.NOT_A_MEMBER, f"{role} {did} is not a member")
+            if member.status == MemberStatus.SUSPENDED:
+                return ContractError(Code.MEMBER_SUSPENDED, f"{role} {did} is suspended")
         payer = self._active(frm)
         if payer is not None and payer.is_frozen_at(self._now):
             return ContractError(Code.ACCOUNT_FROZEN, f"{frm}'s account is frozen")

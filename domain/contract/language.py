@@ -20,8 +20,10 @@ I64_MAX = 2**63 - 1
 I64 = Annotated[int, msgspec.Meta(ge=I64_MIN, le=I64_MAX)]
 Name = Annotated[str, msgspec.Meta(pattern="^[a-z][a-z0-9_]{0,31}$")]
 ContractName = Annotated[str, msgspec.Meta(pattern="^[a-z][a-z0-9_-]{0,63}$")]
-DidText = Annotated[str, msgspec.Meta(pattern="^did:[a-z0-9]+:[A-Za-z0-9._:-]{1,120}$")]
-CurrencyText = Annotated[str, msgspec.Meta(pattern="^[a-z0-9_-]{1,16}$")]
+DID_PATTERN = "^did:[a-z0-9]+:[A-Za-z0-9._:-]{1,120}$"
+CURRENCY_PATTERN = "^[a-z0-9_-]{1,16}$"
+DidText = Annotated[str, msgspec.Meta(pattern=DID_PATTERN)]
+CurrencyText = Annotated[str, msgspec.Meta(pattern=CURRENCY_PATTERN)]
 RoleText = Annotated[str, msgspec.Meta(pattern="^[a-z][a-z0-9_-]{0,31}$")]
 Words = Annotated[str, msgspec.Meta(max_length=200)]
 Type = Literal["int", "bool", "did", "currency"]

@@ -209,24 +209,26 @@ def run(
     )
 
 
-def entry_of(inv: InvocationRecord) -> dict[str, Any] | None:
-    """The ``ledger.EntryRecorded`` body that carries out ``inv``'s transfers, if any: memos
-    name the contract and the invocation (an entry's body is the spec's, it has no link)."""
-    if not inv.transfers:
-        return None
+ENTRY_MAX = 64
+"""Transactions per entry (spec section 6): a longer list of transfers takes several entries."""
+
+
+def entries_of(inv: InvocationRecord) -> list[dict[str, Any]]:
+    """The ``ledger.EntryRecorded`` bodies that carry out ``inv``'s transfers, in order, 64
+    transactions each: memos name the contract and the invocation (an entry's body is the
+    spec's, it has no link)."""
     tag = f"contract {inv.contract} {inv.id[:16]}"
-    return {
-        "transactions": [
-            {
-                "from": t.from_,
-                "to": t.to,
-                "amount": t.amount,
-                "currency": t.currency,
-                "memo": f"{tag}: {t.memo}"[:256] if t.memo else tag,
-            }
-            for t in inv.transfers
-        ]
-    }
+    txs = [
+        {
+            "from": t.from_,
+            "to": t.to,
+            "amount": t.amount,
+            "currency": t.currency,
+            "memo": f"{tag}: {t.memo}"[:256] if t.memo else tag,
+        }
+        for t in inv.transfers
+    ]
+    return [{"transactions": txs[i : i + ENTRY_MAX]} for i in range(0, len(txs), ENTRY_MAX)]
 
 
 def _payers_problem(
@@ -273,19 +275,21 @@ def executed(body: b.Executed, event: Event, view: CoopView, now: int) -> Refusa
             inv, state=InvocationState.FAILED, code=body.failed, execution=event.id
         )
         return [failed, _settled(view, coop.coop, inv)]
-    want = entry_of(inv)
-    if want is None:
-        if body.effects:
-            return Refusal(Code.EXECUTION_MISMATCH, "the invocation moved no money")
-    else:
-        entry = view.event(coop.coop, body.effects[0]) if len(body.effects) == 1 else None
+    want = entries_of(inv)
+    if len(body.effects) != len(want):
+        return Refusal(
+            Code.EXECUTION_MISMATCH, f"the invocation is carried out by {len(want)} entries"
+        )
+    for entry_id, body_wanted in zip(body.effects, want, strict=True):
+        entry = view.event(coop.coop, entry_id)
         if entry is None or entry.type != ENTRY_RECORDED or entry.author != coop.did:
-            return Refusal(Code.EXECUTION_MISMATCH, "effects name no entry by the coop's DID")
-        if entry_transactions(entry) != msgspec.convert(want, lb.EntryRecorded).transactions:
-            return Refusal(Code.EXECUTION_MISMATCH, "the entry does not move what was computed")
-        problem = _payers_problem(view, coop, inv, now)
-        if problem is not None:
-            return problem
+            return Refusal(Code.EXECUTION_MISMATCH, f"{entry_id} is no entry by the coop's DID")
+        wanted = msgspec.convert(body_wanted, lb.EntryRecorded).transactions
+        if entry_transactions(entry) != wanted:
+            return Refusal(Code.EXECUTION_MISMATCH, "an entry does not move what was computed")
+    problem = _payers_problem(view, coop, inv, now) if want else None
+    if problem is not None:
+        return problem
     done = msgspec.structs.replace(
         inv, state=InvocationState.EXECUTED, effects=tuple(body.effects), execution=event.id
     )

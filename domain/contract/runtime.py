@@ -21,8 +21,8 @@ Value = int | bool | str
 
 MAX_SAFE_INT = 2**53 - 1
 """A ledger amount's upper bound (spec section 6)."""
-MAX_TRANSFERS = 64
-"""An invocation's transfers become one entry: at most 64 transactions (spec section 6)."""
+MAX_TRANSFERS = 1024
+"""Transfers one invocation may buffer: 16 entries of 64 transactions (spec section 6)."""
 MAX_PROPOSALS = 4
 
 FUEL_LIMIT_MAX = 10_000_000

@@ -29,6 +29,7 @@ from icn.infrastructure.store.event_store import SqlEventStore
 from icn.infrastructure.store.governance_reads import SqlGovernanceReads
 from icn.infrastructure.store.read_models import ReadSide
 from icn.interfaces.bootstrap import clock_ms, open_node
+from icn.interfaces.cli import governance_acts as acts
 from icn.interfaces.cli.common import DataDir, Json, out, print_json, settings_for
 from icn.interfaces.cli.members import did_in
 from icn.interfaces.cli.writes import (
@@ -46,7 +47,10 @@ from icn.interfaces.cli.writes import (
 from icn.projections import governance_views as views
 from icn.projections.governance_book import GovernanceBook
 
-app = typer.Typer(help="Governance audits: recount a proposal from the log.", no_args_is_help=True)
+app = typer.Typer(
+    help="Governance audits: recount a proposal from the log; domains and their history.",
+    no_args_is_help=True,
+)
 
 ACTIONS = (
     "add-member", "remove-member", "allocate-budget", "freeze", "unfreeze", "amend-charter",
@@ -201,16 +205,19 @@ def vote(
     data_dir: DataDir = None,
     json: Json = False,
 ) -> None:
-    """Vote on an open proposal: sign governance.VoteCast (it replaces your earlier vote)."""
+    """Vote on an open proposal: sign governance.VoteCast (it replaces your earlier vote); in a
+    sealed domain, keep the choice and a salt in this data dir and sign only their commitment
+    (governance.VoteCommitted, once), to open with `icn reveal` after the close."""
     if choice not in CHOICES:
         raise typer.BadParameter(f"{choice!r}: one of {', '.join(CHOICES)}", param_hint="'CHOICE'")
-    body = {
-        "proposal": check_event_id(proposal, "'ID'"),
-        "choice": choice,
-        "reason": reason,
-        "credits": credits,
-    }
+    proposal = check_event_id(proposal, "'ID'")
+    body = {"proposal": proposal, "choice": choice, "reason": reason, "credits": credits}
     with writer(data_dir, url, coop, key) as w:
+        if acts.is_sealed(w, proposal):
+            written, sealed, path = acts.commit(w, data_dir, proposal, choice, credits)
+            line = f"committed a sealed ballot on {proposal} ({written.event.id}); kept in {path}"
+            report(json, {**written.doc(), **sealed, "kept": str(path)}, [line])
+            return
         written = w.submit([(gb.VOTE_CAST, body)])[0]
     report(json, {**written.doc(), **body}, [f"voted {choice} on {proposal} ({written.event.id})"])
 
@@ -344,14 +351,71 @@ def recount_cmd(
         raise typer.Exit(1)
 
 
-def charter(coop: Coop, data_dir: DataDir = None, json: Json = False) -> None:
-    """The charter: every section's current text, and how many versions it had."""
+def charter(
+    coop: Coop,
+    history: Annotated[
+        bool, typer.Option("--history", help="Every version of every section, oldest first.")
+    ] = False,
+    section: Annotated[
+        str | None,
+        typer.Option("--section", help="Only this section (with --history: all its versions)."),
+    ] = None,
+    data_dir: DataDir = None,
+    json: Json = False,
+) -> None:
+    """The charter: every section's current text, or with --history every version of each,
+    each with the proposal that made it."""
     with _reads(data_dir, coop) as (_, reads):
-        doc = views.charter(reads, coop)
+        if section is not None:
+            one = views.charter_section(reads, coop, section)
+            doc: Any = one
+            shown = one.versions if history else [one.current]
+        else:
+            whole = views.charter(reads, coop)
+            doc = whole
+            shown = whole.history if history else whole.sections
     if json:
         print_json(msgspec.to_builtins(doc))
         return
-    for v in doc.sections:
-        out.print(f"## {v.section} (version {v.version})\n{v.text}", markup=False)
-    if not doc.sections:
+    for v in shown:
+        out.print(
+            f"## {v.section} (version {v.version}, proposal {v.proposal})\n{v.text}", markup=False
+        )
+    if not shown:
         out.print("no charter section yet")
+
+
+@app.command("domains")
+def domains_cmd(
+    coop: Coop,
+    history: Annotated[
+        bool, typer.Option("--history", help="Every version of each domain's rules.")
+    ] = False,
+    domain: Annotated[str | None, typer.Option("--domain", help="Only this domain.")] = None,
+    data_dir: DataDir = None,
+    json: Json = False,
+) -> None:
+    """The coop's governance domains with their rules as they stand, or with --history every
+    version of them (root's version 0 is the founding defaults)."""
+    with _reads(data_dir, coop) as (_, reads):
+        if domain is not None:
+            found = [views.domain_history(reads, coop, domain)]
+        else:
+            found = views.domain_histories(reads, coop)
+    if json:
+        docs = [msgspec.to_builtins(h) for h in found]
+        if not history:
+            for d in docs:
+                del d["versions"]
+        print_json({"coop": coop, "domains": docs})
+        return
+    for h in found:
+        for v in h.versions if history else [h.versions[-1]]:
+            r = v.rules
+            why = f", proposal {v.proposal}" if v.proposal else ""
+            out.print(
+                f"{h.domain} v{v.version} ({v.kind}{why}): {r['method']}, threshold"
+                f" {r['threshold_ppm']} ppm, quorum {r['quorum_ppm']} ppm"
+                f"{', sealed' if r['sealed'] else ''}",
+                markup=False,
+            )
