@@ -155,6 +155,7 @@ class OutboxRelay:
         page: int = PAGE,
         persist_every_s: float = PERSIST_EVERY_S,
         already_in_stream: Callable[[str, str], bool] | None = None,
+        remember: int = MAX_PUBLISHED_REMEMBERED,
     ) -> None:
         self._log = log
         self._cursors = cursors
@@ -171,7 +172,8 @@ class OutboxRelay:
         self.read_back = 0
         """Events the relay had to read from the store (not handed over by :meth:`offer`)."""
         self._offered: dict[str, dict[int, OutboxItem]] = {}
-        self._published = RememberedIds(MAX_PUBLISHED_REMEMBERED)
+        self._published = RememberedIds(remember)
+        """For :meth:`published_here`: 0 where no consumer of this process asks."""
         self._lock = threading.Lock()
 
     def offer(self, committed: Sequence[OutboxItem]) -> None:

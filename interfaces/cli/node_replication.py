@@ -273,7 +273,8 @@ async def _sync(
     give_up_at = time.monotonic() + timeout
     try:
         async with _nats_for(settings, nats_url) as (nc, url):
-            relay = OutboxRelay(state, state, JetStreamOutbox(JetStreamPublisher(nc)))
+            # Nor does anything here ask the relay what it published (100,000 ids).
+            relay = OutboxRelay(state, state, JetStreamOutbox(JetStreamPublisher(nc)), remember=0)
             for coop in coops:
                 await ensure_stream(nc.jetstream(), coop, default_replicas(nc))
                 published[coop] = (await relay.pump(coop)).published
