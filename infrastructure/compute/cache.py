@@ -23,7 +23,7 @@ from blake3 import blake3
 
 from icn.infrastructure.compute.engine import WASMTIME_VERSION
 from icn.infrastructure.compute.modules import module_hash
-from icn.infrastructure.compute.sandbox import Sandbox
+from icn.infrastructure.compute.sandbox import Compiled, Sandbox
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class CompiledModuleCache:
     def _mac(self, key: str, artifact: bytes) -> bytes:
         return blake3(key.encode() + b"\0" + artifact, key=self._secret).digest()
 
-    def load(self, hash_: str, binary: bytes) -> wasmtime.Module:
+    def load(self, hash_: str, binary: bytes) -> Compiled:
         """Module ``hash_`` compiled: from the cache when its entry proves ours, else from
         ``binary`` (which must hash to ``hash_``), then kept for next time."""
         key = self.key(hash_)
@@ -87,12 +87,12 @@ class CompiledModuleCache:
             return cached
         if module_hash(binary) != hash_:
             raise ValueError("the module's bytes do not hash to its hash")
-        module = self.sandbox.compile(binary)
+        compiled = self.sandbox.compile(binary)
         self.compiled += 1
-        self._write(key, path, bytes(module.serialize()))
-        return module
+        self._write(key, path, bytes(compiled.module.serialize()))
+        return compiled
 
-    def _read(self, key: str, path: Path) -> wasmtime.Module | None:
+    def _read(self, key: str, path: Path) -> Compiled | None:
         try:
             entry = path.read_bytes()
         except FileNotFoundError:
@@ -100,7 +100,7 @@ class CompiledModuleCache:
         mac, artifact = entry[:MAC_BYTES], entry[MAC_BYTES:]
         if len(entry) > MAC_BYTES and hmac.compare_digest(mac, self._mac(key, artifact)):
             try:
-                return wasmtime.Module.deserialize(self.sandbox.engine, artifact)
+                return self.sandbox.deserialize(artifact)
             except wasmtime.WasmtimeError:
                 pass  # ours but not for this engine (cannot happen unless the key misses a setting)
         self.refused += 1

@@ -22,6 +22,7 @@ from icn.domain.compute.modules import Declared, Extern, import_names, judge
 from icn.domain.compute.sections import MAGIC, layout
 from icn.domain.refusals import Code, Refusal
 from icn.infrastructure.compute.engine import permissive_config
+from icn.infrastructure.compute.sandbox import Compiled, Sandbox
 
 MAX_TEXT_BYTES = 4 * MAX_MODULE_BYTES
 """A WAT upload's size before conversion: text is a few times larger than its binary."""
@@ -34,7 +35,7 @@ class StoredModule:
     binary: bytes
     hash: str
     imports: list[str]
-    compiled: wasmtime.Module
+    compiled: Compiled
 
     @property
     def size(self) -> int:
@@ -103,9 +104,9 @@ def declared(binary: bytes, compiled: wasmtime.Module) -> Declared:
 
 
 def intake(
-    data: bytes, engine: wasmtime.Engine, expected_hash: str | None = None
+    data: bytes, sandbox: Sandbox, expected_hash: str | None = None
 ) -> StoredModule | Refusal:
-    """Judge uploaded ``data`` for the task ``engine``: the module to store, or why not.
+    """Judge uploaded ``data`` for the ``sandbox``'s engine: the module to store, or why not.
 
     ``expected_hash``: the hash the uploader named the bytes by, if any.
     """
@@ -118,15 +119,15 @@ def intake(
     if expected_hash is not None and expected_hash != digest:
         return Refusal(Code.MODULE_HASH_MISMATCH, f"the bytes hash to {digest}, not the hash given")
     try:
-        wasmtime.Module.validate(engine, binary)
+        wasmtime.Module.validate(sandbox.engine, binary)
     except wasmtime.WasmtimeError as exc:
         try:
             wasmtime.Module.validate(_permissive_engine(), binary)
         except wasmtime.WasmtimeError:
             return Refusal(Code.MODULE_INVALID, f"does not validate: {_first_line(exc)}")
         return Refusal(Code.MODULE_FEATURE_FORBIDDEN, _first_line(exc))
-    compiled = wasmtime.Module(engine, binary)
-    facts = declared(binary, compiled)
+    compiled = sandbox.compile(binary)
+    facts = declared(binary, compiled.module)
     refusal = judge(facts)
     if refusal is not None:
         return refusal

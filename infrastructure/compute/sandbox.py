@@ -45,6 +45,15 @@ from icn.infrastructure.compute.engine import (
 DEFAULT_WALL_CLOCK_SECONDS = 30.0
 
 
+@dataclass(frozen=True, eq=False)
+class Compiled:
+    """A module compiled for one sandbox's engine. Only that sandbox runs it: wasmtime
+    refuses another engine's module at instantiation, which must not read as a verdict."""
+
+    module: wasmtime.Module
+    engine: wasmtime.Engine
+
+
 class WallClockExceeded(Exception):
     """This node stopped a run that took too long: a local failure, never a task's outcome."""
 
@@ -179,12 +188,19 @@ class Sandbox:
     ) -> None:
         self.close()
 
-    def compile(self, binary: bytes) -> wasmtime.Module:
+    def compile(self, binary: bytes) -> Compiled:
         """Compile a module's binary for this engine (validated modules only)."""
-        return wasmtime.Module(self.engine, binary)
+        return Compiled(wasmtime.Module(self.engine, binary), self.engine)
 
-    def run(self, module: wasmtime.Module, input: bytes, fuel_limit: int) -> RunResult:
-        """Run ``module``'s ``run`` on ``input`` with ``fuel_limit`` fuel."""
+    def deserialize(self, artifact: bytes) -> Compiled:
+        """Load a compiled artifact for this engine: only ever one this node wrote and
+        proved its own (:class:`~icn.infrastructure.compute.cache.CompiledModuleCache`)."""
+        return Compiled(wasmtime.Module.deserialize(self.engine, artifact), self.engine)
+
+    def run(self, compiled: Compiled, input: bytes, fuel_limit: int) -> RunResult:
+        """Run the module's ``run`` on ``input`` with ``fuel_limit`` fuel."""
+        if compiled.engine is not self.engine:
+            raise ValueError("the module was compiled for another sandbox's engine")
         if len(input) > MAX_INPUT_BYTES:
             raise ValueError(f"input over {MAX_INPUT_BYTES} bytes")
         if fuel_limit < 0:
@@ -207,7 +223,7 @@ class Sandbox:
             raise RuntimeError("one run at a time per thread")
         _current.run = run
         try:
-            return self._call(run, module, fuel_limit)
+            return self._call(run, compiled.module, fuel_limit)
         finally:
             _current.run = None
 

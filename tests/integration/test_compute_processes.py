@@ -53,7 +53,7 @@ def test_two_processes_give_the_same_output_and_fuel_with_and_without_the_cache(
     tmp_path: Path,
 ) -> None:
     with Sandbox() as box:
-        stored = intake(TASK.encode(), box.engine)
+        stored = intake(TASK.encode(), box)
         assert isinstance(stored, StoredModule)
         data = bytes(range(256)) * 64
         here = box.run(box.compile(bytes(wasmtime.wat2wasm(TASK))), data, 10**8)

@@ -32,7 +32,7 @@ def task(
 
 def refused(sandbox: Sandbox, data: bytes | str, expected_hash: str | None = None) -> Code:
     raw = data.encode() if isinstance(data, str) else data
-    result = intake(raw, sandbox.engine, expected_hash)
+    result = intake(raw, sandbox, expected_hash)
     assert isinstance(result, Refusal), result
     assert result.reason
     return result.code
@@ -40,8 +40,8 @@ def refused(sandbox: Sandbox, data: bytes | str, expected_hash: str | None = Non
 
 def test_a_task_module_is_stored_under_the_hash_of_its_binary(sandbox: Sandbox) -> None:
     binary = bytes(wasmtime.wat2wasm(GOOD))
-    from_text = intake(GOOD.encode(), sandbox.engine)
-    from_binary = intake(binary, sandbox.engine, blake3(binary).hexdigest())
+    from_text = intake(GOOD.encode(), sandbox)
+    from_binary = intake(binary, sandbox, blake3(binary).hexdigest())
     assert isinstance(from_text, StoredModule) and isinstance(from_binary, StoredModule)
     assert from_text.hash == from_binary.hash == blake3(binary).hexdigest()
     assert from_text.binary == binary
@@ -147,5 +147,5 @@ def test_a_memory_starting_above_64_mib_is_refused(sandbox: Sandbox) -> None:
     too_big = '(memory (export "memory") 1025)'
     assert refused(sandbox, task(memory=too_big)) is Code.MODULE_MEMORY_TOO_LARGE
     # a larger maximum is fine: the store's limit stops growth at 64 MiB
-    fits = intake(task(memory='(memory (export "memory") 1024 65536)').encode(), sandbox.engine)
+    fits = intake(task(memory='(memory (export "memory") 1024 65536)').encode(), sandbox)
     assert isinstance(fits, StoredModule)

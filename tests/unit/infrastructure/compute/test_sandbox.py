@@ -229,3 +229,10 @@ def test_concurrent_runs_keep_their_own_outcomes(sandbox: Sandbox) -> None:
     for thread in threads:
         thread.join()
     assert wrong == []
+
+
+def test_a_module_compiled_for_another_engine_is_refused_not_judged(sandbox: Sandbox) -> None:
+    with Sandbox() as other:
+        theirs = other.compile(wasmtime.wat2wasm(SHIFT))
+    with pytest.raises(ValueError, match="another sandbox"):
+        sandbox.run(theirs, b"HAL", 10**6)
