@@ -3,8 +3,8 @@
 Every node serving a coop calls :func:`ensure_stream` at start; whichever
 comes first creates ``ICN_<coop>``, the others bind to it. If the stream
 exists with different settings (say it was made R1 before the cluster grew
-to three servers), the settings this module owns are put back; anything
-else an operator set (placement, description, ...) is kept.
+to three servers), the settings this module owns are put back (replicas only
+upwards); anything else an operator set (placement, description, ...) is kept.
 
 The stream is a transport and a catch-up buffer, not the record: each node's
 store is. It keeps everything by default (no age, count or size limit) so a
@@ -72,17 +72,20 @@ def _owned(config: StreamConfig) -> dict[str, Any]:
 async def ensure_stream(js: JetStreamContext, coop: str, replicas: int = 1) -> StreamInfo:
     """Create ``ICN_<coop>``, or bind to it and update it if its settings differ."""
     name = stream_name(coop)
-    wanted = stream_config(coop, replicas)
     try:
         info = await js.stream_info(name)
     except NotFoundError:
         try:
-            return await js.add_stream(wanted)
+            return await js.add_stream(stream_config(coop, replicas))
         except BadRequestError as exc:
             if exc.err_code != _STREAM_EXISTS_DIFFERENTLY:
                 raise
             # Another node created it a moment ago, with other settings.
             info = await js.stream_info(name)
+    # Replicas only ever grow here. A node starting while one of three servers is down
+    # counts two (default_replicas: 1) and would otherwise shrink an R3 stream to R1 for
+    # good; shrinking a cluster is an operator's decision (nats stream edit).
+    wanted = stream_config(coop, max(replicas, int(info.config.num_replicas or 1)))
     if _owned(info.config) == _owned(wanted):
         return info
     return await js.update_stream(info.config.evolve(**_owned(wanted)))

@@ -317,12 +317,13 @@ def test_killing_the_stream_leader_and_a_node_mid_load_loses_no_acknowledged_wri
             mid = load.count()
             phase(f"node3 killed at {mid} acks")
             _wait_for(lambda: load.more(mid), 60, "writes on two nodes")
-            leader.start()  # same ports, same store: it catches up as a follower
-            phase("NATS server back")
+            # node3 first, while its cluster counts two servers: the stream must stay R3.
             victim.start()
             victim_client.up = True
+            phase("node3 back")
+            leader.start()  # same ports, same store: it catches up as a follower
             back = load.count()
-            phase(f"node3 back at {back} acks")
+            phase(f"NATS server back at {back} acks")
             _wait_for(lambda: load.more(back), 60, "writes after both came back")
         finally:
             load.stop()
@@ -337,6 +338,7 @@ def test_killing_the_stream_leader_and_a_node_mid_load_loses_no_acknowledged_wri
         )
         size = _settled(cluster)
         phase(f"converged at {size} events")
+        _stream_leader(cluster)  # still R3
         acked = {event_id for _, event_id in load.acked}
         datas = [n.data_dir for n in cluster.nodes]
         logs = [log_ids(d, DEMO_COOP) for d in datas]
