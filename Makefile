@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 
 DATA_DIR ?= .icn-dev
 
-.PHONY: install run hint shell test bench lint clean
+.PHONY: install run hint shell test browser bench lint clean
 
 install: $(STAMP)
 
@@ -48,6 +48,7 @@ SHELL_ENV = export PATH="$(abspath $(BIN)):$$PATH" ICN_DATA_DIR="$(abspath $(DAT
 ## hint: print what to paste in another terminal to use the node `make run` serves
 hint:
 	@$(SHELL_ENV); \
+	echo "Members' dashboard: $$ICN_URL/ (a key file for it: icn id export demo-amara --browser --out amara-key.json)"; \
 	echo "In another terminal, paste these two lines (or run: make shell):"; \
 	echo "  export PATH=\"$(abspath $(BIN)):\$$PATH\" ICN_DATA_DIR=$$ICN_DATA_DIR ICN_URL=$$ICN_URL$${ICN_PASSPHRASE_FILE:+ ICN_PASSPHRASE_FILE=$$ICN_PASSPHRASE_FILE}"; \
 	echo "  icn pay demo-ben 1.5 hours --memo thanks --coop demo --key demo-amara"; \
@@ -57,8 +58,15 @@ hint:
 shell: install
 	@$(SHELL_ENV); echo "icn: $$ICN_DATA_DIR via $$ICN_URL (exit to leave)"; exec "$${SHELL:-/bin/sh}" -i
 
-## test: install, then run every test (unit, integration with real PostgreSQL, e2e)
-test: install
+## browser: Debian's chromium for the dashboard's browser tests; apt-get installs it when missing (as root)
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then echo "installing Debian's chromium (tests/e2e/test_dashboard.py)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "tests/e2e/test_dashboard.py needs Debian's chromium: run 'sudo apt-get install -y chromium'"; exit 1; fi
+
+## test: install, then run every test (unit, integration with real PostgreSQL, e2e in a headless browser)
+test: install browser
 	@$(BIN)/python -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here"; exit 1; fi; \
 	exit $$rc

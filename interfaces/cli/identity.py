@@ -78,3 +78,66 @@ def list_keys(data_dir: DataDir = None, json: Json = False) -> None:
         return
     for k in keys:
         out.print(f"{k.name:<16} {k.did}{' (custodial)' if k.custodial else ''}")
+
+
+PassphraseEnv = Annotated[
+    str | None,
+    typer.Option(
+        "--passphrase-env",
+        metavar="VAR",
+        help="Read the export's passphrase from this environment variable (else: prompt twice).",
+    ),
+]
+
+
+@app.command("export")
+def export(
+    name: Name,
+    out_file: Annotated[Path, typer.Option("--out", help="File to write (must not exist).")],
+    browser: Annotated[
+        bool,
+        typer.Option(
+            "--browser",
+            help="PBKDF2-SHA256 + AES-256-GCM, which the dashboard opens with WebCrypto.",
+        ),
+    ] = False,
+    passphrase_env: PassphraseEnv = None,
+    data_dir: DataDir = None,
+    json: Json = False,
+) -> None:
+    """Export a key for the members' dashboard, sealed with a passphrase of its own.
+
+    The keystore's passphrase (ICN_PASSPHRASE, ICN_PASSPHRASE_FILE or a prompt) opens the
+    key; the export's passphrase is the one the member types in the browser. The file is
+    written with mode 0600; the format is in docs/dashboard.md."""
+    import json as json_lib
+    import os
+    import sys
+
+    from icn.infrastructure import browser_key
+    from icn.infrastructure.passphrase import ENV_PASSPHRASE, PassphraseUnavailable
+
+    if not browser:
+        raise typer.BadParameter("only --browser exports exist so far", param_hint="--browser")
+    if passphrase_env is not None:
+        if not os.environ.get(passphrase_env):
+            raise PassphraseUnavailable(f"no export passphrase: {passphrase_env} is unset or empty")
+        source = {ENV_PASSPHRASE: os.environ[passphrase_env]}
+    elif sys.stdin is not None and sys.stdin.isatty():
+        source = {}  # resolve_passphrase prompts twice
+    else:
+        raise PassphraseUnavailable(
+            "no export passphrase: pass --passphrase-env VAR or run in a terminal"
+        )
+    keystore = keystore_at(data_dir)
+    key = keystore.unlock(name, resolve_passphrase())
+    export_passphrase = resolve_passphrase(confirm=True, env=source)
+    info = keystore.info(name)
+    doc = browser_key.seal(bytes(key), info.did, export_passphrase)
+    fd = os.open(out_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(json_lib.dumps(doc, indent=2) + "\n")
+    if json:
+        print_json({"name": info.name, "did": info.did, "file": str(out_file)})
+    else:
+        out.print(f"exported {info.name} ({info.did}) for the browser to {out_file}")

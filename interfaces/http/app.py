@@ -35,6 +35,7 @@ from icn.interfaces.http import api_docs, log_redaction, streams
 from icn.interfaces.http import telemetry as http_telemetry
 from icn.interfaces.http.auth import AuthController, ChallengeBook, Tokens
 from icn.interfaces.http.caller_classes import CallerClasses
+from icn.interfaces.http.dashboard import serve as dashboard
 from icn.interfaces.http.dependencies import Services
 from icn.interfaces.http.events import EventsController
 from icn.interfaces.http.gate import Gate, provide_principal
@@ -114,8 +115,12 @@ def _security_headers(hsts: bool) -> Callable[[Response[Any]], Awaitable[Respons
     docs = {**headers, "Content-Security-Policy": api_docs.DOCS_CSP}
 
     async def after_request(response: Response[Any]) -> Response[Any]:
-        # The only HTML the node serves is the API docs page, whose scripts are its own files.
+        # HTML is the API docs page (its scripts are its own files) or the dashboard, which
+        # sets its own, stricter CSP (dashboard.serve.DASHBOARD_CSP): a route's own CSP stays.
+        own = response.headers.get("Content-Security-Policy")
         response.headers.update(docs if response.media_type == "text/html" else headers)
+        if own:
+            response.headers["Content-Security-Policy"] = own
         return response
 
     return after_request
@@ -224,6 +229,7 @@ def create_app(
             AuthController,
             coop_routes,
             streams.ws_stream,
+            dashboard.router(),  # the members' dashboard at / (static files; data via the API)
             # /metrics on the API's port unless ICN_METRICS_ADDR gives it a port of its own
             *([http_telemetry.metrics_route(metrics)] if metrics and not metrics_addr else []),
         ],

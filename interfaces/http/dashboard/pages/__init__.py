@@ -1,0 +1,1 @@
+"""Dashboard assets (served by :mod:`icn.interfaces.http.dashboard.serve`)."""

@@ -1,0 +1,8 @@
+// The pages in the navigation, in order. A new page: a module exporting {id, title, render}
+// and one line here.
+
+import coop from "./coop.js";
+import account from "./account.js";
+import log from "./log.js";
+
+export const PAGES = [coop, account, log];
