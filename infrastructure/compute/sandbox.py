@@ -8,8 +8,9 @@ start as an offset from the end) and charge fuel for the bytes they copy, so
 what a run costs depends only on the module, the input and the settings.
 
 The wall-clock guard (epoch interruption) protects this node, not the verdict:
-a run stopped by it raises :class:`WallClockExceeded`, a local failure the
-caller must not report as the task's outcome.
+a run stopped by it raises :class:`WallClockExceeded`, a :class:`LocalFailure`
+the caller must not report as the task's outcome (nor anything else this node
+cannot attribute to the module).
 """
 
 from __future__ import annotations
@@ -54,8 +55,13 @@ class Compiled:
     engine: wasmtime.Engine
 
 
-class WallClockExceeded(Exception):
-    """This node stopped a run that took too long: a local failure, never a task's outcome."""
+class LocalFailure(Exception):
+    """This node could not tell what a run did: never a task's outcome. Run it again, or
+    report nothing for it."""
+
+
+class WallClockExceeded(LocalFailure):
+    """This node stopped a run that took too long."""
 
 
 class _HostTrap(Exception):
@@ -254,10 +260,11 @@ class Sandbox:
             if run.fault is not None:
                 return result(*run.fault)
             # another thread's host exception surfaced here: this run trapped on its own,
-            # and wasmtime-py has dropped its trap code; fuel at 0 can only be running out
+            # and wasmtime-py dropped its trap code; fuel at 0 can only be running out,
+            # anything else (a trap, the wall clock) this node cannot tell apart
             if run.metered and store.get_fuel() == 0:
                 return result(Outcome.OUT_OF_FUEL)
-            return result(Outcome.TRAP, "trap")
+            raise LocalFailure("the run's trap was lost to another thread's host call") from None
         except wasmtime.Trap as trap:
             if run.fault is not None:  # our host exception was taken by another thread
                 return result(*run.fault)
@@ -271,9 +278,11 @@ class Sandbox:
         except wasmtime.WasmtimeError as exc:
             if run.fault is not None:  # as above, our host exception went elsewhere
                 return result(*run.fault)
-            # instantiation refused (a limit, a data segment out of bounds)
-            phase = "call" if called else "instantiation"
-            return result(Outcome.TRAP, f"{phase}: {str(exc).splitlines()[0]}")
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if called:
+                raise LocalFailure(f"the call failed without a trap: {first}") from None
+            # instantiation refused: a limit, a data segment out of bounds
+            return result(Outcome.TRAP, f"instantiation: {first}")
         if not isinstance(status, int) or status != 0:
             return result(Outcome.TRAP, f"run returned {status}")
         return result(Outcome.OK)

@@ -10,7 +10,12 @@ import wasmtime
 
 from icn.domain.compute.abi import MAX_OUTPUT_BYTES, Outcome, RunResult
 from icn.infrastructure.compute.engine import EngineSettings
-from icn.infrastructure.compute.sandbox import Sandbox, WallClockExceeded
+from icn.infrastructure.compute.sandbox import (
+    LocalFailure,
+    Sandbox,
+    WallClockExceeded,
+    _HostTrap,
+)
 
 IMPORTS = """
   (import "icn" "input_len" (func $len (result i32)))
@@ -236,3 +241,21 @@ def test_a_module_compiled_for_another_engine_is_refused_not_judged(sandbox: San
         theirs = other.compile(wasmtime.wat2wasm(SHIFT))
     with pytest.raises(ValueError, match="another sandbox"):
         sandbox.run(theirs, b"HAL", 10**6)
+
+
+def test_a_trap_whose_code_another_thread_took_is_a_local_failure(sandbox: Sandbox) -> None:
+    """The race of the concurrent test, made certain: another thread's host exception is
+    pending in wasmtime-py's global when this run traps, so its own trap code is lost."""
+    import wasmtime._func as wasmtime_func
+
+    crash = sandbox.compile(wasmtime.wat2wasm(module("unreachable")))
+    spin = sandbox.compile(wasmtime.wat2wasm(module("(loop $spin (br $spin)) (i32.const 0)")))
+    try:
+        wasmtime_func.LAST_EXCEPTION = _HostTrap("negative pointer: ptr -1, len 4")
+        with pytest.raises(LocalFailure):
+            sandbox.run(crash, b"", 10**6)
+        wasmtime_func.LAST_EXCEPTION = _HostTrap("negative pointer: ptr -1, len 4")
+        ran_out = sandbox.run(spin, b"", 5_000)  # fuel at 0: that much is certain
+        assert (ran_out.outcome, ran_out.fuel) == (Outcome.OUT_OF_FUEL, 5_000)
+    finally:
+        wasmtime_func.LAST_EXCEPTION = None
