@@ -50,20 +50,38 @@ class CompiledModuleCache:
         """Modules compiled because no good entry was there."""
 
     def _load_secret(self) -> bytes:
+        """This node's cache key, made on first use. It is written whole to a temporary
+        file and linked into place, so a second process opening the cache at the same
+        moment reads the winner's key, never a half-written one."""
         path = self.directory / KEY_FILE
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            secret = path.read_bytes()
-            if len(secret) == 32:
-                return secret
-            log.warning("compiled-module cache key is damaged; making a new one")
-            path.unlink()
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        secret = secrets.token_bytes(32)
+        for _ in range(3):
+            try:
+                secret = path.read_bytes()
+            except FileNotFoundError:
+                pass
+            else:
+                if len(secret) == 32:
+                    return secret
+                log.warning("compiled-module cache key is damaged; making a new one")
+                path.unlink(missing_ok=True)
+            tmp = self._private_file(path, secret := secrets.token_bytes(32))
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                continue  # another process made it first: read theirs
+            finally:
+                tmp.unlink()
+            return secret
+        raise RuntimeError(f"cannot settle the compiled-module cache key in {self.directory}")
+
+    @staticmethod
+    def _private_file(beside: Path, content: bytes) -> Path:
+        """A new 0600 file next to ``beside`` holding ``content``."""
+        tmp = beside.with_name(f".{beside.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as out:
-            out.write(secret)
-        return secret
+            out.write(content)
+        return tmp
 
     def key(self, hash_: str) -> str:
         """The entry name for a module: its hash, the wasmtime version and the settings."""
@@ -109,9 +127,5 @@ class CompiledModuleCache:
         return None
 
     def _write(self, key: str, path: Path, artifact: bytes) -> None:
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(self._mac(key, artifact))
-            out.write(artifact)
+        tmp = self._private_file(path, self._mac(key, artifact) + artifact)
         os.replace(tmp, path)

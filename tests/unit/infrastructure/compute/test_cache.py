@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,36 @@ def test_bytes_that_are_not_the_module_are_not_compiled(tmp_path: Path, sandbox:
     with pytest.raises(ValueError, match="hash"):
         cache.load("00" * 32, BINARY)
     assert cache.compiled == 0
+
+
+def test_a_damaged_key_is_replaced_and_old_entries_are_refused(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    first = CompiledModuleCache(tmp_path / "cache", sandbox)
+    first.load(HASH, BINARY)
+    (tmp_path / "cache" / KEY_FILE).write_bytes(b"short")
+    second = CompiledModuleCache(tmp_path / "cache", sandbox)
+    assert len((tmp_path / "cache" / KEY_FILE).read_bytes()) == 32
+    assert mode(tmp_path / "cache" / KEY_FILE) == 0o600
+    second.load(HASH, BINARY)
+    assert (second.refused, second.compiled) == (1, 1)
+    assert [p.name for p in (tmp_path / "cache").iterdir() if p.name.startswith(".")] == []
+
+
+def test_caches_opened_at_once_settle_on_one_key(tmp_path: Path, sandbox: Sandbox) -> None:
+    opened: list[CompiledModuleCache] = []
+    start = threading.Barrier(8)
+
+    def open_cache() -> None:
+        start.wait()
+        opened.append(CompiledModuleCache(tmp_path / "cache", sandbox))
+
+    threads = [threading.Thread(target=open_cache) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    opened[0].load(HASH, BINARY)
+    for cache in opened[1:]:
+        cache.load(HASH, BINARY)
+        assert (cache.hits, cache.refused) == (1, 0)
