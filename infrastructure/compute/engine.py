@@ -2,9 +2,12 @@
 
 Fuel counts and trap points depend on the wasmtime version and on these
 settings, so both are part of what replicas must share (docs/compute.md) and
-of the compiled-module cache key. The order of the feature switches matters:
-threads and relaxed SIMD go off before SIMD does, because wasmtime rejects
-(and through the C API, aborts the process on) SIMD off while either is on.
+of the compiled-module cache key. Relaxed SIMD must be off whenever SIMD is:
+wasmtime 50's C API panics at ``Engine`` creation on SIMD off with relaxed SIMD
+on, which aborts the Python process (SIGABRT, checked in a subprocess), no
+exception to catch. wasmtime-py applies the switches only when the engine is
+made, so their order here is only for the reader: threads and relaxed SIMD
+off first, then SIMD.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ def config(settings: EngineSettings) -> wasmtime.Config:
     cfg.cranelift_nan_canonicalization = settings.nan_canonicalization
     cfg.epoch_interruption = settings.epoch_interruption
     cfg.max_wasm_stack = settings.max_wasm_stack
-    # Order matters: threads and relaxed SIMD off before SIMD off.
+    # Threads and relaxed SIMD off, then SIMD: SIMD off with relaxed SIMD on aborts.
     cfg.wasm_threads = False
     cfg.wasm_relaxed_simd = False
     cfg.wasm_simd = False
