@@ -3,11 +3,12 @@ runner, the SQL read side and ``icn replay`` all read, so none of them can miss 
 
 from __future__ import annotations
 
+from icn.projections.contracts import CONTRACT_PROJECTIONS
 from icn.projections.governance import GOVERNANCE_PROJECTIONS
 from icn.projections.ledger import LEDGER_PROJECTIONS
 from icn.projections.ports import Projection
 from icn.projections.trust import TRUST_PROJECTIONS
 
 PROJECTIONS: tuple[Projection, ...] = (
-    LEDGER_PROJECTIONS + TRUST_PROJECTIONS + GOVERNANCE_PROJECTIONS
+    LEDGER_PROJECTIONS + TRUST_PROJECTIONS + GOVERNANCE_PROJECTIONS + CONTRACT_PROJECTIONS
 )

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Sequence
 
 from sqlalchemy import Column, Connection, Index, Integer, String, Table, Text, inspect, text
 
+from icn.infrastructure.store.contract_schema import CONTRACT_TABLES
 from icn.infrastructure.store.governance_schema import GOVERNANCE_TABLES
 from icn.infrastructure.store.schema import BigInt, metadata
 
@@ -170,6 +171,7 @@ READ_MODEL_TABLES = (
     trust_revocations,
     trust_epochs,
     *GOVERNANCE_TABLES,
+    *CONTRACT_TABLES,
 )
 """Every table a projection writes (``projection_positions`` aside)."""
 

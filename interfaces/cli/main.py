@@ -55,6 +55,7 @@ COMMANDS: dict[str, str] = {
     "backup": f"{_CLI}.backup:backup",
     "restore": f"{_CLI}.backup:restore",
     "dev": f"{_CLI}.dev:app",
+    "contract": f"{_CLI}.contract:app",
 }
 """Every top-level command: its name and where it lives (imported on use)."""
 
