@@ -84,6 +84,7 @@ def test_bytes_that_do_not_hash_to_the_hash_given_are_refused(sandbox: Sandbox) 
         "(func (result i32) (i32.atomic.load (i32.const 0)))",  # threads
         "(func $tc (return_call $tc))",  # tail calls
         "(table 1 funcref) (table 1 funcref)",  # more than one table
+        "(func (param externref))",  # externref needs the GC heap
     ],
 )
 def test_simd_threads_and_other_features_are_forbidden(sandbox: Sandbox, extra: str) -> None:
