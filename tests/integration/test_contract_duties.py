@@ -21,8 +21,11 @@ from icn.domain.contract import bodies as cb
 from icn.domain.contract.records import ContractRecord, InvocationRecord
 from icn.domain.events.envelope import Event, inspect
 from icn.domain.governance import bodies as gb
+from icn.infrastructure.store.contract_reads import SqlContractReads
 from icn.infrastructure.store.database import parse_database_url
 from icn.infrastructure.store.event_store import SqlEventStore
+from icn.infrastructure.store.read_models import ReadSide
+from icn.projections import contract_views as views
 from tests.conftest import REPO_ROOT
 
 DAY = 86_400_000
@@ -239,3 +242,45 @@ def test_two_nodes_keeping_the_coop_key_sign_the_same_events(
 def inspect_back(wire: bytes) -> Event:
     """A stored event as the envelope decodes it."""
     return decode_stored(wire)
+
+
+def test_a_refused_schedule_run_is_recorded_and_the_read_side_replays(
+    store: SqlEventStore,
+) -> None:
+    """A schedule whose rule refuses is still run once per period (recorded ``refused`` with
+    the code, nothing moved); the read models show every state and ``replay`` rebuilds them
+    and the rules' records identically."""
+    node = founded(store)
+    closed = copy.deepcopy(example("dues"))
+    closed["name"] = "closed"
+    closed["code"]["rules"]["charge"]["body"][0]["cond"] = {"op": "bool", "value": False}
+    node.deploy(closed)
+    node.deploy(example("timebank"))
+    feb_1 = 1_769_904_000_000
+    node.now = feb_1 + 1_000
+    done = node.run()
+    assert [e.type for e in done] == [cb.INVOKED]  # refused by the contract: no execution
+    assert node.invocation(done[0]).state == "refused"
+    assert node.invocation(done[0]).code == "requirement-failed"
+    assert node.run() == [] and node.balance("coop") == 0
+    args = {"sender": node.s.did("alice"), "recipient": node.s.did("bob"), "hours": 1}
+    node.ok(node.invoke("alice", "timebank", "record_service", args))
+    node.run()
+
+    side = ReadSide(store)
+    side.catch_up("demo")
+    reads = SqlContractReads(store.engine)
+    listed = views.contracts(reads, "demo")
+    assert [(c.name, c.invocations) for c in listed.contracts] == [("closed", 1), ("timebank", 1)]
+    assert listed.contracts[0].schedules == [{"rule": "charge", "every": "month", "day": 1}]
+    [run] = views.contract(reads, "demo", "closed").recent
+    assert (run.state, run.code, run.schedule, run.caller) == (
+        "refused",
+        "requirement-failed",
+        0,
+        node.s.coop_did,
+    )
+    [paid] = views.contract(reads, "demo", "timebank").recent
+    assert (paid.state, paid.fuel, len(paid.effects)) == ("executed", 49, 1)
+    report = side.replay()
+    assert report.identical, report.differences
