@@ -266,10 +266,16 @@ class Postgres:
                 f"{sys.executable} -m pip install pgserver (it comes with the test extras)"
             ) from None
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._server = get_server(self.folder / "data", cleanup_mode="stop")
-        known = self._server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{PG_DATABASE}';")
-        if "(1 row)" not in known:
-            self._server.psql(f"CREATE DATABASE {PG_DATABASE};")
+        try:
+            self._server = get_server(self.folder / "data", cleanup_mode="stop")
+            query = f"SELECT 1 FROM pg_database WHERE datname = '{PG_DATABASE}';"
+            known = self._server.psql(query)
+            if "(1 row)" not in known:
+                self._server.psql(f"CREATE DATABASE {PG_DATABASE};")
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise DevClusterError(
+                f"PostgreSQL did not start ({exc}); its log: {self.folder / 'data' / 'log'}"
+            ) from None
         socket_dir = self._socket_dir(str(self._server.get_uri()))
         self.url = (
             f"postgresql+psycopg://postgres:@/{PG_DATABASE}?host={quote(socket_dir, safe='/')}"

@@ -60,6 +60,7 @@ def cluster(
     """Three NATS servers (JetStream cluster, R3 streams, users required), NODES nodes on
     them and a demo coop served by all, until Ctrl-C; then everything is stopped."""
     from icn.infrastructure.dev_cluster import DevCluster, DevClusterError
+    from icn.infrastructure.replication.nats_server import NatsServerError
     from icn.interfaces.cli.writes import check_coop_id
 
     check_coop_id(coop)
@@ -85,19 +86,23 @@ def cluster(
                     node.proc = None
     except KeyboardInterrupt:
         pass
-    except DevClusterError as exc:
+    except (DevClusterError, NatsServerError) as exc:
         failed = str(exc)
     finally:
         # A second Ctrl-C must not cut the stopping short and leave processes behind.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        out.print("stopping: nodes, then NATS" + (", then PostgreSQL" if postgres else ""))
+        started = dev.nats is not None
+        if started:
+            out.print("stopping: nodes, then NATS" + (", then PostgreSQL" if postgres else ""))
         dev.stop()
         if temporary:
             shutil.rmtree(base, ignore_errors=True)
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGINT, signal.default_int_handler)
-    out.print("stopped" + (f"; removed {base}" if temporary else f"; kept {base}"), markup=False)
+    if started:
+        kept = f"; removed {base}" if temporary else f"; kept {base}"
+        out.print(f"stopped{kept}", markup=False)
     if failed:
         err.print(f"error (dev-cluster-failed): {failed}", markup=False, highlight=False)
         raise typer.Exit(1)
