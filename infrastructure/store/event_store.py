@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from eventsourcing.persistence import IntegrityError, OperationalError
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
-from sqlalchemy import Engine, LargeBinary, Text, and_, cast, func, select, union_all
+from sqlalchemy import Engine, Integer, LargeBinary, Text, and_, cast, func, select, union_all
 
 from icn.application.ports import (
     Accepted,
@@ -34,7 +34,7 @@ from icn.infrastructure.store import read_schema as _read_schema
 from icn.infrastructure.store import replication_schema as _replication_schema  # noqa: F401
 from icn.infrastructure.store import schema
 from icn.infrastructure.store.database import SQLITE_LOCK_TIMEOUT_S, Database
-from icn.infrastructure.store.log_rows import LogUnit, head_of, id_of, originator_id
+from icn.infrastructure.store.log_rows import LogUnit, head_of, id_of
 from icn.infrastructure.store.reads import stored_events
 from icn.infrastructure.store.recorders import IcnPostgresRecorder, IcnSQLiteRecorder
 
@@ -50,6 +50,23 @@ TYPES_SQL = (
     " FROM t WHERE t.type IS NOT NULL) SELECT type FROM t"
 )
 """A coop's distinct event types, each the next one in ``log_entries_by_type``."""
+
+
+def _author_number(coop: str, author: str) -> Any:
+    """The number of ``author`` in ``coop`` (``log_authors``), as a scalar subquery: null,
+    matching nothing, for an author without a chain."""
+    a = schema.log_authors
+    return select(a.c.id).where(a.c.coop == coop, a.c.did == author).scalar_subquery()
+
+
+def _originator(coop: str, author: str) -> Any:
+    """eventsourcing's originator id of an author's chain, as a scalar subquery."""
+    a = schema.log_authors
+    return (
+        select(a.c.coop + "/" + cast(a.c.id, Text))
+        .where(a.c.coop == coop, a.c.did == author)
+        .scalar_subquery()
+    )
 
 
 def _entry(row: Any) -> LogEntry:
@@ -135,7 +152,7 @@ def _create(engine: Engine, progress: Progress | None = None) -> list[str]:
     writers = [(p.name, [t.name for t in p.tables]) for p in PROJECTIONS]
     with engine.begin() as conn:
         rebuild = _read_schema.upgrade_layouts(conn, writers)
-    migrate_log_ids(engine, progress)
+    migrate_log(engine, progress)
     schema.metadata.create_all(engine)
     _add_missing_columns(engine)
     hash_id_index(engine, progress)
@@ -144,39 +161,60 @@ def _create(engine: Engine, progress: Progress | None = None) -> list[str]:
     return rebuild
 
 
-def _log_ids_are_text(engine: Engine) -> tuple[bool, bool]:
-    """(the store keeps ``log_entries.event_id`` as hex text, it has ``trusted_ms``)."""
+def _log_layout(engine: Engine) -> tuple[bool, bool, bool]:
+    """(``log_entries.event_id`` is hex text, it has ``trusted_ms``, ``author`` is DID text)."""
     from sqlalchemy import inspect as inspect_db
 
     with engine.connect() as conn:
         tables = inspect_db(conn)
         if "log_entries" not in tables.get_table_names():
-            return False, True
+            return False, True, False
         columns = {c["name"]: c["type"] for c in tables.get_columns("log_entries")}
-    return not isinstance(columns["event_id"], LargeBinary), "trusted_ms" in columns
+    return (
+        not isinstance(columns["event_id"], LargeBinary),
+        "trusted_ms" in columns,
+        not isinstance(columns["author"], Integer),
+    )
 
 
-def migrate_log_ids(engine: Engine, progress: Progress | None = None) -> bool:
-    """Rewrite a log made when event ids were hex text (before storage cut 2, issue 13)
-    with the ids as 32 bytes, in one transaction: a crash leaves the old log whole.
+NUMBER_AUTHORS = (
+    "INSERT INTO log_authors (coop, did) SELECT coop, author FROM {table}"
+    " GROUP BY coop, author ORDER BY MIN(leaf_index)"
+)
+"""Numbers for the authors of a log made before ``log_authors`` (first seen, first numbered)."""
 
-    SQLite: the table is renamed, made anew and copied in steps of
-    :data:`MIGRATE_ROWS` rows (``progress`` shows them); PostgreSQL: one ``ALTER
-    TABLE … TYPE bytea``. Returns whether there was anything to do.
+
+def _renumber_chains(
+    execute: Callable[[str, tuple[Any, ...]], Any],
+    authors: Sequence[Any],
+    advance: Callable[[int], None] | None,
+) -> None:
+    """Rename each author's chain in ``stored_events`` from ``coop/DID`` to ``coop/number``:
+    one statement per author, a range of the library's primary key."""
+    for number, coop, did in authors:
+        done = execute(
+            "UPDATE stored_events SET originator_id = ? WHERE originator_id = ?",
+            (f"{coop}/{number}", f"{coop}/{did}"),
+        )
+        if advance is not None:
+            advance(done.rowcount)
+
+
+def migrate_log(engine: Engine, progress: Progress | None = None) -> bool:
+    """Rewrite a log an earlier release made, in one transaction (a crash leaves the old
+    log whole): event ids as hex text become their 32 bytes (storage cut 2, issue 13),
+    authors named by DID become numbers (``log_authors``, cut 4) in ``log_entries`` and
+    in ``stored_events``' chain keys.
+
+    SQLite: ``log_entries`` is renamed, made anew and copied in steps of
+    :data:`MIGRATE_ROWS` rows; PostgreSQL: ``ALTER TABLE … TYPE``. ``progress`` shows
+    each step. Returns whether there was anything to do.
     """
-    text_ids, has_trusted = _log_ids_are_text(engine)
-    if not text_ids:
+    text_ids, has_trusted, text_authors = _log_layout(engine)
+    if not (text_ids or text_authors):
         return False
     if engine.dialect.name != "sqlite":
-        with engine.begin() as conn:
-            total = int(conn.exec_driver_sql("SELECT count(*) FROM log_entries").scalar() or 0)
-            with progress("log ids", total) if progress else nullcontext(None) as advance:
-                conn.exec_driver_sql(
-                    "ALTER TABLE log_entries ALTER COLUMN event_id TYPE bytea"
-                    " USING decode(event_id, 'hex')"
-                )
-                if advance is not None:
-                    advance(total)
+        _migrate_postgres(engine, text_ids, text_authors, progress)
         return True
     import sqlite3
 
@@ -187,9 +225,21 @@ def migrate_log_ids(engine: Engine, progress: Progress | None = None) -> bool:
         for i in schema.log_entries.indexes
         if i.name != schema.ID_INDEX  # PostgreSQL's; SQLite has the unique constraint
     ]
+    authors_ddl = [str(CreateTable(schema.log_authors, if_not_exists=True).compile(engine))] + [
+        str(CreateIndex(i, if_not_exists=True).compile(engine)) for i in schema.log_authors.indexes
+    ]
     columns = "coop, leaf_index, event_id, author, seq, type, ts, nodes, trusted_ms"
-    old = "coop, leaf_index, icn_unhex(event_id), author, seq, type, ts, nodes, " + (
-        "trusted_ms" if has_trusted else "NULL"
+    old = (
+        "o.coop, o.leaf_index, "
+        + ("icn_unhex(o.event_id)" if text_ids else "o.event_id")
+        + ", "
+        + (
+            "(SELECT a.id FROM log_authors a WHERE a.coop = o.coop AND a.did = o.author)"
+            if text_authors
+            else "o.author"
+        )
+        + ", o.seq, o.type, o.ts, o.nodes, "
+        + ("o.trusted_ms" if has_trusted else "NULL")
     )
     db = sqlite3.connect(
         engine.url.database or "", isolation_level=None, timeout=SQLITE_LOCK_TIMEOUT_S
@@ -197,27 +247,35 @@ def migrate_log_ids(engine: Engine, progress: Progress | None = None) -> bool:
     try:
         db.create_function("icn_unhex", 1, bytes.fromhex, deterministic=True)
         db.execute("BEGIN IMMEDIATE")
-        db.execute("ALTER TABLE log_entries RENAME TO log_entries_hex_ids")
+        db.execute("ALTER TABLE log_entries RENAME TO log_entries_old")
         for index in schema.log_entries.indexes:
             db.execute(f"DROP INDEX IF EXISTS {index.name}")
         for statement in ddl:
             db.execute(statement)
         spans = db.execute(
-            "SELECT coop, count(*), max(leaf_index) FROM log_entries_hex_ids GROUP BY coop"
+            "SELECT coop, count(*), max(leaf_index) FROM log_entries_old GROUP BY coop"
         ).fetchall()
         total = sum(n for _, n, _ in spans)
-        with progress("log ids", total) if progress else nullcontext(None) as advance:
+        if text_authors:
+            for statement in authors_ddl:
+                db.execute(statement)
+            db.execute(NUMBER_AUTHORS.format(table="log_entries_old"))
+            authors = db.execute("SELECT id, coop, did FROM log_authors").fetchall()
+            with progress("chain keys", total) if progress else nullcontext(None) as advance:
+                _renumber_chains(db.execute, authors, advance)
+        label = "log ids" if text_ids else "log authors"
+        with progress(label, total) if progress else nullcontext(None) as advance:
             for coop, _, last in spans:
                 for start in range(0, last + 1, MIGRATE_ROWS):
                     done = db.execute(
                         f"INSERT INTO log_entries ({columns}) SELECT {old}"
-                        " FROM log_entries_hex_ids WHERE coop = ? AND leaf_index >= ?"
-                        " AND leaf_index < ?",
+                        " FROM log_entries_old o WHERE o.coop = ? AND o.leaf_index >= ?"
+                        " AND o.leaf_index < ?",
                         (coop, start, start + MIGRATE_ROWS),
                     )
                     if advance is not None:
                         advance(done.rowcount)
-        db.execute("DROP TABLE log_entries_hex_ids")
+        db.execute("DROP TABLE log_entries_old")
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:
@@ -226,6 +284,48 @@ def migrate_log_ids(engine: Engine, progress: Progress | None = None) -> bool:
     finally:
         db.close()
     return True
+
+
+def _migrate_postgres(
+    engine: Engine, text_ids: bool, text_authors: bool, progress: Progress | None
+) -> None:
+    """:func:`migrate_log` on PostgreSQL: one transaction, then a ``VACUUM`` of the chain
+    keys' old rows (eventsourcing's table leaves autovacuum to 100 million dead rows)."""
+    with engine.begin() as conn:
+        total = int(conn.exec_driver_sql("SELECT count(*) FROM log_entries").scalar() or 0)
+        if text_authors:
+            schema.log_authors.create(conn, checkfirst=True)
+            conn.exec_driver_sql(NUMBER_AUTHORS.format(table="log_entries"))
+            authors = conn.exec_driver_sql("SELECT id, coop, did FROM log_authors").all()
+            with progress("chain keys", total) if progress else nullcontext(None) as advance:
+                _renumber_chains(
+                    lambda sql, p: conn.exec_driver_sql(sql.replace("?", "%s"), p),
+                    authors,
+                    advance,
+                )
+            conn.exec_driver_sql(
+                "CREATE FUNCTION pg_temp.icn_author_number(c text, d text) RETURNS bigint"
+                " LANGUAGE sql STABLE AS $$SELECT id FROM log_authors"
+                " WHERE coop = c AND did = d$$"
+            )
+            with progress("log authors", total) if progress else nullcontext(None) as advance:
+                conn.exec_driver_sql(
+                    "ALTER TABLE log_entries ALTER COLUMN author TYPE bigint"
+                    " USING pg_temp.icn_author_number(coop, author)"
+                )
+                if advance is not None:
+                    advance(total)
+        if text_ids:
+            with progress("log ids", total) if progress else nullcontext(None) as advance:
+                conn.exec_driver_sql(
+                    "ALTER TABLE log_entries ALTER COLUMN event_id TYPE bytea"
+                    " USING decode(event_id, 'hex')"
+                )
+                if advance is not None:
+                    advance(total)
+    if text_authors:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM stored_events")
 
 
 def hash_id_index(engine: Engine, progress: Progress | None = None) -> bool:
@@ -317,7 +417,7 @@ class SqlEventStore:
         Read-model tables made by a release with another layout are dropped and made
         anew (:func:`~icn.infrastructure.store.read_schema.upgrade_layouts`); returns
         the projections whose read models the next catch-up rebuilds from the log. A
-        log with hex-text event ids is rewritten first (:func:`migrate_log_ids`, shown
+        log with hex-text event ids is rewritten first (:func:`migrate_log`, shown
         by ``progress``).
         """
         self._recorder.create_table()
@@ -370,7 +470,7 @@ class SqlEventStore:
         with self.engine.connect() as conn:
             row = conn.execute(
                 select(s.c.originator_version, s.c.state)
-                .where(s.c.originator_id == originator_id(coop, author))
+                .where(s.c.originator_id == _originator(coop, author))
                 .order_by(s.c.originator_version.desc())
                 .limit(1)
             ).first()
@@ -385,7 +485,7 @@ class SqlEventStore:
         with self.engine.connect() as conn:
             state = conn.execute(
                 select(s.c.state).where(
-                    s.c.originator_id == originator_id(coop, author), s.c.originator_version == seq
+                    s.c.originator_id == _originator(coop, author), s.c.originator_version == seq
                 )
             ).scalar()
         return id_of(bytes(state)) if state is not None else None
@@ -470,7 +570,7 @@ class SqlEventStore:
         return select(e.c.coop, e.c.leaf_index, e.c.event_id, s.c.state, e.c.trusted_ms).join(
             s,
             and_(
-                s.c.originator_id == e.c.coop + "/" + e.c.author,
+                s.c.originator_id == e.c.coop + "/" + cast(e.c.author, Text),
                 s.c.originator_version == e.c.seq,
             ),
         )
@@ -541,7 +641,7 @@ class SqlEventStore:
             query = select(merged).order_by(merged.c.leaf_index).limit(limit)
         else:
             if author:
-                base = base.where(e.c.author == author)
+                base = base.where(e.c.author == _author_number(coop, author))
             if type_prefix:
                 base = base.where(e.c.type.startswith(type_prefix, autoescape=True))
             query = base.order_by(e.c.leaf_index).limit(limit)

@@ -31,21 +31,30 @@ class Cursor(Protocol):
 
 
 HEADS_SQL = (
-    "WITH n(name) AS (VALUES {names})"
-    " SELECT 'h' AS k, s.originator_id AS name, s.originator_version AS seq, s.state"
+    "WITH n(name, did) AS (SELECT coop || '/' || id, did FROM log_authors"
+    " WHERE coop = ? AND did IN ({marks}))"
+    " SELECT 'h' AS k, n.did AS name, s.originator_version AS seq, s.state"
     " FROM n JOIN stored_events s ON s.originator_id = n.name AND s.originator_version ="
     " (SELECT MAX(m.originator_version) FROM stored_events m WHERE m.originator_id = n.name)"
+    " UNION ALL SELECT 'a', did, id, NULL FROM log_authors WHERE coop = ? AND did IN ({marks})"
     " UNION ALL SELECT 'c', did, 0, NULL FROM coops WHERE coop = ?"
     " UNION ALL SELECT 'q', author, 0, NULL FROM quarantine WHERE coop = ? AND author IN ({marks})"
 )
-"""Heads, coop DID and fork flags of some chains of one coop, in one statement.
+"""Heads, author numbers, coop DID and fork flags of some chains of one coop, in one
+statement (parameters: coop, the DIDs; coop, the DIDs; coop; coop, the DIDs).
 
 Each head is one scalar ``MAX`` per named originator, which SQLite and PostgreSQL
 answer by one descent of the primary key (PostgreSQL: an index-only backward scan
 with ``LIMIT 1``). ``MAX(...) GROUP BY originator_id`` over ``IN (...)`` did not:
 both engines read the author's whole chain, so a single append at chain length
 59,500 cost 13x one at 500 (PostgreSQL even chose a sequential scan of the table).
+An author without a number (``log_authors``) has no chain yet.
 """
+
+
+def heads_params(coop: str, names: Sequence[str]) -> list[Any]:
+    """:data:`HEADS_SQL`'s parameters for ``names`` (author DIDs) of ``coop``."""
+    return [coop, *names, coop, *names, coop, coop, *names]
 
 
 class CursorView:
@@ -62,6 +71,8 @@ class CursorView:
         self._heads: dict[tuple[str, str], ChainHead | None] = {}
         self._dids: dict[str, str | None] = {}
         self._flagged: set[tuple[str, str]] = set()
+        self.numbers: dict[tuple[str, str], int] = {}
+        """Author numbers (``log_authors``) of the chains read so far."""
         by_coop: dict[str, set[str]] = {}
         for coop, author in chains:
             by_coop.setdefault(coop, set()).add(author)
@@ -73,19 +84,17 @@ class CursorView:
         return list(self._c.fetchall())
 
     def _prefetch(self, coop: str, names: list[str]) -> None:
-        sql = HEADS_SQL.format(
-            names=",".join(["(?)"] * len(names)), marks=",".join("?" * len(names))
-        )
-        originators = [originator_id(coop, n) for n in names]
-        rows = self._rows(sql, [*originators, coop, coop, *names])
+        sql = HEADS_SQL.format(marks=",".join("?" * len(names)))
+        rows = self._rows(sql, heads_params(coop, names))
         self._dids[coop] = None
         for name in names:
             self._heads[(coop, name)] = None
-        prefix = len(coop) + 1
         for r in rows:
             if r["k"] == "h":
                 head = head_of(bytes(r["state"]))
-                self._heads[(coop, r["name"][prefix:])] = ChainHead(r["seq"], head.id, head.ts)
+                self._heads[(coop, r["name"])] = ChainHead(r["seq"], head.id, head.ts)
+            elif r["k"] == "a":
+                self.numbers[(coop, r["name"])] = int(r["seq"])
             elif r["k"] == "c":
                 self._dids[coop] = r["name"]
             else:
@@ -100,9 +109,13 @@ class CursorView:
     def id_at(self, coop: str, author: str, seq: int) -> str | None:
         # Rare (duplicates and forks only): read the stored event by the
         # library's primary key rather than keep an index for it.
+        self.head(coop, author)  # prefetches the author's number with the head
+        number = self.numbers.get((coop, author))
+        if number is None:
+            return None
         rows = self._rows(
             "SELECT state FROM stored_events WHERE originator_id = ? AND originator_version = ?",
-            [originator_id(coop, author), seq],
+            [originator_id(coop, number), seq],
         )
         return id_of(bytes(rows[0]["state"])) if rows else None
 
@@ -173,15 +186,30 @@ class LogUnit:
         self.decide = decide
         self.decision = Decision((), (), 0)
         self.positions: list[int] = []
+        self.numbers: dict[tuple[str, str], int] = {}
+        """The author number of every chain the decision appends to."""
 
     def run_decision(self, c: Cursor, placeholder: str) -> list[StoredEvent]:
-        """Decide against the transaction's view; return the stored events to insert."""
-        self.decision = self.decide(CursorView(c, placeholder, self.chains))
+        """Decide against the transaction's view; return the stored events to insert.
+
+        An author's first event gives the author a number (``log_authors``), in this
+        transaction. ``topic`` is left empty: the event's type is in its bytes and in
+        ``log_entries``, and nothing reads the library's copy.
+        """
+        view = CursorView(c, placeholder, self.chains)
+        self.decision = self.decide(view)
+        numbers = self.numbers = view.numbers
+        insert = "INSERT INTO log_authors (coop, did) VALUES (?, ?) RETURNING id"
+        for a in self.decision.accepted:
+            key = (a.event.coop, a.event.author)
+            if key not in numbers:
+                c.execute(insert.replace("?", placeholder), key)
+                numbers[key] = int(c.fetchall()[0]["id"])
         return [
             StoredEvent(
-                originator_id=originator_id(a.event.coop, a.event.author),
+                originator_id=originator_id(a.event.coop, numbers[(a.event.coop, a.event.author)]),
                 originator_version=a.event.seq,
-                topic=a.event.type,
+                topic="",
                 state=a.wire,
             )
             for a in self.decision.accepted
@@ -208,9 +236,10 @@ def id_of(wire: bytes) -> str:
     return _head_decoder.decode(wire).id
 
 
-def originator_id(coop: str, author: str) -> str:
-    """eventsourcing's originator for one author's chain in one coop."""
-    return f"{coop}/{author}"
+def originator_id(coop: str, number: int) -> str:
+    """eventsourcing's originator for one author's chain in one coop: the coop and the
+    author's number in ``log_authors`` (not the ~56-byte DID, see there)."""
+    return f"{coop}/{number}"
 
 
 class LogRowWriter:
@@ -274,8 +303,9 @@ class LogRowWriter:
                 positions[i] = leaf
                 completed = frontier.append(leaf_hash(bytes.fromhex(e.id)))
                 nodes = b"".join(h for _, _, h in completed)  # level 0 first
+                author = batch.numbers[(coop, e.author)]
                 entries.append(
-                    (coop, leaf, id_bytes(e.id), e.author, e.seq, e.type, e.ts, nodes, a.trusted_ms)
+                    (coop, leaf, id_bytes(e.id), author, e.seq, e.type, e.ts, nodes, a.trusted_ms)
                 )
                 if e.type == COOP_FOUNDED:
                     founded.append((coop, e.author, e.id))

@@ -135,8 +135,9 @@ class SqlReplicationState:
     def outbox_heads(self, coop: str, start: int, limit: int) -> list[OutboxHead]:
         """Position, id, type and author of up to ``limit`` leaves from ``start`` (no bytes)."""
         rows = self._raw(
-            "SELECT leaf_index, event_id, type, author, trusted_ms FROM log_entries"
-            " WHERE coop = ? AND leaf_index >= ? ORDER BY leaf_index LIMIT ?",
+            "SELECT e.leaf_index, e.event_id, e.type, a.did, e.trusted_ms FROM log_entries e"
+            " JOIN log_authors a ON a.id = e.author"
+            " WHERE e.coop = ? AND e.leaf_index >= ? ORDER BY e.leaf_index LIMIT ?",
             [coop, start, limit],
         )
         return [OutboxHead(int(r[0]), bytes(r[1]).hex(), r[2], r[3], r[4]) for r in rows]

@@ -74,13 +74,30 @@ secondary index holds the key anyway, and its pages pack full)."""
 # BigInteger is INTEGER on SQLite so that an INTEGER PRIMARY KEY stays the rowid.
 BigInt = BigInteger().with_variant(Integer(), "sqlite")
 
+log_authors = Table(
+    "log_authors",
+    metadata,
+    Column("id", BigInt, primary_key=True, autoincrement=True),
+    Column("coop", String(64), nullable=False),
+    Column("did", Text, nullable=False),
+    Index("log_authors_by_did", "coop", "did", unique=True),
+)
+"""A number for each (coop, author DID) with a chain in the store, given in the transaction
+that stores the author's first event and never changed. One row per author.
+
+The chain key and the log rows name the author by it: ``stored_events.originator_id`` is
+``<coop>/<number>`` and ``log_entries.author`` is the number. A DID is ~56 bytes of text;
+it was repeated in both tables' rows and in their primary key and author index, four
+times per event (storage cut 4, issue 13: ``bench/storage.py``). Stores made before are
+rewritten at open (``event_store.migrate_log``)."""
+
 log_entries = Table(
     "log_entries",
     metadata,
     Column("coop", String(64), primary_key=True),
     Column("leaf_index", BigInt, primary_key=True, autoincrement=False),
     Column("event_id", EventId, nullable=False),
-    Column("author", Text, nullable=False),
+    Column("author", BigInt, nullable=False),
     Column("seq", BigInt, nullable=False),
     Column("type", Text, nullable=False),
     Column("ts", BigInt, nullable=False),
@@ -96,7 +113,9 @@ log_entries = Table(
 
 ``event_id`` is the id's 32 bytes (:class:`EventId`; raw SQL converts with
 :func:`id_bytes` and ``.hex()``). Stores made when it was hex text are rewritten
-at start (``event_store.migrate_log_ids``).
+at start (``event_store.migrate_log``). ``author`` is the author's number in
+:data:`log_authors`, so the event's stored row is ``stored_events`` at
+(``coop || '/' || author``, ``seq``).
 
 ``nodes`` holds the hashes of the complete subtrees this leaf completes,
 level 0 (the leaf hash) first: subtree (level, idx) ends at leaf

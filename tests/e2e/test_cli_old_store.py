@@ -12,7 +12,7 @@ from support.coops import write_jsonl
 from support.ledger_story import ledger_story
 
 EARLIER_RELEASE = (
-    # log_entries with the event id as 64 hex characters
+    # log_entries with the event id as 64 hex characters and the author's DID
     "ALTER TABLE log_entries RENAME TO log_entries_new",
     "DROP INDEX log_entries_by_author",
     "DROP INDEX log_entries_by_type",
@@ -20,9 +20,14 @@ EARLIER_RELEASE = (
     " event_id VARCHAR(64) NOT NULL, author TEXT NOT NULL, seq INTEGER NOT NULL,"
     " type TEXT NOT NULL, ts INTEGER NOT NULL, nodes BLOB NOT NULL, trusted_ms INTEGER,"
     " PRIMARY KEY (coop, leaf_index), UNIQUE (event_id)) WITHOUT ROWID",
-    "INSERT INTO log_entries SELECT coop, leaf_index, lower(hex(event_id)), author, seq, type,"
-    " ts, nodes, trusted_ms FROM log_entries_new",
+    "INSERT INTO log_entries SELECT e.coop, e.leaf_index, lower(hex(e.event_id)), a.did, e.seq,"
+    " e.type, e.ts, e.nodes, e.trusted_ms FROM log_entries_new e"
+    " JOIN log_authors a ON a.id = e.author",
     "DROP TABLE log_entries_new",
+    # the chain keys with the author's DID, and no author numbers
+    "UPDATE stored_events SET originator_id = (SELECT a.coop || '/' || a.did"
+    " FROM log_authors a WHERE a.coop || '/' || a.id = stored_events.originator_id)",
+    "DROP TABLE log_authors",
     "CREATE INDEX log_entries_by_author ON log_entries (coop, author, leaf_index)",
     "CREATE INDEX log_entries_by_type ON log_entries (coop, type, leaf_index)",
     # the ledger's read models keyed by (coop, DID), history rows with the event id
@@ -65,6 +70,7 @@ def test_an_earlier_release_data_dir_reads_the_same_after_opening(
     # the end, as the long commands do); stdout stays the one JSON document.
     assert json.loads(first.stdout) == history
     shown = first.stderr.decode().splitlines()
+    assert f"chain keys: {len(events):,}/{len(events):,} (100%)" in shown, shown
     assert f"log ids: {len(events):,}/{len(events):,} (100%)" in shown, shown
     assert f"read models: {len(events):,}/{len(events):,} (100%)" in shown, shown
     caught_up = icn("balance", *args, "--did", alice, "--json")
@@ -77,4 +83,7 @@ def test_an_earlier_release_data_dir_reads_the_same_after_opening(
     assert report["identical"] is True and report["events"] == len(events)
     with sqlite3.connect(node_dir / "icn.sqlite3") as db:
         kinds = {t for (t,) in db.execute("SELECT DISTINCT typeof(event_id) FROM log_entries")}
-    assert kinds == {"blob"}
+        authors = {t for (t,) in db.execute("SELECT DISTINCT typeof(author) FROM log_entries")}
+        keys = [k for (k,) in db.execute("SELECT originator_id FROM stored_events")]
+    assert kinds == {"blob"} and authors == {"integer"}
+    assert keys and not [k for k in keys if "did:" in k]

@@ -20,7 +20,7 @@ from sqlalchemy import create_engine, event, insert, text
 
 from icn.infrastructure.store import schema
 from icn.infrastructure.store.event_store import SqlEventStore
-from icn.infrastructure.store.log_rows import HEADS_SQL
+from icn.infrastructure.store.log_rows import HEADS_SQL, heads_params
 from icn.infrastructure.store.reads import stored_events
 
 COOP, BUSY, RARE, NODE = "c", "did:key:busy", "did:key:rare", "did:key:node"
@@ -40,6 +40,7 @@ def fill(store: SqlEventStore, size: int) -> None:
     early on, everything else by one busy author; a node's checkpoint every 100."""
     entries, events = [], []
     seqs: dict[str, int] = {}
+    numbers = {BUSY: 1, RARE: 2}  # log_authors
     for leaf in range(size):
         author = RARE if leaf in (1, 2, 3) else BUSY
         kind = "coop.Founded" if leaf == 0 else "ledger.EntryRecorded"
@@ -51,7 +52,7 @@ def fill(store: SqlEventStore, size: int) -> None:
                 "coop": COOP,
                 "leaf_index": leaf,
                 "event_id": event_id,
-                "author": author,
+                "author": numbers[author],
                 "seq": seq,
                 "type": kind,
                 "ts": leaf,
@@ -61,7 +62,7 @@ def fill(store: SqlEventStore, size: int) -> None:
         )
         events.append(
             {
-                "originator_id": f"{COOP}/{author}",
+                "originator_id": f"{COOP}/{numbers[author]}",
                 "originator_version": seq,
                 "topic": kind,
                 "state": wire,
@@ -70,6 +71,10 @@ def fill(store: SqlEventStore, size: int) -> None:
     db = store.database
     writer = create_engine(f"sqlite:///{db.sqlite_path}") if db.is_sqlite else store.engine
     with writer.begin() as conn:
+        conn.execute(
+            insert(schema.log_authors),
+            [{"id": n, "coop": COOP, "did": did} for did, n in numbers.items()],
+        )
         conn.execute(insert(schema.log_entries), entries)
         conn.execute(insert(stored_events), events)
         conn.execute(insert(schema.log_trees), [{"coop": COOP, "size": size, "edge": bytes(32)}])
@@ -130,10 +135,10 @@ def sqlite_steps(store: SqlEventStore) -> dict[str, int]:
         return 0
 
     conn.set_progress_handler(step, 1)
-    sql = HEADS_SQL.format(names="(?),(?)", marks="?,?")
-    conn.execute(sql, [f"{COOP}/{BUSY}", f"{COOP}/{RARE}", COOP, COOP, BUSY, RARE]).fetchall()
+    sql = HEADS_SQL.format(marks="?,?")
+    conn.execute(sql, heads_params(COOP, [BUSY, RARE])).fetchall()
     steps[0] = 0
-    conn.execute(sql, [f"{COOP}/{BUSY}", f"{COOP}/{RARE}", COOP, COOP, BUSY, RARE]).fetchall()
+    conn.execute(sql, heads_params(COOP, [BUSY, RARE])).fetchall()
     found["write path: chain heads"] = steps[0]
     conn.close()
     return found
@@ -177,8 +182,8 @@ def test_postgres_plans_read_the_indexes(pg_cluster: Any, tmp_path: Any) -> None
         for read in paths(store).values():
             read()
         event.remove(store.engine, "before_cursor_execute", keep)
-        sql = HEADS_SQL.format(names="(%s)", marks="%s").replace("?", "%s")
-        statements.append((sql, (f"{COOP}/{BUSY}", COOP, COOP, BUSY)))
+        sql = HEADS_SQL.format(marks="%s").replace("?", "%s")
+        statements.append((sql, tuple(heads_params(COOP, [BUSY]))))
         with store.engine.connect() as conn:
             # A tiny table is cheapest to read whole; forbid that, so the plan shows
             # what the query can use, as it would on a large log.

@@ -295,8 +295,10 @@ def chain_heads(data: Path, coop: str) -> dict[str, tuple[int, str]]:
     """Every author's (seq, id) head in the coop."""
     with _db(data) as db:
         rows = db.execute(
-            "SELECT author, seq, lower(hex(event_id)) FROM log_entries e WHERE coop = ? AND seq = "
-            "(SELECT MAX(seq) FROM log_entries f WHERE f.coop = e.coop AND f.author = e.author)",
+            # Authors by DID: each store numbers its authors in the order it met them.
+            "SELECT a.did, e.seq, lower(hex(e.event_id)) FROM log_entries e"
+            " JOIN log_authors a ON a.id = e.author WHERE e.coop = ? AND e.seq ="
+            " (SELECT MAX(seq) FROM log_entries f WHERE f.coop = e.coop AND f.author = e.author)",
             (coop,),
         ).fetchall()
     return {a: (s, i) for a, s, i in rows}
