@@ -98,12 +98,12 @@ function render(root, ctx) {
         historyBody)), more),
   );
 
-  async function loadBalances() {
-    const b = await api(ctx.coopPath(`/accounts/${me}/balances`));
+  async function loadBalances(early) {
+    const b = await (early || api(ctx.coopPath(`/accounts/${me}/balances`)));
     fill(cards, currencies.map((c) => {
       const a = b.accounts[c.code] || { balance: 0, credit_limit: 0, available: 0 };
       return h("div", {},
-        h("p", { class: "muted" }, `${c.code} (${c.unit}s)`),
+        h("p", { class: "muted" }, c.unit && `${c.unit}s` !== c.code ? `${c.code} (${c.unit}s)` : c.code),
         h("p", { class: "big", id: `balance-${c.code}`, "data-units": a.balance }, display(a.balance, c.decimals)),
         h("p", {}, `Credit limit ${display(a.credit_limit, c.decimals)} · available ${display(a.available, c.decimals)}`));
     }));
@@ -144,9 +144,9 @@ function render(root, ctx) {
   }
   more.addEventListener("click", () => loadHistory(false));
 
-  async function refresh() {
+  async function refresh(early) {
     try {
-      const limits = await loadBalances();
+      const limits = await loadBalances(early);
       await Promise.all([loadChart(limits), loadHistory(true)]);
     } catch (err) {
       note.textContent = `Could not load your account: ${err.message}`;
@@ -224,9 +224,15 @@ function render(root, ctx) {
 
   (async () => {
     try {
-      coop = await ctx.cached("coop", ctx.coopPath());
+      // The three first answers at once: the balance is what a member came for.
+      const early = api(ctx.coopPath(`/accounts/${me}/balances`));
+      early.catch(() => {});
+      const [coopInfo, page] = await Promise.all([
+        ctx.cached("coop", ctx.coopPath()),
+        ctx.cached("members", ctx.coopPath("/members?limit=1000")),
+      ]);
+      coop = coopInfo;
       currencies = coop.currencies;
-      const page = await ctx.cached("members", ctx.coopPath("/members?limit=1000"));
       members = page.members.filter((m) => m.did !== me);
       const opt = (m) => h("option", { value: m.did }, shortDid(m.did));
       fill(payTo, members.filter((m) => m.status === "active").map(opt));
@@ -234,7 +240,7 @@ function render(root, ctx) {
       fill(payCurrency, currencies.map((c) => h("option", { value: c.code }, c.code)));
       fill(fCurrency, h("option", { value: "" }, "all"), currencies.map((c) => h("option", { value: c.code }, c.code)));
       if (!ctx.key()) passLabel.hidden = false;
-      await refresh();
+      await refresh(early);
     } catch (err) {
       note.textContent = `Could not load your account: ${err.message}`;
       note.className = "status error";
