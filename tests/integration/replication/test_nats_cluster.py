@@ -34,6 +34,8 @@ def test_an_r3_stream_keeps_publishing_and_consuming_without_its_leader(tmp_path
         js = nc.jetstream()
         info = await ensure_stream(js, COOP, default_replicas(nc))
         assert info.config.num_replicas == 3
+        # A node that counts fewer servers (one was down as it started) never shrinks it.
+        assert (await ensure_stream(js, COOP, 1)).config.num_replicas == 3
 
         publisher = JetStreamPublisher(nc)
         stop = asyncio.Event()
