@@ -15,6 +15,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
 
@@ -98,7 +100,8 @@ def permissive_config() -> wasmtime.Config:
 
 
 class EpochTicker:
-    """Advances an engine's epoch every :data:`EPOCH_TICK_SECONDS` from one daemon thread.
+    """Advances an engine's epoch every :data:`EPOCH_TICK_SECONDS` from one daemon thread,
+    while at least one run is in progress (an idle executor does not wake 100 times a second).
 
     A run sets its deadline in ticks, so concurrent runs on one engine each get their
     own wall-clock budget (a one-shot timer per run would interrupt every other run
@@ -110,9 +113,11 @@ class EpochTicker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._busy = threading.Condition()
+        self._runs = 0
 
     def start(self) -> None:
-        """Start ticking (idempotent)."""
+        """Start the thread (idempotent); it ticks only inside :meth:`running`."""
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._tick, name="wasm-epoch", daemon=True)
@@ -121,11 +126,29 @@ class EpochTicker:
     def stop(self) -> None:
         """Stop ticking and wait for the thread."""
         self._stop.set()
+        with self._busy:
+            self._busy.notify_all()
         with self._lock:
             thread, self._thread = self._thread, None
         if thread is not None:
             thread.join()
 
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        """Tick for as long as the ``with`` block (one run) lasts."""
+        with self._busy:
+            self._runs += 1
+            self._busy.notify_all()
+        try:
+            yield
+        finally:
+            with self._busy:
+                self._runs -= 1
+
     def _tick(self) -> None:
-        while not self._stop.wait(EPOCH_TICK_SECONDS):
-            self._engine.increment_epoch()
+        while not self._stop.is_set():
+            with self._busy:
+                while self._runs == 0 and not self._stop.is_set():
+                    self._busy.wait()
+            if not self._stop.wait(EPOCH_TICK_SECONDS):
+                self._engine.increment_epoch()

@@ -229,7 +229,10 @@ class Sandbox:
             raise RuntimeError("one run at a time per thread")
         _current.run = run
         try:
-            return self._call(run, compiled.module, fuel_limit)
+            if self._ticker is None:
+                return self._call(run, compiled.module, fuel_limit)
+            with self._ticker.running():
+                return self._call(run, compiled.module, fuel_limit)
         finally:
             _current.run = None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 import threading
+import time
 
 import pytest
 import wasmtime
@@ -259,3 +260,30 @@ def test_a_trap_whose_code_another_thread_took_is_a_local_failure(sandbox: Sandb
         assert (ran_out.outcome, ran_out.fuel) == (Outcome.OUT_OF_FUEL, 5_000)
     finally:
         wasmtime_func.LAST_EXCEPTION = None
+
+
+def test_the_epoch_stands_still_between_runs() -> None:
+    """An idle executor's ticker sleeps: a deadline one tick away set while no run is in
+    progress is still ahead after ten ticks' time, then passes once a run makes it tick."""
+    with Sandbox(wall_clock_seconds=0.05) as box:
+        bare = (
+            '(module (memory (export "memory") 1) (func (export "run") (result i32) i32.const 0))'
+        )
+        compiled = box.compile(wasmtime.wat2wasm(bare))
+        store = wasmtime.Store(box.engine)
+        store.set_fuel(1_000)
+        store.set_epoch_deadline(1)
+        time.sleep(0.1)
+        instance = wasmtime.Linker(box.engine).instantiate(store, compiled.module)  # no imports
+        run = instance.exports(store)["run"]
+        assert isinstance(run, wasmtime.Func)
+        assert run(store) == 0
+        with pytest.raises(WallClockExceeded):  # the ticker does run during a run
+            box.run(
+                box.compile(wasmtime.wat2wasm(module("(loop $l (br $l)) (i32.const 0)"))),
+                b"",
+                10**15,
+            )
+        with pytest.raises(wasmtime.Trap) as trapped:
+            run(store)
+        assert trapped.value.trap_code is wasmtime.TrapCode.INTERRUPT
