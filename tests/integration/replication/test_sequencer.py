@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from support.coops import CoopScript
-from support.nats import run_bounded, sample_events
+from support.nats import run_bounded, sample_events, start_nats_cluster
 
 from icn.application.ports import Accepted
 from icn.application.sequencing import StreamMoved, StreamUnavailable
@@ -137,3 +138,30 @@ def test_the_sequencer_refuses_to_block_its_own_loop(link: NatsLink) -> None:
 
     with pytest.raises(RuntimeError, match="must not run on the event loop"):
         link.submit(on_the_loop()).result(10)
+
+
+def test_on_a_cluster_one_event_requests_go_in_as_a_batch_not_a_chain(tmp_path: Path) -> None:
+    # A chain's Nats-Expected-Last-Msg-Id let two nodes' writes both pass the leader of an
+    # R3 stream, after which no replica could apply one and the stream took no more writes
+    # (nats-server 2.15.1; tests/e2e/test_dev_cluster_chaos.py found it).
+    cluster = start_nats_cluster(tmp_path)
+    link = NatsLink(thread="test-sequencer-cluster")
+    try:
+        client = asyncio.run(link.connect(cluster.urls, name="test", credentials=None))
+        link.submit(ensure_stream(client.jetstream(), COOP, 3)).result(20)
+        s = CoopScript(COOP)
+        sequencer = _sequencer(link)
+        sequencer.prepare([COOP])
+        events = [s.found({"alice": ["admin"], "bob": []}), s.pay("alice", "bob", 5)]
+        assert sequencer.sequence(COOP, 0, _accepted(*events), atomic=False) == 2
+
+        async def headers() -> list[dict[str, str]]:
+            js = client.jetstream()
+            return [dict((await js.get_msg(stream_name(COOP), n)).headers or {}) for n in (1, 2)]
+
+        first, second = link.submit(headers()).result(20)
+        assert "Nats-Expected-Last-Msg-Id" not in second and "Nats-Batch-Id" in second
+        assert first["Nats-Expected-Last-Sequence"] == "0"
+    finally:
+        asyncio.run(link.close())
+        cluster.stop()
