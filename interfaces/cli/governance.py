@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -339,7 +340,8 @@ def recount_cmd(
     check_coop_id(coop)
     node = open_node(settings_for(data_dir))
     try:
-        result = recount_proposal(node.store, coop, check_event_id(proposal, "'ID'"))
+        reopen = partial(SqlEventStore, node.store.database)  # each verifying worker's own
+        result = recount_proposal(node.store, coop, check_event_id(proposal, "'ID'"), reopen)
     finally:
         node.close()
     doc = msgspec.to_builtins(result)

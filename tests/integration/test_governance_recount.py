@@ -4,6 +4,7 @@ every ballot's and delegation's signature again from the stored bytes."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -27,14 +28,21 @@ class Tampered:
         self._store = store
         self._id = event_id
 
-    def entries(self, coop: str) -> Iterator[LogEntry]:
-        for entry in self._store.entries(coop):
-            if entry.event_id == self._id:
-                sig = entry.wire.index(b'"sig":"') + 7
-                flipped = b"0" if entry.wire[sig : sig + 1] != b"0" else b"1"
-                wire = entry.wire[:sig] + flipped + entry.wire[sig + 1 :]
-                entry = msgspec.structs.replace(entry, wire=wire)
-            yield entry
+    def _altered(self, entry: LogEntry) -> LogEntry:
+        if entry.event_id != self._id:
+            return entry
+        sig = entry.wire.index(b'"sig":"') + 7
+        flipped = b"0" if entry.wire[sig : sig + 1] != b"0" else b"1"
+        return msgspec.structs.replace(
+            entry, wire=entry.wire[:sig] + flipped + entry.wire[sig + 1 :]
+        )
+
+    def entries(self, coop: str, start: int = 0, stop: int | None = None) -> Iterator[LogEntry]:
+        for entry in self._store.entries(coop, start, stop):
+            yield self._altered(entry)
+
+    def page(self, coop: str, **filters: Any) -> list[LogEntry]:
+        return [self._altered(e) for e in self._store.page(coop, **filters)]
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
@@ -70,3 +78,13 @@ def test_recount_verifies_every_ballot_and_delegation(store: SqlEventStore) -> N
     assert forged.closed and not forged.matches
     assert forged.bad_signatures == [votes[2].id]
     assert forged.outcome == "accepted"  # the same tally: only the signature is wrong
+
+    # The workers read the store themselves (as icn governance recount has them do) and
+    # find the altered line there too: the workers' store is as tampered as the caller's.
+    def tampered() -> Any:
+        return Tampered(SqlEventStore(store.database), votes[1].id)
+
+    again = recount_proposal(tampered(), "demo", proposal.id, tampered)
+    assert (again.matches, again.bad_signatures, again.verified) == (False, [votes[1].id], 4)
+    clean = recount_proposal(store, "demo", proposal.id, partial(SqlEventStore, store.database))
+    assert (clean.matches, clean.verified, clean.bad_signatures) == (True, 4, [])
