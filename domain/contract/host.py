@@ -1,7 +1,8 @@
 """The interpreter's :class:`~icn.domain.contract.runtime.Host` over the rules' view of a coop.
 
-Reads what the coop's rules read at the invocation's stream position, with
-the ledger's own checks: a transfer's accounts must be active members (or the
+Reads what the coop's rules read at the invocation's stream position, the
+transfers of invocations judged earlier and not executed yet counted as done,
+with the ledger's own checks: a transfer's accounts must be active members (or the
 treasury), the payer's account not frozen, the currency the coop's; credit
 room is the balance plus the limit the ledger would apply at that moment.
 """
@@ -19,12 +20,20 @@ from icn.domain.refusals import Code
 class ViewHost:
     """A read-only coop at one stream position (``now``: its trusted time)."""
 
-    __slots__ = ("_coop", "_members", "_now", "_view")
+    __slots__ = ("_coop", "_members", "_now", "_reserved", "_view")
 
-    def __init__(self, view: CoopView, coop: CoopRecord, now: int) -> None:
+    def __init__(
+        self,
+        view: CoopView,
+        coop: CoopRecord,
+        now: int,
+        reserved: dict[tuple[str, str], int] | None = None,
+    ) -> None:
         self._view = view
         self._coop = coop
         self._now = now
+        self._reserved = reserved or {}
+        """Per (account, currency), what invocations judged earlier will still move."""
         self._members: dict[str, MemberRecord | None] = {}
         """Membership records read so far: one run reads a member once."""
 
@@ -44,7 +53,8 @@ class ViewHost:
     def balance(self, did: str, currency: str) -> int:
         self._currency(currency)
         account = self._view.account(self._coop.coop, did, currency)
-        return account.balance if account is not None else 0
+        balance = account.balance if account is not None else 0
+        return balance + self._reserved.get((did, currency), 0)
 
     def credit_room(self, did: str, currency: str) -> int:
         balance = self.balance(did, currency)

@@ -175,6 +175,20 @@ def invoked(body: b.Invoked, event: Event, view: CoopView, now: int) -> Refusal 
     return effects
 
 
+def reserved(view: CoopView, coop: str) -> dict[tuple[str, str], int]:
+    """Per (account, currency), what judged invocations not executed yet will move: a later
+    invocation is judged as if they had been carried out, so two cannot both spend one room."""
+    moves: dict[tuple[str, str], int] = {}
+    for invocation in pending_of(view, coop).ids:
+        inv = view.record(coop, InvocationRecord.kind, invocation)
+        if not isinstance(inv, InvocationRecord):
+            continue
+        for t in inv.transfers:
+            moves[(t.from_, t.currency)] = moves.get((t.from_, t.currency), 0) - t.amount
+            moves[(t.to, t.currency)] = moves.get((t.to, t.currency), 0) + t.amount
+    return moves
+
+
 def pending_of(view: CoopView, coop: str) -> PendingRecord:
     """The invocations waiting for the coop's DID to carry them out."""
     found = view.record(coop, PendingRecord.kind, "")
@@ -195,12 +209,13 @@ def run(
     caller: str,
     now: int,
 ) -> Outcome:
-    """The interpreter on ``c``'s latest version, reading the coop through ``view``."""
+    """The interpreter on ``c``'s latest version, reading the coop through ``view``, with the
+    transfers of invocations judged before it and not executed yet already counted."""
     return execute(
         program_of(c),
         rule,
         args,
-        host=ViewHost(view, coop, now),
+        host=ViewHost(view, coop, now, reserved(view, coop.coop)),
         granted=frozenset(c.capabilities),
         caller=caller,
         treasury=coop.did,
