@@ -344,10 +344,20 @@ def test_no_serious_accessibility_violation_on_any_page(
         payer.wait_for_selector(ready[name], timeout=WAIT_MS)  # the SSE stream never idles
         if name == "coop":
             _shot(payer, "coop")
+        # Nothing wider than the phone: wide tables scroll inside their own box.
+        assert payer.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], name
         pages.append((name, payer))
         found = _axe(payer, axe)
         assert found == [], (name, found)
     assert _axe(login_page, axe) == []
+    # By keyboard: the first Tab reaches the skip link, Enter moves focus to the content,
+    # the next Tab to the first field there.
+    login_page.keyboard.press("Tab")
+    assert login_page.evaluate("document.activeElement.className") == "skip"
+    login_page.keyboard.press("Enter")
+    assert login_page.evaluate("document.activeElement.id") == "main"
+    login_page.keyboard.press("Tab")
+    assert login_page.evaluate("document.activeElement.id") == "coop"
     assert len(pages) == 4
     ctx.close()
 
@@ -360,6 +370,37 @@ def _axe(page: Page, source: str) -> list[dict[str, Any]]:
         for v in results
         if v["impact"] in ("serious", "critical")
     ]
+
+
+def test_a_key_made_in_the_browser_logs_in_once_an_admin_admits_it(
+    node, browser: Browser, seen: Seen, icn_path_module: str, icn_env_module: dict
+) -> None:
+    running, _ = node
+    ctx = _context(browser, seen)
+    page = ctx.new_page()
+    page.goto(running.base + "/")
+    page.wait_for_selector("#coop option[value=demo]", state="attached", timeout=WAIT_MS)
+    page.click("#new-h")  # opens the <details>
+    page.fill("#new-passphrase", BROWSER_PASSPHRASE)
+    page.fill("#new-passphrase-2", BROWSER_PASSPHRASE)
+    page.click("#new-form button[type=submit]")
+    page.wait_for_selector("#new-key .mono", timeout=WAIT_MS)
+    did = page.inner_text("#new-key .mono").strip()
+    assert did.startswith("did:icn:z")
+    # Not yet a member: the login is refused in words.
+    page.fill("#stored-passphrase", BROWSER_PASSPHRASE)
+    page.click("#stored-form button[type=submit]")
+    page.wait_for_selector("#login-status.error", timeout=WAIT_MS)
+    assert "not an active member of demo" in page.inner_text("#login-status")
+    run_icn(
+        icn_path_module, icn_env_module, "member", "admit", did, "--coop", "demo",
+        "--key", PAYER, "--url", running.base, "--data-dir", str(running.data),
+    )  # fmt: skip
+    page.fill("#stored-passphrase", BROWSER_PASSPHRASE)
+    page.click("#stored-form button[type=submit]")
+    page.wait_for_selector("#balance-hours", timeout=WAIT_MS)
+    assert _balance(page) == 0 and page.inner_text("#balance-hours") == "0.00"
+    ctx.close()
 
 
 def test_first_load_of_my_account_is_small_and_fast(node, browser: Browser) -> None:

@@ -132,5 +132,11 @@ function route() {
   main.focus({ preventScroll: true });
 }
 
+// The skip link must not change the #/route: it moves focus to the content itself.
+document.querySelector(".skip").addEventListener("click", (ev) => {
+  ev.preventDefault();
+  main.focus();
+});
 window.addEventListener("hashchange", route);
+window.addEventListener("icn:session-ended", logout);
 route();

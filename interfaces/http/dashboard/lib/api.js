@@ -45,7 +45,12 @@ async function call(path, { method = "GET", body, token, signal } = {}) {
   } catch {
     data = { detail: text };
   }
-  if (!res.ok) throw new ApiError(res.status, data || {});
+  if (!res.ok) {
+    const err = new ApiError(res.status, data || {});
+    // An expired or refused token ends the session: the app shows Log in again.
+    if (token && res.status === 401) window.dispatchEvent(new CustomEvent("icn:session-ended", { detail: err.code }));
+    throw err;
+  }
   return data;
 }
 
