@@ -38,16 +38,49 @@ from growth import (
     sign_all,
     storage,
 )
+from sqlalchemy import text
+
+PARTS_HEAD = ["table", "part", "bytes/event"]
 
 
-def measure(name: str, lines: list[bytes], wire: float) -> list[list[str]]:
-    """Build the history on one backend and return its storage table."""
+def parts(node: Node, events: int) -> list[list[str]]:
+    """Bytes per event of each table's rows and of each of its indexes (>= 1 byte)."""
+    with node.store.engine.connect() as conn:
+        if node.database.is_sqlite:
+            sql = (
+                "SELECT coalesce(m.tbl_name, d.name), d.name, sum(d.pgsize) FROM dbstat d"
+                " LEFT JOIN sqlite_master m ON m.name = d.name GROUP BY 1, 2"
+            )
+        else:
+            sql = (
+                "SELECT t.relname, t.relname, pg_table_size(t.oid) FROM pg_class t"
+                " WHERE t.relkind = 'r' AND t.relnamespace = 'public'::regnamespace"
+                " UNION ALL SELECT t.relname, i.relname, pg_relation_size(i.oid)"
+                " FROM pg_index x JOIN pg_class t ON t.oid = x.indrelid"
+                " JOIN pg_class i ON i.oid = x.indexrelid"
+                " WHERE t.relnamespace = 'public'::regnamespace"
+            )
+        rows = [(t, part, int(b)) for t, part, b in conn.execute(text(sql))]
+    totals: dict[str, int] = {}
+    for t, _, b in rows:
+        totals[t] = totals.get(t, 0) + b
+    rows.sort(key=lambda r: (-totals[r[0]], r[0] != r[1], -r[2]))
+    return [
+        [t, "rows" if t == part else part, f"{b / events:,.0f}"]
+        for t, part, b in rows
+        if b / events >= 1
+    ]
+
+
+def measure(name: str, lines: list[bytes], wire: float) -> tuple[list[list[str]], list[list[str]]]:
+    """Build the history on one backend; its storage table, and each table's parts."""
     with backend(name) as be:
         node = Node(be.database("storage"))
         try:
             _stored(node.appender.append([coop_founded(COOP, dids(), T0_MS - 1)]))
             node.build(lines, lambda n: None)
-            return storage(node, node.store.tree_size(COOP), wire)
+            size = node.store.tree_size(COOP)
+            return storage(node, size, wire), parts(node, size)
         finally:
             node.close()
 
@@ -66,9 +99,11 @@ def main(argv: list[str]) -> None:
     names = list(BACKENDS) if args.backend == "both" else [args.backend]
     text_out = ""
     for name in names:
-        rows = measure(name, lines, wire)
+        rows, by_part = measure(name, lines, wire)
         print_table(f"{name}: bytes on disk per event ({n:,} events)", STORAGE_HEAD, rows)
+        print_table(f"{name}: each table's rows and indexes", PARTS_HEAD, by_part)
         text_out += f"\n### {name}\n\n" + markdown_table(STORAGE_HEAD, rows) + "\n"
+        text_out += "\n" + markdown_table(PARTS_HEAD, by_part) + "\n"
     facts = {
         **machine_info(),
         "command": " ".join(["python bench/storage.py", *argv]),
