@@ -8,7 +8,9 @@ node's own write path judges every event anyway), one frozen account, one
 dispute reversed and settled by the coop's DID, a web of trust with its
 first standing epoch (:mod:`icn.interfaces.cli.demo_trust`), and governance: a
 delegation, a charter proposal voted, closed and executed by the coop's key,
-and a budget proposal still open with votes (:mod:`icn.interfaces.cli.demo_governance`).
+and a budget proposal still open with votes (:mod:`icn.interfaces.cli.demo_governance`);
+the three example contracts deployed by vote, the time bank in use
+(:mod:`icn.interfaces.cli.demo_contracts`).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from icn.domain.ledger.credit import credit_limit
 from icn.infrastructure.passphrase import resolve_passphrase
 from icn.interfaces.bootstrap import Node, clock_ms, coop_key_name
 from icn.interfaces.cli.common import DataDir, Json, err, out, print_json
+from icn.interfaces.cli.demo_contracts import Deploys, carry_out, contracts_plan
 from icn.interfaces.cli.demo_governance import CHARTER_SECTION, Decisions, governance_plan
 from icn.interfaces.cli.demo_trust import trust_plan
 from icn.interfaces.cli.writes import Refused, check_coop_id, local_node, shown
@@ -214,7 +217,7 @@ def _a_payment(story: _Story, people: list[_Person], ts: int) -> None:
 
 def _write(
     story: _Story, people: list[_Person], coop_key: SigningKey, start: int, now: int, name: str
-) -> tuple[str, Decisions]:
+) -> tuple[str, Decisions, Deploys]:
     """Every event of the story, in time order; returns the dispute's id and the proposals'."""
     rng = story.rng
     by_name = {p.name.split()[0]: p for p in people}
@@ -303,9 +306,12 @@ def _write(
     gov_rng = random.Random(f"{story.coop}:{start}:governance")
     governance, decisions = governance_plan(story.sign, people, start, now, gov_rng)
     plan += governance
+    deploy_rng = random.Random(f"{story.coop}:{start}:contracts")
+    deploying, deploys = contracts_plan(story.sign, people, start, deploy_rng)
+    plan += deploying
     for ts, action in sorted(plan, key=lambda item: item[0]):
         action(ts)
-    return dispute["id"], decisions
+    return dispute["id"], decisions, deploys
 
 
 def _payment_times(rng: random.Random, start: int, n: int = 320) -> list[int]:
@@ -393,11 +399,12 @@ def seed(
         now = clock_ms()
         start = (now - WEEKS * 7 * DAY_MS) // DAY_MS * DAY_MS
         story = _Story(coop, POLICY.credit["hours"], random.Random(f"{coop}:{start}"))
-        dispute, decisions = _write(story, people, coop_key, start, now, name)
+        dispute, decisions, deploys = _write(story, people, coop_key, start, now, name)
         _append(node, story.events)
         # The charter proposal's tally was due days ago: the coop's key closes and executes
         # it as the node's duty round would, dated when it was due.
         decided = node.governance.close_and_execute(coop, decisions.closed, coop_key)
+        deployed, contract_duty = carry_out(node, coop, coop_key, deploys, people)
 
         duties = CoopDuties(node.store, node.author, lambda c: coop_key if c == coop else None)
         settled = [duties.settle(coop, d, coop_key) for d in duties.unsettled(coop)]
@@ -439,6 +446,12 @@ def seed(
         f"  proposal {decisions.open} (tool library budget): open until"
         f" {_utc(decisions.closes_at)}, {decisions.votes['open']} votes so far;"
         f" {people[6].name} delegates her root vote to {people[0].name}",
+        markup=False,
+    )
+    deployed_names = ", ".join(e.body["name"] for e in deployed)
+    out.print(
+        f"  contracts deployed by vote: {deployed_names}; {len(contract_duty)} events signed by the"
+        " contract duty (time bank services, dues when a month began)",
         markup=False,
     )
     by_did = {p.did: p.name for p in people}

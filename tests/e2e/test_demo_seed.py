@@ -59,17 +59,27 @@ def test_demo_seed_makes_a_coop_that_passes_audit_and_refuses_a_second_seed(icn,
     # Governance: a charter proposal closed and executed by the coop's key, a budget proposal
     # open with votes, and a delegation.
     c = ["--coop", "demo", *d]
-    proposals = json.loads(icn("proposals", "--json", *c).stdout)["proposals"]
+    submitted = {e["id"]: e for e in events if e["type"] == "governance.ProposalSubmitted"}
+    deploys = {i for i, e in submitted.items() if e["body"]["action"]["kind"] == "deploy-contract"}
+    listed = json.loads(icn("proposals", "--json", *c).stdout)["proposals"]
+    proposals = [p for p in listed if p["id"] not in deploys]  # contracts: below
     done = [p for p in proposals if p["state"] != "open"]
     running = [p for p in proposals if p["state"] == "open"]
     assert len(done) == len(running) == 1
     decided, pending = done[0], running[0]
     assert (decided["state"], decided["execution"]) == ("accepted", "executed")
-    submitted = {e["id"]: e for e in events if e["type"] == "governance.ProposalSubmitted"}
     assert submitted[decided["id"]]["body"]["action"]["kind"] == "amend-charter"
     assert submitted[pending["id"]]["body"]["action"]["kind"] == "allocate-budget"
-    closes = [e for e in events if e["type"] == "governance.ProposalClosed"]
-    executed = [e for e in events if e["type"] == "governance.ProposalExecuted"]
+    closes = [
+        e
+        for e in events
+        if e["type"] == "governance.ProposalClosed" and e["body"]["proposal"] not in deploys
+    ]
+    executed = [
+        e
+        for e in events
+        if e["type"] == "governance.ProposalExecuted" and e["body"]["proposal"] not in deploys
+    ]
     assert [e["body"]["proposal"] for e in closes + executed] == [decided["id"]] * 2
     assert closes[0]["author"] == executed[0]["author"] == coop_did
     amended = [e for e in events if e["type"] == "governance.CharterAmended"]
@@ -85,7 +95,11 @@ def test_demo_seed_makes_a_coop_that_passes_audit_and_refuses_a_second_seed(icn,
     assert submitted[pending["id"]]["body"]["closes_at"] > max(times)
     delegations = [e for e in events if e["type"] == "governance.VoteDelegated"]
     assert len(delegations) == 1 and delegations[0]["body"]["to"] in members
-    cast = [e for e in events if e["type"] == "governance.VoteCast"]
+    cast = [
+        e
+        for e in events
+        if e["type"] == "governance.VoteCast" and e["body"]["proposal"] not in deploys
+    ]
     assert {e["body"]["proposal"] for e in cast} == {decided["id"], pending["id"]}
     # The delegate's choice counts for the delegator who did not vote on the charter.
     delegator = delegations[0]["author"]
@@ -93,6 +107,19 @@ def test_demo_seed_makes_a_coop_that_passes_audit_and_refuses_a_second_seed(icn,
     assert recounted["counted"] == 1 + sum(
         1 for e in cast if e["body"]["proposal"] == decided["id"]
     )
+
+    # Contracts: the three examples deployed by vote, services recorded through the time bank
+    # and carried out by the coop's key.
+    assert len(deploys) == 3
+    assert all(p["state"] == "accepted" and p["execution"] == "executed"
+               for p in listed if p["id"] in deploys)  # fmt: skip
+    deployed = [e for e in events if e["type"] == "contract.Deployed"]
+    assert sorted(e["body"]["name"] for e in deployed) == ["budget", "dues", "timebank"]
+    assert {e["body"]["proposal"] for e in deployed} == deploys
+    assert {e["author"] for e in deployed} == {coop_did}
+    invoked = [e["id"] for e in events if e["type"] == "contract.Invoked"]
+    carried = [e["body"]["invocation"] for e in events if e["type"] == "contract.Executed"]
+    assert invoked and set(invoked) == set(carried)
 
     again = icn("demo", "seed", *d, check=1)
     assert b"(coop-already-founded)" in again.stderr and again.stdout == b""

@@ -41,3 +41,11 @@ def test_args_are_typed_from_their_text() -> None:
     for bad in (["hours"], ["=3"], ["a=1", "a=2"]):
         with pytest.raises(typer.BadParameter):
             parse_args(bad)
+
+
+def test_the_demo_deploys_exactly_the_example_documents() -> None:
+    from icn.interfaces.cli.demo_contracts import EXAMPLES
+
+    for doc in EXAMPLES:
+        path = REPO_ROOT / "examples" / "contracts" / f"{doc['name']}.json"
+        assert json.loads(path.read_text()) == doc
