@@ -86,6 +86,7 @@ class EventAuthor:
             except BatchRefused as refused:
                 if refused.verdict in RACES and attempt < ATTEMPTS - 1:
                     continue  # another writer extended this chain: sign on the new head
+                self._append.telemetry.refused(coop, refused.code)
                 raise
             return events, outcomes
         raise AssertionError("unreachable")

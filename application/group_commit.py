@@ -106,11 +106,15 @@ class GroupCommit:
         telemetry = self._append.telemetry
         events = sum(len(r.inspections) for r in group)
         telemetry.grouped(events)
-        # One trace per write: the group's spans continue its first request's trace (a
-        # group holds one request unless writes arrive faster than a commit takes).
+        # One trace per write: the group's spans continue its first (traced) request's
+        # trace, and link to every other request's (a group holds one request unless
+        # writes arrive faster than a commit takes).
         attributes = {"icn.requests": len(group), "icn.events": events}
+        others = [r.trace for r in group[1:]]
         try:
-            with telemetry.span("icn.group_commit", attributes, parent=group[0].trace):
+            with telemetry.span(
+                "icn.group_commit", attributes, parent=group[0].trace, links=others
+            ):
                 answers = self._append.append_requests([r.inspections for r in group])
         except Exception as exc:  # the store failed: every request of the group learns it
             for r in group:

@@ -361,6 +361,8 @@ class Intake:
             rows = [r for _, r in sorted(refused, key=lambda ir: ir[0])]
             self._lot.reject(coop, rows, self.max_rejected, self._clock_ms())
         counts.add(self.retry_parked(coop))
+        for code, n in counts.rejected_codes.items():  # icn_events_refused_total, as posts'
+            telemetry.refused(coop, code, n)
         return counts
 
     def retry_parked(self, coop: str) -> IntakeCounts:

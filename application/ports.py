@@ -244,9 +244,15 @@ class Telemetry(Protocol):
     the group commit's writer thread)."""
 
     def span(
-        self, name: str, attributes: SpanAttributes | None = None, *, parent: object = None
+        self,
+        name: str,
+        attributes: SpanAttributes | None = None,
+        *,
+        parent: object = None,
+        links: Sequence[object] = (),
     ) -> AbstractContextManager[object]:
-        """A span around a ``with`` block."""
+        """A span around a ``with`` block; ``links``: the traces of other writes it also
+        carries out (what :meth:`current` returned in their threads)."""
         ...
 
     def current(self) -> object:
@@ -261,8 +267,9 @@ class Telemetry(Protocol):
         """A group commit wrote ``events`` events in one transaction."""
         ...
 
-    def refused(self, coop: str, code: str) -> None:
-        """A post to ``coop`` was refused with ``code``."""
+    def refused(self, coop: str, code: str, count: int = 1) -> None:
+        """A write to ``coop`` was refused with ``code``: a post or a local write (once
+        each, whatever its events), or ``count`` events replicated in."""
         ...
 
 
@@ -270,7 +277,12 @@ class NoTelemetry:
     """Telemetry off: no spans, no measures."""
 
     def span(
-        self, name: str, attributes: SpanAttributes | None = None, *, parent: object = None
+        self,
+        name: str,
+        attributes: SpanAttributes | None = None,
+        *,
+        parent: object = None,
+        links: Sequence[object] = (),
     ) -> AbstractContextManager[object]:
         return contextlib.nullcontext()
 
@@ -283,7 +295,7 @@ class NoTelemetry:
     def grouped(self, events: int) -> None:
         pass
 
-    def refused(self, coop: str, code: str) -> None:
+    def refused(self, coop: str, code: str, count: int = 1) -> None:
         pass
 
 

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import math
+import os
 import statistics
 import subprocess
 import sys
@@ -140,7 +141,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--duration", type=float, help="seconds per phase (6; quick 3)")
     p.add_argument("--rate", type=float, default=2000, help="single posts offered per second")
     p.add_argument("--sample", type=float, help="traced: ICN_TRACE_SAMPLE (the node's default)")
+    p.add_argument("--modes", default=",".join(MODES), help="comma-separated, off first (all four)")
     a = p.parse_args(argv)
+    a.modes = [m for m in MODES if m in a.modes.split(",")]
+    if a.modes[:1] != ["off"] or len(a.modes) < 2:
+        p.error(f"--modes: off and at least one of {', '.join(MODES[1:])}")
     a.rounds = a.rounds or (3 if a.quick else 5)
     a.duration = a.duration or (3.0 if a.quick else 6.0)
     return a
@@ -152,12 +157,14 @@ def main(argv: list[str]) -> None:
         Path(spec["out"]).write_text(json.dumps(asyncio.run(_load(spec))))
         return
     a = parse_args(argv)
+    a.load_at_start = os.getloadavg()
     sizes = {
         "single": math.ceil(a.rate * a.duration / MEMBERS["single"]),
         "batch": api.BATCH * math.ceil(api.BATCH_CEILING * a.duration / MEMBERS["batch"] / 100),
     }
     total = sum(sizes[k] * MEMBERS[k] for k in sizes)
-    results: dict[str, list[dict[str, Any]]] = {m: [] for m in MODES}
+    modes_run = a.modes
+    results: dict[str, list[dict[str, Any]]] = {m: [] for m in modes_run}
     order: list[str] = []
     with (
         progress_bar() as progress,
@@ -184,7 +191,8 @@ def main(argv: list[str]) -> None:
             },
         }  # fmt: skip
         for r in range(a.rounds):
-            for mode in MODES[r % len(MODES) :] + MODES[: r % len(MODES)]:
+            turn = r % len(modes_run)
+            for mode in modes_run[turn:] + modes_run[:turn]:
                 order.append(mode)
                 label = f"{mode} {r + 1}/{a.rounds}"
                 for attempt in range(2):  # a node that did not set up is set up once more
@@ -255,32 +263,35 @@ def report(
     exported: int,
 ) -> None:  # fmt: skip
     rows, verdicts = [], []
+    modes = a.modes
     sample = DEFAULT_TRACE_SAMPLE if a.sample is None else a.sample
     for name, fn, fmt in FIGURES:
-        per = {m: [fn(r) for r in results[m]] for m in MODES}
+        per = {m: [fn(r) for r in results[m]] for m in modes}
         med = {m: statistics.median(v) for m, v in per.items()}
         rows.append([
-            name, *(fmt.format(med[m]) for m in MODES),
-            *(f"{med[m] / med['off']:.3f}" for m in MODES[1:]),
+            name, *(fmt.format(med[m]) for m in modes),
+            *(f"{med[m] / med['off']:.3f}" for m in modes[1:]),
         ])  # fmt: skip
         if "/s" in name or "CPU" in name:
-            for m in MODES[1:]:
+            for m in modes[1:]:
                 cost = 1 - med[m] / med["off"] if "/s" in name else med[m] / med["off"] - 1
                 verdict = "ok" if cost <= BUDGET else "over"
                 verdicts.append([f"{name}, {m}", f"{cost:+.1%}", f"≤ {BUDGET:.0%}", verdict])
-    head = ["figure", *(f"median {m}" for m in MODES), *(f"{m} / off" for m in MODES[1:])]
+    head = ["figure", *(f"median {m}" for m in modes), *(f"{m} / off" for m in modes[1:])]
     vhead = ["cost (throughput lost, CPU added)", "value", "target", "verdict"]
-    rounds = [["round", *MODES]]
+    rounds = [["round", *modes]]
     for name, fn, fmt in FIGURES:
         if "/s" in name or "CPU" in name:
             for i in range(a.rounds):
-                rounds.append([f"{name} {i + 1}", *(fmt.format(fn(results[m][i])) for m in MODES)])
-    print_table(f"telemetry {' / '.join(MODES)}, medians of {a.rounds} rounds", head, rows)
+                rounds.append([f"{name} {i + 1}", *(fmt.format(fn(results[m][i])) for m in modes)])
+    print_table(f"telemetry {' / '.join(modes)}, medians of {a.rounds} rounds", head, rows)
     print_table("the budget", vhead, verdicts)
     print_table("every round", rounds[0], rounds[1:])
     facts = {
         **machine_info(),
         "command": " ".join(["python bench/telemetry.py", *sys.argv[1:]]),
+        "load average (1, 5, 15 min)": "at the start {:.2f} {:.2f} {:.2f}, at the end"
+        " {:.2f} {:.2f} {:.2f} (2 cores, shared)".format(*a.load_at_start, *os.getloadavg()),
         "rounds": f"{a.rounds} per mode, order rotated each round ({' '.join(order)}), each a"
         " fresh icn node run (SQLite, replication on its embedded nats-server, JSON logs)",
         "off": "ICN_TELEMETRY=off: no middleware, no instruments, no spans",

@@ -35,6 +35,12 @@ ENV_CONFIG = "ICN_CONFIG"
 CONFIG_FILE_NAME = "icn.toml"
 """The config file a data dir may hold (read when ``ICN_CONFIG`` is not set)."""
 
+DEFAULT_METRICS_ADDR = "127.0.0.1:9464"
+"""Where ``GET /metrics`` is served unless ``ICN_METRICS_ADDR`` says otherwise: loopback,
+on a port apart from the API's (9464: OpenTelemetry's Prometheus exporter's)."""
+METRICS_ON_API = "api"
+"""``ICN_METRICS_ADDR`` value serving ``/metrics`` as a route of the API, as before."""
+
 MAX_BODY_BYTES = 256 * 1024
 """The node's limit on any request body (the HTTP app's); no class may be allowed more."""
 
@@ -131,10 +137,13 @@ class Settings(BaseSettings):
     """Traces and metrics (off: none, and no ``/metrics``)."""
     otlp_endpoint: str | None = None
     """Where spans are exported over OTLP/HTTP; unset: spans are not recorded."""
-    metrics_addr: str | None = Field(default=None, pattern=r"^[^\s]*:[0-9]{1,5}$")
-    """``host:port`` serving ``/metrics`` on a port of its own; unset: on the API's port."""
+    metrics_addr: str = Field(
+        default=DEFAULT_METRICS_ADDR, pattern=rf"^([^\s]*:[0-9]{{1,5}}|{METRICS_ON_API})$"
+    )
+    """``host:port`` serving ``/metrics`` on a listener of its own (loopback by default, so
+    coop names and counts stay off the public API); ``api``: a route of the API instead."""
     trace_sample: float | None = Field(default=None, ge=0, le=1)
-    """The share of writes traced (a ratio; unset: 1, every one, unless OTEL_TRACES_SAMPLER)."""
+    """The share of writes traced (a ratio; unset: 0.1, unless OTEL_TRACES_SAMPLER)."""
     log_format: Literal["json", "text"] | None = None
     """``json`` or ``text``; unset: JSON unless stderr is a terminal."""
     # Secrets: redacted wherever settings are shown; a ``*_file`` (mode 0600) is better.
@@ -161,6 +170,16 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return (value.strip().lower() or None) if isinstance(value, str) else value
+
+    @field_validator("metrics_addr", mode="before")
+    @classmethod
+    def _blank_is_default(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip()
+            return (
+                METRICS_ON_API if value.lower() == METRICS_ON_API else value or DEFAULT_METRICS_ADDR
+            )
+        return value
 
     @field_validator("serve", mode="before")
     @classmethod

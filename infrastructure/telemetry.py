@@ -3,12 +3,18 @@
 - Traces: one per write (the HTTP request, its verification, the group commit's judging,
   sequencing, commit and projection, the stream delivery) and one per replicated batch a
   node receives (intake, verify, append). Exported over OTLP/HTTP when
-  ``ICN_OTLP_ENDPOINT`` is set; otherwise spans are not even recorded.
+  ``ICN_OTLP_ENDPOINT`` is set; otherwise spans are not even made.
 - Metrics: the node's instruments (:class:`NodeMetrics`), read in Prometheus text format
-  at ``GET /metrics`` (or on ``ICN_METRICS_ADDR``).
+  at ``GET /metrics`` on ``ICN_METRICS_ADDR`` (loopback by default, apart from the API).
 - Logs: ``ICN_LOG_FORMAT=json|text``; JSON lines carry the current trace and span ids.
 
 ``ICN_TELEMETRY=off`` turns the traces and metrics off (the cost benchmark's "off").
+
+What a write pays is kept to plain Python: a counter is a dict entry under a lock, a
+histogram a bucket increment (an OpenTelemetry SDK ``record`` with attributes cost ~18 µs,
+a tenth of the 5 % budget of a single post each); the SDK reads the counters at each scrape.
+Without a tracer provider no span is made; a write the sampler leaves out is decided once,
+at its root, and makes no span below it (a context variable says so, ~0.1 µs a check).
 """
 
 from __future__ import annotations
@@ -17,11 +23,14 @@ import contextlib
 import json
 import logging
 import os
+import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,14 +40,17 @@ from opentelemetry.context import Context
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, Sampler, TraceIdRatioBased
+from opentelemetry.trace import Link
 from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from icn.application.ports import SpanAttributes
+from icn.infrastructure.settings import DEFAULT_METRICS_ADDR, METRICS_ON_API
 
 ENV_TELEMETRY = "ICN_TELEMETRY"
 ENV_OTLP_ENDPOINT = "ICN_OTLP_ENDPOINT"
@@ -48,7 +60,7 @@ ENV_TRACE_SAMPLE = "ICN_TRACE_SAMPLE"
 DEFAULT_TRACE_SAMPLE = 0.1
 """Traced writes when ``ICN_TRACE_SAMPLE`` is not set: every write's spans cost a single
 post about a third of its throughput on a loaded 2-core machine (bench/telemetry.py),
-one write in ten keeps the cost within the 5 % budget."""
+one write in ten keeps the cost near the 5 % budget."""
 TRACER_NAME = "icn"
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -61,10 +73,48 @@ def enabled() -> bool:
     return os.environ.get(ENV_TELEMETRY, "on").strip().lower() not in ("0", "off", "false", "no")
 
 
+def metrics_addr() -> str | None:
+    """Where ``GET /metrics`` is served: ``host:port`` of a listener of its own
+    (``ICN_METRICS_ADDR``, loopback by default), or None: a route of the API
+    (``ICN_METRICS_ADDR=api``, which exposes coop names and counts to whoever reaches it)."""
+    addr = os.environ.get(ENV_METRICS_ADDR, "").strip() or DEFAULT_METRICS_ADDR
+    return None if addr.lower() == METRICS_ON_API else addr
+
+
 # -- traces ------------------------------------------------------------------------------------
 
 
 _NO_SPAN: AbstractContextManager[object] = contextlib.nullcontext()
+
+_untraced: ContextVar[bool] = ContextVar("icn_untraced", default=False)
+"""True inside a write the sampler left out: no span is made below its root."""
+
+
+class _Unsampled:
+    """What :meth:`OtelTelemetry.current` hands another thread for a write left out."""
+
+    def __repr__(self) -> str:
+        return "UNSAMPLED"
+
+
+UNSAMPLED: object = _Unsampled()
+
+
+class Untraced:
+    """A block in which no span is made: the rest of a write its root's sampler left out
+    (in the request's task, or in the writer thread that carries it on)."""
+
+    __slots__ = ("_token",)
+
+    def __init__(self) -> None:
+        self._token: Token[bool] | None = None
+
+    def __enter__(self) -> None:
+        self._token = _untraced.set(True)
+
+    def __exit__(self, *_: object) -> None:
+        if self._token is not None:
+            _untraced.reset(self._token)
 
 
 def tracing() -> bool:
@@ -72,32 +122,25 @@ def tracing() -> bool:
     return isinstance(trace.get_tracer_provider(), TracerProvider)
 
 
-class OtelTelemetry:
-    """:class:`icn.application.ports.Telemetry` with OpenTelemetry: spans from the global
-    tracer provider, when one is installed (:func:`setup_tracing`, or a test's).
-
-    Spans cost: without a provider none is made at all, and below a span that was not
-    sampled (its trace was left out) no child is made either."""
+class Measures:
+    """:class:`icn.application.ports.Telemetry` without traces (no tracer provider): the
+    measures only; every span is the same do-nothing block."""
 
     def __init__(self, metrics: NodeMetrics | None = None) -> None:
-        self._tracer = trace.get_tracer(TRACER_NAME)
         self._metrics = metrics
 
     def span(
-        self, name: str, attributes: SpanAttributes | None = None, *, parent: object = None
+        self,
+        name: str,
+        attributes: SpanAttributes | None = None,
+        *,
+        parent: object = None,
+        links: Sequence[object] = (),
     ) -> AbstractContextManager[object]:
-        if not _tracing_set and not tracing():
-            return _NO_SPAN
-        ctx = parent if isinstance(parent, Context) else None
-        above = trace.get_current_span(ctx)
-        if above.get_span_context().is_valid and not above.is_recording():
-            return _NO_SPAN  # a trace left out by the sampler: its children are too
-        return self._tracer.start_as_current_span(name, context=ctx, attributes=attributes)
+        return _NO_SPAN
 
     def current(self) -> object:
-        if not _tracing_set and not tracing():
-            return None
-        return otel_context.get_current()
+        return None
 
     def verified(self, seconds: float, events: int) -> None:
         if self._metrics is not None:
@@ -107,14 +150,69 @@ class OtelTelemetry:
         if self._metrics is not None:
             self._metrics.group_commit_events.record(events)
 
-    def refused(self, coop: str, code: str) -> None:
+    def refused(self, coop: str, code: str, count: int = 1) -> None:
         if self._metrics is not None:
-            self._metrics.events_refused.add(1, {"coop": coop, "code": code})
+            self._metrics.events_refused.add((coop, code), count)
+
+
+class OtelTelemetry(Measures):
+    """:class:`icn.application.ports.Telemetry` with OpenTelemetry spans, from the global
+    tracer provider (:func:`setup_tracing`, or a test's).
+
+    The sampler decides once per trace, at its root; a trace it leaves out costs its root's
+    non-recording span and nothing below it."""
+
+    def __init__(self, metrics: NodeMetrics | None = None) -> None:
+        super().__init__(metrics)
+        self._tracer = trace.get_tracer(TRACER_NAME)
+
+    def span(
+        self,
+        name: str,
+        attributes: SpanAttributes | None = None,
+        *,
+        parent: object = None,
+        links: Sequence[object] = (),
+    ) -> AbstractContextManager[object]:
+        if parent is None and not links:
+            return _NO_SPAN if _untraced.get() else self._start(name, attributes, None, ())
+        traces = [t for t in (parent, *links) if t is not None]
+        contexts = [t for t in traces if isinstance(t, Context)]
+        live = [c for c in contexts if trace.get_current_span(c).get_span_context().is_valid]
+        if not live:
+            if UNSAMPLED in traces:
+                return Untraced()
+            return self._start(name, attributes, contexts[0] if contexts else None, ())
+        # Several writes in one group commit: the first traced one's trace holds the span,
+        # and the span links to the others' (each of their traces shows where it was written).
+        linked = [Link(trace.get_current_span(c).get_span_context()) for c in live[1:]]
+        return self._start(name, attributes, live[0], linked)
+
+    def _start(
+        self,
+        name: str,
+        attributes: SpanAttributes | None,
+        context: Context | None,
+        links: Sequence[Link],
+    ) -> AbstractContextManager[object]:
+        span = self._tracer.start_span(name, context=context, attributes=attributes, links=links)
+        if not span.is_recording():  # left out by the sampler: so is everything below
+            return Untraced()
+        return trace.use_span(span, end_on_exit=True)
+
+    def current(self) -> object:
+        return UNSAMPLED if _untraced.get() else otel_context.get_current()
+
+
+def node_telemetry(metrics: NodeMetrics | None) -> Measures:
+    """The node's telemetry: with spans when a tracer provider is installed, else the
+    measures alone (a span call then costs a constant's return)."""
+    return OtelTelemetry(metrics) if tracing() else Measures(metrics)
 
 
 _tracing_lock = threading.Lock()
 _tracing_set = False
-"""Set once :func:`setup_tracing` installed the provider (spares the check per span)."""
+"""Set once :func:`setup_tracing` installed the provider."""
 
 
 def setup_tracing(
@@ -122,7 +220,7 @@ def setup_tracing(
 ) -> bool:
     """Install the process's tracer provider once: spans exported over OTLP/HTTP to
     ``endpoint`` (``ICN_OTLP_ENDPOINT`` when None), or to ``exporter``. Nothing is installed
-    (and no span recorded) when neither is given. True when a provider was installed."""
+    (and no span made) when neither is given. True when a provider was installed."""
     global _tracing_set
     endpoint = endpoint or os.environ.get(ENV_OTLP_ENDPOINT) or None
     if exporter is None and endpoint is None:
@@ -160,6 +258,79 @@ def _sampler() -> Sampler | None:
 # -- metrics -----------------------------------------------------------------------------------
 
 
+class Counts:
+    """A counter by label values, in a plain dict: an increment is ~0.3 µs where the SDK's
+    ``Counter.add`` with attributes was ~7 µs. Read by an observable counter at each scrape."""
+
+    def __init__(self, labels: tuple[str, ...]) -> None:
+        self.labels = labels
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, ...], int] = {}
+
+    def add(self, values: tuple[str, ...], amount: int = 1) -> None:
+        """Count ``amount`` more for the label ``values`` (in :attr:`labels`' order)."""
+        with self._lock:
+            self._counts[values] = self._counts.get(values, 0) + amount
+
+    def totals(self) -> dict[tuple[str, ...], int]:
+        """Every label set's count so far."""
+        with self._lock:
+            return dict(self._counts)
+
+    def observe(self, _: CallbackOptions) -> Iterator[Observation]:
+        for values, total in self.totals().items():
+            yield Observation(total, dict(zip(self.labels, values, strict=True)))
+
+
+class Histogram:
+    """A Prometheus histogram by label values: per label set, a count per bucket and the
+    sum. A record is a bisection and two increments (~1 µs; the SDK's ``record`` with
+    attributes was ~18 µs, and OpenTelemetry has no observable histogram to read at scrape)."""
+
+    def __init__(
+        self, name: str, description: str, labels: tuple[str, ...], bounds: Sequence[float]
+    ) -> None:
+        self.name, self.description, self.labels = name, description, labels
+        self._bounds = tuple(bounds)
+        self._lock = threading.Lock()
+        self._series: dict[tuple[str, ...], list[float]] = {}
+        """Per label set: a count per bucket (the last is +Inf's), then the sum."""
+
+    def record(self, value: float, values: tuple[str, ...] = ()) -> None:
+        """One observation of ``value`` for the label ``values``."""
+        i = bisect_left(self._bounds, value)
+        with self._lock:
+            series = self._series.get(values)
+            if series is None:
+                series = self._series[values] = [0] * (len(self._bounds) + 2)
+            series[i] += 1
+            series[-1] += value
+
+    def family(self) -> HistogramMetricFamily:
+        """The histogram as prometheus_client renders it (cumulative buckets)."""
+        with self._lock:
+            series = {k: list(v) for k, v in self._series.items()}
+        family = HistogramMetricFamily(self.name, self.description, labels=self.labels)
+        edges = [str(b) for b in self._bounds] + ["+Inf"]
+        for values, counts in sorted(series.items()):
+            running, buckets = 0.0, []
+            for edge, n in zip(edges, counts[:-1], strict=True):
+                running += n
+                buckets.append((edge, running))
+            family.add_metric(list(values), buckets, counts[-1])
+        return family
+
+
+class _Histograms(Collector):
+    """The histograms, for the registry the Prometheus reader renders into."""
+
+    def __init__(self, histograms: Sequence[Histogram]) -> None:
+        self._histograms = histograms
+
+    def collect(self) -> Iterable[Metric]:
+        return [h.family() for h in self._histograms]
+
+
 @dataclass
 class GaugeSources:
     """Where the gauges read their numbers, each a callable answering ``{labels: value}``
@@ -175,46 +346,50 @@ class GaugeSources:
 class NodeMetrics:
     """The node's instruments, and their Prometheus text rendering.
 
-    Counters and histograms are recorded where things happen; gauges are read from
-    :attr:`sources` at each scrape, so a scrape costs nothing between scrapes."""
+    Counters and histograms are counted where things happen, in plain Python; the
+    OpenTelemetry meter provider reads the counters and the gauges (from :attr:`sources`)
+    at each scrape, so between scrapes the SDK does nothing."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._reader = PrometheusMetricReader(
             disable_target_info=True, scope_info_enabled=False, registry=self.registry
         )
-        seconds = ExplicitBucketHistogramAggregation(SECONDS_BUCKETS)
-        views = [
-            View(instrument_name="icn_http_request_duration_seconds", aggregation=seconds),
-            View(instrument_name="icn_verify_seconds", aggregation=seconds),
-            View(
-                instrument_name="icn_group_commit_events",
-                aggregation=ExplicitBucketHistogramAggregation(GROUP_BUCKETS),
-            ),
-        ]
-        self._provider = MeterProvider(metric_readers=[self._reader], views=views)
+        self._provider = MeterProvider(metric_readers=[self._reader])
         meter = self._provider.get_meter("icn")
         self.sources = GaugeSources()
-        self.events_appended = meter.create_counter(
-            "icn_events_appended", description="Events appended to a coop's log, by event type"
-        )
-        self.events_refused = meter.create_counter(
-            "icn_events_refused", description="Event posts refused, by refusal code"
-        )
-        self.rate_limited = meter.create_counter(
-            "icn_rate_limited", description="Requests refused by a rate limit, by bucket"
-        )
-        self.http_duration = meter.create_histogram(
+        self.events_appended = Counts(("coop", "type"))
+        self.events_refused = Counts(("coop", "code"))
+        self.rate_limited = Counts(("bucket",))
+        counters = [
+            ("icn_events_appended", self.events_appended,
+             "Events appended to a coop's log, by event type"),
+            ("icn_events_refused", self.events_refused,
+             "Events refused (posts, replicated events, local writes), by refusal code"),
+            ("icn_rate_limited", self.rate_limited, "Requests refused by a rate limit, by bucket"),
+        ]  # fmt: skip
+        for name, counts, description in counters:
+            meter.create_observable_counter(
+                name, callbacks=[counts.observe], description=description
+            )
+        self.http_duration = Histogram(
             "icn_http_request_duration_seconds",
-            description="HTTP request duration, by route template, method and status",
+            "HTTP request duration, by route template, method and status",
+            ("route", "method", "status"),
+            SECONDS_BUCKETS,
         )
-        self.verify_seconds = meter.create_histogram(
+        self.verify_seconds = Histogram(
             "icn_verify_seconds",
-            description="Time of the stateless checks (decode, id, signature) of one body "
+            "Time of the stateless checks (decode, id, signature) of one body "
             "or one replicated batch",
+            (),
+            SECONDS_BUCKETS,
         )
-        self.group_commit_events = meter.create_histogram(
-            "icn_group_commit_events", description="Events written by one group commit"
+        self.group_commit_events = Histogram(
+            "icn_group_commit_events", "Events written by one group commit", (), GROUP_BUCKETS
+        )
+        self.registry.register(
+            _Histograms([self.http_duration, self.verify_seconds, self.group_commit_events])
         )
         gauges: list[tuple[str, str, str, Callable[[], dict[str, float]]]] = [
             ("icn_replication_lag_events", "coop", "Stream messages not yet applied here",
@@ -271,7 +446,8 @@ def node_metrics() -> NodeMetrics:
 
 
 def serve_metrics(addr: str, metrics: NodeMetrics) -> Callable[[], None]:
-    """Serve ``GET /metrics`` on ``host:port`` in a thread of its own; returns its stop."""
+    """Serve ``GET /metrics`` on ``host:port`` in a thread of its own; returns its stop.
+    Raises :class:`OSError` when the address cannot be bound."""
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     host, _, port = addr.rpartition(":")
@@ -291,7 +467,15 @@ def serve_metrics(addr: str, metrics: NodeMetrics) -> Callable[[], None]:
         def log_message(self, format: str, *args: Any) -> None:  # no line per scrape
             pass
 
-    server = ThreadingHTTPServer((host.strip("[]") or "127.0.0.1", int(port)), Handler)
+    host = host.strip("[]") or "127.0.0.1"
+
+    class Server(ThreadingHTTPServer):
+        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        daemon_threads = True
+
+    server = Server((host, int(port)), Handler)
+    bound = server.server_address
+    logging.getLogger("icn.telemetry").info("GET /metrics served on %s:%s", bound[0], bound[1])
     thread = threading.Thread(target=server.serve_forever, name="icn-metrics", daemon=True)
     thread.start()
 

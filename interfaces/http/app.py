@@ -131,8 +131,8 @@ def _rate_limited(metrics: telemetry.NodeMetrics | None) -> Callable[[str], None
     """What counts a refused request in ``icn_rate_limited_total``, by bucket."""
     if metrics is None:
         return None
-    counter = metrics.rate_limited
-    return lambda bucket: counter.add(1, {"bucket": bucket})
+    add = metrics.rate_limited.add
+    return lambda bucket: add((bucket,))
 
 
 def create_app(
@@ -172,10 +172,10 @@ def create_app(
     stream_slots = StreamSlots(node.settings.max_streams_per_did, node.settings.max_streams)
     # Telemetry (ICN_TELEMETRY=off: none): spans of each write, the instruments, /metrics.
     metrics = telemetry.node_metrics() if telemetry.enabled() else None
-    metrics_addr = os.environ.get(telemetry.ENV_METRICS_ADDR) or None
+    metrics_addr = telemetry.metrics_addr()  # None: on the API's port (ICN_METRICS_ADDR=api)
     if metrics is not None:
         telemetry.setup_tracing()  # exported only when ICN_OTLP_ENDPOINT is set
-        node.append.telemetry = telemetry.OtelTelemetry(metrics)
+        node.append.telemetry = telemetry.node_telemetry(metrics)
         appended = http_telemetry.count_appended(metrics)
         node.append.add_commit_listener(appended)
         http_telemetry.watch(
@@ -185,9 +185,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def background(_: Litestar) -> AsyncIterator[None]:
         services.writer.start()
-        stop_metrics = (
-            telemetry.serve_metrics(metrics_addr, metrics) if metrics and metrics_addr else None
-        )
+        stop_metrics = http_telemetry.serve_apart(metrics_addr, metrics)
         task = asyncio.create_task(_checkpoint_loop(schedule)) if schedule else None
         interval = node.settings.duties_interval_s
         duties = asyncio.create_task(_duties_loop(node, services.feed, interval))
@@ -232,7 +230,7 @@ def create_app(
             coop_routes,
             streams.ws_stream,
             dashboard.router(),  # the members' dashboard at / (static files; data via the API)
-            # /metrics on the API's port unless ICN_METRICS_ADDR gives it a port of its own
+            # /metrics apart from the API (ICN_METRICS_ADDR) unless that says "api"
             *([http_telemetry.metrics_route(metrics)] if metrics and not metrics_addr else []),
         ],
         dependencies=services.dependencies(),

@@ -7,8 +7,9 @@ for what each one means.
 
 from __future__ import annotations
 
-import time
+import logging
 from collections.abc import Callable
+from time import perf_counter
 from typing import Any
 
 import msgspec
@@ -22,38 +23,45 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from icn.application.append import CommittedEvent
 from icn.application.checkpoint_schedule import CheckpointSchedule
 from icn.infrastructure.replication.supervisor import ReplicationSupervisor
+from icn.infrastructure.settings import METRICS_ON_API
 from icn.infrastructure.store.event_store import SqlEventStore
 from icn.infrastructure.telemetry import (
+    ENV_METRICS_ADDR,
     PROMETHEUS_CONTENT_TYPE,
     TRACER_NAME,
     NodeMetrics,
+    Untraced,
     log_format,
+    serve_metrics,
     tracing,
     uvicorn_log_config,
 )
 from icn.interfaces.http.stream_caps import StreamSlots
+
+log = logging.getLogger("icn.telemetry")
 
 METRICS_PATH = "/metrics"
 UNMATCHED = "unmatched"
 
 
 class TelemetryMiddleware:
-    """The outermost middleware: one server span per HTTP request (the root of a write's
-    trace) and its duration, by route template, method and status."""
+    """The outermost middleware: each HTTP request's duration, by route template, method
+    and status, and with a tracer provider its server span (the root of a write's trace).
+
+    The sampler decides at that root: a request it leaves out makes no span below (see
+    :class:`~icn.infrastructure.telemetry.Untraced`)."""
 
     def __init__(self, app: ASGIApp, metrics: NodeMetrics) -> None:
         self.app = app
-        self.metrics = metrics
-        self.tracer = trace.get_tracer(TRACER_NAME)
+        self.record = metrics.http_duration.record
+        self.tracer = trace.get_tracer(TRACER_NAME) if tracing() else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
-        route = str(scope.get("path_template") or UNMATCHED)
-        method = str(scope.get("method", "GET"))
+        started = perf_counter()
         status = 500
-        started = time.perf_counter()
 
         async def watched(message: Message) -> None:
             nonlocal status
@@ -61,30 +69,37 @@ class TelemetryMiddleware:
                 status = message["status"]
             await send(message)
 
-        if not tracing():
+        if self.tracer is None:
             try:
                 await self.app(scope, receive, watched)
             finally:
-                self._record(started, route, method, status)
+                self.record(
+                    perf_counter() - started,
+                    (scope.get("path_template") or UNMATCHED, scope["method"], str(status)),
+                )
             return
-        with self.tracer.start_as_current_span(
+        route = str(scope.get("path_template") or UNMATCHED)
+        method = str(scope.get("method", "GET"))
+        span = self.tracer.start_span(
             f"{method} {route}",
             kind=SpanKind.SERVER,
             attributes={"http.request.method": method, "http.route": route},
-            record_exception=False,
-        ) as span:
-            try:
-                await self.app(scope, receive, watched)
-            finally:
+        )
+        untraced = None if span.is_recording() else Untraced()
+        try:
+            if untraced is not None:
+                with untraced:
+                    await self.app(scope, receive, watched)
+            else:
+                with trace.use_span(span, record_exception=False):
+                    await self.app(scope, receive, watched)
+        finally:
+            if untraced is None:
                 span.set_attribute("http.response.status_code", status)
                 if status >= 500:
                     span.set_status(Status(StatusCode.ERROR))
-                self._record(started, route, method, status)
-
-    def _record(self, started: float, route: str, method: str, status: int) -> None:
-        self.metrics.http_duration.record(
-            time.perf_counter() - started, {"route": route, "method": method, "status": str(status)}
-        )
+                span.end()
+            self.record(perf_counter() - started, (route, method, str(status)))
 
 
 def metrics_route(metrics: NodeMetrics) -> HTTPRouteHandler:
@@ -98,16 +113,38 @@ def metrics_route(metrics: NodeMetrics) -> HTTPRouteHandler:
     return read_metrics
 
 
+def serve_apart(addr: str | None, metrics: NodeMetrics | None) -> Callable[[], None] | None:
+    """Start ``GET /metrics``' own listener on ``addr`` (None: it is a route of the API);
+    its stop, or None. An address that cannot be bound is a warning, not a failed start:
+    a node serves its members without its figures rather than not at all (two nodes on one
+    host both on the default address: give each its own ``ICN_METRICS_ADDR``)."""
+    if metrics is None or addr is None:
+        return None
+    try:
+        return serve_metrics(addr, metrics)
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        log.warning(
+            "GET /metrics is not served: cannot listen on %s (%s); set %s to a free"
+            " host:port, or to %r to serve it on the API's port",
+            addr, reason, ENV_METRICS_ADDR, METRICS_ON_API,
+        )  # fmt: skip
+        return None
+
+
 def count_appended(metrics: NodeMetrics) -> Callable[[list[CommittedEvent]], None]:
     """A commit listener counting what each commit appended, by coop and event type."""
-    counter = metrics.events_appended
+    add = metrics.events_appended.add
 
     def listener(events: list[CommittedEvent]) -> None:
+        if len(events) == 1:
+            add((events[0].coop, events[0].event_type))
+            return
         by: dict[tuple[str, str], int] = {}
         for e in events:
             by[(e.coop, e.event_type)] = by.get((e.coop, e.event_type), 0) + 1
-        for (coop, kind), n in by.items():
-            counter.add(n, {"coop": coop, "type": kind})
+        for key, n in by.items():
+            add(key, n)
 
     return listener
 

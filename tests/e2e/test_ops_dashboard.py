@@ -79,7 +79,7 @@ def test_every_metric_the_dashboard_queries_is_exported(
         assert 429 in limited, limited
         deadline = time.monotonic() + 30
         while True:  # the gauges read per scrape: a checkpoint and the replication figures
-            names = exported(httpx.get(f"{node.base}/metrics").text)
+            names = exported(httpx.get(node.metrics).text)
             missing = wanted - names
             if not missing or time.monotonic() > deadline:
                 break

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 from nacl.signing import SigningKey
 from support.coops import did_for
-from support.nodes import PAYEE, bearer, free_port, login, start_node
+from support.nodes import PAYEE, bearer, login, start_node
 
 from icn.domain.events.envelope import sign_event
 from icn.domain.identity.did import did_from_public_key
@@ -74,7 +74,7 @@ def test_metrics_after_posts_and_json_logs(
         # Bob posts alice's event: refused before judging (only its author may post it).
         other = post(node.base, login(node.base, bob), payment(node.base, token, alice))
         assert other.status_code == 403 and other.json()["code"] == "not-author"
-        scrape = httpx.get(f"{node.base}/metrics")
+        scrape = httpx.get(node.metrics)
         assert scrape.status_code == 200
         assert scrape.headers["content-type"].startswith("text/plain")
         found = samples(scrape.text)
@@ -99,7 +99,7 @@ def test_metrics_after_posts_and_json_logs(
         while value(found, "icn_replication_lag_events", coop=COOP) > 0:
             assert time.monotonic() < deadline, "the lag never went to 0"
             time.sleep(0.5)
-            found = samples(httpx.get(f"{node.base}/metrics").text)
+            found = samples(httpx.get(node.metrics).text)
         ready = httpx.get(f"{node.base}/v1/ready").json()["replication"]["coops"][COOP]
         assert ready["consumer_lag"] == 0
         assert value(found, "icn_replication_parked", coop=COOP) == 0
@@ -113,11 +113,11 @@ def test_metrics_after_posts_and_json_logs(
             params={"after": 0}, timeout=10,
         ) as live:  # fmt: skip
             assert live.status_code == 200
-            during = samples(httpx.get(f"{node.base}/metrics").text)
+            during = samples(httpx.get(node.metrics).text)
             assert value(during, "icn_stream_clients", kind="stream") == 1
         # /metrics takes no token and is off the public rate limits.
         for _ in range(5):
-            assert httpx.get(f"{node.base}/metrics").status_code == 200
+            assert httpx.get(node.metrics).status_code == 200
     finally:
         node.stop()
     lines = [line for line in node.log.read_text().splitlines() if line.strip()]
@@ -129,18 +129,32 @@ def test_metrics_after_posts_and_json_logs(
     assert not any("Traceback" in line for line in lines)
 
 
-def test_metrics_on_a_port_of_their_own(
+def test_metrics_are_apart_from_the_api_unless_asked_for_there(
     tmp_path: Path, coop_log_file: Path, icn_path_module: str, icn_env_module: dict
 ) -> None:
-    port = free_port()
-    env = {**icn_env_module, "ICN_METRICS_ADDR": f"127.0.0.1:{port}"}
-    node = start_node(icn_path_module, env, tmp_path / "node", coop_log_file)
+    """/metrics (coop names, counts) is on a loopback listener of its own, not on the API's
+    port (the default 127.0.0.1:9464: tests/unit/infrastructure/test_metrics_addr.py; here a
+    free port, as nodes of parallel tests need); ``ICN_METRICS_ADDR=api`` puts it back on the
+    API's port, still without a token and off the rate limits."""
+    node = start_node(icn_path_module, icn_env_module, tmp_path / "node", coop_log_file)
     try:
         assert httpx.get(f"{node.base}/metrics").status_code == 404  # not on the API's port
-        scrape = httpx.get(f"http://127.0.0.1:{port}/metrics")
+        assert node.metrics.startswith("http://127.0.0.1:") and node.base not in node.metrics
+        scrape = httpx.get(node.metrics)
         assert scrape.status_code == 200
         assert value(samples(scrape.text), "icn_quarantined_forks", coop=COOP) == 0
-        assert httpx.get(f"http://127.0.0.1:{port}/other").status_code == 404
+        assert httpx.get(node.metrics.replace("/metrics", "/other")).status_code == 404
+    finally:
+        node.stop()
+    env = {**icn_env_module, "ICN_METRICS_ADDR": "api", "ICN_RATE_IP_BURST": "2",
+           "ICN_RATE_IP_PER_S": "0.01"}  # fmt: skip
+    node = start_node(icn_path_module, env, tmp_path / "api", coop_log_file)
+    try:
+        assert node.metrics == f"{node.base}/metrics"
+        for _ in range(4):  # beyond the IP burst: not limited
+            scrape = httpx.get(node.metrics)
+            assert scrape.status_code == 200
+        assert value(samples(scrape.text), "icn_quarantined_forks", coop=COOP) == 0
     finally:
         node.stop()
 
@@ -160,7 +174,7 @@ def test_rate_limits_and_checkpoints_are_counted(
         # The node checkpoints the imported log within a tick of its schedule.
         deadline = time.monotonic() + 20
         while True:
-            scrape = httpx.get(f"{node.base}/metrics")
+            scrape = httpx.get(node.metrics)
             assert scrape.status_code == 200  # no token, and not limited like the others
             found = samples(scrape.text)
             if any(n == "icn_checkpoint_age_seconds" for n, _, _ in found):

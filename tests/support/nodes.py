@@ -70,9 +70,13 @@ class RunningNode:
     """An ``icn node run`` process on a fixed port that can be stopped and started again."""
 
     def __init__(self, icn: str, env: dict[str, str], data: Path) -> None:
-        self.icn, self.env, self.data = icn, env, data
+        self.icn, self.data = icn, data
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
+        # /metrics on a loopback port of the node's own (nodes of parallel tests would all
+        # want the default 9464), unless the test chose where.
+        self.metrics_addr = env.get("ICN_METRICS_ADDR") or f"127.0.0.1:{free_port()}"
+        self.env = {**env, "ICN_METRICS_ADDR": self.metrics_addr}
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = data.parent / f"{data.name}.log"
 
@@ -80,6 +84,13 @@ class RunningNode:
     def url(self) -> str:
         """Same as :attr:`base`."""
         return self.base
+
+    @property
+    def metrics(self) -> str:
+        """``GET /metrics``' URL, on its own address (the API's when that is ``api``)."""
+        if self.metrics_addr == "api":
+            return f"{self.base}/metrics"
+        return f"http://{self.metrics_addr}/metrics"
 
     @property
     def ws_base(self) -> str:

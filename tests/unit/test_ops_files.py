@@ -126,7 +126,11 @@ def test_prometheus_scrapes_every_node(compose: dict[str, Any]) -> None:
     [job] = config["scrape_configs"]
     assert job["metrics_path"] == "/metrics"
     [static] = job["static_configs"]
-    assert sorted(static["targets"]) == ["icn-1:8080", "icn-2:8080", "icn-3:8080"]
+    assert sorted(static["targets"]) == ["icn-1:9464", "icn-2:9464", "icn-3:9464"]
+    for name in ("icn-1", "icn-2", "icn-3"):  # where each node serves /metrics, unpublished
+        node = compose["services"][name]
+        assert node["environment"]["ICN_METRICS_ADDR"] == "0.0.0.0:9464"
+        assert not any("9464" in str(p) for p in node.get("ports", []))
 
 
 def test_grafana_provisions_the_datasource_and_the_dashboard(compose: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ listeners) to the live streams' notice. Node B receives it: intake, verify, appe
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
@@ -24,13 +25,14 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from support.coops import CoopScript, key_for
 from support.nodes import bearer, free_port, login
 
 from icn.infrastructure.replication.config import ReplicationConfig
 from icn.infrastructure.replication.nats_server import LocalNatsServer
 from icn.infrastructure.settings import Settings
-from icn.infrastructure.telemetry import JsonLogFormatter
+from icn.infrastructure.telemetry import UNSAMPLED, JsonLogFormatter, OtelTelemetry
 from icn.interfaces.bootstrap import build_node, init_node
 from icn.interfaces.http.app import create_app
 
@@ -178,6 +180,93 @@ def test_one_post_and_one_replicated_batch_are_whole_traces(
     finally:
         b.stop()
         a.stop()
+
+
+def test_a_group_commit_of_several_posts_links_every_post(
+    tmp_path: Path, nats_server: LocalNatsServer, spans: InMemorySpanExporter,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """Posts arriving together are written by one group commit: its span continues the
+    first post's trace and links to each of the others', so every post's trace shows the
+    commit that wrote it."""
+    monkeypatch.setenv("ICN_PASSPHRASE", "trace test passphrase, long enough")
+    names = [f"m{i}" for i in range(8)]
+    a = Served(tmp_path / "a", nats_server.url)
+    try:
+        s = CoopScript(COOP)
+        founded = s.found({"alice": ["admin"], **{n: [] for n in names}})
+        assert a.node.append.append([founded.wire_bytes()])[0].stored
+        tokens = {n: login(a.base, key_for(n), COOP) for n in names}
+        url = f"{a.base}/v1/coops/{COOP}/events"
+
+        async def post_together() -> list[int]:
+            async with httpx.AsyncClient(timeout=30) as client:
+                answers = await asyncio.gather(*(
+                    client.post(url, content=s.pay(n, "alice", 1).wire_bytes(), headers={
+                        **bearer(tokens[n]), "Content-Type": "application/json"})
+                    for n in names
+                ))  # fmt: skip
+            return [r.status_code for r in answers]
+
+        grouped: list[ReadableSpan] = []
+        for _ in range(20):  # concurrent posts share a commit unless each beat the next one
+            spans.clear()
+            assert asyncio.run(post_together()) == [201] * len(names)
+            wait_for(lambda: len([x for x in spans.get_finished_spans()
+                                  if x.name == POST_ROUTE]) == len(names))  # fmt: skip
+            finished = list(spans.get_finished_spans())
+            grouped = [x for x in finished if x.name == "icn.group_commit"
+                       and (x.attributes or {}).get("icn.requests", 1) > 1]  # fmt: skip
+            if grouped:
+                break
+        assert grouped, "no group commit ever held two posts"
+        posts = {x.context.span_id: x for x in finished if x.name == POST_ROUTE and x.context}
+        carried: set[int] = set()
+        for commit in grouped:
+            assert commit.parent is not None and commit.parent.span_id in posts
+            linked = [link.context.span_id for link in commit.links]
+            assert len(linked) == (commit.attributes or {})["icn.requests"] - 1
+            assert set(linked) <= set(posts) and commit.parent.span_id not in linked
+            carried |= {commit.parent.span_id, *linked}
+        singles = [x for x in finished if x.name == "icn.group_commit" and x not in grouped]
+        for commit in singles:
+            assert commit.parent is not None and not commit.links
+            carried.add(commit.parent.span_id)
+        assert carried == set(posts)  # every post's commit is in its trace or links to it
+    finally:
+        a.stop()
+
+
+def test_below_a_root_the_sampler_left_out_no_span_is_made(
+    spans: InMemorySpanExporter,
+) -> None:
+    """The sampler decides at a trace's root; a write it left out makes no span below, in
+    its own thread or in the writer thread it hands ``current()`` to, unless the group
+    commit also carries a traced write (then it follows that one)."""
+    telemetry = OtelTelemetry()
+    unsampled = SpanContext(0x1F, 0x2F, is_remote=False, trace_flags=TraceFlags(0))
+    # The parent was not sampled: neither is "root", nor anything below it.
+    with trace.use_span(NonRecordingSpan(unsampled)), telemetry.span("root"):
+        handed = telemetry.current()
+        with telemetry.span("child"), telemetry.span("grandchild"):
+            pass
+    assert handed is UNSAMPLED
+    # In the writer thread:
+    with telemetry.span("icn.group_commit", parent=handed), telemetry.span("icn.commit"):
+        pass
+    assert spans.get_finished_spans() == ()
+    with telemetry.span("traced write"):
+        traced = telemetry.current()
+    with (
+        telemetry.span("icn.group_commit", parent=handed, links=[traced]),
+        telemetry.span("icn.commit"),
+    ):
+        pass
+    names = {x.name: x for x in spans.get_finished_spans()}
+    assert set(names) == {"traced write", "icn.group_commit", "icn.commit"}
+    write, commit = names["traced write"].context, names["icn.group_commit"]
+    assert commit.parent is not None and write is not None
+    assert commit.parent.span_id == write.span_id and not commit.links
 
 
 def test_a_json_log_line_carries_the_trace_it_was_written_in(
