@@ -88,8 +88,16 @@ function render(root, ctx) {
         `Checkpoint note signed by the node ${shortDid(node.node)} (Ed25519, checked here)`)) throw 0;
       if (!step(opened.origin === `icn/${ctx.session.coop}/${node.node}` && opened.size === cp.size && opened.rootHex === cp.root,
         `It states this coop's tree: size ${opened.size}, root ${opened.rootHex.slice(0, 16)}…`)) throw 0;
-      const mine = await api(ctx.coopPath(`/events?author=${encodeURIComponent(me)}&limit=1000`));
-      const inTree = mine.events.filter((x) => x.position < opened.size);
+      // My events in log order, page by page, up to the checkpoint's size: the last one inside.
+      const inTree = [];
+      let after = -1;
+      for (;;) {
+        const page = await api(ctx.coopPath(`/events?author=${encodeURIComponent(me)}&after=${after}&limit=1000`));
+        inTree.push(...page.events.filter((x) => x.position < opened.size));
+        const last = page.events[page.events.length - 1];
+        if (page.next === null || !last || last.position >= opened.size) break;
+        after = page.next;
+      }
       if (!step(inTree.length > 0, inTree.length ? "One of your events is inside the checkpoint" : "None of your events is in the checkpoint yet: try again in a minute")) throw 0;
       const target = inTree[inTree.length - 1];
       const checked = await inspect(canonical(target.event));
