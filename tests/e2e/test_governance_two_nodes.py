@@ -10,14 +10,14 @@ to one node or the other over HTTP.
 The story: the coop's DID sets the root domain up for short votes (allowed before the first
 proposal); demurrage is due at once (the founding is dated a day back); a member attests
 another (an epoch is due after every attestation); a dispute is resolved (a settlement is
-due); then members admit a newcomer by vote, allocate him a budget from the treasury, and
-freeze an account by vote. After each step both nodes hold the same log, chain heads and
-coop records, no fork is quarantined, and every duty event exists exactly once. Each
-node's log says no duty was ever refused: a duty is computed from its trigger alone (ts
-included), so the slower node signs the very event the faster one stored (a duplicate),
-never a rival one. At the end, ``icn governance recount`` matches each close, ``icn
-replay`` rebuilds identical read models and ``icn audit verify`` finds the same tree on
-both stores.
+due); then members admit a newcomer by vote, allocate him a budget from the treasury, freeze an
+account by vote, deploy the time bank contract by vote and record a service through it.
+After each step both nodes hold the same log, chain heads and coop records, no fork is
+quarantined, and every duty event exists exactly once. Each node's log says no duty was
+ever refused: a duty is computed from its trigger alone (ts included), so the slower node
+signs the very event the faster one stored (a duplicate), never a rival one. At the end,
+``icn governance recount`` matches each close, ``icn replay`` rebuilds identical read
+models and ``icn audit verify`` finds the same tree on both stores.
 """
 
 from __future__ import annotations
@@ -47,12 +47,14 @@ from support.replication import (
     wallets_from_log,
 )
 
+from icn.domain.contract import bodies as cb
 from icn.domain.coop.records import CreditPolicy, DemurragePolicy, Policy, TrustPolicy
 from icn.domain.events.envelope import Event
 from icn.domain.governance import bodies as gb
 from icn.domain.ledger import bodies as lb
 from icn.infrastructure.replication.nats_auth import NatsUser, NatsUsers, new_password
 from icn.infrastructure.replication.nats_server import LocalNatsServer
+from tests.conftest import REPO_ROOT
 
 PASSPHRASE = "e2e-test-passphrase"  # what tests/e2e/conftest.py gives every ``icn`` it runs
 COOP = "gov-two"
@@ -378,6 +380,26 @@ def test_two_key_holders_race_every_duty_and_agree(pair: Pair) -> None:
         lb.DEMURRAGE_CHARGED: 1, EPOCH: 1, lb.DISPUTE_SETTLED: 1,
         gb.PROPOSAL_CLOSED: 3, gb.PROPOSAL_EXECUTED: 3,
     }  # fmt: skip
+
+    # The time bank deployed by vote, then invoked on B: both nodes race to carry the
+    # invocation out (an entry and a contract.Executed, dated by the invocation); one stands.
+    timebank = json.loads((REPO_ROOT / "examples" / "contracts" / "timebank.json").read_text())
+    fields = ("name", "version", "code", "capabilities", "fuel_limit")
+    deploy = {"kind": "deploy-contract", **{k: timebank[k] for k in fields}}
+    _, log = decide(p, deploy, {"alice": "B", "bob": "A", "carol": "B", "frank": "A"})
+    assert [e.body["name"] for e in log if e.type == cb.DEPLOYED] == ["timebank"]
+    args = {"sender": s.did("carol"), "recipient": s.did("frank"), "hours": 2}
+    call = post(p.b, p.wallets["carol"], cb.INVOKED,
+                {"contract": "timebank", "rule": "record_service", "args": args})  # fmt: skip
+    wait_until(
+        lambda: any(e.type == cb.EXECUTED for e in events_of(p.a, p.wallets["alice"])),
+        "invocation executed",
+    )
+    log = assert_same(p)
+    [executed] = [e for e in log if e.type == cb.EXECUTED]
+    assert executed.body["invocation"] == call.id and executed.author == coop_did
+    [entry] = [e for e in log if e.id in executed.body["effects"]]
+    assert entry.body["transactions"][0]["amount"] == 200
     elapsed_story = time.monotonic() - started
 
     # Recount and replay on each node's store (stopped: a running node holds its store).
