@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import statistics
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -181,6 +182,38 @@ def test_the_node_serves_the_dashboard_under_a_strict_csp(node) -> None:
     assert stale.status_code == 404
     outside = httpx.get(f"{running.base}/assets/{version}/serve.py")
     assert outside.status_code == 404
+
+
+def test_the_browser_export_refuses_in_words_and_never_overwrites(
+    node, icn_path_module: str, icn_env_module: dict
+) -> None:
+    running, keys = node
+    before = keys[PAYER].read_bytes()
+    env = {**icn_env_module, "EXPORT_PW": BROWSER_PASSPHRASE}
+    d = ["--data-dir", str(running.data)]
+
+    def export(*args: str, extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [icn_path_module, "id", "export", PAYER, *args, *d], env={**env, **(extra or {})},
+            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    out = str(keys[PAYER])
+    taken = export("--browser", "--out", out, "--passphrase-env", "EXPORT_PW")
+    assert taken.returncode == 1 and "File exists" in taken.stderr
+    assert keys[PAYER].read_bytes() == before
+    fresh = str(running.data.parent / "other.json")
+    unset = export("--browser", "--out", fresh, "--passphrase-env", "NOT_SET")
+    assert unset.returncode == 1 and "NOT_SET is unset or empty" in unset.stderr
+    weak = export("--browser", "--out", fresh, "--passphrase-env", "W", extra={"W": "short"})
+    assert weak.returncode == 1 and "at least 8 characters" in weak.stderr
+    no_tty = export("--browser", "--out", fresh)
+    assert no_tty.returncode == 1 and "--passphrase-env" in no_tty.stderr
+    plain = export("--out", fresh, "--passphrase-env", "EXPORT_PW")
+    assert plain.returncode == 2 and "--browser" in plain.stderr
+    assert not Path(fresh).exists()
+    for answer in (taken, unset, weak, no_tty, plain):
+        assert "Traceback" not in answer.stderr
 
 
 def test_the_spec_vectors_get_pythons_verdicts_in_the_browser(
