@@ -4,5 +4,7 @@
 import coop from "./coop.js";
 import account from "./account.js";
 import log from "./log.js";
+import proposals from "./proposals.js";
+import trust from "./trust.js";
 
-export const PAGES = [coop, account, log];
+export const PAGES = [coop, account, proposals, trust, log];
