@@ -8,6 +8,7 @@ import msgspec
 
 from icn.domain.contract.language import (
     I64,
+    ArgText,
     Capability,
     ContractName,
     Name,
@@ -23,7 +24,7 @@ EXECUTED = "contract.Executed"
 Version = Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
 FuelLimit = Annotated[int, msgspec.Meta(ge=1, le=FUEL_LIMIT_MAX)]
 Capabilities = Annotated[list[Capability], msgspec.Meta(max_length=4)]
-Args = Annotated[dict[Name, I64 | bool | str], msgspec.Meta(max_length=16)]
+Args = Annotated[dict[Name, I64 | bool | ArgText], msgspec.Meta(max_length=16)]
 Ms = Annotated[int, msgspec.Meta(ge=0, le=2**53 - 1)]
 
 

@@ -26,6 +26,8 @@ DidText = Annotated[str, msgspec.Meta(pattern=DID_PATTERN)]
 CurrencyText = Annotated[str, msgspec.Meta(pattern=CURRENCY_PATTERN)]
 RoleText = Annotated[str, msgspec.Meta(pattern="^[a-z][a-z0-9_-]{0,31}$")]
 Words = Annotated[str, msgspec.Meta(max_length=200)]
+ArgText = Annotated[str, msgspec.Meta(max_length=128)]
+"""A DID or currency argument (checked against its parameter's type when the rule runs)."""
 Type = Literal["int", "bool", "did", "currency"]
 Capability = Literal["read-ledger", "write-ledger", "read-trust", "propose"]
 CAPABILITIES: tuple[Capability, ...] = ("read-ledger", "write-ledger", "read-trust", "propose")
@@ -319,7 +321,7 @@ class Schedule(_Node, frozen=True, kw_only=True):
     rule: Name
     every: Literal["month", "day"]
     day: Annotated[int, msgspec.Meta(ge=1, le=28)] = 1
-    args: Annotated[dict[Name, I64 | bool | str], msgspec.Meta(max_length=MAX_PARAMS)] = (
+    args: Annotated[dict[Name, I64 | bool | ArgText], msgspec.Meta(max_length=MAX_PARAMS)] = (
         msgspec.field(default_factory=dict)
     )
 
