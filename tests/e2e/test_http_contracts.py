@@ -1,7 +1,9 @@
-"""Contracts over real HTTP from a real ``icn node run``: the time bank deployed by a vote the
-node closes and carries out, ``record_service`` invoked with a signed event and the balances
-moved by the coop's key; an invocation that runs out of fuel and a deploy that uses a
-capability it was not granted refused with their codes; the contract read routes."""
+"""Contracts over real HTTP from a real ``icn node run``: the time bank and the budget envelope
+deployed by a vote the node closes and carries out, ``record_service`` and ``spend`` invoked
+with signed events and the balances moved by the coop's key; invocations that fail a
+requirement, run out of fuel or overflow, and a deploy that uses a capability it was not
+granted, refused with their codes; the contract read routes. (The monthly dues' schedule is
+run in tests/integration/test_contract_duties.py, where the clock can move a month.)"""
 
 from __future__ import annotations
 
@@ -50,7 +52,7 @@ def test_contracts_deployed_invoked_and_read_over_http(
 ) -> None:
     s = CoopScript(COOP)
     events = [
-        s.found({n: (["admin"] if n == "alice" else []) for n in NAMES}),
+        s.found({"alice": ["admin", "committee"], "bob": [], "carol": []}),
         s.event("coop", gb.DOMAIN_DEFINED, {"domain": "quick", "rules": QUICK}),
     ]
     data = tmp_path / "node"
@@ -95,8 +97,14 @@ def test_contracts_deployed_invoked_and_read_over_http(
 
         starving = copy.deepcopy(example("timebank"))
         starving.update(name="starving", fuel_limit=10)
+        unchecked = copy.deepcopy(example("timebank"))  # no bound on hours: it can overflow
+        unchecked["name"] = "unchecked"
+        unchecked["code"]["rules"]["record_service"]["requires"] = []
+        unchecked["code"]["consts"]["units_per_hour"]["value"] = 10**9
+        budget = example("budget")
+        budget["code"]["consts"]["envelope"]["value"] = s.did("bob")
         closes_at = int(time.time() * 1000) + 3000
-        for doc in (example("timebank"), starving):
+        for doc in (example("timebank"), starving, unchecked, budget):
             body = {"domain": "quick", "title": f"deploy {doc['name']}", "text": "",
                     "action": deploy_action(doc), "closes_at": closes_at}  # fmt: skip
             pid = ok("alice", gb.PROPOSAL_SUBMITTED, body)
@@ -110,11 +118,12 @@ def test_contracts_deployed_invoked_and_read_over_http(
         problem(post("alice", gb.PROPOSAL_SUBMITTED, body), 403, "capability-denied")
 
         listed = until(
-            lambda: len(get("/contracts").json()["contracts"]) == 2 and get("/contracts")
+            lambda: len(get("/contracts").json()["contracts"]) == 4 and get("/contracts")
         )
-        contracts = listed.json()["contracts"]
-        assert [(c["name"], c["version"]) for c in contracts] == [("starving", 1), ("timebank", 1)]
-        assert contracts[1]["rules"] == ["record_service"] and contracts[1]["invocations"] == 0
+        contracts = {c["name"]: c for c in listed.json()["contracts"]}
+        assert list(contracts) == ["budget", "starving", "timebank", "unchecked"]
+        timebank = contracts["timebank"]
+        assert timebank["rules"] == ["record_service"] and timebank["invocations"] == 0
 
         args = {"sender": s.did("alice"), "recipient": s.did("bob"), "hours": 3}
         call = ok("alice", cb.INVOKED, {"contract": "timebank", "rule": "record_service",
@@ -129,6 +138,17 @@ def test_contracts_deployed_invoked_and_read_over_http(
         problem(invoke("timebank", hours=0), 409, "requirement-failed")
         problem(invoke("starving"), 409, "out-of-fuel")
         problem(invoke("nope"), 422, "unknown-contract")
+        problem(invoke("unchecked", hours=2**53 - 1), 422, "contract-overflow")  # x 10^9
+
+        # The budget envelope is bob's account; alice (committee) spends from it to carol.
+        spend = {"contract": "budget", "rule": "spend", "args": {"to": s.did("carol"),
+                 "amount": 120}}  # fmt: skip
+        problem(post("bob", cb.INVOKED, spend), 409, "requirement-failed")  # not on it
+        ok("alice", cb.INVOKED, spend)
+        until(lambda: balance("carol") == 120)
+        assert balance("bob") == 300 - 120
+        too_much = {**spend, "args": {"to": s.did("carol"), "amount": 181}}
+        problem(post("alice", cb.INVOKED, too_much), 409, "requirement-failed")
 
         detail = get("/contracts/timebank").json()
         assert detail["current"]["capabilities"] == ["read-ledger", "write-ledger"]
