@@ -187,6 +187,7 @@ def test_vote_in_the_browser_the_tally_moves_live_and_the_proposal_closes_and_ex
     page.wait_for_selector("#tally[data-yes='2'][data-quorum-met=true]", timeout=WAIT_MS)
     assert "quorum 2 of 2 needed (4 eligible), met" in page.inner_text("#tally-words")
     _shots(page, "proposals")
+    page.locator("#proposal").screenshot(path=str(ARTIFACTS / "proposal-tally-390.png"))
 
     # The sealed one: a commitment signed here, the choice kept in IndexedDB until the reveal.
     page.click(f"#open-proposals li[data-id='{sid}'] button")
@@ -217,12 +218,19 @@ def test_vote_in_the_browser_the_tally_moves_live_and_the_proposal_closes_and_ex
     assert "We share tools and time." in page.inner_text("#charter")
     page.wait_for_selector(f"#closed-proposals li[data-id='{pid}'][data-state=accepted]")
 
-    # Delegation: alice's vote in "quick" follows bob's, then she takes it back.
+    # Delegation: bob's vote in "quick" follows alice's, so hers may not follow his (refused,
+    # in the node's words); it may follow carol's, and come back to her.
+    bob, carol = coop.script.did("bob"), coop.script.did("carol")
+    coop.post("bob", gb.VOTE_DELEGATED, {"domain": "quick", "to": coop.script.did("alice")})
     page.select_option("#delegate-domain", "quick")
-    page.select_option("#delegate-to", coop.script.did("bob"))
+    page.select_option("#delegate-to", bob)
     page.click("#delegate-form button[type=submit]")
-    bob = coop.script.did("bob")
-    page.wait_for_selector(f"#my-delegations li[data-domain=quick][data-to='{bob}']")
+    page.wait_for_selector("#delegate-status.error", timeout=WAIT_MS)
+    assert "(delegation-cycle)" in page.inner_text("#delegate-status")
+    page.select_option("#delegate-to", carol)
+    page.click("#delegate-form button[type=submit]")
+    page.wait_for_selector(f"#my-delegations li[data-domain=quick][data-to='{carol}']")
+    assert "1 member(s) delegate to you" in page.inner_text("#delegations")
     page.select_option("#delegate-to", "")
     page.click("#delegate-form button[type=submit]")
     page.wait_for_selector("#my-delegations li[data-domain=quick][data-to='']", timeout=WAIT_MS)
@@ -240,6 +248,11 @@ def test_vouch_in_the_browser_and_the_graph_gains_an_edge(coop: Coop, alice: Bro
     dan = coop.script.did("dan")
     page.select_option("#vouch-subject", dan)
     page.fill("#vouch-score", "70")
+    page.fill("#vouch-expires", "2020-01-01")  # before now: refused, in the node's words
+    page.click("#vouch-form button[type=submit]")
+    page.wait_for_selector("#vouch-status.error", timeout=WAIT_MS)
+    assert "(invalid-expiry)" in page.inner_text("#vouch-status")
+    page.fill("#vouch-expires", "")
     page.fill("#vouch-note", "fixed my bike")
     page.click("#vouch-form button[type=submit]")
     page.wait_for_selector(f"#trust-graph[data-edges='{before + 1}']", timeout=WAIT_MS)
@@ -256,6 +269,9 @@ def test_vouch_in_the_browser_and_the_graph_gains_an_edge(coop: Coop, alice: Bro
     )
     assert focused[0] == "graph-node" and "standing" in focused[1], focused
     _shots(page, "trust")
+    page.locator("section:has(#trust-graph)").screenshot(
+        path=str(ARTIFACTS / "trust-graph-390.png")
+    )
 
     page.click(f"#given-rows tr[data-subject='{dan}'] button")
     page.wait_for_selector(f"#given-rows tr[data-subject='{dan}'][data-revoked=true]")
