@@ -72,6 +72,9 @@ class PendingRecord(Record, frozen=True, kw_only=True):
 
     kind: ClassVar[str] = "contract-pending"
     ids: tuple[str, ...] = ()
+    reserved: dict[str, int] = msgspec.field(default_factory=dict)
+    """Per ``"<did> <currency>"``, what those invocations' transfers will move (never 0): a
+    later invocation is judged with it counted, in one read."""
 
     def key(self) -> str:
         return ""

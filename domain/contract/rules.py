@@ -171,7 +171,11 @@ def invoked(body: b.Invoked, event: Event, view: CoopView, now: int) -> Refusal 
     effects: Effects = [record, updated]
     if record.state == InvocationState.JUDGED:
         pending = pending_of(view, coop.coop)
-        effects.append(msgspec.structs.replace(pending, ids=(*pending.ids, event.id)))
+        effects.append(
+            msgspec.structs.replace(
+                pending, ids=(*pending.ids, event.id), reserved=_moved(pending, record, 1)
+            )
+        )
     return effects
 
 
@@ -179,14 +183,24 @@ def reserved(view: CoopView, coop: str) -> dict[tuple[str, str], int]:
     """Per (account, currency), what judged invocations not executed yet will move: a later
     invocation is judged as if they had been carried out, so two cannot both spend one room."""
     moves: dict[tuple[str, str], int] = {}
-    for invocation in pending_of(view, coop).ids:
-        inv = view.record(coop, InvocationRecord.kind, invocation)
-        if not isinstance(inv, InvocationRecord):
-            continue
-        for t in inv.transfers:
-            moves[(t.from_, t.currency)] = moves.get((t.from_, t.currency), 0) - t.amount
-            moves[(t.to, t.currency)] = moves.get((t.to, t.currency), 0) + t.amount
+    for key, units in pending_of(view, coop).reserved.items():
+        did, _, currency = key.rpartition(" ")
+        moves[(did, currency)] = units
     return moves
+
+
+def _moved(pending: PendingRecord, inv: InvocationRecord, sign: int) -> dict[str, int]:
+    """``pending``'s reserved sums with ``inv``'s transfers added (``sign`` 1) or taken back."""
+    sums = dict(pending.reserved)
+    for t in inv.transfers:
+        for did, units in ((t.from_, -t.amount), (t.to, t.amount)):
+            key = f"{did} {t.currency}"
+            total = sums.get(key, 0) + sign * units
+            if total:
+                sums[key] = total
+            else:
+                sums.pop(key, None)
+    return sums
 
 
 def pending_of(view: CoopView, coop: str) -> PendingRecord:
@@ -197,7 +211,8 @@ def pending_of(view: CoopView, coop: str) -> PendingRecord:
 
 def _settled(view: CoopView, coop: str, inv: InvocationRecord) -> PendingRecord:
     pending = pending_of(view, coop)
-    return msgspec.structs.replace(pending, ids=tuple(i for i in pending.ids if i != inv.id))
+    ids = tuple(i for i in pending.ids if i != inv.id)
+    return msgspec.structs.replace(pending, ids=ids, reserved=_moved(pending, inv, -1))
 
 
 def run(

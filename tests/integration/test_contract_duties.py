@@ -18,7 +18,8 @@ from icn.application.coop_view import decode_stored
 from icn.application.governance_duties import GovernanceDuties
 from icn.application.trust_epochs import CommittedState
 from icn.domain.contract import bodies as cb
-from icn.domain.contract.records import ContractRecord, InvocationRecord
+from icn.domain.contract.records import ContractRecord, InvocationRecord, PendingRecord
+from icn.domain.contract.rules import pending_of
 from icn.domain.events.envelope import Event, inspect
 from icn.domain.governance import bodies as gb
 from icn.infrastructure.store.contract_reads import SqlContractReads
@@ -151,7 +152,12 @@ def test_refusals_carry_the_contracts_codes(store: SqlEventStore) -> None:
     assert refused("alice", {"sender": alice, "recipient": bob, "hours": 24}) == (
         "credit-limit-exceeded"
     )
+    pending = pending_of(CommittedState(store), "demo")
+    assert len(pending.ids) == 4 and pending.reserved == {
+        f"{alice} hours": -9_600, f"{bob} hours": 9_600
+    }  # fmt: skip
     assert len(node.run()) == 4 * 2 and node.balance("alice") == -9_600
+    assert pending_of(CommittedState(store), "demo") == PendingRecord()  # all carried out
 
     starving = copy.deepcopy(example("timebank"))
     starving.update(name="starving", fuel_limit=10)
