@@ -30,6 +30,7 @@ from support.nodes import RunningNode, bearer, login, run_icn
 
 from icn.domain.coop.records import TrustPolicy
 from icn.domain.governance import bodies as gb
+from icn.domain.governance.tally import commitment_of
 from icn.domain.trust import bodies as tb
 from icn.infrastructure.browser_key import seal
 
@@ -213,6 +214,9 @@ def test_vote_in_the_browser_the_tally_moves_live_and_the_proposal_closes_and_ex
     page.wait_for_selector("#tally[data-revealed='1']", timeout=WAIT_MS)
     reveal = json.loads(alice.posted[-1])
     assert reveal["type"] == gb.VOTE_REVEALED and reveal["body"]["choice"] == "yes"
+    # The browser's commitment is the domain's own function of what it revealed.
+    salt = reveal["body"]["salt"]
+    assert commit["body"]["commitment"] == commitment_of("yes", None, salt) and len(salt) == 64
     page.wait_for_selector("#my-vote:has-text('You revealed yes')", timeout=WAIT_MS)
 
     # The node's duty closed the charter proposal and carried it out: the page follows.
@@ -287,6 +291,10 @@ def test_vouch_in_the_browser_and_the_graph_gains_an_edge(coop: Coop, alice: Bro
     page.click(f"#given-rows tr[data-subject='{dan}'] button")
     page.wait_for_selector(f"#given-rows tr[data-subject='{dan}'][data-revoked=true]")
     page.wait_for_selector(f"#trust-graph[data-edges='{before}']", timeout=WAIT_MS)
+    # Another member's attestation (over the API) reaches the picture live.
+    by_bob = {"subject": dan, "context": "general", "score_ppm": 300_000}
+    coop.post("bob", tb.ATTESTATION_RECORDED, by_bob)
+    page.wait_for_selector(f"#trust-graph[data-edges='{before + 1}']", timeout=WAIT_MS)
     assert alice.errors == []
 
 
