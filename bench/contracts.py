@@ -16,6 +16,12 @@ the median of R repetitions of N calls:
 - ``compile``: decoding and compiling the code, done once per deployed version;
 - ``dues over 100 members``: the dues example's ``charge`` (100 credit reads, 100 transfers).
 
+And in the write path, on a fresh SQLite store per repetition (``--writes N``): N
+``record_service`` invocations appended one per transaction (verified, judged: the
+interpreter at the event's position), against N payments of the same members appended the
+same way; then the contract duty carrying the N invocations out (an entry and a
+``contract.Executed`` signed and appended atomically per invocation).
+
 Results are printed and appended to docs/benchmarks.md, with the load average.
 """
 
@@ -34,9 +40,25 @@ from typing import Any
 from nacl.signing import SigningKey
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from _common import append_section, machine_info, markdown_table, print_table, utc_now
+import tempfile
 
+from _common import (
+    BENCH_CREDIT,
+    append_section,
+    machine_info,
+    markdown_table,
+    print_table,
+    utc_now,
+)
+from support.coops import STORY_NOW, CoopScript
+
+from icn.application.append import AppendEvents
+from icn.application.authoring import EventAuthor
+from icn.application.contract_duties import ContractDuties
+from icn.application.governance_duties import GovernanceDuties
+from icn.domain.contract import bodies as cb
 from icn.domain.contract.compile import compile_code, decode, execute
 from icn.domain.contract.host import ViewHost
 from icn.domain.contract.runtime import ContractError
@@ -49,7 +71,11 @@ from icn.domain.coop.records import (
     Policy,
     Record,
 )
+from icn.domain.events.envelope import inspect
+from icn.domain.governance import bodies as gb
 from icn.domain.refusals import Code
+from icn.infrastructure.store.database import parse_database_url
+from icn.infrastructure.store.event_store import SqlEventStore
 
 HERE = Path(__file__).resolve().parent
 DOCS = HERE.parent / "docs" / "benchmarks.md"
@@ -122,6 +148,69 @@ class MemoryView:
         return list(self.members.values())
 
 
+DAY = 86_400_000
+WRITERS = 20
+
+
+def write_path(n: int, repeat: int) -> dict[str, list[float]]:
+    """Seconds per event of each write-path measurement, one value per repetition."""
+    found: dict[str, list[float]] = {"payment": [], "invocation": [], "execution": []}
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory(prefix="icn-bench-contracts-") as tmp:
+            _write_run(Path(tmp), n, found)
+    return found
+
+
+def _write_run(tmp: Path, n: int, found: dict[str, list[float]]) -> None:
+    timebank: dict[str, Any] = json.loads((EXAMPLES / "timebank.json").read_text())
+    fields = ("name", "version", "code", "capabilities", "fuel_limit")
+    store = SqlEventStore(parse_database_url(None, tmp))
+    store.create_tables()
+    now = [STORY_NOW]
+
+    def clock() -> int:
+        return now[0]
+
+    append = AppendEvents(store, clock)
+    s = CoopScript("bench")
+    names = [f"m{i}" for i in range(WRITERS)]
+    credit = CreditPolicy(baseline=BENCH_CREDIT, max_limit=BENCH_CREDIT)
+    setup = [s.found({name: [] for name in names}, policy=Policy(credit={"hours": credit}))]
+    body = {"domain": "root", "title": "time bank", "text": "",
+            "action": {"kind": "deploy-contract", **{k: timebank[k] for k in fields}},
+            "closes_at": now[0] + DAY}  # fmt: skip
+    proposal = s.event("m0", gb.PROPOSAL_SUBMITTED, body)
+    setup += [proposal]
+    setup += [s.event(m, gb.VOTE_CAST, {"proposal": proposal.id, "choice": "yes"}) for m in names]
+    for e in setup:
+        assert append.append_inspected([inspect(e.wire_bytes())])[0].stored
+    now[0] += DAY + 5
+    GovernanceDuties(store, append, clock).close_and_execute("bench", proposal.id, s.coop_key)
+    pays, calls = [], []
+    for i in range(n):
+        payer, payee = names[i % WRITERS], names[(i + 1) % WRITERS]
+        pays.append(s.pay(payer, payee, 100).wire_bytes())
+        args = {"sender": s.did(payer), "recipient": s.did(payee), "hours": 1}
+        invoked = {"contract": "timebank", "rule": "record_service", "args": args}
+        calls.append(s.event(payer, cb.INVOKED, invoked).wire_bytes())
+    # Each payer's chain holds a payment, then an invocation, as signed: appended in that
+    # order, the two kinds alternate on a store growing alike, each timed apart.
+    spent = {"payment": 0.0, "invocation": 0.0}
+    for pay, call in zip(pays, calls, strict=True):
+        for label, line in (("payment", pay), ("invocation", call)):
+            start = time.perf_counter()
+            assert append.append_inspected([inspect(line)])[0].stored
+            spent[label] += time.perf_counter() - start
+    for label in spent:
+        found[label].append(spent[label] / n)
+    duties = ContractDuties(store, EventAuthor(store, append, clock))
+    start = time.perf_counter()
+    for invocation in duties.pending("bench"):
+        assert len(duties.execute("bench", invocation, s.coop_key)) == 2
+    found["execution"].append((time.perf_counter() - start) / n)
+    store.close()
+
+
 def median_us(fn: Callable[[], object], calls: int, repeat: int) -> tuple[float, float, float]:
     """Median, min and max microseconds per call over ``repeat`` runs of ``calls`` calls."""
     per: list[float] = []
@@ -137,6 +226,7 @@ def main(argv: list[str]) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeat", type=int, default=7)
     p.add_argument("--calls", type=int, default=20_000)
+    p.add_argument("--writes", type=int, default=1000, help="events per write-path run (0: none)")
     p.add_argument("--no-docs", action="store_true")
     a = p.parse_args(argv)
 
@@ -177,6 +267,7 @@ def main(argv: list[str]) -> None:
          median_us(lambda: compile_code(decode(timebank["code"])), a.calls // 10, a.repeat)),
         ("dues over 100 members", median_us(charge, max(1, a.calls // 100), a.repeat)),
     ]  # fmt: skip
+    writes = write_path(a.writes, 3) if a.writes else {}
     load_after = os.getloadavg()
     base = rows[0][1][0]
     header = ["measurement", "median µs", "range µs", "x verify"]
@@ -184,6 +275,22 @@ def main(argv: list[str]) -> None:
         [name, f"{m:,.2f}", f"{lo:,.2f}–{hi:,.2f}", f"{m / base:.3f}"] for name, (m, lo, hi) in rows
     ]
     print_table("contract rule vs Ed25519 verification", header, table)
+    write_table: list[list[str]] = []
+    if writes:
+        pay = statistics.median(writes["payment"])
+        for label, what in (("payment", "a payment, appended alone (baseline)"),
+                            ("invocation", "a record_service invocation, appended alone"),
+                            ("execution", "its execution by the contract duty")):  # fmt: skip
+            us = [x * 1e6 for x in writes[label]]
+            m = statistics.median(us)
+            write_table.append(
+                [what, f"{m:,.0f}", f"{min(us):,.0f}–{max(us):,.0f}", f"{m / (pay * 1e6):.2f}"]
+            )
+        print_table(
+            f"write path, {a.writes:,} events x 3 runs (SQLite)",
+            ["measurement", "median µs", "range µs", "x payment"],
+            write_table,
+        )
     view_ratio = rows[2][1][0] / base
     verdict = "met" if view_ratio <= 0.25 else "NOT met"
     note = (
@@ -198,9 +305,12 @@ def main(argv: list[str]) -> None:
     )
     print(note)
     if not a.no_docs:
-        append_section(
-            DOCS, f"contracts, {utc_now()}", markdown_table(header, table) + "\n\n" + note
-        )
+        text = markdown_table(header, table)
+        if write_table:
+            write_header = ["write path (SQLite, one event per append)", "median µs",
+                            "range µs", "x payment"]  # fmt: skip
+            text += "\n\n" + markdown_table(write_header, write_table)
+        append_section(DOCS, f"contracts, {utc_now()}", text + "\n\n" + note)
         print(f"appended to {DOCS}")
 
 
