@@ -10,7 +10,7 @@ from support.contract_host import TREASURY, DictHost
 
 from icn.domain.contract.compile import compile_code, decode, deploy_check, execute
 from icn.domain.contract.language import I64_MAX, I64_MIN
-from icn.domain.contract.runtime import ContractError, Outcome
+from icn.domain.contract.runtime import ContractError, Outcome, Run
 from icn.domain.refusals import Code
 
 A, B, C = "did:key:zA", "did:key:zB", "did:key:zC"
@@ -49,27 +49,15 @@ def run(
     )
 
 
-def value_of(expr: J, *, fuel: int = 10_000) -> Any:
-    """An expression's value, seen through a ``let`` and a requirement on it."""
-    c = code(r=rule({}, body=[{"do": "let", "name": "x", "value": expr}]))
-    run(c, fuel=fuel)
-    program = compile_code(decode(c))
-    rule_ = program.rules["r"]
-    assert rule_.slots == 1
-    return _eval(expr)
-
-
-def _eval(expr: J) -> Any:
-    """Evaluate by making the rule fail exactly when the value differs from a probe."""
-    for probe in range(-50, 51):
-        c = code(r=rule({}, requires=[op("eq", expr, i(probe))]))
-        try:
-            run(c)
-            return probe
-        except ContractError as exc:
-            if exc.code != Code.REQUIREMENT_FAILED:
-                raise
-    raise AssertionError("value outside the probe range")
+def value_of(expr: J) -> Any:
+    """An expression's value: the slot a ``let`` binds it to, after the rule ran."""
+    program = compile_code(
+        decode(code(r=rule({}, body=[{"do": "let", "name": "x", "value": expr}])))
+    )
+    r = Run(host=host(), granted=ALL, caller=A, treasury=TREASURY, now=0, fuel=10_000, slots=1)
+    for step in program.rules["r"].steps:
+        step(r)
+    return r.slots[0]
 
 
 def refused(c: J, args: dict[str, Any] | None = None, **kw: Any) -> Code:
