@@ -6,7 +6,7 @@ loops have literal bounds, and the capabilities the code uses are known, so
 a contract that uses one it was not granted never deploys. What is left for
 run time is arithmetic range checks, fuel, and the host's answers; each
 compiled rule is a tree of closures, built once per contract version and
-cached by the caller (:func:`compiled`).
+cached by the rules (:func:`icn.domain.contract.rules.program_of`).
 
 Fuel: a statement costs 1 plus the size of its expressions (every node
 counts, whether or not ``and``/``or`` short-circuits, so the charge is known
@@ -19,7 +19,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import msgspec
@@ -485,12 +484,6 @@ def deploy_check(raw: Any, granted: Sequence[str]) -> Program:
             Code.CAPABILITY_DENIED, f"the code uses {', '.join(missing)}, which was not granted"
         )
     return program
-
-
-@lru_cache(maxsize=256)
-def compiled(code_json: bytes) -> Program:
-    """The program for canonical code bytes, compiled once per contract version."""
-    return compile_code(decode(msgspec.json.decode(code_json)))
 
 
 def bind_args(rule: CompiledRule, args: dict[str, Any]) -> list[Value]:
