@@ -431,7 +431,9 @@ def decode(raw: Any) -> L.Code:
     """The contract's code from its JSON value, strictly; ``invalid-contract`` otherwise."""
     try:
         size = len(msgspec.json.encode(raw))
-    except (TypeError, RecursionError) as exc:
+    except RecursionError:
+        raise invalid(f"the code nests deeper than {L.MAX_DEPTH}") from None
+    except TypeError as exc:
         raise invalid(f"the code is not JSON: {exc}") from None
     if size > L.MAX_CODE_BYTES:
         raise invalid(f"the code is {size} bytes, over {L.MAX_CODE_BYTES}")

@@ -212,14 +212,16 @@ def test_invalid_code_refused_at_deploy(bad: J) -> None:
     assert caught.value.code == Code.INVALID_CONTRACT
 
 
-def test_deep_nesting_refused() -> None:
+@pytest.mark.parametrize("depth", [40, 5_000])
+def test_deep_nesting_refused(depth: int) -> None:
     expr = i(1)
-    for _ in range(40):
+    for _ in range(depth):
         expr = op("neg", expr)
     c = code(r=rule({}, body=[{"do": "let", "name": "x", "value": expr}]))
     with pytest.raises(ContractError) as caught:
         deploy_check(c, [])
     assert caught.value.code == Code.INVALID_CONTRACT
+    assert "deeper than 32" in caught.value.reason
 
 
 def test_args_are_typed() -> None:
