@@ -13,11 +13,14 @@ docs/dashboard/.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -60,10 +63,18 @@ CLOSES_IN_MS = 9_000
 class Coop:
     """The running node, the script that keeps every author's chain, and API tokens."""
 
-    def __init__(self, node: RunningNode, script: CoopScript, key_file: Path) -> None:
-        self.node, self.script, self.key_file = node, script, key_file
-        self.tokens = {n: login(node.base, script.key(n), COOP) for n in ("bob",)}
+    def __init__(
+        self, node: RunningNode, starting: Future[RunningNode], script: CoopScript, key_file: Path
+    ) -> None:
+        self.node, self.starting, self.script, self.key_file = node, starting, script, key_file
+        self.tokens: dict[str, str] = {}
         self.client = httpx.Client(base_url=node.base, timeout=30)
+
+    def ready(self) -> None:
+        """Wait for the node (started while Chromium launches) and log bob in over the API."""
+        self.starting.result()
+        if not self.tokens:
+            self.tokens = {"bob": login(self.node.base, self.script.key("bob"), COOP)}
 
     def post(self, who: str, type: str, body: dict[str, Any]) -> str:
         """A signed event by ``who`` over the API (not the browser); returns its id."""
@@ -114,21 +125,24 @@ def coop(
     # The least work the browser accepts (100,000 rounds): the login is not what is tested here.
     sealed = seal(bytes(s.key("alice")), s.did("alice"), BROWSER_PASSPHRASE, iterations=100_000)
     key_file.write_text(json.dumps(sealed))
-    node = RunningNode(icn_path_module, env, data).start()
-    yield Coop(node, s, key_file)
-    node.stop()
+    node = RunningNode(icn_path_module, env, data)
+    with ThreadPoolExecutor(1) as pool:  # the node starts while the browser launches
+        yield Coop(node, pool.submit(node.start), s, key_file)
+        node.stop()
 
 
 class Browsing:
-    """alice's page, its console errors, and the body of every event it posted."""
+    """alice's page, its console errors, every request it made, and every event it posted."""
 
     def __init__(self, page: Page) -> None:
         self.page = page
         self.errors = _errors(page)
         self.posted: list[bytes] = []
+        self.requests: list[bytes] = []
         page.on("request", self._keep)
 
     def _keep(self, request: Request) -> None:
+        self.requests.append(request.url.encode() + b" " + (request.post_data_buffer or b""))
         if request.method == "POST" and request.url.endswith("/events"):
             self.posted.append(request.post_data_buffer or b"")
 
@@ -139,6 +153,7 @@ def alice(coop: Coop) -> Iterator[Browsing]:
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser: Browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        coop.ready()
         ctx = browser.new_context(viewport=PHONE_SIZE)
         pg = ctx.new_page()
         seen = Browsing(pg)
@@ -255,6 +270,8 @@ def test_vote_in_the_browser_the_tally_moves_live_and_the_proposal_closes_and_ex
 
 def test_vouch_in_the_browser_and_the_graph_gains_an_edge(coop: Coop, alice: Browsing) -> None:
     page = alice.page
+    page.reload()  # the session stays (sessionStorage); the opened key does not
+    page.wait_for_selector("#nav a[data-page=trust]", timeout=WAIT_MS)
     page.click("a[data-page=trust]")
     page.wait_for_selector("#trust-graph", timeout=WAIT_MS)
     page.wait_for_selector("#standing-table tr[data-context=general]", timeout=WAIT_MS)
@@ -263,10 +280,14 @@ def test_vouch_in_the_browser_and_the_graph_gains_an_edge(coop: Coop, alice: Bro
     dan = coop.script.did("dan")
     page.select_option("#vouch-subject", dan)
     page.fill("#vouch-score", "70")
-    page.fill("#vouch-expires", "2020-01-01")  # before now: refused, in the node's words
     page.click("#vouch-form button[type=submit]")
     page.wait_for_selector("#vouch-status.error", timeout=WAIT_MS)
-    assert "(invalid-expiry)" in page.inner_text("#vouch-status")
+    assert "key is locked" in page.inner_text("#vouch-status")
+    page.fill("#trust-passphrase", BROWSER_PASSPHRASE)  # opened here, for this tab only
+    page.fill("#vouch-expires", "2020-01-01")  # before now: refused, in the node's words
+    page.click("#vouch-form button[type=submit]")
+    page.wait_for_selector("#vouch-status.error:has-text('(invalid-expiry)')", timeout=WAIT_MS)
+    assert page.inner_text("#vouch-status").startswith("Refused: ")
     page.fill("#vouch-expires", "")
     page.fill("#vouch-note", "fixed my bike")
     page.click("#vouch-form button[type=submit]")
@@ -308,3 +329,19 @@ def test_no_serious_accessibility_violation_on_proposals_and_trust(alice: Browsi
             page.set_viewport_size(viewport)
             assert _axe(page, axe) == [], (name, viewport)
     page.set_viewport_size(PHONE_SIZE)
+
+
+def test_no_request_carried_alice_s_key_or_her_ballot_key(coop: Coop, alice: Browsing) -> None:
+    key = coop.script.key("alice")
+    seed = bytes(key)
+    # The ballots' sealing key: SHA-256 of her (deterministic) signature over a fixed text.
+    said = f"icn-ballot-key-v1:{COOP}:{coop.script.did('alice')}".encode()
+    ballot_key = hashlib.sha256(key.sign(said).signature).digest()
+    secrets = [BROWSER_PASSPHRASE.encode()]
+    for raw in (seed, bytes.fromhex("302e020100300506032b657004220420") + seed, ballot_key):
+        secrets += [raw.hex().encode(), base64.b64encode(raw), base64.urlsafe_b64encode(raw)]
+        secrets += [base64.b64encode(raw).rstrip(b"="), base64.urlsafe_b64encode(raw).rstrip(b"=")]
+    assert len(alice.requests) > 50 and len(alice.posted) >= 6
+    for request in alice.requests:
+        for secret in secrets:
+            assert secret not in request, request[:120]

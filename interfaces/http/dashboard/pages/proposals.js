@@ -18,6 +18,8 @@ function render(root, ctx) {
   let selected = null; // proposal id shown in the detail
   let members = [];
   let closeTimer = null;
+  let draft = { id: null, reason: "", credits: "1" };
+  let shownRules = {};
 
   const note = status("proposals-status");
   const signer = keyField(ctx, "gov-passphrase");
@@ -89,6 +91,7 @@ function render(root, ctx) {
     ]);
     if (id !== selected) return;
     const rules = p.rules || {};
+    shownRules = rules;
     const myVotes = mine.votes.filter((v) => v.proposal === id);
     const kept = await hasBallot(s.coop, me, id).catch(() => false);
     const voteNote = status("vote-status");
@@ -97,9 +100,13 @@ function render(root, ctx) {
     const closed = now >= p.closes_at;
     const revealEnds = p.closes_at + (rules.reveal_window_ms || 0);
     const choices = ["yes", "no", "abstain"].concat(rules.method === "consent" ? ["block"] : []);
+    // The detail is drawn again at every vote: what the member is typing is kept across.
+    if (draft.id !== id) draft = { id, reason: "", credits: "1" };
     const credits = rules.method === "quadratic"
-      ? h("input", { id: "vote-credits", type: "number", min: 0, max: rules.credits, value: 1, inputmode: "numeric" }) : null;
-    const reason = h("input", { id: "vote-reason", maxlength: 1024, autocomplete: "off" });
+      ? h("input", { id: "vote-credits", type: "number", min: 0, max: rules.credits, value: draft.credits, inputmode: "numeric",
+        oninput: (e) => { draft.credits = e.target.value; } }) : null;
+    const reason = h("input", { id: "vote-reason", maxlength: 1024, autocomplete: "off", value: draft.reason,
+      oninput: (e) => { draft.reason = e.target.value; } });
 
     const last = myVotes[myVotes.length - 1];
     const revealed = myVotes.some((v) => v.kind === "revealed");
@@ -149,10 +156,17 @@ function render(root, ctx) {
           if (reason.value) body.reason = reason.value;
           if (credits) body.credits = spend;
           await signAndPost(ctx, key, "governance.VoteCast", body);
+          draft.reason = "";
+          reason.value = "";
           say(voteNote, `You voted ${choice}.`, "success");
+          fill(detail.querySelector("#my-vote"), `You voted ${choice}.`);
+          await loadTally();
+          return;
         }
         await loadDetail();
         document.getElementById("vote-status").replaceWith(voteNote);
+        voteNote.tabIndex = -1;
+        voteNote.focus();
       } catch (err) {
         if (rules.sealed) await dropBallot(s.coop, me, id).catch(() => {});
         say(voteNote, inWords(err), "error");
@@ -200,6 +214,17 @@ function render(root, ctx) {
       voting, voteNote);
   }
 
+  /** Only the tally is drawn again on a vote, so focus and typing in the detail stay put. */
+  async function loadTally() {
+    if (!selected) return;
+    const id = selected;
+    const t = await api(ctx.coopPath(`/proposals/${id}/tally`));
+    const old = detail.querySelector("#tally");
+    if (id !== selected || !old) return;
+    if (old.dataset.state !== t.state || old.dataset.final !== String(t.final)) return loadDetail();
+    old.replaceWith(tallyFigure(t, shownRules));
+  }
+
   async function loadDelegations() {
     const [domains, mine, list] = await Promise.all([
       api(ctx.coopPath("/domains")),
@@ -208,11 +233,13 @@ function render(root, ctx) {
     ]);
     members = list.members.filter((m) => m.did !== me && m.status === "active");
     const current = Object.fromEntries(mine.delegations.map((d) => [d.domain, d.to]));
-    const keep = delegateDomain.value;
+    // A live reload keeps what the member has chosen in the form.
+    const keep = [delegateDomain.value, delegateTo.value];
     fill(delegateDomain, domains.domains.map((d) => h("option", { value: d.domain }, d.domain)));
-    if (keep) delegateDomain.value = keep;
     fill(delegateTo, h("option", { value: "" }, "nobody: I vote myself"),
       members.map((m) => h("option", { value: m.did }, shortDid(m.did))));
+    if (keep[0]) delegateDomain.value = keep[0];
+    if (keep[1] && members.some((m) => m.did === keep[1])) delegateTo.value = keep[1];
     fill(delegations, h("ul", { id: "my-delegations" }, domains.domains.map((d) =>
       h("li", { dataset: { domain: d.domain, to: current[d.domain] || "" } }, h("strong", {}, d.domain), ": ",
         current[d.domain] ? ["your vote follows ", didLabel(current[d.domain], me)] : "you vote yourself"))),
@@ -251,22 +278,29 @@ function render(root, ctx) {
     }));
   }
 
-  const all = () => Promise.all([loadLists(), loadDelegations(), loadCharter(), loadDetail()])
+  const all = () => Promise.all([loadLists(), loadDelegations(), loadCharter()])
     .then(() => { if (note.classList.contains("error")) say(note, ""); }).catch(oops);
   all();
 
+  // Live: a vote on the proposal shown moves its tally; its close, execution, withdrawal or
+  // veto draws it again; any governance event refreshes the lists, delegations and charter.
   const soon = debounce(all, 200);
-  const tallySoon = debounce(() => loadDetail().catch(oops), 100);
+  const tallySoon = debounce(() => loadTally().catch(oops), 100);
+  const detailSoon = debounce(() => loadDetail().catch(oops), 100);
   const off = ctx.onEvent(({ event }) => {
     if (!event.type.startsWith("governance.") && !event.type.startsWith("coop.")) return;
     const b = event.body || {};
-    if (selected && (b.proposal === selected || event.id === selected)) tallySoon();
+    if (selected && (b.proposal === selected || event.id === selected)) {
+      if (event.type.startsWith("governance.Vote")) tallySoon();
+      else detailSoon();
+    }
     soon();
   });
   return () => {
     off();
     soon.cancel();
     tallySoon.cancel();
+    detailSoon.cancel();
     clearTimeout(closeTimer);
   };
 }
