@@ -291,3 +291,22 @@ def test_a_refused_schedule_run_is_recorded_and_the_read_side_replays(
     assert (paid.state, paid.fuel, len(paid.effects)) == ("executed", 49, 1)
     report = side.replay()
     assert report.identical, report.differences
+
+
+def test_two_accepted_deploys_of_one_version_the_second_records_its_refusal(
+    store: SqlEventStore,
+) -> None:
+    """Both proposals passed their checks when proposed; the first executed deploys version 1,
+    the second's contract.Deployed is refused (contract-exists) and its execution records
+    that code, once."""
+    node = founded(store)
+    votes = node.vote_deploy(example("timebank")) + node.vote_deploy(example("timebank"))
+    node.ok(*votes)
+    node.now += DAY + 5
+    done = node.run()
+    executions = [e.body for e in done if e.type == gb.PROPOSAL_EXECUTED]
+    assert [("effects" in b, b.get("failed")) for b in executions] == [
+        (True, None), (False, "contract-exists")
+    ]  # fmt: skip
+    assert [e.type for e in done].count(cb.DEPLOYED) == 1
+    assert node.run() == []
