@@ -143,7 +143,7 @@ class Settings(BaseSettings):
     """``host:port`` serving ``/metrics`` on a listener of its own (loopback by default, so
     coop names and counts stay off the public API); ``api``: a route of the API instead."""
     trace_sample: float | None = Field(default=None, ge=0, le=1)
-    """The share of writes traced (a ratio; unset: 0.1, unless OTEL_TRACES_SAMPLER)."""
+    """The share of writes traced (a ratio; unset: 0.05, unless OTEL_TRACES_SAMPLER)."""
     log_format: Literal["json", "text"] | None = None
     """``json`` or ``text``; unset: JSON unless stderr is a terminal."""
     # Secrets: redacted wherever settings are shown; a ``*_file`` (mode 0600) is better.
