@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,6 +17,7 @@ from support.nodes import RunningNode, bearer, login, run_icn
 
 from icn.domain.governance import bodies as gb
 from icn.domain.governance.tally import commitment_of
+from icn.infrastructure.keystore import Keystore
 
 from .conftest import PASSPHRASE
 
@@ -131,6 +133,25 @@ def test_proposal_votes_reads_close_and_recount_over_http(
         assert (secret["ballots"], secret["revealed"], secret["counted"]) == (1, 0, 1)
         [ballot] = ok(f"/proposals/{hidden}/ballots")["items"]
         assert (ballot["choice"], ballot["commitment"]) == (None, commitment)
+
+        # icn vote over HTTP in the sealed domain: it asks the node for the proposal's rules,
+        # keeps choice and salt in its own data dir and posts only the commitment.
+        cli = tmp_path / "cli"
+        Keystore(cli / "keys").create("carol", PASSPHRASE, seed=bytes(s.key("carol")))
+        remote = ["--coop", COOP, "--key", "carol", "--url", node.base, "--data-dir", str(cli)]
+
+        def icn_remote(*args: str) -> subprocess.CompletedProcess[bytes]:
+            return subprocess.run([icn_path_module, *args, *remote, "--json"], env=env,
+                                  capture_output=True, timeout=120)  # fmt: skip
+
+        done = icn_remote("vote", hidden, "no")
+        assert done.returncode == 0, done.stderr.decode()
+        committed = json.loads(done.stdout)
+        assert committed["type"] == gb.VOTE_COMMITTED and Path(committed["kept"]).is_file()
+        assert ok(f"/proposals/{hidden}/tally")["ballots"] == 2
+        early = icn_remote("reveal", hidden)  # voting still runs: too early, secret kept
+        assert early.returncode == 1 and b"(reveal-window)" in early.stderr, early.stderr
+        assert Path(committed["kept"]).is_file()
 
         problem(get(f"/proposals/{'ab' * 32}"), 404, "unknown-proposal")
         problem(get(f"/proposals/{'ab' * 32}/tally"), 404, "unknown-proposal")
