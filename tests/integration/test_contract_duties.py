@@ -310,3 +310,20 @@ def test_two_accepted_deploys_of_one_version_the_second_records_its_refusal(
     ]  # fmt: skip
     assert [e.type for e in done].count(cb.DEPLOYED) == 1
     assert node.run() == []
+
+
+def test_a_proposal_a_rule_asks_for_is_kept_on_its_invocation(store: SqlEventStore) -> None:
+    """``propose`` needs its capability; the run keeps the proposal on the invocation record
+    and the duty records the execution with no entry (docs/contracts.md: governance takes
+    proposals from members only, so none is signed yet)."""
+    node = founded(store)
+    ask = {"do": "propose", "domain": "root", "title": "Review the time bank"}
+    doc = {"name": "asker", "version": 1, "capabilities": ["propose"], "fuel_limit": 100,
+           "code": {"rules": {"ask": {"body": [ask]}}}}  # fmt: skip
+    node.deploy(doc)
+    call = node.invoke("carol", "asker", "ask", {})
+    node.ok(call)
+    assert [p.title for p in node.invocation(call).proposals] == ["Review the time bank"]
+    done = node.run()
+    assert [(e.type, e.body["effects"]) for e in done] == [(cb.EXECUTED, [])]
+    assert node.invocation(call).state == "executed"
