@@ -29,7 +29,7 @@ from icn.domain.governance.records import ProposalState
 from icn.infrastructure.store.event_store import SqlEventStore
 from icn.infrastructure.store.governance_reads import SqlGovernanceReads
 from icn.infrastructure.store.read_models import ReadSide
-from icn.interfaces.bootstrap import clock_ms, open_node
+from icn.interfaces.bootstrap import catch_up_reads, clock_ms, open_node
 from icn.interfaces.cli import governance_acts as acts
 from icn.interfaces.cli.common import DataDir, Json, out, print_json, settings_for
 from icn.interfaces.cli.members import did_in
@@ -215,7 +215,7 @@ def vote(
     body = {"proposal": proposal, "choice": choice, "reason": reason, "credits": credits}
     with writer(data_dir, url, coop, key) as w:
         if acts.is_sealed(w, proposal):
-            written, sealed, path = acts.commit(w, data_dir, proposal, choice, credits)
+            written, sealed, path = acts.commit(w, data_dir, proposal, choice, credits, reason)
             line = f"committed a sealed ballot on {proposal} ({written.event.id}); kept in {path}"
             report(json, {**written.doc(), **sealed, "kept": str(path)}, [line])
             return
@@ -252,7 +252,7 @@ def _reads(data_dir: Path | None, coop: str) -> Iterator[tuple[SqlEventStore, Sq
     node = open_node(settings_for(data_dir))
     side = ReadSide(node.store)
     try:
-        side.catch_up(coop)
+        catch_up_reads(node, side, coop)
         yield node.store, SqlGovernanceReads(node.store.engine)
     finally:
         side.close()
