@@ -131,7 +131,12 @@ def is_sealed(w: Writer, proposal: str) -> bool:
 
 
 def commit(
-    w: Writer, data_dir: Path | None, proposal: str, choice: str, credits: int | None
+    w: Writer,
+    data_dir: Path | None,
+    proposal: str,
+    choice: str,
+    credits: int | None,
+    reason: str | None,
 ) -> tuple[Written, dict[str, Any], Path]:
     """Keep the choice and a fresh salt, then sign their commitment; the kept secret is
     removed again if the node refuses the commitment."""
@@ -139,7 +144,7 @@ def commit(
     home = settings_for(data_dir).data_dir
     salt = secrets.token_urlsafe(32)  # 43 characters, 256 bits
     commitment = commitment_of(choice, credits, salt)
-    ballot = kept.KeptBallot(w.coop, proposal, w.did, choice, credits, salt, commitment)
+    ballot = kept.KeptBallot(w.coop, proposal, w.did, choice, credits, salt, commitment, reason)
     try:
         path = kept.keep(home, ballot, key)
     except kept.BallotAlreadyKept as exc:
@@ -162,7 +167,10 @@ def reveal(
     proposal: Proposal,
     coop: Coop,
     key: Key,
-    reason: Annotated[str | None, typer.Option("--reason", help="Why (1024 characters).")] = None,
+    reason: Annotated[
+        str | None,
+        typer.Option("--reason", help="Why (1024 characters); else the one given to icn vote."),
+    ] = None,
     url: Url = None,
     data_dir: DataDir = None,
     json: Json = False,
@@ -186,7 +194,7 @@ def reveal(
             "choice": ballot.choice,
             "credits": ballot.credits,
             "salt": ballot.salt,
-            "reason": reason,
+            "reason": reason if reason is not None else ballot.reason,
         }
         written = w.submit([(gb.VOTE_REVEALED, body)])[0]
         kept.forget(home, coop, proposal, signing)

@@ -44,6 +44,8 @@ class KeptBallot(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     credits: int | None
     salt: str
     commitment: str
+    reason: str | None = None
+    """``icn vote --reason``: a commitment has no reason, so it waits here for the reveal."""
 
 
 class BallotNotKept(Exception):

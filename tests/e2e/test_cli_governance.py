@@ -107,7 +107,8 @@ def test_propose_vote_tally_close_and_recount(icn: Icn, tmp_path: Path) -> None:
     assert "(no-veto-right)" in refused.stderr.decode(), refused.stderr.decode()
     doc("veto", vetoed, *c, "--key", "alice", "--reason", "the van is rented", env=LATER)
 
-    committed = doc("vote", sealed, "yes", *c, "--key", "alice", env=LATER)
+    committed = doc("vote", sealed, "yes", *c, "--key", "alice", "--reason", "kilns last",
+                    env=LATER)  # fmt: skip
     assert committed["type"] == "governance.VoteCommitted" and "choice" not in committed
     kept = Path(committed["kept"])
     assert kept.stat().st_mode & 0o777 == 0o600 and b"yes" not in kept.read_bytes()
@@ -117,8 +118,8 @@ def test_propose_vote_tally_close_and_recount(icn: Icn, tmp_path: Path) -> None:
 
     refused = run("reveal", sealed, *c, "--key", "dan", check=1, env=REVEALING)
     assert "(no-commitment)" in refused.stderr.decode(), refused.stderr.decode()
-    for who in ("alice", "bob"):
-        assert doc("reveal", sealed, *c, "--key", who, env=REVEALING)["choice"] == "yes"
+    revealed = [doc("reveal", sealed, *c, "--key", who, env=REVEALING) for who in ("alice", "bob")]
+    assert [(r["choice"], r["reason"]) for r in revealed] == [("yes", "kilns last"), ("yes", None)]
     assert not kept.exists()  # revealed: the secret is public now
 
     assert [e["type"] for e in doc("ledger", "duties", env=TALLIED)["signed"]] == [
