@@ -352,3 +352,20 @@ def test_no_request_carried_alice_s_key_or_her_ballot_key(coop: Coop, alice: Bro
     for request in alice.requests:
         for secret in secrets:
             assert secret not in request, request[:120]
+
+
+def test_the_browsers_commitment_is_the_domains_for_every_choice_and_credits(
+    alice: Browsing,
+) -> None:
+    page = alice.page
+    base = page.eval_on_selector("script[type=module]", "s => s.src.replace(/app\\.js$/, '')")
+    cases = [["yes", None, "a-salt-of-sixteen-chars"], ["no", 0, "ü" * 16],
+             ["abstain", 7, "0" * 64], ["block", 1_000_000, "s" * 128]]  # fmt: skip
+    got = page.evaluate(
+        """async ([base, cases]) => {
+            const b = await import(base + "pages/ballots.js");
+            return cases.map(([c, n, s]) => b.commitmentOf(c, n, s));
+        }""",
+        [base, cases],
+    )
+    assert got == [commitment_of(c, n, s) for c, n, s in cases]
