@@ -200,6 +200,7 @@ def test_vote_in_the_browser_the_tally_moves_live_and_the_proposal_closes_and_ex
     # The sealed one first: a commitment signed here, the choice kept in IndexedDB (sealed).
     page.click(f"#open-proposals li[data-id='{sid}'] button")
     page.wait_for_selector("#vote-yes:has-text('Commit yes')", timeout=WAIT_MS)
+    page.fill("#vote-reason", "we fire pots weekly")  # kept with the choice until the reveal
     page.click("#vote-yes")
     page.wait_for_selector("#tally[data-ballots='1']", timeout=WAIT_MS)
     commit = json.loads(alice.posted[-1])
@@ -210,7 +211,7 @@ def test_vote_in_the_browser_the_tally_moves_live_and_the_proposal_closes_and_ex
              r.onsuccess = () => { const g = r.result.transaction("ballots")
                .objectStore("ballots").getAll(); g.onsuccess = () => ok(g.result); }; })"""
     )
-    assert len(kept) == 1 and "yes" not in json.dumps(kept)  # sealed at rest too
+    assert len(kept) == 1 and "yes" not in json.dumps(kept) and "pots" not in json.dumps(kept)
 
     # Then alice votes on the charter; bob's vote moves the bar again, live.
     page.click(f"#open-proposals li[data-id='{pid}'] button")
@@ -235,6 +236,7 @@ def test_vote_in_the_browser_the_tally_moves_live_and_the_proposal_closes_and_ex
     page.wait_for_selector("#tally[data-revealed='1']", timeout=WAIT_MS)
     reveal = json.loads(alice.posted[-1])
     assert reveal["type"] == gb.VOTE_REVEALED and reveal["body"]["choice"] == "yes"
+    assert reveal["body"]["reason"] == "we fire pots weekly"
     # The browser's commitment is the domain's own function of what it revealed.
     salt = reveal["body"]["salt"]
     assert commit["body"]["commitment"] == commitment_of("yes", None, salt) and len(salt) == 64

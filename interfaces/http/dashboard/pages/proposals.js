@@ -147,7 +147,9 @@ function render(root, ctx) {
         }
         if (rules.sealed) {
           const salt = newSalt();
-          await keepBallot(key, s.coop, id, { choice, credits: spend, salt });
+          // A commitment has no reason field (a reason may show the choice): it waits, sealed
+          // with the choice, for the reveal.
+          await keepBallot(key, s.coop, id, { choice, credits: spend, salt, reason: reason.value || null });
           say(voteNote, "Signing your sealed ballot…");
           await signAndPost(ctx, key, "governance.VoteCommitted", { proposal: id, commitment: commitmentOf(choice, spend, salt) });
           say(voteNote, `Sealed ballot committed; reveal it after the close.`, "success");
@@ -182,6 +184,7 @@ function render(root, ctx) {
         if (!ballot) throw new Error("this browser keeps no ballot for this proposal");
         const body = { proposal: id, choice: ballot.choice, salt: ballot.salt };
         if (ballot.credits !== null && ballot.credits !== undefined) body.credits = ballot.credits;
+        if (ballot.reason) body.reason = ballot.reason;
         await signAndPost(ctx, key, "governance.VoteRevealed", body);
         await dropBallot(s.coop, me, id);
         await loadDetail();
