@@ -76,6 +76,7 @@ bench: install
 	$(BIN)/python bench/log_append.py
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/telemetry.py
+	$(BIN)/python bench/telemetry_calls.py
 	$(BIN)/python bench/ledger.py
 	$(BIN)/python bench/replication.py
 	$(BIN)/python bench/cli_startup.py
