@@ -7,6 +7,8 @@ tests/e2e/test_telemetry_metrics.py.
 
 from __future__ import annotations
 
+import logging
+import socket
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from icn.infrastructure.settings import (
     load_settings,
 )
 from icn.infrastructure.telemetry import Histogram, NodeMetrics, metrics_addr
+from icn.interfaces.http.telemetry import serve_apart
 
 
 def test_metrics_are_on_loopback_apart_from_the_api_by_default(
@@ -69,3 +72,23 @@ def test_a_histogram_renders_cumulative_buckets_count_and_sum() -> None:
     assert f"icn_http_request_duration_seconds_sum{{{labels}}} 18.0045" in text
     assert 'icn_events_appended_total{coop="c",type="t"} 3.0' in text
     assert "# TYPE icn_events_appended_total counter" in text
+
+
+def test_a_busy_address_is_a_warning_and_a_free_one_serves(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Two nodes on one host both on the default: the second serves its members without
+    /metrics, and says which setting to change."""
+    metrics = NodeMetrics()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        addr = f"127.0.0.1:{taken.getsockname()[1]}"
+        with caplog.at_level(logging.WARNING, logger="icn.telemetry"):
+            assert serve_apart(addr, metrics) is None
+    assert f"cannot listen on {addr}" in caplog.text and "ICN_METRICS_ADDR" in caplog.text
+    stop = serve_apart("127.0.0.1:0", metrics)  # port 0: any free one
+    assert stop is not None
+    stop()
+    assert serve_apart(None, metrics) is None  # "api": a route of the API instead
+    metrics.shutdown()
