@@ -306,7 +306,9 @@ def report(
         "batch posts": f"100 events a request, 4 at once, closed loop, {a.duration:g} s",
         "load generator": "a separate process (bench/_api_load.py's phases)",
     }
-    text = "\n".join(f"- {k}: {v}" for k, v in facts.items())
+    text = "\n".join(
+        f"- {k}: {v}" for k, v in facts.items() if k not in MODES or k in modes
+    )  # only the modes that ran
     text += "\n\n" + markdown_table(head, rows) + "\n\n" + markdown_table(vhead, verdicts)
     text += "\n\n" + markdown_table(rounds[0], rounds[1:])
     append_section(DOCS, f"Telemetry cost (bench/telemetry.py), {utc_now()}", text)
