@@ -61,7 +61,8 @@ DEFAULT_TRACE_SAMPLE = 0.05
 """Traced writes when ``ICN_TRACE_SAMPLE`` is not set. A recorded write's eight spans cost
 0.5-0.6 ms of CPU (SDK spans, the batch processor, the OTLP encoding; bench/telemetry_calls.py),
 about half a single post's 1.2 ms, and a write left out ~14 µs: one write in twenty comes to
-~3.7 % of a post, one in ten to ~6 %, over the budget (issue 16: at most 5 %)."""
+~3.7 % of a post by the calls alone, one in ten ~6 % (issue 16's budget: 5 %); a
+whole-node run measured more (docs/operations.md, Cost)."""
 TRACER_NAME = "icn"
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
