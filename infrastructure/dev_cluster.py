@@ -52,7 +52,7 @@ OWNED_ENV = frozenset(
         "ICN_PASSPHRASE", "ICN_PASSPHRASE_FILE", "ICN_JWT_SECRET", "ICN_JWT_SECRET_FILE",
         "ICN_NATS_URL", "ICN_NATS_USER", "ICN_NATS_PASSWORD", "ICN_NATS_PASSWORD_FILE",
         "ICN_DATA_DIR", "ICN_DATABASE_URL", "ICN_HTTP_HOST", "ICN_HTTP_PORT", "ICN_SERVE",
-        "ICN_CONFIG",
+        "ICN_CONFIG", "ICN_METRICS_ADDR",
     }
 )  # fmt: skip
 """Variables the cluster sets for its nodes itself; the caller's own are not passed on (a
@@ -164,11 +164,18 @@ class NodeProcess:
     argv: list[str]
     env: dict[str, str]
     database: str = "SQLite"
+    metrics_port: int = 0
+    """Its own ``/metrics`` port: every node defaults to one loopback port, so on one host
+    all but the first would serve none."""
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
     def base_url(self) -> str:
         return f"http://{HOST}:{self.port}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{HOST}:{self.metrics_port}/metrics"
 
     @property
     def log_path(self) -> Path:
@@ -374,7 +381,11 @@ class DevCluster:
         for index, port in enumerate(ports, start=1):
             on_pg = self.use_postgres and index == self.size
             database = "PostgreSQL" if on_pg else "SQLite"
-            node = NodeProcess(f"node{index}", self.files.node(index), port, [], env, database)
+            metrics = free_port()
+            node_env = {**env, "ICN_METRICS_ADDR": f"{HOST}:{metrics}"}
+            node = NodeProcess(
+                f"node{index}", self.files.node(index), port, [], node_env, database, metrics
+            )
             self.nodes.append(node)
         self._run_all(env, [("node", "init", "--data-dir", str(n.data_dir)) for n in self.nodes])
         for server in self.nats.servers:

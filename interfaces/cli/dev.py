@@ -119,6 +119,7 @@ def _print_cluster(dev: DevCluster, temporary: bool) -> None:
         out.print(f"{node.name} ({node.database}, pid {node.pid}):", markup=False)
         out.print(f"  API:       {node.base_url}/v1", markup=False)
         out.print(f"  dashboard: {node.base_url}/", markup=False)
+        out.print(f"  metrics:   {node.metrics_url}", markup=False)
         out.print(f"  data dir:  {node.data_dir}  log: {node.log_path}", markup=False)
     if dev.postgres is not None:
         out.print(f"PostgreSQL: {dev.postgres.url}", markup=False)

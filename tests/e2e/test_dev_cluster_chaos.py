@@ -126,6 +126,10 @@ def test_icn_dev_cluster_with_postgres_serves_the_demo_and_ctrl_c_leaves_nothing
             assert ready["replication"]["connected"], ready
             sizes.add(ready["coops"][DEMO_COOP]["size"])
         assert len(sizes) == 1 and sizes.pop() > 400  # the demo, served by both
+        metrics = [line.split()[1] for line in text.splitlines() if "metrics:" in line]
+        assert len(set(metrics)) == 2, text  # each node its own /metrics, none left without
+        for url in metrics:
+            assert "icn_events_appended_total" in httpx.get(url, timeout=10).text
         started = _children(proc.pid)
         postmaster = base / "postgres" / "data" / "postmaster.pid"
         started.add(int(postmaster.read_text().split()[0]))
