@@ -21,24 +21,39 @@ fault and never dead-letter it.
 Acks are explicit, one per message. Ack-all (one ack per batch) was tried
 and measured cheaper, but it turns any message that was delivered and then
 dropped before its batch was handled (a fetch cut short by a NATS restart)
-into a silent loss: the next batch's ack covers it. With explicit acks such
-a message simply comes again after ``ack_wait``.
+into a silent loss: the next batch's ack covers it.
+
+**In stream order, always.** With explicit acks a dropped message comes again,
+but only after ``ack_wait``, and meanwhile JetStream hands out the messages
+after it. A node applying them as they come would append one author's later
+events before the dropped ones (they park, and are appended when released):
+its log order, and so its Merkle root, would part from every other node's,
+and a write judged at its stream position would not have seen what comes
+before. So a consumer of a whole coop's stream (no ``filter_subject``: its
+sequences come one by one) keeps the last sequence it handled; when a batch
+skips past it, or the consumer has handed out messages beyond it (a crash
+before the acks), it starts the durable consumer over just past that
+sequence (:meth:`DurableCoopConsumer.ensure`). Found by the chaos e2e test:
+after ``kill -9`` of a node mid-load, the batch in its hands came back ten
+seconds late, behind a few hundred newer events.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from typing import NamedTuple
 
 import nats.errors
+import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo, DeliverPolicy
 
 from icn.domain.events.timing import stream_time
 from icn.infrastructure.replication.subjects import (
@@ -149,6 +164,14 @@ class DurableCoopConsumer:
             max_ack_pending=max_ack_pending or 2 * batch,
             filter_subject=filter_subject or coop_filter(coop),
         )
+        self.in_order = filter_subject is None
+        """Every message of the stream passes the filter, so a jump in the sequences means
+        messages were delivered and dropped: start over past the last one handled."""
+        self.handled: int | None = None
+        """The last stream sequence ``handle`` returned for (None: not known yet)."""
+        self._fresh = True
+        """Just created or started over: the first message sets where the stream starts (a
+        stream whose oldest messages are gone starts later than asked)."""
 
     async def run(self, handle: Handler, stop: asyncio.Event) -> None:
         """Deliver batches to ``handle`` and ack each after it returns, until ``stop`` is set.
@@ -178,10 +201,14 @@ class DurableCoopConsumer:
                     sub = None
                     pause = await _pause(stop, pause, self.pause_max)
                     continue
+                msgs, skipped = self._in_order(msgs)
                 if await self._deliver(handle, msgs):
                     pause = self.pause_min
                 else:
                     pause = await _pause(stop, pause, self.pause_max)
+                if skipped:  # the next ensure() starts the consumer over past what was handled
+                    await _unsubscribe(sub)
+                    sub = None
         finally:
             with contextlib.suppress(nats.errors.Error, TimeoutError):
                 await self._nc.flush(timeout=max(1, int(self.fetch_timeout)))  # the last acks
@@ -201,8 +228,78 @@ class DurableCoopConsumer:
         return msgs
 
     async def ensure(self) -> None:
-        """Create the durable consumer, or update it (a changed ``ack_wait`` takes effect)."""
-        await self._js.add_consumer(self.stream, self.config)
+        """Create the durable consumer, or update it (a changed ``ack_wait`` takes effect);
+        start it over just past the last message handled if it has handed out more.
+
+        Everything up to the consumer's ack floor was handled (acks follow commits), so
+        that is where a new process stands. A consumer that delivered beyond it held a
+        batch when its process died, or lost one in flight: JetStream would give those
+        back only after ``ack_wait``, after newer ones.
+        """
+        info = await self._info()
+        if info is None:
+            await self._js.add_consumer(self.stream, self._starting_after(self.handled))
+            self._fresh = True
+            return
+        floor = int(info.ack_floor.stream_seq or 0) if info.ack_floor else 0
+        handled = self.handled if self.handled is not None else floor
+        delivered = int(info.delivered.stream_seq or 0) if info.delivered else 0
+        if self.in_order and delivered > handled:
+            log.info(
+                "consumer %s on %s: delivered up to %d, handled %d: starting over after %d",
+                self.durable, self.stream, delivered, handled, handled,
+            )  # fmt: skip
+            await self._js.delete_consumer(self.stream, self.durable)
+            await self._js.add_consumer(self.stream, self._starting_after(handled))
+            self.handled, self._fresh = handled, True
+            return
+        # An update may not change where the consumer starts: keep what it was created with.
+        started = info.config
+        await self._js.add_consumer(
+            self.stream,
+            dataclasses.replace(
+                self.config,
+                deliver_policy=started.deliver_policy,
+                opt_start_seq=started.opt_start_seq,
+            ),
+        )
+        self.handled = handled
+
+    async def _info(self) -> ConsumerInfo | None:
+        try:
+            info: ConsumerInfo = await self._js.consumer_info(self.stream, self.durable)
+        except nats.js.errors.NotFoundError:
+            return None
+        return info
+
+    def _starting_after(self, handled: int | None) -> ConsumerConfig:
+        if not handled:
+            return self.config
+        return dataclasses.replace(
+            self.config, deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=handled + 1
+        )
+
+    def _in_order(self, msgs: list[Msg]) -> tuple[list[Msg], bool]:
+        """The messages that follow the last one handled without a hole (a message handled
+        before may come again: a lost ack), and whether the batch skipped past a hole."""
+        if not self.in_order or not msgs:
+            return msgs, False
+        if self._fresh or self.handled is None:
+            self._fresh = False
+            expected = _sequence(msgs[0])
+        else:
+            expected = self.handled + 1
+        for i, m in enumerate(msgs):
+            seq = _sequence(m)
+            if seq == expected:
+                expected += 1
+            elif seq > expected:
+                log.warning(
+                    "consumer %s on %s: got %d after %d; starting over in stream order",
+                    self.durable, self.stream, seq, expected - 1,
+                )  # fmt: skip
+                return msgs[:i], True
+        return msgs, False
 
     async def _deliver(self, handle: Handler, msgs: list[Msg]) -> bool:
         """Hand one batch over; ack it if ``handle`` returned, nak it if it raised."""
@@ -218,8 +315,13 @@ class DurableCoopConsumer:
                           self.stream, batch[0].stream_seq, batch[-1].stream_seq)  # fmt: skip
             await self._settle(msgs, ack=False)
             return False
+        self._handled_up_to(max(_sequence(m) for m in msgs))
         await self._settle(msgs, ack=True)
         return True
+
+    def _handled_up_to(self, seq: int) -> None:
+        if self.handled is None or seq > self.handled:
+            self.handled = seq
 
     async def _one_by_one(self, handle: Handler, batch: list[Delivered]) -> bool:
         """After a batch failed: each message on its own, in order, up to the one that fails.
@@ -251,7 +353,9 @@ class DurableCoopConsumer:
                           self.stream, d.stream_seq, attempts, exc)  # fmt: skip
                 with contextlib.suppress(nats.errors.Error):
                     await d.msg.term()
+                self._handled_up_to(_sequence(d.msg))
                 continue
+            self._handled_up_to(_sequence(d.msg))
             await self._settle([d.msg], ack=True)
         return True
 
@@ -287,6 +391,14 @@ async def _call(handle: Handler, batch: list[Delivered]) -> None:
         result = await asyncio.to_thread(handle, batch)
         if inspect.isawaitable(result):
             await result
+
+
+def _sequence(msg: Msg) -> int:
+    """The message's stream sequence (0 for a message that is not JetStream's: tests)."""
+    try:
+        return int(msg.metadata.sequence.stream)
+    except Exception:
+        return 0
 
 
 def _deliveries(msg: Msg) -> int:

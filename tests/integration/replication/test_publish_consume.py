@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 from nats.aio.client import Client
@@ -170,6 +171,52 @@ def test_a_durable_consumer_delivers_everything_once_across_its_restart(
 
     run_bounded(scenario())
     assert seen == list(range(1, 1001))
+
+
+def test_a_batch_held_when_its_process_died_comes_back_first_in_stream_order(
+    nats_server: LocalNatsServer,
+) -> None:
+    """A node killed while it holds a delivered batch: JetStream hands that batch out again
+    only after ``ack_wait`` and the newer messages at once. The next process must still
+    apply the stream in its order (the chaos e2e test found logs parting here)."""
+    events = sample_events(300)
+    seen: list[int] = []
+
+    async def scenario() -> None:
+        nc = await _ready(nats_server.url)
+        await JetStreamPublisher(nc).publish_many(events)
+        dying = DurableCoopConsumer(nc, "node-a", COOP, batch=50, ack_wait=30)
+        holding = asyncio.Event()
+
+        async def die_holding(batch: list[Delivered]) -> None:
+            if batch[0].stream_seq > 100:  # the third batch: held, never acked
+                holding.set()
+                await asyncio.Event().wait()
+            seen.extend(d.stream_seq for d in batch)
+
+        task = asyncio.create_task(dying.run(die_holding, asyncio.Event()))
+        await asyncio.wait_for(holding.wait(), 10)
+        task.cancel()  # as kill -9 would: no ack, no nak for the batch in hand
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await close(nc)
+        assert seen == list(range(1, 101))
+
+        nc = await connect(nats_server.url)  # the restarted node
+        stop = asyncio.Event()
+        consumer = DurableCoopConsumer(nc, "node-a", COOP, batch=50, ack_wait=30)
+
+        async def handle(batch: list[Delivered]) -> None:
+            seen.extend(d.stream_seq for d in batch)
+            if len(seen) >= 300:
+                stop.set()
+
+        await asyncio.wait_for(consumer.run(handle, stop), 20)  # well within ack_wait
+        await wait_for_no_lag(DurableCoopConsumer(nc, "node-a", COOP))
+        await nc.close()
+
+    run_bounded(scenario())
+    assert seen == list(range(1, 301))
 
 
 def test_a_failing_handler_gets_its_batch_again(nats_server: LocalNatsServer) -> None:
