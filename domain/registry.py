@@ -23,6 +23,7 @@ from icn.domain.coop import state as coop_state
 from icn.domain.coop.records import Record
 from icn.domain.governance import records as governance_records
 from icn.domain.governance import rules as governance
+from icn.domain.ledger import holds as ledger_holds
 from icn.domain.ledger import rules as ledger
 from icn.domain.log import rules as log
 from icn.domain.trust import records as trust_records
@@ -42,6 +43,7 @@ RECORD_TYPES: dict[str, type[Record]] = {
     **coop_state.RECORD_TYPES,
     **{t.kind: t for t in trust_records.RECORD_TYPES},
     **{t.kind: t for t in governance_records.RECORD_TYPES},
+    **{t.kind: t for t in ledger_holds.RECORD_TYPES},
     **{t.kind: t for t in compute_records.RECORD_TYPES},
     **{t.kind: t for t in contract_records.RECORD_TYPES},
 }

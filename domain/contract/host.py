@@ -13,6 +13,7 @@ from icn.domain.contract.language import I64_MAX
 from icn.domain.contract.runtime import ContractError
 from icn.domain.coop.records import CoopRecord, MemberRecord, MemberStatus
 from icn.domain.coop.state import CoopView
+from icn.domain.ledger.holds import held
 from icn.domain.ledger.rules import limit_for
 from icn.domain.refusals import Code
 
@@ -63,7 +64,8 @@ class ViewHost:
         member = self._active(did)
         if member is None or member.is_frozen_at(self._now):
             return balance
-        return balance + limit_for(self._view, self._coop, member, currency, self._now)
+        on_hold = held(self._view, self._coop.coop, did, currency)
+        return balance - on_hold + limit_for(self._view, self._coop, member, currency, self._now)
 
     def standing_ppm(self, did: str) -> int:
         return self._view.trust_ppm(self._coop.coop, did)

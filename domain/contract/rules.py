@@ -27,6 +27,7 @@ from icn.domain.contract import bodies as b
 from icn.domain.contract.compile import Program, compile_code, decode, execute
 from icn.domain.contract.deploy import contract, deploy_problem
 from icn.domain.contract.host import ViewHost
+from icn.domain.contract.proposing import check_proposals, proposals_problem
 from icn.domain.contract.records import (
     ContractRecord,
     InvocationRecord,
@@ -41,6 +42,7 @@ from icn.domain.events.bodies import ENTRY_RECORDED
 from icn.domain.governance import actions as a
 from icn.domain.governance.links import follow_link, is_action
 from icn.domain.ledger import bodies as lb
+from icn.domain.ledger.holds import held
 from icn.domain.ledger.rules import entry_transactions, limit_for
 from icn.domain.refusals import Code, Refusal, lookup
 
@@ -149,6 +151,7 @@ def invoked(body: b.Invoked, event: Event, view: CoopView, now: int) -> Refusal 
     )
     try:
         outcome = run(view, coop, c, body.rule, dict(body.args), event.author, now)
+        check_proposals(view, coop, outcome.proposals, event.author)
     except ContractError as exc:
         if not scheduled:
             return Refusal(exc.code, exc.reason)
@@ -278,6 +281,7 @@ def _payers_problem(
             return Refusal(Code.ACCOUNT_FROZEN, f"{t.from_}'s account is frozen")
         account = view.account(coop.coop, t.from_, t.currency)
         balance = account.balance if account is not None else 0
+        balance -= held(view, coop.coop, t.from_, t.currency)
         if balance < -limit_for(view, coop, member, t.currency, now):
             return Refusal(
                 Code.CREDIT_LIMIT_EXCEEDED, f"{t.from_} would go below their credit limit"
@@ -317,7 +321,9 @@ def executed(body: b.Executed, event: Event, view: CoopView, now: int) -> Refusa
         wanted = msgspec.convert(body_wanted, lb.EntryRecorded).transactions
         if entry_transactions(entry) != wanted:
             return Refusal(Code.EXECUTION_MISMATCH, "an entry does not move what was computed")
-    problem = _payers_problem(view, coop, inv, now) if want else None
+    problem = proposals_problem(inv, body.proposals)
+    if problem is None and want:
+        problem = _payers_problem(view, coop, inv, now)
     if problem is not None:
         return problem
     done = msgspec.structs.replace(

@@ -40,6 +40,7 @@ from icn.domain.governance import actions as ga
 from icn.domain.governance.links import Fits, follow_link, is_action
 from icn.domain.ledger import bodies as b
 from icn.domain.ledger.credit import credit_limit
+from icn.domain.ledger.holds import held
 from icn.domain.refusals import Code, Refusal
 
 if TYPE_CHECKING:
@@ -122,11 +123,15 @@ def entry_recorded(
             if did != payer.did:
                 continue
             limit = limit_for(view, coop, payer, currency, now)
-            if account.balance < -limit:
+            on_hold = held(view, coop.coop, did, currency)
+            if account.balance - on_hold < -limit:
                 spec = coop.currencies[currency]
+                after = spec.show(account.balance)
+                if on_hold:
+                    after += f" with {spec.show(on_hold)} held"
                 return Refusal(
                     Code.CREDIT_LIMIT_EXCEEDED,
-                    f"the balance after this entry would be {spec.show(account.balance)},"
+                    f"the balance after this entry would be {after},"
                     f" below the credit limit of {format_amount(-limit, spec.decimals)}",
                 )
     return list(accounts.values())
