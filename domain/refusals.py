@@ -288,6 +288,44 @@ class Code(StrEnum):
     MODULE_EXISTS = "module-exists", _C, False, "the coop has stored this module already"
     INVALID_EXECUTOR = "invalid-executor", _I, False, "an executor's node is not a DID"
 
+    # -- compute tasks (issue 18): submitted, run by executors, settled -------------
+    UNKNOWN_MODULE = "unknown-module", _I, True, "no module with this hash is stored (yet)"
+    INPUT_TOO_LARGE = "input-too-large", _I, False, "a task's input is over 32 KiB"
+    NO_EXECUTORS = (
+        "no-executors",
+        _C,
+        True,
+        "fewer registered executors (active members) than the task's replicas",
+    )
+    UNKNOWN_TASK = "unknown-task", _I, True, "no such compute task in the log (yet)"
+    NOT_ASSIGNED = "not-assigned", _F, False, "the node is not an executor placed on the task"
+    ALREADY_COMMITTED = (
+        "already-committed",
+        _C,
+        False,
+        "the executor committed to a result for this task already",
+    )
+    COMMITMENTS_PENDING = (
+        "commitments-pending",
+        _C,
+        True,
+        "a result is revealed before every placed executor has committed",
+    )
+    ALREADY_REVEALED = "already-revealed", _C, False, "the executor revealed its result already"
+    TASK_NOT_RUNNING = "task-not-running", _C, False, "the task's results are all in already"
+    TASK_NOT_SETTLEABLE = (
+        "task-not-settleable",
+        _C,
+        False,
+        "the task's answers are not all in, or it is settled already",
+    )
+    TASK_PAYMENT_MISMATCH = (
+        "task-payment-mismatch",
+        _I,
+        False,
+        "a task's settlement does not pay what its agreed answer and fee come to",
+    )
+
     # -- contracts ----------------------------------------------------------------
     INVALID_CONTRACT = (
         "invalid-contract",

@@ -24,3 +24,9 @@ def fee(charged: int, fuel_per_credit: int, max_fee: int) -> int:
     if charged < 0 or max_fee < 0:
         raise ValueError("charged fuel and max_fee are non-negative")
     return min(-(-charged // fuel_per_credit), max_fee)
+
+
+FUEL_PER_CREDIT = 10_000
+"""Fuel a task buys per smallest unit of its currency: one figure for every coop until coop
+policy names its own (a change of it, like a change of wasmtime version, is a policy decision,
+since it changes what replicas charge)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from icn.domain.compute import task_records
 from icn.domain.coop.records import Record
 
 
@@ -37,5 +38,5 @@ class ExecutorRecord(Record, frozen=True, kw_only=True):
         return self.node
 
 
-RECORD_TYPES = (ModuleRecord, ExecutorRecord)
+RECORD_TYPES = (ModuleRecord, ExecutorRecord, *task_records.RECORD_TYPES)
 """The compute capability's records, for :data:`icn.domain.registry.RECORD_TYPES`."""

@@ -1,0 +1,95 @@
+"""What the task rules keep: each task, the tasks waiting for settlement, executors' load."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import msgspec
+
+from icn.domain.coop.records import Record
+
+
+class TaskState:
+    """A task's life: ``running`` until its answers agree (``agreed``) or cannot
+    (``unresolved``); then the coop's DID settles it once (``settled``)."""
+
+    RUNNING = "running"
+    AGREED = "agreed"
+    UNRESOLVED = "unresolved"
+    SETTLED = "settled"
+
+
+class Revealed(msgspec.Struct, frozen=True, kw_only=True):
+    """One executor's revealed answer (its output is kept once per hash in the task)."""
+
+    outcome: str
+    output_hash: str
+    fuel: int
+
+
+class TaskRecord(Record, frozen=True, kw_only=True):
+    """A submitted task, its placement and answers, and how it settled."""
+
+    kind: ClassVar[str] = "compute-task"
+    id: str
+    submitter: str
+    module: str
+    input: str
+    """Base64, as submitted: what every executor runs the module on."""
+    fuel_limit: int
+    max_fee: int
+    currency: str
+    replicas: int
+    submitted_ms: int
+    held: int
+    """What the task holds on the submitter's account; 0 once settled (released once)."""
+    assigned: tuple[str, ...]
+    """Executors' node DIDs in the order they were placed (a later one after a disagreement)."""
+    commitments: dict[str, str] = msgspec.field(default_factory=dict)
+    answers: dict[str, Revealed] = msgspec.field(default_factory=dict)
+    outputs: dict[str, str] = msgspec.field(default_factory=dict)
+    """Base64 outputs by output hash: identical answers keep one copy."""
+    state: str = TaskState.RUNNING
+    outcome: str | None = None
+    output_hash: str | None = None
+    fuel: int | None = None
+    agreeing: tuple[str, ...] = ()
+    dissenting: tuple[str, ...] = ()
+    """Executors whose answers lost the vote: not paid, recorded here as disputed."""
+    fee: int = 0
+    """What each agreeing executor was paid (smallest units)."""
+    settlement: str | None = None
+    """The ``compute.TaskSettled`` event's id."""
+
+    def key(self) -> str:
+        return self.id
+
+
+class SettlementsRecord(Record, frozen=True, kw_only=True):
+    """Tasks whose answers are in and that wait for the coop's DID, oldest first: what the
+    settlement duty reads without scanning every task."""
+
+    kind: ClassVar[str] = "compute-settlements"
+    ids: tuple[str, ...] = ()
+
+    def key(self) -> str:
+        return ""
+
+
+class LoadRecord(Record, frozen=True, kw_only=True):
+    """An executor's share of the coop's work: placement's capacity and economics terms."""
+
+    kind: ClassVar[str] = "compute-load"
+    node: str
+    open: int = 0
+    """Tasks placed on it and not settled yet."""
+    paid: int = 0
+    """Tasks it was paid for."""
+    dissents: int = 0
+    """Tasks where its answer lost the vote."""
+
+    def key(self) -> str:
+        return self.node
+
+
+RECORD_TYPES = (TaskRecord, SettlementsRecord, LoadRecord)

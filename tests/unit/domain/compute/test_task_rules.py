@@ -1,0 +1,209 @@
+"""Compute tasks through the rules: hold, placement, commit–reveal, agreement, settlement."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from support.compute_story import (
+    answer,
+    commit,
+    compute_coop,
+    held,
+    name_of,
+    record,
+    reveal,
+    run_all,
+    settle,
+    submit,
+)
+from support.rule_coop import Coop
+
+from icn.domain.compute.abi import MAX_INPUT_BYTES
+from icn.domain.compute.placement import tie_break
+from icn.domain.compute.task_rules import settlements
+
+
+@pytest.fixture
+def coop() -> Coop:
+    return compute_coop()
+
+
+def _balances(c: Coop) -> dict[str, int]:
+    names = ["alice", "bob", "carol", "node-1", "node-2", "node-3", "node-4"]
+    return {n: c.balance(n) for n in names}
+
+
+def test_a_task_holds_its_max_fee_and_is_placed_on_two_different_executors(coop: Coop) -> None:
+    event = submit(coop, max_fee=9_000)
+    coop.ok(event)
+    t = record(coop, event.id)
+    assert held(coop, "bob") == 9_000
+    assert len(set(t.assigned)) == 2
+    assert t.state == "running"
+    # the held credit is not spendable: 10,000 of limit, 9,000 held
+    assert coop.refused(coop.s.pay("bob", "carol", 1_001, advance=False)) == (
+        "credit-limit-exceeded"
+    )
+    coop.ok(coop.s.pay("bob", "carol", 1_000))
+    assert coop.refused(submit(coop, max_fee=1, advance=False)) == "credit-limit-exceeded"
+
+
+def test_placement_is_decided_by_the_log_alone(coop: Coop) -> None:
+    event = submit(coop)
+    coop.ok(event)
+    # equal trust (none yet), economics and locality: the larger CPU wins, then the tie-break
+    t = record(coop, event.id)
+    assert [name_of(coop, n) for n in t.assigned] == ["node-4", "node-3"]
+    other = compute_coop()
+    again = submit(other)
+    other.ok(again)
+    assert record(other, again.id).assigned == t.assigned
+    assert tie_break(event.id, t.assigned[0]) != tie_break(event.id, t.assigned[1])
+
+
+def test_agreeing_executors_are_paid_from_the_hold_and_the_rest_released(coop: Coop) -> None:
+    event = submit(coop, max_fee=40)
+    coop.ok(event)
+    run_all(coop, event.id)
+    t = record(coop, event.id)
+    assert t.state == "agreed"
+    assert settlements(coop.state, coop.s.coop).ids == (event.id,)
+    settle(coop, event.id)
+    t = record(coop, event.id)
+    # 25,000 fuel at 10,000 fuel per unit: 3 units each
+    assert (t.state, t.fee, t.held) == ("settled", 3, 0)
+    assert held(coop, "bob") == 0
+    balances = _balances(coop)
+    assert balances["bob"] == -6
+    assert {name_of(coop, n): balances[name_of(coop, n)] for n in t.assigned} == {
+        name_of(coop, n): 3 for n in t.assigned
+    }
+    assert sum(balances.values()) == 0
+    assert settlements(coop.state, coop.s.coop).ids == ()
+    again = coop.s.event("coop", "compute.TaskSettled", {"task": event.id}, advance=False)
+    assert coop.refused(again) == "task-not-settleable"
+
+
+def test_fees_never_exceed_the_max_fee_and_out_of_fuel_is_charged_in_full(coop: Coop) -> None:
+    event = submit(coop, max_fee=7, fuel_limit=100_000)
+    coop.ok(event)
+    t = record(coop, event.id)
+    spent = answer(b"", fuel=100_000, outcome="out-of-fuel")
+    for n in t.assigned:
+        coop.ok(commit(coop, event.id, name_of(coop, n), spent))
+    for n in t.assigned:
+        coop.ok(reveal(coop, event.id, name_of(coop, n), spent, b""))
+    settle(coop, event.id)
+    # 100,000 fuel = 10 units each, capped at 7 // 2 = 3 each; 1 of the hold released
+    assert record(coop, event.id).fee == 3
+    assert coop.balance("bob") == -6
+    assert held(coop, "bob") == 0
+
+
+def test_a_lying_executor_is_outvoted_unpaid_and_recorded(coop: Coop) -> None:
+    event = submit(coop)
+    coop.ok(event)
+    liar = name_of(coop, record(coop, event.id).assigned[0])
+    run_all(coop, event.id, {liar: b"lie"})
+    t = record(coop, event.id)
+    assert len(t.assigned) == 3
+    assert t.state == "agreed"
+    assert [name_of(coop, n) for n in t.dissenting] == [liar]
+    settle(coop, event.id)
+    assert coop.balance(liar) == 0
+    assert sum(_balances(coop).values()) == 0
+
+
+def test_no_majority_leaves_the_task_unresolved_paid_to_nobody(coop: Coop) -> None:
+    event = submit(coop, replicas=1)
+    coop.ok(event)
+    t = record(coop, event.id)
+    first = name_of(coop, t.assigned[0])
+    run_all(coop, event.id, {first: b"a"})
+    # one replica: one answer settles it at once
+    assert record(coop, event.id).state == "agreed"
+    event2 = submit(coop, replicas=2)
+    coop.ok(event2)
+    names = [name_of(coop, n) for n in record(coop, event2.id).assigned]
+    outputs = {n: bytes([i]) for i, n in enumerate(["node-1", "node-2", "node-3", "node-4"])}
+    run_all(coop, event2.id, outputs)
+    t2 = record(coop, event2.id)
+    assert len(t2.assigned) == 4  # every candidate tried, four different answers
+    assert set(names) <= {name_of(coop, n) for n in t2.assigned}
+    assert t2.state == "unresolved"
+    settle(coop, event2.id)
+    assert record(coop, event2.id).fee == 0
+    assert held(coop, "bob") == 40  # the first task is not settled yet
+
+
+def test_reveals_wait_for_every_commitment_and_open_only_their_own(coop: Coop) -> None:
+    event = submit(coop)
+    coop.ok(event)
+    a, b = (name_of(coop, n) for n in record(coop, event.id).assigned)
+    honest = answer()
+    first = commit(coop, event.id, a, honest)
+    coop.ok(first)
+    assert coop.refused(commit(coop, event.id, a, honest)) == "already-committed"
+    assert coop.refused(reveal(coop, event.id, a, honest)) == "commitments-pending"
+    # b copies a's commitment: it binds a, so b cannot open it
+    copied = coop.s.event(
+        b, "compute.ResultCommitted", {"task": event.id, "commitment": first.body["commitment"]}
+    )
+    coop.ok(copied)
+    assert coop.refused(reveal(coop, event.id, b, honest)) == "reveal-mismatch"
+    assert coop.refused(reveal(coop, event.id, a, honest, salt="cd" * 16)) == "reveal-mismatch"
+    assert coop.refused(reveal(coop, event.id, a, honest, b"other")) == "reveal-mismatch"
+    coop.ok(reveal(coop, event.id, a, honest))
+    assert coop.refused(reveal(coop, event.id, a, honest)) == "already-revealed"
+    outsider = next(n for n in ["node-1", "node-2", "node-3", "node-4"] if n not in (a, b))
+    assert coop.refused(commit(coop, event.id, outsider, honest)) == "not-assigned"
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"module": "ef" * 32}, "unknown-module"),
+        ({"currency": "bread"}, "unknown-currency"),
+        ({"input": base64.b64encode(b"x" * (MAX_INPUT_BYTES + 1)).decode()}, "input-too-large"),
+        ({"input": base64.b64encode(b"x" * (MAX_INPUT_BYTES + 3)).decode()}, "invalid-body"),
+        ({"input": "not base64!"}, "invalid-body"),
+        ({"input": base64.b64encode(b"x" * 32_767).decode() + "=="}, "invalid-body"),
+        ({"replicas": 4}, "invalid-body"),
+        ({"max_fee": -1}, "invalid-body"),
+        ({"fuel_limit": 0}, "invalid-body"),
+        ({"max_fee": 10_001}, "credit-limit-exceeded"),
+    ],
+)
+def test_a_bad_task_is_refused(coop: Coop, body: dict[str, object], code: str) -> None:
+    assert coop.refused(submit(coop, advance=False, **body)) == code
+    assert held(coop, "bob") == 0
+
+
+def test_too_few_executors_is_refused() -> None:
+    c = compute_coop()
+    c.ok(submit(c, replicas=3))
+    for n in ["node-1", "node-2", "node-3"]:
+        c.ok(c.s.event("alice", "coop.MemberSuspended", {"member": c.s.did(n), "reason": "x"}))
+    assert c.refused(submit(c, advance=False, replicas=2)) == "no-executors"
+
+
+def test_only_the_coop_settles_and_only_with_the_right_payment(coop: Coop) -> None:
+    event = submit(coop)
+    coop.ok(event)
+    run_all(coop, event.id)
+    by_member = coop.s.event("alice", "compute.TaskSettled", {"task": event.id}, advance=False)
+    assert coop.refused(by_member) == "not-authorized"
+    short = coop.s.event("coop", "compute.TaskSettled", {"task": event.id}, advance=False)
+    assert coop.refused(short) == "task-payment-mismatch"
+    t = record(coop, event.id)
+    wrong = {
+        "transactions": [
+            {"from": t.submitter, "to": n, "amount": 4, "currency": "hours"} for n in t.agreeing
+        ]
+    }
+    entry = coop.s.event("coop", "ledger.EntryRecorded", wrong)
+    coop.ok(entry)
+    body = {"task": event.id, "effects": [entry.id]}
+    bad = coop.s.event("coop", "compute.TaskSettled", body, advance=False)
+    assert coop.refused(bad) == "task-payment-mismatch"
