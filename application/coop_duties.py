@@ -29,6 +29,7 @@ from typing import Any
 from nacl.signing import SigningKey
 
 from icn.application.authoring import BodyOf, EventAuthor
+from icn.application.compute_duties import ComputeDuties
 from icn.application.contract_duties import ContractDuties
 from icn.application.coop_view import decode_record
 from icn.application.errors import ApplicationError, BatchRefused
@@ -184,6 +185,7 @@ class CoopDuties:
             duties += self._epochs.duties(coop, key) if self._epochs else []
             duties += self._governance.duties(coop, key) if self._governance else []
             duties += self._contracts.duties(coop, key, now_ms)
+            duties += ComputeDuties(self._store, self._author).duties(coop, key)
             for what, duty in duties:
                 try:
                     done += duty()

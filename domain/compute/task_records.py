@@ -56,6 +56,9 @@ class TaskRecord(Record, frozen=True, kw_only=True):
     agreeing: tuple[str, ...] = ()
     dissenting: tuple[str, ...] = ()
     """Executors whose answers lost the vote: not paid, recorded here as disputed."""
+    judged_ms: int | None = None
+    """Trusted time of the reveal that judged the answers: what the settlement is dated at,
+    so every node keeping the coop's key signs the same settlement."""
     fee: int = 0
     """What each agreeing executor was paid (smallest units)."""
     settlement: str | None = None

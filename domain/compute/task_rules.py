@@ -196,14 +196,14 @@ def result_revealed(
     )
     if len(updated.answers) < len(updated.assigned):
         return [updated]
-    return _judged(view, event.coop, updated)
+    return _judged(view, event.coop, updated, now)
 
 
 def _answer(r: Revealed) -> Answer:
     return Answer(Outcome(r.outcome), r.output_hash, r.fuel)
 
 
-def _judged(view: CoopView, coop: str, t: TaskRecord) -> Effects:
+def _judged(view: CoopView, coop: str, t: TaskRecord, now: int) -> Effects:
     """Every placed executor has revealed: agreed, one more executor, or unresolved."""
     verdict = judge({n: _answer(r) for n, r in t.answers.items()}, t.replicas)
     effects: Effects = []
@@ -217,6 +217,7 @@ def _judged(view: CoopView, coop: str, t: TaskRecord) -> Effects:
         t = msgspec.structs.replace(
             t,
             state=TaskState.AGREED,
+            judged_ms=now,
             outcome=str(a.outcome),
             output_hash=a.output_hash,
             fuel=a.fuel,
@@ -226,7 +227,11 @@ def _judged(view: CoopView, coop: str, t: TaskRecord) -> Effects:
         )
     else:
         t = msgspec.structs.replace(
-            t, state=TaskState.UNRESOLVED, dissenting=tuple(sorted(t.answers)), outputs={}
+            t,
+            state=TaskState.UNRESOLVED,
+            judged_ms=now,
+            dissenting=tuple(sorted(t.answers)),
+            outputs={},
         )
     pending = settlements(view, coop)
     effects += [t, msgspec.structs.replace(pending, ids=(*pending.ids, t.id))]

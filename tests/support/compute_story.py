@@ -22,6 +22,12 @@ def compute_coop(members: dict[str, list[str]] | None = None) -> Coop:
     """Founded with alice (admin), bob, carol and four executor nodes (members, registered),
     and a stored module."""
     c = Coop(CoopScript())
+    prepare(c, members)
+    return c
+
+
+def prepare(c: Any, members: dict[str, list[str]] | None = None) -> None:
+    """Found ``c`` (anything with ``s`` and ``ok``) as :func:`compute_coop` describes."""
     people = members if members is not None else {"alice": ["admin"], "bob": [], "carol": []}
     c.ok(c.s.found({**people, **{n: [] for n in EXECUTORS}}))
     body = {"hash": MODULE, "size": 100, "imports": ["icn.input_len"]}
@@ -29,7 +35,6 @@ def compute_coop(members: dict[str, list[str]] | None = None) -> Coop:
     for i, n in enumerate(EXECUTORS):
         reg = {"node": c.s.did(n), "cpu_millis": 1000 + i, "memory_mib": 512, "region": "eu-1"}
         c.ok(c.s.event("alice", "compute.ExecutorRegistered", reg))
-    return c
 
 
 def submit(c: Coop, who: str = "bob", *, advance: bool = True, **body: Any) -> Event:
