@@ -28,6 +28,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Request, Route, s
 from support.nodes import RunningNode, bearer, login, run_icn
 
 from icn.application.audit import audit_lines, split_lines
+from icn.domain.log.merkle import VerificationError, verify_consistency
 from icn.infrastructure.browser_key import open_seed, seal
 from icn.infrastructure.keystore import Keystore
 
@@ -250,6 +251,25 @@ def test_the_spec_vectors_get_pythons_verdicts_in_the_browser(
                 out.inclusion.push(await mk.verifyInclusion(
                     p.leaf, p.index, p.size, p.proof, merkle.roots[String(p.size)]));
             }
+            out.consistency = [];
+            for (const c of merkle.consistency) {
+                const r1 = merkle.roots[String(c.size1)], r2 = merkle.roots[String(c.size2)];
+                out.consistency.push(await mk.verifyConsistency(c.size1, c.size2, c.proof, r1, r2));
+            }
+            const flip = (x) => x.replace(/^./, (ch) => (ch === "0" ? "1" : "0"));
+            out.consistencyBent = [];
+            for (const c of merkle.consistency.filter((c) => c.proof.length)) {
+                const r1 = merkle.roots[String(c.size1)], r2 = merkle.roots[String(c.size2)];
+                const each = [];
+                for (let i = 0; i < c.proof.length; i++) {
+                    const wrong = [...c.proof];
+                    wrong[i] = flip(wrong[i]);
+                    each.push(await mk.verifyConsistency(c.size1, c.size2, wrong, r1, r2));
+                }
+                each.push(await mk.verifyConsistency(c.size1, c.size2, c.proof, r1, flip(r2)));
+                each.push(await mk.verifyConsistency(c.size1, c.size2, c.proof.slice(1), r1, r2));
+                out.consistencyBent.push(each);
+            }
             const bent = merkle.inclusion.find((p) => p.proof.length);
             const wrong = [...bent.proof];
             wrong[0] = wrong[0].replace(/^./, (c) => (c === "0" ? "1" : "0"));
@@ -274,6 +294,22 @@ def test_the_spec_vectors_get_pythons_verdicts_in_the_browser(
     assert [i for i, _ in result["ids"]] == [json.loads(line)["id"] for line in ok_lines]
     assert all(same for _, same in result["ids"])  # canonical bytes == the exported line
     assert result["inclusion"] == [True] * len(merkle["inclusion"]) and not result["tampered"]
+    # RFC 6962 consistency: the JS gets Python's verdict on every vector, and on each vector
+    # bent (one hash of its proof flipped, the second root flipped, the proof cut short).
+    python_says = []
+    for c in merkle["consistency"]:
+        r1, r2 = (bytes.fromhex(merkle["roots"][str(c[k])]) for k in ("size1", "size2"))
+        try:
+            verify_consistency(
+                c["size1"], c["size2"], [bytes.fromhex(p) for p in c["proof"]], r1, r2
+            )
+            python_says.append(True)
+        except VerificationError:
+            python_says.append(False)
+    assert result["consistency"] == python_says == [True] * len(merkle["consistency"])
+    bent_cases = [c for c in merkle["consistency"] if c["proof"]]
+    assert len(result["consistencyBent"]) == len(bent_cases) > 0
+    assert not any(any(each) for each in result["consistencyBent"])
     assert result["checkpoint"]["size"] == merkle["checkpoint"]["size"]
     assert result["checkpoint"]["rootHex"] == merkle["checkpoint"]["root"]
     assert result["dids"] == {name: k["did"] for name, k in keys.items()}
@@ -358,6 +394,62 @@ def test_verify_in_the_browser_is_green_and_fails_on_a_tampered_proof(payer: Pag
     assert payer.get_attribute("#verdict", "data-result") == "failed"
     assert "does not lead to the signed root" in payer.inner_text("#verify-out")
     _shot(payer, "log-tampered")
+
+
+def _verify(page: Page) -> str:
+    page.click("#verify")
+    page.wait_for_selector("#verdict[data-result]", timeout=WAIT_MS)
+    return page.get_attribute("#verdict", "data-result") or ""
+
+
+def test_verify_checks_the_checkpoint_extends_the_one_the_browser_saw(node, payer: Page) -> None:
+    """The browser keeps the last checkpoint it verified; the next must be proven to extend it."""
+    running, _ = node
+    h = {"Authorization": f"Bearer {_token(running, PAYER)}"}
+    where = {"coop": "demo", "node": httpx.get(f"{running.base}/v1/health").json()["node"]}
+    seen = "([c, n]) => JSON.parse(localStorage.getItem(`icn.checkpoint:${c}:${n}`))"
+    payer.click("a[data-page=log]")
+    assert _verify(payer) == "verified", payer.inner_text("#verify-out")
+    kept = payer.evaluate(seen, [where["coop"], where["node"]])
+    size = kept["size"]
+    assert size > 4 and len(kept["root"]) == 64
+    # As if the browser had seen the tree 3 events shorter: the consistency step must run.
+    older = httpx.get(
+        f"{running.base}/v1/coops/demo/proofs/consistency",
+        params={"from": size - 3, "to": size}, headers=h,
+    ).json()  # fmt: skip
+    put = "([c, n, v]) => localStorage.setItem(`icn.checkpoint:${c}:${n}`, JSON.stringify(v))"
+    earlier = {"size": size - 3, "root": older["root1"]}
+    payer.evaluate(put, [where["coop"], where["node"], earlier])
+    assert _verify(payer) == "verified", payer.inner_text("#verify-out")
+    assert f"extends the one this browser saw at size {size - 3}" in payer.inner_text("#verify-out")
+    assert payer.evaluate(seen, [where["coop"], where["node"]])["size"] >= size
+
+    def bend(route: Route) -> None:
+        answer = route.fetch()
+        proof = answer.json()
+        first = proof["proof"][0]
+        proof["proof"][0] = ("1" if first[0] == "0" else "0") + first[1:]
+        route.fulfill(response=answer, json=proof)
+
+    payer.evaluate(put, [where["coop"], where["node"], earlier])
+    payer.route("**/proofs/consistency**", bend)
+    assert _verify(payer) == "failed"
+    payer.unroute("**/proofs/consistency**")
+    assert "consistency proof from size" in payer.inner_text("#verify-out")
+    # A root the node never had at that size (a rewritten history): refused, and not replaced.
+    forged = {"size": size - 3, "root": "00" * 32}
+    payer.evaluate(put, [where["coop"], where["node"], forged])
+    assert _verify(payer) == "failed"
+    assert "consistency proof from size" in payer.inner_text("#verify-out")
+    assert payer.evaluate(seen, [where["coop"], where["node"]]) == forged
+    # A checkpoint smaller than the one seen: refused without asking for a proof.
+    bigger = {"size": 2**40, "root": kept["root"]}
+    payer.evaluate(put, [where["coop"], where["node"], bigger])
+    assert _verify(payer) == "failed"
+    assert "is smaller than the one this browser saw" in payer.inner_text("#verify-out")
+    payer.evaluate(put, [where["coop"], where["node"], kept])
+    _shot(payer, "log-consistency-refused")
 
 
 def test_no_serious_accessibility_violation_on_any_page(

@@ -6,11 +6,11 @@
 
 import { b64, didOfPublicKey, unb64, utf8 } from "./bytes.js";
 import { keyFromSeed } from "./crypto.js";
+import { objectStore } from "./idb.js";
 
 export const ITERATIONS = 600000;
 const AAD = "icn-browser-key-v1:";
-const DB = "icn-dashboard";
-const STORE = "keys";
+const tx = objectStore("icn-dashboard", "keys", "did");
 
 async function aesKey(passphrase, salt, iterations, usage) {
   const base = await crypto.subtle.importKey("raw", utf8(passphrase), "PBKDF2", false, ["deriveKey"]);
@@ -78,28 +78,6 @@ export async function newKey(passphrase) {
   } finally {
     seed.fill(0);
   }
-}
-
-function db() {
-  return new Promise((resolve, reject) => {
-    const req = indexedDB.open(DB, 1);
-    req.onupgradeneeded = () => req.result.createObjectStore(STORE, { keyPath: "did" });
-    req.onsuccess = () => resolve(req.result);
-    req.onerror = () => reject(req.error);
-  });
-}
-
-async function tx(mode, work) {
-  const conn = await db();
-  return new Promise((resolve, reject) => {
-    const t = conn.transaction(STORE, mode);
-    const req = work(t.objectStore(STORE));
-    t.oncomplete = () => {
-      conn.close();
-      resolve(req && req.result);
-    };
-    t.onerror = () => reject(t.error);
-  });
 }
 
 /** Keep a sealed key file in this browser (IndexedDB), by DID. */

@@ -1,8 +1,9 @@
 // RFC 6962 / 9162 Merkle proofs and C2SP signed checkpoint notes (spec section 5), in the browser.
 //
 // "Verify in my browser" is green only when these functions, run here, accept the node's
-// answers: the checkpoint's Ed25519 signature by the node's DID, and the inclusion proof
-// of one event leading to the checkpoint's root.
+// answers: the checkpoint's Ed25519 signature by the node's DID, the inclusion proof of one
+// event leading to the checkpoint's root, and the consistency proof that this checkpoint's
+// tree extends the one this browser saw last (the node cannot rewrite what it showed before).
 
 import { b64, concat, equal, hex, publicKeyOfDid, unb64, unhex, utf8 } from "./bytes.js";
 import { sha256, verify } from "./crypto.js";
@@ -44,6 +45,66 @@ export async function verifyInclusion(idHex, index, size, proofHex, rootHex) {
     const leaf = await leafHash(unhex(idHex));
     const root = await rootFromInclusion(index, size, leaf, proofHex.map(unhex));
     return equal(root, unhex(rootHex));
+  } catch {
+    return false;
+  }
+}
+
+const isPowerOfTwo = (n) => {
+  while (n > 1 && n % 2 === 0) n /= 2;
+  return n === 1;
+};
+
+/** Throws unless `proof` shows the tree of `size1` with `root1` is a prefix of the tree of
+ * `size2` with `root2` (RFC 9162 section 2.1.4.2; halving, not bit shifts: sizes pass 2^31). */
+export async function checkConsistency(size1, size2, proof, root1, root2) {
+  if (!(Number.isSafeInteger(size1) && Number.isSafeInteger(size2) && size1 >= 0)) {
+    throw new Error("tree sizes must be whole numbers");
+  }
+  if (size1 > size2) throw new Error("the first tree is larger than the second");
+  if (size1 === size2) {
+    if (proof.length || !equal(root1, root2)) throw new Error("equal sizes need an empty proof and equal roots");
+    return;
+  }
+  if (size1 === 0) {
+    if (proof.length) throw new Error("the empty tree needs an empty proof");
+    return;
+  }
+  if (!proof.length) throw new Error("empty proof");
+  const path = isPowerOfTwo(size1) ? [root1, ...proof] : [...proof];
+  let fn = size1 - 1;
+  let sn = size2 - 1;
+  while (fn % 2 === 1) {
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  let fr = path[0];
+  let sr = path[0];
+  for (const c of path.slice(1)) {
+    if (sn === 0) throw new Error("proof is longer than the tree is deep");
+    if (fn % 2 === 1 || fn === sn) {
+      fr = await nodeHash(c, fr);
+      sr = await nodeHash(c, sr);
+      while (fn % 2 === 0 && fn !== 0) {
+        fn = Math.floor(fn / 2);
+        sn = Math.floor(sn / 2);
+      }
+    } else {
+      sr = await nodeHash(sr, c);
+    }
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  if (sn !== 0) throw new Error("proof is shorter than the tree is deep");
+  if (!equal(fr, root1)) throw new Error("proof does not lead to the first root");
+  if (!equal(sr, root2)) throw new Error("proof does not lead to the second root");
+}
+
+/** True when the hex `proof` shows tree (size1, root1Hex) is a prefix of tree (size2, root2Hex). */
+export async function verifyConsistency(size1, size2, proofHex, root1Hex, root2Hex) {
+  try {
+    await checkConsistency(size1, size2, proofHex.map(unhex), unhex(root1Hex), unhex(root2Hex));
+    return true;
   } catch {
     return false;
   }

@@ -9,10 +9,10 @@
 
 import { concat, hex, unhex, utf8 } from "../lib/bytes.js";
 import { blake3Hex, sha256, sign } from "../lib/crypto.js";
+import { objectStore } from "../lib/idb.js";
 import { canonical } from "../lib/json.js";
 
-const DB = "icn-ballots";
-const STORE = "ballots";
+const tx = objectStore("icn-ballots", "ballots", "id");
 
 export const commitmentOf = (choice, credits, salt) =>
   blake3Hex(utf8(canonical([choice, credits ?? null, salt])));
@@ -23,28 +23,6 @@ async function sealingKey(key, coop) {
   const sig = await sign(key.privateKey, utf8(`icn-ballot-key-v1:${coop}:${key.did}`));
   const raw = await sha256(sig);
   return crypto.subtle.importKey("raw", raw, "AES-GCM", false, ["encrypt", "decrypt"]);
-}
-
-function db() {
-  return new Promise((resolve, reject) => {
-    const req = indexedDB.open(DB, 1);
-    req.onupgradeneeded = () => req.result.createObjectStore(STORE, { keyPath: "id" });
-    req.onsuccess = () => resolve(req.result);
-    req.onerror = () => reject(req.error);
-  });
-}
-
-async function tx(mode, work) {
-  const conn = await db();
-  return new Promise((resolve, reject) => {
-    const t = conn.transaction(STORE, mode);
-    const req = work(t.objectStore(STORE));
-    t.oncomplete = () => {
-      conn.close();
-      resolve(req && req.result);
-    };
-    t.onerror = () => reject(t.error);
-  });
 }
 
 const idOf = (coop, did, proposal) => `${coop} ${did} ${proposal}`;

@@ -1,15 +1,38 @@
 // Log: recent events, live; any event by id; and "verify in my browser": the latest signed
-// checkpoint and an inclusion proof of one of my events, both checked here (Ed25519 over the
-// note by the node's DID, RFC 6962 hashing up to the note's root). Green only when every
-// check ran in this browser and passed.
+// checkpoint, a consistency proof that it extends the checkpoint this browser saw last, and an
+// inclusion proof of one of my events, all checked here (Ed25519 over the note by the node's
+// DID, RFC 6962 hashing up to the note's root). Green only when every check ran in this
+// browser and passed. The last checkpoint seen is kept in localStorage per coop and node
+// (size and root only), and replaced only by one proven to extend it.
 
 import { api } from "../lib/api.js";
 import { canonical } from "../lib/json.js";
 import { didLabel, fill, h, shortDid, status, when } from "../lib/dom.js";
 import { inspect } from "../lib/event.js";
-import { openCheckpoint, verifyInclusion } from "../lib/merkle.js";
+import { unhex } from "../lib/bytes.js";
+import { checkConsistency, openCheckpoint, verifyInclusion } from "../lib/merkle.js";
 
 const RECENT = 30;
+
+const seenName = (coop, node) => `icn.checkpoint:${coop}:${node}`;
+
+/** The checkpoint this browser verified last for this coop and node: {size, root} or null. */
+function lastSeen(coop, node) {
+  try {
+    const kept = JSON.parse(localStorage.getItem(seenName(coop, node)) || "null");
+    return kept && Number.isSafeInteger(kept.size) && /^[0-9a-f]{64}$/.test(kept.root) ? kept : null;
+  } catch {
+    return null;
+  }
+}
+
+function remember(coop, node, size, root) {
+  try {
+    localStorage.setItem(seenName(coop, node), JSON.stringify({ size, root }));
+  } catch {
+    /* full or disabled: the next visit checks no consistency */
+  }
+}
 
 function summary(e) {
   if (e.type === "ledger.EntryRecorded") {
@@ -37,7 +60,7 @@ function render(root, ctx) {
     h("h1", {}, "Log"),
     h("section", { class: "card", "aria-labelledby": "verify-h" },
       h("h2", { id: "verify-h" }, "Verify in my browser"),
-      h("p", { class: "hint" }, "Fetches the node's latest signed checkpoint and a proof that your latest event is in it, and checks both here: the node is not trusted for the answer."),
+      h("p", { class: "hint" }, "Fetches the node's latest signed checkpoint, a proof that it extends the last one this browser saw, and a proof that your latest event is in it, and checks them here: the node is not trusted for the answer."),
       verifyButton, verifyOut),
     h("section", { class: "card", "aria-labelledby": "recent-h" },
       h("h2", { id: "recent-h" }, "Recent events ", h("span", { class: "muted" }, "(live)")), feed),
@@ -88,6 +111,26 @@ function render(root, ctx) {
         `Checkpoint note signed by the node ${shortDid(node.node)} (Ed25519, checked here)`)) throw 0;
       if (!step(opened.origin === `icn/${ctx.session.coop}/${node.node}` && opened.size === cp.size && opened.rootHex === cp.root,
         `It states this coop's tree: size ${opened.size}, root ${opened.rootHex.slice(0, 16)}…`)) throw 0;
+      // The tree must extend the one this browser saw last: the node cannot take back or
+      // rewrite what it signed before without this step failing.
+      const before = lastSeen(ctx.session.coop, node.node);
+      if (!before) {
+        step(true, "The first checkpoint of this node this browser has seen: kept, to check the next one against");
+      } else if (before.size === opened.size) {
+        if (!step(before.root === opened.rootHex, before.root === opened.rootHex
+          ? `The same tree as this browser saw last (size ${before.size})`
+          : `The node signed a different root for size ${before.size} than this browser saw before`)) throw 0;
+      } else if (before.size > opened.size) {
+        step(false, `The checkpoint (size ${opened.size}) is smaller than the one this browser saw (size ${before.size})`);
+        throw 0;
+      } else {
+        const c = await api(ctx.coopPath(`/proofs/consistency?from=${before.size}&to=${opened.size}`));
+        const why = await checkConsistency(before.size, opened.size, c.proof.map(unhex), unhex(before.root), unhex(opened.rootHex))
+          .then(() => null, (err) => err.message);
+        if (!step(!why, why ? `The consistency proof from size ${before.size}: ${why}` :
+          `Consistency proof (${c.proof.length} hashes): this tree extends the one this browser saw at size ${before.size}`)) throw 0;
+      }
+      remember(ctx.session.coop, node.node, opened.size, opened.rootHex);
       // My events in log order, page by page, up to the checkpoint's size: the last one inside.
       const inTree = [];
       let after = -1;
