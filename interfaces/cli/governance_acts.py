@@ -55,11 +55,25 @@ def _key(w: Writer) -> SigningKey:
     return key
 
 
-def _one(
-    data_dir: Path | None, url: str | None, coop: str, key: str, type_: str, body: dict[str, Any]
-) -> Written:
+def _act(
+    type_: str,
+    proposal: str,
+    field: str,
+    text: str | None,
+    said: str,
+    coop: str,
+    key: str,
+    url: str | None,
+    data_dir: Path | None,
+    json: bool,
+) -> None:
+    """Sign one event about a proposal with one text field, write it and report it; ``said``
+    is the line shown, with ``{proposal}`` and ``{id}`` filled in."""
+    body = {"proposal": check_event_id(proposal, "'PROPOSAL'"), field: text}
     with writer(data_dir, url, coop, key) as w:
-        return w.submit([(type_, body)])[0]
+        written = w.submit([(type_, body)])[0]
+    line = said.format(proposal=proposal, id=written.event.id)
+    report(json, {**written.doc(), **body}, [line])
 
 
 def withdraw(
@@ -72,9 +86,8 @@ def withdraw(
     json: Json = False,
 ) -> None:
     """Withdraw your own open proposal: sign governance.ProposalWithdrawn."""
-    body = {"proposal": check_event_id(proposal, "'PROPOSAL'"), "reason": reason}
-    written = _one(data_dir, url, coop, key, gb.PROPOSAL_WITHDRAWN, body)
-    report(json, {**written.doc(), **body}, [f"withdrew {proposal} ({written.event.id})"])
+    said = "withdrew {proposal} ({id})"
+    _act(gb.PROPOSAL_WITHDRAWN, proposal, "reason", reason, said, coop, key, url, data_dir, json)
 
 
 def veto(
@@ -87,9 +100,8 @@ def veto(
     json: Json = False,
 ) -> None:
     """Veto an open proposal with a veto role of its domain: sign governance.ProposalVetoed."""
-    body = {"proposal": check_event_id(proposal, "'PROPOSAL'"), "reason": reason}
-    written = _one(data_dir, url, coop, key, gb.PROPOSAL_VETOED, body)
-    report(json, {**written.doc(), **body}, [f"vetoed {proposal} ({written.event.id})"])
+    said = "vetoed {proposal} ({id})"
+    _act(gb.PROPOSAL_VETOED, proposal, "reason", reason, said, coop, key, url, data_dir, json)
 
 
 def appeal(
@@ -103,9 +115,8 @@ def appeal(
 ) -> None:
     """Appeal a decision within its appeal window: sign governance.AppealFiled (its id is the
     appeal's, which a root proposal resolving it names)."""
-    body = {"proposal": check_event_id(proposal, "'PROPOSAL'"), "grounds": grounds}
-    written = _one(data_dir, url, coop, key, gb.APPEAL_FILED, body)
-    report(json, {**written.doc(), **body}, [f"appeal {written.event.id} of {proposal}"])
+    said = "appeal {id} of {proposal}"
+    _act(gb.APPEAL_FILED, proposal, "grounds", grounds, said, coop, key, url, data_dir, json)
 
 
 # -- sealed ballots ------------------------------------------------------------
