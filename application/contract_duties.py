@@ -9,8 +9,10 @@ one run), dated at the period's start. ``ts`` never goes back along the coop
 chain, so it is the later of that moment and the chain head's. Two nodes
 racing sign the same bytes; the slower finds the work done and leaves it.
 
-An execution appends the ``ledger.EntryRecorded`` and the ``contract.Executed``
-that lists it in one atomic batch. If the ledger or the execution's own
+An execution appends the ``ledger.EntryRecorded``, the ``governance.ProposalSubmitted``
+a ``propose`` statement asked for (by the coop's DID, naming the invocation:
+:mod:`icn.domain.contract.proposing`) and the ``contract.Executed`` that lists
+them in one atomic batch. If the ledger or the execution's own
 check of the payers refuses it (the payer spent their room in between), the
 refusal's code is recorded instead (``failed``), never dropped silently.
 """
@@ -31,11 +33,13 @@ from icn.application.trust_epochs import CommittedState
 from icn.domain.contract import bodies as b
 from icn.domain.contract.compile import decode
 from icn.domain.contract.deploy import contract
+from icn.domain.contract.proposing import proposal_body
 from icn.domain.contract.records import ContractRecord, InvocationRecord, InvocationState
 from icn.domain.contract.rules import entries_of, pending_of
 from icn.domain.contract.schedule import MAX_CATCH_UP, next_period
 from icn.domain.events.bodies import ENTRY_RECORDED
 from icn.domain.events.envelope import Event
+from icn.domain.governance import bodies as gb
 from icn.domain.refusals import Code
 
 NOT_AN_EFFECT = {
@@ -48,9 +52,17 @@ NOT_AN_EFFECT = {
 Duty = tuple[str, Callable[[], list[Event]]]
 
 
-def _executed(invocation: str, fuel: int, before: list[Event]) -> dict[str, Any]:
-    """The ``contract.Executed`` body listing the effects signed before it in its batch."""
-    return {"invocation": invocation, "effects": [e.id for e in before], "fuel": fuel}
+def _executed(invocation: str, fuel: int, entries: int, before: list[Event]) -> dict[str, Any]:
+    """The ``contract.Executed`` body listing the effects signed before it in its batch: the
+    ``entries`` ledger entries first, then the proposals opened (the field only when any)."""
+    body: dict[str, Any] = {
+        "invocation": invocation,
+        "effects": [e.id for e in before[:entries]],
+        "fuel": fuel,
+    }
+    if len(before) > entries:
+        body["proposals"] = [e.id for e in before[entries:]]
+    return body
 
 
 class ContractDuties:
@@ -80,8 +92,10 @@ class ContractDuties:
                 done: dict[str, Any] = {"invocation": inv.id, "fuel": inv.fuel}
                 items.append((b.EXECUTED, {**done, "failed": failed[0]}))
             else:
-                items += [(ENTRY_RECORDED, entry) for entry in entries_of(inv)]
-                items.append((b.EXECUTED, partial(_executed, invocation, inv.fuel)))
+                entries = entries_of(inv)
+                items += [(ENTRY_RECORDED, entry) for entry in entries]
+                items += [(gb.PROPOSAL_SUBMITTED, proposal_body(inv, p)) for p in inv.proposals]
+                items.append((b.EXECUTED, partial(_executed, invocation, inv.fuel, len(entries))))
             try:
                 events, _ = self._author.submit(key, coop, items, at=inv.invoked_ms)
             except BatchRefused as refused:

@@ -13,7 +13,7 @@ from icn.domain.contract.language import (
     ContractName,
     Name,
 )
-from icn.domain.contract.runtime import FUEL_LIMIT_MAX
+from icn.domain.contract.runtime import FUEL_LIMIT_MAX, MAX_PROPOSALS
 from icn.domain.coop.records import Strict
 from icn.domain.trust.bodies import EventId
 
@@ -64,3 +64,9 @@ class Executed(Strict, frozen=True, kw_only=True):
     )
     fuel: Annotated[int, msgspec.Meta(ge=0, le=FUEL_LIMIT_MAX)]
     failed: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    proposals: Annotated[list[EventId], msgspec.Meta(max_length=MAX_PROPOSALS)] = msgspec.field(
+        default_factory=list
+    )
+    """The ``governance.ProposalSubmitted`` the coop's DID opened for the rule's ``propose``
+    statements, signed before it in the same batch (absent: none; a field added after
+    the first release, so an execution that opens no proposal has the bytes it had)."""

@@ -55,6 +55,9 @@ class InvocationRecord(Record, frozen=True, kw_only=True):
     fuel: int
     transfers: list[TransferEffect] = msgspec.field(default_factory=list)
     proposals: list[ProposeEffect] = msgspec.field(default_factory=list)
+    opened: tuple[str, ...] = ()
+    """The ids of the ``governance.ProposalSubmitted`` the coop's DID signed for
+    ``proposals`` so far, in order (:mod:`icn.domain.contract.proposing`)."""
     state: str = InvocationState.JUDGED
     code: str | None = None
     """The refusal code of a ``failed`` or ``refused`` run."""

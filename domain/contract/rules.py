@@ -27,6 +27,7 @@ from icn.domain.contract import bodies as b
 from icn.domain.contract.compile import Program, compile_code, decode, execute
 from icn.domain.contract.deploy import contract, deploy_problem
 from icn.domain.contract.host import ViewHost
+from icn.domain.contract.proposing import check_proposals, proposals_problem
 from icn.domain.contract.records import (
     ContractRecord,
     InvocationRecord,
@@ -150,6 +151,7 @@ def invoked(body: b.Invoked, event: Event, view: CoopView, now: int) -> Refusal 
     )
     try:
         outcome = run(view, coop, c, body.rule, dict(body.args), event.author, now)
+        check_proposals(view, coop, outcome.proposals, event.author)
     except ContractError as exc:
         if not scheduled:
             return Refusal(exc.code, exc.reason)
@@ -319,7 +321,9 @@ def executed(body: b.Executed, event: Event, view: CoopView, now: int) -> Refusa
         wanted = msgspec.convert(body_wanted, lb.EntryRecorded).transactions
         if entry_transactions(entry) != wanted:
             return Refusal(Code.EXECUTION_MISMATCH, "an entry does not move what was computed")
-    problem = _payers_problem(view, coop, inv, now) if want else None
+    problem = proposals_problem(inv, body.proposals)
+    if problem is None and want:
+        problem = _payers_problem(view, coop, inv, now)
     if problem is not None:
         return problem
     done = msgspec.structs.replace(

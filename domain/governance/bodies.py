@@ -74,6 +74,10 @@ class ProposalSubmitted(Strict, frozen=True, kw_only=True, forbid_unknown_fields
     """When voting closes (ms): between the domain's minimum and maximum period after it opens."""
     appeal: EventId | None = None
     """The ``governance.AppealFiled`` this proposal resolves (root domain only)."""
+    invocation: EventId | None = None
+    """The ``contract.Invoked`` whose ``propose`` statement this carries out: required when
+    the coop's DID is the author, refused otherwise (a field added after the first release:
+    absent, the proposal is a member's as before)."""
 
 
 class VoteCast(Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -93,6 +93,8 @@ class ProposalRecord(Record, frozen=True, kw_only=True):
     state: str = ProposalState.OPEN
     appeal: str | None = None
     """The appeal this proposal resolves, if any."""
+    invocation: str | None = None
+    """The contract invocation that opened it (its author is then the coop's DID)."""
     ended_ms: int | None = None
     """When it was closed, withdrawn or vetoed (trusted time)."""
     counted: int | None = None

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from icn.domain.capability import EventType
+from icn.domain.contract import proposing
 from icn.domain.coop.records import CoopRecord
-from icn.domain.coop.state import CoopView, Effects
+from icn.domain.coop.state import CoopView, Effects, founded_coop
 from icn.domain.events.bodies import ENTRY_RECORDED
 from icn.domain.governance import actions as a
 from icn.domain.governance import bodies as b
@@ -154,10 +155,10 @@ def _overturned_already(
     return None
 
 
-def proposal_submitted(
+def _proposer_in(
     body: b.ProposalSubmitted, event: Event, view: CoopView, now: int
-) -> Refusal | Effects:
-    """An eligible proposer puts an action to the vote within the domain's period bounds."""
+) -> tuple[CoopRecord, DomainRecord] | Refusal:
+    """A member's proposal: the coop and the domain, if the author may propose this there."""
     found = member_in(view, event, body.domain)
     if isinstance(found, Refusal):
         return found
@@ -171,9 +172,31 @@ def proposal_submitted(
         or action_problem(body.action, view, coop, now)
         or _appeal_problem(body, view, coop.coop)
     )
-    if problem:
-        return problem
-    effects: Effects = [
+    return problem or found
+
+
+def proposal_submitted(
+    body: b.ProposalSubmitted, event: Event, view: CoopView, now: int
+) -> Refusal | Effects:
+    """An eligible proposer puts an action to the vote within the domain's period bounds; or
+    the coop's DID opens the proposal a contract invocation asked for (:mod:`.proposing`)."""
+    coop = founded_coop(view, event)
+    effects: Effects = []
+    if event.author == coop.did:
+        opened = proposing.opened_for(body, event.id, view, coop, now)
+        if isinstance(opened, Refusal):
+            return opened
+        domain, invocation = opened
+        effects.append(invocation)
+    elif body.invocation is not None:
+        return Refusal(Code.NOT_AUTHORIZED, "only the coop's DID opens a contract's proposal")
+    else:
+        found = _proposer_in(body, event, view, now)
+        if isinstance(found, Refusal):
+            return found
+        coop, domain = found
+    rules = domain.rules
+    effects.append(
         ProposalRecord(
             id=event.id,
             domain=body.domain,
@@ -185,8 +208,9 @@ def proposal_submitted(
             closes_at=body.closes_at,
             submitted_ms=now,
             appeal=body.appeal,
+            invocation=body.invocation,
         )
-    ]
+    )
     counters = state.governance(view, coop.coop)
     effects.append(msgspec.structs.replace(counters, proposals=counters.proposals + 1))
     if body.appeal is not None:

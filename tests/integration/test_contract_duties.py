@@ -22,6 +22,7 @@ from icn.domain.contract.records import ContractRecord, InvocationRecord, Pendin
 from icn.domain.contract.rules import pending_of
 from icn.domain.events.envelope import Event, inspect
 from icn.domain.governance import bodies as gb
+from icn.domain.governance import state
 from icn.infrastructure.store.contract_reads import SqlContractReads
 from icn.infrastructure.store.database import parse_database_url
 from icn.infrastructure.store.event_store import SqlEventStore
@@ -312,18 +313,120 @@ def test_two_accepted_deploys_of_one_version_the_second_records_its_refusal(
     assert node.run() == []
 
 
-def test_a_proposal_a_rule_asks_for_is_kept_on_its_invocation(store: SqlEventStore) -> None:
-    """``propose`` needs its capability; the run keeps the proposal on the invocation record
-    and the duty records the execution with no entry (docs/contracts.md: governance takes
-    proposals from members only, so none is signed yet)."""
+ASKER = {
+    "name": "asker", "version": 1, "capabilities": ["propose"], "fuel_limit": 100,
+    "code": {"rules": {
+        "ask": {"body": [{"do": "propose", "domain": "root", "title": "Review the time bank",
+                          "text": "A year on: keep it?", "period_days": 3}]},
+        "ask_council": {"body": [{"do": "propose", "domain": "council", "title": "Paint"}]},
+        "ask_long": {"body": [{"do": "propose", "domain": "council", "title": "Slow",
+                               "period_days": 20}]},
+        "ask_nowhere": {"body": [{"do": "propose", "domain": "nowhere", "title": "Lost"}]},
+    }},
+}  # fmt: skip
+"""A contract whose rules open proposals: in root, in a domain only the committee proposes
+in (votes of at most ten days), in a domain that does not exist."""
+
+
+def asking(store: SqlEventStore) -> Node:
+    """The coop with a council domain (set up before its first proposal) and ASKER deployed."""
     node = founded(store)
-    ask = {"do": "propose", "domain": "root", "title": "Review the time bank"}
-    doc = {"name": "asker", "version": 1, "capabilities": ["propose"], "fuel_limit": 100,
-           "code": {"rules": {"ask": {"body": [ask]}}}}  # fmt: skip
-    node.deploy(doc)
-    call = node.invoke("carol", "asker", "ask", {})
+    rules = {"proposer_roles": ["committee"], "max_period_ms": 10 * DAY}
+    node.ok(node.s.event("coop", gb.DOMAIN_DEFINED, {"domain": "council", "rules": rules}))
+    node.deploy(ASKER)
+    return node
+
+
+def test_a_proposal_a_rule_asks_for_is_opened_and_runs_its_course(store: SqlEventStore) -> None:
+    """``propose`` opens a real proposal: the coop's DID signs it for the invocation, in the
+    execution's batch, closing ``period_days`` after the invocation; members vote on it, the
+    duty closes it at its time and executes it, each once."""
+    node = asking(store)
+    call = node.invoke("bob", "asker", "ask", {})
     node.ok(call)
     assert [p.title for p in node.invocation(call).proposals] == ["Review the time bank"]
+    invoked_ms = node.invocation(call).invoked_ms
     done = node.run()
-    assert [(e.type, e.body["effects"]) for e in done] == [(cb.EXECUTED, [])]
+    assert [e.type for e in done] == [gb.PROPOSAL_SUBMITTED, cb.EXECUTED]
+    opened, executed = done
+    assert opened.author == node.s.coop_did
+    assert opened.body == {
+        "domain": "root", "title": "Review the time bank", "text": "A year on: keep it?",
+        "action": {"kind": "text"}, "closes_at": invoked_ms + 3 * DAY, "invocation": call.id,
+    }  # fmt: skip
+    fuel = node.invocation(call).fuel
+    assert executed.body == {
+        "invocation": call.id, "effects": [], "fuel": fuel, "proposals": [opened.id]
+    }  # fmt: skip
     assert node.invocation(call).state == "executed"
+    assert node.invocation(call).opened == (opened.id,)
+    record = state.proposal(CommittedState(store), "demo", opened.id)
+    assert record is not None and record.state == "open"
+    assert (record.author, record.invocation) == (node.s.coop_did, call.id)
+    assert node.run() == []  # opened once
+
+    ballots = [node.s.event(who, gb.VOTE_CAST, {"proposal": opened.id, "choice": choice})
+               for who, choice in (("alice", "yes"), ("bob", "yes"), ("carol", "no"))]  # fmt: skip
+    node.ok(*ballots)
+    node.now = invoked_ms + 3 * DAY + 5
+    done = node.run()
+    assert [e.type for e in done] == [gb.PROPOSAL_CLOSED, gb.PROPOSAL_EXECUTED]
+    assert done[0].body["outcome"] == "accepted" and done[0].body["counts"]["yes"] == 2
+    record = state.proposal(CommittedState(store), "demo", opened.id)
+    assert record is not None and record.state == "accepted" and record.execution is not None
+    assert node.run() == []
+
+
+def test_a_rule_proposes_only_where_the_domain_rules_allow(store: SqlEventStore) -> None:
+    """Judged when invoked, with nothing stored: the domain must exist, allow the period, and
+    take proposals from the member who invoked the rule."""
+    node = asking(store)
+
+    def code(who: str, rule: str) -> Any:
+        event = node.s.event(who, cb.INVOKED, {"contract": "asker", "rule": rule, "args": {}},
+                             advance=False)  # fmt: skip
+        [outcome] = node.write(event)
+        return outcome if outcome == "ok" else outcome[1]
+
+    assert code("carol", "ask_nowhere") == "unknown-domain"
+    assert code("bob", "ask_council") == "not-a-proposer"  # bob is not on the committee
+    assert code("carol", "ask_long") == "invalid-voting-period"  # 20 days; council takes 10
+    assert code("carol", "ask_council") == "ok"
+    done = node.run()
+    assert [e.type for e in done] == [gb.PROPOSAL_SUBMITTED, cb.EXECUTED]
+    assert done[0].body["domain"] == "council" and done[0].body["closes_at"] == (node.now + 7 * DAY)
+
+
+def test_only_the_coop_did_opens_a_contracts_proposal_and_only_as_computed(
+    store: SqlEventStore,
+) -> None:
+    """A member cannot name an invocation; the coop's DID cannot open a proposal without one,
+    nor one the rule did not compute, nor one for an invocation already carried out."""
+    node = asking(store)
+    call = node.invoke("bob", "asker", "ask", {})
+    node.ok(call)
+    invoked_ms = node.invocation(call).invoked_ms
+    body = {"domain": "root", "title": "Review the time bank", "text": "A year on: keep it?",
+            "action": {"kind": "text"}, "closes_at": invoked_ms + 3 * DAY,
+            "invocation": call.id}  # fmt: skip
+
+    def code(who: str, **changes: Any) -> Any:
+        for e in (decode_stored(w.wire) for w in store.entries("demo")):
+            node.s._heads[e.author] = (e.seq, e.id)  # the coop's chain as its duties left it
+        changed = {k: v for k, v in {**body, **changes}.items() if v is not None}
+        ts = node.now + 1_000  # after the duties' events, which are dated by their triggers
+        event = node.s.event(who, gb.PROPOSAL_SUBMITTED, changed, ts=ts, advance=False)
+        [outcome] = node.write(event)
+        return outcome if outcome == "ok" else outcome[1]
+
+    assert code("alice") == "not-authorized"
+    assert code("coop", invocation=None) == "not-a-proposer"
+    assert code("coop", title="Something else") == "execution-mismatch"
+    assert code("coop", closes_at=invoked_ms + 4 * DAY) == "execution-mismatch"
+    assert code("coop", invocation=ASKER_ID) == "unknown-invocation"
+    node.run()
+    assert node.invocation(call).state == "executed"
+    assert code("coop") == "already-executed"
+
+
+ASKER_ID = "0" * 64
