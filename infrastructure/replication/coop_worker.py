@@ -153,8 +153,11 @@ class CoopWorker:
     async def _handle(self, batch: list[Delivered]) -> None:
         coop, intake, relay = self.coop, self._s.intake, self._s.relay
         messages = [d.data for d in batch]
+        # The consumer hands batches over in stream order; a message handled before may come
+        # again among them (a lost ack), so the batch ends at its highest sequence.
+        last = max(d.stream_seq for d in batch)
         parked = intake.may_have_parked(coop)
-        own = not parked and await self._s.gates.committed_up_to(coop, batch[-1].stream_seq)
+        own = not parked and await self._s.gates.committed_up_to(coop, last)
         if own or intake.skip_own(coop, messages, functools.partial(relay.published_here, coop)):
             # Our own events read back, sequenced or relayed: no thread hop, no query.
             counts = IntakeCounts(received=len(messages), duplicates=len(messages))
@@ -164,12 +167,12 @@ class CoopWorker:
             receive = functools.partial(intake.receive, stream_seq=lambda i: batch[i].stream_seq)
             counts = await asyncio.to_thread(receive, coop, messages, times)
         self.totals.add(counts)
-        self._s.gates.positions.advance(coop, batch[-1].stream_seq)  # committed, in stream order
+        self._s.gates.positions.advance(coop, last)  # committed, in stream order
         if counts.accepted and self._s.on_appended is not None:
             self._s.on_appended(coop)
         if counts.rejected or counts.forks or counts.evicted:
             log.warning(
                 "%s: stream seq %d..%d: %d rejected %s, %d forks quarantined, %d parked evicted",
-                coop, batch[0].stream_seq, batch[-1].stream_seq, counts.rejected,
+                coop, batch[0].stream_seq, last, counts.rejected,
                 dict(counts.rejected_codes), counts.forks, counts.evicted,
             )  # fmt: skip
