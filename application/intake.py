@@ -202,6 +202,18 @@ def _claimed_id(message: bytes) -> str:
         return ""
 
 
+def first_refusals(rows: Sequence[ToReject], recorded: int) -> list[ToReject]:
+    """Those of ``rows`` (in stream order) refused here for the first time, given that
+    :meth:`ParkingLot.reject` newly recorded ``recorded`` of them: a redelivered batch (its
+    ack lost, a node killed before acking) is judged again, and its refusals must not be
+    counted again. A row without a stream sequence is always new; of the others, the
+    stream is applied in order, so the ones recorded before are the earliest."""
+    unnumbered = [r for r in rows if r.stream_seq is None]
+    numbered = [r for r in rows if r.stream_seq is not None]
+    new = max(0, recorded - len(unnumbered))
+    return unnumbered + (numbered[len(numbered) - new :] if new else [])
+
+
 def parkable(outcome: Outcome) -> bool:
     """True when a later event may make this outcome ``ok``."""
     return outcome.verdict in (Verdict.GAP, REFUSED) and may_clear(outcome.code or outcome.verdict)
@@ -357,11 +369,15 @@ class Intake:
                 coop, to_park, self.max_parked, self._clock_ms()
             )
             self._empty_at.pop(coop, None)
+        first_time: Counter[str] = Counter()
         if refused:
             rows = [r for _, r in sorted(refused, key=lambda ir: ir[0])]
-            self._lot.reject(coop, rows, self.max_rejected, self._clock_ms())
-        counts.add(self.retry_parked(coop))
-        for code, n in counts.rejected_codes.items():  # icn_events_refused_total, as posts'
+            recorded = self._lot.reject(coop, rows, self.max_rejected, self._clock_ms())
+            first_time.update(r.code for r in first_refusals(rows, recorded))
+        retried = self.retry_parked(coop)
+        counts.add(retried)
+        first_time.update(retried.rejected_codes)
+        for code, n in first_time.items():  # icn_events_refused_total, as posts'
             telemetry.refused(coop, code, n)
         return counts
 

@@ -20,6 +20,7 @@ from support.stores import StoreNode
 
 from icn.application.authoring import EventAuthor
 from icn.application.errors import BatchRefused
+from icn.application.intake import Intake
 from icn.domain.events.bodies import ENTRY_RECORDED
 from icn.infrastructure.telemetry import Measures, NodeMetrics
 
@@ -60,6 +61,30 @@ def test_refusals_of_replication_intake_are_counted(node: StoreNode, metrics: No
     # Events it took, and its own events read back, are no refusals.
     node.intake.receive(COOP, [pay.wire_bytes()], stream_seq=lambda i: 6)
     assert refused(metrics) == {(COOP, "malformed"): 2, (COOP, "wrong-coop"): 1}
+
+
+def test_a_redelivered_batch_counts_each_stream_sequence_once(
+    node: StoreNode, metrics: NodeMetrics
+) -> None:
+    """JetStream hands a batch back when its ack is lost (or the node died before acking):
+    judged again, its refusals are recorded once and counted once, also by a restarted
+    node; a later batch that overlaps it counts only what is new."""
+    s = CoopScript(COOP)
+    founded = s.found({"alice": ["admin"], "bob": []})
+    batch = [founded.wire_bytes(), NOT_JSON, b"[1, 2, 3]"]
+    for _ in range(2):
+        node.intake.receive(COOP, batch, stream_seq=lambda i: i + 1)
+    assert refused(metrics) == {(COOP, "malformed"): 2}
+    restarted = Intake(node.append, node.state, lambda: 1_900_000_000_000)
+    restarted.receive(COOP, batch, stream_seq=lambda i: i + 1)
+    assert refused(metrics) == {(COOP, "malformed"): 2}
+    other = CoopScript("other-coop").found({"carol": ["admin"]})
+    overlapping = [b"[1, 2, 3]", other.wire_bytes(), NOT_JSON]  # stream sequences 3, 4, 5
+    restarted.receive(COOP, overlapping, stream_seq=lambda i: i + 3)
+    assert refused(metrics) == {(COOP, "malformed"): 3, (COOP, "wrong-coop"): 1}
+    # Without stream sequences (nothing to tell a redelivery by) every refusal counts.
+    node.intake.receive(COOP, [NOT_JSON])
+    assert refused(metrics) == {(COOP, "malformed"): 4, (COOP, "wrong-coop"): 1}
 
 
 def test_refused_local_writes_are_counted_once_each(node: StoreNode, metrics: NodeMetrics) -> None:
