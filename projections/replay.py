@@ -30,9 +30,14 @@ from icn.domain.coop.evolve import evolve
 from icn.domain.coop.records import Record
 from icn.domain.events.envelope import Event, decode_stored
 from icn.domain.refusals import Refusal
+from icn.domain.trust.records import StandingAtEpochRecord
 from icn.projections.catalogue import PROJECTIONS
 from icn.projections.ports import Key, LogSource, ReadModelDump, ReadModelStore, Row, Table
 from icn.projections.runner import CatchUp, Runner
+
+HISTORY_KIND = StandingAtEpochRecord.kind
+HISTORY_TABLE = "trust_standing_history"
+"""Where the store keeps the rules' per-epoch standings (apart from ``coop_state``)."""
 
 MAX_LISTED = 1000
 """Differences listed in full; beyond that they are only counted."""
@@ -82,6 +87,11 @@ class LiveSnapshot(Protocol):
 
     def rows(self, table: Table) -> Iterator[tuple[Key, Row]]:
         """A read-model table, in key order."""
+        ...
+
+    def standing_history_rows(self) -> Iterator[tuple[Key, Row]]:
+        """Every member's standing at every epoch: ((coop, context, did, epoch), (standing_ppm,
+        normalised_ppm, class)), in key order."""
         ...
 
 
@@ -203,9 +213,23 @@ def replay(
             on_progress=on_progress,
         )
 
-    rebuilt_state = sorted(((r.coop, r.kind, r.key), r.value) for r in layer.rows())
+    rebuilt_rows = layer.rows()
+    rebuilt_state = sorted(
+        ((r.coop, r.kind, r.key), r.value) for r in rebuilt_rows if r.kind != HISTORY_KIND
+    )
     for key, was, now in _merge(live.state_rows(), rebuilt_state):
         differences.add("coop_state", key, _or_none(was, _json), _or_none(now, _json))
+    # The per-epoch standings the rules made are kept in their own table, not in coop_state.
+    rebuilt_history = sorted(
+        ((r.coop, s.context, s.did, s.epoch), (s.standing_ppm, s.normalised_ppm, s.trust_class))
+        for r, s in (
+            (r, msgspec.json.decode(r.value, type=StandingAtEpochRecord))
+            for r in rebuilt_rows
+            if r.kind == HISTORY_KIND
+        )
+    )
+    for key, was, now in _merge(live.standing_history_rows(), rebuilt_history):
+        differences.add(HISTORY_TABLE, key, _history(was), _history(now))
     for projection in PROJECTIONS:
         for table in projection.tables:
             for key, was, now in _merge(live.rows(table), scratch.rows(table)):
@@ -230,6 +254,12 @@ def _targets(positions: Mapping[str, int]) -> dict[str, int]:
 
 def _or_none(value: Any, convert: Callable[[Any], Any]) -> Any:
     return None if value is None else convert(value)
+
+
+def _history(values: Any) -> dict[str, Any] | None:
+    if values is None:
+        return None
+    return dict(zip(("standing_ppm", "normalised_ppm", "trust_class"), values, strict=True))
 
 
 def _row(table: Table, values: Any) -> dict[str, Any] | None:

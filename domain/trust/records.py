@@ -75,5 +75,27 @@ class StandingRecord(Record, frozen=True, kw_only=True):
         return f"{self.context}/{self.did}"
 
 
-RECORD_TYPES = (AttestationRecord, EpochRecord, StandingRecord)
+class StandingAtEpochRecord(Record, frozen=True, kw_only=True):
+    """One member's standing in one context at one epoch, for the history of standings.
+
+    The rules never read it (they read :class:`StandingRecord`, the last epoch's); it is a
+    record so that it is made where the standing is computed, once per accepted epoch, and
+    rebuilt by ``icn replay`` like every record. The store keeps these apart from the rules'
+    state, in an append-only table a member's history is paged from. ``trust_class`` is the
+    class under the policy in force at the epoch.
+    """
+
+    kind: ClassVar[str] = "standing-epoch"
+    did: str
+    context: str
+    epoch: int
+    standing_ppm: int
+    normalised_ppm: int
+    trust_class: str
+
+    def key(self) -> str:
+        return f"{self.context}/{self.did}/{self.epoch}"
+
+
+RECORD_TYPES = (AttestationRecord, EpochRecord, StandingRecord, StandingAtEpochRecord)
 """The trust capability's records, for :data:`icn.domain.registry.RECORD_TYPES`."""

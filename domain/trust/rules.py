@@ -22,7 +22,13 @@ from icn.domain.identity.did import is_valid_did
 from icn.domain.refusals import Code, Refusal
 from icn.domain.trust import bodies as b
 from icn.domain.trust import state
-from icn.domain.trust.records import AttestationRecord, EpochRecord, StandingRecord
+from icn.domain.trust.classes import classify
+from icn.domain.trust.records import (
+    AttestationRecord,
+    EpochRecord,
+    StandingAtEpochRecord,
+    StandingRecord,
+)
 from icn.domain.trust.standing import Edge, Standing, compute, edge_weight
 
 if TYPE_CHECKING:
@@ -158,6 +164,18 @@ def standing_published(
             did=did, context=body.context, epoch=body.epoch, standing_ppm=s, normalised_ppm=n
         )
         for did, s, n in shares
+    ]
+    effects += [
+        StandingAtEpochRecord(
+            did=r.did,
+            context=r.context,
+            epoch=r.epoch,
+            standing_ppm=r.standing_ppm,
+            normalised_ppm=r.normalised_ppm,
+            trust_class=classify(r.normalised_ppm, coop.policy.trust).value,
+        )
+        for r in effects
+        if isinstance(r, StandingRecord)
     ]
     return effects
 

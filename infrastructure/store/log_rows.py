@@ -19,6 +19,7 @@ from icn.application.ports import Decide, Decision
 from icn.domain.events.bodies import CHECKPOINT_ISSUED, COOP_FOUNDED
 from icn.domain.events.chain import ChainHead
 from icn.domain.log.merkle import Frontier, leaf_hash
+from icn.infrastructure.store import standing_history
 from icn.infrastructure.store.schema import id_bytes
 
 
@@ -276,6 +277,7 @@ class LogRowWriter:
             "INSERT INTO coop_state (coop, kind, key, value) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (coop, kind, key) DO UPDATE SET value = excluded.value"
         )
+        self.insert_history = q(standing_history.INSERT)
         self._placeholder = placeholder
 
     def _frontier(self, c: Cursor, coop: str) -> Frontier:
@@ -336,8 +338,9 @@ class LogRowWriter:
                     for f in decision.forks
                 ],
             )
-        if decision.records:
-            c.executemany(
-                self.upsert_state, [(r.coop, r.kind, r.key, r.value) for r in decision.records]
-            )
+        state, history = standing_history.split(decision.records)
+        if state:
+            c.executemany(self.upsert_state, [(r.coop, r.kind, r.key, r.value) for r in state])
+        if history:
+            c.executemany(self.insert_history, history)
         batch.positions = positions

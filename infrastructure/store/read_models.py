@@ -31,7 +31,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from icn.application.ports import LogEntry
 from icn.infrastructure.store import read_schema as rs
-from icn.infrastructure.store import schema
+from icn.infrastructure.store import schema, standing_history
 from icn.infrastructure.store.database import SQLITE_LOCK_TIMEOUT_S, Database
 from icn.infrastructure.store.event_store import SqlEventStore
 from icn.projections.catalogue import PROJECTIONS
@@ -531,6 +531,10 @@ class Snapshot:
     def rows(self, table: Table) -> Iterator[tuple[Key, Row]]:
         """A read-model table in key order."""
         return dump(self._conn, table)
+
+    def standing_history_rows(self) -> Iterator[tuple[Key, Row]]:
+        """Every member's standing at every epoch, keyed (coop, context, did, epoch)."""
+        return standing_history.dump(self._conn)
 
 
 class ReadSide:

@@ -209,6 +209,22 @@ disputes): written in the same transaction as the events that changed them,
 so a decision never reads state the log does not imply. ``icn replay``
 rebuilds it from the log and compares."""
 
+trust_standing_history = Table(
+    "trust_standing_history",
+    metadata,
+    Column("coop", String(64), primary_key=True),
+    Column("did", Text, primary_key=True),
+    Column("context", String(32), primary_key=True),
+    Column("epoch", BigInt, primary_key=True),
+    Column("standing_ppm", BigInt, nullable=False),
+    Column("normalised_ppm", BigInt, nullable=False),
+    Column("trust_class", String(16), nullable=False),
+    sqlite_with_rowid=False,
+)
+"""Every member's standing at every published epoch (``StandingAtEpochRecord``): written once,
+in the transaction that accepts the epoch; one member's history is one key range. ``icn
+replay`` rebuilds it from the log and compares."""
+
 node_meta = Table(
     "node_meta",
     metadata,

@@ -24,6 +24,7 @@ from icn.domain.events.canonical import MAX_SAFE_INT
 from icn.infrastructure.passphrase import ENV_PASSPHRASE, ENV_PASSPHRASE_FILE, resolve_passphrase
 from icn.infrastructure.store.event_store import SqlEventStore
 from icn.infrastructure.store.read_models import ReadSide
+from icn.infrastructure.store.standing_history import StandingHistoryReads
 from icn.infrastructure.store.trust_reads import SqlTrustReads
 from icn.interfaces.bootstrap import Node, clock_ms
 from icn.interfaces.http.coop_paths import COOP_ROUTES, CoopPath
@@ -42,6 +43,25 @@ ContextParam = Annotated[
 ]
 READ_ERRORS = (401, 403, 404)
 """What every trust read may answer besides 200 (problem documents)."""
+
+
+class StandingAt(msgspec.Struct):
+    """A member's standing at one epoch."""
+
+    epoch: int
+    standing_ppm: int
+    normalised_ppm: int
+    trust_class: str = msgspec.field(name="class")
+
+
+class StandingHistory(msgspec.Struct):
+    """One page of a member's standings over epochs in one context."""
+
+    coop: str
+    did: str
+    context: str
+    standings: list[StandingAt]
+    next: int | None
 
 
 def _reads(reads: ReadSide, store: SqlEventStore, coop: str) -> SqlTrustReads:
@@ -81,6 +101,35 @@ class TrustController(Controller):
         (answered from memory, read again when this node commits an epoch)."""
         ctx = views.context_of(context) if context is not None else None
         return trust.member(coop, did_of(did), ctx)
+
+    @get(
+        "/trust/standing/{did:str}/history",
+        sync_to_thread=True,
+        responses=problem_responses(*READ_ERRORS),
+    )
+    def get_standing_history(
+        self,
+        store: SqlEventStore,
+        coop: CoopPath,
+        did: str,
+        context: ContextParam = None,
+        after: Annotated[int, Parameter(ge=0, le=MAX_SAFE_INT)] = 0,
+        limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+    ) -> StandingHistory:
+        """One member's standing and class in ``context`` at every epoch after ``after``,
+        oldest first, ``limit`` at a time (``next``: the ``after`` of the next page, null at
+        the end). Epochs at which the member was not active have no row. The class is the one
+        under the coop's policy at that epoch. Kept by the write path as each epoch is
+        accepted; ``icn replay`` rebuilds and compares it."""
+        ctx = views.context_of(context)
+        member = did_of(did)
+        views.founded(SqlTrustReads(store.engine), coop)
+        rows = StandingHistoryReads(store.engine).page(
+            coop, member, ctx, after=after, limit=limit + 1
+        )
+        page = [StandingAt(e, s, n, c) for e, s, n, c in rows[:limit]]
+        more = len(rows) > limit
+        return StandingHistory(coop, member, ctx, page, page[-1].epoch if more else None)
 
     @get(
         "/trust/path/{source:str}/{target:str}",

@@ -304,6 +304,13 @@ def test_vouch_in_the_browser_and_the_graph_gains_an_edge(coop: Coop, alice: Bro
     page.wait_for_selector(f"#given-rows tr[data-subject='{dan}'][data-revoked=false]")
     # The attestation made the node publish another epoch: a second point on the line.
     page.wait_for_selector("#standing-line-general[data-points='2']", timeout=WAIT_MS)
+    # The line is the node's history of epochs (GET …/standing/{did}/history), not what this
+    # browser happened to see: the same two epochs, in words, with their classes.
+    rows = page.eval_on_selector_all(
+        "#standing-history-general tbody tr",
+        "rs => rs.map(r => [r.dataset.epoch, r.dataset.class])",
+    )
+    assert [e for e, _ in rows] == ["1", "2"] and all(c for _, c in rows), rows
 
     # Keyboard: from the context picker, Tab lands on the graph's first member.
     page.focus("#graph-context")

@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from sqlalchemy import select
 from support.coops import DEFAULT_POLICY, STORY_NOW, CoopScript, follow, story_clock
 
 from icn.application.append import AppendEvents
@@ -19,8 +20,10 @@ from icn.application.trust_verify import verify_epochs
 from icn.domain.coop.records import TrustPolicy
 from icn.domain.events.envelope import Event, inspect
 from icn.domain.trust import state
+from icn.infrastructure.store import schema
 from icn.infrastructure.store.event_store import SqlEventStore
-from icn.infrastructure.store.read_models import ReadSide
+from icn.infrastructure.store.read_models import ReadSide, SqlReadModels
+from icn.infrastructure.store.standing_history import StandingHistoryReads
 from icn.infrastructure.store.trust_reads import SqlTrustReads
 from icn.projections import trust_views as views
 from icn.projections.trust_book import TrustBook
@@ -233,3 +236,62 @@ def test_standings_and_paths_come_from_memory_until_a_commit_changes_them(coop: 
             book.member("nowhere", d("bob"), None)
     finally:
         side.close()
+
+
+def test_every_epochs_standings_are_kept_paged_by_epoch_and_replayed(coop: Trusty) -> None:
+    """The node keeps only the last standing per member; the history keeps every epoch's."""
+    d = coop.s.did
+    coop.vouch("alice", "bob", 600_000)
+    first = coop.epochs.publish("demo", "general", coop.s.coop_key)
+    coop.vouch("bob", "carol", 800_000)
+    coop.vouch("carol", "dan", 700_000)
+    second = coop.epochs.publish("demo", "general", coop.s.coop_key)
+    assert (first.body["epoch"], second.body["epoch"]) == (1, 2)
+    history = StandingHistoryReads(coop.store.engine)
+    reads = SqlTrustReads(coop.store.engine)
+    last = {s.did: s for s in views.standing(reads, "demo", "general").members}
+    for name in NAMES:
+        rows = history.page("demo", d(name), "general", after=0, limit=10)
+        assert [r[0] for r in rows] == [1, 2]
+        # The last row is the standing the rules keep now, class and all.
+        assert rows[-1][1:] == (
+            last[d(name)].standing_ppm,
+            last[d(name)].normalised_ppm,
+            last[d(name)].trust_class,
+        )
+    # Carol gained trust between the epochs: her line moved.
+    carol = history.page("demo", d("carol"), "general", after=0, limit=10)
+    assert carol[0][1] != carol[1][1]
+    assert history.page("demo", d("bob"), "general", after=1, limit=10)[0][0] == 2
+    assert [r[0] for r in history.page("demo", d("bob"), "general", after=0, limit=1)] == [1]
+    assert history.page("demo", d("bob"), "ledger", after=0, limit=10) == []
+    assert history.page("other", d("bob"), "general", after=0, limit=10) == []
+    # The rules' state keeps none of it (it is not theirs to read).
+    state_kinds = {k for (k, _) in coop_state_kinds(coop.store)}
+    assert "standing-epoch" not in state_kinds
+
+    side = ReadSide(coop.store)
+    try:
+        report = side.replay()
+        assert report.identical, report.differences
+        # A history row lost (or changed) is a difference replay names.
+        t = schema.trust_standing_history
+        writer = SqlReadModels(coop.store.database)._writer
+        with writer.begin() as conn:
+            conn.execute(
+                t.delete().where(t.c.did == d("carol"), t.c.epoch == 1, t.c.context == "general")
+            )
+        writer.dispose()
+        report = side.replay()
+        assert not report.identical
+        assert [(x.table, x.key, x.live) for x in report.differences] == [
+            ("trust_standing_history", ["demo", "general", d("carol"), 1], None)
+        ]
+    finally:
+        side.close()
+
+
+def coop_state_kinds(store: SqlEventStore) -> list[tuple[str, str]]:
+    t = schema.coop_state
+    with store.engine.connect() as conn:
+        return [(r[0], r[1]) for r in conn.execute(select(t.c.kind, t.c.key))]

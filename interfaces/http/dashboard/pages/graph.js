@@ -103,5 +103,5 @@ export function standingLine(points, context) {
     h("svg:text", { x: 2, y: y(0) }, "0"),
     h("svg:text", { x: P.l, y: H - 6 }, `epoch ${e0}`),
     h("svg:text", { x: W - P.r - 50, y: H - 6 }, `epoch ${e1}`)),
-  h("p", { class: "muted" }, `Standing (share of the whole) at each ${context} epoch this browser has seen; dots coloured by class.`));
+  h("p", { class: "muted" }, `Standing (share of the whole) at each published ${context} epoch; dots coloured by class.`));
 }

@@ -1,9 +1,9 @@
 // Trust: the attestations I gave and received (add one, revoke one: signed here), my standing
 // and class at each epoch, and the coop's trust graph as a picture (pages/graph.js).
 //
-// The node keeps only the latest standing per member and context (GET …/trust/standing/{did});
-// the line over epochs is what this browser has seen of it, kept in localStorage by coop and
-// DID and added to whenever the page reads a standing (on load and at each new epoch).
+// The latest standing comes from GET …/trust/standing/{did}; the line over epochs from
+// GET …/trust/standing/{did}/history, which the node keeps for every published epoch (paged
+// by epoch; read whole here, a page of 1,000 epochs at a time).
 
 import { api } from "../lib/api.js";
 import { didLabel, fill, h, scroller, shortDid, status, when } from "../lib/dom.js";
@@ -12,29 +12,18 @@ import { debounce, inWords, keyField, percent, say, signAndPost } from "./signin
 
 const CONTEXTS = ["general", "ledger", "governance", "compute"];
 
-function seenStandings(coop, did, fresh) {
-  const name = `icn.standing:${coop}:${did}`;
-  let kept = {};
-  try {
-    kept = JSON.parse(localStorage.getItem(name) || "{}") || {};
-  } catch {
-    kept = {};
+const MAX_EPOCHS = 5000; // a line of more points than this says nothing more on a phone
+
+async function history(ctx, did, context) {
+  const points = [];
+  let after = 0;
+  while (points.length < MAX_EPOCHS) {
+    const page = await api(ctx.coopPath(`/trust/standing/${did}/history?context=${context}&after=${after}&limit=1000`));
+    points.push(...page.standings);
+    if (page.next === null) break;
+    after = page.next;
   }
-  for (const st of fresh) {
-    const list = (kept[st.context] ||= []);
-    const row = { epoch: st.epoch, standing_ppm: st.standing_ppm, class: st.class };
-    const at = list.findIndex((p) => p.epoch === st.epoch);
-    if (at >= 0) list[at] = row;
-    else list.push(row);
-    list.sort((a, b) => a.epoch - b.epoch);
-    if (list.length > 500) list.splice(0, list.length - 500);
-  }
-  try {
-    localStorage.setItem(name, JSON.stringify(kept));
-  } catch {
-    /* full or disabled: the line shows this visit only */
-  }
-  return kept;
+  return points;
 }
 
 function render(root, ctx) {
@@ -88,10 +77,8 @@ function render(root, ctx) {
       api(ctx.coopPath(`/trust/standing/${me}`)),
       api(ctx.coopPath("/trust/epochs")),
     ]);
-    const seen = seenStandings(s.coop, me, mine.standings);
-    const latest = {};
-    for (const e of epochs.epochs) latest[e.context] = e.epoch;
-    const shown = CONTEXTS.filter((c) => (seen[c] || []).length || latest[c]);
+    const published = CONTEXTS.filter((c) => epochs.epochs.some((e) => e.context === c));
+    const lines = await Promise.all(published.map((c) => history(ctx, me, c)));
     fill(standingBox,
       mine.standings.length
         ? scroller("My standing by context", h("table", { id: "standing-table" }, head("Context", "Epoch", "Standing", "vs typical", "Class"),
@@ -99,7 +86,12 @@ function render(root, ctx) {
             h("td", {}, st.context), h("td", { class: "num" }, st.epoch), h("td", { class: "num" }, percent(st.standing_ppm)),
             h("td", { class: "num wide" }, percent(st.normalised_ppm)), h("td", {}, st.class))))))
         : h("p", { class: "muted", id: "no-standing" }, "No standing yet: the coop publishes one at each epoch."),
-      shown.map((c) => h("div", {}, h("h3", {}, c), standingLine(seen[c] || [], c))));
+      published.map((c, i) => h("div", {}, h("h3", {}, c), standingLine(lines[i], c),
+        lines[i].length ? h("details", {}, h("summary", {}, `My ${c} standing and class at each epoch, in words`),
+          scroller(`My ${c} standing over epochs`, h("table", { id: `standing-history-${c}` }, head("Epoch", "Standing", "vs typical", "Class"),
+            h("tbody", {}, lines[i].map((p) => h("tr", { dataset: { epoch: p.epoch, class: p.class } },
+              h("td", { class: "num" }, p.epoch), h("td", { class: "num" }, percent(p.standing_ppm)),
+              h("td", { class: "num wide" }, percent(p.normalised_ppm)), h("td", {}, p.class))))))) : null)));
   }
 
   async function loadGraph() {
