@@ -35,6 +35,7 @@ from icn.interfaces.http import api_docs, log_redaction, streams
 from icn.interfaces.http import telemetry as http_telemetry
 from icn.interfaces.http.auth import AuthController, ChallengeBook, Tokens
 from icn.interfaces.http.caller_classes import CallerClasses
+from icn.interfaces.http.compute import ComputeController
 from icn.interfaces.http.contracts import ContractsController
 from icn.interfaces.http.dashboard import serve as dashboard
 from icn.interfaces.http.dependencies import Services
@@ -218,6 +219,7 @@ def create_app(
             TrustDutyController,
             GovernanceController,
             ContractsController,
+            ComputeController,
             streams.StreamsController,
         ],
         guards=[services.gate.guard],

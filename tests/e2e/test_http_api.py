@@ -103,7 +103,7 @@ def test_every_coop_route_in_the_openapi_document_asks_for_a_token_of_its_coop(
     did = did_for(PAYEE)
     values = {"coop": COOP, "did": did, "event_id": "0" * 64, "source": did, "target": did,
               "proposal_id": "0" * 64, "domain": "root", "section": "purpose",
-              "name": "time-bank"}  # fmt: skip
+              "name": "time-bank", "module": "0" * 64, "task": "0" * 64}  # fmt: skip
     other = bearer(login(api, members["alice"], coop="bike-coop"))
     operations = [
         (method.upper(), path.format(**values))
