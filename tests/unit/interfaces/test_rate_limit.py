@@ -215,3 +215,18 @@ def test_a_websocket_handshake_counts_and_is_refused_by_closing() -> None:
     mw = RateLimitMiddleware(Recorder(), limits(ip_burst=1), Tokens(SECRET, NODE))
     assert request(mw, "/v1/coops/c/stream", kind="websocket")[0] == 200
     assert request(mw, "/v1/coops/c/stream", kind="websocket")[0] == 1013
+
+
+def test_the_dashboards_first_load_counts_in_its_addresss_bucket() -> None:
+    """Deliberately not exempt (docs/security.md): a cold first load of the dashboard is its
+    shell and every asset, one token each from the address's bucket; the default burst (200)
+    holds several such loads at once, and assets are cached for a year afterwards."""
+    from icn.interfaces.http.dashboard.serve import assets
+
+    a = assets()
+    first_load = ["/", *(f"/assets/{a.version}/{path}" for path in sorted(a.files))]
+    mw = RateLimitMiddleware(Recorder(), limits(ip_burst=len(first_load)), Tokens(SECRET, NODE))
+    assert {request(mw, path)[0] for path in first_load} == {200}
+    assert request(mw, f"/assets/{a.version}/app.js")[0] == 429
+    assert request(mw, "/")[0] == 429
+    assert 200 // len(first_load) >= 6  # cold loads from one address within the default burst
