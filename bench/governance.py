@@ -48,7 +48,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -405,11 +404,10 @@ def recount_runs(w: Workload, root: Path, reps: int, progress: Any) -> dict[str,
     _prepared(w.recount_votes)
     out: dict[str, Any] = {"recount_s": [], "sigs_s": [], "inspect_s": [], "replay_s": []}
     out |= {"recount_cpu": [], "recount_main_cpu": [], "sigs_cpu": []}
-    reopen = partial(SqlEventStore, store.database)  # as icn governance recount passes it
     with chunks_progress(progress, "recount vs signatures", reps) as adv:
         for _ in range(reps):
             cpu, main_cpu, start = cpu_all(), time.process_time(), time.perf_counter()
-            result = recount_proposal(store, COOP, w.proposal, reopen)
+            result = recount_proposal(store, COOP, w.proposal)
             out["recount_s"].append(time.perf_counter() - start)
             out["recount_cpu"].append(cpu_all() - cpu)
             out["recount_main_cpu"].append(time.process_time() - main_cpu)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -340,8 +339,7 @@ def recount_cmd(
     check_coop_id(coop)
     node = open_node(settings_for(data_dir))
     try:
-        reopen = partial(SqlEventStore, node.store.database)  # each verifying worker's own
-        result = recount_proposal(node.store, coop, check_event_id(proposal, "'ID'"), reopen)
+        result = recount_proposal(node.store, coop, check_event_id(proposal, "'ID'"))
     finally:
         node.close()
     doc = msgspec.to_builtins(result)
