@@ -28,7 +28,7 @@ from pathlib import Path
 
 import httpx
 from _common import append_section, machine_info, markdown_table, print_table, utc_now
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Request, sync_playwright
 
 from icn.infrastructure.keystore import Keystore
 
@@ -59,7 +59,9 @@ def _token(base: str, data: Path, name: str) -> tuple[str, str]:
 
 def measure(reps: int) -> dict[str, list[float]]:
     """Bytes, ms to the balance, and ms of the API calls alone, ``reps`` times each."""
-    out: dict[str, list[float]] = {"kb": [], "page_ms": [], "api_ms": []}
+    out: dict[str, list[float]] = {
+        "kb": [], "page_ms": [], "api_ms": [], "requests": [], "tokenless": []
+    }  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "node"
         env = {k: v for k, v in os.environ.items() if not k.startswith("ICN_")}
@@ -102,6 +104,12 @@ def measure(reps: int) -> dict[str, list[float]]:
                             r.sizes()["responseBodySize"] + r.sizes()["responseHeadersSize"]
                         ),
                     )
+                    asked: list[bool] = []  # per request: did it carry a token?
+
+                    def ask(r: Request, a: list[bool] = asked) -> None:
+                        a.append("authorization" in r.headers)
+
+                    page.on("request", ask)
                     page.goto(base + "/#/account")
                     page.wait_for_selector("#balance-hours", timeout=30_000)
                     mark = "performance.getEntriesByName('icn:balance-rendered')[0].startTime"
@@ -109,6 +117,9 @@ def measure(reps: int) -> dict[str, list[float]]:
                     page.wait_for_selector("#history-rows tr", timeout=30_000)
                     page.wait_for_selector("#chart figure", timeout=30_000)
                     out["kb"].append(sum(moved) / 1024)
+                    # Tokenless requests are charged to the address's rate bucket (security.md).
+                    out["requests"].append(len(asked))
+                    out["tokenless"].append(asked.count(False))
                     ctx.close()
                     started = time.perf_counter()
                     for path in ("/v1/ready", "/v1/coops/demo", "/v1/coops/demo/members?limit=1000",
@@ -133,6 +144,8 @@ def report(got: dict[str, list[float]], reps: int, load_before: tuple[float, ...
         ["the same API calls alone (ms)", f"{med['api_ms']:.0f}",
          f"{min(got['api_ms']):.0f}–{max(got['api_ms']):.0f}"],
         ["page / API alone", f"{med['page_ms'] / med['api_ms']:.1f}", ""],
+        ["requests (tokenless: the address's rate bucket)",
+         f"{med['requests']:.0f} ({med['tokenless']:.0f})", ""],
     ]  # fmt: skip
     header = ["My account, first load (cold cache, 390 px)", "median", "range"]
     print_table("dashboard", header, rows)
