@@ -13,12 +13,13 @@ from collections.abc import Callable, Iterable, Iterator
 
 import msgspec
 
+from icn.application.audit_chunks import CleanChunk, chunk_facts
 from icn.application.memory_view import MemoryChains
-from icn.application.parallel import Verifier, make_verifier
+from icn.application.parallel import CHUNK, Verifier, make_verifier
 from icn.application.ports import EventStore, LogEntry
 from icn.domain.events.bodies import CHECKPOINT_ISSUED, ENTRY_RECORDED
-from icn.domain.events.chain import judge
-from icn.domain.events.envelope import Event
+from icn.domain.events.chain import Judgement, judge
+from icn.domain.events.envelope import Event, Inspection, decode_stored, stored_inspection
 from icn.domain.events.verdicts import Verdict
 from icn.domain.ledger.balances import Balances, BalanceSheet
 from icn.domain.log.checkpoint import CheckpointError, open_checkpoint, origin_for
@@ -110,40 +111,83 @@ def audit_lines(
     workers: int = 1,
     verifier: Verifier | None = None,
     progress: Progress | None = None,
+    chunk: int = CHUNK,
 ) -> FileAudit:
     """Verify a log given as wire lines, in order; nothing is stored anywhere.
 
     Signatures are checked by ``verifier`` (else one on ``workers`` threads, closed
-    at the end) while this thread judges the chunks already checked.
+    at the end) ``chunk`` lines at a time, while this thread judges the chunks
+    already checked.
     """
     own = verifier is None
     checker = make_verifier(workers) if verifier is None else verifier
     try:
-        return _audit_lines(lines, checker, progress)
+        return _audit_lines(lines, checker, progress, chunk)
     finally:
         if own:
             checker.close()
 
 
+class _Log:
+    """The chains and balances of a log judged in order, a chunk at a time.
+
+    The workers hand back each chunk as :func:`chunk_facts`: a clean chunk is
+    taken whole once each author's run continues that author's chain (one check
+    per author, no event decoded here); any other chunk is judged line by line,
+    as :func:`judge` always did.
+    """
+
+    def __init__(self, chains: MemoryChains) -> None:
+        self.chains = chains
+        self.sheet = BalanceSheet()
+
+    def take(self, facts: CleanChunk) -> bool:
+        """Accept a clean chunk if every run continues its chain; False leaves all as was."""
+        chains = self.chains
+        if not all(run.continues(chains.head(run.coop, run.author)) for run in facts.runs):
+            return False
+        for run in facts.runs:
+            chains.accept_run(run.coop, run.author, run.ids, run.head)
+        for coop, author in facts.founded:
+            chains.founded(coop, author)
+        self.sheet.merge(facts.balances)
+        return True
+
+    def judge(self, ins: Inspection) -> Judgement:
+        """One event's verdict, applied when ``ok``."""
+        j = judge(ins, self.chains)
+        event = ins.event
+        if j.verdict is Verdict.OK and event is not None:
+            self.chains.accept(event)
+            if event.type == ENTRY_RECORDED:
+                self.sheet.apply(event.body)
+        return j
+
+
+def _inspections(chunk: list[bytes], facts: CleanChunk | list[Inspection]) -> list[Inspection]:
+    """A chunk's inspections: a clean one's lines passed every stateless check in a
+    worker, so they are decoded, not checked, again."""
+    return facts if isinstance(facts, list) else [stored_inspection(line) for line in chunk]
+
+
 def _audit_lines(
-    lines: Iterable[bytes], verifier: Verifier, progress: Progress | None
+    lines: Iterable[bytes], verifier: Verifier, progress: Progress | None, chunk_size: int
 ) -> FileAudit:
-    chains = MemoryChains()
-    sheet = BalanceSheet()
+    log = _Log(MemoryChains())
     verdicts: list[str] = []
     reasons: list[str] = []
-    for chunk, inspections in verifier.stream(lines):
-        for ins in inspections:
-            j = judge(ins, chains)
-            verdicts.append(j.verdict.value)
-            reasons.append(j.reason)
-            if j.verdict is Verdict.OK and ins.event is not None:
-                chains.accept(ins.event)
-                if ins.event.type == ENTRY_RECORDED:
-                    sheet.apply(ins.event.body)
+    for chunk, facts in verifier.map(chunk_facts, lines, chunk_size):
+        if isinstance(facts, CleanChunk) and log.take(facts):
+            verdicts += [Verdict.OK.value] * facts.count
+            reasons += [""] * facts.count
+        else:
+            for ins in _inspections(chunk, facts):
+                j = log.judge(ins)
+                verdicts.append(j.verdict.value)
+                reasons.append(j.reason)
         if progress:
             progress(len(chunk))
-    return FileAudit(verdicts=verdicts, balances=sheet.as_dict(), reasons=reasons)
+    return FileAudit(verdicts=verdicts, balances=log.sheet.as_dict(), reasons=reasons)
 
 
 def split_lines(data: bytes) -> list[bytes]:
@@ -237,8 +281,7 @@ def _audit_store(
 ) -> StoreAudit:
     """One pass over the log in pages, holding state per author and account only."""
     # Heads only: an author's ids behind the head are the store's (one event per seq).
-    chains = MemoryChains(ids=store.id_at)
-    sheet = BalanceSheet()
+    log = _Log(MemoryChains(ids=store.id_at))
     verdicts = _Verdicts()
     # The node may append while we read: audit the log as it was at this size.
     size = store.tree_size(coop)
@@ -254,21 +297,28 @@ def _audit_store(
             held.append(entry)
             yield entry.wire
 
-    for chunk, inspections in verifier.stream(wires()):
-        for ins in inspections:
-            entry = held.popleft()
-            j = judge(ins, chains)
-            verdicts.add(entry, j.verdict, j.reason)
-            tree.append(entry.leaf_index, entry.event_id)
-            event = ins.event
-            if j.verdict is Verdict.OK and event is not None:
-                chains.accept(event)
-                if event.type == ENTRY_RECORDED:
-                    sheet.apply(event.body)
-                elif event.type == CHECKPOINT_ISSUED:
-                    cps.append(event)
-                    if event.body["size"] > tree.size:  # not in the index: still to come
-                        tree.wanted.add(event.body["size"])
+    def checkpoint(event: Event) -> None:
+        cps.append(event)
+        if event.body["size"] > tree.size:  # not in the index: still to come
+            tree.wanted.add(event.body["size"])
+
+    for chunk, facts in verifier.map(chunk_facts, wires()):
+        if isinstance(facts, CleanChunk) and log.take(facts):
+            verdicts.summary[Verdict.OK.value] += facts.count
+            kept = set(facts.kept)
+            for i, line in enumerate(chunk):
+                entry = held.popleft()
+                tree.append(entry.leaf_index, entry.event_id)
+                if i in kept:
+                    checkpoint(decode_stored(line))
+        else:
+            for ins in _inspections(chunk, facts):
+                entry = held.popleft()
+                j = log.judge(ins)
+                verdicts.add(entry, j.verdict, j.reason)
+                tree.append(entry.leaf_index, entry.event_id)
+                if j.verdict is Verdict.OK and ins.event and ins.event.type == CHECKPOINT_ISSUED:
+                    checkpoint(ins.event)
         if progress:
             progress(len(chunk))
     stored_ok = tree.intact(size)
@@ -283,7 +333,7 @@ def _audit_store(
     return StoreAudit(
         coop=coop,
         summary=dict(verdicts.summary),
-        balances=sheet.as_dict(),
+        balances=log.sheet.as_dict(),
         size=tree.size,
         root=tree.root().hex(),
         stored_tree_matches=stored_ok,

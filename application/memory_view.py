@@ -50,4 +50,14 @@ class MemoryChains:
             self._chains.setdefault(key, []).append(event.id)
         self._heads[key] = ChainHead(event.seq, event.id, event.ts)
         if event.type == COOP_FOUNDED:
-            self._coop_dids.setdefault(event.coop, event.author)
+            self.founded(event.coop, event.author)
+
+    def accept_run(self, coop: str, author: str, ids: list[str], head: ChainHead) -> None:
+        """Record a run of an author's events judged ``ok`` together, ``head`` the last."""
+        if self._ids is None:
+            self._chains.setdefault((coop, author), []).extend(ids)
+        self._heads[(coop, author)] = head
+
+    def founded(self, coop: str, author: str) -> None:
+        """Record an ``ok`` ``coop.Founded`` by ``author``: the first one names the coop's DID."""
+        self._coop_dids.setdefault(coop, author)

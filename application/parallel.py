@@ -15,8 +15,14 @@ three quarters of the work with no pickling and no second decode, start in
 microseconds (a server batch of 100 can use them), and share the caller's
 memory. A process pool is kept for long files where the caller's own
 per-event work is heavy (``processes=True``): its workers hand back only a
-verdict and canonical bytes that the caller decodes again (5.6 µs), which
+verdict and canonical bytes that the caller decodes again (stream), which
 ``bench/log_append.py`` weighs against the threads' GIL hand-offs.
+
+A caller that needs less than an inspection per line gives its own function
+to :meth:`Verifier.map`: the audit's workers hand back judged facts per chunk
+(:mod:`icn.application.audit_chunks`, ~70 bytes an event), since decoding every
+event again with its typed body (~9-25 µs) made the caller the bound of two
+cores (audit 1.55x one worker).
 """
 
 from __future__ import annotations
@@ -25,10 +31,10 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from itertools import islice
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from icn.domain.events.envelope import Inspection, decode_stored, inspect, stored_inspection
 from icn.domain.events.verdicts import Verdict
@@ -42,6 +48,8 @@ MIN_SPLIT = 8
 less than one hand-off to a worker costs (~50-100 µs on this VM)."""
 
 Chunked = tuple[list[bytes], list[Inspection]]
+R = TypeVar("R")
+T = TypeVar("T")
 Checked = tuple[str | None, str, bytes, str]
 """A worker process's answer for one line: stateless verdict (None = passed), reason,
 canonical bytes, code."""
@@ -63,6 +71,14 @@ class Verifier(Protocol):
         """Yield (lines, inspections) chunk by chunk, in input order, with a bounded
         number of chunks in flight, so the caller judges one chunk while the next are
         being verified."""
+        ...
+
+    def map(
+        self, fn: Callable[[list[bytes]], R], lines: Iterable[bytes], chunk: int = CHUNK
+    ) -> Iterator[tuple[list[bytes], R]]:
+        """Yield (lines, ``fn(lines)``) chunk by chunk, in input order, as :meth:`stream`
+        does with ``inspect``: for a caller whose workers hand back less than an
+        inspection per line (``fn`` at module level, so that a process can run it)."""
         ...
 
     def close(self) -> None:
@@ -100,8 +116,14 @@ class InlineVerifier:
 
     def stream(self, lines: Iterable[bytes], chunk: int = CHUNK) -> Iterator[Chunked]:
         """Inspect chunk by chunk, here."""
+        return self.map(inspect_all, lines, chunk)
+
+    def map(
+        self, fn: Callable[[list[bytes]], R], lines: Iterable[bytes], chunk: int = CHUNK
+    ) -> Iterator[tuple[list[bytes], R]]:
+        """``fn`` chunk by chunk, here."""
         for part in chunks(lines, chunk):
-            yield part, inspect_all(part)
+            yield part, fn(part)
 
     def close(self) -> None:
         """Nothing to stop."""
@@ -138,12 +160,18 @@ class ThreadVerifier:
 
     def stream(self, lines: Iterable[bytes], chunk: int = CHUNK) -> Iterator[Chunked]:
         """Up to ``2 × workers`` chunks in flight on the pool while the caller judges."""
+        return self.map(inspect_all, lines, chunk)
+
+    def map(
+        self, fn: Callable[[list[bytes]], R], lines: Iterable[bytes], chunk: int = CHUNK
+    ) -> Iterator[tuple[list[bytes], R]]:
+        """``fn`` on the threads, up to ``2 × workers`` chunks in flight."""
         if self._workers == 1:
-            yield from InlineVerifier().stream(lines, chunk)
+            yield from InlineVerifier().map(fn, lines, chunk)
             return
-        pending: deque[tuple[list[bytes], Future[list[Inspection]]]] = deque()
+        pending: deque[tuple[list[bytes], Future[R]]] = deque()
         for part in chunks(lines, chunk):
-            pending.append((part, self._pool.submit(inspect_all, part)))
+            pending.append((part, self._pool.submit(fn, part)))
             if len(pending) > 2 * self._workers:
                 done, future = pending.popleft()
                 yield done, future.result()
@@ -176,6 +204,14 @@ def _rebuild(line: bytes, checked: Checked) -> Inspection:
     if verdict is None:
         return stored_inspection(wire)
     return Inspection(decode_stored(line), Verdict(verdict), reason)
+
+
+def _rebuild_chunk(lines: list[bytes], checked: list[Checked]) -> list[Inspection]:
+    return [_rebuild(line, c) for line, c in zip(lines, checked, strict=True)]
+
+
+def _as_is(_: list[bytes], answer: R) -> R:
+    return answer
 
 
 def _leave_with_parent(parent: int) -> None:
@@ -238,12 +274,29 @@ class ProcessVerifier:
         queued, and when the oldest is not back yet the caller inspects the next chunk
         itself rather than block: the split follows each side's real speed.
         """
+        return self._pipeline(lines, chunk, _check_chunk, inspect_all, _rebuild_chunk)
+
+    def map(
+        self, fn: Callable[[list[bytes]], R], lines: Iterable[bytes], chunk: int = CHUNK
+    ) -> Iterator[tuple[list[bytes], R]]:
+        """``fn`` in the processes (and in the caller, as :meth:`stream` shares)."""
+        return self._pipeline(lines, chunk, fn, fn, _as_is)
+
+    def _pipeline(
+        self,
+        lines: Iterable[bytes],
+        chunk: int,
+        remote: Callable[[list[bytes]], R],
+        here: Callable[[list[bytes]], T],
+        back: Callable[[list[bytes], R], T],
+    ) -> Iterator[tuple[list[bytes], T]]:
+        """``remote`` on the pool (its answer turned by ``back``) or ``here`` in the caller."""
         pool = self._started()
         processes = self._workers - 1 if self._caller_verifies else self._workers
         depth = 2 * processes
         most = 4 * self._workers  # chunks held at once, in flight or done: bounded memory
         source = iter(lines)
-        pending: deque[tuple[list[bytes], Future[list[Checked]] | None, list[Inspection]]] = deque()
+        pending: deque[tuple[list[bytes], Future[R] | None, list[T]]] = deque()
         in_pool = 0
         drained = False
 
@@ -255,21 +308,21 @@ class ProcessVerifier:
 
         while True:
             while in_pool < depth and len(pending) < most and (part := take()):
-                pending.append((part, pool.submit(_check_chunk, part), []))
+                pending.append((part, pool.submit(remote, part), []))
                 in_pool += 1
             if not pending:
                 return
             head, future, mine = pending[0]
             waiting = future is not None and not future.done()
             if waiting and self._caller_verifies and len(pending) < most and (part := take()):
-                pending.append((part, None, inspect_all(part)))
+                pending.append((part, None, [here(part)]))
                 continue
             pending.popleft()
             if future is None:
-                yield head, mine
+                yield head, mine[0]
             else:
                 in_pool -= 1
-                yield head, [_rebuild(ln, c) for ln, c in zip(head, future.result(), strict=True)]
+                yield head, back(head, future.result())
 
     def close(self) -> None:
         """Stop the processes."""

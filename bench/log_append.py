@@ -1,7 +1,7 @@
 """How fast the node appends and audits signed events, against what it is built on.
 
 Usage: ``python bench/log_append.py [--events N] [--audit-events N] [--reps R] [--quick]
-[--profile]``.
+[--profile] [--audit-only] [--breakdown]``.
 
 Every verified append pays for two things we do not write ourselves: the
 Ed25519/BLAKE3 checks of each event and eventsourcing's SQLite recorder. So
@@ -10,14 +10,24 @@ own paths, and reports the node against the bound they imply:
 ``1 / (verify µs + plain batched store µs)`` per event. Each repetition runs
 every measurement once, on a fresh temporary database, so drift on a shared
 machine hits baselines and candidates alike; figures are medians.
+
+Wall-clock ratios on two cores need two free cores; the machine is often
+shared. So every measurement also records the CPU time of this process and of
+its worker processes per event, which other load hardly changes, and the
+parallel ratios are also given as predicted from them: on ``k`` free cores a
+run takes at least its total CPU over ``k`` and at least the caller's own CPU
+(its part is serial). ``--breakdown`` prints where an audit's CPU goes per event.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import pickle
 import statistics
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,8 +53,10 @@ from eventsourcing.domain import Aggregate, event
 from nacl.signing import SigningKey
 
 from icn.application.append import AppendEvents, Outcome
-from icn.application.audit import audit_lines
+from icn.application.audit import _Log, audit_lines
+from icn.application.audit_chunks import chunk_facts
 from icn.application.intake import Intake
+from icn.application.memory_view import MemoryChains
 from icn.application.parallel import (
     InlineVerifier,
     ProcessVerifier,
@@ -52,7 +64,8 @@ from icn.application.parallel import (
     cores,
     make_verifier,
 )
-from icn.domain.events.envelope import inspect, sign_event
+from icn.domain.events.chain import judge
+from icn.domain.events.envelope import inspect, sign_event, stored_inspection
 from icn.domain.identity.did import did_from_public_key
 from icn.infrastructure.store.database import parse_database_url
 from icn.infrastructure.store.event_store import SqlEventStore
@@ -237,7 +250,8 @@ def icn_batched(w: Workload, n: int, advance: Advance, run: Runner = timed) -> A
 
 def _verifier(workers: int, processes: bool, *, caller_appends: bool = False) -> Verifier:
     """As the CLI verifies: with processes, an import (the caller appends) leaves all the
-    verifying to them, an audit takes a share itself (stream_verifier)."""
+    verifying to them, an audit takes a share itself (stream_verifier). ``caller_appends``
+    also stands for any caller that should verify nothing itself."""
     if workers <= 1:
         return InlineVerifier()
     if processes:
@@ -314,13 +328,14 @@ def intake(workers: int) -> Measure:
     return measure
 
 
-def audit(workers: int, processes: bool = False) -> Measure:
-    """``audit_lines`` over the whole log, as ``icn audit verify FILE --workers N`` runs it."""
+def audit(workers: int, processes: bool = False, *, caller_judges_only: bool = False) -> Measure:
+    """``audit_lines`` over the whole log, as ``icn audit verify FILE --workers N`` runs it
+    (``caller_judges_only``: ``workers`` processes, the caller verifies no chunk itself)."""
 
     def measure(w: Workload, n: int, advance: Advance) -> float:
         lines = w.lines[:n]
         result: list[Any] = []
-        verifier = _verifier(workers, processes)
+        verifier = _verifier(workers, processes, caller_appends=caller_judges_only)
         try:
             seconds = timed(
                 lambda: result.append(audit_lines(lines, verifier=verifier, progress=advance))
@@ -334,56 +349,170 @@ def audit(workers: int, processes: bool = False) -> Measure:
     return measure
 
 
+# -- CPU time ----------------------------------------------------------------------
+
+
+@dataclass
+class Cpu:
+    """CPU seconds per repetition: this process, and the worker processes it waited for."""
+
+    own: list[float]
+    workers: list[float]
+
+    @contextmanager
+    def watch(self) -> Iterator[None]:
+        """Record the CPU of the ``with`` block (a measurement closes its pool inside it)."""
+        before = os.times()
+        yield
+        after = os.times()
+        self.own.append(after.user + after.system - before.user - before.system)
+        self.workers.append(
+            after.children_user + after.children_system
+            - before.children_user - before.children_system
+        )  # fmt: skip
+
+    def per_event(self, events: int) -> tuple[float, float]:
+        """Median µs per event of (this process, workers)."""
+        scale = 1e6 / events
+        return statistics.median(self.own) * scale, statistics.median(self.workers) * scale
+
+
+def predicted(cpu1: float, own: float, workers: float, k: int) -> float:
+    """The speed-up over ``cpu1`` µs/event that ``k`` free cores allow a run that spent
+    ``own`` µs/event in the caller and ``workers`` in worker processes: it takes at least
+    the total over ``k`` and at least the caller's own share (its part is serial). Not for
+    threads, whose Python parts take turns on the GIL."""
+    return cpu1 / max((own + workers) / k, own)
+
+
+def breakdown(w: Workload, n: int) -> list[list[str]]:
+    """Where an audit's CPU goes per event (``process_time``; load hardly changes it)."""
+    lines = w.lines[:n]
+    parts = [lines[i : i + 1000] for i in range(0, n, 1000)]
+
+    def cpu(fn: Callable[[], object]) -> float:
+        start = time.process_time()
+        fn()
+        return (time.process_time() - start) / n * 1e6
+
+    inspections = [inspect(line) for line in lines]
+    facts = [chunk_facts(p) for p in parts]
+    packed = [pickle.dumps(f, pickle.HIGHEST_PROTOCOL) for f in facts]
+
+    def judge_each() -> None:
+        chains = MemoryChains()
+        for ins in inspections:
+            if judge(ins, chains).verdict.value == "ok" and ins.event is not None:
+                chains.accept(ins.event)
+
+    def take() -> None:
+        log = _Log(MemoryChains())
+        for f in facts:
+            if not isinstance(f, list) and not log.take(f):
+                raise SystemExit("breakdown: a clean chunk did not continue the log")
+
+    rows = [
+        ("worker", "inspect (decode, shape, typed body, id, Ed25519)",
+         cpu(lambda: [inspect(x) for x in lines])),
+        ("worker", "chunk_facts (inspect + judge in the chunk + facts)",
+         cpu(lambda: [chunk_facts(p) for p in parts])),
+        ("worker", "pickle the facts", cpu(lambda: [pickle.dumps(f, -1) for f in facts])),
+        ("caller", "pickle the lines to send", cpu(lambda: [pickle.dumps(p, -1) for p in parts])),
+        ("caller", "unpickle the facts", cpu(lambda: [pickle.loads(b) for b in packed])),
+        ("caller", "take the facts (a boundary per author, ids, balances)", cpu(take)),
+        ("caller (before)", "decode again: stored_inspection",
+         cpu(lambda: [stored_inspection(x) for x in lines])),
+        ("caller (before)", "judge + accept each event", cpu(judge_each)),
+    ]  # fmt: skip
+    size = sum(map(len, packed)) / n
+    rows.append(("", f"facts: {size:.0f} pickled bytes per event (the line: "
+                 f"{statistics.mean(map(len, lines)):.0f})", 0.0))  # fmt: skip
+    return [[who, what, f"{us:.2f}" if us else ""] for who, what, us in rows]
+
+
 # -- report --------------------------------------------------------------------------
 
 
-def checks(s: dict[str, Series], k: int) -> list[tuple[str, str, str, str]]:
-    """(what, value, target, verdict) rows: the targets, judged on medians of this run."""
-    verify, plain = s["verify"].us_per_event, s["plain_batch"].us_per_event
-    bound = 1e6 / (verify + plain)
-    bound_k = 1e6 / (verify / k + plain)
-    batch, a1 = s["icn_batch"].rate, s["audit_1"].rate
-    single = s["icn_single"].rate / s["plain_single"].rate
-    threads, procs = s[f"icn_batch_t{k}"].rate, s[f"icn_batch_p{k}"].rate
-    audit_t, audit_p = s[f"audit_t{k}"].rate / a1, s[f"audit_p{k}"].rate / a1
-    http = s[f"http_t{k}"].rate / s["http_1"].rate
-    take = s[f"intake_t{k}"].rate / s["intake_1"].rate
+def _ratio(s: dict[str, Series], a: str, b: str) -> float | None:
+    return s[a].rate / s[b].rate if a in s and b in s else None
+
+
+def checks(
+    s: dict[str, Series], cpus: dict[str, tuple[float, float]], k: int
+) -> list[tuple[str, str, str, str]]:
+    """(what, value, target, verdict) rows: the targets, judged on medians of this run
+    (rows whose measurements did not run are left out)."""
     verdict = {True: "PASS", False: "FAIL"}
-    return [
-        ("verified-append bound, 1 core (ev/s)", f"{bound:,.0f}", "", "info"),
-        ("batch append / bound", f"{batch / bound:.2f}", "≥ 0.70", verdict[batch / bound >= 0.7]),
-        ("batch append (ev/s)", f"{batch:,.0f}", "≥ 10,000", verdict[batch >= 10_000]),
-        ("single append / plain single save", f"{single:.2f}", "≥ 0.70", verdict[single >= 0.7]),
-        ("audit, 1 worker (ev/s)", f"{a1:,.0f}", "≥ 15,000", verdict[a1 >= 15_000]),
-        (f"verified-append bound, verify on {k} cores (ev/s)", f"{bound_k:,.0f}", "", "info"),
-        (f"batch append, verify on {k} threads / bound on {k}", f"{threads / bound_k:.2f}",
-         "≥ 0.75", verdict[threads / bound_k >= 0.75]),
-        (f"batch append, verify in {k} processes / bound on {k}", f"{procs / bound_k:.2f}",
-         "≥ 0.75", verdict[procs / bound_k >= 0.75]),
-        (f"audit, {k} threads / 1 worker", f"{audit_t:.2f}", "≥ 1.80", verdict[audit_t >= 1.8]),
-        (f"audit, {k} processes / 1 worker", f"{audit_p:.2f}", "≥ 1.80", verdict[audit_p >= 1.8]),
-        (f"HTTP batch verify (100), {k} threads / 1", f"{http:.2f}", f"ideal {k}", "info"),
-        (f"intake receive (100), {k} threads / 1", f"{take:.2f}", "", "info"),
-    ]  # fmt: skip
+    rows: list[tuple[str, str, str, str]] = []
+    if "verify" in s:
+        verify, plain = s["verify"].us_per_event, s["plain_batch"].us_per_event
+        bound = 1e6 / (verify + plain)
+        bound_k = 1e6 / (verify / k + plain)
+        batch = s["icn_batch"].rate
+        single = s["icn_single"].rate / s["plain_single"].rate
+        threads, procs = s[f"icn_batch_t{k}"].rate, s[f"icn_batch_p{k}"].rate
+        ratio, single_ok = batch / bound, single >= 0.7
+        rows += [
+            ("verified-append bound, 1 core (ev/s)", f"{bound:,.0f}", "", "info"),
+            ("batch append / bound", f"{ratio:.2f}", "≥ 0.70", verdict[ratio >= 0.7]),
+            ("batch append (ev/s)", f"{batch:,.0f}", "≥ 10,000", verdict[batch >= 10_000]),
+            ("single append / plain single save", f"{single:.2f}", "≥ 0.70", verdict[single_ok]),
+            (f"verified-append bound, verify on {k} cores (ev/s)", f"{bound_k:,.0f}", "", "info"),
+            (f"batch append, verify on {k} threads / bound on {k}", f"{threads / bound_k:.2f}",
+             "≥ 0.75", verdict[threads / bound_k >= 0.75]),
+            (f"batch append, verify in {k} processes / bound on {k}", f"{procs / bound_k:.2f}",
+             "≥ 0.75", verdict[procs / bound_k >= 0.75]),
+        ]  # fmt: skip
+        http, take = _ratio(s, f"http_t{k}", "http_1"), _ratio(s, f"intake_t{k}", "intake_1")
+        rows += [
+            (f"HTTP batch verify (100), {k} threads / 1", f"{http:.2f}", f"ideal {k}", "info"),
+            (f"intake receive (100), {k} threads / 1", f"{take:.2f}", "", "info"),
+        ]
+    a1 = s["audit_1"].rate
+    rows.append(("audit, 1 worker (ev/s)", f"{a1:,.0f}", "≥ 15,000", verdict[a1 >= 15_000]))
+    cpu1 = sum(cpus["audit_1"])
+    for key, label in [(f"audit_t{k}", f"{k} threads"), (f"audit_p{k}", f"{k} processes"),
+                       (f"audit_w{k}", f"{k} worker processes, caller judges")]:  # fmt: skip
+        ratio = s[key].rate / a1
+        rows.append((f"audit, {label} / 1 worker", f"{ratio:.2f}", "≥ 1.80", verdict[ratio >= 1.8]))
+        if key != f"audit_t{k}":
+            guess = predicted(cpu1, *cpus[key], k)
+            rows.append((f"  the same, predicted from CPU time on {k} free cores",
+                         f"{guess:.2f}", "≥ 1.80", "info"))  # fmt: skip
+    return rows
 
 
-HEADER = [*Series.HEADER, "others' cores"]
-"""The last column: cores other processes kept busy meanwhile (median); a parallel ratio
-is only comparable between runs where it is near 0."""
+HEADER = [*Series.HEADER, "CPU µs/ev here", "CPU µs/ev workers", "others' cores", "load 1 min"]
+"""CPU per event in this process and in worker processes (medians), cores other
+processes kept busy meanwhile (median) and the load average: a parallel ratio is only
+comparable between runs where others' cores are near 0."""
 
 
 def report(
-    series: dict[str, Series], load: dict[str, OthersLoad], k: int, params: dict[str, str]
+    series: dict[str, Series],
+    load: dict[str, OthersLoad],
+    cpu: dict[str, Cpu],
+    loadavg: dict[str, list[float]],
+    k: int,
+    params: dict[str, str],
+    extra: str = "",
 ) -> None:
     """Print both tables and append the run's section to docs/benchmarks.md."""
-    rows = [[*s.row(), f"{statistics.median(load[key].cores):.2f}"] for key, s in series.items()]
-    verdicts = [list(r) for r in checks(series, k)]
+    cpus = {key: cpu[key].per_event(s.events) for key, s in series.items()}
+    rows = [
+        [*s.row(), f"{cpus[key][0]:.1f}", f"{cpus[key][1]:.1f}",
+         f"{statistics.median(load[key].cores):.2f}",
+         f"{min(loadavg[key]):.1f}–{max(loadavg[key]):.1f}"]
+        for key, s in series.items()
+    ]  # fmt: skip
+    verdicts = [list(r) for r in checks(series, cpus, k)]
     print_table("medians", HEADER, rows)
     print_table("targets", TARGET_HEAD, verdicts)
     facts = {**machine_info(), **params}
     text = "\n".join(f"- {k}: {v}" for k, v in facts.items())
     text += "\n\n" + markdown_table(HEADER, rows)
     text += "\n\n" + markdown_table(TARGET_HEAD, verdicts)
+    text += extra
     append_section(DOCS, f"log_append, {utc_now()}", text)
     print(f"appended to {DOCS}")
 
@@ -399,6 +528,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--reps", type=int, default=5, choices=range(3, 21), metavar="R (3..20)")
     p.add_argument("--quick", action="store_true", help="smaller sizes for a smoke run")
     p.add_argument("--profile", action="store_true", help="cProfile one batched append, then stop")
+    p.add_argument("--audit-only", action="store_true", help="only the audit measurements")
+    p.add_argument(
+        "--breakdown", action="store_true", help="also the audit's CPU per event, part by part"
+    )
     args = p.parse_args(argv)
     args.events = args.events or (1000 if args.quick else 5000)
     args.audit_events = args.audit_events or (20_000 if args.quick else 100_000)
@@ -417,7 +550,7 @@ def main(argv: list[str]) -> None:
     if args.profile:
         print(icn_batched(w, n, lambda _: None, run=profile_top))
         return
-    plan: dict[str, tuple[Series, Measure]] = {
+    plan: dict[str, tuple[Series, Measure]] = {} if args.audit_only else {
         "verify": (Series("verify only (inspect)", n), verify_only),
         "plain_single": (Series("plain ES single save", n), plain_single),
         "plain_batch": (Series("plain ES batched save (100)", n), plain_batched),
@@ -435,27 +568,46 @@ def main(argv: list[str]) -> None:
         f"http_t{k}": (Series(f"HTTP batch verify (100), {k} threads", n), batch_inspect(k)),
         "intake_1": (Series("intake receive (100), 1 thread", n), intake(1)),
         f"intake_t{k}": (Series(f"intake receive (100), {k} threads", n), intake(k)),
+    }  # fmt: skip
+    plan |= {
         "audit_1": (Series("icn audit, 1 worker", n_audit), audit(1)),
         f"audit_t{k}": (Series(f"icn audit, {k} threads", n_audit), audit(k)),
         f"audit_p{k}": (Series(f"icn audit, {k} processes", n_audit), audit(k, processes=True)),
+        f"audit_w{k}": (
+            Series(f"icn audit, {k} worker processes, caller judges", n_audit),
+            audit(k, processes=True, caller_judges_only=True),
+        ),
     }
     load = {key: OthersLoad() for key in plan}
+    cpu = {key: Cpu([], []) for key in plan}
+    loadavg: dict[str, list[float]] = {key: [] for key in plan}
     with progress_bar() as progress:
         for rep in range(args.reps):
             for key, (s, measure) in plan.items():
                 label = f"{s.name[:22]} {rep + 1}/{args.reps}"
-                with chunks_progress(progress, label, s.events) as adv, load[key].watch():
+                loadavg[key].append(os.getloadavg()[0])
+                with (
+                    chunks_progress(progress, label, s.events) as adv,
+                    load[key].watch(),
+                    cpu[key].watch(),
+                ):
                     s.seconds.append(measure(w, s.events, adv))
+    extra = ""
+    if args.breakdown:
+        rows = breakdown(w, min(n_audit, 20_000))
+        print_table("audit CPU per event", ["where", "what", "µs/event"], rows)
+        extra = "\n\nAn audit's CPU per event, part by part (`--breakdown`, process time):\n\n"
+        extra += markdown_table(["where", "what", "µs/event"], rows)
     params = {
         "command": " ".join(["python bench/log_append.py", *argv]),
         "events per append measurement": f"{n:,}",
         "audit log": f"{n_audit:,} events",
-        "repetitions": f"{args.reps} (medians)",
+        "repetitions": f"{args.reps} (medians), alternating",
         "workload": f"{MEMBERS} members round-robin, coop {COOP} (no coop.Founded),"
         f" 1 ledger.EntryRecorded transaction per event, batch {BATCH}",
         "mean wire bytes": f"{statistics.mean(len(x) for x in w.lines[:n]):.0f}",
     }
-    report({key: s for key, (s, _) in plan.items()}, load, k, params)
+    report({key: s for key, (s, _) in plan.items()}, load, cpu, loadavg, k, params, extra)
 
 
 if __name__ == "__main__":

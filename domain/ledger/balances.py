@@ -29,6 +29,14 @@ class BalanceSheet:
             accounts[tx["from"]] -= tx["amount"]
             accounts[tx["to"]] += tx["amount"]
 
+    def merge(self, changes: Balances) -> None:
+        """Add another sheet's balances (``as_dict`` of the entries after these), keeping
+        the order of first appearance: how a log summed in parts is summed whole."""
+        for currency, accounts in changes.items():
+            mine = self._by_currency[currency]
+            for did, amount in accounts.items():
+                mine[did] += amount
+
     def as_dict(self) -> Balances:
         """Plain dicts, ordered by first appearance (as JSON output shows them)."""
         return {cur: dict(accounts) for cur, accounts in self._by_currency.items()}
