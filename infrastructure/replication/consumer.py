@@ -94,12 +94,23 @@ def _stamped_ms(msg: Msg) -> int | None:
     return int(value)
 
 
+def _ack_field(reply: str | None, v1: int) -> int:
+    """One numeric field of a JetStream ack subject, by its index in the old layout.
+
+    The layouts (JetStream's ADR-15): ``$JS.ACK.<stream>.<consumer>.<delivered>.<stream
+    seq>.<consumer seq>.<timestamp ns>.<pending>`` (9 tokens), or the same with a domain
+    and an account hash after ``ACK`` (11 tokens, and sometimes a 12th). Read here, as
+    integers, because nats-py's parsed metadata turns the timestamp into a float.
+    """
+    tokens = reply.split(".") if reply else []
+    if len(tokens) < 9 or tokens[0] != "$JS" or tokens[1] != "ACK":
+        raise ValueError(f"not a JetStream ack subject: {reply!r}")
+    return int(tokens[v1 if len(tokens) == 9 else v1 + 2])
+
+
 def _stream_ms(msg: Msg) -> int:
-    """JetStream's timestamp of the stored message, in whole ms, read as an integer from the
-    ack subject (nats-py's ``metadata.timestamp`` goes through a float)."""
-    tokens = Msg.Metadata._get_metadata_fields(msg.reply)
-    at = 7 if len(tokens) == 9 else Msg.Ack.Timestamp
-    return int(tokens[at]) // 1_000_000
+    """JetStream's timestamp of the stored message, in whole ms."""
+    return _ack_field(msg.reply, 7) // 1_000_000
 
 
 Handler = Callable[[list[Delivered]], Awaitable[object] | object]
@@ -396,8 +407,8 @@ async def _call(handle: Handler, batch: list[Delivered]) -> None:
 def _sequence(msg: Msg) -> int:
     """The message's stream sequence (0 for a message that is not JetStream's: tests)."""
     try:
-        return int(msg.metadata.sequence.stream)
-    except Exception:
+        return _ack_field(msg.reply, 5)
+    except ValueError:
         return 0
 
 

@@ -27,7 +27,8 @@ from icn.infrastructure.replication.publisher import (
     PublishFailed,
     WrongLastSequence,
 )
-from icn.infrastructure.replication.streams import is_clustered
+from icn.infrastructure.replication.streams import stream_is_clustered
+from icn.infrastructure.replication.subjects import stream_name
 from icn.infrastructure.replication.write_gates import WriteGates
 
 TIMEOUT_S = 3.0
@@ -56,6 +57,7 @@ class JetStreamSequencer:
         """How far each coop's stream is applied here (the gates open on it)."""
         self.in_stream = RememberedIds(MAX_REMEMBERED)
         """Ids this sequencer put in the stream (the outbox relay need not publish them)."""
+        self._clustered: dict[str, bool] = {}
 
     def prepare(self, coops: Iterable[str]) -> None:
         """Before a write's transaction: have these coops served and open, or refuse."""
@@ -83,7 +85,7 @@ class JetStreamSequencer:
         # apply one ("last msgid mismatch", nats-server 2.15: a critical write error after
         # which the stream takes no more writes). Batches and lone events expect a last
         # sequence, which the leader tracks as proposed.
-        atomic = atomic or is_clustered(self.link.client)
+        atomic = atomic or self._is_clustered(coop)
         items = [
             Outgoing(coop, a.event.id, a.event.type, a.event.author, a.wire, a.trusted_ms)
             for a in events
@@ -105,6 +107,27 @@ class JetStreamSequencer:
         self.in_stream.add(coop, [a.event.id for a in events])
         self.gates.published(coop, last)
         return last
+
+    def _is_clustered(self, coop: str) -> bool:
+        """Whether ``coop``'s stream lives in a cluster: asked of JetStream once per coop."""
+        known = self._clustered.get(coop)
+        if known is not None:
+            return known
+        client = self.link.client
+        if client is None:
+            raise StreamUnavailable(f"replication of {coop} is not connected; try again shortly")
+
+        async def ask() -> bool:
+            return stream_is_clustered(await client.jetstream().stream_info(stream_name(coop)))
+
+        try:
+            known = self.link.submit(ask()).result(self.timeout)
+        except (nats.errors.Error, concurrent.futures.TimeoutError) as exc:
+            raise StreamUnavailable(
+                f"the stream of {coop} cannot take writes now ({exc}); try again shortly"
+            ) from None
+        self._clustered[coop] = known
+        return known
 
     @staticmethod
     async def _publish(

@@ -94,23 +94,21 @@ async def ensure_stream(js: JetStreamContext, coop: str, replicas: int = 1) -> S
 def cluster_size(nc: Client) -> int:
     """How many servers the connected NATS has: 1 standalone, else the cluster's members.
 
-    Read from the server's INFO: a clustered server names its cluster and
-    advertises the client URLs of its reachable members (``connect_urls``,
-    one each when members listen on one address, as ours do). A member that
-    is down or ``no_advertise`` makes this an undercount, a member listening
-    on several addresses an overcount; a deployment that knows better passes
-    ``replicas`` to :func:`ensure_stream` itself.
+    The client's server pool: the URLs it was given plus those the cluster
+    advertises (``connect_urls`` in its INFO, one per reachable member when
+    members listen on one address, as ours do). A member that is down or
+    ``no_advertise`` makes this an undercount, a member listening on several
+    addresses an overcount; a deployment that knows better passes ``replicas``
+    to :func:`ensure_stream` itself.
     """
-    info: dict[str, Any] = getattr(nc, "_server_info", {}) or {}
-    if not info.get("cluster"):
-        return 1
-    return max(1, len(set(info.get("connect_urls") or [])))
+    return max(1, len({server.netloc for server in nc.servers}))
 
 
-def is_clustered(nc: Client | None) -> bool:
-    """True when the connected server is a member of a cluster (its INFO names one)."""
-    info: dict[str, Any] = getattr(nc, "_server_info", {}) or {}
-    return bool(info.get("cluster"))
+def stream_is_clustered(info: StreamInfo) -> bool:
+    """True when the stream lives in a JetStream cluster (its info names the cluster): its
+    leader then checks expectations against what it has applied, not what it has proposed,
+    in some cases (:mod:`.sequencer`)."""
+    return info.cluster is not None and info.cluster.name is not None
 
 
 def default_replicas(nc: Client) -> int:

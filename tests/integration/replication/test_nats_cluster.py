@@ -29,6 +29,10 @@ def test_an_r3_stream_keeps_publishing_and_consuming_without_its_leader(tmp_path
     seen: set[int] = set()
 
     async def scenario() -> None:
+        # Given one member's URL, the client learns the others from the cluster's INFO.
+        one = await connect(cluster.urls[0])
+        assert cluster_size(one) == 3
+        await one.close()
         nc = await connect(cluster.urls)
         assert cluster_size(nc) == 3
         js = nc.jetstream()
