@@ -8,9 +8,11 @@ same subject in the same context exists and no revocation names it (expiry is
 judged when read, against the reader's clock). The rules already refused
 everything else, so nothing here checks who may say what.
 
-Standings are not projected: the event carries only their digest, and the
-rules keep each member's standing at the last epoch in ``coop_state``, which
-replay rebuilds and compares too.
+Standings are not projected: the event carries only their digest. The rules
+keep each member's standing at the last epoch in ``coop_state``, and the
+standing at every epoch, as they compute it, in ``trust_standing_history``
+(written by the write path, see ``infrastructure/store/standing_history``).
+Replay rebuilds and compares both.
 """
 
 from __future__ import annotations
