@@ -308,6 +308,8 @@ class ProposalDetail(ProposalSummary):
     """When it may be closed: ``closes_at``, plus the reveal window if sealed."""
     appeal: str | None = None
     appeals: list[str] = msgspec.field(default_factory=list)
+    invocation: str | None = None
+    """The contract invocation whose ``propose`` opened it (its author is the coop's DID)."""
     ended_ts: int | None = None
     ended_event: str | None = None
     reason: str | None = None
@@ -580,7 +582,8 @@ def proposal(reads: GovernanceReads, coop: str, proposal_id: str) -> ProposalDet
         execution=s.execution, effects=s.effects, failed=s.failed, votes=s.votes,
         text=row.text, action_body=msgspec.to_builtins(p.action),
         rules=msgspec.to_builtins(p.rules),
-        tally_due=p.tally_due(), appeal=p.appeal, appeals=list(p.appeals), ended_ts=row.ended_ts,
+        tally_due=p.tally_due(), appeal=p.appeal, appeals=list(p.appeals),
+        invocation=p.invocation, ended_ts=row.ended_ts,
         ended_event=row.ended_event, reason=row.reason, ballots_digest=row.ballots_digest,
         executed_event=row.executed_event,
     )  # fmt: skip

@@ -26,8 +26,10 @@ from icn.domain.governance import state
 from icn.infrastructure.store.contract_reads import SqlContractReads
 from icn.infrastructure.store.database import parse_database_url
 from icn.infrastructure.store.event_store import SqlEventStore
+from icn.infrastructure.store.governance_reads import SqlGovernanceReads
 from icn.infrastructure.store.read_models import ReadSide
 from icn.projections import contract_views as views
+from icn.projections import governance_views
 from tests.conftest import REPO_ROOT
 
 DAY = 86_400_000
@@ -375,6 +377,9 @@ def test_a_proposal_a_rule_asks_for_is_opened_and_runs_its_course(store: SqlEven
     record = state.proposal(CommittedState(store), "demo", opened.id)
     assert record is not None and record.state == "accepted" and record.execution is not None
     assert node.run() == []
+    ReadSide(store).catch_up("demo")  # what GET …/proposals/{id} shows: the link, the end
+    shown = governance_views.proposal(SqlGovernanceReads(store.engine), "demo", opened.id)
+    assert (shown.author, shown.invocation, shown.state) == (node.s.coop_did, call.id, "accepted")
 
 
 def test_a_rule_proposes_only_where_the_domain_rules_allow(store: SqlEventStore) -> None:
