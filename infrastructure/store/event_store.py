@@ -37,6 +37,7 @@ from icn.infrastructure.store.database import SQLITE_LOCK_TIMEOUT_S, Database
 from icn.infrastructure.store.log_rows import LogUnit, head_of, id_of
 from icn.infrastructure.store.reads import stored_events
 from icn.infrastructure.store.recorders import IcnPostgresRecorder, IcnSQLiteRecorder
+from icn.infrastructure.store.wire_packing import pack, unpack
 
 PAGE = 2000
 """Rows per page of a streamed read of the log (export, audit, replay)."""
@@ -71,7 +72,9 @@ def _originator(coop: str, author: str) -> Any:
 
 def _entry(row: Any) -> LogEntry:
     """A row of ``_entry_query`` as a log entry."""
-    return LogEntry(row.coop, row.leaf_index, row.event_id, bytes(row.state), row.trusted_ms)
+    return LogEntry(
+        row.coop, row.leaf_index, row.event_id, unpack(bytes(row.state)), row.trusted_ms
+    )
 
 
 PAGE_SQL = (
@@ -156,6 +159,7 @@ def _create(engine: Engine, progress: Progress | None = None) -> list[str]:
     schema.metadata.create_all(engine)
     _add_missing_columns(engine)
     hash_id_index(engine, progress)
+    compact_stored_events(engine, progress)
     with engine.begin() as conn:
         _read_schema.record_layouts(conn)
     return rebuild
@@ -360,6 +364,83 @@ def hash_id_index(engine: Engine, progress: Progress | None = None) -> bool:
             if advance is not None:
                 advance(total)
     return True
+
+
+WIRE_META = "stored-events"
+"""``node_meta`` key: ``cut-5`` once a PostgreSQL store's ``stored_events`` has no
+``notification_id`` and every wire is packed (``wire_packing``); absent in stores made
+before (storage cut 5, issue 13)."""
+CUT_5 = "cut-5"
+PACK_ROWS = 500
+"""Stored events packed per statement when a PostgreSQL store is rewritten."""
+
+
+def compact_stored_events(engine: Engine, progress: Progress | None = None) -> bool:
+    """On PostgreSQL, bring ``stored_events`` of a store made before storage cut 5 (issue
+    13) to its layout: drop the application recorder's ``notification_id`` (and with it
+    its sequence and unique index) and pack the wire of every stored event still held
+    verbatim; then note it in ``node_meta``, so later opens skip it with one point read.
+    Returns whether anything was rewritten.
+
+    One transaction under the recorder's table lock (a crash leaves the table as it was;
+    readers take either form of a wire), keyset pages of the library's primary key,
+    ``progress`` per page; then ``VACUUM FULL``, since the old rows would stay as dead
+    space of the table's full size that only new events fill. A new store has neither
+    and only gets the note.
+    """
+    if engine.dialect.name != "postgresql":
+        return False
+    noted = "SELECT value FROM node_meta WHERE key = %s"
+    with engine.connect() as conn:
+        if conn.exec_driver_sql(noted, (WIRE_META,)).scalar() == CUT_5:
+            return False
+    done = 0
+    with engine.begin() as conn:
+        conn.exec_driver_sql("LOCK TABLE stored_events IN EXCLUSIVE MODE")
+        if conn.exec_driver_sql(noted, (WIRE_META,)).scalar() == CUT_5:
+            return False  # another process did it while this one waited
+        dropped = conn.exec_driver_sql(
+            "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()"
+            " AND table_name = 'stored_events' AND column_name = 'notification_id'"
+        ).first()
+        if dropped:
+            conn.exec_driver_sql("ALTER TABLE stored_events DROP COLUMN notification_id")
+        total = int(conn.exec_driver_sql("SELECT count(*) FROM stored_events").scalar() or 0)
+        with (
+            progress("stored wires", total) if progress and total else nullcontext(None)
+        ) as advance:
+            key: tuple[str, int] = ("", -1)
+            while True:
+                rows = conn.exec_driver_sql(
+                    "SELECT originator_id, originator_version, state FROM stored_events"
+                    " WHERE (originator_id, originator_version) > (%s, %s)"
+                    " ORDER BY originator_id, originator_version LIMIT %s",
+                    (*key, PACK_ROWS),
+                ).all()
+                if not rows:
+                    break
+                key = (rows[-1][0], int(rows[-1][1]))
+                raw = [(o, int(v), pack(bytes(w))) for o, v, w in rows if bytes(w[:1]) == b"{"]
+                if raw:
+                    conn.exec_driver_sql(
+                        "UPDATE stored_events s SET state = v.state FROM (VALUES "
+                        + ", ".join(["(%s, %s::bigint, %s::bytea)"] * len(raw))
+                        + ") AS v(id, version, state)"
+                        " WHERE s.originator_id = v.id AND s.originator_version = v.version",
+                        tuple(x for row in raw for x in row),
+                    )
+                    done += len(raw)
+                if advance is not None:
+                    advance(len(rows))
+        conn.exec_driver_sql(
+            "INSERT INTO node_meta (key, value) VALUES (%s, %s)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (WIRE_META, CUT_5),
+        )
+    if done or dropped:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM FULL stored_events")
+    return bool(done or dropped)
 
 
 def _add_missing_columns(engine: Engine) -> None:

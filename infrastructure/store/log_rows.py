@@ -21,6 +21,7 @@ from icn.domain.events.chain import ChainHead
 from icn.domain.log.merkle import Frontier, leaf_hash
 from icn.infrastructure.store import standing_history
 from icn.infrastructure.store.schema import id_bytes
+from icn.infrastructure.store.wire_packing import unpack
 
 
 class Cursor(Protocol):
@@ -176,7 +177,7 @@ class CursorView:
             " WHERE e.event_id = ? AND e.coop = ?",
             [id_bytes(event_id), coop],
         )
-        return bytes(rows[0]["state"]) if rows else None
+        return unpack(bytes(rows[0]["state"])) if rows else None
 
 
 class LogUnit:
@@ -227,14 +228,14 @@ class HeadFields(msgspec.Struct):
 _head_decoder = msgspec.json.Decoder(HeadFields)
 
 
-def head_of(wire: bytes) -> HeadFields:
-    """``id`` and ``ts`` of stored wire bytes."""
-    return _head_decoder.decode(wire)
+def head_of(state: bytes) -> HeadFields:
+    """``id`` and ``ts`` of a stored event's state (packed or not, see ``wire_packing``)."""
+    return _head_decoder.decode(unpack(state))
 
 
-def id_of(wire: bytes) -> str:
-    """The ``id`` member of stored wire bytes."""
-    return _head_decoder.decode(wire).id
+def id_of(state: bytes) -> str:
+    """The ``id`` member of a stored event's state."""
+    return head_of(state).id
 
 
 def originator_id(coop: str, number: int) -> str:

@@ -33,6 +33,7 @@ from icn.infrastructure.store.replication_schema import (
     rejected_messages,
     replication_coops,
 )
+from icn.infrastructure.store.wire_packing import unpack
 
 ROWS_PER_STATEMENT = 200
 """Rows per multi-row INSERT (8 columns): far below either database's bind limit."""
@@ -150,7 +151,7 @@ class SqlReplicationState:
             " WHERE e.coop = ? AND e.leaf_index >= ? AND e.leaf_index < ?",
             [coop, start, stop],
         )
-        return {int(r[0]): bytes(r[1]) for r in rows}
+        return {int(r[0]): unpack(bytes(r[1])) for r in rows}
 
     def quarantined_count(self, coop: str) -> int:
         """Fork evidence held for ``coop``."""

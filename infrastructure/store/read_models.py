@@ -34,6 +34,7 @@ from icn.infrastructure.store import read_schema as rs
 from icn.infrastructure.store import schema, standing_history
 from icn.infrastructure.store.database import SQLITE_LOCK_TIMEOUT_S, Database
 from icn.infrastructure.store.event_store import SqlEventStore
+from icn.infrastructure.store.wire_packing import unpack
 from icn.projections.catalogue import PROJECTIONS
 from icn.projections.ledger import MAX_TRANSACTIONS
 from icn.projections.ledger_views import BalanceRow, HistoryQuery, HistoryRow, TotalsRow
@@ -443,7 +444,7 @@ class SqlLog:
                 (coop, start, min(end, start + PAGE)),
             )
             for leaf, event_id, state, trusted_ms in rows:
-                yield LogEntry(coop, leaf, bytes(event_id).hex(), bytes(state), trusted_ms)
+                yield LogEntry(coop, leaf, bytes(event_id).hex(), unpack(bytes(state)), trusted_ms)
             if not rows:
                 return
             start = rows[-1][0] + 1
