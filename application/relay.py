@@ -16,7 +16,10 @@ node runs, the relay skips them (``already_in_stream``: the stream is where
 they came from, and publishing them again would only make JetStream drop
 them as duplicates); after a restart it cannot tell them apart and publishes
 them again, which the duplicate window (or, after it, every receiver)
-absorbs.
+absorbs. ``icn node sync`` consumes with no relay running and remembers no ids
+(a catch-up of a million would hold 110 MiB); it notes the leaves its intake
+appended as runs (:class:`LeafRuns`, ``received_at``) and pumps once more at the
+end, so the cursor passes them without publishing them back.
 
 The cursor moves in memory after every acknowledged page and is written to
 the store at most every ``persist_every_s`` (and by :meth:`flush`): a crash
@@ -27,6 +30,8 @@ and a busy node does not pay a synced write per page.
 from __future__ import annotations
 
 import asyncio
+import bisect
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -143,6 +148,39 @@ def outbox_heads_of(entries: Sequence[LogEntry]) -> list[OutboxHead]:
     return heads
 
 
+class LeafRuns:
+    """Leaf indexes per coop, kept as runs of consecutive ones: a commit listener of a
+    process whose every commit came from the stream notes them (any thread), and the
+    relay asks :meth:`holds`. A catch-up appends one run, however long, so this stays
+    a few integers where the ids would grow with the log."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, list[list[int]]] = {}
+        self._lock = threading.Lock()
+
+    def committed(self, events: Sequence[CommittedEvent]) -> None:
+        """A :data:`~icn.application.append.CommitListener`: note each event's leaf."""
+        with self._lock:
+            for e in events:
+                runs = self._runs.setdefault(e.coop, [])
+                if runs and runs[-1][1] == e.position:
+                    runs[-1][1] += 1
+                else:
+                    bisect.insort(runs, [e.position, e.position + 1])
+
+    def holds(self, coop: str, position: int) -> bool:
+        """True if leaf ``position`` of ``coop`` was noted."""
+        with self._lock:
+            runs = self._runs.get(coop, [])
+            i = bisect.bisect_right(runs, [position, math.inf]) - 1
+            return i >= 0 and runs[i][0] <= position < runs[i][1]
+
+    def runs(self, coop: str) -> int:
+        """How many runs ``coop``'s leaves make (what this holds in memory)."""
+        with self._lock:
+            return len(self._runs.get(coop, []))
+
+
 class OutboxRelay:
     """Publishes each coop's log past its cursor, moving the cursor only behind the acks."""
 
@@ -155,6 +193,7 @@ class OutboxRelay:
         page: int = PAGE,
         persist_every_s: float = PERSIST_EVERY_S,
         already_in_stream: Callable[[str, str], bool] | None = None,
+        received_at: Callable[[str, int], bool] | None = None,
         remember: int = MAX_PUBLISHED_REMEMBERED,
     ) -> None:
         self._log = log
@@ -163,6 +202,8 @@ class OutboxRelay:
         self.page = page
         self.persist_every_s = persist_every_s
         self._already_in_stream = already_in_stream
+        self._received_at = received_at
+        """Leaves (coop, position) appended from the stream, where ids are not remembered."""
         self._cursor: dict[str, int] = {}
         self._stored: dict[str, int] = {}
         self._stored_at: dict[str, float] = {}
@@ -220,9 +261,15 @@ class OutboxRelay:
 
     def _not_from_stream(self, coop: str, entries: list[_Entry]) -> list[_Entry]:
         """Those of ``entries`` this node did not receive from the stream (to publish)."""
-        if self._already_in_stream is None:
+        ids, leaves = self._already_in_stream, self._received_at
+        if ids is None and leaves is None:
             return entries
-        keep = [e for e in entries if not self._already_in_stream(coop, e.event_id)]
+        keep = [
+            e
+            for e in entries
+            if not (ids is not None and ids(coop, e.event_id))
+            and not (leaves is not None and leaves(coop, e.position))
+        ]
         self.skipped += len(entries) - len(keep)
         return keep
 

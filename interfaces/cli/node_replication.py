@@ -22,7 +22,7 @@ from rich.table import Column, Table
 
 from icn.application.errors import ApplicationError
 from icn.application.intake import Intake, IntakeCounts
-from icn.application.relay import OutboxRelay
+from icn.application.relay import LeafRuns, OutboxRelay
 from icn.infrastructure.replication.config import ACK_WAIT_S
 from icn.infrastructure.replication.connection import (
     close,
@@ -273,8 +273,13 @@ async def _sync(
     give_up_at = time.monotonic() + timeout
     try:
         async with _nats_for(settings, nats_url) as (nc, url):
-            # Nor does anything here ask the relay what it published (100,000 ids).
-            relay = OutboxRelay(state, state, JetStreamOutbox(JetStreamPublisher(nc)), remember=0)
+            # Nor does anything here ask the relay what it published (100,000 ids). The
+            # leaves the intake appends are noted as runs: the last pump passes them.
+            received = LeafRuns()
+            relay = OutboxRelay(
+                state, state, JetStreamOutbox(JetStreamPublisher(nc)),
+                received_at=received.holds, remember=0,
+            )  # fmt: skip
             for coop in coops:
                 await ensure_stream(nc.jetstream(), coop, default_replicas(nc))
                 published[coop] = (await relay.pump(coop)).published
@@ -310,6 +315,7 @@ async def _sync(
                 return 0 if floor >= targets[coop] else lags[coop]
 
             stop = asyncio.Event()
+            node.append.add_commit_listener(received.committed)  # only the intake writes now
             with progress_bar("sync", sum(lags.values()), lines_every_s=5) as advance:
                 skew_ms = settings.max_clock_skew_s * 1000
 
@@ -340,6 +346,13 @@ async def _sync(
                 finally:
                     stop.set()
                     await asyncio.gather(*tasks, return_exceptions=True)
+                    node.append.remove_commit_listener(received.committed)
+            # Past what the intake appended, so no later relay publishes it back to the
+            # stream it came from (a second copy once the duplicate window has passed);
+            # whatever another process appended meanwhile goes out now.
+            for coop in coops:
+                published[coop] += (await relay.pump(coop)).published
+                await relay.flush(coop)
     finally:
         state.close()
     return {

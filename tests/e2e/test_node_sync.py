@@ -4,7 +4,8 @@ Node A holds a coop's log (imported); its ``sync`` publishes it to the coop's
 stream on a real ``nats-server -js``. Node B, initialised empty, then runs
 ``sync`` for that coop and must end with the same log, byte for byte. Its
 stderr is not a terminal here, so the progress comes as plain lines, the last
-one saying every message was taken.
+one saying every message was taken, and a second ``sync`` of B publishes nothing
+back: what B received is past its relay's cursor.
 """
 
 from __future__ import annotations
@@ -54,3 +55,8 @@ def _catch_up(
     )
     exported = [icn("log", "export", "--coop", COOP, *d).stdout for d in (a, b)]
     assert exported[0] == exported[1] == log.read_bytes()
+    # B's relay cursor passed what its intake appended: a later run (sync, or the node's
+    # relay) publishes none of it back, which past JetStream's duplicate window would
+    # store each event in the stream a second time (it published all 41 before the fix).
+    again = json.loads(icn("node", "sync", *nats, "--serve", COOP, *b, "--json").stdout)
+    assert again["coops"][COOP]["published"] == 0, again

@@ -8,8 +8,10 @@ from collections.abc import Sequence
 import pytest
 from support.coops import CoopScript
 
+from icn.application.append import CommittedEvent
 from icn.application.ports import LogEntry
 from icn.application.relay import (
+    LeafRuns,
     OutboxHead,
     OutboxItem,
     OutboxRelay,
@@ -202,6 +204,38 @@ def test_events_received_from_the_stream_are_passed_over_not_published() -> None
     assert result.caught_up and result.published == 4 and relay.skipped == 6
     assert [i.position for i in pub.published] == [0, 1, 8, 9]
     assert log.cursors[COOP] == 9 and len(asked) == 10
+
+
+def _committed(coop: str, *positions: int) -> list[CommittedEvent]:
+    return [
+        CommittedEvent(coop, p, f"id{p}", "ledger.EntryRecorded", "a", b"{}") for p in positions
+    ]
+
+
+def test_leaves_appended_from_the_stream_are_kept_as_runs() -> None:
+    runs = LeafRuns()
+    runs.committed(_committed(COOP, 3, 4, 5))
+    runs.committed(_committed(COOP, 6, 7))  # one batch after another: still one run
+    runs.committed(_committed(COOP, 10))  # another process appended 8 and 9
+    runs.committed(_committed("other", 0))
+    assert runs.runs(COOP) == 2 and runs.runs("other") == 1
+    assert [p for p in range(12) if runs.holds(COOP, p)] == [3, 4, 5, 6, 7, 10]
+    assert runs.holds("other", 0) and not runs.holds("other", 3)
+    assert not runs.holds("none", 0)
+
+
+def test_leaves_received_from_the_stream_are_passed_over_by_position() -> None:
+    # icn node sync: its intake remembered no ids, but noted the leaves it appended (2-7);
+    # the last pump moves the cursor past them, publishing only what another process added.
+    log, pub = _log(10), MemoryPublisher()
+    runs = LeafRuns()
+    runs.committed(_committed(COOP, *range(2, 8)))
+    relay = OutboxRelay(log, log, pub, persist_every_s=0, received_at=runs.holds, remember=0)
+    result = asyncio.run(relay.pump(COOP))
+    assert result.caught_up and result.published == 4 and relay.skipped == 6
+    assert [i.position for i in pub.published] == [0, 1, 8, 9]
+    assert log.cursors[COOP] == 9
+    assert asyncio.run(relay.pump(COOP)).published == 0
 
 
 def test_a_partial_ack_after_skipped_events_never_passes_an_unacked_one() -> None:
