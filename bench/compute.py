@@ -255,7 +255,16 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=7)
     parser.add_argument("--calls", type=int, default=200, help="empty calls per repetition")
     parser.add_argument("--no-append", action="store_true", help="print only")
+    parser.add_argument(
+        "--settlement",
+        action="store_true",
+        help="also a task from submission to settlement, 2 replicas vs 1 (compute_settlement.py)",
+    )
     args = parser.parse_args()
+    if args.settlement:
+        import compute_settlement
+
+        compute_settlement.main(append=not args.no_append)
     times, facts = measure(args.reps, args.calls)
     report(times, facts, args.reps, append=not args.no_append)
 

@@ -56,6 +56,7 @@ COMMANDS: dict[str, str] = {
     "restore": f"{_CLI}.backup:restore",
     "dev": f"{_CLI}.dev:app",
     "contract": f"{_CLI}.contract:app",
+    "compute": f"{_CLI}.compute:app",
 }
 """Every top-level command: its name and where it lives (imported on use)."""
 

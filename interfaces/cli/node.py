@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -69,8 +69,18 @@ def run(
     wait: Annotated[
         float, typer.Option("--wait", min=1, help="With --detach: seconds to wait for health.")
     ] = 120,
+    executor: Annotated[
+        bool,
+        typer.Option(
+            "--executor",
+            help="Also run the compute tasks placed on this node, in every coop where it is "
+            "a registered executor (docs/compute.md).",
+        ),
+    ] = False,
 ) -> None:
     """Serve the node in the foreground until SIGINT or SIGTERM (or in the background)."""
+    if detach and executor:
+        raise typer.BadParameter("not with --detach", param_hint="'--executor'")
     if detach:
         run_detached(data_dir, host, port, nats, serve or [], no_replication, wait)
         return
@@ -122,9 +132,25 @@ def run(
             **node_log_config(),
         )
         settle_for_serving()  # reads must not wait on collections of the start-up heap
-        ForegroundServer(config).run()
+        executors = _executors(executor, key, bind_port, node, settings.data_dir)
+        try:
+            ForegroundServer(config).run()
+        finally:
+            if executors is not None:
+                executors.stop()
     finally:
         node.close()
+
+
+def _executors(on: bool, key: Any, port: int, node: Any, home: Path) -> Any:
+    """``--executor``: the thread that runs this node's placed tasks through its own API."""
+    if not on:
+        return None
+    if port == 0:
+        raise typer.BadParameter("--executor needs a fixed port", param_hint="'--port'")
+    from icn.interfaces.cli.compute_executor import NodeExecutors
+
+    return NodeExecutors(key, f"http://127.0.0.1:{port}", node.store, home / "compute").start()
 
 
 def run_detached(

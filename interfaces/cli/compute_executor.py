@@ -1,0 +1,184 @@
+"""The executor's loop: run the tasks placed on this node, commit, then reveal.
+
+Each pass asks the coop's node for the running tasks placed on this node's DID.
+A task it has not committed to yet is run here (module bytes fetched by hash
+and checked, compiled through the MAC-checked cache, metered by fuel) and its
+answer sealed; the commitment is posted at once, the answer and salt kept in
+memory. A task every placed executor has committed to gets this node's reveal.
+A local failure (the wall clock, the module's bytes not reachable) posts
+nothing: this node's trouble is never the task's verdict. An answer kept only
+in memory is lost with the process; the task then waits for this executor,
+which is why the loop keeps running.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nacl.signing import SigningKey
+
+from icn.application.errors import ApplicationError
+from icn.application.ports import EventStore
+from icn.application.trust_epochs import CommittedState
+from icn.domain.compute import task_bodies as tb
+from icn.domain.compute.state import executor
+from icn.domain.identity.did import did_from_public_key
+from icn.infrastructure.compute.cache import CompiledModuleCache
+from icn.infrastructure.compute.executor import Sealed, execute
+from icn.infrastructure.compute.sandbox import LocalFailure, Sandbox
+from icn.infrastructure.compute.store import ModuleStore
+from icn.interfaces.cli.writes import Refused, RemoteWriter
+from icn.interfaces.client.api import IcnClient
+from icn.interfaces.client.compute import get_module, list_tasks
+from icn.interfaces.client.errors import ApiError
+
+log = logging.getLogger("icn.compute.executor")
+
+
+@dataclass
+class Executor:
+    """One node's executor for one coop, posting through ``writer`` (logged in as the node)."""
+
+    writer: RemoteWriter
+    modules: ModuleStore
+    cache: CompiledModuleCache
+    sealed: dict[str, Sealed] = field(default_factory=dict)
+    """Answers committed to and not revealed yet, by task."""
+
+    def _bytes(self, module: str) -> bytes | None:
+        coop = self.writer.coop
+        found = self.modules.get(coop, module)
+        if found is None:
+            try:
+                fetched = get_module(self.writer.client, coop, module)
+            except ApiError as exc:
+                log.warning("module %s not reachable: %s", module, exc.code)
+                return None
+            self.modules.put(coop, fetched)
+            found = self.modules.get(coop, module)  # None unless the bytes are the hash's
+        return found
+
+    def step(self) -> list[str]:
+        """One pass: what was posted, as ``commit <task>`` / ``reveal <task>``."""
+        me, done = self.writer.did, []
+        placed = list_tasks(self.writer.client, self.writer.coop, state="running", executor=me)
+        for t in placed.tasks:
+            if me not in t.committed:
+                try:
+                    sealed = execute(
+                        self.cache,
+                        self._bytes,
+                        task=t.id,
+                        executor=me,
+                        module=t.module,
+                        input=base64.b64decode(t.input),
+                        fuel_limit=t.fuel_limit,
+                    )
+                except LocalFailure as exc:
+                    log.warning("task %s not run here: %s", t.id, exc)
+                    continue
+                committed: dict[str, Any] = {"task": t.id, "commitment": sealed.commitment}
+                if self._post(tb.RESULT_COMMITTED, committed):
+                    self.sealed[t.id] = sealed
+                    done.append(f"commit {t.id}")
+            elif me not in t.revealed and set(t.committed) == set(t.executors):
+                sealed_answer = self.sealed.get(t.id)
+                if sealed_answer is None:
+                    continue  # committed by an earlier process: its answer is gone
+                a = sealed_answer
+                body: dict[str, Any] = {
+                    "task": t.id,
+                    "outcome": str(a.answer.outcome),
+                    "output": base64.b64encode(a.result.output).decode(),
+                    "output_hash": a.answer.output_hash,
+                    "fuel": a.answer.fuel,
+                    "salt": a.salt,
+                }
+                if self._post(tb.RESULT_REVEALED, body):
+                    del self.sealed[t.id]
+                    done.append(f"reveal {t.id}")
+        return done
+
+    def _post(self, type_: str, body: dict[str, Any]) -> bool:
+        try:
+            self.writer.submit([(type_, body)])
+        except Refused as exc:
+            log.warning("%s refused: %s %s", type_, exc.code, exc)
+            return False
+        return True
+
+
+def executor_for(writer: RemoteWriter, data_dir: Path) -> Executor:
+    """An executor keeping modules and compiled code in ``data_dir``."""
+    sandbox = Sandbox()
+    return Executor(
+        writer=writer,
+        modules=ModuleStore(data_dir / "modules"),
+        cache=CompiledModuleCache(data_dir / "compiled", sandbox),
+    )
+
+
+def run_forever(step: Callable[[], list[str]], interval_s: float, stop: Callable[[], bool]) -> None:
+    """``step`` every ``interval_s`` until ``stop()``; a pass that fails is logged, not fatal."""
+    import time
+
+    while not stop():
+        try:
+            for line in step():
+                log.info("%s", line)
+        except (ApiError, ApplicationError) as exc:
+            log.warning("executor pass failed: %s", exc)
+        time.sleep(interval_s)
+
+
+class NodeExecutors:
+    """``icn node run --executor``: this node runs the tasks placed on it in every coop it
+    serves where it is a registered executor, through its own HTTP API, in a thread."""
+
+    def __init__(self, key: SigningKey, url: str, store: EventStore, home: Path) -> None:
+        self._key, self._url, self._store, self._home = key, url, store, home
+        self._did = did_from_public_key(bytes(key.verify_key))
+        self._running: dict[str, Executor] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="icn-executor", daemon=True)
+
+    def start(self) -> NodeExecutors:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _coops(self) -> list[str]:
+        view = CommittedState(self._store)
+        return [c for c in self._store.coops() if executor(view, c, self._did) is not None]
+
+    def _executor(self, coop: str) -> Executor:
+        found = self._running.get(coop)
+        if found is None:
+            client = IcnClient(self._url)
+            client.login(self._key, coop)
+            found = executor_for(RemoteWriter(client, self._key, coop), self._home)
+            self._running[coop] = found
+        return found
+
+    def step(self) -> list[str]:
+        done: list[str] = []
+        for coop in self._coops():
+            try:
+                done += self._executor(coop).step()
+            except ApiError as exc:
+                log.warning("executor pass in %s failed: %s %s", coop, exc.code, exc.detail)
+                if exc.status == 401:
+                    self._running.pop(coop, None)  # the token expired: log in again
+        return done
+
+    def _loop(self) -> None:
+        run_forever(self.step, 1.0, self._stop.is_set)

@@ -1,0 +1,136 @@
+"""Paid compute end to end over real HTTP: a member uploads a module and submits a task with
+the CLI; two executors run it in the sandbox, commit and reveal (the node itself, ``icn node
+run --executor``, and a separate ``icn compute executor run``); the node's coop key settles
+it: each executor paid its fee from the hold, the rest released, balances summing to zero.
+Then the module served by hash, and the refusals."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from support.nodes import RunningNode, bearer, login
+
+from icn.infrastructure.keystore import Keystore
+from icn.interfaces.cli.identity import NODE_KEY
+from tests.conftest import REPO_ROOT
+
+from .conftest import PASSPHRASE, run_icn
+
+COOP = "compute-coop"
+V1 = f"/v1/coops/{COOP}"
+WAT = REPO_ROOT / "examples" / "compute" / "swapcase.wat"
+INPUT = b"Hello, Cooperative World"
+SWAPPED = bytes(b ^ 32 for b in INPUT)
+
+
+def test_upload_submit_two_executors_settle(
+    tmp_path: Path, icn_path_module: str, icn_env_module: dict[str, str]
+) -> None:
+    env = dict(icn_env_module, ICN_DUTIES_INTERVAL_S="0.3", ICN_CHECKPOINT_SECONDS="86400")
+    data = tmp_path / "node"
+
+    def icn(*args: str, check: int | None = 0, home: Path = data) -> Any:
+        return run_icn(*args, "--data-dir", str(home), env=env, check=check)
+
+    def doc(*args: str, home: Path = data) -> Any:
+        return json.loads(icn(*args, "--json", home=home).stdout)
+
+    icn("node", "init")
+    for name in ("alice", "bob"):
+        icn("id", "init", name)
+    home = tmp_path / "ex1"
+    icn("id", "init", "exec", home=home)
+    execs = [Keystore(data / "keys").info(NODE_KEY).did, Keystore(home / "keys").info("exec").did]
+    icn("coop", "found", "--coop", COOP, "--name", "Compute", "--currency", "hours:hour:2",
+        "--member", "alice:admin", "--member", "bob", *[a for d in execs for a in ("--member", d)],
+        "--baseline", "100")  # fmt: skip
+    with_executor = tmp_path / "icn-executor"  # `icn node run … --executor`
+    with_executor.write_text(f'#!/bin/sh\nexec {icn_path_module} "$@" --executor\n')
+    with_executor.chmod(0o755)
+    node = RunningNode(str(with_executor), env, data).start(timeout=90)  # slow when busy
+    runners: list[subprocess.Popen[bytes]] = []
+    try:
+        c = ["--coop", COOP, "--url", node.base]
+        for d in execs:
+            icn("compute", "executor", "add", d, "--cpu-millis", "1000", "--memory-mib", "64",
+                "--region", "eu-1", *c, "--key", "alice")  # fmt: skip
+        module = doc("compute", "upload", str(WAT), *c, "--key", "bob")["module"]
+        again = doc("compute", "upload", str(WAT), *c, "--key", "bob")
+        assert (again["module"], again["new"]) == (module, False)
+        (tmp_path / "input").write_bytes(INPUT)
+        task = doc("compute", "submit", module, "--input-file", str(tmp_path / "input"),
+                   "--fuel", "200000", "--max-fee", "0.50", "--currency", "hours",
+                   *c, "--key", "bob")["task"]  # fmt: skip
+
+        token = login(node.base, Keystore(data / "keys").unlock("bob", PASSPHRASE), COOP)
+        http = httpx.Client(base_url=node.base, headers=bearer(token), timeout=30)
+        placed = http.get(f"{V1}/tasks/{task}").json()
+        assert sorted(placed["executors"]) == sorted(execs) and placed["held"] == 50
+        full_env = {**os.environ, **env, "ICN_PASSPHRASE": PASSPHRASE}
+        cmd = [icn_path_module, "compute", "executor", "run", *c, "--key", "exec",
+               "--interval", "0.2", "--data-dir", str(home)]  # fmt: skip
+        log = (tmp_path / "ex1.log").open("wb")
+        runners.append(subprocess.Popen(cmd, env=full_env, stdout=log, stderr=log))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if http.get(f"{V1}/tasks/{task}").json()["state"] == "settled":
+                break
+            time.sleep(0.2)
+        status = doc("compute", "status", task, *c, "--key", "bob")
+        logs = (tmp_path / "ex1.log").read_text() + node.log.read_text()[-3000:]
+        assert status["state"] == "settled", (status, logs)
+        assert status["outcome"] == "ok"
+        assert base64.b64decode(status["output"]) == SWAPPED
+        assert status["dissenting"] == [] and status["held"] == 0
+        fee = status["fee"]
+        assert 0 < fee <= 25  # ⌈fuel / 10,000⌉ each, at most half the 50 held
+        out = tmp_path / "out"
+        icn("compute", "result", task, *c, "--key", "bob", "--out", str(out))
+        assert out.read_bytes() == SWAPPED
+
+        served = http.get(f"{V1}/modules/{module}")
+        assert served.status_code == 200 and served.headers["content-type"] == "application/wasm"
+        assert served.content[:4] == b"\x00asm"
+        balances = {}
+        members = [Keystore(data / "keys").info(n).did for n in ("alice", "bob")]
+        for did in (*members, *execs):
+            r = http.get(f"{V1}/accounts/{did}/balances")
+            assert r.status_code == 200, r.text
+            balances[did] = r.json()["balances"]["hours"]
+        assert balances[members[1]] == -2 * fee
+        assert [balances[d] for d in execs] == [fee, fee]
+        assert sum(balances.values()) == 0
+
+        for path, code, status_code in (
+            (f"{V1}/modules/{'0' * 64}", "unknown-module", 404),
+            (f"{V1}/modules/nothex", "invalid-request", 400),
+            (f"{V1}/tasks/{'0' * 64}", "unknown-task", 404),
+            (f"{V1}/tasks?state=lost", "invalid-request", 400),
+        ):
+            r = http.get(path)
+            assert (r.status_code, r.json()["code"]) == (status_code, code), r.text
+        r = http.put(f"{V1}/modules/{module}", content=b"\x00asm\x01\x00\x00\x00")
+        assert (r.status_code, r.json()["code"]) == (422, "module-hash-mismatch"), r.text
+        listed = http.get(f"{V1}/tasks", params={"state": "settled", "executor": execs[0]})
+        assert [t["id"] for t in listed.json()["tasks"]] == [task]
+        over = icn("compute", "submit", module, "--fuel", "1000", "--max-fee", "500",
+                   "--currency", "hours", *c, "--key", "bob", check=1)  # fmt: skip
+        assert "credit-limit-exceeded" in over.stderr.decode()
+    finally:
+        for p in runners:
+            p.send_signal(signal.SIGTERM)
+        for p in runners:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        node.stop()
