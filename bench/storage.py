@@ -4,13 +4,17 @@
 this builds one store of ``--events`` (default 50,000) events of the same mix (200
 members, one transaction per event, the treasurer party to a tenth of them) through the
 write path, catches the read models up, and prints bytes per event by table (indexes
-with their table) and against the mean wire size. ``--no-docs``: leave docs/ alone.
+with their table) and against the mean wire size. It also times what PostgreSQL's
+packed wires cost (``wire_packing``: pack on write, unpack on read) per event, against
+the stateless checks every incoming event gets (decode, id, signature) as the baseline.
+``--no-docs``: leave docs/ alone.
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import statistics
 import sys
 import time
@@ -40,7 +44,40 @@ from growth import (
 )
 from sqlalchemy import text
 
+from icn.domain.events.envelope import inspect
+from icn.infrastructure.store.wire_packing import pack, unpack
+
 PARTS_HEAD = ["table", "part", "bytes/event"]
+CODEC_HEAD = ["per event", "median µs", "range µs", "× checks"]
+CODEC_SAMPLE, CODEC_ROUNDS = 2000, 7
+
+
+def codec(lines: list[bytes]) -> list[list[str]]:
+    """Median µs per event of packing and unpacking ``CODEC_SAMPLE`` of the wires, and of
+    the stateless checks (the baseline), in ``CODEC_ROUNDS`` interleaved rounds; and the
+    mean packed size."""
+    sample = lines[:: max(1, len(lines) // CODEC_SAMPLE)][:CODEC_SAMPLE]
+    packed = [pack(w) for w in sample]
+    jobs = {
+        "stateless checks (baseline)": lambda: [inspect(w) for w in sample],
+        "pack (write)": lambda: [pack(w) for w in sample],
+        "unpack (read)": lambda: [unpack(p) for p in packed],
+    }
+    times: dict[str, list[float]] = {name: [] for name in jobs}
+    for _ in range(CODEC_ROUNDS):
+        for name, job in jobs.items():
+            start = time.perf_counter()
+            job()
+            times[name].append((time.perf_counter() - start) / len(sample) * 1e6)
+    base = statistics.median(times["stateless checks (baseline)"])
+    rows = [
+        [name, f"{statistics.median(t):.1f}", f"{min(t):.1f}–{max(t):.1f}",
+         f"{statistics.median(t) / base:.3f}"]
+        for name, t in times.items()
+    ]  # fmt: skip
+    size = statistics.mean(map(len, packed)) / statistics.mean(map(len, sample))
+    rows.append(["packed size ÷ wire size", f"{size:.3f}", "", ""])
+    return rows
 
 
 def parts(node: Node, events: int) -> list[list[str]]:
@@ -98,6 +135,16 @@ def main(argv: list[str]) -> None:
     wire = statistics.mean(len(x) for x in lines[:: max(1, len(lines) // 5000)])
     names = list(BACKENDS) if args.backend == "both" else [args.backend]
     text_out = ""
+    if "PostgreSQL" in names:
+        load = os.getloadavg()[0]
+        rows = codec(lines)
+        load = max(load, os.getloadavg()[0])
+        print_table(f"PostgreSQL's packed wires (load average {load:.1f})", CODEC_HEAD, rows)
+        text_out += (
+            f"\n### PostgreSQL's packed wires (1-minute load average up to {load:.1f})\n\n"
+            + markdown_table(CODEC_HEAD, rows)
+            + "\n"
+        )
     for name in names:
         rows, by_part = measure(name, lines, wire)
         print_table(f"{name}: bytes on disk per event ({n:,} events)", STORAGE_HEAD, rows)
