@@ -117,6 +117,8 @@ def task_submitted(
         )
     member = view.member(coop.coop, event.author)
     assert member is not None
+    if member.is_frozen_at(now):
+        return Refusal(Code.ACCOUNT_FROZEN, f"{event.author}'s account is frozen: it cannot pay")
     limit = limit_for(view, coop, member, body.currency, now)
     hold = holds.place(view, coop, member, body.currency, body.max_fee, limit)
     if isinstance(hold, Refusal):

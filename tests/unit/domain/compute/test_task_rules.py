@@ -207,3 +207,10 @@ def test_only_the_coop_settles_and_only_with_the_right_payment(coop: Coop) -> No
     body = {"task": event.id, "effects": [entry.id]}
     bad = coop.s.event("coop", "compute.TaskSettled", body, advance=False)
     assert coop.refused(bad) == "task-payment-mismatch"
+
+
+def test_a_frozen_member_cannot_submit_a_task(coop: Coop) -> None:
+    freeze = {"member": coop.s.did("bob"), "reason": "audit"}
+    coop.ok(coop.s.event("alice", "ledger.AccountFrozen", freeze))
+    assert coop.refused(submit(coop, advance=False)) == "account-frozen"
+    assert held(coop, "bob") == 0
