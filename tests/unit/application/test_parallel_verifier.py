@@ -72,6 +72,18 @@ def test_a_stream_yields_chunks_in_order(verifier: Verifier) -> None:
     assert _seen([i for _, part in got for i in part]) == expected
 
 
+def _lengths(lines: list[bytes]) -> list[int]:
+    return [len(x) for x in lines]
+
+
+def test_map_gives_each_chunk_its_function_in_order(verifier: Verifier) -> None:
+    """What a caller gets that wants less than an inspection per line (the audit's facts)."""
+    lines = _lines(23)
+    got = list(verifier.map(_lengths, iter(lines), chunk=4))
+    assert [c for c, _ in got] == [lines[i : i + 4] for i in range(0, 23, 4)]
+    assert [n for _, part in got for n in part] == [len(x) for x in lines]
+
+
 def test_split_covers_every_line_once() -> None:
     items = list(range(10))
     assert [list(p) for p in split(items, 3)] == [[0, 1, 2], [3, 4, 5], [6, 7, 8, 9]]
