@@ -47,6 +47,7 @@ from .test_dashboard import (
     WAIT_MS,
     _axe,
     _errors,
+    _keyboard_reaches_every_control,
 )
 
 COOP = "dash-gov"
@@ -344,6 +345,10 @@ def test_no_serious_accessibility_violation_on_proposals_and_trust(alice: Browsi
         for viewport in (PHONE_SIZE, DESKTOP):
             page.set_viewport_size(viewport)
             assert _axe(page, axe) == [], (name, viewport)
+        # At 390 px: nothing wider than the phone, and every control reachable by Tab.
+        page.set_viewport_size(PHONE_SIZE)
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], name
+        assert _keyboard_reaches_every_control(page) > 5, name
     page.set_viewport_size(PHONE_SIZE)
 
 
