@@ -3,24 +3,25 @@
 Each pass asks the coop's node for the running tasks placed on this node's DID.
 A task it has not committed to yet is run here (module bytes fetched by hash
 and checked, compiled through the MAC-checked cache, metered by fuel) and its
-answer sealed; the commitment is posted at once, the answer and salt kept in
-memory. A task every placed executor has committed to gets this node's reveal.
+answer sealed; the reveal (answer and salt) is written to a private file
+first, then the commitment is posted. A task every placed executor has
+committed to gets this node's reveal, so a restart in between loses nothing.
 A local failure (the wall clock, the module's bytes not reachable) posts
-nothing: this node's trouble is never the task's verdict. An answer kept only
-in memory is lost with the process; the task then waits for this executor,
-which is why the loop keeps running.
+nothing: this node's trouble is never the task's verdict.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
+import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from nacl.signing import SigningKey
 
 from icn.application.errors import ApplicationError
@@ -30,7 +31,7 @@ from icn.domain.compute import task_bodies as tb
 from icn.domain.compute.state import executor
 from icn.domain.identity.did import did_from_public_key
 from icn.infrastructure.compute.cache import CompiledModuleCache
-from icn.infrastructure.compute.executor import Sealed, execute
+from icn.infrastructure.compute.executor import execute
 from icn.infrastructure.compute.sandbox import LocalFailure, Sandbox
 from icn.infrastructure.compute.store import ModuleStore
 from icn.interfaces.cli.writes import Refused, RemoteWriter
@@ -41,6 +42,38 @@ from icn.interfaces.client.errors import ApiError
 log = logging.getLogger("icn.compute.executor")
 
 
+class RevealBook:
+    """Reveals waiting for their turn, one file per task (0600 in a 0700 folder), written
+    before the commitment is posted: an executor restarted between commit and reveal still
+    reveals. The salt is secret only until the reveal, and never leaves this machine before."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, task: str) -> Path:
+        return self.root / f"{task}.json"
+
+    def keep(self, task: str, body: dict[str, Any]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = self.root / f".{task}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(msgspec.json.encode(body))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self._path(task))
+
+    def get(self, task: str) -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = msgspec.json.decode(self._path(task).read_bytes())
+        except (FileNotFoundError, msgspec.DecodeError):
+            return None
+        return found
+
+    def drop(self, task: str) -> None:
+        self._path(task).unlink(missing_ok=True)
+
+
 @dataclass
 class Executor:
     """One node's executor for one coop, posting through ``writer`` (logged in as the node)."""
@@ -48,7 +81,7 @@ class Executor:
     writer: RemoteWriter
     modules: ModuleStore
     cache: CompiledModuleCache
-    sealed: dict[str, Sealed] = field(default_factory=dict)
+    reveals: RevealBook
     """Answers committed to and not revealed yet, by task."""
 
     def _bytes(self, module: str) -> bytes | None:
@@ -83,25 +116,30 @@ class Executor:
                 except LocalFailure as exc:
                     log.warning("task %s not run here: %s", t.id, exc)
                     continue
+                a = sealed
+                self.reveals.keep(
+                    t.id,
+                    {
+                        "task": t.id,
+                        "outcome": str(a.answer.outcome),
+                        "output": base64.b64encode(a.result.output).decode(),
+                        "output_hash": a.answer.output_hash,
+                        "fuel": a.answer.fuel,
+                        "salt": a.salt,
+                    },
+                )
                 committed: dict[str, Any] = {"task": t.id, "commitment": sealed.commitment}
                 if self._post(tb.RESULT_COMMITTED, committed):
-                    self.sealed[t.id] = sealed
                     done.append(f"commit {t.id}")
+                else:
+                    self.reveals.drop(t.id)
             elif me not in t.revealed and set(t.committed) == set(t.executors):
-                sealed_answer = self.sealed.get(t.id)
-                if sealed_answer is None:
-                    continue  # committed by an earlier process: its answer is gone
-                a = sealed_answer
-                body: dict[str, Any] = {
-                    "task": t.id,
-                    "outcome": str(a.answer.outcome),
-                    "output": base64.b64encode(a.result.output).decode(),
-                    "output_hash": a.answer.output_hash,
-                    "fuel": a.answer.fuel,
-                    "salt": a.salt,
-                }
+                body = self.reveals.get(t.id)
+                if body is None:
+                    log.warning("task %s: committed, and the answer to reveal is lost", t.id)
+                    continue
                 if self._post(tb.RESULT_REVEALED, body):
-                    del self.sealed[t.id]
+                    self.reveals.drop(t.id)
                     done.append(f"reveal {t.id}")
         return done
 
@@ -121,6 +159,7 @@ def executor_for(writer: RemoteWriter, data_dir: Path) -> Executor:
         writer=writer,
         modules=ModuleStore(data_dir / "modules"),
         cache=CompiledModuleCache(data_dir / "compiled", sandbox),
+        reveals=RevealBook(data_dir / "reveals" / writer.coop),
     )
 
 

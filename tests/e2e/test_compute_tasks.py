@@ -134,3 +134,5 @@ def test_upload_submit_two_executors_settle(
                 p.kill()
                 p.wait()
         node.stop()
+    # the rules' state (holds, tasks, loads) and every read model rebuild identically
+    assert doc("replay")["identical"] is True
