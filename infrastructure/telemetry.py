@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
+from random import getrandbits, random
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -41,10 +42,11 @@ from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.sdk.trace.sampling import ParentBased, Sampler, TraceIdRatioBased
-from opentelemetry.trace import Link
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, Status, StatusCode
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -59,10 +61,10 @@ ENV_LOG_FORMAT = "ICN_LOG_FORMAT"
 ENV_TRACE_SAMPLE = "ICN_TRACE_SAMPLE"
 DEFAULT_TRACE_SAMPLE = 0.05
 """Traced writes when ``ICN_TRACE_SAMPLE`` is not set. A recorded write's eight spans cost
-0.5-0.6 ms of CPU (SDK spans, the batch processor, the OTLP encoding; bench/telemetry_calls.py),
-about half a single post's 1.2 ms, and a write left out ~14 µs: one write in twenty comes to
-~3.7 % of a post by the calls alone, one in ten ~6 % (issue 16's budget: 5 %); a
-whole-node run measured more (docs/operations.md, Cost)."""
+~0.3 ms of CPU (the server span, seven spans made by :class:`_Recorded`, the batch
+processor and the OTLP encoding; bench/telemetry_calls.py, 2026-12-03: was 0.6 ms with SDK
+spans throughout), a write left out ~6 µs (was ~15): one write in twenty comes to ~1.7 %
+of a single post by the calls alone (issue 16's budget: 5 %; docs/operations.md, Cost)."""
 TRACER_NAME = "icn"
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -119,6 +121,19 @@ class Untraced:
             _untraced.reset(self._token)
 
 
+_root_share = 1.0
+"""The share of roots :func:`root_sampled` lets through to the tracer: the ratio of
+``ICN_TRACE_SAMPLE`` once :func:`setup_tracing` installed its sampler (which then records
+every root it is asked about), else 1 (another sampler, a test's provider: it decides)."""
+
+
+def root_sampled() -> bool:
+    """Whether a new trace (a request, a replicated batch, a local write) is recorded:
+    decided here, before any span is made, so a root left out costs a random number rather
+    than the SDK's span start, sampler and non-recording span (~5 µs of a single post)."""
+    return _root_share >= 1.0 or random() < _root_share
+
+
 def tracing() -> bool:
     """True when a real tracer provider is installed (:func:`setup_tracing`, or a test's)."""
     return isinstance(trace.get_tracer_provider(), TracerProvider)
@@ -162,11 +177,16 @@ class OtelTelemetry(Measures):
     tracer provider (:func:`setup_tracing`, or a test's).
 
     The sampler decides once per trace, at its root; a trace it leaves out costs its root's
-    non-recording span and nothing below it."""
+    non-recording span and nothing below it. Below a recorded root every span is recorded
+    too (the parent-based sampling the provider does anyway), so those spans skip the SDK's
+    span machinery (the sampler, locks, attribute cleaning, per-span bookkeeping): each is a
+    :class:`_Recorded` block that hands one finished ``ReadableSpan`` to the provider's span
+    processors, for about a quarter of an SDK span's CPU (bench/telemetry_calls.py)."""
 
     def __init__(self, metrics: NodeMetrics | None = None) -> None:
         super().__init__(metrics)
         self._tracer = trace.get_tracer(TRACER_NAME)
+        self._sink = _SpanSink.of(self._tracer)
 
     def span(
         self,
@@ -177,18 +197,32 @@ class OtelTelemetry(Measures):
         links: Sequence[object] = (),
     ) -> AbstractContextManager[object]:
         if parent is None and not links:
-            return _NO_SPAN if _untraced.get() else self._start(name, attributes, None, ())
+            if _untraced.get():
+                return _NO_SPAN
+            above = trace.get_current_span().get_span_context()
+            if above.is_valid and above.trace_flags.sampled and self._sink is not None:
+                return _Recorded(self._sink, name, attributes, above, ())
+            return self._start(name, attributes, None, ())
+        if parent is UNSAMPLED and all(t is UNSAMPLED for t in links):
+            return Untraced()  # the usual write, and a group of them, the sampler left out
         traces = [t for t in (parent, *links) if t is not None]
         contexts = [t for t in traces if isinstance(t, Context)]
-        live = [c for c in contexts if trace.get_current_span(c).get_span_context().is_valid]
+        live = [
+            s
+            for s in (trace.get_current_span(c).get_span_context() for c in contexts)
+            if s.is_valid
+        ]
         if not live:
             if UNSAMPLED in traces:
                 return Untraced()
             return self._start(name, attributes, contexts[0] if contexts else None, ())
         # Several writes in one group commit: the first traced one's trace holds the span,
         # and the span links to the others' (each of their traces shows where it was written).
-        linked = [Link(trace.get_current_span(c).get_span_context()) for c in live[1:]]
-        return self._start(name, attributes, live[0], linked)
+        linked = [Link(s) for s in live[1:]]
+        if live[0].trace_flags.sampled and self._sink is not None:
+            return _Recorded(self._sink, name, attributes, live[0], linked)
+        return self._start(name, attributes, trace.set_span_in_context(NonRecordingSpan(live[0])),
+                           linked)  # fmt: skip
 
     def _start(
         self,
@@ -197,6 +231,8 @@ class OtelTelemetry(Measures):
         context: Context | None,
         links: Sequence[Link],
     ) -> AbstractContextManager[object]:
+        if context is None and not links and not root_sampled():
+            return Untraced()
         span = self._tracer.start_span(name, context=context, attributes=attributes, links=links)
         if not span.is_recording():  # left out by the sampler: so is everything below
             return Untraced()
@@ -204,6 +240,93 @@ class OtelTelemetry(Measures):
 
     def current(self) -> object:
         return UNSAMPLED if _untraced.get() else otel_context.get_current()
+
+
+@dataclass(frozen=True)
+class _SpanSink:
+    """Where a recorded span goes: the SDK tracer's span processors, with its resource and
+    instrumentation scope (what its own spans carry)."""
+
+    processor: SpanProcessor
+    resource: Resource
+    scope: InstrumentationScope | None
+
+    @classmethod
+    def of(cls, tracer: object) -> _SpanSink | None:
+        """The sink of an SDK tracer; None for any other (its spans are made by it)."""
+        processor = getattr(tracer, "span_processor", None)
+        resource = getattr(tracer, "resource", None)
+        if not isinstance(processor, SpanProcessor) or not isinstance(resource, Resource):
+            return None
+        scope = getattr(tracer, "_instrumentation_scope", None)
+        return cls(processor, resource, scope if isinstance(scope, InstrumentationScope) else None)
+
+
+class _Recorded:
+    """A span under a recorded parent: while open, the current span of its thread (a
+    non-recording handle, so that log lines and the spans below name it); when closed, one
+    ``ReadableSpan`` for the span processors. An exception that leaves it is recorded as
+    the SDK records it (an ``exception`` event, status ERROR)."""
+
+    __slots__ = (
+        "_attributes",
+        "_context",
+        "_links",
+        "_name",
+        "_parent",
+        "_sink",
+        "_start",
+        "_token",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        sink: _SpanSink,
+        name: str,
+        attributes: SpanAttributes | None,
+        parent: SpanContext,
+        links: Sequence[Link],
+    ) -> None:
+        self._sink, self._name, self._parent, self._links = sink, name, parent, links
+        self._attributes = attributes
+        self._context = SpanContext(
+            parent.trace_id, getrandbits(64) or 1, False, parent.trace_flags, parent.trace_state
+        )
+        self._start = 0
+        self._token: Token[Context] | None = None
+
+    def __enter__(self) -> object:
+        self._start = time.time_ns()
+        span = NonRecordingSpan(self._context)
+        self._token = otel_context.attach(trace.set_span_in_context(span))
+        return span
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, _: object
+    ) -> None:
+        end = time.time_ns()
+        if self._token is not None:
+            otel_context.detach(self._token)
+        status: Status = _OK
+        events: tuple[Event, ...] = ()
+        if exc is not None and kind is not None:
+            status = Status(StatusCode.ERROR, f"{kind.__name__}: {exc}")
+            events = (
+                Event("exception", {"exception.type": kind.__qualname__,
+                                    "exception.message": str(exc)}, end),
+            )  # fmt: skip
+        sink = self._sink
+        sink.processor.on_end(
+            ReadableSpan(
+                self._name, self._context, self._parent, sink.resource,
+                dict(self._attributes) if self._attributes else None, events, self._links,
+                status=status, start_time=self._start, end_time=end,
+                instrumentation_scope=sink.scope,
+            )
+        )  # fmt: skip
+
+
+_OK = Status(StatusCode.UNSET)
 
 
 def node_telemetry(metrics: NodeMetrics | None) -> Measures:
@@ -235,26 +358,31 @@ def setup_tracing(
 
             url = endpoint if endpoint and endpoint.endswith("/v1/traces") else None
             exporter = OTLPSpanExporter(endpoint=url or f"{str(endpoint).rstrip('/')}/v1/traces")
+        global _root_share
+        ratio = _sample_ratio()
+        # Roots are chosen by root_sampled() at that ratio before the tracer is asked; what
+        # it is asked about it records, and below a root its decision holds (ParentBased).
+        sampler = None if ratio is None else ParentBased(ALWAYS_ON)
         provider = TracerProvider(
-            resource=Resource.create({"service.name": service}), sampler=_sampler()
+            resource=Resource.create({"service.name": service}), sampler=sampler
         )
         provider.add_span_processor(BatchSpanProcessor(exporter))
         trace.set_tracer_provider(provider)
+        _root_share = 1.0 if ratio is None else ratio
         _tracing_set = True
         return True
 
 
-def _sampler() -> Sampler | None:
-    """Which writes are traced: ``ICN_TRACE_SAMPLE`` (a ratio, 1: every one), unless the
-    standard ``OTEL_TRACES_SAMPLER`` names a sampler (None: the SDK reads it)."""
+def _sample_ratio() -> float | None:
+    """The share of writes traced: ``ICN_TRACE_SAMPLE`` (a ratio, 1: every one), unless the
+    standard ``OTEL_TRACES_SAMPLER`` names a sampler (None: the SDK reads it, and decides)."""
     if os.environ.get("OTEL_TRACES_SAMPLER"):
         return None
     raw = os.environ.get(ENV_TRACE_SAMPLE, "").strip()
     try:
-        ratio = min(1.0, max(0.0, float(raw))) if raw else DEFAULT_TRACE_SAMPLE
+        return min(1.0, max(0.0, float(raw))) if raw else DEFAULT_TRACE_SAMPLE
     except ValueError:
         raise ValueError(f"{ENV_TRACE_SAMPLE} must be a ratio from 0 to 1, not {raw!r}") from None
-    return ParentBased(TraceIdRatioBased(ratio))
 
 
 # -- metrics -----------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from icn.infrastructure.telemetry import (
     NodeMetrics,
     Untraced,
     log_format,
+    root_sampled,
     serve_metrics,
     tracing,
     uvicorn_log_config,
@@ -80,6 +81,13 @@ class TelemetryMiddleware:
             return
         route = str(scope.get("path_template") or UNMATCHED)
         method = str(scope.get("method", "GET"))
+        if not root_sampled():  # left out: no span here, and none below (Untraced)
+            try:
+                with Untraced():
+                    await self.app(scope, receive, watched)
+            finally:
+                self.record(perf_counter() - started, (route, method, str(status)))
+            return
         span = self.tracer.start_span(
             f"{method} {route}",
             kind=SpanKind.SERVER,

@@ -286,3 +286,39 @@ def test_a_json_log_line_carries_the_trace_it_was_written_in(
     assert line["ts"].endswith("Z")
     outside = json.loads(JsonLogFormatter().format(record))
     assert "trace_id" not in outside and "span_id" not in outside
+
+
+def test_spans_below_a_recorded_root_are_whole_spans(
+    spans: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Below a recorded root the spans skip the SDK's span machinery: each still reaches
+    the exporter with its parent, attributes, times, resource and scope, names itself in
+    log lines, and records an exception that leaves it as the SDK would. A root that
+    root_sampled() leaves out makes nothing at all."""
+    telemetry = OtelTelemetry()
+    record = logging.LogRecord("icn.node", logging.INFO, __file__, 1, "judged", (), None)
+    with telemetry.span("write"):
+        with telemetry.span("icn.commit", {"icn.attempt": 2}):
+            line = json.loads(JsonLogFormatter().format(record))
+        with pytest.raises(ValueError, match="no such coop"), telemetry.span("icn.judge"):
+            raise ValueError("no such coop")
+    found = {x.name: x for x in spans.get_finished_spans()}
+    assert set(found) == {"write", "icn.commit", "icn.judge"}
+    write, commit, judge = found["write"], found["icn.commit"], found["icn.judge"]
+    assert write.context is not None and commit.context is not None
+    assert tree(list(found.values()), write) == {"icn.commit": {}, "icn.judge": {}}
+    assert dict(commit.attributes or {}) == {"icn.attempt": 2}
+    assert commit.resource == write.resource and commit.instrumentation_scope is not None
+    assert (commit.start_time or 0) <= (commit.end_time or 0) <= (write.end_time or 0)
+    assert line["span_id"] == format(commit.context.span_id, "016x")
+    assert line["trace_id"] == format(write.context.trace_id, "032x")
+    assert commit.status.is_ok and not judge.status.is_ok
+    assert [e.name for e in judge.events] == ["exception"]
+    assert (judge.events[0].attributes or {})["exception.message"] == "no such coop"
+    spans.clear()
+    monkeypatch.setattr("icn.infrastructure.telemetry._root_share", 0.0)
+    with telemetry.span("write"):
+        assert telemetry.current() is UNSAMPLED
+        with telemetry.span("icn.commit"):
+            pass
+    assert spans.get_finished_spans() == ()
