@@ -32,7 +32,7 @@ from icn.domain.events.envelope import decode_stored
 from icn.domain.log import merkle
 from icn.infrastructure.store import read_schema as _read_schema
 from icn.infrastructure.store import replication_schema as _replication_schema  # noqa: F401
-from icn.infrastructure.store import schema
+from icn.infrastructure.store import schema, standing_history
 from icn.infrastructure.store.database import SQLITE_LOCK_TIMEOUT_S, Database
 from icn.infrastructure.store.log_rows import LogUnit, head_of, id_of
 from icn.infrastructure.store.reads import stored_events
@@ -499,7 +499,8 @@ class SqlEventStore:
         anew (:func:`~icn.infrastructure.store.read_schema.upgrade_layouts`); returns
         the projections whose read models the next catch-up rebuilds from the log. A
         log with hex-text event ids is rewritten first (:func:`migrate_log`, shown
-        by ``progress``).
+        by ``progress``), and a store made before the history of standings gets the rows of
+        the epochs it published (:func:`~icn.infrastructure.store.standing_history.backfill`).
         """
         self._recorder.create_table()
         if self.database.is_sqlite:
@@ -508,10 +509,14 @@ class SqlEventStore:
 
             writer = create_engine(f"sqlite+pysqlite:///{self.database.sqlite_path}")
             try:
-                return _create(writer, progress)
+                rebuild = _create(writer, progress)
+                standing_history.backfill(self, writer, progress)
+                return rebuild
             finally:
                 writer.dispose()
-        return _create(self.engine, progress)
+        rebuild = _create(self.engine, progress)
+        standing_history.backfill(self, self.engine, progress)
+        return rebuild
 
     def close(self) -> None:
         """Release connections."""
