@@ -110,12 +110,9 @@ def opened_for(
             Code.NOT_A_PROPOSER,
             "the coop's DID opens a proposal only for a contract invocation, naming it",
         )
-    found = view.record(coop.coop, InvocationRecord.kind, body.invocation)
-    if not isinstance(found, InvocationRecord):
-        return Refusal(Code.UNKNOWN_INVOCATION, f"no invocation {body.invocation}")
-    inv = found
-    if inv.state != InvocationState.JUDGED:
-        return Refusal(Code.ALREADY_EXECUTED, f"invocation {inv.id} is {inv.state}")
+    inv = waiting(view, coop.coop, body.invocation)
+    if isinstance(inv, Refusal):
+        return inv
     if len(inv.opened) >= len(inv.proposals):
         return Refusal(Code.EXECUTION_MISMATCH, f"invocation {inv.id} opened its proposals")
     effect = inv.proposals[len(inv.opened)]
@@ -127,6 +124,16 @@ def opened_for(
     if body.closes_at <= now:
         return Refusal(Code.INVALID_VOTING_PERIOD, "the contract's vote would be closed already")
     return domain, msgspec.structs.replace(inv, opened=(*inv.opened, proposal_id))
+
+
+def waiting(view: CoopView, coop: str, invocation: str) -> InvocationRecord | Refusal:
+    """The invocation, judged and waiting for its effects, or why it cannot take one."""
+    found = view.record(coop, InvocationRecord.kind, invocation)
+    if not isinstance(found, InvocationRecord):
+        return Refusal(Code.UNKNOWN_INVOCATION, f"no invocation {invocation}")
+    if found.state != InvocationState.JUDGED:
+        return Refusal(Code.ALREADY_EXECUTED, f"invocation {found.id} is {found.state}")
+    return found
 
 
 def _is(body: ProposalSubmitted, inv: InvocationRecord, effect: ProposeEffect) -> bool:

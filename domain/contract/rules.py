@@ -27,7 +27,7 @@ from icn.domain.contract import bodies as b
 from icn.domain.contract.compile import Program, compile_code, decode, execute
 from icn.domain.contract.deploy import contract, deploy_problem
 from icn.domain.contract.host import ViewHost
-from icn.domain.contract.proposing import check_proposals, proposals_problem
+from icn.domain.contract.proposing import check_proposals, proposals_problem, waiting
 from icn.domain.contract.records import (
     ContractRecord,
     InvocationRecord,
@@ -294,12 +294,9 @@ def executed(body: b.Executed, event: Event, view: CoopView, now: int) -> Refusa
     coop = founded_coop(view, event)
     if event.author != coop.did:
         return Refusal(Code.NOT_AUTHORIZED, "only the coop's DID executes an invocation")
-    found = view.record(coop.coop, InvocationRecord.kind, body.invocation)
-    if not isinstance(found, InvocationRecord):
-        return Refusal(Code.UNKNOWN_INVOCATION, f"no invocation {body.invocation}")
-    inv = found
-    if inv.state != InvocationState.JUDGED:
-        return Refusal(Code.ALREADY_EXECUTED, f"invocation {inv.id} is {inv.state}")
+    inv = waiting(view, coop.coop, body.invocation)
+    if isinstance(inv, Refusal):
+        return inv
     if body.fuel != inv.fuel:
         return Refusal(Code.EXECUTION_MISMATCH, f"the invocation burnt {inv.fuel} fuel")
     if body.failed is not None:
