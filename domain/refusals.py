@@ -95,6 +95,12 @@ class Code(StrEnum):
     ALREADY_SUSPENDED = "already-suspended", _C, True, "the member is suspended already"
     NOT_SUSPENDED = "not-suspended", _I, True, "a reinstatement of a member not suspended"
     BALANCE_NOT_SETTLED = "balance-not-settled", _C, True, "leaving with a balance other than 0"
+    INVALID_NAME = (
+        "invalid-name",
+        _I,
+        False,
+        "a display name too long, not NFC, or hiding characters",
+    )
 
     # -- money ------------------------------------------------------------------
     UNKNOWN_CURRENCY = "unknown-currency", _I, True, "the coop has no such currency (yet)"

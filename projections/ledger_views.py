@@ -245,6 +245,10 @@ class MemberView(msgspec.Struct):
     frozen: bool
     """A freeze is in force right now (a freeze past its ``frozen_until`` has ended)."""
     frozen_until: int | None
+    name: str | None = None
+    """The name the member gave themselves (``coop.ProfileUpdated``), null if none: not
+    unique and proves nothing, so show it beside the DID, never instead of it
+    (:mod:`icn.projections.member_names`)."""
 
 
 class MemberPage(msgspec.Struct):

@@ -28,6 +28,7 @@ MEMBER_SUSPENDED = "coop.MemberSuspended"
 MEMBER_REINSTATED = "coop.MemberReinstated"
 MEMBER_EXITED = "coop.MemberExited"
 POLICY_CHANGED = "coop.PolicyChanged"
+PROFILE_UPDATED = "coop.ProfileUpdated"
 
 
 class FoundingMember(Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -107,6 +108,18 @@ class PolicyChanged(Strict, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     new pre-trusted set); ``None`` otherwise."""
 
 
+class ProfileUpdated(Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``coop.ProfileUpdated``: signed by the member it is about, and only by them (the body
+    names nobody, so no one can label another member). The last one wins.
+
+    ``display_name``: 1 to 64 characters (256 bytes of UTF-8), NFC, nothing invisible or
+    reordering (:func:`icn.domain.coop.names.name_problem`); shown beside the DID, never
+    instead of it.
+    """
+
+    display_name: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
 BODIES: dict[str, type[Strict]] = {
     FOUNDED: Founded,
     MEMBER_APPLIED: MemberApplied,
@@ -116,6 +129,7 @@ BODIES: dict[str, type[Strict]] = {
     MEMBER_REINSTATED: MemberReinstated,
     MEMBER_EXITED: MemberExited,
     POLICY_CHANGED: PolicyChanged,
+    PROFILE_UPDATED: ProfileUpdated,
 }
 
 __all__ = ["BODIES", "MAX_SAFE_INT", "Currency"]

@@ -14,6 +14,7 @@ import msgspec
 
 from icn.domain.capability import EventType
 from icn.domain.coop import bodies as b
+from icn.domain.coop.names import name_problem
 from icn.domain.coop.records import CoopRecord, CurrencySpec, MemberRecord, MemberStatus, Policy
 from icn.domain.coop.state import CoopView, Effects, founded_coop, is_authority
 from icn.domain.governance import actions as ga
@@ -241,6 +242,21 @@ def policy_changed(
     ]
 
 
+def profile_updated(
+    body: b.ProfileUpdated, event: Event, view: CoopView, now: int
+) -> Refusal | Effects:
+    """A member names themselves: the author is the member the name is about, so nobody else
+    can set it. The rules keep nothing (no decision reads a name); the names read model
+    takes the last one."""
+    member = _target(view, event, event.author)
+    if isinstance(member, Refusal):
+        return member
+    problem = name_problem(body.display_name)
+    if problem:
+        return Refusal(Code.INVALID_NAME, problem)
+    return []
+
+
 EVENT_TYPES = (
     EventType(b.FOUNDED, b.Founded, founded),
     EventType(b.MEMBER_APPLIED, b.MemberApplied, applied),
@@ -250,5 +266,6 @@ EVENT_TYPES = (
     EventType(b.MEMBER_REINSTATED, b.MemberReinstated, reinstated),
     EventType(b.MEMBER_EXITED, b.MemberExited, exited),
     EventType(b.POLICY_CHANGED, b.PolicyChanged, policy_changed),
+    EventType(b.PROFILE_UPDATED, b.ProfileUpdated, profile_updated),
 )
 """The coop's event types: founding, membership and roles, policy."""

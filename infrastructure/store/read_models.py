@@ -34,6 +34,7 @@ from icn.infrastructure.store import read_schema as rs
 from icn.infrastructure.store import schema, standing_history
 from icn.infrastructure.store.database import SQLITE_LOCK_TIMEOUT_S, Database
 from icn.infrastructure.store.event_store import SqlEventStore
+from icn.infrastructure.store.member_names import current_names
 from icn.infrastructure.store.wire_packing import unpack
 from icn.projections.catalogue import PROJECTIONS
 from icn.projections.ledger import MAX_TRANSACTIONS
@@ -375,6 +376,11 @@ class SqlReadModels:
             return [
                 TotalsRow(r[0], r[1], r[2], r[3], int(r[4]), int(r[5])) for r in conn.execute(query)
             ]
+
+    def names(self, coop: str, dids: list[str]) -> dict[str, str]:
+        """Members' current display names (:mod:`icn.projections.member_names`)."""
+        with self._reader.connect() as conn:
+            return current_names(conn, coop, dids)
 
     def record(self, coop: str, kind: str, key: str) -> bytes | None:
         t = schema.coop_state

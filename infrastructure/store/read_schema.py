@@ -31,6 +31,7 @@ from sqlalchemy import Column, Connection, Index, Integer, String, Table, Text, 
 
 from icn.infrastructure.store.contract_schema import CONTRACT_TABLES
 from icn.infrastructure.store.governance_schema import GOVERNANCE_TABLES
+from icn.infrastructure.store.member_names import NAMES_TABLES
 from icn.infrastructure.store.schema import BigInt, metadata
 
 ACCOUNT = BigInt
@@ -172,6 +173,7 @@ READ_MODEL_TABLES = (
     trust_epochs,
     *GOVERNANCE_TABLES,
     *CONTRACT_TABLES,
+    *NAMES_TABLES,
 )
 """Every table a projection writes (``projection_positions`` aside)."""
 

@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "replay": f"{_CLI}.replay:replay",
     "coop": f"{_CLI}.coop:app",
     "member": f"{_CLI}.coop:member_app",
+    "profile": f"{_CLI}.profile:app",
     "pay": f"{_CLI}.ledger:pay",
     "dispute": f"{_CLI}.ledger:dispute_app",
     "ledger": f"{_CLI}.ledger:app",

@@ -24,6 +24,7 @@ from icn.interfaces.http.coop_paths import COOP_ROUTES, CoopPath
 from icn.interfaces.http.gate import needs
 from icn.interfaces.http.problems import ApiProblem, problem_responses
 from icn.projections import ledger_views as views
+from icn.projections.member_names import named_member, named_page
 
 Currency = Annotated[str | None, Parameter(pattern="^[a-z0-9_-]{1,16}$", max_length=16)]
 DidParam = Annotated[str | None, Parameter(min_length=1, max_length=128)]
@@ -65,15 +66,19 @@ class LedgerController(Controller):
     def list_members(
         self, reads: ReadSide, coop: CoopPath, after: DidParam = None, limit: Limit = 100
     ) -> views.MemberPage:
-        """Members in DID order; pass ``next`` as ``after`` for the following page."""
+        """Members in DID order; pass ``next`` as ``after`` for the following page. ``name``
+        is what each member calls themselves (null if nothing): not unique, so show it beside
+        the DID."""
         after = _did(after, "after")
-        return views.members(reads.models, coop, after=after, limit=limit, now_ms=clock_ms())
+        page = views.members(reads.models, coop, after=after, limit=limit, now_ms=clock_ms())
+        return named_page(_fresh(reads, coop).models, coop, page)
 
     @get("/members/{did:str}", sync_to_thread=True, responses=problem_responses(*READ_ERRORS))
     def get_member(self, reads: ReadSide, coop: CoopPath, did: str) -> views.MemberView:
-        """One member: status, roles, when they joined, freeze."""
+        """One member: status, roles, when they joined, freeze, the name they gave."""
         _did(did, "did")
-        return views.member(reads.models, coop, did, clock_ms())
+        view = views.member(reads.models, coop, did, clock_ms())
+        return named_member(_fresh(reads, coop).models, coop, view)
 
     @get(
         "/accounts/{did:str}/balances",

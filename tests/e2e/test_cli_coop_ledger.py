@@ -345,3 +345,21 @@ def test_a_node_settles_a_resolution_posted_over_http_within_seconds(
     finally:
         node.stop()
     assert c.balances("fc") == {c.did("alice"): -150, c.did("bob"): 150}
+
+
+def test_a_member_names_themselves_with_icn_profile_name(cli: Cli):
+    c = cli
+    named = c.json("profile", "name", "  Zoe\u0308   Ng ", "--coop", "fc", "--key", "bob")
+    # Put in NFC and tidied before signing: the node takes signed bytes as they are.
+    assert named["type"] == "coop.ProfileUpdated" and named["author"] == c.did("bob")
+    assert named["body"] == {"display_name": "Zo\u00eb Ng"}
+    assert (
+        "you are now 'Bob' in fc"
+        in c.run("profile", "name", "Bob", "--coop", "fc", "--key", "bob").stdout.decode()
+    )
+    c.refused("not-a-member", "profile", "name", "Alice", "--coop", "fc", "--key", "carol")
+    for bad in ("Bob\u202eevil", "x" * 65, "Ali\u200bce"):  # refused before signing
+        proc = c.run("profile", "name", bad, "--coop", "fc", "--key", "bob", check=2)
+        assert b"DISPLAY_NAME" in proc.stderr
+    report = c.json("replay")  # the names read model rebuilds from the log alike
+    assert report["identical"], report["differences"]
