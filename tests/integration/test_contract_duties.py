@@ -245,6 +245,11 @@ def test_two_nodes_keeping_the_coop_key_sign_the_same_events(
         both(a.invoke("alice", "timebank", "record_service", args))
         assert [e.type for e in round_()] == ["ledger.EntryRecorded", cb.EXECUTED]
         assert a.balance("bob") == b.balance("bob") == 200
+        both(*a.vote_deploy(ASKER))  # a proposal a rule asks for: the same bytes too
+        a.now = b.now = a.now + DAY + 5
+        assert [e.type for e in round_()][1] == cb.DEPLOYED
+        both(a.invoke("bob", "asker", "ask", {}))
+        assert [e.type for e in round_()] == [gb.PROPOSAL_SUBMITTED, cb.EXECUTED]
     finally:
         other.close()
 
