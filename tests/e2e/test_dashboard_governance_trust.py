@@ -53,6 +53,7 @@ from .test_dashboard import (
 COOP = "dash-gov"
 V1 = f"/v1/coops/{COOP}"
 NAMES = ("alice", "bob", "carol", "dan")
+TWIN_NAME = "Bob <i>B</i>"
 QUICK = {"min_period_ms": 1000, "quorum_ppm": 500_000}
 SECRET = {"sealed": True, "min_period_ms": 1000, "reveal_window_ms": 60_000}
 DESKTOP: ViewportSize = {"width": 1280, "height": 900}
@@ -110,6 +111,11 @@ def coop(
                 {"subject": s.did(b), "context": "general", "score_ppm": score},
             )
             for a, b, score in vouch
+        ],
+        # Names the members gave themselves: one that looks like markup, and dan taking it too.
+        *[
+            s.event(who, "coop.ProfileUpdated", {"display_name": TWIN_NAME})
+            for who in ("bob", "dan")
         ],
     ]
     root = tmp_path_factory.mktemp("dashboard-gov")
@@ -333,6 +339,30 @@ def test_vouch_in_the_browser_and_the_graph_gains_an_edge(coop: Coop, alice: Bro
     by_bob = {"subject": dan, "context": "general", "score_ppm": 300_000}
     coop.post("bob", tb.ATTESTATION_RECORDED, by_bob)
     page.wait_for_selector(f"#trust-graph[data-edges='{before + 1}']", timeout=WAIT_MS)
+    assert alice.errors == []
+
+
+def test_a_members_name_shows_beside_their_did_never_instead(coop: Coop, alice: Browsing) -> None:
+    """Names are what members say of themselves: text beside the DID, two alike marked."""
+    page = alice.page
+    bob, dan, carol = (coop.script.did(n) for n in ("bob", "dan", "carol"))
+    page.click("a[data-page=coop]")
+    page.wait_for_selector(f"#members-table tr[data-did='{bob}'] .member-name", timeout=WAIT_MS)
+    cells = page.eval_on_selector_all(
+        "#members-table tbody tr",
+        """rs => Object.fromEntries(rs.map(r => [r.dataset.did, {
+            name: r.querySelector('.member-name')?.textContent ?? null,
+            did: r.querySelector('abbr.did').title,
+            markup: r.querySelector('td i') !== null,
+            twin: r.querySelector('.name-twin') !== null}]))""",
+    )
+    for did in (bob, dan):  # the same name, as text, each beside its own DID, both marked
+        assert cells[did] == {"name": TWIN_NAME, "did": did, "markup": False, "twin": True}
+    assert cells[carol] == {"name": None, "did": carol, "markup": False, "twin": False}
+    page.click("a[data-page=trust]")
+    page.wait_for_selector(f"#vouch-subject option[value='{bob}']", state="attached")
+    option = page.inner_text(f"#vouch-subject option[value='{bob}']")
+    assert option.startswith(f"\u2068{TWIN_NAME}\u2069 · ") and option.endswith(bob[-4:]), option
     assert alice.errors == []
 
 

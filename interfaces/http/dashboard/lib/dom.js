@@ -38,6 +38,29 @@ export const shortDid = (did) => (did && did.length > 24 ? `${did.slice(8, 16)}�
 export const didLabel = (did, me) =>
   h("abbr", { title: did, class: "did" }, did === me ? "you" : shortDid(did));
 
+/** Names members gave themselves that more than one active member uses. */
+export const sharedNames = (members) => {
+  const seen = new Map();
+  for (const m of members) if (m.name && m.status === "active") seen.set(m.name, (seen.get(m.name) || 0) + 1);
+  return new Set([...seen].filter(([, n]) => n > 1).map(([name]) => name));
+};
+
+/** A member as every list shows them: the short DID always, and the name they gave
+ *  themselves (coop.ProfileUpdated) *beside* it, never instead: anyone may choose any name,
+ *  another member's included. The name is text in a <bdi>, so a right-to-left name cannot
+ *  reorder the DID next to it; a name another active member also uses is marked. */
+export const memberLabel = (m, me, shared = new Set()) => {
+  const did = didLabel(m.did, me);
+  if (!m.name) return did;
+  return h("span", { class: "member", dataset: { did: m.did } },
+    h("bdi", { class: "member-name" }, m.name), " ", did,
+    shared.has(m.name) ? h("abbr", { class: "name-twin", title: "Another member uses this name too" }, " ⚠ same name") : null);
+};
+
+/** A member in a picker (an <option> holds text only): the name isolated (U+2068 … U+2069)
+ *  so it cannot reorder what follows, then the short DID. */
+export const memberText = (m) => (m.name ? `\u2068${m.name}\u2069 · ${shortDid(m.did)}` : shortDid(m.did));
+
 export const when = (ms) => (ms ? new Date(ms).toISOString().slice(0, 16).replace("T", " ") : "—");
 
 /** A status line that screen readers announce. */

@@ -3,7 +3,7 @@
 // units signed; a refusal is said in words and units).
 
 import { api, ApiError } from "../lib/api.js";
-import { didLabel, fill, h, scroller, shortDid, status, when } from "../lib/dom.js";
+import { didLabel, fill, h, memberText, scroller, shortDid, status, when } from "../lib/dom.js";
 import { signEvent } from "../lib/event.js";
 import { display, parseAmount } from "../lib/units.js";
 import { balanceChart } from "./chart.js";
@@ -234,7 +234,7 @@ function render(root, ctx) {
       coop = coopInfo;
       currencies = coop.currencies;
       members = page.members.filter((m) => m.did !== me);
-      const opt = (m) => h("option", { value: m.did }, shortDid(m.did));
+      const opt = (m) => h("option", { value: m.did }, memberText(m));
       fill(payTo, members.filter((m) => m.status === "active").map(opt));
       fill(fWho, h("option", { value: "" }, "anyone"), members.map(opt));
       fill(payCurrency, currencies.map((c) => h("option", { value: c.code }, c.code)));

@@ -1,7 +1,7 @@
 // Coop: its name, currencies, members (status, roles), totals and the latest checkpoint.
 
 import { api } from "../lib/api.js";
-import { didLabel, fill, h, scroller, status, when } from "../lib/dom.js";
+import { didLabel, fill, h, memberLabel, scroller, sharedNames, status, when } from "../lib/dom.js";
 
 async function allMembers(ctx) {
   const out = [];
@@ -48,6 +48,7 @@ function render(root, ctx) {
         h("tbody", {}, Object.entries(coop.totals).map(([code, t]) =>
           h("tr", {}, h("td", {}, code), h("td", { class: "num" }, t.display_volume), h("td", { class: "num" }, t.transactions),
             h("td", { class: "num" }, t.accounts), h("td", { class: "num" }, t.balance_sum)))))));
+      const shared = sharedNames(list);
       const counts = list.reduce((m, x) => ((m[x.status] = (m[x.status] || 0) + 1), m), {});
       fill(members,
         h("p", { class: "muted" }, Object.entries(counts).map(([k, n]) => `${n} ${k}`).join(", ")),
@@ -55,7 +56,7 @@ function render(root, ctx) {
           h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Member"), h("th", { scope: "col" }, "Status"),
             h("th", { scope: "col" }, "Roles"), h("th", { scope: "col", class: "wide" }, "Joined"))),
           h("tbody", {}, list.map((m) =>
-            h("tr", {}, h("td", {}, didLabel(m.did, me)),
+            h("tr", { dataset: { did: m.did } }, h("td", {}, memberLabel(m, me, shared)),
               h("td", {}, m.status + (m.frozen ? " (frozen)" : "")),
               h("td", {}, m.roles.join(", ") || "—"), h("td", { class: "wide" }, when(m.joined_ms))))))));
       note.textContent = "";

@@ -4,7 +4,7 @@
 // with every version of every section. Refusals are said in the node's words.
 
 import { api } from "../lib/api.js";
-import { didLabel, fill, h, scroller, shortDid, status, when } from "../lib/dom.js";
+import { didLabel, fill, h, memberText, scroller, shortDid, status, when } from "../lib/dom.js";
 import { commitmentOf, dropBallot, hasBallot, keepBallot, keptBallot, newSalt } from "./ballots.js";
 import { debounce, inWords, keyField, say, signAndPost } from "./signing.js";
 import { tallyFigure } from "./tally.js";
@@ -240,7 +240,7 @@ function render(root, ctx) {
     const keep = [delegateDomain.value, delegateTo.value];
     fill(delegateDomain, domains.domains.map((d) => h("option", { value: d.domain }, d.domain)));
     fill(delegateTo, h("option", { value: "" }, "nobody: I vote myself"),
-      members.map((m) => h("option", { value: m.did }, shortDid(m.did))));
+      members.map((m) => h("option", { value: m.did }, memberText(m))));
     if (keep[0]) delegateDomain.value = keep[0];
     if (keep[1] && members.some((m) => m.did === keep[1])) delegateTo.value = keep[1];
     fill(delegations, h("ul", { id: "my-delegations" }, domains.domains.map((d) =>

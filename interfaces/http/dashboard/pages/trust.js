@@ -6,7 +6,7 @@
 // by epoch; read whole here, a page of 1,000 epochs at a time).
 
 import { api } from "../lib/api.js";
-import { didLabel, fill, h, scroller, shortDid, status, when } from "../lib/dom.js";
+import { didLabel, fill, h, memberText, scroller, shortDid, status, when } from "../lib/dom.js";
 import { legend, standingLine, trustGraph } from "./graph.js";
 import { debounce, inWords, keyField, percent, say, signAndPost } from "./signing.js";
 
@@ -110,7 +110,7 @@ function render(root, ctx) {
     ]);
     const keep = subject.value;
     fill(subject, list.members.filter((m) => m.did !== me && m.status === "active")
-      .map((m) => h("option", { value: m.did }, shortDid(m.did))));
+      .map((m) => h("option", { value: m.did }, memberText(m))));
     if (keep) subject.value = keep;
     const row = (a, who, revocable) => h("tr", { dataset: { id: a.id, subject: a.subject, truster: a.truster, revoked: String(a.revoked) } },
       h("td", {}, didLabel(who, me)), h("td", {}, a.context),
