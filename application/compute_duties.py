@@ -1,4 +1,5 @@
-"""The compute duty: the coop's DID settles tasks whose answers are all in.
+"""The compute duties: the coop's DID settles tasks whose answers are all in, and re-places
+or expires tasks whose executors never answer.
 
 As with the contract duties (:mod:`icn.application.contract_duties`), every
 node keeping the coop's key may run this at once, so a settlement is computed
@@ -7,6 +8,15 @@ judged it: two nodes racing sign the same bytes, and the slower finds the task
 settled and leaves it. The entry paying the agreeing executors from the hold
 and ``compute.TaskSettled`` (which releases the hold) go in one atomic batch,
 so a hold is never released without its payment, nor paid twice.
+
+A running task past its placement's deadline has its stalled executors
+re-placed (``compute.TaskReplaced``, dated at that deadline); one past its
+final deadline expires and its hold is released (``compute.TaskExpired``,
+dated at the final deadline). Which one is due is read from the node's clock
+(:func:`icn.domain.compute.deadlines.step`), but what is signed is computed
+from the task's record alone, so two nodes keeping the key sign the same
+bytes, and the rules judge it again at its stream position. A task no other
+executor can take waits for its expiry.
 """
 
 from __future__ import annotations
@@ -21,9 +31,11 @@ from icn.application.authoring import BodyOf, EventAuthor
 from icn.application.errors import BatchRefused
 from icn.application.ports import EventStore
 from icn.application.trust_epochs import CommittedState
-from icn.domain.compute.task_bodies import TASK_SETTLED
+from icn.domain.compute import deadlines
+from icn.domain.compute.task_bodies import TASK_EXPIRED, TASK_REPLACED, TASK_SETTLED
 from icn.domain.compute.task_records import TaskState
-from icn.domain.compute.task_rules import entries_of, settlements, task
+from icn.domain.compute.task_rules import entries_of, running, settlements, task
+from icn.domain.compute.task_timeouts import replacements
 from icn.domain.events.bodies import ENTRY_RECORDED
 from icn.domain.events.envelope import Event
 from icn.domain.refusals import Code
@@ -61,7 +73,51 @@ class ComputeDuties:
             raise
         return events
 
-    def duties(self, coop: str, key: SigningKey) -> list[Duty]:
-        """One duty per task waiting for its settlement."""
-        pending = self.pending(coop)
-        return [(f"settle task {t}", partial(self.settle, coop, t, key)) for t in pending]
+    def late(self, coop: str, now: int) -> list[str]:
+        """Running tasks past a deadline at ``now`` (the node's clock), oldest first."""
+        view = CommittedState(self._store)
+        found = []
+        for task_id in running(view, coop).ids:
+            t = task(view, coop, task_id)
+            if t is not None and deadlines.step(t, now) is not None:
+                found.append(task_id)
+        return found
+
+    def time_out(self, coop: str, task_id: str, key: SigningKey, now: int) -> list[Event]:
+        """Expire the task, or re-place its stalled executors, as its deadlines say at
+        ``now``; nothing when no other executor can take their places (it waits to expire)."""
+        view = CommittedState(self._store)
+        t = task(view, coop, task_id)
+        if t is None:
+            return []
+        what = deadlines.step(t, now)
+        if what == deadlines.EXPIRE:
+            item: tuple[str, BodyOf] = (TASK_EXPIRED, {"task": t.id})
+            at = deadlines.expires_ms(t)
+        elif what == deadlines.REPLACE:
+            if len(replacements(view, coop, t)) < len(deadlines.stalled(t)):
+                return []
+            item = (TASK_REPLACED, {"task": t.id, "attempt": t.replacements})
+            at = deadlines.due_ms(t)
+        else:
+            return []
+        try:
+            events, _ = self._author.submit(key, coop, [item], at=at)
+        except BatchRefused as refused:
+            if refused.code in (Code.TASK_NOT_RUNNING.value, Code.TASK_NOT_DUE.value):
+                return []  # answered meanwhile, or another node keeping the key was first
+            raise
+        return events
+
+    def duties(self, coop: str, key: SigningKey, now: int | None = None) -> list[Duty]:
+        """One duty per task waiting for its settlement, then (given the node's clock
+        ``now``) one per running task past a deadline."""
+        found: list[Duty] = [
+            (f"settle task {t}", partial(self.settle, coop, t, key)) for t in self.pending(coop)
+        ]
+        if now is not None:
+            found += [
+                (f"time out task {t}", partial(self.time_out, coop, t, key, now))
+                for t in self.late(coop, now)
+            ]
+        return found

@@ -13,12 +13,19 @@ from icn.application.coop_view import decode_record
 from icn.application.errors import NotFound
 from icn.application.ports import EventStore
 from icn.application.trust_epochs import CommittedState
+from icn.domain.compute import deadlines
 from icn.domain.compute.task_records import TaskRecord, TaskState
 from icn.domain.compute.task_rules import task
 
 MAX_LISTED = 200
 """Tasks one list returns at most, newest first."""
-STATES = (TaskState.RUNNING, TaskState.AGREED, TaskState.UNRESOLVED, TaskState.SETTLED)
+STATES = (
+    TaskState.RUNNING,
+    TaskState.AGREED,
+    TaskState.UNRESOLVED,
+    TaskState.SETTLED,
+    TaskState.EXPIRED,
+)
 
 
 class TaskView(msgspec.Struct, frozen=True, kw_only=True):
@@ -49,6 +56,14 @@ class TaskView(msgspec.Struct, frozen=True, kw_only=True):
     agreeing: list[str]
     dissenting: list[str]
     settlement: str | None
+    due_ms: int
+    """When the executors placed last must have revealed, else the coop re-places them."""
+    expires_ms: int
+    """When the task expires if still running (nobody paid, the hold released)."""
+    dropped: list[str]
+    """Executors dropped for stalling."""
+    expiry: str | None
+    """The ``compute.TaskExpired`` event's id."""
 
 
 class TaskList(msgspec.Struct, frozen=True, kw_only=True):
@@ -83,6 +98,10 @@ def view_of(t: TaskRecord) -> TaskView:
         agreeing=list(t.agreeing),
         dissenting=list(t.dissenting),
         settlement=t.settlement,
+        due_ms=deadlines.due_ms(t),
+        expires_ms=deadlines.expires_ms(t),
+        dropped=list(t.dropped),
+        expiry=t.expiry,
     )
 
 

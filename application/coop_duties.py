@@ -185,7 +185,7 @@ class CoopDuties:
             duties += self._epochs.duties(coop, key) if self._epochs else []
             duties += self._governance.duties(coop, key) if self._governance else []
             duties += self._contracts.duties(coop, key, now_ms)
-            duties += ComputeDuties(self._store, self._author).duties(coop, key)
+            duties += ComputeDuties(self._store, self._author).duties(coop, key, now_ms)
             for what, duty in duties:
                 try:
                     done += duty()

@@ -325,6 +325,12 @@ class Code(StrEnum):
         False,
         "the task's answers are not all in, or it is settled already",
     )
+    TASK_NOT_DUE = (
+        "task-not-due",
+        _C,
+        True,
+        "a task's deadline has not passed yet, or the task was re-placed since",
+    )
     TASK_PAYMENT_MISMATCH = (
         "task-payment-mismatch",
         _I,

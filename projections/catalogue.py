@@ -6,12 +6,14 @@ from __future__ import annotations
 from icn.projections.contracts import CONTRACT_PROJECTIONS
 from icn.projections.governance import GOVERNANCE_PROJECTIONS
 from icn.projections.ledger import LEDGER_PROJECTIONS
+from icn.projections.ledger_holds import HOLDS_PROJECTIONS
 from icn.projections.member_names import NAME_PROJECTIONS
 from icn.projections.ports import Projection
 from icn.projections.trust import TRUST_PROJECTIONS
 
 PROJECTIONS: tuple[Projection, ...] = (
     LEDGER_PROJECTIONS
+    + HOLDS_PROJECTIONS
     + TRUST_PROJECTIONS
     + GOVERNANCE_PROJECTIONS
     + CONTRACT_PROJECTIONS

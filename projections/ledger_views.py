@@ -5,25 +5,34 @@ One place composes the read models' rows with the coop rules' records
 HTTP API answers and ``icn balance`` / ``icn history --json`` print, so the
 two can never disagree. The rows come through :class:`LedgerReads`;
 "now" is passed in (the node's clock), never read here.
+
+Credit (balance, what is held, the limit, what is used and left) is computed
+by :func:`icn.domain.ledger.holds.credit_room`, the function the write path
+judges every payment and hold with, over the same source: the coop rules'
+records, which the write path keeps in the transaction of each event. So a
+member is never shown credit the next payment would be refused. The holds
+read model (``ledger_holds``) says which tasks hold it.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Protocol
 
 import msgspec
 
-from icn.application.coop_view import decode_record
+from icn.application.coop_view import CoopQueries, decode_record
 from icn.application.errors import InvalidRequest, NotFound
 from icn.domain.coop.records import (
-    AccountRecord,
     CoopRecord,
     DisputeRecord,
     MemberRecord,
     Policy,
+    Record,
 )
+from icn.domain.events.envelope import Event
 from icn.domain.ledger.amounts import format_amount
-from icn.domain.ledger.credit import LimitBreakdown, credit_limit
+from icn.domain.ledger.holds import CreditRoom, credit_room, held
 from icn.projections.ledger import leaf_of
 
 MAX_PAGE = 1000
@@ -51,6 +60,15 @@ class HistoryRow(msgspec.Struct, frozen=True):
     amount: int
     currency: str
     memo: str | None
+    ts: int
+
+
+class HoldRow(msgspec.Struct, frozen=True):
+    """A task's open hold on its submitter's account (``ledger_holds`` without a release)."""
+
+    task: str
+    currency: str
+    amount: int
     ts: int
 
 
@@ -94,6 +112,10 @@ class LedgerReads(Protocol):
         """Per currency that ever moved."""
         ...
 
+    def holds(self, coop: str, did: str) -> list[HoldRow]:
+        """The account's open holds (not yet released), oldest first."""
+        ...
+
     def positions(self, coop: str) -> dict[str, int]:
         """Last leaf each projection applied."""
         ...
@@ -110,8 +132,18 @@ class LedgerReads(Protocol):
 # -- documents ---------------------------------------------------------------------------
 
 
+class HoldView(msgspec.Struct):
+    """Credit a task holds until it settles or expires."""
+
+    task: str
+    amount: int
+    display: str
+    since: int
+    """Trusted time of the submission (ms)."""
+
+
 class AccountDetail(msgspec.Struct):
-    """One currency of one account, with the credit it has used and has left."""
+    """One currency of one account, with the credit it has used, holds and has left."""
 
     balance: int
     display: str
@@ -119,13 +151,22 @@ class AccountDetail(msgspec.Struct):
     debited_volume: int
     entries: int
     credit_used: int
-    """max(0, -balance)."""
+    """max(0, held - balance): what the balance and the holds take of the limit."""
     credit_limit: int | None
     """The limit right now (None: the coop's own account, which has none)."""
     available: int | None
-    """credit_limit - credit_used: how far the member may still go below zero."""
+    """credit_limit - credit_used: how far the member may still go below zero, holds
+    counted (they are not spendable)."""
     credit_limit_display: str | None
     available_display: str | None
+    held: int = 0
+    """Held for tasks not settled yet: part of the balance that cannot be spent."""
+    held_display: str = "0"
+    spendable: int | None = None
+    """balance - held + credit_limit: the largest payment the node accepts now."""
+    spendable_display: str | None = None
+    holds: list[HoldView] = msgspec.field(default_factory=list)
+    """Which tasks hold what (the holds read model), oldest first."""
 
 
 class AccountBalances(msgspec.Struct):
@@ -195,11 +236,18 @@ class LimitView(msgspec.Struct):
     limit: int
     balance: int
     used: int
+    """max(0, held - balance): what the balance and the holds take of the limit."""
     available: int
+    """limit - used."""
     can_pay: bool
     """Active and not frozen right now."""
     display: dict[str, str]
-    """``limit``, ``used``, ``available`` and ``balance`` with the currency's decimals."""
+    """``limit``, ``used``, ``available``, ``balance``, ``held`` and ``spendable`` with the
+    currency's decimals."""
+    held: int = 0
+    """Held for tasks not settled yet (not spendable)."""
+    spendable: int = 0
+    """balance - held + limit: the largest payment the node accepts now."""
 
 
 class CurrencyView(msgspec.Struct):
@@ -325,27 +373,33 @@ def _as_of(reads: LedgerReads, coop: str) -> int:
     return min(positions.values()) if positions else -1
 
 
-def _limit(
+class _Records(CoopQueries):
+    """The coop rules' records as a :class:`~icn.domain.coop.state.CoopView`, read through
+    :meth:`LedgerReads.record`: what :func:`credit_room` reads on the write path (account,
+    holds, membership, trust standing), so read and write judge from the same records."""
+
+    def __init__(self, reads: LedgerReads) -> None:
+        self._reads = reads
+
+    def record(self, coop: str, kind: str, key: str) -> Record | None:
+        raw = self._reads.record(coop, kind, key)
+        return decode_record(kind, raw) if raw is not None else None
+
+    def event(self, coop: str, event_id: str) -> Event | None:
+        raise NotImplementedError("the credit room reads records only")
+
+    def scan(self, coop: str, kind: str, prefix: str) -> list[Record]:
+        raise NotImplementedError("the credit room reads records only")
+
+    def log_size(self, coop: str) -> int:
+        raise NotImplementedError("the credit room reads records only")
+
+
+def _room(
     reads: LedgerReads, record: CoopRecord, member: MemberRecord, currency: str, now_ms: int
-) -> tuple[LimitBreakdown, AccountRecord] | None:
-    """The member's limit in ``currency`` as the write path will judge the next payment:
-    the same formula on the same source, the coop rules' own account record (the balances
-    projection may lag it). ``None`` where the coop gives no credit in ``currency``."""
-    policy = record.policy.credit.get(currency)
-    if policy is None:
-        return None
-    raw = reads.record(record.coop, AccountRecord.kind, f"{member.did}/{currency}")
-    account = decode_record(AccountRecord.kind, raw) if raw is not None else None
-    if not isinstance(account, AccountRecord):
-        account = AccountRecord(did=member.did, currency=currency)
-    breakdown = credit_limit(
-        policy,
-        cleared_volume=account.cleared_volume,
-        trust_ppm=0,
-        joined_ms=member.joined_ms,
-        now_ms=now_ms,
-    )
-    return breakdown, account
+) -> CreditRoom:
+    """The member's credit in ``currency`` as the write path will judge the next payment."""
+    return credit_room(_Records(reads), record, member, currency, now_ms)
 
 
 def account_balances(reads: LedgerReads, coop: str, did: str, now_ms: int) -> AccountBalances:
@@ -353,6 +407,9 @@ def account_balances(reads: LedgerReads, coop: str, did: str, now_ms: int) -> Ac
     record = founded(reads, coop)
     member = _holder(reads, record, did)
     rows = {r.currency: r for r in reads.balances(coop, did)}
+    open_holds: dict[str, list[HoldRow]] = {}
+    for h in reads.holds(coop, did):
+        open_holds.setdefault(h.currency, []).append(h)
     currencies = [*record.currencies, *sorted(set(rows) - set(record.currencies))]
     balances: dict[str, int] = {}
     display: dict[str, str] = {}
@@ -360,24 +417,32 @@ def account_balances(reads: LedgerReads, coop: str, did: str, now_ms: int) -> Ac
     for currency in currencies:
         row = rows.get(currency) or BalanceRow(currency, 0, 0, 0, 0)
         decimals = _decimals(record, currency)
-        used = max(0, -row.balance)
-        limit: int | None = None
+        show = partial(format_amount, decimals=decimals)
+        room: CreditRoom | None = None
         if member is not None:
-            judged = _limit(reads, record, member, currency, now_ms)
-            limit = 0 if judged is None else judged[0].limit
+            room = _room(reads, record, member, currency, now_ms)
+        on_hold = room.held if room else held(_Records(reads), coop, did, currency)
         balances[currency] = row.balance
-        display[currency] = format_amount(row.balance, decimals)
+        display[currency] = show(row.balance)
         accounts[currency] = AccountDetail(
             balance=row.balance,
             display=display[currency],
             cleared_volume=row.cleared_volume,
             debited_volume=row.debited_volume,
             entries=row.entries,
-            credit_used=used,
-            credit_limit=limit,
-            available=limit - used if limit is not None else None,
-            credit_limit_display=None if limit is None else format_amount(limit, decimals),
-            available_display=None if limit is None else format_amount(limit - used, decimals),
+            credit_used=room.used if room else max(0, on_hold - row.balance),
+            credit_limit=room.limit if room else None,
+            available=room.available if room else None,
+            credit_limit_display=show(room.limit) if room else None,
+            available_display=show(room.available) if room else None,
+            held=on_hold,
+            held_display=show(on_hold),
+            spendable=room.spendable if room else None,
+            spendable_display=show(room.spendable) if room else None,
+            holds=[
+                HoldView(h.task, h.amount, show(h.amount), h.ts)
+                for h in open_holds.get(currency, [])
+            ],
         )
     return AccountBalances(coop, did, balances, display, accounts, _as_of(reads, coop), now_ms)
 
@@ -418,9 +483,9 @@ def account_limit(
 ) -> LimitView:
     """The member's credit limit at ``now_ms`` in one currency, term by term.
 
-    Reads the account as the write path does (the coop rules' record), so
-    ``available`` is what the next payment will be judged against (trust = 0
-    until trust scores exist).
+    Computed as the write path does (:func:`credit_room` on the coop rules'
+    records: the trust standing at the last epoch included, holds counted), so
+    ``available`` is what the next payment will be judged against.
     """
     record = founded(reads, coop)
     member = _holder(reads, record, did)
@@ -432,14 +497,12 @@ def account_limit(
         currency = next(iter(record.currencies))
     if currency not in record.currencies:
         raise NotFound(f"{coop} has no currency {currency!r}")
-    judged = _limit(reads, record, member, currency, now_ms)
-    if judged is None:
+    room = _room(reads, record, member, currency, now_ms)
+    b = room.terms
+    if b is None:
         raise NotFound(f"{coop} gives no credit in {currency}")
-    b, account = judged
     policy = record.policy.credit[currency]
-    used = max(0, -account.balance)
     decimals = _decimals(record, currency)
-    available = b.limit - used
     return LimitView(
         coop=coop,
         did=did,
@@ -459,16 +522,20 @@ def account_limit(
         ramp_days=b.ramp_days,
         days_since_joining=b.days_since_joining,
         limit=b.limit,
-        balance=account.balance,
-        used=used,
-        available=available,
+        balance=room.balance,
+        used=room.used,
+        available=room.available,
         can_pay=member.is_active and not member.is_frozen_at(now_ms),
         display={
             "limit": format_amount(b.limit, decimals),
-            "used": format_amount(used, decimals),
-            "available": format_amount(available, decimals),
-            "balance": format_amount(account.balance, decimals),
+            "used": format_amount(room.used, decimals),
+            "available": format_amount(room.available, decimals),
+            "balance": format_amount(room.balance, decimals),
+            "held": format_amount(room.held, decimals),
+            "spendable": format_amount(room.spendable, decimals),
         },
+        held=room.held,
+        spendable=room.spendable,
     )
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from icn.domain.capability import EventType
 from icn.domain.compute import bodies as b
-from icn.domain.compute import state, task_rules
+from icn.domain.compute import state, task_rules, task_timeouts
 from icn.domain.compute.records import ExecutorRecord, ModuleRecord
 from icn.domain.coop.state import CoopView, Effects, active_problem, founded_coop, is_authority
 from icn.domain.identity.did import is_valid_did
@@ -69,5 +69,6 @@ EVENT_TYPES = (
     EventType(b.MODULE_STORED, b.ModuleStored, module_stored),
     EventType(b.EXECUTOR_REGISTERED, b.ExecutorRegistered, executor_registered),
     *task_rules.EVENT_TYPES,
+    *task_timeouts.EVENT_TYPES,
 )
 """The compute event types: stored modules, registered executors, and tasks."""

@@ -12,6 +12,11 @@ executor has committed): the answer and the ``salt`` that opens the commitment.
 ``compute.TaskSettled`` (the coop's DID): pays the agreeing executors from the
 hold by the ``ledger.EntryRecorded`` events listed in ``effects`` (signed
 before it in the same batch) and releases the hold.
+
+``compute.TaskReplaced`` (the coop's DID, dated at the task's ``due_ms``): the
+placed executors that have not committed (or, once all have, not revealed)
+are dropped and others placed. ``compute.TaskExpired`` (the coop's DID, dated
+at the task's ``expires_ms``): the task ends unrun and its hold is released.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ TASK_SUBMITTED = "compute.TaskSubmitted"
 RESULT_COMMITTED = "compute.ResultCommitted"
 RESULT_REVEALED = "compute.ResultRevealed"
 TASK_SETTLED = "compute.TaskSettled"
+TASK_REPLACED = "compute.TaskReplaced"
+TASK_EXPIRED = "compute.TaskExpired"
 
 MAX_SAFE = 2**53 - 1
 """I-JSON's integers: every number in an event stays exactly representable."""
@@ -77,3 +84,17 @@ class TaskSettled(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     effects: Annotated[list[Hex64], msgspec.Meta(max_length=1)] = msgspec.field(
         default_factory=list
     )
+
+
+class TaskReplaced(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``compute.TaskReplaced``: ``attempt`` is the task's count of re-placements before
+    this one, so a duty computed for an earlier round never applies to a later one."""
+
+    task: Hex64
+    attempt: Annotated[int, msgspec.Meta(ge=0, le=MAX_SAFE)]
+
+
+class TaskExpired(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``compute.TaskExpired``: the task ran out of time; its hold is released."""
+
+    task: Hex64

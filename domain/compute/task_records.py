@@ -11,12 +11,15 @@ from icn.domain.coop.records import Record
 
 class TaskState:
     """A task's life: ``running`` until its answers agree (``agreed``) or cannot
-    (``unresolved``); then the coop's DID settles it once (``settled``)."""
+    (``unresolved``); then the coop's DID settles it once (``settled``). A task still
+    running at its final deadline expires (``expired``)."""
 
     RUNNING = "running"
     AGREED = "agreed"
     UNRESOLVED = "unresolved"
     SETTLED = "settled"
+    EXPIRED = "expired"
+    """Ran out of time before its answers were in: nobody paid, the hold released."""
 
 
 class Revealed(msgspec.Struct, frozen=True, kw_only=True):
@@ -41,6 +44,8 @@ class TaskRecord(Record, frozen=True, kw_only=True):
     currency: str
     replicas: int
     submitted_ms: int
+    region: str | None = None
+    """The region placement prefers (locality), as submitted."""
     held: int
     """What the task holds on the submitter's account; 0 once settled (released once)."""
     assigned: tuple[str, ...]
@@ -63,6 +68,16 @@ class TaskRecord(Record, frozen=True, kw_only=True):
     """What each agreeing executor was paid (smallest units)."""
     settlement: str | None = None
     """The ``compute.TaskSettled`` event's id."""
+    due_ms: int | None = None
+    """When the executors placed last must have revealed, else the coop re-places those
+    that have not (:mod:`icn.domain.compute.deadlines`; None: ``submitted_ms`` + the
+    step, for a task recorded before deadlines existed)."""
+    replacements: int = 0
+    """How many times the coop re-placed stalled executors."""
+    dropped: tuple[str, ...] = ()
+    """Executors dropped for stalling: never placed on the task again."""
+    expiry: str | None = None
+    """The ``compute.TaskExpired`` event's id."""
 
     def key(self) -> str:
         return self.id
@@ -73,6 +88,17 @@ class SettlementsRecord(Record, frozen=True, kw_only=True):
     settlement duty reads without scanning every task."""
 
     kind: ClassVar[str] = "compute-settlements"
+    ids: tuple[str, ...] = ()
+
+    def key(self) -> str:
+        return ""
+
+
+class RunningRecord(Record, frozen=True, kw_only=True):
+    """Tasks still running, oldest first: what the deadline duty reads without scanning
+    every task."""
+
+    kind: ClassVar[str] = "compute-running"
     ids: tuple[str, ...] = ()
 
     def key(self) -> str:
@@ -95,4 +121,4 @@ class LoadRecord(Record, frozen=True, kw_only=True):
         return self.node
 
 
-RECORD_TYPES = (TaskRecord, SettlementsRecord, LoadRecord)
+RECORD_TYPES = (TaskRecord, SettlementsRecord, RunningRecord, LoadRecord)

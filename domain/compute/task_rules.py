@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from icn.domain.capability import EventType
-from icn.domain.compute import state
+from icn.domain.compute import deadlines, state
 from icn.domain.compute import task_bodies as b
 from icn.domain.compute.abi import MAX_INPUT_BYTES, MAX_OUTPUT_BYTES, Outcome
 from icn.domain.compute.fees import FUEL_PER_CREDIT, charged_fuel, fee
@@ -32,6 +32,7 @@ from icn.domain.compute.results import Answer, judge, max_executors, opens, outp
 from icn.domain.compute.task_records import (
     LoadRecord,
     Revealed,
+    RunningRecord,
     SettlementsRecord,
     TaskRecord,
     TaskState,
@@ -41,7 +42,7 @@ from icn.domain.coop.state import CoopView, Effects, active_problem, founded_coo
 from icn.domain.events.bodies import ENTRY_RECORDED
 from icn.domain.ledger import bodies as lb
 from icn.domain.ledger import holds
-from icn.domain.ledger.rules import entry_transactions, limit_for
+from icn.domain.ledger.rules import entry_transactions
 from icn.domain.refusals import Code, Refusal
 
 if TYPE_CHECKING:
@@ -72,13 +73,21 @@ def settlements(view: CoopView, coop: str) -> SettlementsRecord:
     return found if isinstance(found, SettlementsRecord) else SettlementsRecord()
 
 
+def running(view: CoopView, coop: str) -> RunningRecord:
+    """The tasks still running, oldest first."""
+    found = view.record(coop, RunningRecord.kind, "")
+    return found if isinstance(found, RunningRecord) else RunningRecord()
+
+
 def load(view: CoopView, coop: str, node: str) -> LoadRecord:
     """``node``'s share of the coop's tasks so far."""
     found = view.record(coop, LoadRecord.kind, node)
     return found if isinstance(found, LoadRecord) else LoadRecord(node=node)
 
 
-def _candidates(view: CoopView, coop: str, taken: tuple[str, ...]) -> list[Candidate]:
+def candidates(view: CoopView, coop: str, taken: tuple[str, ...]) -> list[Candidate]:
+    """Registered executors that are active members and not in ``taken``, as placement
+    reads them."""
     found = []
     for ex in state.executors(view, coop):
         if ex.node in taken or active_problem(view, coop, ex.node) is not None:
@@ -109,7 +118,7 @@ def task_submitted(
     data = _decoded(body.input, MAX_INPUT_BYTES, Code.INPUT_TOO_LARGE, "the input")
     if isinstance(data, Refusal):
         return data
-    chosen = place(event.id, _candidates(view, coop.coop, ()), body.replicas, body.region)
+    chosen = place(event.id, candidates(view, coop.coop, ()), body.replicas, body.region)
     if len(chosen) < body.replicas:
         return Refusal(
             Code.NO_EXECUTORS,
@@ -119,8 +128,8 @@ def task_submitted(
     assert member is not None
     if member.is_frozen_at(now):
         return Refusal(Code.ACCOUNT_FROZEN, f"{event.author}'s account is frozen: it cannot pay")
-    limit = limit_for(view, coop, member, body.currency, now)
-    hold = holds.place(view, coop, member, body.currency, body.max_fee, limit)
+    room = holds.credit_room(view, coop, member, body.currency, now)
+    hold = holds.place(coop, member, body.currency, body.max_fee, room)
     if isinstance(hold, Refusal):
         return hold
     record = TaskRecord(
@@ -135,8 +144,16 @@ def task_submitted(
         submitted_ms=now,
         held=body.max_fee,
         assigned=tuple(chosen),
+        region=body.region,
+        due_ms=now + deadlines.STEP_MS,
     )
-    return [record, hold, *_opened(view, coop.coop, chosen)]
+    still = running(view, coop.coop)
+    return [
+        record,
+        hold,
+        msgspec.structs.replace(still, ids=(*still.ids, record.id)),
+        *_opened(view, coop.coop, chosen),
+    ]
 
 
 def _running(view: CoopView, event: Event, task_id: str) -> TaskRecord | Refusal:
@@ -210,9 +227,11 @@ def _judged(view: CoopView, coop: str, t: TaskRecord, now: int) -> Effects:
     verdict = judge({n: _answer(r) for n, r in t.answers.items()}, t.replicas)
     effects: Effects = []
     if verdict.needs_another and len(t.assigned) < max_executors(t.replicas):
-        more = place(t.id, _candidates(view, coop, t.assigned), 1, None)
+        more = place(t.id, candidates(view, coop, t.assigned), 1, None)
         if more:
-            placed = msgspec.structs.replace(t, assigned=(*t.assigned, *more))
+            placed = msgspec.structs.replace(
+                t, assigned=(*t.assigned, *more), due_ms=now + deadlines.STEP_MS
+            )
             return [placed, *_opened(view, coop, more)]
     if verdict.answer is not None:
         a = verdict.answer
@@ -236,7 +255,12 @@ def _judged(view: CoopView, coop: str, t: TaskRecord, now: int) -> Effects:
             outputs={},
         )
     pending = settlements(view, coop)
-    effects += [t, msgspec.structs.replace(pending, ids=(*pending.ids, t.id))]
+    still = running(view, coop)
+    effects += [
+        t,
+        msgspec.structs.replace(pending, ids=(*pending.ids, t.id)),
+        msgspec.structs.replace(still, ids=tuple(i for i in still.ids if i != t.id)),
+    ]
     return effects
 
 

@@ -39,8 +39,7 @@ from icn.domain.events.bodies import ENTRY_RECORDED
 from icn.domain.governance import actions as ga
 from icn.domain.governance.links import Fits, follow_link, is_action
 from icn.domain.ledger import bodies as b
-from icn.domain.ledger.credit import credit_limit
-from icn.domain.ledger.holds import held
+from icn.domain.ledger.holds import credit_room
 from icn.domain.refusals import Code, Refusal
 
 if TYPE_CHECKING:
@@ -59,15 +58,8 @@ def _party_problem(view: CoopView, coop: CoopRecord, did: str, role: str) -> Ref
 def limit_for(
     view: CoopView, coop: CoopRecord, member: MemberRecord, currency: str, ts: int
 ) -> int:
-    """The member's credit limit in ``currency`` at ``ts``."""
-    account = view.account(coop.coop, member.did, currency)
-    return credit_limit(
-        coop.policy.credit[currency],
-        cleared_volume=account.cleared_volume if account else 0,
-        trust_ppm=view.trust_ppm(coop.coop, member.did),
-        joined_ms=member.joined_ms,
-        now_ms=ts,
-    ).limit
+    """The member's credit limit in ``currency`` at ``ts`` (:func:`credit_room`'s)."""
+    return credit_room(view, coop, member, currency, ts).limit
 
 
 def entry_recorded(
@@ -122,17 +114,16 @@ def entry_recorded(
         for (did, currency), account in accounts.items():
             if did != payer.did:
                 continue
-            limit = limit_for(view, coop, payer, currency, now)
-            on_hold = held(view, coop.coop, did, currency)
-            if account.balance - on_hold < -limit:
+            room = credit_room(view, coop, payer, currency, now)
+            if not room.allows(account.balance):
                 spec = coop.currencies[currency]
                 after = spec.show(account.balance)
-                if on_hold:
-                    after += f" with {spec.show(on_hold)} held"
+                if room.held:
+                    after += f" with {spec.show(room.held)} held"
                 return Refusal(
                     Code.CREDIT_LIMIT_EXCEEDED,
                     f"the balance after this entry would be {after},"
-                    f" below the credit limit of {format_amount(-limit, spec.decimals)}",
+                    f" below the credit limit of {format_amount(-room.limit, spec.decimals)}",
                 )
     return list(accounts.values())
 

@@ -30,6 +30,7 @@ from sqlalchemy.engine import URL, Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from icn.application.ports import LogEntry
+from icn.infrastructure.store import ledger_holds_schema as hs
 from icn.infrastructure.store import read_schema as rs
 from icn.infrastructure.store import schema, standing_history
 from icn.infrastructure.store.database import SQLITE_LOCK_TIMEOUT_S, Database
@@ -38,7 +39,13 @@ from icn.infrastructure.store.member_names import current_names
 from icn.infrastructure.store.wire_packing import unpack
 from icn.projections.catalogue import PROJECTIONS
 from icn.projections.ledger import MAX_TRANSACTIONS
-from icn.projections.ledger_views import BalanceRow, HistoryQuery, HistoryRow, TotalsRow
+from icn.projections.ledger_views import (
+    BalanceRow,
+    HistoryQuery,
+    HistoryRow,
+    HoldRow,
+    TotalsRow,
+)
 from icn.projections.ports import AppendTable, Changes, Key, Move, Row, SumTable, Table
 from icn.projections.replay import ReplayReport, replay
 from icn.projections.runner import CatchUp, Runner
@@ -376,6 +383,17 @@ class SqlReadModels:
             return [
                 TotalsRow(r[0], r[1], r[2], r[3], int(r[4]), int(r[5])) for r in conn.execute(query)
             ]
+
+    def holds(self, coop: str, did: str) -> list[HoldRow]:
+        h, r = hs.ledger_holds, hs.ledger_releases
+        query = (
+            select(h.c.task, h.c.currency, h.c.amount, h.c.ts)
+            .select_from(h.outerjoin(r, and_(r.c.coop == h.c.coop, r.c.task == h.c.task)))
+            .where(h.c.coop == coop, h.c.did == did, r.c.task.is_(None))
+            .order_by(h.c.leaf)
+        )
+        with self._reader.connect() as conn:
+            return [HoldRow(*row) for row in conn.execute(query)]
 
     def names(self, coop: str, dids: list[str]) -> dict[str, str]:
         """Members' current display names (:mod:`icn.projections.member_names`)."""

@@ -31,6 +31,7 @@ from sqlalchemy import Column, Connection, Index, Integer, String, Table, Text, 
 
 from icn.infrastructure.store.contract_schema import CONTRACT_TABLES
 from icn.infrastructure.store.governance_schema import GOVERNANCE_TABLES
+from icn.infrastructure.store.ledger_holds_schema import HOLDS_TABLES
 from icn.infrastructure.store.member_names import NAMES_TABLES
 from icn.infrastructure.store.schema import BigInt, metadata
 
@@ -168,6 +169,7 @@ READ_MODEL_TABLES = (
     ledger_balances,
     ledger_history,
     ledger_totals,
+    *HOLDS_TABLES,
     trust_attestations,
     trust_revocations,
     trust_epochs,

@@ -35,7 +35,8 @@ def _short(did: str) -> str:
 
 
 def balance(coop: Coop, did: Did, data_dir: DataDir = None, json: Json = False) -> None:
-    """An account's balance in every currency of the coop, with its credit limit."""
+    """An account's balance in every currency of the coop, what tasks hold of it, its credit
+    limit, what is left and the largest payment it can make now."""
     did = str(did_in(data_dir, did, "'--did'"))
     node = open_node(settings_for(data_dir))
     side = ReadSide(node.store)
@@ -48,13 +49,17 @@ def balance(coop: Coop, did: Did, data_dir: DataDir = None, json: Json = False) 
     if json:
         print_json(view)
         return
-    table = Table("currency", "balance", "credit limit", "available", "entries", box=None)
+    table = Table(
+        "currency", "balance", "held", "credit limit", "available", "can pay", "entries", box=None
+    )
     for currency, a in view.accounts.items():
         table.add_row(
             currency,
             a.display,
+            a.held_display,
             a.credit_limit_display or "-",
             a.available_display or "-",
+            a.spendable_display or "-",
             str(a.entries),
         )
     out.print(f"{did} in {coop} (log up to leaf {view.as_of})")

@@ -74,6 +74,10 @@ def test_upload_submit_two_executors_settle(
         http = httpx.Client(base_url=node.base, headers=bearer(token), timeout=30)
         placed = http.get(f"{V1}/tasks/{task}").json()
         assert sorted(placed["executors"]) == sorted(execs) and placed["held"] == 50
+        bob = Keystore(data / "keys").info("bob").did
+        hours = http.get(f"{V1}/accounts/{bob}/balances").json()["accounts"]["hours"]
+        assert (hours["held"], [h["task"] for h in hours["holds"]]) == (50, [task])
+        assert hours["available"] == hours["credit_limit"] - 50 == hours["spendable"]
         full_env = {**os.environ, **env, "ICN_PASSPHRASE": PASSPHRASE}
         cmd = [icn_path_module, "compute", "executor", "run", *c, "--key", "exec",
                "--interval", "0.2", "--data-dir", str(home)]  # fmt: skip
@@ -108,6 +112,8 @@ def test_upload_submit_two_executors_settle(
         assert balances[members[1]] == -2 * fee
         assert [balances[d] for d in execs] == [fee, fee]
         assert sum(balances.values()) == 0
+        hours = http.get(f"{V1}/accounts/{bob}/balances").json()["accounts"]["hours"]
+        assert (hours["held"], hours["holds"]) == (0, [])  # released by the settlement
 
         for path, code, status_code in (
             (f"{V1}/modules/{'0' * 64}", "unknown-module", 404),

@@ -57,6 +57,9 @@ class Reads:
     def totals(self, coop: str) -> list[views.TotalsRow]:
         return []
 
+    def holds(self, coop: str, did: str) -> list[views.HoldRow]:
+        return []
+
     def positions(self, coop: str) -> dict[str, int]:
         return {p.name: self.size - 1 for p in LEDGER_PROJECTIONS}
 

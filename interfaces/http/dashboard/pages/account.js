@@ -105,7 +105,10 @@ function render(root, ctx) {
       return h("div", {},
         h("p", { class: "muted" }, c.unit && `${c.unit}s` !== c.code ? `${c.code} (${c.unit}s)` : c.code),
         h("p", { class: "big", id: `balance-${c.code}`, "data-units": a.balance }, display(a.balance, c.decimals)),
-        h("p", {}, `Credit limit ${display(a.credit_limit, c.decimals)} · available ${display(a.available, c.decimals)}`));
+        h("p", {}, `Credit limit ${display(a.credit_limit, c.decimals)} · available ${display(a.available, c.decimals)}`),
+        h("p", { id: `held-${c.code}`, "data-units": a.held || 0 },
+          `Held for tasks ${display(a.held || 0, c.decimals)}` +
+          (a.spendable == null ? "" : ` · you can pay up to ${display(a.spendable, c.decimals)}`)));
     }));
     cards.dataset.loaded = String(Date.now());
     performance.mark("icn:balance-rendered");

@@ -1,0 +1,52 @@
+"""When a task that is not answered stops waiting: the coop's deadlines, in trusted time.
+
+An executor that never commits or reveals must not hold the payer's credit for
+ever. Each placement gives the placed executors ``STEP_MS`` (from the trusted
+time they were placed) to reveal; past it, the coop's duty re-places the ones
+that stalled on other executors (``compute.TaskReplaced``). ``FINAL_MS`` after
+submission a task still running expires (``compute.TaskExpired``): nobody is
+paid and the whole hold is released. Both are one figure for every coop until
+coop policy names its own; every replica computes the same deadlines from the
+log (the task's trusted times), never from a clock.
+"""
+
+from __future__ import annotations
+
+from icn.domain.compute.task_records import TaskRecord, TaskState
+
+STEP_MS = 10 * 60 * 1000
+"""How long the executors placed last have to reveal: 10 minutes."""
+FINAL_MS = 60 * 60 * 1000
+"""How long a task may run in all before it expires: 1 hour from its submission."""
+
+REPLACE = "replace"
+EXPIRE = "expire"
+
+
+def due_ms(t: TaskRecord) -> int:
+    """When the executors placed last must have revealed."""
+    return t.due_ms if t.due_ms is not None else t.submitted_ms + STEP_MS
+
+
+def expires_ms(t: TaskRecord) -> int:
+    """When a task still running expires."""
+    return t.submitted_ms + FINAL_MS
+
+
+def stalled(t: TaskRecord) -> tuple[str, ...]:
+    """The placed executors holding the task up: those that have not committed, or, once
+    every one has, those that have not revealed (in placement order)."""
+    waiting = tuple(n for n in t.assigned if n not in t.commitments)
+    return waiting or tuple(n for n in t.assigned if n not in t.answers)
+
+
+def step(t: TaskRecord, now: int) -> str | None:
+    """What the coop does about ``t`` at ``now``: :data:`EXPIRE` at the final deadline,
+    :data:`REPLACE` past the placement's, else nothing (also once the answers are in)."""
+    if t.state != TaskState.RUNNING:
+        return None
+    if now >= expires_ms(t):
+        return EXPIRE
+    if now >= due_ms(t) and stalled(t):
+        return REPLACE
+    return None

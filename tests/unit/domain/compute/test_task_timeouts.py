@@ -1,0 +1,146 @@
+"""Tasks whose executors never answer: re-placed past the placement's deadline, expired
+(hold released) past the final one, each judged from the log's trusted times alone."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+from support.compute_story import (
+    EXECUTORS,
+    answer,
+    commit,
+    compute_coop,
+    held,
+    name_of,
+    record,
+    reveal,
+    run_all,
+    settle,
+    submit,
+)
+from support.rule_coop import Coop
+
+from icn.domain.compute import deadlines
+from icn.domain.compute.task_rules import load, running
+
+
+@pytest.fixture
+def coop() -> Coop:
+    return compute_coop()
+
+
+def _replace(c: Coop, task_id: str, attempt: int, ts: int, who: str = "coop") -> object:
+    body = {"task": task_id, "attempt": attempt}
+    return c.s.event(who, "compute.TaskReplaced", body, ts=ts, advance=False)
+
+
+def _expire(c: Coop, task_id: str, ts: int) -> object:
+    return c.s.event("coop", "compute.TaskExpired", {"task": task_id}, ts=ts, advance=False)
+
+
+def test_the_rule_of_deadlines_is_a_function_of_the_task_and_the_time(coop: Coop) -> None:
+    event = submit(coop)
+    coop.ok(event)
+    t = record(coop, event.id)
+    due = t.submitted_ms + deadlines.STEP_MS
+    assert (deadlines.due_ms(t), deadlines.expires_ms(t)) == (
+        due, t.submitted_ms + deadlines.FINAL_MS,
+    )  # fmt: skip
+    assert deadlines.stalled(t) == t.assigned  # nobody committed: every one is late
+    assert deadlines.step(t, due - 1) is None
+    assert deadlines.step(t, due) == deadlines.REPLACE
+    assert deadlines.step(t, deadlines.expires_ms(t)) == deadlines.EXPIRE
+    committed = msgspec.structs.replace(t, commitments=dict.fromkeys(t.assigned, "c"))
+    assert deadlines.stalled(committed) == t.assigned  # all committed, none revealed
+    one = msgspec.structs.replace(committed, answers={t.assigned[0]: None})
+    assert deadlines.stalled(one) == t.assigned[1:]
+    older = msgspec.structs.replace(t, due_ms=None)  # recorded before deadlines existed
+    assert deadlines.due_ms(older) == due
+    assert deadlines.step(msgspec.structs.replace(t, state="agreed"), due * 2) is None
+
+
+def test_a_stalled_executor_is_replaced_by_one_never_placed_and_the_task_still_settles(
+    coop: Coop,
+) -> None:
+    event = submit(coop, max_fee=40)
+    coop.ok(event)
+    t = record(coop, event.id)
+    quick, slow = (name_of(coop, n) for n in t.assigned)
+    coop.ok(commit(coop, event.id, quick, answer()))
+    due = deadlines.due_ms(t)
+    assert coop.refused(_replace(coop, event.id, 0, due - 1)) == "task-not-due"
+    assert coop.refused(_replace(coop, event.id, 0, due, who="alice")) == "not-authorized"
+    assert coop.refused(_replace(coop, event.id, 1, due)) == "task-not-due"  # no such round
+    replaced = coop.s.event(
+        "coop", "compute.TaskReplaced", {"task": event.id, "attempt": 0}, ts=due
+    )
+    coop.ok(replaced)
+    after = record(coop, event.id)
+    assert after.dropped == (coop.s.did(slow),)
+    assert after.assigned[0] == coop.s.did(quick) and len(after.assigned) == 2
+    fresh = name_of(coop, after.assigned[1])
+    assert fresh not in (quick, slow)
+    assert after.commitments == t.commitments | {
+        coop.s.did(quick): after.commitments[coop.s.did(quick)]
+    }
+    assert (after.replacements, after.due_ms) == (1, due + deadlines.STEP_MS)
+    assert load(coop.state, coop.s.coop, coop.s.did(slow)).open == 0
+    assert load(coop.state, coop.s.coop, coop.s.did(fresh)).open == 1
+    assert held(coop, "bob") == 40  # re-placing moves no money
+    # the dropped executor can no longer take part; the same round is not replayed
+    assert coop.refused(commit(coop, event.id, slow, answer())) == "not-assigned"
+    assert coop.refused(_replace(coop, event.id, 0, due + 1)) == "task-not-due"
+    coop.ok(commit(coop, event.id, fresh, answer()))
+    coop.ok(reveal(coop, event.id, quick, answer()))
+    coop.ok(reveal(coop, event.id, fresh, answer()))
+    assert record(coop, event.id).state == "agreed"
+    assert event.id not in running(coop.state, coop.s.coop).ids
+    settle(coop, event.id)
+    assert held(coop, "bob") == 0 and coop.balance(slow) == 0 and coop.balance(fresh) == 3
+
+
+def test_a_task_nobody_answers_expires_and_releases_its_hold(coop: Coop) -> None:
+    event = submit(coop, max_fee=9_000)
+    coop.ok(event)
+    t = record(coop, event.id)
+    assert running(coop.state, coop.s.coop).ids == (event.id,)
+    end = deadlines.expires_ms(t)
+    assert coop.refused(_expire(coop, event.id, end - 1)) == "task-not-due"
+    assert coop.refused(_replace(coop, event.id, 0, end)) == "task-not-due"  # too late
+    coop.ok(coop.s.event("coop", "compute.TaskExpired", {"task": event.id}, ts=end))
+    done = record(coop, event.id)
+    assert (done.state, done.held, done.fee) == ("expired", 0, 0)
+    assert held(coop, "bob") == 0 and running(coop.state, coop.s.coop).ids == ()
+    assert all(load(coop.state, coop.s.coop, n).open == 0 for n in t.assigned)
+    coop.ok(coop.s.pay("bob", "carol", 10_000))  # the whole limit is spendable again
+    for late in (
+        commit(coop, event.id, name_of(coop, t.assigned[0]), answer()),
+        _expire(coop, event.id, end + 1),
+        coop.s.event("coop", "compute.TaskSettled", {"task": event.id}, advance=False),
+    ):
+        assert coop.refused(late) in ("task-not-running", "task-not-settleable")
+
+
+def test_answers_in_before_the_coop_acts_win(coop: Coop) -> None:
+    event = submit(coop)
+    coop.ok(event)
+    t = record(coop, event.id)
+    run_all(coop, event.id)
+    assert coop.refused(_replace(coop, event.id, 0, deadlines.due_ms(t))) == "task-not-running"
+    assert coop.refused(_expire(coop, event.id, deadlines.expires_ms(t))) == "task-not-running"
+
+
+def test_with_no_executor_left_the_task_waits_for_its_expiry(coop: Coop) -> None:
+    event = submit(coop)
+    coop.ok(event)
+    t = record(coop, event.id)
+    due = deadlines.due_ms(t)
+    coop.ok(coop.s.event("coop", "compute.TaskReplaced", {"task": event.id, "attempt": 0}, ts=due))
+    t = record(coop, event.id)
+    assert len(t.dropped) == 2 and len(set(t.assigned + t.dropped)) == len(EXECUTORS)
+    again = deadlines.due_ms(t)
+    assert coop.refused(_replace(coop, event.id, 1, again)) == "no-executors"
+    coop.ok(
+        coop.s.event("coop", "compute.TaskExpired", {"task": event.id}, ts=deadlines.expires_ms(t))
+    )
+    assert held(coop, "bob") == 0
