@@ -2,10 +2,12 @@
 
 A hypothesis state machine submits tasks (many over what the submitter can
 hold), pays between members (many over what is available), and runs and
-settles tasks in any order, some with a lying executor. After every step:
+settles tasks in any order, some with a lying executor, or lets them expire
+(the coop's ``compute.TaskExpired`` at the final deadline). After every step:
 Σ balances = 0; every member's available credit (balance − held) stays
 within their limit; what an account holds is exactly the sum of its open
-tasks' ``max_fee`` (each hold released once, by its own settlement); and a
+tasks' ``max_fee`` (each hold released once, by its own settlement or
+expiry); and a
 submission or payment is accepted exactly when the model says it fits.
 """
 
@@ -16,6 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from support.compute_story import EXECUTORS, compute_coop, held, record, run_all, settle, submit
 
+from icn.domain.compute import deadlines
 from icn.domain.ledger.rules import limit_for
 
 PEOPLE = ["alice", "bob", "carol"]
@@ -65,6 +68,15 @@ class HoldsMachine(RuleBasedStateMachine):
         run_all(self.c, task_id, {name: b"lie"} if liar else None)
         settle(self.c, task_id)
         assert record(self.c, task_id).state == "settled"
+        del self.open[task_id]
+
+    @precondition(lambda self: bool(self.open))
+    @rule(data=st.data())
+    def expire(self, data: st.DataObject) -> None:
+        task_id = data.draw(st.sampled_from(sorted(self.open)))
+        end = deadlines.expires_ms(record(self.c, task_id))
+        self.c.ok(self.c.s.event("coop", "compute.TaskExpired", {"task": task_id}, ts=end))
+        assert record(self.c, task_id).state == "expired"
         del self.open[task_id]
 
     @invariant()
