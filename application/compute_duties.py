@@ -75,13 +75,8 @@ class ComputeDuties:
 
     def late(self, coop: str, now: int) -> list[str]:
         """Running tasks past a deadline at ``now`` (the node's clock), oldest first."""
-        view = CommittedState(self._store)
-        found = []
-        for task_id in running(view, coop).ids:
-            t = task(view, coop, task_id)
-            if t is not None and deadlines.step(t, now) is not None:
-                found.append(task_id)
-        return found
+        tasks = running(CommittedState(self._store), coop).tasks
+        return [task_id for task_id, at in tasks.items() if at <= now]
 
     def time_out(self, coop: str, task_id: str, key: SigningKey, now: int) -> list[Event]:
         """Expire the task, or re-place its stalled executors, as its deadlines say at

@@ -33,6 +33,11 @@ def expires_ms(t: TaskRecord) -> int:
     return t.submitted_ms + FINAL_MS
 
 
+def next_ms(t: TaskRecord) -> int:
+    """The earlier of the two deadlines: when the duty next has something to do about ``t``."""
+    return min(due_ms(t), expires_ms(t))
+
+
 def stalled(t: TaskRecord) -> tuple[str, ...]:
     """The placed executors holding the task up: those that have not committed, or, once
     every one has, those that have not revealed (in placement order)."""

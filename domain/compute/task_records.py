@@ -95,11 +95,12 @@ class SettlementsRecord(Record, frozen=True, kw_only=True):
 
 
 class RunningRecord(Record, frozen=True, kw_only=True):
-    """Tasks still running, oldest first: what the deadline duty reads without scanning
-    every task."""
+    """Tasks still running, oldest first, each with its next deadline (the earlier of its
+    placement's and its final one): what the deadline duty reads each round, one record
+    however many tasks run, instead of every task's record."""
 
     kind: ClassVar[str] = "compute-running"
-    ids: tuple[str, ...] = ()
+    tasks: dict[str, int] = msgspec.field(default_factory=dict)
 
     def key(self) -> str:
         return ""

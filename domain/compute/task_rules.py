@@ -74,9 +74,20 @@ def settlements(view: CoopView, coop: str) -> SettlementsRecord:
 
 
 def running(view: CoopView, coop: str) -> RunningRecord:
-    """The tasks still running, oldest first."""
+    """The tasks still running, oldest first, with their next deadlines."""
     found = view.record(coop, RunningRecord.kind, "")
     return found if isinstance(found, RunningRecord) else RunningRecord()
+
+
+def tracked(view: CoopView, coop: str, t: TaskRecord) -> RunningRecord:
+    """The running tasks with ``t`` at its next deadline, or without it once it is not
+    running."""
+    tasks = dict(running(view, coop).tasks)
+    if t.state == TaskState.RUNNING:
+        tasks[t.id] = deadlines.next_ms(t)
+    else:
+        tasks.pop(t.id, None)
+    return RunningRecord(tasks=tasks)
 
 
 def load(view: CoopView, coop: str, node: str) -> LoadRecord:
@@ -147,13 +158,7 @@ def task_submitted(
         region=body.region,
         due_ms=now + deadlines.STEP_MS,
     )
-    still = running(view, coop.coop)
-    return [
-        record,
-        hold,
-        msgspec.structs.replace(still, ids=(*still.ids, record.id)),
-        *_opened(view, coop.coop, chosen),
-    ]
+    return [record, hold, tracked(view, coop.coop, record), *_opened(view, coop.coop, chosen)]
 
 
 def _running(view: CoopView, event: Event, task_id: str) -> TaskRecord | Refusal:
@@ -232,7 +237,7 @@ def _judged(view: CoopView, coop: str, t: TaskRecord, now: int) -> Effects:
             placed = msgspec.structs.replace(
                 t, assigned=(*t.assigned, *more), due_ms=now + deadlines.STEP_MS
             )
-            return [placed, *_opened(view, coop, more)]
+            return [placed, tracked(view, coop, placed), *_opened(view, coop, more)]
     if verdict.answer is not None:
         a = verdict.answer
         t = msgspec.structs.replace(
@@ -255,11 +260,10 @@ def _judged(view: CoopView, coop: str, t: TaskRecord, now: int) -> Effects:
             outputs={},
         )
     pending = settlements(view, coop)
-    still = running(view, coop)
     effects += [
         t,
         msgspec.structs.replace(pending, ids=(*pending.ids, t.id)),
-        msgspec.structs.replace(still, ids=tuple(i for i in still.ids if i != t.id)),
+        tracked(view, coop, t),
     ]
     return effects
 

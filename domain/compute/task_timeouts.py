@@ -21,7 +21,7 @@ from icn.domain.compute import deadlines
 from icn.domain.compute import task_bodies as b
 from icn.domain.compute.placement import place
 from icn.domain.compute.task_records import TaskRecord, TaskState
-from icn.domain.compute.task_rules import candidates, load, running, task
+from icn.domain.compute.task_rules import candidates, load, task, tracked
 from icn.domain.coop.records import CoopRecord
 from icn.domain.coop.state import CoopView, Effects, founded_coop
 from icn.domain.ledger import holds
@@ -93,6 +93,7 @@ def task_replaced(
     )
     return [
         updated,
+        tracked(view, coop.coop, updated),
         *_loads(view, coop.coop, stalled, -1),
         *_loads(view, coop.coop, tuple(new), +1),
     ]
@@ -108,8 +109,7 @@ def task_expired(body: b.TaskExpired, event: Event, view: CoopView, now: int) ->
         return Refusal(Code.TASK_NOT_DUE, f"task {t.id} expires at {deadlines.expires_ms(t)}")
     released = holds.release(view, coop.coop, t.submitter, t.currency, t.held)
     done = msgspec.structs.replace(t, state=TaskState.EXPIRED, held=0, expiry=event.id)
-    still = running(view, coop.coop)
-    rest = msgspec.structs.replace(still, ids=tuple(i for i in still.ids if i != t.id))
+    rest = tracked(view, coop.coop, done)
     return [done, released, rest, *_loads(view, coop.coop, t.assigned, -1)]
 
 

@@ -84,6 +84,7 @@ def test_a_stalled_executor_is_replaced_by_one_never_placed_and_the_task_still_s
         coop.s.did(quick): after.commitments[coop.s.did(quick)]
     }
     assert (after.replacements, after.due_ms) == (1, due + deadlines.STEP_MS)
+    assert running(coop.state, coop.s.coop).tasks == {event.id: due + deadlines.STEP_MS}
     assert load(coop.state, coop.s.coop, coop.s.did(slow)).open == 0
     assert load(coop.state, coop.s.coop, coop.s.did(fresh)).open == 1
     assert held(coop, "bob") == 40  # re-placing moves no money
@@ -94,7 +95,7 @@ def test_a_stalled_executor_is_replaced_by_one_never_placed_and_the_task_still_s
     coop.ok(reveal(coop, event.id, quick, answer()))
     coop.ok(reveal(coop, event.id, fresh, answer()))
     assert record(coop, event.id).state == "agreed"
-    assert event.id not in running(coop.state, coop.s.coop).ids
+    assert event.id not in running(coop.state, coop.s.coop).tasks
     settle(coop, event.id)
     assert held(coop, "bob") == 0 and coop.balance(slow) == 0 and coop.balance(fresh) == 3
 
@@ -103,14 +104,14 @@ def test_a_task_nobody_answers_expires_and_releases_its_hold(coop: Coop) -> None
     event = submit(coop, max_fee=9_000)
     coop.ok(event)
     t = record(coop, event.id)
-    assert running(coop.state, coop.s.coop).ids == (event.id,)
+    assert running(coop.state, coop.s.coop).tasks == {event.id: deadlines.due_ms(t)}
     end = deadlines.expires_ms(t)
     assert coop.refused(_expire(coop, event.id, end - 1)) == "task-not-due"
     assert coop.refused(_replace(coop, event.id, 0, end)) == "task-not-due"  # too late
     coop.ok(coop.s.event("coop", "compute.TaskExpired", {"task": event.id}, ts=end))
     done = record(coop, event.id)
     assert (done.state, done.held, done.fee) == ("expired", 0, 0)
-    assert held(coop, "bob") == 0 and running(coop.state, coop.s.coop).ids == ()
+    assert held(coop, "bob") == 0 and running(coop.state, coop.s.coop).tasks == {}
     assert all(load(coop.state, coop.s.coop, n).open == 0 for n in t.assigned)
     coop.ok(coop.s.pay("bob", "carol", 10_000))  # the whole limit is spendable again
     for late in (
