@@ -249,9 +249,8 @@ def icn_batched(w: Workload, n: int, advance: Advance, run: Runner = timed) -> A
 
 
 def _verifier(workers: int, processes: bool, *, caller_appends: bool = False) -> Verifier:
-    """As the CLI verifies: with processes, an import (the caller appends) leaves all the
-    verifying to them, an audit takes a share itself (stream_verifier). ``caller_appends``
-    also stands for any caller that should verify nothing itself."""
+    """With processes, ``caller_appends`` leaves all the verifying to them, as the CLI's
+    import and audit run (stream_verifier); else the caller takes a share itself."""
     if workers <= 1:
         return InlineVerifier()
     if processes:
@@ -471,8 +470,9 @@ def checks(
     a1 = s["audit_1"].rate
     rows.append(("audit, 1 worker (ev/s)", f"{a1:,.0f}", "≥ 15,000", verdict[a1 >= 15_000]))
     cpu1 = sum(cpus["audit_1"])
-    for key, label in [(f"audit_t{k}", f"{k} threads"), (f"audit_p{k}", f"{k} processes"),
-                       (f"audit_w{k}", f"{k} worker processes, caller judges")]:  # fmt: skip
+    for key, label in [(f"audit_t{k}", f"{k} threads"),
+                       (f"audit_p{k}", f"{k - 1} processes + the caller"),
+                       (f"audit_w{k}", f"{k} processes, the caller judges (CLI)")]:  # fmt: skip
         ratio = s[key].rate / a1
         rows.append((f"audit, {label} / 1 worker", f"{ratio:.2f}", "≥ 1.80", verdict[ratio >= 1.8]))
         if key != f"audit_t{k}":
@@ -572,9 +572,12 @@ def main(argv: list[str]) -> None:
     plan |= {
         "audit_1": (Series("icn audit, 1 worker", n_audit), audit(1)),
         f"audit_t{k}": (Series(f"icn audit, {k} threads", n_audit), audit(k)),
-        f"audit_p{k}": (Series(f"icn audit, {k} processes", n_audit), audit(k, processes=True)),
+        f"audit_p{k}": (
+            Series(f"icn audit, {k - 1} processes + the caller", n_audit),
+            audit(k, processes=True),
+        ),
         f"audit_w{k}": (
-            Series(f"icn audit, {k} worker processes, caller judges", n_audit),
+            Series(f"icn audit, {k} processes, the caller judges (CLI)", n_audit),
             audit(k, processes=True, caller_judges_only=True),
         ),
     }
