@@ -470,8 +470,9 @@ def checks(
     a1 = s["audit_1"].rate
     rows.append(("audit, 1 worker (ev/s)", f"{a1:,.0f}", "≥ 15,000", verdict[a1 >= 15_000]))
     cpu1 = sum(cpus["audit_1"])
+    shared = f"{k - 1} worker process{'es' if k > 2 else ''} + the caller"
     for key, label in [(f"audit_t{k}", f"{k} threads"),
-                       (f"audit_p{k}", f"{k - 1} processes + the caller"),
+                       (f"audit_p{k}", shared),
                        (f"audit_w{k}", f"{k} processes, the caller judges (CLI)")]:  # fmt: skip
         ratio = s[key].rate / a1
         rows.append((f"audit, {label} / 1 worker", f"{ratio:.2f}", "≥ 1.80", verdict[ratio >= 1.8]))
@@ -573,7 +574,7 @@ def main(argv: list[str]) -> None:
         "audit_1": (Series("icn audit, 1 worker", n_audit), audit(1)),
         f"audit_t{k}": (Series(f"icn audit, {k} threads", n_audit), audit(k)),
         f"audit_p{k}": (
-            Series(f"icn audit, {k - 1} processes + the caller", n_audit),
+            Series(f"icn audit, {k - 1} worker process(es) + the caller", n_audit),
             audit(k, processes=True),
         ),
         f"audit_w{k}": (
