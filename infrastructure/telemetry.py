@@ -346,7 +346,7 @@ def setup_tracing(
     """Install the process's tracer provider once: spans exported over OTLP/HTTP to
     ``endpoint`` (``ICN_OTLP_ENDPOINT`` when None), or to ``exporter``. Nothing is installed
     (and no span made) when neither is given. True when a provider was installed."""
-    global _tracing_set
+    global _tracing_set, _root_share
     endpoint = endpoint or os.environ.get(ENV_OTLP_ENDPOINT) or None
     if exporter is None and endpoint is None:
         return False
@@ -358,7 +358,6 @@ def setup_tracing(
 
             url = endpoint if endpoint and endpoint.endswith("/v1/traces") else None
             exporter = OTLPSpanExporter(endpoint=url or f"{str(endpoint).rstrip('/')}/v1/traces")
-        global _root_share
         ratio = _sample_ratio()
         # Roots are chosen by root_sampled() at that ratio before the tracer is asked; what
         # it is asked about it records, and below a root its decision holds (ParentBased).
