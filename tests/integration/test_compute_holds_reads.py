@@ -11,51 +11,17 @@ coop's key sign alike.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
+from support.compute_node import Node, second_store
 from support.compute_story import EXECUTORS, answer, commit, name_of, prepare, record, submit
-from support.coops import STORY_NOW, CoopScript
 
-from icn.application.append import AppendEvents
-from icn.application.authoring import EventAuthor
-from icn.application.coop_duties import CoopDuties
 from icn.application.coop_view import decode_stored
-from icn.application.trust_epochs import CommittedState
 from icn.domain.compute import deadlines
-from icn.domain.events.envelope import Event, inspect
+from icn.domain.events.envelope import inspect
 from icn.domain.ledger.holds import credit_room
-from icn.infrastructure.store.database import parse_database_url
 from icn.infrastructure.store.event_store import SqlEventStore
 from icn.infrastructure.store.read_models import ReadSide
 from icn.projections import ledger_views as views
-
-
-class Node:
-    """A node keeping the coop's key, with the duck type the compute story steps use."""
-
-    def __init__(self, store: SqlEventStore, script: CoopScript | None = None) -> None:
-        self.store = store
-        self.now = STORY_NOW
-        self.s = script or CoopScript("demo")
-        self.append = AppendEvents(store, lambda: self.now)
-        self.author = EventAuthor(store, self.append, lambda: self.now)
-        self.duties = CoopDuties(store, self.author, self._key)
-
-    def _key(self, coop: str) -> Any:
-        return self.s.coop_key if coop == "demo" else None
-
-    @property
-    def state(self) -> CommittedState:
-        return CommittedState(self.store)
-
-    def ok(self, *events: Event) -> None:
-        outcomes = self.append.append_inspected([inspect(e.wire_bytes()) for e in events])
-        assert [o.verdict for o in outcomes] == ["ok"] * len(events), outcomes
-
-    def run(self) -> list[Event]:
-        done = self.duties.run(self.now)
-        assert self.duties.failures == []
-        return done
 
 
 def _hours(side: ReadSide, node: Node, who: str) -> views.AccountDetail:
@@ -121,9 +87,7 @@ def test_the_duty_round_re_places_a_stalled_executor_then_expires_the_task(
 ) -> None:
     a = Node(store)
     prepare(a)
-    other = SqlEventStore(parse_database_url(None, tmp_path))
-    other.create_tables()
-    try:
+    with second_store(tmp_path) as other:
         b = Node(other, a.s)
         event = submit(a, max_fee=40)
         a.ok(event)
@@ -151,5 +115,3 @@ def test_the_duty_round_re_places_a_stalled_executor_then_expires_the_task(
         done = record(a, event.id)
         assert (done.state, done.held, done.expiry) == ("expired", 0, ended[0].id)
         assert a.run() == []
-    finally:
-        other.close()

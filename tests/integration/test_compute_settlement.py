@@ -4,52 +4,13 @@ with the entry that pays it; two nodes keeping the key sign the same settlement.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
+from support.compute_node import Node, second_store
 from support.compute_story import EXECUTORS, held, prepare, record, run_all, submit
-from support.coops import STORY_NOW, CoopScript
 
-from icn.application.append import AppendEvents
-from icn.application.authoring import EventAuthor
 from icn.application.compute_duties import ComputeDuties
-from icn.application.coop_duties import CoopDuties
 from icn.application.coop_view import decode_stored
-from icn.application.trust_epochs import CommittedState
-from icn.domain.events.envelope import Event, inspect
-from icn.infrastructure.store.database import parse_database_url
 from icn.infrastructure.store.event_store import SqlEventStore
-
-
-class Node:
-    """A node keeping the coop's key, with the duck type the compute story steps use."""
-
-    def __init__(self, store: SqlEventStore, script: CoopScript | None = None) -> None:
-        self.store = store
-        self.now = STORY_NOW
-        self.s = script or CoopScript("demo")
-        self.append = AppendEvents(store, lambda: self.now)
-        self.author = EventAuthor(store, self.append, lambda: self.now)
-        self.duties = CoopDuties(store, self.author, self._key)
-
-    def _key(self, coop: str) -> Any:
-        return self.s.coop_key if coop == "demo" else None
-
-    @property
-    def state(self) -> CommittedState:
-        return CommittedState(self.store)
-
-    def ok(self, *events: Event) -> None:
-        outcomes = self.append.append_inspected([inspect(e.wire_bytes()) for e in events])
-        assert [o.verdict for o in outcomes] == ["ok"] * len(events), outcomes
-
-    def balance(self, who: str) -> int:
-        account = self.state.account("demo", self.s.did(who), "hours")
-        return account.balance if account is not None else 0
-
-    def run(self) -> list[Event]:
-        done = self.duties.run(self.now)
-        assert self.duties.failures == []
-        return done
 
 
 def test_a_judged_task_is_settled_once_by_the_duty_round(store: SqlEventStore) -> None:
@@ -77,9 +38,7 @@ def test_two_nodes_keeping_the_coop_key_sign_the_same_settlement(
 ) -> None:
     a = Node(store)
     prepare(a)
-    other = SqlEventStore(parse_database_url(None, tmp_path))
-    other.create_tables()
-    try:
+    with second_store(tmp_path) as other:
         b = Node(other, a.s)
         event = submit(a)
         a.ok(event)
@@ -91,5 +50,3 @@ def test_two_nodes_keeping_the_coop_key_sign_the_same_settlement(
         assert [e.wire_bytes() for e in ours] == [e.wire_bytes() for e in theirs]
         assert [n for n in record(b, event.id).dissenting] == [a.s.did(liar)]
         assert b.balance(liar) == 0
-    finally:
-        other.close()
