@@ -24,11 +24,6 @@ from icn.domain.compute.placement import tie_break
 from icn.domain.compute.task_rules import settlements
 
 
-@pytest.fixture
-def coop() -> Coop:
-    return compute_coop()
-
-
 def _balances(c: Coop) -> dict[str, int]:
     names = ["alice", "bob", "carol", "node-1", "node-2", "node-3", "node-4"]
     return {n: c.balance(n) for n in names}

@@ -4,12 +4,10 @@
 from __future__ import annotations
 
 import msgspec
-import pytest
 from support.compute_story import (
     EXECUTORS,
     answer,
     commit,
-    compute_coop,
     held,
     name_of,
     record,
@@ -22,11 +20,6 @@ from support.rule_coop import Coop
 
 from icn.domain.compute import deadlines
 from icn.domain.compute.task_rules import load, running
-
-
-@pytest.fixture
-def coop() -> Coop:
-    return compute_coop()
 
 
 def _replace(c: Coop, task_id: str, attempt: int, ts: int, who: str = "coop") -> object:
