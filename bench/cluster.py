@@ -25,13 +25,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 
@@ -48,6 +46,7 @@ from _common import (  # noqa: E402
     progress_bar,
     utc_now,
 )
+from _otlp import collector  # noqa: E402
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (  # noqa: E402
     ExportTraceServiceRequest,
 )
@@ -62,44 +61,20 @@ SPANS = [POST_SPAN, "icn.verify", "icn.group_commit", "icn.judge", "icn.sequence
          "icn.project", "icn.deliver"]  # fmt: skip
 
 
-class _Collector(BaseHTTPRequestHandler):
-    """An OTLP/HTTP collector keeping every span's (set-up, trace id, name, duration in ms);
-    the set-up is the ``icn.bench`` resource attribute its node was started with."""
-
-    spans: ClassVar[list[tuple[str, bytes, str, float]]] = []
-    lock = threading.Lock()
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        request = ExportTraceServiceRequest.FromString(body)
-        found = []
-        for rs in request.resource_spans:
-            attrs = {a.key: a.value.string_value for a in rs.resource.attributes}
-            for ss in rs.scope_spans:
-                for s in ss.spans:
-                    ms = (s.end_time_unix_nano - s.start_time_unix_nano) / 1e6
-                    found.append((attrs.get("icn.bench", ""), s.trace_id, s.name, ms))
-        with self.lock:
-            type(self).spans.extend(found)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+SpanRow = tuple[str, bytes, str, float]
+"""A span as the report reads it: (set-up, trace id, name, duration in ms); the set-up is
+the ``icn.bench`` resource attribute its node was started with."""
 
 
-@contextlib.contextmanager
-def collector() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+def span_rows(body: bytes, into: list[SpanRow]) -> None:
+    """The spans of one OTLP/HTTP trace export, appended to ``into``."""
+    request = ExportTraceServiceRequest.FromString(body)
+    for rs in request.resource_spans:
+        attrs = {a.key: a.value.string_value for a in rs.resource.attributes}
+        for ss in rs.scope_spans:
+            for s in ss.spans:
+                ms = (s.end_time_unix_nano - s.start_time_unix_nano) / 1e6
+                into.append((attrs.get("icn.bench", ""), s.trace_id, s.name, ms))
 
 
 @contextlib.contextmanager
@@ -211,10 +186,11 @@ def main(argv: list[str]) -> None:
     api.MEMBERS["single"] = api.MEMBERS["cluster"] = MEMBERS
     sizes = {"single": per_member, "cluster": per_member}
     results: dict[str, dict[str, list[float]]] = {}
+    spans: list[SpanRow] = []
     with (
         progress_bar() as progress,
         tempfile.TemporaryDirectory(prefix="icn-bench-cluster-") as t,
-        collector() as endpoint,
+        collector(lambda body: span_rows(body, spans)) as endpoint,
     ):
         tmp = Path(t)
         for name in ["untraced"] if a.no_trace else ["untraced", "traced"]:
@@ -231,11 +207,11 @@ def main(argv: list[str]) -> None:
             }  # fmt: skip
             results[name] = run_pass(tmp, founded, phases, a, extra, progress, name)
         time.sleep(6)  # the batch span processors export every 5 s (nodes stopped: flushed)
-    report(results, a, load_start)
+    report(results, spans, a, load_start)
 
 
 def report(
-    results: dict[str, dict[str, list[float]]], a: argparse.Namespace,
+    results: dict[str, dict[str, list[float]]], spans: list[SpanRow], a: argparse.Namespace,
     load_start: tuple[float, float, float],
 ) -> None:  # fmt: skip
     head = ["pass", "set-up", "posts", "p50 ms", "p90 ms", "p99 ms", "max ms", "p50 / single"]
@@ -250,9 +226,9 @@ def report(
             ])  # fmt: skip
     print_table("lone single posts: dev cluster against a single node", head, rows)
     text_tables = markdown_table(head, rows)
-    posts = {(setup, tid) for setup, tid, name, _ in _Collector.spans if name == POST_SPAN}
+    posts = {(setup, tid) for setup, tid, name, _ in spans if name == POST_SPAN}
     by: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for setup, tid, name, ms in _Collector.spans:
+    for setup, tid, name, ms in spans:
         if (setup, tid) in posts:  # a post's own trace (not another node's replication)
             by[(setup, name)].append(ms)
     if by:

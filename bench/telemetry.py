@@ -28,9 +28,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +47,7 @@ from _common import (  # noqa: E402
     progress_bar,
     utc_now,
 )
+from _otlp import collector  # noqa: E402
 
 from icn.infrastructure.telemetry import DEFAULT_TRACE_SAMPLE  # noqa: E402
 
@@ -57,36 +56,6 @@ MEMBERS = {"single": api.MEMBERS["single"], "batch": api.MEMBERS["batch"]}
 MODES = ["off", "on", "traced", "traced-all"]
 BUDGET = 0.05
 """Telemetry may cost at most this share of throughput (issue 16)."""
-
-
-class _Sink(BaseHTTPRequestHandler):
-    """An OTLP/HTTP collector that takes every export and keeps nothing."""
-
-    received = 0
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        type(self).received += 1
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@contextlib.contextmanager
-def otlp_sink() -> Iterator[str]:
-    """A sink for the "on" nodes' spans; yields its endpoint."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @contextlib.contextmanager
@@ -166,10 +135,12 @@ def main(argv: list[str]) -> None:
     modes_run = a.modes
     results: dict[str, list[dict[str, Any]]] = {m: [] for m in modes_run}
     order: list[str] = []
+    exports: list[int] = []
+    """One item per OTLP export the collector took (the traced nodes did export)."""
     with (
         progress_bar() as progress,
         tempfile.TemporaryDirectory(prefix="icn-bench-telemetry-") as t,
-        otlp_sink() as endpoint,
+        collector(lambda _: exports.append(1)) as endpoint,
     ):
         tmp = Path(t)
         with chunks_progress(progress, "signing events (untimed)", total) as advance:
@@ -216,7 +187,7 @@ def main(argv: list[str]) -> None:
                         print(f"{label}: {failed.cmd[1:3]} failed: {failed.stderr!r:.600}")
                         if attempt:
                             raise
-        exported = _Sink.received
+        exported = len(exports)
     report(results, order, a, exported)
 
 
