@@ -81,6 +81,13 @@ class Verifier(Protocol):
         inspection per line (``fn`` at module level, so that a process can run it)."""
         ...
 
+    def start(self, fn: Callable[[list[T]], R], part: list[T]) -> Future[R]:
+        """Begin ``fn(part)`` on a worker now (``fn`` at module level), for a caller that
+        hands out work as it reads and collects it at the end (the recount). A future no
+        worker has taken yet can be cancelled, and the caller then runs ``fn`` itself: the
+        inline verifier takes none, so everything is done by the caller."""
+        ...
+
     def close(self) -> None:
         """Stop the workers (a closed verifier must not be used again)."""
         ...
@@ -124,6 +131,10 @@ class InlineVerifier:
         """``fn`` chunk by chunk, here."""
         for part in chunks(lines, chunk):
             yield part, fn(part)
+
+    def start(self, fn: Callable[[list[T]], R], part: list[T]) -> Future[R]:
+        """A future nobody runs: the caller cancels it and runs ``fn`` itself."""
+        return Future()
 
     def close(self) -> None:
         """Nothing to stop."""
@@ -178,6 +189,11 @@ class ThreadVerifier:
         while pending:
             done, future = pending.popleft()
             yield done, future.result()
+
+    def start(self, fn: Callable[[list[T]], R], part: list[T]) -> Future[R]:
+        """``fn(part)`` on a thread (fine while the caller waits; a caller holding the GIL
+        stalls the threads after every signature, so long work wants processes)."""
+        return self._pool.submit(fn, part)
 
     def close(self) -> None:
         """Stop the threads once their work is done."""
@@ -325,6 +341,10 @@ class ProcessVerifier:
             else:
                 in_pool -= 1
                 yield head, back(head, future.result())
+
+    def start(self, fn: Callable[[list[T]], R], part: list[T]) -> Future[R]:
+        """``fn(part)`` in a worker process (``fn`` and ``part`` pickled)."""
+        return self._started().submit(fn, part)
 
     def close(self) -> None:
         """Stop the processes."""

@@ -84,6 +84,19 @@ def test_map_gives_each_chunk_its_function_in_order(verifier: Verifier) -> None:
     assert [n for _, part in got for n in part] == [len(x) for x in lines]
 
 
+def test_started_work_comes_back_or_is_given_back_to_the_caller(verifier: Verifier) -> None:
+    """What the recount does: hand out parts as it reads, collect them at the end, and run
+    itself every part no worker has taken (all of them, on the inline verifier)."""
+    lines = _lines(12)
+    parts = [lines[i : i + 3] for i in range(0, 12, 3)]
+    futures = [verifier.start(_lengths, part) for part in parts]
+    pairs = zip(parts, futures, strict=True)
+    got = [_lengths(part) if f.cancel() else f.result() for part, f in pairs]
+    assert got == [[len(x) for x in part] for part in parts]
+    if isinstance(verifier, InlineVerifier):
+        assert all(f.cancelled() for f in futures)
+
+
 def test_split_covers_every_line_once() -> None:
     items = list(range(10))
     assert [list(p) for p in split(items, 3)] == [[0, 1, 2], [3, 4, 5], [6, 7, 8, 9]]
