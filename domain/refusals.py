@@ -296,6 +296,12 @@ class Code(StrEnum):
 
     # -- compute tasks (issue 18): submitted, run by executors, settled -------------
     UNKNOWN_MODULE = "unknown-module", _I, True, "no module with this hash is stored (yet)"
+    MODULE_UNAVAILABLE = (
+        "module-unavailable",
+        _U,
+        True,
+        "no node of the coop could hand over the module's bytes (yet): try again",
+    )
     INPUT_TOO_LARGE = "input-too-large", _I, False, "a task's input is over 32 KiB"
     NO_EXECUTORS = (
         "no-executors",

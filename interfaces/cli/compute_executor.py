@@ -30,8 +30,10 @@ from icn.application.trust_epochs import CommittedState
 from icn.domain.compute import task_bodies as tb
 from icn.domain.compute.state import executor
 from icn.domain.identity.did import did_from_public_key
+from icn.domain.refusals import Refusal
 from icn.infrastructure.compute.cache import CompiledModuleCache
 from icn.infrastructure.compute.executor import execute
+from icn.infrastructure.compute.modules import intake
 from icn.infrastructure.compute.sandbox import LocalFailure, Sandbox
 from icn.infrastructure.compute.store import ModuleStore
 from icn.interfaces.cli.writes import Refused, RemoteWriter
@@ -85,6 +87,8 @@ class Executor:
     """Answers committed to and not revealed yet, by task."""
 
     def _bytes(self, module: str) -> bytes | None:
+        """The module's binary: kept here, or fetched from the node (which reads it from the
+        coop's other nodes when it lacks it) and judged as an upload before it is kept."""
         coop = self.writer.coop
         found = self.modules.get(coop, module)
         if found is None:
@@ -93,8 +97,12 @@ class Executor:
             except ApiError as exc:
                 log.warning("module %s not reachable: %s", module, exc.code)
                 return None
-            self.modules.put(coop, fetched)
-            found = self.modules.get(coop, module)  # None unless the bytes are the hash's
+            checked = intake(fetched, self.cache.sandbox, expected_hash=module)
+            if isinstance(checked, Refusal):
+                log.warning("module %s from the node refused: %s", module, checked.code)
+                return None
+            self.modules.put(coop, checked.binary)
+            found = checked.binary
         return found
 
     def step(self) -> list[str]:

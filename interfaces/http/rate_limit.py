@@ -28,7 +28,11 @@ never has one (it is the coop, not a member): those callers get the plain
 per-DID limits every caller had before classes, so a new coop is usable from
 its first day and a node whose coops publish no epochs behaves as it did. The
 class also caps the request body (``ICN_PAYLOAD_<CLASS>_BYTES``: a batch of
-events from an Isolated member is small), answered ``413 too-large``.
+events from an Isolated member is small), answered ``413 too-large``. A task
+module's upload (``PUT …/modules/{hash}``) is the one exception: a module is
+not a batch of events, so that route caps its own body at the module size
+limit (4 MiB, ``413 module-too-large``) for every class; it still costs its
+caller a token like any request.
 
 Liveness and readiness probes and the OpenAPI schema are never limited, so an
 orchestrator does not restart a node merely because someone flooded it.
@@ -43,6 +47,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -67,6 +72,8 @@ MAX_KEYS = 100_000
 EXEMPT_PATHS = frozenset({"/v1/health", "/v1/ready", "/metrics"})
 EXEMPT_PREFIXES = ("/schema",)
 AUTH_PREFIX = "/v1/auth/"
+MODULE_UPLOAD = re.compile(r"^/v1/coops/[^/]+/modules/[^/]+$")
+"""``PUT`` on it: a module's bytes, capped by the route at the module size limit."""
 
 
 class TokenBucket:
@@ -340,7 +347,7 @@ class RateLimitMiddleware:
                 self.on_limited(bucket_label(refusal[1]))
             await self._refuse(scope, receive, send, *refusal)
             return
-        if caller_class is None or scope["type"] != ScopeType.HTTP:
+        if caller_class is None or scope["type"] != ScopeType.HTTP or _module_upload(scope):
             await self.app(scope, receive, send)
             return
         await self._capped(scope, receive, send, caller_class)
@@ -425,6 +432,10 @@ class RateLimitMiddleware:
         await send_problem(
             scope, receive, send, 429, "rate-limited", detail, headers={"Retry-After": str(after)}
         )
+
+
+def _module_upload(scope: Scope) -> bool:
+    return scope.get("method") == "PUT" and MODULE_UPLOAD.match(scope["path"]) is not None
 
 
 def bucket_label(what: str) -> str:

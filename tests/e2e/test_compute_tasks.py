@@ -1,8 +1,11 @@
-"""Paid compute end to end over real HTTP: a member uploads a module and submits a task with
-the CLI; two executors run it in the sandbox, commit and reveal (the node itself, ``icn node
-run --executor``, and a separate ``icn compute executor run``); the node's coop key settles
-it: each executor paid its fee from the hold, the rest released, balances summing to zero.
-Then the module served by hash, and the refusals."""
+"""Paid compute end to end over real HTTP, on two nodes replicating through one
+``nats-server -js``: a member uploads a module to node A and submits a task with the CLI; two
+executors run it in the sandbox, commit and reveal (node B itself, ``icn node run
+--executor``, which never received the module's bytes and reads them from the coop's bucket,
+and a separate ``icn compute executor run`` against node A); node A's coop key settles it:
+each executor paid its fee from the hold, the rest released, balances summing to zero. Then
+the module served by hash, a 1 MiB module uploaded with the CLI and read on node B, the upload
+limit, and the refusals."""
 
 from __future__ import annotations
 
@@ -12,13 +15,18 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from support.nodes import RunningNode, bearer, login
 
+from icn.infrastructure.compute.modules import module_hash
 from icn.infrastructure.keystore import Keystore
+from icn.infrastructure.replication.nats_auth import NatsUser, NatsUsers, new_password
+from icn.infrastructure.replication.nats_server import LocalNatsServer
 from icn.interfaces.cli.identity import NODE_KEY
 from tests.conftest import REPO_ROOT
 
@@ -29,13 +37,38 @@ V1 = f"/v1/coops/{COOP}"
 WAT = REPO_ROOT / "examples" / "compute" / "swapcase.wat"
 INPUT = b"Hello, Cooperative World"
 SWAPPED = bytes(b ^ 32 for b in INPUT)
+NODE_USER = NatsUser("icn-node", new_password())
+MIB = 1024 * 1024
+
+
+def big_wat(size: int) -> str:
+    """A valid task module whose binary is a little over ``size`` bytes (one data segment)."""
+    pages = size // 65536 + 1
+    return (
+        f'(module (memory (export "memory") {pages}) (data (i32.const 0) "{"a" * size}")'
+        ' (func (export "run") (result i32) (i32.const 0)))'
+    )
+
+
+@pytest.fixture
+def nats(tmp_path: Path) -> Iterator[LocalNatsServer]:
+    """The ``nats-server -js`` both nodes replicate through."""
+    server = LocalNatsServer(tmp_path / "nats", users=NatsUsers(node=NODE_USER)).start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def test_upload_submit_two_executors_settle(
-    tmp_path: Path, icn_path_module: str, icn_env_module: dict[str, str]
+    tmp_path: Path, nats: LocalNatsServer, icn_path_module: str, icn_env_module: dict[str, str]
 ) -> None:
-    env = dict(icn_env_module, ICN_DUTIES_INTERVAL_S="0.3", ICN_CHECKPOINT_SECONDS="86400")
-    data = tmp_path / "node"
+    env = dict(
+        icn_env_module, ICN_DUTIES_INTERVAL_S="0.3", ICN_CHECKPOINT_SECONDS="86400",
+        ICN_NATS_URL=nats.url, ICN_NATS_USER=NODE_USER.user,
+        ICN_NATS_PASSWORD=NODE_USER.password, ICN_SERVE=COOP,
+    )  # fmt: skip
+    data, data_b = tmp_path / "node", tmp_path / "node-b"
 
     def icn(*args: str, check: int | None = 0, home: Path = data) -> Any:
         return run_icn(*args, "--data-dir", str(home), env=env, check=check)
@@ -44,20 +77,24 @@ def test_upload_submit_two_executors_settle(
         return json.loads(icn(*args, "--json", home=home).stdout)
 
     icn("node", "init")
+    icn("node", "init", home=data_b)
     for name in ("alice", "bob"):
         icn("id", "init", name)
     home = tmp_path / "ex1"
     icn("id", "init", "exec", home=home)
-    execs = [Keystore(data / "keys").info(NODE_KEY).did, Keystore(home / "keys").info("exec").did]
+    execs = [Keystore(data_b / "keys").info(NODE_KEY).did, Keystore(home / "keys").info("exec").did]
     icn("coop", "found", "--coop", COOP, "--name", "Compute", "--currency", "hours:hour:2",
         "--member", "alice:admin", "--member", "bob", *[a for d in execs for a in ("--member", d)],
         "--baseline", "100")  # fmt: skip
     with_executor = tmp_path / "icn-executor"  # `icn node run … --executor`
     with_executor.write_text(f'#!/bin/sh\nexec {icn_path_module} "$@" --executor\n')
     with_executor.chmod(0o755)
-    node = RunningNode(str(with_executor), env, data).start(timeout=90)  # slow when busy
+    node = RunningNode(icn_path_module, env, data)
+    node_b = RunningNode(str(with_executor), env, data_b)
     runners: list[subprocess.Popen[bytes]] = []
     try:
+        node.start(timeout=90)  # slow when busy
+        node_b.start(timeout=90)
         c = ["--coop", COOP, "--url", node.base]
         for d in execs:
             icn("compute", "executor", "add", d, "--cpu-millis", "1000", "--memory-mib", "64",
@@ -83,17 +120,19 @@ def test_upload_submit_two_executors_settle(
                "--interval", "0.2", "--data-dir", str(home)]  # fmt: skip
         log = (tmp_path / "ex1.log").open("wb")
         runners.append(subprocess.Popen(cmd, env=full_env, stdout=log, stderr=log))
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if http.get(f"{V1}/tasks/{task}").json()["state"] == "settled":
                 break
             time.sleep(0.2)
         status = doc("compute", "status", task, *c, "--key", "bob")
-        logs = (tmp_path / "ex1.log").read_text() + node.log.read_text()[-3000:]
+        logs = (tmp_path / "ex1.log").read_text() + node_b.log.read_text()[-3000:]
         assert status["state"] == "settled", (status, logs)
         assert status["outcome"] == "ok"
         assert base64.b64decode(status["output"]) == SWAPPED
         assert status["dissenting"] == [] and status["held"] == 0
+        # node B ran it on bytes it read from the coop's bucket (and kept, judged as an upload)
+        assert (data_b / "modules" / COOP / f"{module}.wasm").exists()
         fee = status["fee"]
         assert 0 < fee <= 25  # ⌈fuel / 10,000⌉ each, at most half the 50 held
         out = tmp_path / "out"
@@ -125,6 +164,20 @@ def test_upload_submit_two_executors_settle(
             assert (r.status_code, r.json()["code"]) == (status_code, code), r.text
         r = http.put(f"{V1}/modules/{module}", content=b"\x00asm\x01\x00\x00\x00")
         assert (r.status_code, r.json()["code"]) == (422, "module-hash-mismatch"), r.text
+        r = http.put(f"{V1}/modules/{module}", content=b"\x00" * (4 * MIB + 1))
+        assert (r.status_code, r.json()["code"]) == (413, "module-too-large"), r.text
+
+        # A 1 MiB module through the CLI (past the API's 256 KiB body limit), read on node B
+        (tmp_path / "big.wat").write_text(big_wat(MIB))
+        big = doc("compute", "upload", str(tmp_path / "big.wat"), *c, "--key", "bob")
+        assert big["size"] > MIB and big["new"] is True
+        token_b = login(node_b.base, Keystore(data / "keys").unlock("bob", PASSPHRASE), COOP)
+        http_b = httpx.Client(base_url=node_b.base, headers=bearer(token_b), timeout=30)
+        deadline = time.monotonic() + 60
+        while (r := http_b.get(f"{V1}/modules/{big['module']}")).status_code == 404:
+            assert time.monotonic() < deadline, r.text  # compute.ModuleStored not replicated
+            time.sleep(0.2)
+        assert r.status_code == 200 and module_hash(r.content) == big["module"], r.text
         listed = http.get(f"{V1}/tasks", params={"state": "settled", "executor": execs[0]})
         assert [t["id"] for t in listed.json()["tasks"]] == [task]
         over = icn("compute", "submit", module, "--fuel", "1000", "--max-fee", "500",
@@ -139,6 +192,8 @@ def test_upload_submit_two_executors_settle(
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
-        node.stop()
+        for n in (node_b, node):
+            if n.proc is not None and n.proc.poll() is None:
+                n.stop()
     # the rules' state (holds, tasks, loads) and every read model rebuild identically
     assert doc("replay")["identical"] is True

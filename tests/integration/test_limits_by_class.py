@@ -88,15 +88,17 @@ def call(
     token: str | None = None,
     chunks: tuple[bytes, ...] = (),
     declare: bool = True,
+    put: str | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    """One POST with ``chunks`` as its body (declared in ``Content-Length`` or not)."""
+    """One POST with ``chunks`` as its body (declared in ``Content-Length`` or not), or a PUT
+    to the path ``put``."""
     headers = [(b"authorization", f"Bearer {token}".encode())] if token else []
     if declare and chunks:
         headers.append((b"content-length", str(sum(map(len, chunks))).encode()))
     scope = {
         "type": "http",
-        "method": "POST",
-        "path": "/v1/coops/demo/events",
+        "method": "PUT" if put else "POST",
+        "path": put or "/v1/coops/demo/events",
         "headers": headers,
         "client": ("192.0.2.1", 5555),
     }
@@ -116,8 +118,8 @@ def call(
 
 
 def limits() -> RateLimits:
-    """One request per address, two per caller without a class, three for Isolated."""
-    isolated = ClassLimit(0.01, 3, CAP)
+    """One request per address, two per caller without a class, four for Isolated."""
+    isolated = ClassLimit(0.01, 4, CAP)
     return RateLimits.build(
         ip_per_s=0.01, ip_burst=1, did_per_s=0.01, did_burst=2, auth_per_s=1, auth_burst=1,
         classes={**DEFAULT_CLASS_LIMITS, TrustClass.ISOLATED: isolated},
@@ -178,7 +180,9 @@ def test_callers_spend_their_class_bucket_not_their_address_and_bodies_are_cappe
     status, doc = call(mw, token=carol, chunks=(b"x" * 600, b"x" * 600), declare=False)
     assert (status, doc["code"]) == (413, "too-large")  # streamed past the cap
     assert call(mw, token=carol, chunks=(b"x" * 500, b"x" * 524), declare=False)[0] == 200
-    status, doc = call(mw, token=carol)
+    module = f"/v1/coops/demo/modules/{'ab' * 32}"  # a module upload: the route caps it
+    assert call(mw, token=carol, chunks=(b"x" * (4 * CAP),), put=module)[0] == 200
+    status, doc = call(mw, token=carol, put=module)
     assert status == 429 and "class isolated" in doc["detail"]
     # Alice, Federated, from the same address: her own bucket, and a larger body.
     assert {call(mw, token=alice)[0] for _ in range(50)} == {200}
