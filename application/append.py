@@ -10,6 +10,13 @@ On a replicating node, writes that do not come from the stream are also put
 in their coop's stream inside that transaction, before the rows are written
 (:mod:`icn.application.sequencing`): every node then judges them in the same
 order, so conflicting decisions made on two nodes cannot both stand.
+
+Events received that cannot pass yet (parked by :mod:`icn.application.intake`)
+are *waiting lines*: every write, received or local, judges them again right
+after each event it appends, in the same transaction, and appends those that
+now pass right behind that event. A parked event thus lands immediately after
+the first event, in log order, after which it passes: on every replica the same
+position, whatever batches the stream came in and whichever node wrote that event.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, Protocol, TypeVar
 
 import msgspec
 
@@ -40,10 +47,13 @@ from icn.domain.events.chain import ChainHead, author_flagged, judge
 from icn.domain.events.envelope import Event, Inspection, inspect
 from icn.domain.events.timing import DEFAULT_MAX_CLOCK_SKEW_S, clock_skew_reason
 from icn.domain.events.verdicts import Verdict
-from icn.domain.refusals import Refusal
+from icn.domain.refusals import Refusal, may_clear
 
 MAX_RETRIES = 8
 REFUSED = "refused"
+MAX_RELEASE_PASSES = 16
+"""Passes over the waiting lines after one appended event (each pass may release lines
+that wait for a line released in the pass before); what is left waits for the next."""
 STREAM_WAIT_S = 10.0
 """How long a sequenced write waits, in all, for this node to apply what other nodes put
 in the stream first, before it answers "try again" (:class:`StreamUnavailable`)."""
@@ -84,6 +94,114 @@ class Outcome(msgspec.Struct, frozen=True, omit_defaults=True):
     def stored(self) -> bool:
         """True when this line added an event to the log."""
         return self.verdict == Verdict.OK
+
+
+def parkable(outcome: Outcome) -> bool:
+    """True when a later event may make this outcome ``ok``."""
+    return outcome.verdict in (Verdict.GAP, REFUSED) and may_clear(outcome.code or outcome.verdict)
+
+
+class WaitingLine(NamedTuple):
+    """A received event that could not pass yet (a parked one), judged again after each
+    event appended in front of it, at the trusted time of its own stream position."""
+
+    inspection: Inspection
+    trusted_ms: int
+
+
+class WaitingLines(Protocol):
+    """Where a coop's waiting lines are kept (the intake's parking lot)."""
+
+    def waiting(self, coop: str) -> Sequence[WaitingLine]:
+        """The coop's waiting lines, oldest first; read inside the write transaction."""
+        ...
+
+    def settled(
+        self, coop: str, lines: Sequence[WaitingLine], outcomes: Sequence[Outcome | None]
+    ) -> None:
+        """After a write committed: each line's last outcome in it (None: not judged again)."""
+        ...
+
+
+class StreamAppend(NamedTuple):
+    """A received batch appended: each line's final outcome (a line that waited and was
+    released later in the batch is ``ok``), and each waiting line's (None: not judged)."""
+
+    outcomes: list[Outcome]
+    waited: list[Outcome | None]
+
+
+class _Wait:
+    """One waiting line during a write: its last outcome, and when it was last judged."""
+
+    __slots__ = ("judged_at", "line", "outcome", "own")
+
+    def __init__(self, line: WaitingLine, outcome: Outcome | None = None, own: int = -1) -> None:
+        self.line = line
+        self.outcome = outcome
+        self.judged_at = -1
+        self.own = own
+        """Its index among the write's own lines (-1: it waited before this write)."""
+
+
+class _Release:
+    """The waiting lines of one write, and the authors whose chains grew in it.
+
+    A line that is a gap can pass only once its author's chain grew (the chain
+    check comes first and reads nothing else), so it is judged again only then:
+    the same verdicts as judging every line after every event, at far less cost.
+    """
+
+    def __init__(self, lines: Sequence[WaitingLine]) -> None:
+        self.waits = [_Wait(line) for line in lines]
+        self.appended = 0
+        self.grown: dict[tuple[str, str], int] = {}
+        self.forks: list[ForkEvidence] = []
+
+    def note(self, accepted: Sequence[Accepted]) -> None:
+        for a in accepted:
+            self.appended += 1
+            self.grown[(a.event.coop, a.event.author)] = self.appended
+
+    def due(self, w: _Wait, coop: str) -> bool:
+        event = w.line.inspection.event
+        if event is None or event.coop != coop:
+            return False
+        if w.outcome is None or w.judged_at < 0:
+            return True
+        if not parkable(w.outcome):
+            return False
+        if w.outcome.verdict == Verdict.GAP:
+            return self.grown.get((coop, event.author), -1) > w.judged_at
+        return True
+
+    def join(self, line: WaitingLine, outcome: Outcome, own: int) -> None:
+        """A line of the write itself that may pass later: it waits from here on."""
+        w = _Wait(line, outcome, own)
+        w.judged_at = self.appended
+        self.waits.append(w)
+
+    def snapshot(
+        self,
+    ) -> tuple[list[tuple[Outcome | None, int]], int, dict[tuple[str, str], int], int, int]:
+        return (
+            [(w.outcome, w.judged_at) for w in self.waits],
+            self.appended,
+            dict(self.grown),
+            len(self.forks),
+            len(self.waits),
+        )
+
+    def restore(
+        self,
+        snap: tuple[list[tuple[Outcome | None, int]], int, dict[tuple[str, str], int], int, int],
+    ) -> None:
+        """Undo what a refused request did (nothing of it is stored, nor in the stream)."""
+        states, self.appended, self.grown, forks, count = snap
+        del self.waits[count:]
+        del self.forks[forks:]
+        for w, (outcome, judged_at) in zip(self.waits, states, strict=True):
+            w.outcome, w.judged_at = outcome, judged_at
 
 
 class _Overlay:
@@ -187,6 +305,9 @@ class AppendEvents:
         (None: judge locally only, as a node without replication does)."""
         self.telemetry: Telemetry = NO_TELEMETRY
         """Spans of each write (judge, sequence, commit, project); set by the node."""
+        self.lot: WaitingLines | None = None
+        """Received events waiting to pass (the intake's parked events, set by the intake):
+        a local write releases them right behind the event that lets them pass."""
 
     def add_commit_listener(self, listener: CommitListener) -> None:
         """Have ``listener`` told what every later commit of this writer added.
@@ -242,12 +363,43 @@ class AppendEvents:
         are judged in stream order as they are and never published again.
         ``trusted_ms``: each line's trusted time, as its stream position carries
         it; without it, every line is judged at the node's clock when the
-        transaction runs.
+        transaction runs. A local write releases the waiting lines of
+        :attr:`lot` right behind the events it appends.
         """
+        if from_stream:
+            return self._append_lines(inspections, atomic, True, trusted_ms, None).outcomes
+        return self._append_lines(inspections, atomic, False, trusted_ms, self.lot).outcomes
+
+    def append_stream(
+        self,
+        inspections: Sequence[Inspection],
+        trusted_ms: Sequence[int],
+        waiting: Sequence[WaitingLine],
+    ) -> StreamAppend:
+        """A received batch, in stream order, with its coop's ``waiting`` lines.
+
+        After each line appended, the waiting lines are judged again (oldest
+        first, in passes) and those that pass are appended right behind it. A
+        line of the batch that may pass later (:func:`parkable`) joins the
+        waiting lines at once, so it too lands right behind the event that
+        lets it pass, whichever batch that event comes in.
+        """
+        return self._append_lines(inspections, False, True, trusted_ms, list(waiting))
+
+    def _append_lines(
+        self,
+        inspections: Sequence[Inspection],
+        atomic: bool,
+        from_stream: bool,
+        trusted_ms: Sequence[int] | None,
+        waiting: WaitingLines | list[WaitingLine] | None,
+    ) -> StreamAppend:
         if trusted_ms is not None and len(trusted_ms) != len(inspections):
             raise ValueError("one trusted time per line")
         chains = {(i.event.coop, i.event.author) for i in inspections if i.event is not None}
         hints = _read_hints(inspections)
+        coops = sorted({coop for coop, _ in chains})
+        released: list[_Release] = []
 
         def judge_lines(view: StoreView) -> _Judged[list[Outcome]]:
             overlay = _Overlay(view)
@@ -255,18 +407,37 @@ class AppendEvents:
             now = self._clock_ms()
             times = trusted_ms if trusted_ms is not None else [now] * len(inspections)
             outcomes, accepted, forks = self._judge(inspections, overlay, times)
+            lines = _lines_of(waiting, coops)
+            local = accepted
+            released.clear()
+            if lines or (from_stream and _waits_for_a_later_one(outcomes)):
+                # Judged again line by line, releasing after each one appended.
+                release = _Release(lines)
+                overlay = _Overlay(view)
+                overlay.state.prefetch(hints)
+                outcomes, accepted, local, forks = self._judge_releasing(
+                    inspections, overlay, times, release, from_stream
+                )
+                released.append(release)
             if atomic:
                 refusal = _first_refusal(outcomes)
                 if refusal is not None:
                     raise refusal
                 forks = []
-            sequenced = {} if from_stream else self._sequence(accepted)
+            sequenced = {} if from_stream else self._sequence(local)
             decision = Decision(accepted, forks, now, overlay.state.rows())
             return _Judged(decision, outcomes, sequenced)
 
         written = self._write(chains, judge_lines, sequences=not from_stream)
         self._committed(written.judged.decision.accepted, written.positions)
-        return _placed(written.judged.answers, iter(written.positions))
+        if not released:
+            return StreamAppend(_placed(written.judged.answers, iter(written.positions)), [])
+        where = _positions(written.judged.decision.accepted, written.positions)
+        release = released[0]
+        if waiting is not None and not isinstance(waiting, list):
+            self._settle(waiting, release, coops, where)
+        waited = [_place(w.outcome, where) for w in release.waits if w.own < 0]
+        return StreamAppend(_placed_at(written.judged.answers, where), waited)
 
     def append_requests(
         self, requests: Sequence[Sequence[Inspection]]
@@ -276,43 +447,139 @@ class AppendEvents:
         Each request is judged on top of the ones before it in the group; a
         refused request is left out (its answer is the refusal) and does not
         affect the others. A replayed event refuses its request (``duplicate``):
-        a client that resends a payment is told it is already recorded.
+        a client that resends a payment is told it is already recorded. The
+        waiting lines of :attr:`lot` that an event lets pass are appended right
+        behind it, before the next event is judged.
         """
         chains = {
             (i.event.coop, i.event.author) for r in requests for i in r if i.event is not None
         }
         hints = _read_hints([i for r in requests for i in r])
+        coops = sorted({coop for coop, _ in chains})
+        released: list[_Release] = []
 
         def judge_group(view: StoreView) -> _Judged[list[list[Outcome] | BatchRefused]]:
             group = _Overlay(view)
             group.state.prefetch(hints)
             now = self._clock_ms()
             accepted: list[Accepted] = []
+            local: list[Accepted] = []
             answers: list[list[Outcome] | BatchRefused] = []
+            lines = _lines_of(self.lot, coops)
+            release = _Release(lines) if lines else None
+            released[:] = [release] if release is not None else []
             for inspections in requests:
                 request_view = _Overlay(group)
-                outcomes, mine, _ = self._judge(inspections, request_view, [now] * len(inspections))
+                times = [now] * len(inspections)
+                if release is None:
+                    outcomes, mine, _ = self._judge(inspections, request_view, times)
+                    ours = mine
+                else:
+                    before = release.snapshot()
+                    outcomes, mine, ours, _ = self._judge_releasing(
+                        inspections, request_view, times, release, False
+                    )
                 refusal = _first_refusal(outcomes, duplicates_ok=False)
                 if refusal is not None:
+                    if release is not None:
+                        release.restore(before)
                     answers.append(refusal)
                     continue
                 group.absorb(request_view)
                 accepted += mine
+                local += ours
                 answers.append(outcomes)
             # Requests of one event each may go in as a chain of plain publishes (~10x
             # quicker than an atomic batch): a cut can only fall between requests.
-            sequenced = self._sequence(accepted, atomic=any(len(r) > 1 for r in requests))
-            return _Judged(Decision(accepted, [], now, group.state.rows()), answers, sequenced)
+            sequenced = self._sequence(local, atomic=any(len(r) > 1 for r in requests))
+            forks = release.forks if release is not None else []
+            return _Judged(Decision(accepted, forks, now, group.state.rows()), answers, sequenced)
 
         written = self._write(chains, judge_group)
         self._committed(written.judged.decision.accepted, written.positions)
-        positions = iter(written.positions)
+        if released and self.lot is not None:
+            where = _positions(written.judged.decision.accepted, written.positions)
+            self._settle(self.lot, released[0], coops, where)
+
+            def place(answer: list[Outcome]) -> list[Outcome]:
+                return _placed_at(answer, where)
+        else:
+            positions = iter(written.positions)
+
+            def place(answer: list[Outcome]) -> list[Outcome]:
+                return _placed(answer, positions)
+
         return [
             self._got_in_earlier(request, answer, written.got_in_earlier)
             if isinstance(answer, BatchRefused)
-            else _placed(answer, positions)
+            else place(answer)
             for request, answer in zip(requests, written.judged.answers, strict=True)
         ]
+
+    def _settle(
+        self, lot: WaitingLines, release: _Release, coops: Sequence[str], where: dict[str, int]
+    ) -> None:
+        """Tell the lot what became of its lines in a committed write."""
+        for coop in coops:
+            mine = [w for w in release.waits if w.own < 0 and _coop_of(w.line) == coop]
+            if mine:
+                lot.settled(coop, [w.line for w in mine], [_place(w.outcome, where) for w in mine])
+
+    def _judge_releasing(
+        self,
+        inspections: Sequence[Inspection],
+        view: _Overlay,
+        times: Sequence[int],
+        release: _Release,
+        from_stream: bool,
+    ) -> tuple[list[Outcome], list[Accepted], list[Accepted], list[ForkEvidence]]:
+        """:meth:`_judge`, releasing waiting lines right behind each event appended.
+
+        Returns the lines' outcomes, everything accepted in log order, the lines'
+        own accepted events (what a local write puts in the stream) and forks.
+        A received line that may pass later joins the waiting lines.
+        """
+        outcomes: list[Outcome] = []
+        accepted: list[Accepted] = []
+        own: list[Accepted] = []
+        forks: list[ForkEvidence] = []
+        for i, (ins, now) in enumerate(zip(inspections, times, strict=True)):
+            [outcome], mine, found = self._judge([ins], view, [now])
+            forks += found
+            outcomes.append(outcome)
+            if mine:
+                accepted += mine
+                own += mine
+                release.note(mine)
+                self._release(release, view, mine[0].event.coop, accepted)
+            elif from_stream and ins.event is not None and parkable(outcome):
+                release.join(WaitingLine(ins, now), outcome, i)
+        for w in release.waits:
+            if 0 <= w.own < len(outcomes) and w.outcome is not None and from_stream:
+                outcomes[w.own] = w.outcome
+        return outcomes, accepted, own, forks + release.forks
+
+    def _release(
+        self, release: _Release, view: _Overlay, coop: str, accepted: list[Accepted]
+    ) -> None:
+        """Judge ``coop``'s waiting lines again, oldest first, in passes until one appends
+        nothing; append those that pass (to ``accepted``, in that order)."""
+        for _ in range(MAX_RELEASE_PASSES):
+            passed = False
+            for w in release.waits:
+                if not release.due(w, coop):
+                    continue
+                line = w.line
+                [outcome], mine, found = self._judge([line.inspection], view, [line.trusted_ms])
+                release.forks += found
+                w.outcome = outcome
+                if mine:
+                    accepted += mine
+                    release.note(mine)
+                    passed = True
+                w.judged_at = release.appended
+            if not passed:
+                return
 
     def _write(
         self,
@@ -459,3 +726,52 @@ def _first_refusal(
         if o.verdict not in allowed:
             return BatchRefused(i + 1, o.verdict, o.reason, o.code)
     return None
+
+
+def _lines_of(
+    waiting: WaitingLines | list[WaitingLine] | None, coops: Sequence[str]
+) -> list[WaitingLine]:
+    """The waiting lines a write must release: given, or the lot's for its coops."""
+    if waiting is None:
+        return []
+    if isinstance(waiting, list):
+        return waiting
+    return [line for coop in coops for line in waiting.waiting(coop)]
+
+
+def _coop_of(line: WaitingLine) -> str:
+    event = line.inspection.event
+    return event.coop if event is not None else ""
+
+
+def _waits_for_a_later_one(outcomes: Sequence[Outcome]) -> bool:
+    """True when a line that may pass later comes before a line appended: judged line by
+    line, it might pass right behind that one."""
+    waits = False
+    for o in outcomes:
+        if o.verdict == Verdict.OK:
+            if waits:
+                return True
+        elif not waits and parkable(o):
+            waits = True
+    return False
+
+
+def _positions(accepted: Sequence[Accepted], positions: Sequence[int]) -> dict[str, int]:
+    return {a.event.id: p for a, p in zip(accepted, positions, strict=True)}
+
+
+def _place(outcome: Outcome | None, where: dict[str, int]) -> Outcome | None:
+    if outcome is None or outcome.verdict != Verdict.OK or outcome.id is None:
+        return outcome
+    return msgspec.structs.replace(outcome, position=where[outcome.id])
+
+
+def _placed_at(outcomes: Sequence[Outcome], where: dict[str, int]) -> list[Outcome]:
+    """``outcomes`` with each ``ok`` one's leaf position, found by its id."""
+    return [
+        msgspec.structs.replace(o, position=where[o.id])
+        if o.verdict == Verdict.OK and o.id is not None
+        else o
+        for o in outcomes
+    ]

@@ -1,8 +1,8 @@
 """Events received from other nodes: verified and appended exactly like the write path.
 
 A batch delivered by a coop's stream goes through the same checks as an HTTP
-or CLI write (:meth:`AppendEvents.append_inspected`, each line on its own).
-What comes back decides the line's fate:
+or CLI write (:meth:`AppendEvents.append_stream`, each line on its own, in
+stream order). What comes back decides the line's fate:
 
 - ``ok`` / ``duplicate``: done (an event id the log holds is a no-op);
 - ``fork``: the store keeps it in quarantine beside the event it conflicts
@@ -10,15 +10,27 @@ What comes back decides the line's fate:
 - ``gap``, and node-rule refusals that other events may still lift
   (codes that may clear, :mod:`icn.domain.refusals`: the coop is not founded
   here yet, the payer is not a member yet, the credit that covers a payment
-  has not arrived …):
-  **parked**, and tried again, oldest first, whenever the coop's log has
-  grown since the last try, until they pass or the bound evicts them;
+  has not arrived …): it **waits**, and is **parked** if it still waits when
+  the batch is committed, until it passes or the bound evicts it;
 - anything else (``malformed``, ``bad-id``, ``bad-signature``,
   ``broken-link``, ``author-flagged``, refusals no later event can lift):
   **rejected**: counted, recorded with its stream sequence, code, reason and
   (the first bytes of) the message, and dropped. A message that cannot even be
   decoded (not JSON, nested too deep, not an event at all) is ``malformed``
   like any other: a verdict, never an exception that would stall the stream.
+
+**Where a parked event lands.** A waiting event is appended immediately after
+the first event, in log (= stream) order, after which it passes: the write
+that appends an event judges the waiting ones again right behind it, in the
+same transaction, oldest first, in passes (one may wait for another). That
+holds whatever the batch boundaries (fetch sizes, timing, restarts differ
+between nodes), and whether that event was received here or written here: the
+intake is the write path's :attr:`~AppendEvents.lot`, so a local write releases
+parked events behind itself before the next write is judged, where every node
+that receives it from the stream releases them too. Every replica thus holds a
+parked event at the same position, with the same Merkle root, and later rules
+read the same state. An event the log already held (a duplicate, our own read
+back) appends nothing and so releases nothing.
 
 The stream delivers every node's events in one order, and a node publishes
 its log in its own order, so an event normally arrives after everything it
@@ -44,15 +56,19 @@ from typing import NamedTuple, Protocol
 
 import msgspec
 
-from icn.application.append import REFUSED, AppendEvents, Outcome
+from icn.application.append import (
+    AppendEvents,
+    Outcome,
+    WaitingLine,
+)
+from icn.application.append import parkable as parkable
 from icn.application.parallel import Verifier, shared_verifier
 from icn.application.remembered_ids import RememberedIds
 from icn.domain.events.envelope import Inspection, inspect, stored_inspection
 from icn.domain.events.verdicts import Verdict
-from icn.domain.refusals import Code, may_clear
+from icn.domain.refusals import Code
 
 DEFAULT_MAX_PARKED = 10_000
-MAX_RETRY_PASSES = 16
 RECHECK_EMPTY_S = 5.0
 """A lot found empty is looked at again after this long (another process may park too)."""
 DEFAULT_MAX_REJECTED = 10_000
@@ -214,11 +230,6 @@ def first_refusals(rows: Sequence[ToReject], recorded: int) -> list[ToReject]:
     return unnumbered + (numbered[len(numbered) - new :] if new else [])
 
 
-def parkable(outcome: Outcome) -> bool:
-    """True when a later event may make this outcome ``ok``."""
-    return outcome.verdict in (Verdict.GAP, REFUSED) and may_clear(outcome.code or outcome.verdict)
-
-
 class Intake:
     """Use case: take a batch of one coop's stream into the log."""
 
@@ -240,11 +251,12 @@ class Intake:
         self._clock_ms = clock_ms
         self.max_parked = max_parked
         self.max_rejected = max_rejected
-        self._tried_at_size: dict[str, int] = {}
         self._empty_at: dict[str, float] = {}
         self._received = RememberedIds(remember)
         """Ids for :meth:`came_from_stream`, at most ``remember`` per coop (0: none, where
         no relay runs beside this intake to ask)."""
+        # Local writes release parked events too, right behind the event that lets them pass.
+        append.lot = self
 
     def came_from_stream(self, coop: str, event_id: str) -> bool:
         """True, once, for an event this intake received intact: the stream already holds it.
@@ -341,6 +353,8 @@ class Intake:
             positions.append(i)
             times.append(trusted)
         to_park: list[ToPark] = []
+        waiting: list[WaitingLine] = []
+        parked: list[Parked] = []
         if inspections:
             # Remembered before the append commits: the relay may read the new log rows
             # the moment they are visible, and must already know they need no publishing.
@@ -349,11 +363,10 @@ class Intake:
             self._received.add(
                 coop, [i.event.id for i in inspections if i.event is not None and i.verdict is None]
             )
+            parked, waiting = self._waiting(coop)
             with telemetry.span("icn.append", {"icn.events": len(inspections)}):
-                outcomes = self._append.append_inspected(
-                    inspections, from_stream=True, trusted_ms=times
-                )
-            judged = zip(inspections, outcomes, times, positions, strict=True)
+                appended = self._append.append_stream(inspections, times, waiting)
+            judged = zip(inspections, appended.outcomes, times, positions, strict=True)
             for ins, outcome, trusted, i in judged:
                 if parkable(outcome) and ins.event is not None:
                     event = ins.event
@@ -365,67 +378,75 @@ class Intake:
                     code = outcome.code or outcome.verdict
                     refused.append((i, to_reject(seq_of(i), code, outcome.reason, messages[i])))
         if to_park:
+            # Forgotten before the rows commit: a local write judged after them must read them.
+            self._empty_at.pop(coop, None)
             counts.parked, counts.evicted = self._lot.park(
                 coop, to_park, self.max_parked, self._clock_ms()
             )
-            self._empty_at.pop(coop, None)
         first_time: Counter[str] = Counter()
         if refused:
             rows = [r for _, r in sorted(refused, key=lambda ir: ir[0])]
             recorded = self._lot.reject(coop, rows, self.max_rejected, self._clock_ms())
             first_time.update(r.code for r in first_refusals(rows, recorded))
-        retried = self.retry_parked(coop)
-        counts.add(retried)
-        first_time.update(retried.rejected_codes)
+        if parked and inspections:
+            released = self._settle(coop, parked, appended.waited)
+            counts.add(released)
+            first_time.update(released.rejected_codes)
         for code, n in first_time.items():  # icn_events_refused_total, as posts'
             telemetry.refused(coop, code, n)
         return counts
 
-    def retry_parked(self, coop: str) -> IntakeCounts:
-        """Try the coop's parked events again if its log grew since the last try.
+    def _waiting(self, coop: str) -> tuple[list[Parked], list[WaitingLine]]:
+        """The coop's parked events, oldest first, as the write path's waiting lines."""
+        if not self.may_have_parked(coop):
+            return [], []
+        parked = self._lot.parked(coop)
+        if not parked:
+            self._empty_at[coop] = time.monotonic()
+            return [], []
+        # Remembered before a write that releases them commits (as received lines are).
+        self._received.add(coop, [p.event_id for p in parked])
+        now = self._clock_ms()
+        lines = [
+            WaitingLine(stored_inspection(p.wire), now if p.trusted_ms is None else p.trusted_ms)
+            for p in parked
+        ]
+        return parked, lines
 
-        Oldest first, in one pass per transaction, until a pass appends
-        nothing (an event may wait for another parked one).
-        """
+    def waiting(self, coop: str) -> list[WaitingLine]:
+        """The coop's parked events as a local write's waiting lines: read inside its
+        transaction, so it sees every event parked at the stream position it is judged at."""
+        return self._waiting(coop)[1]
+
+    def settled(
+        self, coop: str, lines: Sequence[WaitingLine], outcomes: Sequence[Outcome | None]
+    ) -> None:
+        """After a local write: forget the parked events it appended or found invalid."""
+        ids = [line.inspection.event.id if line.inspection.event else "" for line in lines]
+        parked = [Parked(i, line.inspection.wire, "") for i, line in zip(ids, lines, strict=True)]
+        counts = self._settle(coop, parked, outcomes)
+        for code, n in counts.rejected_codes.items():
+            self._append.telemetry.refused(coop, code, n)
+
+    def _settle(
+        self, coop: str, parked: Sequence[Parked], outcomes: Sequence[Outcome | None]
+    ) -> IntakeCounts:
+        """Unpark what a committed write appended (or found invalid for good); count it."""
         counts = IntakeCounts()
-        empty_at = self._empty_at.get(coop)
-        if empty_at is not None and time.monotonic() - empty_at < RECHECK_EMPTY_S:
-            return counts  # nothing parked here since the lot was last found empty
-        size = self._lot.tree_size(coop)
-        if self._tried_at_size.get(coop) == size:
-            return counts
-        for _ in range(MAX_RETRY_PASSES):
-            parked = self._lot.parked(coop)
-            if not parked:
-                self._empty_at[coop] = time.monotonic()
-                break
-            inspections = [stored_inspection(p.wire) for p in parked]
-            self._received.add(coop, [p.event_id for p in parked])
-            now = self._clock_ms()
-            outcomes = self._append.append_inspected(
-                inspections,
-                from_stream=True,
-                trusted_ms=[now if p.trusted_ms is None else p.trusted_ms for p in parked],
-            )
-            done: list[str] = []
-            refused: list[ToReject] = []
-            passed = 0
-            for p, outcome in zip(parked, outcomes, strict=True):
-                if parkable(outcome):
-                    continue
-                done.append(p.event_id)
-                if outcome.verdict == Verdict.OK:
-                    passed += 1
-                    counts.unparked += 1
-                if _count(counts, outcome):
-                    code = outcome.code or outcome.verdict
-                    refused.append(to_reject(None, code, outcome.reason, p.wire))
-            if refused:  # no stream sequence: the parked row does not keep it
-                self._lot.reject(coop, refused, self.max_rejected, self._clock_ms())
-            self._lot.unpark(coop, done)
-            if passed == 0:
-                break
-        self._tried_at_size[coop] = self._lot.tree_size(coop)
+        done: list[str] = []
+        refused: list[ToReject] = []
+        for p, outcome in zip(parked, outcomes, strict=True):
+            if outcome is None or parkable(outcome):
+                continue
+            done.append(p.event_id)
+            if outcome.verdict == Verdict.OK:
+                counts.unparked += 1
+            if _count(counts, outcome):
+                code = outcome.code or outcome.verdict
+                refused.append(to_reject(None, code, outcome.reason, p.wire))
+        if refused:  # no stream sequence: the parked row does not keep it
+            self._lot.reject(coop, refused, self.max_rejected, self._clock_ms())
+        self._lot.unpark(coop, done)
         return counts
 
     def _inspect_all(self, messages: list[bytes]) -> list[Inspection]:

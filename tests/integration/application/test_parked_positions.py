@@ -1,0 +1,256 @@
+"""Where a parked event lands: right behind the first event after which it passes, on every node.
+
+Batch boundaries differ between nodes (fetch sizes, timing, restarts), and an
+event that waits may be let through by a write of this very node. Each node
+here is a real SQLite store with its write path and intake; the shared stream
+is the in-memory compare-and-set sequencer below (JetStream's rule: publish
+after position ``P`` only if the stream ends at ``P``).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from support.coops import STORY_NOW, CoopScript
+from support.stores import StoreNode
+
+from icn.application.errors import BatchRefused
+from icn.application.ports import Accepted
+from icn.application.sequencing import StreamMoved, StreamPositions
+from icn.domain.events.envelope import Event, inspect
+
+COOP = "parked-positions"
+
+
+def story() -> tuple[CoopScript, list[Event]]:
+    """A stream in which seven events arrive before what lets them pass.
+
+    Gaps (alice's seq 3 and 4 before her seq 2 and 3), a payer not yet
+    admitted (dave, twice), a payment over the limit until credit arrives,
+    a chain (erin's admission is itself a gap), interleaved with events that
+    pass at once.
+    """
+    s = CoopScript(COOP)
+    f = s.found({"alice": ["admin"], "bob": [], "carol": [], "frank": []})
+    a1 = s.pay("alice", "bob", 1)
+    a2 = s.pay("alice", "bob", 2)
+    a3 = s.pay("alice", "carol", 3)
+    admit_dave = s.admit("alice", "dave")
+    d1, d2 = s.pay("dave", "bob", 4), s.pay("dave", "carol", 5)
+    credit = s.pay("carol", "bob", 8_000)
+    spend = s.pay("bob", "carol", 15_000)  # -15,000 alone; fits once the credit is in
+    b = [s.pay("frank", "carol", n) for n in range(10, 16)]
+    admit_erin = s.admit("alice", "erin")  # alice's seq 5
+    e1 = s.pay("erin", "bob", 6)
+    stream = [
+        f, a3, b[0], d1, a2, b[1], e1, spend, a1, b[2], d2, admit_dave, b[3],
+        admit_erin, credit, b[4], b[5],
+    ]  # fmt: skip
+    return s, stream
+
+
+class Node(StoreNode):
+    def __init__(self, directory: Path, stream: Stream | None = None) -> None:
+        self.sequencer = StreamSequencer(stream) if stream is not None else None
+        super().__init__(directory, COOP, sequencer=self.sequencer)
+
+    def receive(self, messages: Sequence[bytes], first: int) -> None:
+        """One delivered batch; ``first``: the stream index of its first message."""
+        times = [STORY_NOW + first + i for i in range(len(messages))]
+        self.intake.receive(COOP, messages, times)
+
+    def take(self, stream: Sequence[bytes], cuts: Sequence[int]) -> None:
+        """The whole stream, delivered in batches that end at each of ``cuts``."""
+        start = 0
+        for end in [*sorted(set(cuts)), len(stream)]:
+            if start < end:
+                self.receive(stream[start:end], start)
+                start = end
+
+    def consume(self, batch: int = 1) -> None:
+        """What the node's consumer does: take the stream past its position, in order."""
+        assert self.sequencer is not None
+        at = self.sequencer.positions.at(COOP)
+        with self.sequencer.stream.lock:
+            messages = self.sequencer.stream.messages[at:]
+        for start in range(0, len(messages), batch):
+            chunk = messages[start : start + batch]
+            self.receive(chunk, at + start)
+            self.sequencer.positions.advance(COOP, at + start + len(chunk))
+
+    def post(self, *requests: Sequence[Event]) -> list[list[str] | str]:
+        """All-or-nothing requests in one group commit: each one's ids, or its refusal."""
+        answers = self.append.append_requests(
+            [[inspect(e.wire_bytes()) for e in r] for r in requests]
+        )
+        return [a.code if isinstance(a, BatchRefused) else [o.id or "" for o in a] for a in answers]
+
+    def root(self) -> bytes:
+        return self.store.root(COOP, self.store.tree_size(COOP))
+
+
+class Stream:
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+        self.lock = threading.Lock()
+
+
+class StreamSequencer:
+    """A node's sequencer on the shared :class:`Stream` (compare-and-set on its end)."""
+
+    def __init__(self, stream: Stream) -> None:
+        self.stream = stream
+        self.positions = StreamPositions()
+
+    def prepare(self, coops: Sequence[str]) -> None:
+        pass
+
+    def sequence(
+        self, coop: str, after: int, events: Sequence[Accepted], *, atomic: bool = True
+    ) -> int:
+        with self.stream.lock:
+            if len(self.stream.messages) != after:
+                raise StreamMoved(coop, len(self.stream.messages))
+            self.stream.messages += [a.wire for a in events]
+            return len(self.stream.messages)
+
+
+@pytest.fixture
+def wires() -> list[bytes]:
+    return [e.wire_bytes() for e in story()[1]]
+
+
+def test_every_batch_split_appends_the_parked_events_at_the_same_positions(
+    tmp_path: Path, wires: list[bytes]
+) -> None:
+    n = len(wires)
+    splits = {
+        "one by one": list(range(1, n)),
+        "sevens": list(range(7, n, 7)),
+        "all at once": [],
+        "cut after each release": [2, 9, 12, 15],
+    }
+    logs: dict[str, tuple[list[str], bytes]] = {}
+    for name, cuts in splits.items():
+        node = Node(tmp_path / name.replace(" ", "-"))
+        try:
+            node.take(wires, cuts)
+            logs[name] = (node.ids(), node.root())
+            assert node.state.parked_count(COOP) == 0, name
+        finally:
+            node.close()
+    reference = logs["all at once"]
+    assert len(reference[0]) == n
+    for name, log in logs.items():
+        assert log == reference, name
+
+
+def test_a_parked_event_lands_right_behind_the_event_that_lets_it_pass(
+    tmp_path: Path, wires: list[bytes]
+) -> None:
+    """The rule itself, on the all-at-once log: alice's 2 behind her 1, and so on."""
+    _, events = story()
+    by_id = {e.id: e for e in events}
+    node = Node(tmp_path / "n")
+    try:
+        node.take(wires, [])
+        log = [by_id[i] for i in node.ids()]
+    finally:
+        node.close()
+    f, a3, b0, d1, a2, b1, e1, spend, a1, b2, d2, admit_dave, b3, admit_erin, credit, b4, b5 = (
+        events
+    )
+    assert log == [
+        f, b0, b1, a1, a2, a3, b2, admit_dave, d1, d2, b3, admit_erin, e1, credit, spend, b4, b5,
+    ]  # fmt: skip
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> Iterator[tuple[Node, Node, CoopScript]]:
+    stream = Stream()
+    x, y = Node(tmp_path / "x", stream), Node(tmp_path / "y", stream)
+    s = CoopScript(COOP)
+    assert x.post([s.found({"alice": ["admin"], "bob": [], "carol": []})])
+    y.consume()
+    yield x, y, s
+    x.close()
+    y.close()
+
+
+def test_a_local_write_releases_a_parked_event_where_its_receivers_do(
+    pair: tuple[Node, Node, CoopScript],
+) -> None:
+    """dave's payment reaches the stream before his admission (published straight to it):
+    both nodes park it. Node x then writes the admission; in one group with another
+    write. x appends dave's payment right behind the admission, before the next write,
+    as y does when the admission reaches it."""
+    x, y, s = pair
+    admit = s.admit("alice", "dave")
+    early = s.pay("dave", "bob", 4)
+    assert x.sequencer is not None
+    with x.sequencer.stream.lock:  # published straight to the stream, out of order
+        x.sequencer.stream.messages.append(early.wire_bytes())
+    x.consume()
+    y.consume()
+    assert x.state.parked_count(COOP) == y.state.parked_count(COOP) == 1
+    after = s.pay("bob", "carol", 7)
+    answers = x.post([admit], [after])
+    assert answers == [[admit.id], [after.id]]
+    assert x.ids()[-3:] == [admit.id, early.id, after.id]
+    assert x.state.parked_count(COOP) == 0
+    assert not x.intake.came_from_stream(COOP, admit.id)  # x's own: the relay publishes it
+    assert x.intake.came_from_stream(COOP, early.id)  # in the stream already: not published
+    y.consume(batch=5)
+    x.consume()  # x reads its own writes back: duplicates, which release nothing
+    assert y.ids() == x.ids() and y.root() == x.root()
+    assert y.state.parked_count(COOP) == 0
+
+
+def test_a_refused_request_releases_nothing(pair: tuple[Node, Node, CoopScript]) -> None:
+    """An all-or-nothing request refused after an event that would release a parked one:
+    nothing of it reaches the stream, so nothing may be released here either."""
+    x, y, s = pair
+    admit = s.admit("alice", "dave")
+    early = s.pay("dave", "bob", 4)
+    assert x.sequencer is not None
+    with x.sequencer.stream.lock:
+        x.sequencer.stream.messages.append(early.wire_bytes())
+    x.consume()
+    overdraft = s.pay("carol", "bob", 99_999, advance=False)  # over carol's limit
+    [answer] = x.post([admit, overdraft])
+    assert isinstance(answer, str)
+    assert early.id not in x.ids() and x.state.parked_count(COOP) == 1
+    assert x.post([admit]) == [[admit.id]]
+    assert x.ids()[-2:] == [admit.id, early.id]
+    y.consume()
+    assert y.ids() == x.ids()
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_any_batch_split_of_any_arrival_order_gives_one_log(data: st.DataObject) -> None:
+    _, events = story()
+    order = data.draw(st.permutations(events[1:]), label="arrival order after the founding")
+    wires = [e.wire_bytes() for e in [events[0], *order]]
+    cuts = data.draw(st.lists(st.integers(1, len(wires) - 1), max_size=8), label="cuts")
+    with tempfile.TemporaryDirectory(prefix="h5-") as tmp:
+        whole, split = Node(Path(tmp) / "whole"), Node(Path(tmp) / "split")
+        try:
+            whole.take(wires, [])
+            split.take(wires, cuts)
+            assert split.ids() == whole.ids()
+            assert split.root() == whole.root()
+            assert split.state.parked_count(COOP) == whole.state.parked_count(COOP)
+        finally:
+            whole.close()
+            split.close()
