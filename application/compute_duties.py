@@ -10,13 +10,14 @@ and ``compute.TaskSettled`` (which releases the hold) go in one atomic batch,
 so a hold is never released without its payment, nor paid twice.
 
 A running task past its placement's deadline has its stalled executors
-re-placed (``compute.TaskReplaced``, dated at that deadline); one past its
+re-placed, or once answers are revealed dropped and the answers in judged
+(``compute.TaskReplaced``, dated at that deadline); one past its
 final deadline expires and its hold is released (``compute.TaskExpired``,
 dated at the final deadline). Which one is due is read from the node's clock
 (:func:`icn.domain.compute.deadlines.step`), but what is signed is computed
 from the task's record alone, so two nodes keeping the key sign the same
-bytes, and the rules judge it again at its stream position. A task no other
-executor can take waits for its expiry.
+bytes, and the rules judge it again at its stream position. A task too few
+other executors can take waits for its expiry.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from icn.domain.compute import deadlines
 from icn.domain.compute.task_bodies import TASK_EXPIRED, TASK_REPLACED, TASK_SETTLED
 from icn.domain.compute.task_records import TaskState
 from icn.domain.compute.task_rules import entries_of, running, settlements, task
-from icn.domain.compute.task_timeouts import replacements
+from icn.domain.compute.task_timeouts import can_go_on, replacements
 from icn.domain.events.bodies import ENTRY_RECORDED
 from icn.domain.events.envelope import Event
 from icn.domain.refusals import Code
@@ -90,10 +91,10 @@ class ComputeDuties:
             item: tuple[str, BodyOf] = (TASK_EXPIRED, {"task": t.id})
             at = deadlines.expires_ms(t)
         elif what == deadlines.REPLACE:
-            if len(replacements(view, coop, t)) < len(deadlines.stalled(t)):
+            at = deadlines.due_ms(t)
+            if not can_go_on(t, replacements(view, coop, t, at)):
                 return []
             item = (TASK_REPLACED, {"task": t.id, "attempt": t.replacements})
-            at = deadlines.due_ms(t)
         else:
             return []
         try:

@@ -8,6 +8,7 @@ cheap by failing on purpose.
 from __future__ import annotations
 
 from icn.domain.compute.abi import Outcome
+from icn.domain.coop.records import ComputePolicy
 
 
 def charged_fuel(outcome: Outcome, fuel: int, fuel_limit: int) -> int:
@@ -26,7 +27,8 @@ def fee(charged: int, fuel_per_credit: int, max_fee: int) -> int:
     return min(-(-charged // fuel_per_credit), max_fee)
 
 
-FUEL_PER_CREDIT = 10_000
-"""Fuel a task buys per smallest unit of its currency: one figure for every coop until coop
-policy names its own (a change of it, like a change of wasmtime version, is a policy decision,
-since it changes what replicas charge)."""
+FUEL_PER_CREDIT = ComputePolicy().fuel_per_credit
+"""The default of the fuel a task buys per smallest unit of its currency: the coop's
+``compute.fuel_per_credit`` names its own (a change of it, like a change of wasmtime version,
+is a policy decision, since it changes what replicas charge); a task keeps the figure in force
+when it was submitted."""

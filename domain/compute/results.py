@@ -1,16 +1,23 @@
-"""Replicas' answers: commit–reveal, and when they settle a task.
+"""Replicas' answers: commit–reveal, who votes, and when they settle a task.
 
 An executor first commits to its answer, then reveals it, so no executor can
 copy another's. The commitment binds the task and the executor (a copied
 commitment does not open for its copier) and a random salt (so a small output
 cannot be found by hashing guesses against someone else's commitment).
 
-Replicas agree when every answer (outcome, output hash, fuel) is identical:
-fuel is part of it, because it is what the task is charged and two honest runs
-under the same wasmtime version and settings consume the same fuel. When the
-first ``replicas`` answers differ, one more executor runs the task, up to
-``2 × replicas + 1`` in all, and a strict majority of the answers settles it;
-the others are the dissenters. No strict majority by then: the task is
+Every answer that is judged was committed before any answer of the task was
+revealed: reveals wait until every placed executor has committed, and from the
+first reveal on nobody is placed on the task any more. An executor placed
+after a reveal could copy what it sees (and alone decide between two revealed
+answers), so the tie-breaker is not placed after a disagreement: it is placed
+with the replicas at submission (:func:`voters`), when the coop has one more
+executor free, and commits before anyone reveals.
+
+Answers agree when they are identical (outcome, output hash, fuel): fuel is
+part of it, because it is what the task is charged and two honest runs under
+the same wasmtime version and settings consume the same fuel. An answer given
+by ``replicas`` executors that are a strict majority of the answers revealed
+settles the task; the others are the dissenters. Otherwise the task is
 unresolved.
 """
 
@@ -56,37 +63,40 @@ def opens(commitment: str, task: str, executor: str, answer: Answer, salt: str) 
 
 @dataclass(frozen=True)
 class Verdict:
-    """Where a task's answers stand. ``answer`` is set once settled; ``dissenting`` are the
-    executors whose answers lost; ``needs_another``: place one more executor."""
+    """How a task's revealed answers settle: ``answer`` is set when they agree enough;
+    ``dissenting`` are the executors whose answers lost (every one when unresolved)."""
 
     answer: Answer | None = None
     agreeing: tuple[str, ...] = ()
     dissenting: tuple[str, ...] = ()
-    needs_another: bool = False
     unresolved: bool = False
 
 
-def max_executors(replicas: int) -> int:
-    """How many executors a task may use in all before it is unresolved."""
-    return 2 * replicas + 1
+def voters(replicas: int, free: int) -> int:
+    """How many executors a task asking for ``replicas`` is placed on when ``free``
+    executors can take it: one more than asked (the tie-breaker, committed before any
+    reveal) when it asks for two or more and one is free; else what it asks for."""
+    if replicas < 1:
+        raise ValueError("replicas is at least 1")
+    return replicas + 1 if replicas >= 2 and free > replicas else replicas
 
 
 def judge(answers: Mapping[str, Answer], replicas: int) -> Verdict:
-    """The verdict on the revealed ``answers`` (by executor) of a task run ``replicas`` times."""
+    """The verdict on the revealed ``answers`` (by executor) of a task run ``replicas``
+    times, once no more answers can come: an answer given by at least ``replicas``
+    executors that are a strict majority of ``answers`` settles it, else it is unresolved."""
     if replicas < 1:
         raise ValueError("replicas is at least 1")
-    if len(answers) < replicas:
-        return Verdict()
+    if not answers:
+        return Verdict(unresolved=True)
     counts = Counter(answers.values())
     top, votes = max(counts.items(), key=lambda item: (item[1], _order(item[0])))
-    if len(counts) == 1 or (votes * 2 > len(answers) and len(answers) > replicas):
+    if votes >= replicas and votes * 2 > len(answers):
         return Verdict(
             answer=top,
             agreeing=tuple(sorted(e for e, a in answers.items() if a == top)),
             dissenting=tuple(sorted(e for e, a in answers.items() if a != top)),
         )
-    if len(answers) < max_executors(replicas):
-        return Verdict(needs_another=True)
     return Verdict(unresolved=True, dissenting=tuple(sorted(answers)))
 
 

@@ -6,7 +6,9 @@ from typing import ClassVar
 
 import msgspec
 
-from icn.domain.coop.records import Record
+from icn.domain.coop.records import ComputePolicy, Record
+
+_DEFAULT = ComputePolicy()
 
 
 class TaskState:
@@ -49,7 +51,9 @@ class TaskRecord(Record, frozen=True, kw_only=True):
     held: int
     """What the task holds on the submitter's account; 0 once settled (released once)."""
     assigned: tuple[str, ...]
-    """Executors' node DIDs in the order they were placed (a later one after a disagreement)."""
+    """Executors' node DIDs in the order they were placed: the replicas, then the
+    tie-breaker when there was one to place (:func:`icn.domain.compute.results.voters`),
+    with re-placed ones in place of those that stalled before any reveal."""
     commitments: dict[str, str] = msgspec.field(default_factory=dict)
     answers: dict[str, Revealed] = msgspec.field(default_factory=dict)
     outputs: dict[str, str] = msgspec.field(default_factory=dict)
@@ -78,6 +82,12 @@ class TaskRecord(Record, frozen=True, kw_only=True):
     """Executors dropped for stalling: never placed on the task again."""
     expiry: str | None = None
     """The ``compute.TaskExpired`` event's id."""
+    fuel_per_credit: int = _DEFAULT.fuel_per_credit
+    """The coop's price when the task was submitted (its policy then): what it is charged."""
+    step_ms: int = _DEFAULT.replace_after_seconds * 1000
+    """How long each placement has to answer, as the policy said at submission."""
+    final_ms: int = _DEFAULT.expire_after_seconds * 1000
+    """How long the task may run in all, as the policy said at submission."""
 
     def key(self) -> str:
         return self.id
@@ -117,6 +127,9 @@ class LoadRecord(Record, frozen=True, kw_only=True):
     """Tasks it was paid for."""
     dissents: int = 0
     """Tasks where its answer lost the vote."""
+    excluded_until_ms: int = 0
+    """Left out of placement until then (trusted time): its answer lost a majority vote
+    and the coop's ``compute.dissent_exclusion_seconds`` says for how long."""
 
     def key(self) -> str:
         return self.node

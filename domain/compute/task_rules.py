@@ -2,16 +2,19 @@
 
 Every step is judged at its stream position from the log alone. Submission
 holds ``max_fee`` on the submitter's account (held credit is not spendable,
-:mod:`icn.domain.ledger.holds`) and places the replicas
-(:mod:`icn.domain.compute.placement`). Executors commit before anyone
-reveals: a reveal is refused until every placed executor has committed, so
-no executor can copy an answer it has seen. When every placed executor has
-revealed, the answers are judged (:func:`icn.domain.compute.results.judge`):
-agreement, or a strict majority after one more executor per disagreement,
-makes the task ``agreed``; no majority by ``2 × replicas + 1`` executors
-makes it ``unresolved``. The coop's DID then settles it once: the agreeing
-executors are paid from the hold by a ledger entry signed in the same batch,
-the dissenters are paid nothing and recorded, the whole hold is released.
+:mod:`icn.domain.ledger.holds`), takes the coop's compute policy as it stands
+(price and deadlines, kept in the task) and places the replicas and, when one
+is free, a tie-breaker (:mod:`icn.domain.compute.placement`,
+:func:`icn.domain.compute.results.voters`). Executors commit before anyone
+reveals: a reveal is refused until every placed executor has committed, and
+nobody is placed after the first reveal, so no executor can copy an answer it
+has seen. When every placed executor has revealed, the answers are judged
+(:func:`icn.domain.compute.results.judge`): ``agreed`` or ``unresolved``. The
+coop's DID then settles it once: the agreeing executors are paid from the hold
+by a ledger entry signed in the same batch, the whole hold is released, and
+each dissenter of a majority is paid nothing, disputed (a dispute record the
+ledger's dispute rules carry on) and left out of placement for the coop's
+``compute.dissent_exclusion_seconds``.
 """
 
 from __future__ import annotations
@@ -21,14 +24,15 @@ import binascii
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+from blake3 import blake3
 
 from icn.domain.capability import EventType
 from icn.domain.compute import deadlines, state
 from icn.domain.compute import task_bodies as b
 from icn.domain.compute.abi import MAX_INPUT_BYTES, MAX_OUTPUT_BYTES, Outcome
-from icn.domain.compute.fees import FUEL_PER_CREDIT, charged_fuel, fee
+from icn.domain.compute.fees import charged_fuel, fee
 from icn.domain.compute.placement import Candidate, place
-from icn.domain.compute.results import Answer, judge, max_executors, opens, output_hash
+from icn.domain.compute.results import Answer, judge, opens, output_hash, voters
 from icn.domain.compute.task_records import (
     LoadRecord,
     Revealed,
@@ -37,13 +41,16 @@ from icn.domain.compute.task_records import (
     TaskRecord,
     TaskState,
 )
-from icn.domain.coop.records import CoopRecord, Record
+from icn.domain.coop.records import CoopRecord, DisputeRecord, Record
 from icn.domain.coop.state import CoopView, Effects, active_problem, founded_coop
 from icn.domain.events.bodies import ENTRY_RECORDED
+from icn.domain.events.canonical import canonical_bytes
 from icn.domain.ledger import bodies as lb
 from icn.domain.ledger import holds
 from icn.domain.ledger.rules import entry_transactions
 from icn.domain.refusals import Code, Refusal
+
+DISSENT_TAG = "icn-compute-dissent-v1"
 
 if TYPE_CHECKING:
     from icn.domain.events.envelope import Event
@@ -96,14 +103,16 @@ def load(view: CoopView, coop: str, node: str) -> LoadRecord:
     return found if isinstance(found, LoadRecord) else LoadRecord(node=node)
 
 
-def candidates(view: CoopView, coop: str, taken: tuple[str, ...]) -> list[Candidate]:
-    """Registered executors that are active members and not in ``taken``, as placement
-    reads them."""
+def candidates(view: CoopView, coop: str, taken: tuple[str, ...], now: int) -> list[Candidate]:
+    """Registered executors that are active members, not in ``taken`` and not left out
+    at ``now`` for a dissent, as placement reads them."""
     found = []
     for ex in state.executors(view, coop):
         if ex.node in taken or active_problem(view, coop, ex.node) is not None:
             continue
         ld = load(view, coop, ex.node)
+        if ld.excluded_until_ms > now:
+            continue
         found.append(Candidate(ex, view.trust_ppm(coop, ex.node), ld.open, ld.paid))
     return found
 
@@ -129,7 +138,8 @@ def task_submitted(
     data = _decoded(body.input, MAX_INPUT_BYTES, Code.INPUT_TOO_LARGE, "the input")
     if isinstance(data, Refusal):
         return data
-    chosen = place(event.id, candidates(view, coop.coop, ()), body.replicas, body.region)
+    free = candidates(view, coop.coop, (), now)
+    chosen = place(event.id, free, voters(body.replicas, len(free)), body.region)
     if len(chosen) < body.replicas:
         return Refusal(
             Code.NO_EXECUTORS,
@@ -156,7 +166,10 @@ def task_submitted(
         held=body.max_fee,
         assigned=tuple(chosen),
         region=body.region,
-        due_ms=now + deadlines.STEP_MS,
+        due_ms=now + coop.policy.compute.replace_after_seconds * 1000,
+        fuel_per_credit=coop.policy.compute.fuel_per_credit,
+        step_ms=coop.policy.compute.replace_after_seconds * 1000,
+        final_ms=coop.policy.compute.expire_after_seconds * 1000,
     )
     return [record, hold, tracked(view, coop.coop, record), *_opened(view, coop.coop, chosen)]
 
@@ -220,24 +233,18 @@ def result_revealed(
     )
     if len(updated.answers) < len(updated.assigned):
         return [updated]
-    return _judged(view, event.coop, updated, now)
+    return judged(view, event.coop, updated, now)
 
 
 def _answer(r: Revealed) -> Answer:
     return Answer(Outcome(r.outcome), r.output_hash, r.fuel)
 
 
-def _judged(view: CoopView, coop: str, t: TaskRecord, now: int) -> Effects:
-    """Every placed executor has revealed: agreed, one more executor, or unresolved."""
+def judged(view: CoopView, coop: str, t: TaskRecord, now: int) -> Effects:
+    """No more answers can come (every placed executor revealed, or the rest were dropped
+    for stalling): agreed or unresolved, and waiting for the coop's settlement."""
     verdict = judge({n: _answer(r) for n, r in t.answers.items()}, t.replicas)
     effects: Effects = []
-    if verdict.needs_another and len(t.assigned) < max_executors(t.replicas):
-        more = place(t.id, candidates(view, coop, t.assigned), 1, None)
-        if more:
-            placed = msgspec.structs.replace(
-                t, assigned=(*t.assigned, *more), due_ms=now + deadlines.STEP_MS
-            )
-            return [placed, tracked(view, coop, placed), *_opened(view, coop, more)]
     if verdict.answer is not None:
         a = verdict.answer
         t = msgspec.structs.replace(
@@ -274,7 +281,7 @@ def fee_each(t: TaskRecord) -> int:
     if t.state == TaskState.UNRESOLVED or not t.agreeing or t.outcome is None or t.fuel is None:
         return 0
     charged = charged_fuel(Outcome(t.outcome), t.fuel, t.fuel_limit)
-    return fee(charged, FUEL_PER_CREDIT, t.max_fee // len(t.agreeing))
+    return fee(charged, t.fuel_per_credit, t.max_fee // len(t.agreeing))
 
 
 def entries_of(t: TaskRecord) -> list[dict[str, Any]]:
@@ -311,6 +318,9 @@ def task_settled(body: b.TaskSettled, event: Event, view: CoopView, now: int) ->
             return Refusal(Code.TASK_PAYMENT_MISMATCH, "the entry does not pay the task's fees")
     released = holds.release(view, coop.coop, t.submitter, t.currency, t.held)
     pending = settlements(view, coop.coop)
+    outvoted = t.dissenting if t.state == TaskState.AGREED else ()
+    judged_ms = t.judged_ms if t.judged_ms is not None else now  # when the vote was lost
+    until = judged_ms + coop.policy.compute.dissent_exclusion_seconds * 1000
     loads: Effects = []
     for node in t.assigned:
         ld = load(view, coop.coop, node)
@@ -320,13 +330,48 @@ def task_settled(body: b.TaskSettled, event: Event, view: CoopView, now: int) ->
                 open=ld.open - 1,
                 paid=ld.paid + (node in t.agreeing and fee_each(t) > 0),
                 dissents=ld.dissents + (node in t.dissenting),
+                excluded_until_ms=max(ld.excluded_until_ms, until)
+                if node in outvoted
+                else ld.excluded_until_ms,
             )
         )
     done = msgspec.structs.replace(
         t, state=TaskState.SETTLED, held=0, fee=fee_each(t), settlement=event.id
     )
     rest = msgspec.structs.replace(pending, ids=tuple(i for i in pending.ids if i != t.id))
-    return [done, released, rest, *loads]
+    disputes = [_dispute(coop, t, node, event.id, judged_ms) for node in outvoted]
+    return [done, released, rest, *loads, *disputes]
+
+
+def dispute_id(settlement: str, node: str) -> str:
+    """The id of the dispute a settlement opens about ``node``'s outvoted answer: BLAKE3
+    of the tag, the settlement's event id and the node (one per dissenter, the same on
+    every replica)."""
+    return blake3(canonical_bytes([DISSENT_TAG, settlement, node])).hexdigest()
+
+
+def _dispute(coop: CoopRecord, t: TaskRecord, node: str, settlement: str, at: int) -> Record:
+    """A dispute the coop's DID files against a dissenter, in the ledger's vocabulary: the
+    dissenter answers it, a mediator or a proposal (``escalated-dispute``) rules on it. It
+    names the task (``entry`` and ``task``) and moves no money (amount 0)."""
+    r = t.answers[node]
+    return DisputeRecord(
+        id=dispute_id(settlement, node),
+        entry=t.id,
+        transaction=t.assigned.index(node),
+        filed_by=coop.did,
+        counterparty=node,
+        payer=t.submitter,
+        payee=node,
+        amount=0,
+        currency=t.currency,
+        reason=(
+            f"compute task {t.id}: answer {r.outcome}/{r.output_hash}/{r.fuel} outvoted by "
+            f"{len(t.agreeing)} executors answering {t.outcome}/{t.output_hash}/{t.fuel}"
+        ),
+        filed_ms=at,
+        task=t.id,
+    )
 
 
 EVENT_TYPES = (

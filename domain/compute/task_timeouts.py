@@ -4,7 +4,11 @@ Both events are the coop's DID's, signed by its duty
 (:mod:`icn.application.compute_duties`) and dated at the deadline that
 triggered them, so every node keeping the coop's key signs the same bytes;
 each is judged at its stream position against the deadlines of
-:mod:`icn.domain.compute.deadlines`, from the log alone. A reveal that lands
+:mod:`icn.domain.compute.deadlines`, from the log alone. Before any answer is
+revealed, stalled executors make way for others (or, when too few are free,
+the task goes on with fewer, never fewer than its replicas); once one is
+revealed nobody new is placed, since a newcomer could copy it: the stalled
+are dropped and the answers in are judged. A reveal that lands
 before the coop's event still counts: the coop's event is then refused
 (``task-not-running`` once the answers are in, ``task-not-due`` once another
 round re-placed the task) and the duty leaves it.
@@ -21,7 +25,7 @@ from icn.domain.compute import deadlines
 from icn.domain.compute import task_bodies as b
 from icn.domain.compute.placement import place
 from icn.domain.compute.task_records import TaskRecord, TaskState
-from icn.domain.compute.task_rules import candidates, load, task, tracked
+from icn.domain.compute.task_rules import candidates, judged, load, task, tracked
 from icn.domain.coop.records import CoopRecord
 from icn.domain.coop.state import CoopView, Effects, founded_coop
 from icn.domain.ledger import holds
@@ -31,11 +35,20 @@ if TYPE_CHECKING:
     from icn.domain.events.envelope import Event
 
 
-def replacements(view: CoopView, coop: str, t: TaskRecord) -> list[str]:
-    """The executors that take the stalled ones' places (fewer when fewer are free): never
-    one placed on the task before, dropped or not."""
+def replacements(view: CoopView, coop: str, t: TaskRecord, now: int) -> list[str]:
+    """The executors that take the stalled ones' places at ``now`` (fewer when fewer are
+    free, none once an answer is revealed): never one placed on the task before."""
+    if deadlines.sealed(t):
+        return []
     gone = (*t.assigned, *t.dropped)
-    return place(t.id, candidates(view, coop, gone), len(deadlines.stalled(t)), t.region)
+    return place(t.id, candidates(view, coop, gone, now), len(deadlines.stalled(t)), t.region)
+
+
+def can_go_on(t: TaskRecord, new: list[str]) -> bool:
+    """True when, with ``new`` in the stalled executors' places, the task still has as many
+    executors as it asks for (always, once answers are revealed: those in are judged)."""
+    kept = len(t.assigned) - len(deadlines.stalled(t))
+    return deadlines.sealed(t) or kept + len(new) >= t.replicas
 
 
 def _running_task(
@@ -76,8 +89,8 @@ def task_replaced(
     stalled = deadlines.stalled(t)
     if not stalled:
         return Refusal(Code.TASK_NOT_DUE, f"no executor of task {t.id} is late")
-    new = replacements(view, coop.coop, t)
-    if len(new) < len(stalled):
+    new = replacements(view, coop.coop, t, now)
+    if not can_go_on(t, new):
         return Refusal(
             Code.NO_EXECUTORS,
             f"{len(new)} executors can take the places of {len(stalled)} that stalled",
@@ -89,14 +102,12 @@ def task_replaced(
         commitments={n: c for n, c in t.commitments.items() if n not in stalled},
         dropped=(*t.dropped, *stalled),
         replacements=t.replacements + 1,
-        due_ms=now + deadlines.STEP_MS,
+        due_ms=now + t.step_ms,
     )
-    return [
-        updated,
-        tracked(view, coop.coop, updated),
-        *_loads(view, coop.coop, stalled, -1),
-        *_loads(view, coop.coop, tuple(new), +1),
-    ]
+    loads = [*_loads(view, coop.coop, stalled, -1), *_loads(view, coop.coop, tuple(new), +1)]
+    if deadlines.sealed(t):
+        return [*judged(view, coop.coop, updated, now), *loads]
+    return [updated, tracked(view, coop.coop, updated), *loads]
 
 
 def task_expired(body: b.TaskExpired, event: Event, view: CoopView, now: int) -> Refusal | Effects:

@@ -103,12 +103,32 @@ class TrustPolicy(Strict, frozen=True, kw_only=True, forbid_unknown_fields=True)
     federated_ppm: Annotated[int, msgspec.Meta(ge=0, le=PPM)] = 700_000
 
 
+class ComputePolicy(Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What the coop's compute tasks cost and how long they may wait (docs/compute.md).
+
+    A task takes these figures when it is submitted and keeps them, so a change
+    applies to tasks submitted after it: a submitter is held to the price and the
+    deadlines in force when it asked. Integers, seconds of trusted time.
+    """
+
+    fuel_per_credit: Annotated[int, msgspec.Meta(ge=1, le=MAX_SAFE_INT)] = 10_000
+    """Fuel a task buys per smallest unit of its currency."""
+    replace_after_seconds: Annotated[int, msgspec.Meta(ge=60, le=86_400)] = 600
+    """How long the executors placed last have to answer before they are re-placed."""
+    expire_after_seconds: Annotated[int, msgspec.Meta(ge=60, le=604_800)] = 3_600
+    """How long a task may run in all, from its submission, before it expires."""
+    dissent_exclusion_seconds: Annotated[int, msgspec.Meta(ge=0, le=31_536_000)] = 86_400
+    """How long an executor whose answer lost a majority vote is left out of placement
+    (0: not at all); the dispute opened about it is where people decide more."""
+
+
 class Policy(Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A coop's economic policy; it changes only through signed events."""
 
     credit: dict[Currency, CreditPolicy]
     demurrage: dict[Currency, DemurragePolicy] = msgspec.field(default_factory=dict)
     trust: TrustPolicy = msgspec.field(default_factory=TrustPolicy)
+    compute: ComputePolicy = msgspec.field(default_factory=ComputePolicy)
 
 
 class Record(msgspec.Struct, frozen=True, kw_only=True):
@@ -223,6 +243,11 @@ class DisputeRecord(Record, frozen=True, kw_only=True):
     """Id of the ``ledger.EntryRecorded`` that carried out the ordered movement."""
     filed_ms: int = 0
     closed_ms: int | None = None
+    task: str | None = None
+    """Set on a dispute the coop's DID opened against an executor whose answer to this
+    compute task lost a majority vote (``entry`` names the task, ``transaction`` the
+    executor's place in it; no money moved, so it is dismissed or escalated, never
+    refunded)."""
 
     def key(self) -> str:
         return self.id

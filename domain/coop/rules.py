@@ -43,6 +43,11 @@ def policy_problem(policy: Policy, currencies: dict[str, CurrencySpec]) -> Refus
     t = policy.trust
     if not t.known_ppm <= t.partner_ppm <= t.federated_ppm:
         return Refusal(Code.INVALID_POLICY, "trust class thresholds must not decrease")
+    c = policy.compute
+    if c.expire_after_seconds < c.replace_after_seconds:
+        return Refusal(
+            Code.INVALID_POLICY, "compute: expire_after_seconds is below replace_after_seconds"
+        )
     return None
 
 

@@ -328,6 +328,11 @@ def dispute_resolved(
                 Code.NOT_AUTHORIZED,
                 "only the dispute's mediator (or an admin when none) resolves it",
             )
+    if dispute.task is not None and body.outcome in b.Outcome.MOVES_MONEY:
+        return Refusal(
+            Code.INVALID_OUTCOME,
+            f"a dispute about compute task {dispute.task} moved no money: dismiss or escalate it",
+        )
     refund: int | None = None
     if body.outcome == b.Outcome.PARTIAL_REFUND:
         if body.refund is None or body.refund >= dispute.amount:

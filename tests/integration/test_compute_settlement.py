@@ -10,6 +10,7 @@ from support.compute_story import EXECUTORS, held, prepare, record, run_all, sub
 
 from icn.application.compute_duties import ComputeDuties
 from icn.application.coop_view import decode_stored
+from icn.domain.compute.task_rules import dispute_id, load
 from icn.infrastructure.store.event_store import SqlEventStore
 
 
@@ -27,7 +28,7 @@ def test_a_judged_task_is_settled_once_by_the_duty_round(store: SqlEventStore) -
     assert (t.state, t.fee, t.settlement) == ("settled", 3, signed[-1].id)
     assert held(node, "bob") == 0
     names = ["alice", "bob", "carol", *EXECUTORS]
-    assert node.balance("bob") == -6
+    assert node.balance("bob") == -9  # two replicas and the tie-breaker, 3 each
     assert sum(node.balance(n) for n in names) == 0
     assert node.run() == []
     assert ComputeDuties(store, node.author).settle("demo", event.id, node.s.coop_key) == []
@@ -50,3 +51,9 @@ def test_two_nodes_keeping_the_coop_key_sign_the_same_settlement(
         assert [e.wire_bytes() for e in ours] == [e.wire_bytes() for e in theirs]
         assert [n for n in record(b, event.id).dissenting] == [a.s.did(liar)]
         assert b.balance(liar) == 0
+        # outvoted, so disputed by the coop's DID and left out of placement, on both nodes
+        dispute = dispute_id(ours[-1].id, a.s.did(liar))
+        on_a, on_b = a.state.dispute("demo", dispute), b.state.dispute("demo", dispute)
+        assert on_a is not None and on_a == on_b
+        assert (on_a.task, on_a.counterparty, on_a.status) == (event.id, a.s.did(liar), "filed")
+        assert load(b.state, "demo", a.s.did(liar)).excluded_until_ms > b.now

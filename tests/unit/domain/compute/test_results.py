@@ -1,8 +1,10 @@
-"""Commit–reveal stops a copying executor; replicas settle by agreement or by majority."""
+"""Commit–reveal stops a copying executor; the sealed voters settle by agreement or majority."""
 
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from icn.domain.compute.abi import Outcome
 from icn.domain.compute.results import (
@@ -10,9 +12,9 @@ from icn.domain.compute.results import (
     Verdict,
     commitment_of,
     judge,
-    max_executors,
     opens,
     output_hash,
+    voters,
 )
 
 TASK = "t" * 64
@@ -46,27 +48,55 @@ def test_replicas_that_agree_settle() -> None:
     assert verdict == Verdict(answer=RIGHT, agreeing=("a", "b"))
 
 
-def test_too_few_answers_wait() -> None:
-    assert judge({"a": RIGHT}, replicas=2) == Verdict()
+def test_no_answer_in_is_unresolved() -> None:
+    assert judge({}, replicas=2) == Verdict(unresolved=True)
 
 
 @pytest.mark.parametrize("liar", [WRONG, GREEDY])
-def test_a_lying_executor_is_outvoted_by_a_third_and_dissents(liar: Answer) -> None:
-    assert judge({"a": RIGHT, "b": liar}, replicas=2) == Verdict(needs_another=True)
+def test_a_lying_executor_is_outvoted_by_the_tie_breaker_and_dissents(liar: Answer) -> None:
     verdict = judge({"a": RIGHT, "b": liar, "c": RIGHT}, replicas=2)
     assert verdict == Verdict(answer=RIGHT, agreeing=("a", "c"), dissenting=("b",))
 
 
-def test_no_majority_asks_for_more_then_gives_up() -> None:
+def test_two_replicas_that_disagree_without_a_tie_breaker_are_unresolved() -> None:
+    # nobody is placed after a reveal, so two answers alone never settle a disagreement
+    assert judge({"a": RIGHT, "b": WRONG}, replicas=2) == Verdict(
+        unresolved=True, dissenting=("a", "b")
+    )
+
+
+def test_an_answer_needs_replicas_votes_and_a_strict_majority() -> None:
     other = Answer(Outcome.TRAP, output_hash(b""), 50)
-    three = {"a": RIGHT, "b": WRONG, "c": other}
-    assert judge(three, replicas=2).needs_another
-    four = {**three, "d": GREEDY}
-    assert judge(four, replicas=2).needs_another
-    five = {**four, "e": Answer(Outcome.OUT_OF_FUEL, output_hash(b""), 10_000)}
-    assert len(five) == max_executors(2)
-    assert judge(five, replicas=2) == Verdict(unresolved=True, dissenting=("a", "b", "c", "d", "e"))
+    assert judge({"a": RIGHT, "b": WRONG, "c": other}, replicas=2).unresolved
+    # one answer left after the others were dropped for stalling: one vote is not two
+    assert judge({"a": RIGHT}, replicas=2).unresolved
+    assert judge({"a": RIGHT, "b": RIGHT, "c": WRONG, "d": WRONG}, replicas=2).unresolved
+    three = judge({"a": RIGHT, "b": RIGHT, "c": RIGHT, "d": WRONG}, replicas=3)
+    assert (three.answer, three.dissenting) == (RIGHT, ("d",))
+    assert judge({"a": RIGHT}, replicas=1).answer == RIGHT
 
 
-def test_a_tie_never_settles() -> None:
-    assert judge({"a": RIGHT, "b": WRONG, "c": RIGHT, "d": WRONG}, replicas=2).needs_another
+def test_the_tie_breaker_is_placed_with_the_replicas_when_one_is_free() -> None:
+    assert [voters(2, free) for free in (2, 3, 9)] == [2, 3, 3]
+    assert [voters(3, free) for free in (3, 4)] == [3, 4]
+    assert voters(1, 9) == 1  # one replica asks for no check
+    with pytest.raises(ValueError):
+        voters(0, 3)
+
+
+ANSWERS = st.sampled_from([RIGHT, WRONG, GREEDY, Answer(Outcome.TRAP, output_hash(b""), 7)])
+
+
+@given(st.dictionaries(st.sampled_from("abcdefg"), ANSWERS, max_size=7), st.integers(1, 3))
+def test_only_an_answer_of_replicas_executors_and_a_strict_majority_settles(
+    answers: dict[str, Answer], replicas: int
+) -> None:
+    verdict = judge(answers, replicas)
+    if verdict.answer is None:
+        assert verdict.unresolved and verdict.dissenting == tuple(sorted(answers))
+        return
+    votes = sum(a == verdict.answer for a in answers.values())
+    assert votes >= replicas and 2 * votes > len(answers)
+    assert set(verdict.agreeing) | set(verdict.dissenting) == set(answers)
+    assert all(answers[e] == verdict.answer for e in verdict.agreeing)
+    assert all(answers[e] != verdict.answer for e in verdict.dissenting)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 
+import msgspec
 import pytest
 from support.compute_story import (
+    EXECUTORS,
     answer,
     commit,
     compute_coop,
@@ -21,7 +23,8 @@ from support.rule_coop import Coop
 
 from icn.domain.compute.abi import MAX_INPUT_BYTES
 from icn.domain.compute.placement import tie_break
-from icn.domain.compute.task_rules import settlements
+from icn.domain.compute.results import output_hash
+from icn.domain.compute.task_rules import dispute_id, load, settlements
 
 
 def _balances(c: Coop) -> dict[str, int]:
@@ -29,12 +32,12 @@ def _balances(c: Coop) -> dict[str, int]:
     return {n: c.balance(n) for n in names}
 
 
-def test_a_task_holds_its_max_fee_and_is_placed_on_two_different_executors(coop: Coop) -> None:
+def test_a_task_holds_its_max_fee_and_is_placed_on_different_executors(coop: Coop) -> None:
     event = submit(coop, max_fee=9_000)
     coop.ok(event)
     t = record(coop, event.id)
     assert held(coop, "bob") == 9_000
-    assert len(set(t.assigned)) == 2
+    assert len(set(t.assigned)) == 3  # two replicas and the tie-breaker, placed at once
     assert t.state == "running"
     # the held credit is not spendable: 10,000 of limit, 9,000 held
     assert coop.refused(coop.s.pay("bob", "carol", 1_001, advance=False)) == (
@@ -49,7 +52,7 @@ def test_placement_is_decided_by_the_log_alone(coop: Coop) -> None:
     coop.ok(event)
     # equal trust (none yet), economics and locality: the larger CPU wins, then the tie-break
     t = record(coop, event.id)
-    assert [name_of(coop, n) for n in t.assigned] == ["node-4", "node-3"]
+    assert [name_of(coop, n) for n in t.assigned] == ["node-4", "node-3", "node-2"]
     other = compute_coop()
     again = submit(other)
     other.ok(again)
@@ -70,7 +73,7 @@ def test_agreeing_executors_are_paid_from_the_hold_and_the_rest_released(coop: C
     assert (t.state, t.fee, t.held) == ("settled", 3, 0)
     assert held(coop, "bob") == 0
     balances = _balances(coop)
-    assert balances["bob"] == -6
+    assert balances["bob"] == -9
     assert {name_of(coop, n): balances[name_of(coop, n)] for n in t.assigned} == {
         name_of(coop, n): 3 for n in t.assigned
     }
@@ -90,13 +93,13 @@ def test_fees_never_exceed_the_max_fee_and_out_of_fuel_is_charged_in_full(coop: 
     for n in t.assigned:
         coop.ok(reveal(coop, event.id, name_of(coop, n), spent, b""))
     settle(coop, event.id)
-    # 100,000 fuel = 10 units each, capped at 7 // 2 = 3 each; 1 of the hold released
-    assert record(coop, event.id).fee == 3
+    # 100,000 fuel = 10 units each, capped at 7 // 3 = 2 each; 1 of the hold released
+    assert record(coop, event.id).fee == 2
     assert coop.balance("bob") == -6
     assert held(coop, "bob") == 0
 
 
-def test_a_lying_executor_is_outvoted_unpaid_and_recorded(coop: Coop) -> None:
+def test_a_lying_executor_is_outvoted_unpaid_disputed_and_left_out(coop: Coop) -> None:
     event = submit(coop)
     coop.ok(event)
     liar = name_of(coop, record(coop, event.id).assigned[0])
@@ -105,9 +108,54 @@ def test_a_lying_executor_is_outvoted_unpaid_and_recorded(coop: Coop) -> None:
     assert len(t.assigned) == 3
     assert t.state == "agreed"
     assert [name_of(coop, n) for n in t.dissenting] == [liar]
-    settle(coop, event.id)
+    settled = settle(coop, event.id)[-1]
     assert coop.balance(liar) == 0
     assert sum(_balances(coop).values()) == 0
+    # the coop's DID opened a dispute about the outvoted answer, in the ledger's vocabulary
+    dispute = coop.state.dispute(coop.s.coop, dispute_id(settled.id, coop.s.did(liar)))
+    assert dispute is not None
+    assert (dispute.task, dispute.entry, dispute.status) == (event.id, event.id, "filed")
+    assert (dispute.filed_by, dispute.counterparty) == (coop.s.coop_did, coop.s.did(liar))
+    assert (dispute.amount, dispute.filed_ms) == (0, t.judged_ms)
+    assert "lie" not in dispute.reason and output_hash(b"lie") in dispute.reason
+    # and the policy's consequence: left out of placement for a day of trusted time
+    ld = load(coop.state, coop.s.coop, coop.s.did(liar))
+    assert (ld.dissents, ld.excluded_until_ms) == (1, t.judged_ms + 86_400_000)
+    nxt = submit(coop)
+    coop.ok(nxt)
+    assert coop.s.did(liar) not in record(coop, nxt.id).assigned
+    later = coop.s.event("bob", "compute.TaskSubmitted", nxt.body, ts=ld.excluded_until_ms)
+    coop.ok(later)
+    assert coop.s.did(liar) in record(coop, later.id).assigned
+    # the liar answers; a money-moving ruling is refused (nothing moved), dismissal is not
+    did = dispute.id
+    answered = {"dispute": did, "response": "my wasmtime differs"}
+    coop.ok(coop.s.event(liar, "ledger.DisputeAnswered", answered))
+    refund = {"dispute": did, "outcome": "reversed"}
+    wrong = coop.s.event("alice", "ledger.DisputeResolved", refund, advance=False)
+    assert coop.refused(wrong) == "invalid-outcome"
+    coop.ok(
+        coop.s.event("alice", "ledger.DisputeResolved", {"dispute": did, "outcome": "dismissed"})
+    )
+    closed = coop.state.dispute(coop.s.coop, did)
+    assert closed is not None and closed.status == "resolved"
+
+
+def test_the_dissent_consequence_is_the_coop_s_policy(coop: Coop) -> None:
+    found = coop.state.coop(coop.s.coop)
+    assert found is not None
+    policy = msgspec.to_builtins(found.policy)
+    policy["compute"]["dissent_exclusion_seconds"] = 0
+    coop.ok(coop.s.event("coop", "coop.PolicyChanged", {"policy": policy}))
+    event = submit(coop)
+    coop.ok(event)
+    liar = name_of(coop, record(coop, event.id).assigned[0])
+    run_all(coop, event.id, {liar: b"lie"})
+    settled = settle(coop, event.id)[-1]
+    assert coop.state.dispute(coop.s.coop, dispute_id(settled.id, coop.s.did(liar))) is not None
+    nxt = submit(coop)
+    coop.ok(nxt)
+    assert coop.s.did(liar) in record(coop, nxt.id).assigned  # disputed, not left out
 
 
 def test_no_majority_leaves_the_task_unresolved_paid_to_nobody(coop: Coop) -> None:
@@ -124,9 +172,9 @@ def test_no_majority_leaves_the_task_unresolved_paid_to_nobody(coop: Coop) -> No
     outputs = {n: bytes([i]) for i, n in enumerate(["node-1", "node-2", "node-3", "node-4"])}
     run_all(coop, event2.id, outputs)
     t2 = record(coop, event2.id)
-    assert len(t2.assigned) == 4  # every candidate tried, four different answers
-    assert set(names) <= {name_of(coop, n) for n in t2.assigned}
-    assert t2.state == "unresolved"
+    assert len(t2.assigned) == 3  # nobody is placed after a reveal: three different answers
+    assert set(names) == {name_of(coop, n) for n in t2.assigned}
+    assert (t2.state, len(t2.dissenting)) == ("unresolved", 3)
     settle(coop, event2.id)
     assert record(coop, event2.id).fee == 0
     assert held(coop, "bob") == 40  # the first task is not settled yet
@@ -135,7 +183,7 @@ def test_no_majority_leaves_the_task_unresolved_paid_to_nobody(coop: Coop) -> No
 def test_reveals_wait_for_every_commitment_and_open_only_their_own(coop: Coop) -> None:
     event = submit(coop)
     coop.ok(event)
-    a, b = (name_of(coop, n) for n in record(coop, event.id).assigned)
+    a, b, tie_breaker = (name_of(coop, n) for n in record(coop, event.id).assigned)
     honest = answer()
     first = commit(coop, event.id, a, honest)
     coop.ok(first)
@@ -146,12 +194,14 @@ def test_reveals_wait_for_every_commitment_and_open_only_their_own(coop: Coop) -
         b, "compute.ResultCommitted", {"task": event.id, "commitment": first.body["commitment"]}
     )
     coop.ok(copied)
+    assert coop.refused(reveal(coop, event.id, a, honest)) == "commitments-pending"
+    coop.ok(commit(coop, event.id, tie_breaker, honest))
     assert coop.refused(reveal(coop, event.id, b, honest)) == "reveal-mismatch"
     assert coop.refused(reveal(coop, event.id, a, honest, salt="cd" * 16)) == "reveal-mismatch"
     assert coop.refused(reveal(coop, event.id, a, honest, b"other")) == "reveal-mismatch"
     coop.ok(reveal(coop, event.id, a, honest))
     assert coop.refused(reveal(coop, event.id, a, honest)) == "already-revealed"
-    outsider = next(n for n in ["node-1", "node-2", "node-3", "node-4"] if n not in (a, b))
+    outsider = next(n for n in EXECUTORS if n not in (a, b, tie_breaker))
     assert coop.refused(commit(coop, event.id, outsider, honest)) == "not-assigned"
 
 

@@ -58,8 +58,9 @@ def test_a_stalled_executor_is_replaced_by_one_never_placed_and_the_task_still_s
     event = submit(coop, max_fee=40)
     coop.ok(event)
     t = record(coop, event.id)
-    quick, slow = (name_of(coop, n) for n in t.assigned)
+    quick, slow, tie_breaker = (name_of(coop, n) for n in t.assigned)
     coop.ok(commit(coop, event.id, quick, answer()))
+    coop.ok(commit(coop, event.id, tie_breaker, answer()))
     due = deadlines.due_ms(t)
     assert coop.refused(_replace(coop, event.id, 0, due - 1)) == "task-not-due"
     assert coop.refused(_replace(coop, event.id, 0, due, who="alice")) == "not-authorized"
@@ -70,12 +71,10 @@ def test_a_stalled_executor_is_replaced_by_one_never_placed_and_the_task_still_s
     coop.ok(replaced)
     after = record(coop, event.id)
     assert after.dropped == (coop.s.did(slow),)
-    assert after.assigned[0] == coop.s.did(quick) and len(after.assigned) == 2
-    fresh = name_of(coop, after.assigned[1])
-    assert fresh not in (quick, slow)
-    assert after.commitments == t.commitments | {
-        coop.s.did(quick): after.commitments[coop.s.did(quick)]
-    }
+    assert after.assigned[:2] == (coop.s.did(quick), coop.s.did(tie_breaker))
+    fresh = name_of(coop, after.assigned[2])
+    assert fresh not in (quick, slow, tie_breaker) and len(after.assigned) == 3
+    assert set(after.commitments) == {coop.s.did(quick), coop.s.did(tie_breaker)}
     assert (after.replacements, after.due_ms) == (1, due + deadlines.STEP_MS)
     assert running(coop.state, coop.s.coop).tasks == {event.id: due + deadlines.STEP_MS}
     assert load(coop.state, coop.s.coop, coop.s.did(slow)).open == 0
@@ -85,8 +84,8 @@ def test_a_stalled_executor_is_replaced_by_one_never_placed_and_the_task_still_s
     assert coop.refused(commit(coop, event.id, slow, answer())) == "not-assigned"
     assert coop.refused(_replace(coop, event.id, 0, due + 1)) == "task-not-due"
     coop.ok(commit(coop, event.id, fresh, answer()))
-    coop.ok(reveal(coop, event.id, quick, answer()))
-    coop.ok(reveal(coop, event.id, fresh, answer()))
+    for n in (quick, fresh, tie_breaker):
+        coop.ok(reveal(coop, event.id, n, answer()))
     assert record(coop, event.id).state == "agreed"
     assert event.id not in running(coop.state, coop.s.coop).tasks
     settle(coop, event.id)
@@ -124,17 +123,65 @@ def test_answers_in_before_the_coop_acts_win(coop: Coop) -> None:
     assert coop.refused(_expire(coop, event.id, deadlines.expires_ms(t))) == "task-not-running"
 
 
-def test_with_no_executor_left_the_task_waits_for_its_expiry(coop: Coop) -> None:
+def test_with_too_few_executors_left_the_task_goes_on_with_fewer_then_waits(coop: Coop) -> None:
     event = submit(coop)
     coop.ok(event)
     t = record(coop, event.id)
+    first = name_of(coop, t.assigned[0])
+    coop.ok(commit(coop, event.id, first, answer()))
     due = deadlines.due_ms(t)
     coop.ok(coop.s.event("coop", "compute.TaskReplaced", {"task": event.id, "attempt": 0}, ts=due))
     t = record(coop, event.id)
-    assert len(t.dropped) == 2 and len(set(t.assigned + t.dropped)) == len(EXECUTORS)
+    # two stalled, one executor free: the task goes on with its two replicas, no tie-breaker
+    assert (len(t.assigned), len(t.dropped)) == (2, 2)
+    assert len(set(t.assigned + t.dropped)) == len(EXECUTORS)
     again = deadlines.due_ms(t)
     assert coop.refused(_replace(coop, event.id, 1, again)) == "no-executors"
     coop.ok(
         coop.s.event("coop", "compute.TaskExpired", {"task": event.id}, ts=deadlines.expires_ms(t))
     )
     assert held(coop, "bob") == 0
+
+
+def test_once_an_answer_is_revealed_nobody_is_placed_the_stalled_are_dropped_and_judged(
+    coop: Coop,
+) -> None:
+    """Commit–reveal stops a late-placed executor: every answer judged was committed
+    before the first reveal, so no executor placed later could have copied one."""
+    event = submit(coop, max_fee=40)
+    coop.ok(event)
+    t = record(coop, event.id)
+    a, b, tie_breaker = (name_of(coop, n) for n in t.assigned)
+    free = next(n for n in EXECUTORS if n not in (a, b, tie_breaker))
+    for n in (a, b, tie_breaker):
+        coop.ok(commit(coop, event.id, n, answer()))
+    coop.ok(reveal(coop, event.id, a, answer()))
+    coop.ok(reveal(coop, event.id, tie_breaker, answer()))
+    # b sits on its reveal; the free executor is never placed: it could copy what a revealed
+    assert coop.refused(commit(coop, event.id, free, answer())) == "not-assigned"
+    due = deadlines.due_ms(t)
+    assert deadlines.stalled(record(coop, event.id)) == (coop.s.did(b),)
+    coop.ok(coop.s.event("coop", "compute.TaskReplaced", {"task": event.id, "attempt": 0}, ts=due))
+    after = record(coop, event.id)
+    assert after.dropped == (coop.s.did(b),) and coop.s.did(free) not in after.assigned
+    assert (after.state, len(after.agreeing), after.dissenting) == ("agreed", 2, ())
+    assert coop.refused(reveal(coop, event.id, b, answer())) == "not-assigned"
+    assert load(coop.state, coop.s.coop, coop.s.did(b)).open == 0
+    settle(coop, event.id)
+    assert (coop.balance(a), coop.balance(tie_breaker), coop.balance(b)) == (3, 3, 0)
+
+
+def test_a_lone_revealed_answer_is_not_enough_when_the_rest_stall(coop: Coop) -> None:
+    event = submit(coop)
+    coop.ok(event)
+    t = record(coop, event.id)
+    names = [name_of(coop, n) for n in t.assigned]
+    for n in names:
+        coop.ok(commit(coop, event.id, n, answer()))
+    coop.ok(reveal(coop, event.id, names[0], answer()))
+    due = deadlines.due_ms(t)
+    coop.ok(coop.s.event("coop", "compute.TaskReplaced", {"task": event.id, "attempt": 0}, ts=due))
+    after = record(coop, event.id)
+    assert (after.state, after.assigned) == ("unresolved", (coop.s.did(names[0]),))
+    settle(coop, event.id)
+    assert record(coop, event.id).fee == 0 and held(coop, "bob") == 0
