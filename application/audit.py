@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 
 import msgspec
 
-from icn.application.audit_chunks import CleanChunk, chunk_facts
+from icn.application.audit_chunks import ChunkFacts, CleanChunk, chunk_facts
+from icn.application.audit_units import UNIT, UNIT_LEVEL, UnitFacts, encode_task, unit_facts
 from icn.application.memory_view import MemoryChains
 from icn.application.parallel import CHUNK, Verifier, make_verifier
 from icn.application.ports import EventStore, LogEntry
@@ -265,14 +267,148 @@ class _Verdicts:
         self.problem_count = 0
 
     def add(self, entry: LogEntry, verdict: Verdict, reason: str) -> None:
+        self.add_at(entry.leaf_index, entry.event_id, verdict, reason)
+
+    def add_at(self, leaf: int, event_id: str, verdict: Verdict, reason: str) -> None:
         self.summary[verdict.value] += 1
         if verdict is not Verdict.OK:
             self.problem_count += 1
             if len(self.problems) < MAX_LISTED:
-                self.problems.append(Problem(entry.leaf_index, entry.event_id, verdict, reason))
+                self.problems.append(Problem(leaf, event_id, verdict, reason))
+
+
+class _Irregular(Exception):
+    """A unit of the stored log is not one entry and one tree row per leaf."""
 
 
 def _audit_store(
+    store: EventStore,
+    coop: str,
+    node_did: str | None,
+    verifier: Verifier,
+    progress: Progress | None,
+) -> StoreAudit:
+    """By units the workers read themselves; a store with a leaf out of place event by
+    event (the report then names each event as it stands)."""
+    try:
+        return _audit_units(store, coop, node_did, verifier, progress)
+    except _Irregular:
+        return _audit_events(store, coop, node_did, verifier, progress)
+
+
+def _audit_units(
+    store: EventStore,
+    coop: str,
+    node_did: str | None,
+    verifier: Verifier,
+    progress: Progress | None,
+) -> StoreAudit:
+    """Units of :data:`UNIT` leaves read, judged and hashed by the workers
+    (:mod:`icn.application.audit_units`); here one boundary per author and one tree
+    node per unit, so the caller's work no longer follows the events."""
+    log = _Log(MemoryChains(ids=store.id_at))
+    verdicts = _Verdicts()
+    # The node may append while we read: audit the log as it was at this size.
+    size = store.tree_size(coop)
+    wanted = {c.size for c in store.checkpoints(coop)}
+    inside = sorted(s for s in wanted if s % UNIT)
+    tasks = (
+        encode_task(coop, start, min(start + UNIT, size),
+                    [s for s in inside if start < s < start + UNIT])
+        for start in range(0, size, UNIT)
+    )  # fmt: skip
+    tree = Frontier()
+    roots: dict[int, bytes] = {0: EMPTY_ROOT} if 0 in wanted else {}
+    matches = True
+    cps: list[Event] = []
+    for _, answers in verifier.map(partial(unit_facts, store.log_ranges()), tasks, 1):
+        for unit in answers:
+            if not unit.regular or unit.tree is None or unit.judged is None:
+                raise _Irregular
+            before = tree.edge()
+            part = unit.tree
+            matches = matches and part.rows_match
+            if unit.count == UNIT:
+                above = tree.append_subtree(UNIT_LEVEL, part.edge[0])
+                matches = matches and b"".join(h for *_, h in above) == part.tail
+            else:  # the last unit: the tree's edge is the two edges one after the other
+                tree = Frontier(unit.start + unit.count, before + part.edge)
+            for at, edge in part.at.items():
+                roots[at] = Frontier(at, before + edge).root()
+            if tree.size in wanted:
+                roots[tree.size] = tree.root()
+            cps += _judge_unit(store, coop, unit, unit.judged, log, verdicts)
+            if progress:
+                progress(unit.count)
+    stored_ok = matches and tree.size == size
+    return _report(store, coop, node_did, log, verdicts, tree.size, tree.root(), stored_ok,
+                   roots, cps)  # fmt: skip
+
+
+def _judge_unit(
+    store: EventStore,
+    coop: str,
+    unit: UnitFacts,
+    judged: ChunkFacts,
+    log: _Log,
+    verdicts: _Verdicts,
+) -> list[Event]:
+    """A unit's verdicts taken into ``log``; its checkpoint events, to check."""
+    if isinstance(judged, CleanChunk) and log.take(judged):
+        verdicts.summary[Verdict.OK.value] += judged.count
+        return [decode_stored(wire) for wire in unit.kept]
+    if isinstance(judged, CleanChunk):  # a run that does not continue: read and judge each
+        entries = list(store.entries(coop, unit.start, unit.start + unit.count))
+        listed = [(e.leaf_index, e.event_id) for e in entries]
+        inspections = [stored_inspection(e.wire) for e in entries]
+    else:
+        listed, inspections = unit.entries, judged
+    cps: list[Event] = []
+    for (leaf, event_id), ins in zip(listed, inspections, strict=True):
+        j = log.judge(ins)
+        verdicts.add_at(leaf, event_id, j.verdict, j.reason)
+        if j.verdict is Verdict.OK and ins.event and ins.event.type == CHECKPOINT_ISSUED:
+            cps.append(ins.event)
+    return cps
+
+
+def _report(
+    store: EventStore,
+    coop: str,
+    node_did: str | None,
+    log: _Log,
+    verdicts: _Verdicts,
+    size: int,
+    root: bytes,
+    stored_ok: bool,
+    roots: dict[int, bytes],
+    cps: list[Event],
+) -> StoreAudit:
+    def root_at(n: int) -> bytes | None:
+        """The recomputed root at ``n``; else, for a checkpoint the store's index missed,
+        the stored one, which is the recomputed one when every stored node matched."""
+        if n in roots:
+            return roots[n]
+        return store.root(coop, n) if stored_ok and n <= size else None
+
+    return StoreAudit(
+        coop=coop,
+        summary=dict(verdicts.summary),
+        balances=log.sheet.as_dict(),
+        size=size,
+        root=root.hex(),
+        stored_tree_matches=stored_ok,
+        checkpoints=[_check_checkpoint(event, root_at, node_did) for event in cps],
+        quarantined=[
+            QuarantinedFork(f.event.id, f.event.author, f.event.seq, f.conflicts_with)
+            for f in store.quarantined(coop)
+        ],
+        problems=verdicts.problems,
+        problem_count=verdicts.problem_count,
+    )
+
+
+def _audit_events(
     store: EventStore,
     coop: str,
     node_did: str | None,
@@ -322,29 +458,8 @@ def _audit_store(
         if progress:
             progress(len(chunk))
     stored_ok = tree.intact(size)
-
-    def root_at(n: int) -> bytes | None:
-        """The recomputed root at ``n``; else, for a checkpoint the store's index missed,
-        the stored one, which is the recomputed one when every stored node matched."""
-        if n in tree.roots:
-            return tree.roots[n]
-        return store.root(coop, n) if stored_ok and n <= tree.size else None
-
-    return StoreAudit(
-        coop=coop,
-        summary=dict(verdicts.summary),
-        balances=log.sheet.as_dict(),
-        size=tree.size,
-        root=tree.root().hex(),
-        stored_tree_matches=stored_ok,
-        checkpoints=[_check_checkpoint(event, root_at, node_did) for event in cps],
-        quarantined=[
-            QuarantinedFork(f.event.id, f.event.author, f.event.seq, f.conflicts_with)
-            for f in store.quarantined(coop)
-        ],
-        problems=verdicts.problems,
-        problem_count=verdicts.problem_count,
-    )
+    return _report(store, coop, node_did, log, verdicts, tree.size, tree.root(), stored_ok,
+                   tree.roots, cps)  # fmt: skip
 
 
 def _check_checkpoint(

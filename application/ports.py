@@ -231,6 +231,23 @@ class EventStore(Protocol):
         order, read in pages: an audit compares the tree without holding all of it."""
         ...
 
+    def log_ranges(self) -> LogRanges:
+        """A reader of this log by leaf range that can be pickled to another process and
+        read there on its own connection (an audit's workers read their own units)."""
+        ...
+
+
+class LogRanges(Protocol):
+    """Reads of a coop's stored log by leaf range, for workers in other processes."""
+
+    def entries(self, coop: str, start: int, stop: int) -> list[LogEntry]:
+        """The entries at leaves ``start`` to ``stop``, in leaf order."""
+        ...
+
+    def stored_node_rows(self, coop: str, start: int, stop: int) -> list[tuple[int, bytes]]:
+        """Each leaf's persisted subtree hashes for leaves ``start`` to ``stop``, in order."""
+        ...
+
 
 SpanAttributes = Mapping[str, str | int]
 

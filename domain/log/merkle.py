@@ -201,6 +201,23 @@ class Frontier:
         self.size += 1
         return created
 
+    def append_subtree(self, level: int, top: bytes) -> list[tuple[int, int, bytes]]:
+        """Add a complete subtree of ``2**level`` leaves (its hash ``top``) where the tree's
+        size is a multiple of it; return the (level, index, hash) of the subtrees this
+        closes above it. What appending its leaves one by one gives, for a caller that had
+        the subtree hashed elsewhere (an audit's workers hash aligned units of the log)."""
+        if self.size % (1 << level):
+            raise ValueError(f"a subtree of level {level} cannot start at leaf {self.size}")
+        index, h, created = self.size, top, []
+        while self._edge and self._edge[-1][0] == level:
+            _, left = self._edge.pop()
+            h = node_hash(left, h)
+            level += 1
+            created.append((level, index >> level, h))
+        self._edge.append((level, h))
+        self.size += 1 << (level - len(created))
+        return created
+
     def edge(self) -> list[bytes]:
         """Hashes of the maximal complete subtrees, left first: what a store persists."""
         return [h for _, h in self._edge]

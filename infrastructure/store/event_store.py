@@ -91,6 +91,64 @@ and compiled by SQLAlchemy per call, the same statement cost 1.26 ms of GIL-held
 reads most."""
 
 
+def _entry_query() -> Any:
+    """Log rows joined with their stored events: what a :class:`LogEntry` is made of."""
+    e, s = schema.log_entries, stored_events
+    return select(e.c.coop, e.c.leaf_index, e.c.event_id, s.c.state, e.c.trusted_ms).join(
+        s,
+        and_(
+            s.c.originator_id == e.c.coop + "/" + cast(e.c.author, Text),
+            s.c.originator_version == e.c.seq,
+        ),
+    )
+
+
+_range_engines: dict[str, Engine] = {}
+"""One read engine per store per process, for the :class:`LogRanges` handed to it."""
+
+
+class LogRanges:
+    """Reads of a stored log by leaf range that another process can make on its own
+    connection: an audit's workers read their units themselves, so the caller neither
+    reads nor ships every event (see :mod:`icn.application.audit_units`).
+
+    In the store's own process it reads on the store's engine; pickled, it is its
+    :class:`Database` only, and the engine is made once per (worker) process.
+    """
+
+    def __init__(self, database: Database, engine: Engine | None = None) -> None:
+        self.database = database
+        self._local = engine
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"database": self.database, "_local": None}
+
+    def _engine(self) -> Engine:
+        if self._local is not None:
+            return self._local
+        key = self.database.url.render_as_string(hide_password=False)
+        engine = _range_engines.get(key)
+        if engine is None:
+            engine = _range_engines[key] = self.database.read_engine()
+        return engine
+
+    def _rows(self, query: Any, coop: str, start: int, stop: int) -> list[Any]:
+        e = schema.log_entries
+        where = and_(e.c.coop == coop, e.c.leaf_index >= start, e.c.leaf_index < stop)
+        with self._engine().connect() as conn:
+            return list(conn.execute(query.where(where).order_by(e.c.leaf_index)).all())
+
+    def entries(self, coop: str, start: int, stop: int) -> list[LogEntry]:
+        """The entries at leaves ``start`` to ``stop`` (one query: callers keep ranges small)."""
+        return [_entry(row) for row in self._rows(_entry_query(), coop, start, stop)]
+
+    def stored_node_rows(self, coop: str, start: int, stop: int) -> list[tuple[int, bytes]]:
+        """Each leaf's persisted subtree hashes for leaves ``start`` to ``stop``."""
+        t = schema.log_entries
+        rows = self._rows(select(t.c.leaf_index, t.c.nodes), coop, start, stop)
+        return [(row.leaf_index, bytes(row.nodes)) for row in rows]
+
+
 def _checkpoint(r: Any) -> StoredCheckpoint:
     """A row of ``checkpoints``."""
     return StoredCheckpoint(
@@ -652,14 +710,7 @@ class SqlEventStore:
             )
 
     def _entry_query(self) -> Any:
-        e, s = schema.log_entries, stored_events
-        return select(e.c.coop, e.c.leaf_index, e.c.event_id, s.c.state, e.c.trusted_ms).join(
-            s,
-            and_(
-                s.c.originator_id == e.c.coop + "/" + cast(e.c.author, Text),
-                s.c.originator_version == e.c.seq,
-            ),
-        )
+        return _entry_query()
 
     def find(self, event_id: str) -> LogEntry | None:
         """An event by id."""
@@ -802,6 +853,10 @@ class SqlEventStore:
                 for level in range(len(nodes) // 32):
                     out[(level, leaf >> level)] = nodes[32 * level : 32 * (level + 1)]
         return out
+
+    def log_ranges(self) -> LogRanges:
+        """A reader of this log by leaf range for another process (an audit's workers)."""
+        return LogRanges(self.database, self.engine)
 
     def stored_node_rows(
         self, coop: str, start: int = 0, stop: int | None = None

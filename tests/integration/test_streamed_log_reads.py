@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 from nacl.signing import SigningKey
-from sqlalchemy import create_engine, delete, event, update
+from sqlalchemy import delete, event, update
 from support.coops import sample_log
+from support.tampering import tamper
 
 from icn.application.append import AppendEvents
 from icn.application.audit import audit_store
@@ -37,20 +38,6 @@ def log(store: SqlEventStore, clock: Callable[[], int]) -> SqlEventStore:
     outcomes = AppendEvents(store, clock).append([e.wire_bytes() for e in sample_log(payments=24)])
     assert [o.verdict for o in outcomes] == ["ok"] * 25
     return store
-
-
-def tamper(store: SqlEventStore, *statements: Any) -> None:
-    """Change the store's tables behind its back (its own read engine is query-only)."""
-    url = store.database.url
-    engine = create_engine(
-        url if store.database.is_sqlite else url.set(drivername="postgresql+psycopg")
-    )
-    try:
-        with engine.begin() as conn:
-            for statement in statements:
-                conn.execute(statement)
-    finally:
-        engine.dispose()
 
 
 @contextmanager
