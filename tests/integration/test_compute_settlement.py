@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 from support.compute_node import Node, second_store
 from support.compute_story import EXECUTORS, held, prepare, record, run_all, submit
 
@@ -12,6 +13,8 @@ from icn.application.compute_duties import ComputeDuties
 from icn.application.coop_view import decode_stored
 from icn.domain.compute.task_rules import dispute_id, load
 from icn.infrastructure.store.event_store import SqlEventStore
+from icn.infrastructure.store.read_models import ReadSide
+from icn.projections import ledger_views as views
 
 
 def test_a_judged_task_is_settled_once_by_the_duty_round(store: SqlEventStore) -> None:
@@ -39,6 +42,11 @@ def test_two_nodes_keeping_the_coop_key_sign_the_same_settlement(
 ) -> None:
     a = Node(store)
     prepare(a)
+    found = a.state.coop("demo")
+    assert found is not None
+    policy = msgspec.to_builtins(found.policy)
+    policy["compute"] = {"fuel_per_credit": 5_000, "dissent_exclusion_seconds": 3_600}
+    a.ok(a.s.event("coop", "coop.PolicyChanged", {"policy": policy}))
     with second_store(tmp_path) as other:
         b = Node(other, a.s)
         event = submit(a)
@@ -56,4 +64,17 @@ def test_two_nodes_keeping_the_coop_key_sign_the_same_settlement(
         on_a, on_b = a.state.dispute("demo", dispute), b.state.dispute("demo", dispute)
         assert on_a is not None and on_a == on_b
         assert (on_a.task, on_a.counterparty, on_a.status) == (event.id, a.s.did(liar), "filed")
-        assert load(b.state, "demo", a.s.did(liar)).excluded_until_ms > b.now
+        t = record(b, event.id)
+        assert (t.fee, t.fuel_per_credit) == (5, 5_000)  # ⌈25,000 / 5,000⌉: the policy's price
+        until = load(b.state, "demo", a.s.did(liar)).excluded_until_ms
+        assert until == t.judged_ms + 3_600_000 == on_a.filed_ms + 3_600_000
+        for node in (store, other):  # each node's read side lists it, and replays identical
+            side = ReadSide(node)
+            try:
+                side.catch_up("demo")
+                page = views.disputes(side.models, "demo", status=None, after=None, limit=10)
+                assert [(d.id, d.entry) for d in page.disputes] == [(dispute, event.id)]
+                report = side.replay()
+                assert report.identical, report.differences
+            finally:
+                side.close()
