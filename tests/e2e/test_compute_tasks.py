@@ -23,11 +23,16 @@ import httpx
 import pytest
 from support.nodes import RunningNode, bearer, login
 
-from icn.infrastructure.compute.modules import module_hash
+from icn.domain.compute import bodies as cb
+from icn.infrastructure.compute.engine import EngineSettings
+from icn.infrastructure.compute.modules import StoredModule, intake, module_hash
+from icn.infrastructure.compute.sandbox import Sandbox
 from icn.infrastructure.keystore import Keystore
 from icn.infrastructure.replication.nats_auth import NatsUser, NatsUsers, new_password
 from icn.infrastructure.replication.nats_server import LocalNatsServer
 from icn.interfaces.cli.identity import NODE_KEY
+from icn.interfaces.cli.writes import RemoteWriter
+from icn.interfaces.client.api import IcnClient
 from tests.conftest import REPO_ROOT
 
 from .conftest import PASSPHRASE, run_icn
@@ -178,6 +183,16 @@ def test_upload_submit_two_executors_settle(
             assert time.monotonic() < deadline, r.text  # compute.ModuleStored not replicated
             time.sleep(0.2)
         assert r.status_code == 200 and module_hash(r.content) == big["module"], r.text
+        # A module the log stores whose bytes no node was given: 503, not a verdict
+        with Sandbox(EngineSettings(epoch_interruption=False)) as sandbox:
+            orphan = intake(big_wat(1000).encode(), sandbox)
+        assert isinstance(orphan, StoredModule)
+        bob_key = Keystore(data / "keys").unlock("bob", PASSPHRASE)
+        client = IcnClient(node.base)
+        client.login(bob_key, COOP)
+        RemoteWriter(client, bob_key, COOP).submit([(cb.MODULE_STORED, orphan.body())])
+        r = http.get(f"{V1}/modules/{orphan.hash}")
+        assert (r.status_code, r.json()["code"]) == (503, "module-unavailable"), r.text
         listed = http.get(f"{V1}/tasks", params={"state": "settled", "executor": execs[0]})
         assert [t["id"] for t in listed.json()["tasks"]] == [task]
         over = icn("compute", "submit", module, "--fuel", "1000", "--max-fee", "500",
