@@ -15,7 +15,7 @@ from icn.application.ports import EventStore
 from icn.application.trust_epochs import CommittedState
 from icn.domain.compute import deadlines
 from icn.domain.compute.task_records import TaskRecord, TaskState
-from icn.domain.compute.task_rules import task
+from icn.domain.compute.task_rules import dispute_id, task
 
 MAX_LISTED = 200
 """Tasks one list returns at most, newest first."""
@@ -64,6 +64,10 @@ class TaskView(msgspec.Struct, frozen=True, kw_only=True):
     """Executors dropped for stalling."""
     expiry: str | None
     """The ``compute.TaskExpired`` event's id."""
+    fuel_per_credit: int
+    """The coop's price when the task was submitted: what its fee is computed at."""
+    disputes: list[str]
+    """The disputes its settlement opened, one per executor outvoted (``…/disputes``)."""
 
 
 class TaskList(msgspec.Struct, frozen=True, kw_only=True):
@@ -102,7 +106,17 @@ def view_of(t: TaskRecord) -> TaskView:
         expires_ms=deadlines.expires_ms(t),
         dropped=list(t.dropped),
         expiry=t.expiry,
+        fuel_per_credit=t.fuel_per_credit,
+        disputes=disputes_of(t),
     )
+
+
+def disputes_of(t: TaskRecord) -> list[str]:
+    """The ids of the disputes ``t``'s settlement opened: its dissenters, when a majority
+    settled it (an unresolved task names no liar, so it opens none)."""
+    if t.settlement is None or t.outcome is None:
+        return []
+    return [dispute_id(t.settlement, n) for n in t.dissenting]
 
 
 def task_view(store: EventStore, coop: str, task_id: str) -> TaskView:

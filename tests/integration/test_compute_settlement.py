@@ -10,6 +10,7 @@ from support.compute_node import Node, second_store
 from support.compute_story import EXECUTORS, held, prepare, record, run_all, submit
 
 from icn.application.compute_duties import ComputeDuties
+from icn.application.compute_reads import view_of
 from icn.application.coop_view import decode_stored
 from icn.domain.compute.task_rules import dispute_id, load
 from icn.infrastructure.store.event_store import SqlEventStore
@@ -65,6 +66,7 @@ def test_two_nodes_keeping_the_coop_key_sign_the_same_settlement(
         assert on_a is not None and on_a == on_b
         assert (on_a.task, on_a.counterparty, on_a.status) == (event.id, a.s.did(liar), "filed")
         t = record(b, event.id)
+        assert view_of(t).disputes == [dispute]  # what `…/tasks/{id}` shows
         assert (t.fee, t.fuel_per_credit) == (5, 5_000)  # ⌈25,000 / 5,000⌉: the policy's price
         until = load(b.state, "demo", a.s.did(liar)).excluded_until_ms
         assert until == t.judged_ms + 3_600_000 == on_a.filed_ms + 3_600_000
