@@ -62,6 +62,18 @@ class InvocationRow(msgspec.Struct, frozen=True, kw_only=True):
     failed: str | None
 
 
+class OpenedRow(msgspec.Struct, frozen=True, kw_only=True):
+    """A proposal an invocation opened, where it stands in the governance read models."""
+
+    invocation: str
+    proposal: str
+    title: str
+    closes_at: int
+    state: str
+    executed_event: str | None
+    failed: str | None
+
+
 class ContractReads(Protocol):
     """The contract read models and the rules' records, as the views need them."""
 
@@ -75,6 +87,10 @@ class ContractReads(Protocol):
 
     def invocations(self, coop: str, name: str, limit: int) -> list[InvocationRow]:
         """The contract's latest invocations, newest first, with their executions."""
+        ...
+
+    def opened(self, coop: str, invocations: list[str]) -> list[OpenedRow]:
+        """The proposals these invocations opened, in log order."""
         ...
 
     def record(self, coop: str, kind: str, key: str) -> bytes | None:
@@ -115,6 +131,19 @@ class ContractList(msgspec.Struct, frozen=True, kw_only=True):
     contracts: list[ContractSummary]
 
 
+class OpenedProposal(msgspec.Struct, frozen=True, kw_only=True):
+    """A proposal the invocation's ``propose`` opened (signed by the coop's DID, naming the
+    invocation): its id and title, when its vote closes, its ``state`` as
+    ``GET …/proposals/{id}`` gives it (``open``, the close's outcome, ``withdrawn``,
+    ``vetoed``) and its ``execution`` once carried out (``executed`` or ``failed``)."""
+
+    id: str
+    title: str
+    closes_at: int
+    state: str
+    execution: str | None
+
+
 class InvocationView(msgspec.Struct, frozen=True, kw_only=True):
     """One invocation and its fate: ``judged`` (waiting for the coop's DID), ``executed``,
     ``failed`` (the ledger refused its effects then: ``code``) or ``refused`` (a schedule's
@@ -130,6 +159,8 @@ class InvocationView(msgspec.Struct, frozen=True, kw_only=True):
     code: str | None
     fuel: int | None
     effects: list[str]
+    proposals: list[OpenedProposal]
+    """The proposals it opened, oldest first (none unless the rule ran ``propose``)."""
 
 
 class ContractDetail(msgspec.Struct, frozen=True, kw_only=True):
@@ -193,7 +224,19 @@ def contracts(reads: ContractReads, coop: str) -> ContractList:
     )
 
 
-def _invocation(reads: ContractReads, coop: str, row: InvocationRow) -> InvocationView:
+def _opened(row: OpenedRow) -> OpenedProposal:
+    execution = None
+    if row.executed_event is not None:
+        execution = "failed" if row.failed is not None else "executed"
+    return OpenedProposal(
+        id=row.proposal, title=row.title, closes_at=row.closes_at, state=row.state,
+        execution=execution,
+    )  # fmt: skip
+
+
+def _invocation(
+    reads: ContractReads, coop: str, row: InvocationRow, opened: list[OpenedProposal]
+) -> InvocationView:
     state, code = InvocationState.JUDGED, None
     if row.executed_event is not None:
         failed = row.failed is not None
@@ -215,6 +258,7 @@ def _invocation(reads: ContractReads, coop: str, row: InvocationRow) -> Invocati
         code=code,
         fuel=row.fuel,
         effects=row.effects,
+        proposals=opened,
     )
 
 
@@ -228,11 +272,15 @@ def contract(reads: ContractReads, coop: str, name: str) -> ContractDetail:
     if not rows:
         raise UnknownContractError(f"no contract {name} in {coop}")
     versions = [_version(r) for r in rows]
+    recent = reads.invocations(coop, name, RECENT)
+    opened: dict[str, list[OpenedProposal]] = {r.id: [] for r in recent}
+    for o in reads.opened(coop, list(opened)):
+        opened[o.invocation].append(_opened(o))
     return ContractDetail(
         coop=coop,
         name=name,
         current=versions[-1],
         versions=versions,
         invocations=reads.counts(coop).get(name, 0),
-        recent=[_invocation(reads, coop, r) for r in reads.invocations(coop, name, RECENT)],
+        recent=[_invocation(reads, coop, r, opened[r.id]) for r in recent],
     )

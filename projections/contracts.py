@@ -1,10 +1,14 @@
-"""The contract read models: every deployed version, every invocation, every execution.
+"""The contract read models: every deployed version, every invocation, every execution,
+every proposal an invocation opened.
 
-All three tables only grow, one row written by the event that made it, so
+All four tables only grow, one row written by the event that made it, so
 ``icn replay`` rebuilds and compares them row by row. Whether an invocation
 is still waiting, executed or failed is a question asked of them (an
 execution row or none); a schedule's run the contract refused is the rules'
-record (``contract-invocation``), read by key. Who may deploy, invoke or
+record (``contract-invocation``), read by key. A proposal an invocation's
+``propose`` opened is the coop's ``governance.ProposalSubmitted`` naming the
+invocation: its row links the two, and where the proposal stands is the
+governance read models' (joined when read). Who may deploy, invoke or
 execute was judged by the rules before an event reached the log.
 """
 
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 from icn.domain.contract import bodies as b
 from icn.domain.events.canonical import canonical_bytes
+from icn.domain.governance import bodies as gb
 from icn.projections.ports import AppendTable, Changes, Fact, Projection, SumTable
 
 VERSIONS = AppendTable(
@@ -30,6 +35,11 @@ EXECUTIONS = AppendTable(
     values=("leaf", "event_id", "effects", "fuel", "failed", "ts"),
 )
 COUNTS = SumTable("contract_counts", key=("coop", "name"), values=("invocations",))
+OPENED = AppendTable(
+    "contract_proposals",
+    key=("coop", "proposal"),
+    values=("leaf", "invocation", "ts"),
+)
 
 
 class Versions:
@@ -89,5 +99,25 @@ class Executions:
         )  # fmt: skip
 
 
-CONTRACT_PROJECTIONS: tuple[Projection, ...] = (Versions(), Invocations(), Executions())
+class Opened:
+    """One row per ``governance.ProposalSubmitted`` that names an invocation (only the coop's
+    DID may sign one, for a rule's ``propose``): which invocation opened which proposal."""
+
+    name = "contract.proposals"
+    tables = (OPENED,)
+
+    def apply(self, leaf: int, event: Fact, changes: Changes) -> None:
+        if event.type != gb.PROPOSAL_SUBMITTED:
+            return
+        invocation = event.body.get("invocation")
+        if invocation is not None:
+            changes.insert(OPENED, (event.coop, event.id, leaf, invocation, event.ts))
+
+
+CONTRACT_PROJECTIONS: tuple[Projection, ...] = (
+    Versions(),
+    Invocations(),
+    Executions(),
+    Opened(),
+)
 """Every projection of the contract capability, in the order a runner applies them."""

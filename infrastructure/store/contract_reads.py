@@ -6,8 +6,9 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from icn.infrastructure.store import contract_schema as cs
+from icn.infrastructure.store import governance_schema as gs
 from icn.infrastructure.store.state_records import CoopStateRecords
-from icn.projections.contract_views import InvocationRow, VersionRow
+from icn.projections.contract_views import InvocationRow, OpenedRow, VersionRow
 
 
 class SqlContractReads(CoopStateRecords):
@@ -69,6 +70,32 @@ class SqlContractReads(CoopStateRecords):
                 schedule=None if r[6] is None else int(r[6]), ts=int(r[7]), executed_event=r[8],
                 effects=r[9].split() if r[9] else [], fuel=None if r[10] is None else int(r[10]),
                 failed=r[11],
+            )
+            for r in rows
+        ]  # fmt: skip
+
+    def opened(self, coop: str, invocations: list[str]) -> list[OpenedRow]:
+        o, p = cs.contract_proposals, gs.governance_proposals
+        e, x = gs.governance_proposal_ends, gs.governance_executions
+        if not invocations:
+            return []
+        query = (
+            select(o.c.invocation, o.c.proposal, p.c.title, p.c.closes_at, e.c.state,
+                   x.c.event_id, x.c.failed)
+            .select_from(
+                o.join(p, (p.c.coop == o.c.coop) & (p.c.proposal == o.c.proposal))
+                .outerjoin(e, (e.c.coop == o.c.coop) & (e.c.proposal == o.c.proposal))
+                .outerjoin(x, (x.c.coop == o.c.coop) & (x.c.proposal == o.c.proposal))
+            )
+            .where(o.c.coop == coop, o.c.invocation.in_(invocations))
+            .order_by(o.c.leaf)
+        )  # fmt: skip
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [
+            OpenedRow(
+                invocation=r[0], proposal=r[1], title=r[2], closes_at=int(r[3]),
+                state=r[4] or "open", executed_event=r[5], failed=r[6],
             )
             for r in rows
         ]  # fmt: skip

@@ -68,5 +68,22 @@ contract_counts = Table(
 )
 """Invocations per contract (summed rows)."""
 
-CONTRACT_TABLES = (contract_versions, contract_invocations, contract_executions, contract_counts)
+contract_proposals = Table(
+    "contract_proposals",
+    metadata,
+    Column("coop", String(64), primary_key=True),
+    Column("proposal", String(64), primary_key=True),
+    Column("leaf", BigInt, nullable=False),
+    Column("invocation", String(64), nullable=False),
+    Column("ts", BigInt, nullable=False),
+    Index("contract_proposals_by_invocation", "coop", "invocation", "leaf"),
+    sqlite_with_rowid=False,
+)
+"""Every proposal a contract invocation opened (``governance.ProposalSubmitted`` naming it),
+found per invocation in log order."""
+
+CONTRACT_TABLES = (
+    contract_versions, contract_invocations, contract_executions, contract_counts,
+    contract_proposals,
+)  # fmt: skip
 """Every table the contract projections write."""

@@ -1,4 +1,4 @@
-"""``icn contract``: put a contract to the vote, and invoke a rule of a deployed one.
+"""``icn contract``: put a contract to the vote, invoke a rule of a deployed one, show one.
 
 A contract is deployed only by an accepted proposal: ``deploy`` reads a deploy
 document (``name``, ``version``, ``capabilities``, ``fuel_limit``, ``code``, as
@@ -7,7 +7,9 @@ reaches a vote), and signs the ``governance.ProposalSubmitted`` whose
 ``deploy-contract`` action carries it. ``invoke`` signs a ``contract.Invoked``;
 the node runs the rule where the event lands and refuses it with the
 contract's code (``requirement-failed``, ``out-of-fuel`` …) or accepts it, and
-the coop's DID then carries its effects out.
+the coop's DID then carries its effects out. ``show`` reads what
+``GET …/contracts/{name}`` answers, from the local store: the latest
+invocations, each with its fate and the proposals its ``propose`` opened.
 """
 
 from __future__ import annotations
@@ -17,16 +19,20 @@ import re
 from pathlib import Path
 from typing import Annotated, Any
 
+import msgspec
 import typer
 
 from icn.domain.contract import bodies as cb
 from icn.domain.contract.compile import deploy_check
 from icn.domain.contract.runtime import ContractError
 from icn.domain.governance import bodies as gb
-from icn.interfaces.bootstrap import clock_ms
-from icn.interfaces.cli.common import DataDir, Json
+from icn.infrastructure.store.contract_reads import SqlContractReads
+from icn.infrastructure.store.read_models import ReadSide
+from icn.interfaces.bootstrap import catch_up_reads, clock_ms, open_node
+from icn.interfaces.cli.common import DataDir, Json, out, print_json, settings_for
 from icn.interfaces.cli.governance import MARGIN_MS, Domain, span_ms
-from icn.interfaces.cli.writes import Coop, Key, Refused, Url, report, writer
+from icn.interfaces.cli.writes import Coop, Key, Refused, Url, check_coop_id, report, writer
+from icn.projections import contract_views as views
 
 app = typer.Typer(
     name="contract", no_args_is_help=True, help="Deploy contracts by vote and invoke their rules."
@@ -138,3 +144,42 @@ def invoke(
         {**written.doc(), "invocation": written.event.id, **body},
         [f"invocation {written.event.id}: {name}.{rule} accepted"],
     )
+
+
+@app.command("show")
+def show(
+    name: Annotated[str, typer.Argument(help="The contract's name.")],
+    coop: Coop,
+    data_dir: DataDir = None,
+    json: Json = False,
+) -> None:
+    """A deployed contract from the local store: its current version and its latest
+    invocations (newest first), each with its state, fuel and the proposals it opened."""
+    check_coop_id(coop)
+    node = open_node(settings_for(data_dir))
+    side = ReadSide(node.store)
+    try:
+        catch_up_reads(node, side, coop)
+        detail = views.contract(SqlContractReads(node.store.engine), coop, name)
+    finally:
+        side.close()
+        node.close()
+    if json:
+        print_json(msgspec.to_builtins(detail))
+        return
+    v = detail.current
+    out.print(
+        f"{detail.name} version {v.version}: {', '.join(v.capabilities)}; fuel limit"
+        f" {v.fuel_limit}; rules {', '.join(v.rules)}; {detail.invocations} invocations",
+        markup=False,
+    )
+    for i in detail.recent:
+        code = f" ({i.code})" if i.code else ""
+        fuel = f", fuel {i.fuel}" if i.fuel is not None else ""
+        out.print(f"{i.id}  {i.rule}  {i.state}{code}{fuel}  by {i.caller}", markup=False)
+        for p in i.proposals:
+            done = f", {p.execution}" if p.execution else ""
+            out.print(
+                f"  opened proposal {p.id}  {p.state}{done}  closes at {p.closes_at}  {p.title}",
+                markup=False,
+            )

@@ -1,6 +1,7 @@
 """Contracts as people use them on a data dir: ``icn contract deploy`` opens the vote, the
 node's duty deploys it once its clock passes the close, ``icn contract invoke`` runs the time
-bank's rule and the duty moves the hours; a requirement that fails is refused with its code."""
+bank's rule and the duty moves the hours; a requirement that fails is refused with its code; a
+rule's ``propose`` opens a proposal that ``icn contract show`` lists under its invocation."""
 
 from __future__ import annotations
 
@@ -17,6 +18,10 @@ DAY = 86_400_000
 LATER = {"ICN_CLOCK_OFFSET_MS": str(2 * DAY)}
 """The node's clock two days on: past the proposal's close."""
 TIMEBANK = REPO_ROOT / "examples" / "contracts" / "timebank.json"
+ASKER = {"name": "asker", "version": 1, "capabilities": ["propose"], "fuel_limit": 100,
+         "code": {"rules": {"ask": {"body": [{"do": "propose", "domain": "root",
+                                              "title": "Review the time bank"}]}}}}  # fmt: skip
+"""A contract whose one rule opens a proposal (the coop's DID signs it for the invocation)."""
 
 
 def test_deploy_by_vote_invoke_and_refusals(icn: Icn, tmp_path: Path) -> None:
@@ -37,9 +42,12 @@ def test_deploy_by_vote_invoke_and_refusals(icn: Icn, tmp_path: Path) -> None:
     c = ["--coop", "tb"]
     alice, bob = (doc("id", "show", n)["did"] for n in ("alice", "bob"))
 
-    proposed = doc("contract", "deploy", str(TIMEBANK), *c, "--key", "alice", "--closes-in", "1d")
-    for who in ("alice", "bob", "carol"):
-        doc("vote", proposed["proposal"], "yes", *c, "--key", who)
+    asker = tmp_path / "asker.json"
+    asker.write_text(json.dumps(ASKER))
+    for path in (TIMEBANK, asker):
+        proposed = doc("contract", "deploy", str(path), *c, "--key", "alice", "--closes-in", "1d")
+        for who in ("alice", "bob", "carol"):
+            doc("vote", proposed["proposal"], "yes", *c, "--key", who)
     kinds = [e["type"] for e in doc("ledger", "duties", env=LATER)["signed"]]
     assert "contract.Deployed" in kinds and kinds[-1] == "governance.ProposalExecuted"
 
@@ -54,3 +62,13 @@ def test_deploy_by_vote_invoke_and_refusals(icn: Icn, tmp_path: Path) -> None:
     assert [e["type"] for e in signed] == ["ledger.EntryRecorded", "contract.Executed"]
     assert signed[1]["body"]["invocation"] == invoked["invocation"]
     assert doc("balance", *c, "--did", "bob")["balances"]["hours"] == 200
+
+    asked = doc("contract", "invoke", "asker", "ask", *c, "--key", "bob", env=LATER)
+    signed = doc("ledger", "duties", env=LATER)["signed"]
+    assert [e["type"] for e in signed] == ["governance.ProposalSubmitted", "contract.Executed"]
+    shown = doc("contract", "show", "asker", *c)
+    [recent] = shown["recent"]
+    assert (recent["id"], recent["state"]) == (asked["invocation"], "executed")
+    assert [(p["id"], p["state"]) for p in recent["proposals"]] == [(signed[0]["id"], "open")]
+    text = run("contract", "show", "asker", *c).stdout.decode()
+    assert f"opened proposal {signed[0]['id']}  open" in text, text

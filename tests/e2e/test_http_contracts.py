@@ -27,6 +27,10 @@ V1 = f"/v1/coops/{COOP}"
 NAMES = ("alice", "bob", "carol")
 QUICK = {"min_period_ms": 1000, "quorum_ppm": 500_000}
 """A domain whose votes may last a few seconds, so the node closes one during the test."""
+ASK = {"do": "propose", "domain": "root", "title": "Review the time bank"}
+ASKER = {"name": "asker", "version": 1, "capabilities": ["propose"], "fuel_limit": 100,
+         "code": {"rules": {"ask": {"body": [ASK]}}}}  # fmt: skip
+"""A contract whose one rule opens a proposal (the coop's DID signs it for the invocation)."""
 
 
 def example(name: str) -> dict[str, Any]:
@@ -104,7 +108,7 @@ def test_contracts_deployed_invoked_and_read_over_http(
         budget = example("budget")
         budget["code"]["consts"]["envelope"]["value"] = s.did("bob")
         closes_at = int(time.time() * 1000) + 3000
-        for doc in (example("timebank"), starving, unchecked, budget):
+        for doc in (example("timebank"), starving, unchecked, budget, ASKER):
             body = {"domain": "quick", "title": f"deploy {doc['name']}", "text": "",
                     "action": deploy_action(doc), "closes_at": closes_at}  # fmt: skip
             pid = ok("alice", gb.PROPOSAL_SUBMITTED, body)
@@ -118,10 +122,10 @@ def test_contracts_deployed_invoked_and_read_over_http(
         problem(post("alice", gb.PROPOSAL_SUBMITTED, body), 403, "capability-denied")
 
         listed = until(
-            lambda: len(get("/contracts").json()["contracts"]) == 4 and get("/contracts")
+            lambda: len(get("/contracts").json()["contracts"]) == 5 and get("/contracts")
         )
         contracts = {c["name"]: c for c in listed.json()["contracts"]}
-        assert list(contracts) == ["budget", "starving", "timebank", "unchecked"]
+        assert list(contracts) == ["asker", "budget", "starving", "timebank", "unchecked"]
         timebank = contracts["timebank"]
         assert timebank["rules"] == ["record_service"] and timebank["invocations"] == 0
 
@@ -156,6 +160,13 @@ def test_contracts_deployed_invoked_and_read_over_http(
         [recent] = detail["recent"]
         assert (recent["id"], recent["state"], recent["fuel"]) == (call, "executed", 49)
         assert recent["args"] == args and len(recent["effects"]) == 1
+        # A rule's propose: the coop's DID opens the proposal, the invocation shows it open.
+        asked = ok("bob", cb.INVOKED, {"contract": "asker", "rule": "ask", "args": {}})
+        shown = until(lambda: get("/contracts/asker").json()["recent"][0]["proposals"])
+        assert [(p["title"], p["state"], p["execution"]) for p in shown] == [
+            ("Review the time bank", "open", None)
+        ]
+        assert get(f"/proposals/{shown[0]['id']}").json()["invocation"] == asked
         problem(get("/contracts/nope"), 404, "unknown-contract")
         problem(get("/contracts/No%20Such"), 400, "invalid-contract")
     finally:

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from support.coops import STORY_NOW, CoopScript
 
 from icn.application.append import AppendEvents
@@ -371,6 +372,14 @@ def test_a_proposal_a_rule_asks_for_is_opened_and_runs_its_course(store: SqlEven
     assert record is not None and record.state == "open"
     assert (record.author, record.invocation) == (node.s.coop_did, call.id)
     assert node.run() == []  # opened once
+    side = ReadSide(store)
+    side.catch_up("demo")  # what GET …/contracts/asker shows: the invocation's proposals
+    [shown_call] = views.contract(SqlContractReads(store.engine), "demo", "asker").recent
+    assert shown_call.id == call.id and shown_call.state == "executed"
+    assert [msgspec.to_builtins(p) for p in shown_call.proposals] == [
+        {"id": opened.id, "title": "Review the time bank", "closes_at": invoked_ms + 3 * DAY,
+         "state": "open", "execution": None}
+    ]  # fmt: skip
 
     ballots = [node.s.event(who, gb.VOTE_CAST, {"proposal": opened.id, "choice": choice})
                for who, choice in (("alice", "yes"), ("bob", "yes"), ("carol", "no"))]  # fmt: skip
@@ -382,9 +391,14 @@ def test_a_proposal_a_rule_asks_for_is_opened_and_runs_its_course(store: SqlEven
     record = state.proposal(CommittedState(store), "demo", opened.id)
     assert record is not None and record.state == "accepted" and record.execution is not None
     assert node.run() == []
-    ReadSide(store).catch_up("demo")  # what GET …/proposals/{id} shows: the link, the end
+    side.catch_up("demo")  # what GET …/proposals/{id} shows: the link, the end
     shown = governance_views.proposal(SqlGovernanceReads(store.engine), "demo", opened.id)
     assert (shown.author, shown.invocation, shown.state) == (node.s.coop_did, call.id, "accepted")
+    [ended] = views.contract(SqlContractReads(store.engine), "demo", "asker").recent[0].proposals
+    assert (ended.id, ended.state, ended.execution) == (opened.id, "accepted", "executed")
+    report = side.replay()  # icn replay rebuilds the link and compares it
+    assert report.identical, report.differences
+    side.close()
 
 
 def test_a_rule_proposes_only_where_the_domain_rules_allow(store: SqlEventStore) -> None:
