@@ -406,15 +406,17 @@ class AppendEvents:
             overlay.state.prefetch(hints)
             now = self._clock_ms()
             times = trusted_ms if trusted_ms is not None else [now] * len(inspections)
-            outcomes, accepted, forks = self._judge(inspections, overlay, times)
             lines = _lines_of(waiting, coops)
-            local = accepted
             released.clear()
+            if not lines:  # the common case: all lines at once
+                outcomes, accepted, forks = self._judge(inspections, overlay, times)
+                local = accepted
             if lines or (from_stream and _waits_for_a_later_one(outcomes)):
-                # Judged again line by line, releasing after each one appended.
+                # Line by line, releasing the waiting ones right behind each one appended.
                 release = _Release(lines)
-                overlay = _Overlay(view)
-                overlay.state.prefetch(hints)
+                if not lines:  # judged once already: start again from the stored state
+                    overlay = _Overlay(view)
+                    overlay.state.prefetch(hints)
                 outcomes, accepted, local, forks = self._judge_releasing(
                     inspections, overlay, times, release, from_stream
                 )
