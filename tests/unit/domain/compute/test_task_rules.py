@@ -205,6 +205,30 @@ def test_reveals_wait_for_every_commitment_and_open_only_their_own(coop: Coop) -
     assert coop.refused(commit(coop, event.id, outsider, honest)) == "not-assigned"
 
 
+def test_commit_reveal_stops_a_copying_executor_the_tie_breaker_included(coop: Coop) -> None:
+    """The tie-breaker decides a disagreement, but committed before either answer was
+    revealed: seeing them changes nothing, and nobody else is placed to copy one."""
+    event = submit(coop)
+    coop.ok(event)
+    a, b, tie_breaker = (name_of(coop, n) for n in record(coop, event.id).assigned)
+    right, wrong = answer(b"out"), answer(b"lie")
+    coop.ok(commit(coop, event.id, a, right))
+    coop.ok(commit(coop, event.id, b, wrong))
+    assert coop.refused(reveal(coop, event.id, b, wrong, b"lie")) == "commitments-pending"
+    coop.ok(commit(coop, event.id, tie_breaker, right))
+    coop.ok(reveal(coop, event.id, a, right))
+    coop.ok(reveal(coop, event.id, b, wrong, b"lie"))
+    # both answers are public now: the tie-breaker cannot switch to b's, nor commit again
+    assert coop.refused(reveal(coop, event.id, tie_breaker, wrong, b"lie")) == "reveal-mismatch"
+    assert coop.refused(commit(coop, event.id, tie_breaker, wrong)) == "already-committed"
+    outsider = next(n for n in EXECUTORS if n not in (a, b, tie_breaker))
+    assert coop.refused(commit(coop, event.id, outsider, wrong)) == "not-assigned"
+    assert len(record(coop, event.id).assigned) == 3  # nobody placed after the reveals
+    coop.ok(reveal(coop, event.id, tie_breaker, right))
+    t = record(coop, event.id)
+    assert (t.state, t.output_hash, t.dissenting) == ("agreed", right.output_hash, (coop.s.did(b),))
+
+
 @pytest.mark.parametrize(
     ("body", "code"),
     [
