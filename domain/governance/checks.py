@@ -108,6 +108,10 @@ def _dispute_problem(
         return Refusal(Code.UNKNOWN_DISPUTE, f"no dispute {action.dispute}")
     if dispute.outcome != "escalated":
         return Refusal(Code.INVALID_ACTION, "the dispute was not escalated to governance")
+    if dispute.task is not None and action.ruling != "dismissed":
+        return Refusal(
+            Code.INVALID_ACTION, f"a dispute about compute task {dispute.task} is only dismissed"
+        )
     if (action.ruling == "partial-refund") != (action.refund is not None):
         return Refusal(Code.INVALID_ACTION, "a refund goes with a partial refund, and only there")
     if action.refund is not None and action.refund >= dispute.amount:

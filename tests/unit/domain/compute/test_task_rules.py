@@ -20,6 +20,7 @@ from support.compute_story import (
     submit,
 )
 from support.rule_coop import Coop
+from unit.domain.governance.story import Gov
 
 from icn.domain.compute.abi import MAX_INPUT_BYTES
 from icn.domain.compute.placement import tie_break
@@ -139,6 +140,33 @@ def test_a_lying_executor_is_outvoted_unpaid_disputed_and_left_out(coop: Coop) -
     )
     closed = coop.state.dispute(coop.s.coop, did)
     assert closed is not None and closed.status == "resolved"
+
+
+def test_an_escalated_dissent_dispute_is_ruled_by_a_proposal_that_only_dismisses(
+    coop: Coop,
+) -> None:
+    event = submit(coop)
+    coop.ok(event)
+    liar = name_of(coop, record(coop, event.id).assigned[0])
+    run_all(coop, event.id, {liar: b"lie"})
+    settled = settle(coop, event.id)[-1]
+    did = dispute_id(settled.id, coop.s.did(liar))
+    assign = {"dispute": did, "mediator": coop.s.did("carol")}
+    coop.ok(coop.s.event("alice", "ledger.MediatorAssigned", assign))
+    up = {"dispute": did, "outcome": "escalated"}
+    coop.ok(coop.s.event("carol", "ledger.DisputeResolved", up))
+    gov = Gov(coop)
+    refund = {"kind": "escalated-dispute", "dispute": did, "ruling": "reversed"}
+    assert coop.refused(gov.propose(action=refund, advance=False)) == "invalid-action"
+    dismiss = {"kind": "escalated-dispute", "dispute": did, "ruling": "dismissed"}
+    p = gov.propose(action=dismiss)
+    voters = ["alice", "bob", "carol", *EXECUTORS]
+    gov.run(p, *(gov.vote(v, p.id) for v in voters))
+    gov.run(gov.close(p.id))
+    ruled = {"dispute": did, "outcome": "dismissed", "proposal": p.id}
+    coop.ok(coop.s.event("coop", "ledger.DisputeResolved", ruled))
+    closed = coop.state.dispute(coop.s.coop, did)
+    assert closed is not None and (closed.status, closed.outcome) == ("resolved", "dismissed")
 
 
 def test_the_dissent_consequence_is_the_coop_s_policy(coop: Coop) -> None:
