@@ -106,9 +106,14 @@ class Executor:
         return found
 
     def step(self) -> list[str]:
-        """One pass: what was posted, as ``commit <task>`` / ``reveal <task>``."""
-        me, done = self.writer.did, []
+        """One pass: what was posted, as ``commit <task>`` / ``reveal <task>``.
+
+        The pass's commitments go out together, then its reveals: a few requests per
+        pass rather than three per task (the chain head, its event, the post)."""
+        me = self.writer.did
         placed = list_tasks(self.writer.client, self.writer.coop, state="running", executor=me)
+        commits: list[tuple[str, dict[str, Any]]] = []
+        reveals: list[tuple[str, dict[str, Any]]] = []
         for t in placed.tasks:
             if me not in t.committed:
                 try:
@@ -136,28 +141,69 @@ class Executor:
                         "salt": a.salt,
                     },
                 )
-                committed: dict[str, Any] = {"task": t.id, "commitment": sealed.commitment}
-                if self._post(tb.RESULT_COMMITTED, committed):
-                    done.append(f"commit {t.id}")
-                else:
-                    self.reveals.drop(t.id)
+                commits.append((t.id, {"task": t.id, "commitment": sealed.commitment}))
             elif me not in t.revealed and set(t.committed) == set(t.executors):
                 body = self.reveals.get(t.id)
                 if body is None:
                     log.warning("task %s: committed, and the answer to reveal is lost", t.id)
                     continue
-                if self._post(tb.RESULT_REVEALED, body):
-                    self.reveals.drop(t.id)
-                    done.append(f"reveal {t.id}")
+                reveals.append((t.id, body))
+        done = []
+        for task, ok in self._post_all(tb.RESULT_COMMITTED, commits):
+            if ok:
+                done.append(f"commit {task}")
+            else:
+                self.reveals.drop(task)
+        for task, ok in self._post_all(tb.RESULT_REVEALED, reveals):
+            if ok:
+                self.reveals.drop(task)
+                done.append(f"reveal {task}")
         return done
 
-    def _post(self, type_: str, body: dict[str, Any]) -> bool:
+    def _post_all(
+        self, type_: str, bodies: list[tuple[str, dict[str, Any]]]
+    ) -> list[tuple[str, bool]]:
+        """Post ``bodies`` in batches (each all or nothing, within :data:`BATCH_BYTES`); a
+        refused batch is posted again one by one, so one refused task holds up no other."""
+        posted: list[tuple[str, bool]] = []
+        for batch in _batches(bodies):
+            if len(batch) > 1 and self._post(type_, [body for _, body in batch], quiet=True):
+                posted += [(task, True) for task, _ in batch]
+                continue
+            posted += [(task, self._post(type_, [body])) for task, body in batch]
+        return posted
+
+    def _post(self, type_: str, bodies: list[dict[str, Any]], *, quiet: bool = False) -> bool:
         try:
-            self.writer.submit([(type_, body)])
+            self.writer.submit([(type_, body) for body in bodies])
         except Refused as exc:
-            log.warning("%s refused: %s %s", type_, exc.code, exc)
+            if not quiet:
+                log.warning("%s refused: %s %s", type_, exc.code, exc)
             return False
         return True
+
+
+BATCH_BYTES = 12 * 1024
+"""The bodies posted in one request: under the smallest trust class's body cap (16 KiB)
+with room for the envelopes, so a batch is never refused for its size alone."""
+BATCH_EVENTS = 50
+
+
+def _batches(
+    bodies: list[tuple[str, dict[str, Any]]],
+) -> list[list[tuple[str, dict[str, Any]]]]:
+    """``bodies`` in order, cut into runs of at most :data:`BATCH_EVENTS` and
+    :data:`BATCH_BYTES` of JSON (a body larger than that alone goes alone)."""
+    out: list[list[tuple[str, dict[str, Any]]]] = []
+    size = 0
+    for item in bodies:
+        n = len(msgspec.json.encode(item[1])) + 400  # the envelope: ids, signature, chain
+        if not out or len(out[-1]) >= BATCH_EVENTS or size + n > BATCH_BYTES:
+            out.append([])
+            size = 0
+        out[-1].append(item)
+        size += n
+    return out
 
 
 def executor_for(writer: RemoteWriter, data_dir: Path) -> Executor:
