@@ -14,6 +14,7 @@ from icn.application.errors import NotFound
 from icn.application.ports import EventStore
 from icn.application.trust_epochs import CommittedState
 from icn.domain.compute import deadlines
+from icn.domain.compute.fees import FUEL_PER_CREDIT
 from icn.domain.compute.task_records import TaskRecord, TaskState
 from icn.domain.compute.task_rules import dispute_id, task
 
@@ -64,9 +65,10 @@ class TaskView(msgspec.Struct, frozen=True, kw_only=True):
     """Executors dropped for stalling."""
     expiry: str | None
     """The ``compute.TaskExpired`` event's id."""
-    fuel_per_credit: int
-    """The coop's price when the task was submitted: what its fee is computed at."""
-    disputes: list[str]
+    fuel_per_credit: int = FUEL_PER_CREDIT
+    """The coop's price when the task was submitted: what its fee is computed at (a default,
+    so a client still reads a node that does not send it)."""
+    disputes: list[str] = msgspec.field(default_factory=list)
     """The disputes its settlement opened, one per executor outvoted (``…/disputes``)."""
 
 

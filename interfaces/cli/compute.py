@@ -210,11 +210,13 @@ def status(
         "committed": t.committed,
         "revealed": t.revealed,
         "dissenting": t.dissenting,
+        "disputes": t.disputes,
         "held": t.held,
     }
     lines = [f"task {t.id}: {t.state}"]
     if t.outcome is not None:
         lines.append(f"outcome {t.outcome}, fuel {t.fuel}, fee {t.fee} each")
+    lines += [f"dispute {d} about an outvoted executor" for d in t.disputes]
     report(json, doc, lines)
 
 
