@@ -27,6 +27,7 @@ cores (audit 1.55x one worker).
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import time
@@ -233,7 +234,14 @@ def _as_is(_: list[bytes], answer: R) -> R:
 def _leave_with_parent(parent: int) -> None:
     """Worker start: exit when the parent is gone. A parent killed with SIGKILL never stops
     its pool, and the workers would wait for work for ever (found as orphans after the
-    SIGKILL-mid-import test)."""
+    SIGKILL-mid-import test).
+
+    Also freezes what the worker inherited from its parent (``gc.freeze``): the
+    collector then never walks those objects, and each page of them it would have
+    written to is not copied (fork's copy on write). Measured on an audit's worker,
+    20,000 events: page faults 0.39 -> 0.07 per event, each ~3.7 µs on this VM.
+    """
+    gc.freeze()
 
     def watch() -> None:
         while os.getppid() == parent:
