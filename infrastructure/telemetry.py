@@ -335,6 +335,28 @@ def node_telemetry(metrics: NodeMetrics | None) -> Measures:
     return OtelTelemetry(metrics) if tracing() else Measures(metrics)
 
 
+class _HashedResource(Resource):
+    """A resource hashed once. The OTLP encoder groups every span it exports by resource,
+    and ``Resource.__hash__`` serializes the attributes to JSON on each call: ~17 % of the
+    encoding's CPU (bench/telemetry_writes.py, 2026-12-04). A resource never changes."""
+
+    def __init__(self, attributes: Any, schema_url: str | None = None) -> None:
+        super().__init__(attributes, schema_url)
+        self._hash = super().__hash__()
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return self is other or super().__eq__(other)
+
+
+def node_resource(service: str) -> Resource:
+    """The resource every span of the node carries (``service.name``, the SDK's own)."""
+    created = Resource.create({"service.name": service})
+    return _HashedResource(created.attributes, created.schema_url)
+
+
 _tracing_lock = threading.Lock()
 _tracing_set = False
 """Set once :func:`setup_tracing` installed the provider."""
@@ -362,9 +384,7 @@ def setup_tracing(
         # Roots are chosen by root_sampled() at that ratio before the tracer is asked; what
         # it is asked about it records, and below a root its decision holds (ParentBased).
         sampler = None if ratio is None else ParentBased(ALWAYS_ON)
-        provider = TracerProvider(
-            resource=Resource.create({"service.name": service}), sampler=sampler
-        )
+        provider = TracerProvider(resource=node_resource(service), sampler=sampler)
         provider.add_span_processor(BatchSpanProcessor(exporter))
         trace.set_tracer_provider(provider)
         _root_share = 1.0 if ratio is None else ratio
