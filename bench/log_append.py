@@ -22,6 +22,7 @@ run takes at least its total CPU over ``k`` and at least the caller's own CPU
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import pickle
 import statistics
@@ -53,7 +54,7 @@ from eventsourcing.domain import Aggregate, event
 from nacl.signing import SigningKey
 
 from icn.application.append import AppendEvents, Outcome
-from icn.application.audit import _Log, audit_lines
+from icn.application.audit import StoreAudit, _audit_events, _Log, audit_lines, audit_store
 from icn.application.audit_chunks import chunk_facts
 from icn.application.intake import Intake
 from icn.application.memory_view import MemoryChains
@@ -348,6 +349,54 @@ def audit(workers: int, processes: bool = False, *, caller_judges_only: bool = F
     return measure
 
 
+_stores: dict[int, SqlEventStore] = {}
+
+
+def _audited_store(w: Workload, n: int) -> SqlEventStore:
+    """A SQLite store holding the coop's ``coop.Founded`` and ``n`` events, made once per
+    run (untimed) and removed at exit."""
+    if n not in _stores:
+        tmp = tempfile.TemporaryDirectory(prefix="icn-bench-audit-")
+        store = SqlEventStore(parse_database_url(None, Path(tmp.name)))
+        store.create_tables()
+        appender = AppendEvents(store, clock_ms)
+        _check(appender.append([w.founded]))
+        for chunk in _chunks(w.lines, n):
+            _check(appender.append(list(chunk)))
+        atexit.register(tmp.cleanup)
+        atexit.register(store.close)
+        _stores[n] = store
+    return _stores[n]
+
+
+def audit_coop(workers: int, *, by_events: bool = False) -> Measure:
+    """``audit_store`` of the coop's stored log, as ``icn audit verify --coop`` runs it: one
+    worker in the caller, or ``workers`` processes with a caller that only takes their
+    facts (``stream_verifier``). ``by_events``: the audit as it was before units (the
+    caller reads every event, ships it and hashes its leaf), still its fallback."""
+
+    def measure(w: Workload, n: int, advance: Advance) -> float:
+        store = _audited_store(w, n)
+        result: list[StoreAudit] = []
+        verifier = _verifier(workers, True, caller_appends=True)
+        run = _audit_events if by_events else None
+        try:
+            if run is None:
+                call = lambda: result.append(  # noqa: E731
+                    audit_store(store, COOP, None, verifier=verifier, progress=advance)
+                )
+            else:
+                call = lambda: result.append(run(store, COOP, None, verifier, advance))  # noqa: E731
+            seconds = timed(call)
+        finally:
+            verifier.close()
+        if not result[0].passed or result[0].size != n + 1:
+            raise SystemExit(f"audit --coop with {workers} workers did not pass the stored log")
+        return seconds
+
+    return measure
+
+
 # -- CPU time ----------------------------------------------------------------------
 
 
@@ -480,6 +529,17 @@ def checks(
             guess = predicted(cpu1, *cpus[key], k)
             rows.append((f"  the same, predicted from CPU time on {k} free cores",
                          f"{guess:.2f}", "≥ 1.80", "info"))  # fmt: skip
+    if "coop_1" in s:
+        for key, base, label in [
+            (f"coop_w{k}", "coop_1", f"{k} processes read their units (CLI)"),
+            (f"coop_e{k}", "coop_e1", f"{k} processes, event by event (before)"),
+        ]:
+            c1, coop1 = s[base].rate, sum(cpus[base])
+            ratio = s[key].rate / c1
+            rows.append((f"audit --coop, {label} / 1 worker", f"{ratio:.2f}", "≥ 1.80",
+                         verdict[ratio >= 1.8]))  # fmt: skip
+            rows.append((f"  the same, predicted from CPU time on {k} free cores",
+                         f"{predicted(coop1, *cpus[key], k):.2f}", "≥ 1.80", "info"))  # fmt: skip
     return rows
 
 
@@ -580,6 +640,19 @@ def main(argv: list[str]) -> None:
         f"audit_w{k}": (
             Series(f"icn audit, {k} processes, the caller judges (CLI)", n_audit),
             audit(k, processes=True, caller_judges_only=True),
+        ),
+        "coop_1": (Series("icn audit --coop, 1 worker", n_audit), audit_coop(1)),
+        f"coop_w{k}": (
+            Series(f"icn audit --coop, {k} processes read their units (CLI)", n_audit),
+            audit_coop(k),
+        ),
+        "coop_e1": (
+            Series("icn audit --coop, 1 worker, event by event (before)", n_audit),
+            audit_coop(1, by_events=True),
+        ),
+        f"coop_e{k}": (
+            Series(f"icn audit --coop, {k} processes, event by event (before)", n_audit),
+            audit_coop(k, by_events=True),
         ),
     }
     load = {key: OthersLoad() for key in plan}
