@@ -307,7 +307,8 @@ class MemberPage(msgspec.Struct):
 
 
 class DisputeView(msgspec.Struct):
-    """A dispute about one transaction of one entry."""
+    """A dispute about one transaction of one entry, or (``task`` set) about an executor
+    whose answer to that compute task lost a majority vote (``entry`` is then the task)."""
 
     id: str
     entry: str
@@ -326,6 +327,7 @@ class DisputeView(msgspec.Struct):
     settlement: str | None
     filed_ms: int
     closed_ms: int | None
+    task: str | None = None
 
 
 class DisputePage(msgspec.Struct):
@@ -640,4 +642,5 @@ def _dispute_view(d: DisputeRecord) -> DisputeView:
         settlement=d.settlement,
         filed_ms=d.filed_ms,
         closed_ms=d.closed_ms,
+        task=d.task,
     )

@@ -75,7 +75,8 @@ def test_two_nodes_keeping_the_coop_key_sign_the_same_settlement(
             try:
                 side.catch_up("demo")
                 page = views.disputes(side.models, "demo", status=None, after=None, limit=10)
-                assert [(d.id, d.entry) for d in page.disputes] == [(dispute, event.id)]
+                listed = [(d.id, d.entry, d.task) for d in page.disputes]
+                assert listed == [(dispute, event.id, event.id)]
                 report = side.replay()
                 assert report.identical, report.differences
             finally:
