@@ -67,20 +67,22 @@ def _intake(data: bytes) -> Any:
     return result
 
 
-def _keep_bytes(w: Writer, module: str, binary: bytes) -> None:
-    """The bytes to the node: over HTTP, or into ``--data-dir``'s module store."""
+def _keep_bytes(w: Writer, module: str, binary: bytes) -> bool:
+    """The bytes to the node: over HTTP, or into ``--data-dir``'s module store. True when
+    the node shared them with the coop's other nodes (never for ``--data-dir``)."""
     if isinstance(w, RemoteWriter):
         from icn.interfaces.client.compute import put_module
         from icn.interfaces.client.errors import ApiError
 
         try:
-            put_module(w.client, w.coop, module, binary)
+            return put_module(w.client, w.coop, module, binary)
         except ApiError as exc:
             raise Refused(exc.code, exc.detail) from None
-    elif isinstance(w, LocalWriter):
+    if isinstance(w, LocalWriter):
         from icn.infrastructure.compute.store import module_store
 
         module_store(w.node.data_dir).put(w.coop, binary)
+    return False
 
 
 @app.command("upload")
@@ -93,7 +95,8 @@ def upload(
     json: Json = False,
 ) -> None:
     """Store a task module: check it against the task ABI, sign compute.ModuleStored (unless
-    the coop has it already) and give the node its bytes. Prints the module's hash."""
+    the coop has it already) and give the node its bytes (at most 4 MiB), which it shares
+    with the coop's other nodes. Prints the module's hash."""
     try:
         data = file.read_bytes()
     except OSError as exc:
@@ -107,8 +110,14 @@ def upload(
             if exc.code != Code.MODULE_EXISTS:
                 raise
             stored = False
-        _keep_bytes(w, module.hash, module.binary)
-    doc = {"module": module.hash, "size": module.size, "imports": module.imports, "new": stored}
+        shared = _keep_bytes(w, module.hash, module.binary)
+    doc = {
+        "module": module.hash,
+        "size": module.size,
+        "imports": module.imports,
+        "new": stored,
+        "shared": shared,
+    }
     report(json, doc, [f"module {module.hash} ({module.size} bytes)"])
 
 

@@ -13,10 +13,16 @@ from icn.application.compute_reads import TaskList, TaskView
 from icn.interfaces.client.api import IcnClient
 
 
-def put_module(client: IcnClient, coop: str, module: str, data: bytes) -> None:
-    """Upload a stored module's bytes (binary or WAT) to the node."""
+class _Kept(msgspec.Struct):
+    shared: bool = False
+
+
+def put_module(client: IcnClient, coop: str, module: str, data: bytes) -> bool:
+    """Upload a stored module's bytes (binary or WAT) to the node; True when the node also
+    shared them with the coop's other nodes."""
     # the client's one request path (token, transport errors, problems)
-    client._request("PUT", f"/v1/coops/{coop}/modules/{module}", content=data)
+    raw = client._request("PUT", f"/v1/coops/{coop}/modules/{module}", content=data)
+    return msgspec.json.decode(raw, type=_Kept).shared
 
 
 def get_module(client: IcnClient, coop: str, module: str) -> bytes:

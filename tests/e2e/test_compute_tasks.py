@@ -175,7 +175,7 @@ def test_upload_submit_two_executors_settle(
         # A 1 MiB module through the CLI (past the API's 256 KiB body limit), read on node B
         (tmp_path / "big.wat").write_text(big_wat(MIB))
         big = doc("compute", "upload", str(tmp_path / "big.wat"), *c, "--key", "bob")
-        assert big["size"] > MIB and big["new"] is True
+        assert big["size"] > MIB and big["new"] is True and big["shared"] is True
         token_b = login(node_b.base, Keystore(data / "keys").unlock("bob", PASSPHRASE), COOP)
         http_b = httpx.Client(base_url=node_b.base, headers=bearer(token_b), timeout=30)
         deadline = time.monotonic() + 60
