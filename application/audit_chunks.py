@@ -16,6 +16,10 @@ needs the log's state) comes back as plain inspections, judged one by one.
 
 from __future__ import annotations
 
+import mmap
+from collections.abc import Iterator
+from pathlib import Path
+
 import msgspec
 
 from icn.domain.events.bodies import CHECKPOINT_ISSUED, COOP_FOUNDED, ENTRY_RECORDED
@@ -153,3 +157,55 @@ def _clean(inspections: list[Inspection]) -> CleanChunk | None:
         balances=sheet.as_dict(),
         kept=kept,
     )
+
+
+# -- chunks of a file, read by the workers ------------------------------------------
+
+
+def file_ranges(path: Path, lines: int) -> Iterator[tuple[int, int]]:
+    """Byte ranges of ``path`` holding ``lines`` lines each (the last one fewer), each
+    ending just after its last newline or at the end of the file; found by a search
+    for newlines in a map of the file, no line copied."""
+    size = path.stat().st_size
+    if size == 0:
+        return
+    with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        start = 0
+        while start < size:
+            end, n = start, 0
+            while n < lines and end < size:
+                found = data.find(b"\n", end)
+                end = size if found < 0 else found + 1
+                n += 1
+            yield start, end
+            start = end
+
+
+_range = msgspec.msgpack.Decoder(tuple[int, int])
+
+
+def encode_range(start: int, end: int) -> bytes:
+    """A byte range as the bytes a verifier's ``map`` hands to a worker."""
+    return msgspec.msgpack.encode((start, end))
+
+
+def read_range(path: str, task: bytes) -> list[bytes]:
+    """The lines in a range of :func:`file_ranges`, without their newlines."""
+    start, end = _range.decode(task)
+    with open(path, "rb") as f:
+        f.seek(start)
+        data = f.read(end - start)
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    return lines
+
+
+def file_chunk_facts(path: str, tasks: list[bytes]) -> list[tuple[int, ChunkFacts]]:
+    """:func:`chunk_facts` of each range, read here (module level, so that a process pool
+    can run it with ``path`` bound); with the number of lines each held."""
+    out: list[tuple[int, ChunkFacts]] = []
+    for task in tasks:
+        lines = read_range(path, task)
+        out.append((len(lines), chunk_facts(lines)))
+    return out

@@ -54,7 +54,13 @@ from eventsourcing.domain import Aggregate, event
 from nacl.signing import SigningKey
 
 from icn.application.append import AppendEvents, Outcome
-from icn.application.audit import StoreAudit, _audit_events, _Log, audit_lines, audit_store
+from icn.application.audit import (
+    StoreAudit,
+    _audit_events,
+    _Log,
+    audit_file,
+    audit_store,
+)
 from icn.application.audit_chunks import chunk_facts
 from icn.application.intake import Intake
 from icn.application.memory_view import MemoryChains
@@ -328,17 +334,31 @@ def intake(workers: int) -> Measure:
     return measure
 
 
+_files: dict[int, Path] = {}
+
+
+def _log_file(w: Workload, n: int) -> Path:
+    """The first ``n`` lines as a ``jsonl`` file, written once per run and removed at exit."""
+    if n not in _files:
+        tmp = tempfile.TemporaryDirectory(prefix="icn-bench-file-")
+        atexit.register(tmp.cleanup)
+        _files[n] = Path(tmp.name) / "log.jsonl"
+        _files[n].write_bytes(b"\n".join(w.lines[:n]) + b"\n")
+    return _files[n]
+
+
 def audit(workers: int, processes: bool = False, *, caller_judges_only: bool = False) -> Measure:
-    """``audit_lines`` over the whole log, as ``icn audit verify FILE --workers N`` runs it
-    (``caller_judges_only``: ``workers`` processes, the caller verifies no chunk itself)."""
+    """``audit_file`` of the log as a file, as ``icn audit verify FILE --workers N`` runs it:
+    the workers read their chunks of the file themselves (``caller_judges_only``: ``workers``
+    processes, the caller verifies no chunk itself)."""
 
     def measure(w: Workload, n: int, advance: Advance) -> float:
-        lines = w.lines[:n]
+        path = _log_file(w, n)
         result: list[Any] = []
         verifier = _verifier(workers, processes, caller_appends=caller_judges_only)
         try:
             seconds = timed(
-                lambda: result.append(audit_lines(lines, verifier=verifier, progress=advance))
+                lambda: result.append(audit_file(path, verifier=verifier, progress=advance))
             )
         finally:
             verifier.close()

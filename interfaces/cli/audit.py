@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from icn.application.audit import audit_lines, audit_store
+from icn.application.audit import audit_file, audit_store
 from icn.application.errors import InvalidRequest
 from icn.application.parallel import cores, stream_verifier
 from icn.interfaces.bootstrap import open_node
@@ -19,7 +19,6 @@ from icn.interfaces.cli.common import (
     out,
     print_json,
     progress_bar,
-    read_lines,
     settings_for,
 )
 
@@ -55,7 +54,7 @@ def verify(
         verifier = stream_verifier(workers or cores(), total)
         try:
             with progress_bar("verify", total) as advance:
-                report = audit_lines(read_lines(file), verifier=verifier, progress=advance)
+                report = audit_file(file, verifier=verifier, progress=advance)
         finally:
             verifier.close()
         if json:

@@ -11,13 +11,14 @@ and balances (in their order) of the plain loop of inspect and judge.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 from nacl.signing import SigningKey
 
-from icn.application.audit import audit_lines
+from icn.application.audit import audit_file, audit_lines
 from icn.application.audit_chunks import CleanChunk, chunk_facts
 from icn.application.memory_view import MemoryChains
 from icn.application.parallel import InlineVerifier, ProcessVerifier, Verifier
@@ -146,3 +147,26 @@ def test_clean_chunks_are_facts_and_the_rest_inspections(log: list[bytes]) -> No
     assert clean.founded and not clean.kept
     assert isinstance(chunk_facts(log[37:38]), list)  # the coop's DID debits a member
     assert isinstance(chunk_facts(log[38:39]), list)  # payer-not-signer
+
+
+@pytest.mark.parametrize("final_newline", [True, False])
+def test_a_file_read_by_the_workers_gives_the_audit_of_its_lines(
+    log: list[bytes], tmp_path: Path, final_newline: bool
+) -> None:
+    """``audit_file``'s workers read their own byte ranges: the verdicts are those of the
+    lines, for chunks of any size, inline and in worker processes, with or without a final
+    newline, and with empty lines in it."""
+    lines = [*log[:5], b"", *log[5:]]
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(b"\n".join(lines) + (b"\n" if final_newline else b""))
+    want = audit_lines(lines, verifier=InlineVerifier())
+    for chunk in (1, 3, 7, 1000):
+        assert audit_file(path, verifier=InlineVerifier(), chunk=chunk) == want
+    processes = ProcessVerifier(2, caller_verifies=False)
+    try:
+        assert audit_file(path, verifier=processes, chunk=4) == want
+    finally:
+        processes.close()
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    assert audit_file(empty, verifier=InlineVerifier()).verdicts == []
