@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from support.compute_story import liar_log
 from support.coops import write_jsonl
 from support.ledger_story import ledger_story
 
@@ -59,6 +60,26 @@ def test_replay_notices_a_tampered_rule_record(icn, node_dir: Path, tmp_path: Pa
     [d] = report["differences"]
     assert (d["table"], d["key"][1], d["live"]) == ("coop_state", "dispute", None)
     assert d["rebuilt"]["reason"] == "not done"
+
+
+def test_replay_is_identical_after_a_lying_executor_is_outvoted_and_disputed(
+    icn, node_dir: Path, tmp_path: Path
+) -> None:
+    """Tasks under a coop's own compute policy, a liar outvoted: the dispute and the
+    placement exclusion the settlement made are rebuilt byte for byte by ``icn replay``."""
+    node = ["--data-dir", str(node_dir)]
+    s, events, task = liar_log()
+    icn("log", "import", str(write_jsonl(tmp_path / "compute.jsonl", events)), *node)
+    report = json.loads(icn("replay", *node, "--json").stdout)
+    assert report["identical"] is True and report["differences"] == []
+    assert report["coops"] == {"compute-coop": len(events)}
+    with sqlite3.connect(node_dir / "icn.sqlite3") as db:
+        [(value,)] = db.execute("SELECT value FROM coop_state WHERE kind = 'dispute'").fetchall()
+        loads = dict(db.execute("SELECT key, value FROM coop_state WHERE kind = 'compute-load'"))
+    dispute = json.loads(value)
+    assert (dispute["task"], dispute["filed_by"], dispute["amount"]) == (task, s.coop_did, 0)
+    excluded = [k for k, v in loads.items() if json.loads(v)["excluded_until_ms"] > 0]
+    assert excluded == [dispute["counterparty"]]
 
 
 def test_an_empty_node_replays_identical(icn, node_dir: Path) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import msgspec
+
 from icn.domain.compute.abi import Outcome
 from icn.domain.compute.results import Answer, commitment_of, output_hash
 from icn.domain.compute.task_records import TaskRecord
@@ -113,3 +115,36 @@ def settle(c: Coop, task_id: str) -> list[Event]:
 
 def held(c: Coop, who: str) -> int:
     return holds.held(c.state, c.s.coop, c.s.did(who), "hours")
+
+
+class _Recording(Coop):
+    """A coop that keeps every event it accepted, in order: a log to import elsewhere."""
+
+    def __init__(self, script: CoopScript) -> None:
+        super().__init__(script)
+        self.events: list[Event] = []
+
+    def apply(self, event: Event) -> Any:
+        refusal = super().apply(event)
+        if refusal is None:
+            self.events.append(event)
+        return refusal
+
+
+def liar_log(coop: str = "compute-coop") -> tuple[CoopScript, list[Event], str]:
+    """A log in which the coop sets its own compute policy, then a task's first executor lies,
+    is outvoted by the other replica and the tie-breaker, and the settlement disputes it:
+    the script, the accepted events and the task's id."""
+    c = _Recording(CoopScript(coop))
+    prepare(c)
+    found = c.state.coop(coop)
+    assert found is not None
+    policy = msgspec.to_builtins(found.policy)
+    policy["compute"] = {"fuel_per_credit": 5_000, "dissent_exclusion_seconds": 3_600}
+    c.ok(c.s.event("coop", "coop.PolicyChanged", {"policy": policy}))
+    event = submit(c)
+    c.ok(event)
+    liar = name_of(c, record(c, event.id).assigned[0])
+    run_all(c, event.id, {liar: b"lie"})
+    settle(c, event.id)
+    return c.s, c.events, event.id
