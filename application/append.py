@@ -411,14 +411,15 @@ class AppendEvents:
             if not lines:  # the common case: all lines at once
                 outcomes, accepted, forks = self._judge(inspections, overlay, times)
                 local = accepted
-            if lines or (from_stream and _waits_for_a_later_one(outcomes)):
+            joins = isinstance(waiting, list)  # a received batch (append_stream)
+            if lines or (joins and _waits_for_a_later_one(outcomes)):
                 # Line by line, releasing the waiting ones right behind each one appended.
                 release = _Release(lines)
                 if not lines:  # judged once already: start again from the stored state
                     overlay = _Overlay(view)
                     overlay.state.prefetch(hints)
                 outcomes, accepted, local, forks = self._judge_releasing(
-                    inspections, overlay, times, release, from_stream
+                    inspections, overlay, times, release, joins
                 )
                 released.append(release)
             if atomic:
@@ -533,13 +534,14 @@ class AppendEvents:
         view: _Overlay,
         times: Sequence[int],
         release: _Release,
-        from_stream: bool,
+        joins: bool,
     ) -> tuple[list[Outcome], list[Accepted], list[Accepted], list[ForkEvidence]]:
         """:meth:`_judge`, releasing waiting lines right behind each event appended.
 
         Returns the lines' outcomes, everything accepted in log order, the lines'
         own accepted events (what a local write puts in the stream) and forks.
-        A received line that may pass later joins the waiting lines.
+        With ``joins`` (a received batch), a line that may pass later joins the
+        waiting lines.
         """
         outcomes: list[Outcome] = []
         accepted: list[Accepted] = []
@@ -554,10 +556,10 @@ class AppendEvents:
                 own += mine
                 release.note(mine)
                 self._release(release, view, mine[0].event.coop, accepted)
-            elif from_stream and ins.event is not None and parkable(outcome):
+            elif joins and ins.event is not None and parkable(outcome):
                 release.join(WaitingLine(ins, now), outcome, i)
         for w in release.waits:
-            if 0 <= w.own < len(outcomes) and w.outcome is not None and from_stream:
+            if 0 <= w.own < len(outcomes) and w.outcome is not None and joins:
                 outcomes[w.own] = w.outcome
         return outcomes, accepted, own, forks + release.forks
 
