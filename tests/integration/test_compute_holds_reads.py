@@ -5,7 +5,8 @@ left as the write path judges it (one function over the same records); the holds
 read model lists the open holds, is rebuilt by replay and compared; the coop's
 duty round re-places a stalled executor past the placement's deadline and
 expires the task (hold released) past the final one, as two nodes keeping the
-coop's key sign alike.
+coop's key sign alike; once an answer is revealed it places nobody: it drops
+the stalled and the answers in settle the task.
 """
 
 from __future__ import annotations
@@ -13,7 +14,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from support.compute_node import Node, second_store
-from support.compute_story import EXECUTORS, answer, commit, name_of, prepare, record, submit
+from support.compute_story import (
+    EXECUTORS,
+    answer,
+    commit,
+    name_of,
+    prepare,
+    record,
+    reveal,
+    submit,
+)
 
 from icn.application.coop_view import decode_stored
 from icn.domain.compute import deadlines
@@ -116,3 +126,26 @@ def test_the_duty_round_re_places_a_stalled_executor_then_expires_the_task(
         done = record(a, event.id)
         assert (done.state, done.held, done.expiry) == ("expired", 0, ended[0].id)
         assert a.run() == []
+
+
+def test_past_the_deadline_after_a_reveal_the_duty_drops_the_stalled_and_settles(
+    store: SqlEventStore,
+) -> None:
+    a = Node(store)
+    prepare(a)
+    event = submit(a, max_fee=40)
+    a.ok(event)
+    t = record(a, event.id)
+    first, slow, tie_breaker = (name_of(a, n) for n in t.assigned)
+    for n in (first, slow, tie_breaker):
+        a.ok(commit(a, event.id, n, answer()))
+    for n in (first, tie_breaker):
+        a.ok(reveal(a, event.id, n, answer()))
+    a.now = deadlines.due_ms(t) + 5_000
+    dropped = a.run()
+    assert [e.type for e in dropped] == ["compute.TaskReplaced"]
+    judged = record(a, event.id)
+    assert (judged.state, judged.dropped, len(judged.assigned)) == ("agreed", (a.s.did(slow),), 2)
+    settled = a.run()
+    assert [e.type for e in settled] == ["ledger.EntryRecorded", "compute.TaskSettled"]
+    assert (a.balance(first), a.balance(tie_breaker), a.balance(slow)) == (3, 3, 0)
