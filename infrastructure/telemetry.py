@@ -203,8 +203,11 @@ class OtelTelemetry(Measures):
             if above.is_valid and above.trace_flags.sampled and self._sink is not None:
                 return _Recorded(self._sink, name, attributes, above, ())
             return self._start(name, attributes, None, ())
-        if parent is UNSAMPLED and all(t is UNSAMPLED for t in links):
-            return Untraced()  # the usual write, and a group of them, the sampler left out
+        if parent is UNSAMPLED and (not links or all(t is UNSAMPLED for t in links)):
+            # The usual write, and a group of them, the sampler left out: in the request's
+            # own task the middleware's block already holds (nothing to set again); in the
+            # writer thread a block of its own.
+            return _NO_SPAN if _untraced.get() else Untraced()
         traces = [t for t in (parent, *links) if t is not None]
         contexts = [t for t in traces if isinstance(t, Context)]
         live = [
