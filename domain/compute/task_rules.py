@@ -153,6 +153,8 @@ def task_submitted(
     hold = holds.place(coop, member, body.currency, body.max_fee, room)
     if isinstance(hold, Refusal):
         return hold
+    policy = coop.policy.compute  # as it stands now: the task keeps it
+    step_ms = policy.replace_after_seconds * 1000
     record = TaskRecord(
         id=event.id,
         submitter=event.author,
@@ -166,10 +168,10 @@ def task_submitted(
         held=body.max_fee,
         assigned=tuple(chosen),
         region=body.region,
-        due_ms=now + coop.policy.compute.replace_after_seconds * 1000,
-        fuel_per_credit=coop.policy.compute.fuel_per_credit,
-        step_ms=coop.policy.compute.replace_after_seconds * 1000,
-        final_ms=coop.policy.compute.expire_after_seconds * 1000,
+        due_ms=now + step_ms,
+        fuel_per_credit=policy.fuel_per_credit,
+        step_ms=step_ms,
+        final_ms=policy.expire_after_seconds * 1000,
     )
     return [record, hold, tracked(view, coop.coop, record), *_opened(view, coop.coop, chosen)]
 
