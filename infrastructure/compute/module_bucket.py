@@ -36,6 +36,7 @@ from nats.js.errors import (
 from nats.js.object_store import ObjectStore
 
 from icn.domain.compute.abi import MAX_MODULE_BYTES
+from icn.infrastructure.compute.store import ModuleStore
 from icn.infrastructure.replication.streams import default_replicas
 from icn.infrastructure.replication.subjects import check_coop
 
@@ -111,6 +112,25 @@ async def share(nc: Client, coop: str, module: str, binary: bytes) -> bool:
         pass
     await store.put(module, binary)
     return True
+
+
+async def share_held(nc: Client, store: ModuleStore, known: set[tuple[str, str]]) -> int:
+    """Share every module ``store`` keeps that its coop's bucket lacks: bytes kept while
+    NATS was away, or written into a stopped node's data directory. ``known``: the
+    (coop, hash) pairs already known to be in the bucket, skipped and added to.
+    Returns how many were written now."""
+    written = 0
+    for coop in await asyncio.to_thread(store.coops):
+        for module in await asyncio.to_thread(store.hashes, coop):
+            if (coop, module) in known:
+                continue
+            binary = await asyncio.to_thread(store.get, coop, module)
+            if binary is None:  # no longer its hash's bytes: never shared
+                continue
+            if await share(nc, coop, module, binary):
+                written += 1
+            known.add((coop, module))
+    return written
 
 
 async def fetch(nc: Client, coop: str, module: str, *, limit: int = MAX_MODULE_BYTES) -> bytes:

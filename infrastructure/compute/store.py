@@ -39,6 +39,21 @@ class ModuleStore:
             return None
         return data if module_hash(data) == hash_ else None
 
+    def coops(self) -> list[str]:
+        """The coops this node keeps modules of."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and COOP.match(p.name))
+
+    def hashes(self, coop: str) -> list[str]:
+        """The hashes of the modules kept for ``coop`` (by file name; :meth:`get` checks)."""
+        self._path(coop, "0" * 64)  # a valid coop id, or ValueError
+        folder = self.root / coop
+        if not folder.is_dir():
+            return []
+        names = (p.name.removesuffix(".wasm") for p in folder.glob("*.wasm"))
+        return sorted(h for h in names if HASH.match(h))
+
     def put(self, coop: str, binary: bytes) -> str:
         """Keep ``binary`` under its hash (once: a second put of the same bytes changes nothing)."""
         hash_ = module_hash(binary)

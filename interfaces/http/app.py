@@ -35,7 +35,7 @@ from icn.interfaces.http import api_docs, log_redaction, streams
 from icn.interfaces.http import telemetry as http_telemetry
 from icn.interfaces.http.auth import AuthController, ChallengeBook, Tokens
 from icn.interfaces.http.caller_classes import CallerClasses
-from icn.interfaces.http.compute import ComputeController
+from icn.interfaces.http.compute import ComputeController, share_loop
 from icn.interfaces.http.contracts import ContractsController
 from icn.interfaces.http.dashboard import serve as dashboard
 from icn.interfaces.http.dependencies import Services
@@ -190,6 +190,8 @@ def create_app(
         task = asyncio.create_task(_checkpoint_loop(schedule)) if schedule else None
         interval = node.settings.duties_interval_s
         duties = asyncio.create_task(_duties_loop(node, services.feed, interval))
+        # module bytes kept here that the coops' buckets lack (docs/compute.md)
+        sharing = asyncio.create_task(share_loop(node, replication)) if replication else None
         try:
             yield
         finally:
@@ -202,7 +204,7 @@ def create_app(
                 node.append.remove_commit_listener(appended)
             if stop_metrics is not None:
                 await asyncio.to_thread(stop_metrics)
-            for t in (task, duties):
+            for t in (task, duties, sharing):
                 if t:
                     t.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

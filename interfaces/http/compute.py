@@ -20,6 +20,7 @@ stable codes: ``invalid-request`` (400) for a malformed hash or id,
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from functools import cache
@@ -41,6 +42,7 @@ from icn.infrastructure.compute.module_bucket import (
     ModuleUnavailable,
     fetch,
     share,
+    share_held,
 )
 from icn.infrastructure.compute.modules import StoredModule, intake
 from icn.infrastructure.compute.sandbox import Sandbox
@@ -59,6 +61,10 @@ MAX_UPLOAD_BYTES = MAX_MODULE_BYTES
 """A module PUT's body limit: a binary module's (a WAT text upload is held to it too)."""
 
 log = logging.getLogger("icn.compute.modules")
+SHARE_EVERY_S = 5.0
+"""How often a node looks for modules it keeps that its coops' buckets lack (a folder
+listing; NATS is asked only about modules not yet known to be there)."""
+SWEEP_TIMEOUT_S = 120.0
 
 
 @cache
@@ -159,6 +165,27 @@ async def _from_peers(
         why = f"the bytes shared for it fail intake ({exc.code})"
         raise _unavailable(coop, module, why) from None
     return kept.binary
+
+
+async def share_loop(node: Node, replication: ReplicationSupervisor) -> None:
+    """For the app's lifetime: share the modules this node keeps that the buckets lack
+    (kept while NATS was away, or written into its data directory while it was stopped),
+    so the other nodes' executors can read them. Once per module; a failure waits a round."""
+    known: set[tuple[str, str]] = set()
+    store = module_store(node.data_dir)
+    while True:
+        client = _nats(replication)
+        if client is None:
+            await asyncio.sleep(1.0)  # not connected (yet)
+            continue
+        try:
+            async with asyncio.timeout(SWEEP_TIMEOUT_S):
+                written = await share_held(client, store, known)
+            if written:
+                log.info("shared %d kept module(s) with the coops' other nodes", written)
+        except Exception as exc:  # NATS away, a slow bucket: the next round tries again
+            log.warning("sharing kept modules failed: %s", exc or type(exc).__name__)
+        await asyncio.sleep(SHARE_EVERY_S)
 
 
 class ComputeController(Controller):

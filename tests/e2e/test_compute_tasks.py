@@ -27,6 +27,7 @@ from icn.domain.compute import bodies as cb
 from icn.infrastructure.compute.engine import EngineSettings
 from icn.infrastructure.compute.modules import StoredModule, intake, module_hash
 from icn.infrastructure.compute.sandbox import Sandbox
+from icn.infrastructure.compute.store import ModuleStore
 from icn.infrastructure.keystore import Keystore
 from icn.infrastructure.replication.nats_auth import NatsUser, NatsUsers, new_password
 from icn.infrastructure.replication.nats_server import LocalNatsServer
@@ -193,6 +194,14 @@ def test_upload_submit_two_executors_settle(
         RemoteWriter(client, bob_key, COOP).submit([(cb.MODULE_STORED, orphan.body())])
         r = http.get(f"{V1}/modules/{orphan.hash}")
         assert (r.status_code, r.json()["code"]) == (503, "module-unavailable"), r.text
+        # ... until its bytes land in node A's data directory (as an upload with --data-dir
+        # to a stopped node would): A shares what it keeps, and node B can read them
+        ModuleStore(data / "modules").put(COOP, orphan.binary)
+        deadline = time.monotonic() + 60
+        while (r := http_b.get(f"{V1}/modules/{orphan.hash}")).status_code == 503:
+            assert time.monotonic() < deadline, r.text
+            time.sleep(0.5)
+        assert r.status_code == 200 and r.content == orphan.binary, r.text
         listed = http.get(f"{V1}/tasks", params={"state": "settled", "executor": execs[0]})
         assert [t["id"] for t in listed.json()["tasks"]] == [task]
         over = icn("compute", "submit", module, "--fuel", "1000", "--max-fee", "500",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+from pathlib import Path
 
 import pytest
 from nats.js.api import ObjectLink, ObjectMeta, ObjectMetaOptions
@@ -17,8 +18,10 @@ from icn.infrastructure.compute.module_bucket import (
     bucket_name,
     fetch,
     share,
+    share_held,
 )
 from icn.infrastructure.compute.modules import module_hash
+from icn.infrastructure.compute.store import ModuleStore
 from icn.infrastructure.replication.connection import close, connect
 from icn.infrastructure.replication.nats_server import LocalNatsServer
 
@@ -62,6 +65,31 @@ def test_shared_once_read_back_whole_and_bounded(nats_server: LocalNatsServer) -
             await store.put(link, b"", meta=ObjectMeta(name=link, options=options))
             with pytest.raises(ModuleUnavailable, match="a link"):
                 await fetch(nc, COOP, link)
+        finally:
+            await close(nc)
+
+    run_bounded(body(), 60)
+
+
+def test_a_node_shares_what_it_keeps_once(nats_server: LocalNatsServer, tmp_path: Path) -> None:
+    store = ModuleStore(tmp_path / "modules")
+    kept = [os.urandom(1000 + i) for i in range(2)]
+    names = [store.put(COOP, b) for b in kept]
+    tampered = store.put("other-coop", b"before")
+    (tmp_path / "modules" / "other-coop" / f"{tampered}.wasm").write_bytes(b"after")
+    (tmp_path / "modules" / COOP / "notes.txt").write_text("not a module")
+
+    async def body() -> None:
+        nc = await connect(nats_server.url)
+        try:
+            known: set[tuple[str, str]] = set()
+            assert await share_held(nc, store, known) == 2  # not the changed file
+            assert known == {(COOP, n) for n in names}
+            assert await share_held(nc, store, known) == 0  # known: NATS not even asked
+            assert await share_held(nc, store, set()) == 0  # in the bucket already
+            assert [await fetch(nc, COOP, n) for n in names] == kept
+            with pytest.raises(ModuleUnavailable):
+                await fetch(nc, "other-coop", tampered)
         finally:
             await close(nc)
 
