@@ -129,12 +129,14 @@ class StreamAppend(NamedTuple):
 
     outcomes: list[Outcome]
     waited: list[Outcome | None]
+    dropped: tuple[str, ...] = ()
+    """Ids of lines (waiting ones, or the batch's own) the bound dropped, oldest first."""
 
 
 class _Wait:
     """One waiting line during a write: its last outcome, and when it was last judged."""
 
-    __slots__ = ("judged_at", "line", "outcome", "own")
+    __slots__ = ("dropped", "judged_at", "line", "outcome", "own")
 
     def __init__(self, line: WaitingLine, outcome: Outcome | None = None, own: int = -1) -> None:
         self.line = line
@@ -142,6 +144,13 @@ class _Wait:
         self.judged_at = -1
         self.own = own
         """Its index among the write's own lines (-1: it waited before this write)."""
+        self.dropped = False
+        """Dropped by the bound on waiting lines: never judged again."""
+
+    @property
+    def waiting(self) -> bool:
+        """Still waiting (neither settled nor dropped)."""
+        return not self.dropped and (self.outcome is None or parkable(self.outcome))
 
 
 class _Release:
@@ -152,8 +161,12 @@ class _Release:
     the same verdicts as judging every line after every event, at far less cost.
     """
 
-    def __init__(self, lines: Sequence[WaitingLine]) -> None:
+    def __init__(self, lines: Sequence[WaitingLine], bound: int | None = None) -> None:
         self.waits = [_Wait(line) for line in lines]
+        self.bound = bound
+        """At most this many lines wait: when a line joins beyond it, the oldest waiting
+        one is dropped (in stream order, so every node drops the same, whatever its
+        batches)."""
         self.appended = 0
         self.grown: dict[tuple[str, str], int] = {}
         self.forks: list[ForkEvidence] = []
@@ -165,7 +178,7 @@ class _Release:
 
     def due(self, w: _Wait, coop: str) -> bool:
         event = w.line.inspection.event
-        if event is None or event.coop != coop:
+        if event is None or event.coop != coop or w.dropped:
             return False
         if w.outcome is None or w.judged_at < 0:
             return True
@@ -180,6 +193,10 @@ class _Release:
         w = _Wait(line, outcome, own)
         w.judged_at = self.appended
         self.waits.append(w)
+        if self.bound is not None and len(self.waits) > self.bound:
+            waiting = [w for w in self.waits if w.waiting]
+            for oldest in waiting[: len(waiting) - self.bound]:
+                oldest.dropped = True
 
     def snapshot(
         self,
@@ -375,6 +392,7 @@ class AppendEvents:
         inspections: Sequence[Inspection],
         trusted_ms: Sequence[int],
         waiting: Sequence[WaitingLine],
+        bound: int | None = None,
     ) -> StreamAppend:
         """A received batch, in stream order, with its coop's ``waiting`` lines.
 
@@ -382,9 +400,10 @@ class AppendEvents:
         first, in passes) and those that pass are appended right behind it. A
         line of the batch that may pass later (:func:`parkable`) joins the
         waiting lines at once, so it too lands right behind the event that
-        lets it pass, whichever batch that event comes in.
+        lets it pass, whichever batch that event comes in. ``bound``: at most this
+        many lines wait; beyond it the oldest waiting one is dropped as a line joins.
         """
-        return self._append_lines(inspections, False, True, trusted_ms, list(waiting))
+        return self._append_lines(inspections, False, True, trusted_ms, list(waiting), bound)
 
     def _append_lines(
         self,
@@ -393,6 +412,7 @@ class AppendEvents:
         from_stream: bool,
         trusted_ms: Sequence[int] | None,
         waiting: WaitingLines | list[WaitingLine] | None,
+        bound: int | None = None,
     ) -> StreamAppend:
         if trusted_ms is not None and len(trusted_ms) != len(inspections):
             raise ValueError("one trusted time per line")
@@ -414,7 +434,7 @@ class AppendEvents:
             joins = isinstance(waiting, list)  # a received batch (append_stream)
             if lines or (joins and _waits_for_a_later_one(outcomes)):
                 # Line by line, releasing the waiting ones right behind each one appended.
-                release = _Release(lines)
+                release = _Release(lines, bound)
                 if not lines:  # judged once already: start again from the stored state
                     overlay = _Overlay(view)
                     overlay.state.prefetch(hints)
@@ -440,7 +460,8 @@ class AppendEvents:
         if waiting is not None and not isinstance(waiting, list):
             self._settle(waiting, release, coops, where)
         waited = [_place(w.outcome, where) for w in release.waits if w.own < 0]
-        return StreamAppend(_placed_at(written.judged.answers, where), waited)
+        dropped = [e.id for w in release.waits if w.dropped and (e := w.line.inspection.event)]
+        return StreamAppend(_placed_at(written.judged.answers, where), waited, tuple(dropped))
 
     def append_requests(
         self, requests: Sequence[Sequence[Inspection]]

@@ -149,6 +149,10 @@ class ParkingLot(Protocol):
         """Forget these parked events."""
         ...
 
+    def drop(self, coop: str, event_ids: Sequence[str]) -> int:
+        """Forget these parked events, counted as dropped by the bound; how many there were."""
+        ...
+
     def parked_count(self, coop: str) -> int:
         """How many events of ``coop`` are parked."""
         ...
@@ -365,7 +369,7 @@ class Intake:
             )
             parked, waiting = self._waiting(coop)
             with telemetry.span("icn.append", {"icn.events": len(inspections)}):
-                appended = self._append.append_stream(inspections, times, waiting)
+                appended = self._append.append_stream(inspections, times, waiting, self.max_parked)
             judged = zip(inspections, appended.outcomes, times, positions, strict=True)
             for ins, outcome, trusted, i in judged:
                 if parkable(outcome) and ins.event is not None:
@@ -377,21 +381,25 @@ class Intake:
                 elif _count(counts, outcome):
                     code = outcome.code or outcome.verdict
                     refused.append((i, to_reject(seq_of(i), code, outcome.reason, messages[i])))
+        first_time: Counter[str] = Counter()
+        if parked and inspections:  # first: the bound below counts what still waits
+            released = self._settle(coop, parked, appended.waited)
+            counts.add(released)
+            first_time.update(released.rejected_codes)
         if to_park:
             # Forgotten before the rows commit: a local write judged after them must read them.
             self._empty_at.pop(coop, None)
             counts.parked, counts.evicted = self._lot.park(
                 coop, to_park, self.max_parked, self._clock_ms()
             )
-        first_time: Counter[str] = Counter()
+        if inspections and appended.dropped:
+            # The bound as the write applied it, line by line in stream order (the store's
+            # own bound, above, can only have dropped some of these: the oldest).
+            counts.evicted += self._lot.drop(coop, appended.dropped)
         if refused:
             rows = [r for _, r in sorted(refused, key=lambda ir: ir[0])]
             recorded = self._lot.reject(coop, rows, self.max_rejected, self._clock_ms())
             first_time.update(r.code for r in first_refusals(rows, recorded))
-        if parked and inspections:
-            released = self._settle(coop, parked, appended.waited)
-            counts.add(released)
-            first_time.update(released.rejected_codes)
         for code, n in first_time.items():  # icn_events_refused_total, as posts'
             telemetry.refused(coop, code, n)
         return counts

@@ -229,15 +229,18 @@ class SqlReplicationState:
             return 0
         oldest = select(t.c.id).where(t.c.coop == coop).order_by(t.c.id).limit(excess)
         conn.execute(delete(t).where(t.c.id.in_(oldest.scalar_subquery())))
+        self._count_dropped(conn, coop, excess)
+        return excess
+
+    def _count_dropped(self, conn: Connection, coop: str, n: int) -> None:
         c = replication_coops
-        stmt = self._insert(c).values(coop=coop, outbox_acked=-1, parked_dropped=excess)
+        stmt = self._insert(c).values(coop=coop, outbox_acked=-1, parked_dropped=n)
         conn.execute(
             stmt.on_conflict_do_update(
                 index_elements=[c.c.coop],
                 set_={"parked_dropped": c.c.parked_dropped + stmt.excluded.parked_dropped},
             )
         )
-        return excess
 
     def parked(self, coop: str) -> list[Parked]:
         """Every parked event of ``coop``, oldest first."""
@@ -259,6 +262,22 @@ class SqlReplicationState:
             for start in range(0, len(event_ids), IDS_PER_QUERY):
                 chunk = list(event_ids[start : start + IDS_PER_QUERY])
                 conn.execute(delete(t).where(t.c.coop == coop, t.c.event_id.in_(chunk)))
+
+    def drop(self, coop: str, event_ids: Sequence[str]) -> int:
+        """Forget parked events the bound dropped (as :meth:`park`'s own bound does):
+        counted in ``parked_dropped``. Returns how many were still parked."""
+        if not event_ids:
+            return 0
+        t = parked_events
+        dropped = 0
+        with self._writer.begin() as conn:
+            for start in range(0, len(event_ids), IDS_PER_QUERY):
+                chunk = list(event_ids[start : start + IDS_PER_QUERY])
+                stmt = delete(t).where(t.c.coop == coop, t.c.event_id.in_(chunk))
+                dropped += len(conn.execute(stmt.returning(t.c.id)).all())
+            if dropped:
+                self._count_dropped(conn, coop, dropped)
+        return dropped
 
     def parked_count(self, coop: str) -> int:
         """How many events of ``coop`` are parked."""

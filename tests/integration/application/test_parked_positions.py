@@ -56,9 +56,11 @@ def story(coop: str = COOP) -> tuple[CoopScript, list[Event]]:
 
 
 class Node(StoreNode):
-    def __init__(self, directory: Path, stream: Stream | None = None) -> None:
+    def __init__(
+        self, directory: Path, stream: Stream | None = None, max_parked: int = 10_000
+    ) -> None:
         self.sequencer = StreamSequencer(stream) if stream is not None else None
-        super().__init__(directory, COOP, sequencer=self.sequencer)
+        super().__init__(directory, COOP, max_parked, sequencer=self.sequencer)
 
     def receive(self, messages: Sequence[bytes], first: int, coop: str = COOP) -> None:
         """One delivered batch; ``first``: the stream index of its first message."""
@@ -174,6 +176,37 @@ def test_a_parked_event_lands_right_behind_the_event_that_lets_it_pass(
     assert log == [
         f, b0, b1, a1, a2, a3, b2, admit_dave, d1, d2, b3, admit_erin, e1, credit, spend, b4, b5,
     ]  # fmt: skip
+
+
+def test_the_bound_drops_the_same_waiting_events_whatever_the_batches(tmp_path: Path) -> None:
+    """Bound 3: alice's 2..6 arrive before her 1, bob's 2 and 3 before his 1. Applied as
+    lines join, in stream order, the bound drops the same events on every node: all at
+    once, alice's 4..6 would otherwise have passed behind her 1 where batch by batch they
+    were long dropped."""
+    s = CoopScript(COOP)
+    f = s.found({"alice": ["admin"], "bob": [], "carol": []})
+    alice = [s.pay("alice", "bob", n) for n in range(1, 7)]
+    bob = [s.pay("bob", "carol", n) for n in range(1, 4)]
+    wires = [e.wire_bytes() for e in [f, *alice[1:], bob[1], alice[0], bob[2], bob[0]]]
+    seen = []
+    for name, cuts in {
+        "whole": [],
+        "one by one": list(range(1, len(wires))),
+        "2s": [2, 4, 6],
+    }.items():
+        node = Node(tmp_path / name.replace(" ", "-"), max_parked=3)
+        try:
+            node.take(wires, cuts)
+            seen.append(
+                (node.log(COOP), node.state.parked_count(COOP), node.state.parked_dropped(COOP))
+            )
+        finally:
+            node.close()
+    assert seen[0][0][0] == [f.id, alice[0].id, bob[0].id, bob[1].id, bob[2].id]
+    # Dropped as lines joined: alice's 2, 3 (by her 5 and 6), 4 (by bob's 2), 5 (by bob's 3);
+    # alice's 6 still waits for them.
+    assert seen[0][1:] == (1, 4)
+    assert seen[1] == seen[0] and seen[2] == seen[0]
 
 
 @pytest.fixture
