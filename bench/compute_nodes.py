@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from _common import append_section, machine_info, markdown_table, print_table, utc_now
+from replication import cpu_seconds
 
 from icn.domain.compute import task_bodies as tb
 from icn.infrastructure.keystore import Keystore
@@ -57,14 +58,7 @@ WAT = Path(__file__).resolve().parents[1] / "examples" / "compute" / "swapcase.w
 INPUT = bytes(range(256)) * 16
 """4 KiB, as in compute_settlement.py."""
 FUEL = 10**6
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 IDLE_S = 5.0
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` (all threads) so far (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def free_port() -> int:
