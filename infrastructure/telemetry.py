@@ -46,7 +46,15 @@ from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor, TracerPr
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, Status, StatusCode
+from opentelemetry.trace import (
+    Link,
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+)
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -253,6 +261,10 @@ class _SpanSink:
     processor: SpanProcessor
     resource: Resource
     scope: InstrumentationScope | None
+    records_roots: bool = False
+    """The tracer's sampler records every root it is asked about (``ALWAYS_ON``, or parent
+    based on it: what :func:`setup_tracing` installs, the SDK's default): a root may then
+    be made here too (:meth:`_Recorded.root`)."""
 
     @classmethod
     def of(cls, tracer: object) -> _SpanSink | None:
@@ -262,7 +274,12 @@ class _SpanSink:
         if not isinstance(processor, SpanProcessor) or not isinstance(resource, Resource):
             return None
         scope = getattr(tracer, "_instrumentation_scope", None)
-        return cls(processor, resource, scope if isinstance(scope, InstrumentationScope) else None)
+        sampler = getattr(tracer, "sampler", None)
+        roots = sampler is ALWAYS_ON or (
+            isinstance(sampler, ParentBased) and getattr(sampler, "_root", None) is ALWAYS_ON
+        )
+        scope = scope if isinstance(scope, InstrumentationScope) else None
+        return cls(processor, resource, scope, roots)
 
 
 class _Recorded:
@@ -274,12 +291,14 @@ class _Recorded:
     __slots__ = (
         "_attributes",
         "_context",
+        "_kind",
         "_links",
         "_name",
         "_parent",
         "_sink",
         "_start",
         "_token",
+        "failed",
     )  # fmt: skip
 
     def __init__(
@@ -287,16 +306,36 @@ class _Recorded:
         sink: _SpanSink,
         name: str,
         attributes: SpanAttributes | None,
-        parent: SpanContext,
+        parent: SpanContext | None,
         links: Sequence[Link],
+        kind: SpanKind = SpanKind.INTERNAL,
     ) -> None:
         self._sink, self._name, self._parent, self._links = sink, name, parent, links
         self._attributes = attributes
-        self._context = SpanContext(
-            parent.trace_id, getrandbits(64) or 1, False, parent.trace_flags, parent.trace_state
-        )
+        self._kind = kind
+        if parent is None:  # a root: a trace of its own
+            self._context = SpanContext(
+                getrandbits(128) or 1, getrandbits(64) or 1, False, _SAMPLED
+            )
+        else:
+            self._context = SpanContext(
+                parent.trace_id, getrandbits(64) or 1, False, parent.trace_flags,
+                parent.trace_state,
+            )  # fmt: skip
         self._start = 0
         self._token: Token[Context] | None = None
+        self.failed = False
+        """Set before the block ends: status ERROR though no exception left it (an HTTP 5xx)."""
+
+    @classmethod
+    def root(
+        cls, sink: _SpanSink, name: str, attributes: dict[str, str | int], kind: SpanKind
+    ) -> _Recorded | None:
+        """A recorded root made here, without the SDK's span start (its sampler, locks and
+        attribute cleaning: ~15 µs of a traced request), when the sampler would record it
+        anyway; else None (the tracer decides). ``attributes`` may be added to until the
+        block ends."""
+        return cls(sink, name, attributes, None, (), kind) if sink.records_roots else None
 
     def __enter__(self) -> object:
         self._start = time.time_ns()
@@ -310,26 +349,43 @@ class _Recorded:
         end = time.time_ns()
         if self._token is not None:
             otel_context.detach(self._token)
-        status: Status = _OK
+        status: Status = _ERROR if self.failed else _OK
         events: tuple[Event, ...] = ()
         if exc is not None and kind is not None:
             status = Status(StatusCode.ERROR, f"{kind.__name__}: {exc}")
-            events = (
-                Event("exception", {"exception.type": kind.__qualname__,
-                                    "exception.message": str(exc)}, end),
-            )  # fmt: skip
+            if self._kind is not SpanKind.SERVER:  # a server span names only its status
+                events = (
+                    Event("exception", {"exception.type": kind.__qualname__,
+                                        "exception.message": str(exc)}, end),
+                )  # fmt: skip
         sink = self._sink
         sink.processor.on_end(
             ReadableSpan(
                 self._name, self._context, self._parent, sink.resource,
                 dict(self._attributes) if self._attributes else None, events, self._links,
-                status=status, start_time=self._start, end_time=end,
+                kind=self._kind, status=status, start_time=self._start, end_time=end,
                 instrumentation_scope=sink.scope,
             )
         )  # fmt: skip
 
 
 _OK = Status(StatusCode.UNSET)
+_ERROR = Status(StatusCode.ERROR)
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+
+
+def span_sink(tracer: object) -> _SpanSink | None:
+    """Where spans made without the SDK's span machinery go, for ``tracer``; None when it is
+    not an SDK tracer (its spans are then made by it)."""
+    return _SpanSink.of(tracer)
+
+
+def recorded_root(
+    sink: _SpanSink, name: str, attributes: dict[str, str | int], kind: SpanKind
+) -> _Recorded | None:
+    """A recorded root span (a trace of its own) made without the SDK's span start, or None
+    when the tracer's sampler must decide (see :meth:`_Recorded.root`)."""
+    return _Recorded.root(sink, name, attributes, kind)
 
 
 def node_telemetry(metrics: NodeMetrics | None) -> Measures:

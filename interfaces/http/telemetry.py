@@ -32,8 +32,10 @@ from icn.infrastructure.telemetry import (
     NodeMetrics,
     Untraced,
     log_format,
+    recorded_root,
     root_sampled,
     serve_metrics,
+    span_sink,
     tracing,
     uvicorn_log_config,
 )
@@ -56,6 +58,7 @@ class TelemetryMiddleware:
         self.app = app
         self.record = metrics.http_duration.record
         self.tracer = trace.get_tracer(TRACER_NAME) if tracing() else None
+        self.sink = span_sink(self.tracer) if self.tracer is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -85,6 +88,23 @@ class TelemetryMiddleware:
             try:
                 with Untraced():
                     await self.app(scope, receive, watched)
+            finally:
+                self.record(perf_counter() - started, (route, method, str(status)))
+            return
+        attributes: dict[str, str | int] = {"http.request.method": method, "http.route": route}
+        root = (
+            recorded_root(self.sink, f"{method} {route}", attributes, SpanKind.SERVER)
+            if self.sink is not None
+            else None
+        )
+        if root is not None:  # made here, not by the SDK (the sampler records every root)
+            try:
+                with root:
+                    try:
+                        await self.app(scope, receive, watched)
+                    finally:
+                        attributes["http.response.status_code"] = status
+                        root.failed = status >= 500
             finally:
                 self.record(perf_counter() - started, (route, method, str(status)))
             return

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -32,9 +33,10 @@ from support.nodes import bearer, free_port, login
 from icn.infrastructure.replication.config import ReplicationConfig
 from icn.infrastructure.replication.nats_server import LocalNatsServer
 from icn.infrastructure.settings import Settings
-from icn.infrastructure.telemetry import UNSAMPLED, JsonLogFormatter, OtelTelemetry
+from icn.infrastructure.telemetry import UNSAMPLED, JsonLogFormatter, NodeMetrics, OtelTelemetry
 from icn.interfaces.bootstrap import build_node, init_node
 from icn.interfaces.http.app import create_app
+from icn.interfaces.http.telemetry import TelemetryMiddleware
 
 COOP = "trace-coop"
 POST_ROUTE = "POST /v1/coops/{coop}/events"
@@ -322,3 +324,60 @@ def test_spans_below_a_recorded_root_are_whole_spans(
         with telemetry.span("icn.commit"):
             pass
     assert spans.get_finished_spans() == ()
+
+
+def test_the_server_span_made_without_the_sdk_says_what_the_sdk_span_said(
+    spans: InMemorySpanExporter,
+) -> None:
+    """The request's root is made by the middleware itself when the sampler records every
+    root: a SERVER span with no parent, its route, method and status code, status ERROR on
+    a 5xx or an exception (named in the status, with no exception event, as the SDK span
+    with ``record_exception=False`` was), and the spans below in its trace."""
+    metrics = NodeMetrics()
+    telemetry = OtelTelemetry(metrics)
+
+    def app(status: int, fail: bool) -> Any:
+        async def answer(scope: Any, receive: Any, send: Any) -> None:
+            with telemetry.span("icn.verify", parent=telemetry.current()):
+                line = json.loads(JsonLogFormatter().format(
+                    logging.LogRecord("icn.node", logging.INFO, __file__, 1, "x", (), None)
+                ))  # fmt: skip
+            seen.append(line)
+            if fail:
+                raise RuntimeError("the store is away")
+            await send({"type": "http.response.start", "status": status, "headers": []})
+            await send({"type": "http.response.body", "body": b"{}"})
+
+        return TelemetryMiddleware(answer, metrics)
+
+    async def sent(message: Any) -> None:
+        pass
+
+    seen: list[dict[str, str]] = []
+    scope = {"type": "http", "method": "POST", "path_template": "/v1/coops/{coop}/events"}
+    asyncio.run(app(201, False)(scope, None, sent))
+    asyncio.run(app(503, False)(scope, None, sent))
+    with pytest.raises(RuntimeError, match="store is away"):
+        asyncio.run(app(201, True)(scope, None, sent))
+    finished = list(spans.get_finished_spans())
+    roots = [x for x in finished if x.name == POST_ROUTE]
+    assert len(roots) == 3 and len(finished) == 6
+    for root, code in zip(roots, (201, 503, 500), strict=True):
+        assert root.parent is None and root.kind == trace.SpanKind.SERVER
+        assert root.context is not None and root.context.trace_flags.sampled
+        assert dict(root.attributes or {}) == {
+            "http.request.method": "POST", "http.route": "/v1/coops/{coop}/events",
+            "http.response.status_code": code,
+        }  # fmt: skip
+        assert tree(finished, root) == {"icn.verify": {}}
+        assert not root.events
+    ok, unavailable, failed = roots
+    assert ok.status.status_code == trace.StatusCode.UNSET
+    assert unavailable.status.status_code == trace.StatusCode.ERROR
+    assert failed.status.status_code == trace.StatusCode.ERROR
+    assert failed.status.description == "RuntimeError: the store is away"
+    assert len({r.context.trace_id for r in roots if r.context is not None}) == 3
+    verify = [x.context for x in finished if x.name == "icn.verify"]
+    assert verify[0] is not None and ok.context is not None
+    assert seen[0]["span_id"] == format(verify[0].span_id, "016x")
+    assert seen[0]["trace_id"] == format(ok.context.trace_id, "032x")
