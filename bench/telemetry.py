@@ -1,7 +1,7 @@
 """What telemetry costs: single posts and batch posts with telemetry on and off, one run.
 
 Usage: ``python bench/telemetry.py [--quick] [--rounds N] [--duration S] [--rate N]
-[--sample R]``.
+[--sample R] [--modes off,...] [--together [--perf DIR] [--single-only]] [--dry]``.
 
 Each round starts a fresh ``icn node run`` (the same pre-signed workload every time, as
 ``bench/api.py`` signs it) once per mode: ``off`` (``ICN_TELEMETRY=off``), ``on`` (the
@@ -14,6 +14,16 @@ separate process drives each node (``bench/_api_load.py``'s single-post and batc
 phases): single posts open loop at an offered rate above what the node sustains (its
 throughput is what it achieves), then batches of 100 closed loop. Reported: the medians
 per mode and their ratios to ``off``.
+
+``traced-none`` (``ICN_TRACE_SAMPLE=0``) has the tracer provider, its span processor and
+exporter set up but records nothing: what tracing costs before any write is recorded.
+
+``--together``: each round runs every mode's node at the same time, each under its own
+load generator, so what the shared machine's other work does in those seconds falls on
+every mode alike (one after another, the rounds of one mode moved by up to 37 % while the
+budget is 5 %). The nodes share the two cores, so throughput is each one's share; CPU time
+per post is what to compare. ``--perf DIR`` records a native profile of each node
+(``perf record``) for comparing where their CPU goes (GC, the GIL, the interpreter).
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -53,7 +64,7 @@ from icn.infrastructure.telemetry import DEFAULT_TRACE_SAMPLE  # noqa: E402
 
 DOCS = HERE.parent / "docs" / "benchmarks.md"
 MEMBERS = {"single": api.MEMBERS["single"], "batch": api.MEMBERS["batch"]}
-MODES = ["off", "on", "traced", "traced-all"]
+MODES = ["off", "on", "traced-none", "traced", "traced-all"]
 BUDGET = 0.05
 """Telemetry may cost at most this share of throughput (issue 16)."""
 
@@ -94,7 +105,8 @@ async def _load(spec: dict[str, Any]) -> dict[str, Any]:
         load.step("login")
         results = {"single": await load.single_phase(spec, phases["single"])}
         load.step("single")
-        results["batch"] = await load.batch_phase(spec, phases["batch"])
+        if not spec.get("single_only"):
+            results["batch"] = await load.batch_phase(spec, phases["batch"])
         load.step("batch")
     return results
 
@@ -110,7 +122,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--duration", type=float, help="seconds per phase (6; quick 3)")
     p.add_argument("--rate", type=float, default=2000, help="single posts offered per second")
     p.add_argument("--sample", type=float, help="traced: ICN_TRACE_SAMPLE (the node's default)")
-    p.add_argument("--modes", default=",".join(MODES), help="comma-separated, off first (all four)")
+    p.add_argument(
+        "--modes", default="off,on,traced,traced-all",
+        help=f"comma-separated, off first, of {', '.join(MODES)} (off,on,traced,traced-all)",
+    )  # fmt: skip
+    p.add_argument("--dry", action="store_true", help="print only; append nothing to the docs")
+    p.add_argument("--single-only", action="store_true", help="no batch phase (with --perf)")
+    p.add_argument("--perf", type=Path, help="with --together: perf record each node into DIR")
+    p.add_argument(
+        "--together", action="store_true",
+        help="each round runs every mode's node at once, each under its own load generator",
+    )  # fmt: skip
     a = p.parse_args(argv)
     a.modes = [m for m in MODES if m in a.modes.split(",")]
     if a.modes[:1] != ["off"] or len(a.modes) < 2:
@@ -157,12 +179,19 @@ def main(argv: list[str]) -> None:
                 "ICN_TELEMETRY": "on", "ICN_OTLP_ENDPOINT": endpoint,
                 **({"ICN_TRACE_SAMPLE": str(a.sample)} if a.sample is not None else {}),
             },
+            "traced-none": {
+                "ICN_TELEMETRY": "on", "ICN_OTLP_ENDPOINT": endpoint, "ICN_TRACE_SAMPLE": "0",
+            },
             "traced-all": {
                 "ICN_TELEMETRY": "on", "ICN_OTLP_ENDPOINT": endpoint, "ICN_TRACE_SAMPLE": "1",
             },
         }  # fmt: skip
         for r in range(a.rounds):
             turn = r % len(modes_run)
+            if a.together:
+                _round_together(r, a, modes, tmp, founded, workload, progress, results)
+                order.append("+".join(modes_run))
+                continue
             for mode in modes_run[turn:] + modes_run[:turn]:
                 order.append(mode)
                 label = f"{mode} {r + 1}/{a.rounds}"
@@ -189,6 +218,57 @@ def main(argv: list[str]) -> None:
                             raise
         exported = len(exports)
     report(results, order, a, exported)
+
+
+def _round_together(
+    r: int, a: argparse.Namespace, modes: dict[str, dict[str, str]], tmp: Path, founded: Path,
+    workload: Path, progress: Any, results: dict[str, list[dict[str, Any]]],
+) -> None:  # fmt: skip
+    """One round with every mode's node running at once, each under its own load generator
+    started at the same moment: what the machine's other work does to one mode it does to
+    the others in the same seconds, so the per-round ratios compare like with like."""
+    with contextlib.ExitStack() as stack:
+        specs = {}
+        for mode in a.modes:
+            run_dir = tmp / f"run-{r}-{mode}"
+            run_dir.mkdir()
+            with node_with(modes[mode]):
+                base, pid = stack.enter_context(api.running_node(run_dir, founded))
+            specs[mode] = (run_dir, {
+                "base": base, "node_pid": pid, "coop": api.COOP,
+                "workload": str(workload), "batch_concurrency": 4,
+                "events_url": f"/v1/coops/{api.COOP}/events",
+                "duration": a.duration, "rate": a.rate, "single_only": a.single_only,
+            })  # fmt: skip
+        done: dict[str, dict[str, Any]] = {}
+        advance = stack.enter_context(
+            chunks_progress(progress, f"HTTP round {r + 1}/{a.rounds}", 3 * len(specs))
+        )
+
+        def run(mode: str) -> None:
+            run_dir, spec = specs[mode]
+            done[mode] = _run_load(spec, run_dir, advance)
+
+        if a.perf is not None:  # a native profile of each node while it is loaded
+            for mode, (_, spec) in specs.items():
+                out = a.perf / f"{mode}-{r + 1}.data"
+                cmd = ["perf", "record", "-q", "-F", "499", "-g", "-p", str(spec["node_pid"]),
+                       "-o", str(out)]  # fmt: skip
+                recorder = subprocess.Popen(
+                    cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                )
+                stack.callback(recorder.wait)
+                stack.callback(recorder.send_signal, 2)
+
+        threads = [threading.Thread(target=run, args=(m,)) for m in specs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for mode in a.modes:
+            if mode not in done:
+                raise SystemExit(f"round {r + 1}: the load on {mode} failed")
+            results[mode].append(done[mode])
 
 
 def _run_load(spec: dict[str, Any], tmp: Path, advance: api.Advance) -> dict[str, Any]:
@@ -234,9 +314,10 @@ def report(
     exported: int,
 ) -> None:  # fmt: skip
     rows, verdicts = [], []
+    figures = [f for f in FIGURES if not (a.single_only and f[0].startswith("batch"))]
     modes = a.modes
     sample = DEFAULT_TRACE_SAMPLE if a.sample is None else a.sample
-    for name, fn, fmt in FIGURES:
+    for name, fn, fmt in figures:
         per = {m: [fn(r) for r in results[m]] for m in modes}
         med = {m: statistics.median(v) for m, v in per.items()}
         rows.append([
@@ -251,7 +332,7 @@ def report(
     head = ["figure", *(f"median {m}" for m in modes), *(f"{m} / off" for m in modes[1:])]
     vhead = ["cost (throughput lost, CPU added)", "value", "target", "verdict"]
     rounds = [["round", *modes]]
-    for name, fn, fmt in FIGURES:
+    for name, fn, fmt in figures:
         if "/s" in name or "CPU" in name:
             for i in range(a.rounds):
                 rounds.append([f"{name} {i + 1}", *(fmt.format(fn(results[m][i])) for m in modes)])
@@ -263,14 +344,22 @@ def report(
         "command": " ".join(["python bench/telemetry.py", *sys.argv[1:]]),
         "load average (1, 5, 15 min)": "at the start {:.2f} {:.2f} {:.2f}, at the end"
         " {:.2f} {:.2f} {:.2f} (2 cores, shared)".format(*a.load_at_start, *os.getloadavg()),
-        "rounds": f"{a.rounds} per mode, order rotated each round ({' '.join(order)}), each a"
-        " fresh icn node run (SQLite, replication on its embedded nats-server, JSON logs)",
+        "rounds": (
+            f"{a.rounds}, every mode's node at once in each ({', '.join(order)}), each under its"
+            " own load generator started at the same moment"
+            if a.together
+            else f"{a.rounds} per mode, order rotated each round ({' '.join(order)})"
+        )
+        + ", each a fresh icn node run (SQLite, replication on its embedded nats-server,"
+        " JSON logs)",
         "off": "ICN_TELEMETRY=off: no middleware, no instruments, no spans",
         "on": "the default: instruments, the HTTP middleware (duration by route), /metrics;"
         " no trace exporter configured, so no span is made",
         "traced": f"on + ICN_OTLP_ENDPOINT: spans of {sample:.0%} of the writes recorded"
         f" and exported over OTLP/HTTP to a sink in the bench process ({exported} exports"
         " in all)",
+        "traced-none": "the same with ICN_TRACE_SAMPLE=0: the tracer provider, its span"
+        " processor and exporter set up, every write left out (no span, no export)",
         "traced-all": "the same with ICN_TRACE_SAMPLE=1: every write's spans",
         "single posts": f"open loop, {a.rate:g} req/s offered (above what the node sustains),"
         f" {MEMBERS['single']} members, {a.duration:g} s",
@@ -282,6 +371,8 @@ def report(
     )  # only the modes that ran
     text += "\n\n" + markdown_table(head, rows) + "\n\n" + markdown_table(vhead, verdicts)
     text += "\n\n" + markdown_table(rounds[0], rounds[1:])
+    if a.dry:
+        return
     append_section(DOCS, f"Telemetry cost (bench/telemetry.py), {utc_now()}", text)
     print(f"results appended to {DOCS}")
 
