@@ -24,7 +24,7 @@ from icn.application.audit_chunks import (
     file_ranges,
     read_range,
 )
-from icn.application.audit_units import UNIT, UNIT_LEVEL, UnitFacts, encode_task, unit_facts
+from icn.application.audit_units import UnitFacts, encode_task, unit_facts, units
 from icn.application.memory_view import MemoryChains
 from icn.application.parallel import CHUNK, Verifier, make_verifier
 from icn.application.ports import EventStore, LogEntry
@@ -347,20 +347,18 @@ def _audit_units(
     verifier: Verifier,
     progress: Progress | None,
 ) -> StoreAudit:
-    """Units of :data:`UNIT` leaves read, judged and hashed by the workers
-    (:mod:`icn.application.audit_units`); here one boundary per author and one tree
-    node per unit, so the caller's work no longer follows the events."""
+    """Units of 1,024 leaves (:func:`~icn.application.audit_units.units`) read, judged and
+    hashed by the workers; here one boundary per author and one tree node per unit, so
+    the caller's work no longer follows the events."""
     log = _Log(MemoryChains(ids=store.id_at))
     verdicts = _Verdicts()
     # The node may append while we read: audit the log as it was at this size.
     size = store.tree_size(coop)
     wanted = {c.size for c in store.checkpoints(coop)}
-    inside = sorted(s for s in wanted if s % UNIT)
     tasks = (
-        encode_task(coop, start, min(start + UNIT, size),
-                    [s for s in inside if start < s < start + UNIT])
-        for start in range(0, size, UNIT)
-    )  # fmt: skip
+        encode_task(coop, start, stop, level, sorted(s for s in wanted if start < s < stop))
+        for start, stop, level in units(size)
+    )
     tree = Frontier()
     roots: dict[int, bytes] = {0: EMPTY_ROOT} if 0 in wanted else {}
     matches = True
@@ -372,8 +370,8 @@ def _audit_units(
             before = tree.edge()
             part = unit.tree
             matches = matches and part.rows_match
-            if unit.count == UNIT:
-                above = tree.append_subtree(UNIT_LEVEL, part.edge[0])
+            if unit.count == 1 << unit.level:
+                above = tree.append_subtree(unit.level, part.edge[0])
                 matches = matches and b"".join(h for *_, h in above) == part.tail
             else:  # the last unit: the tree's edge is the two edges one after the other
                 tree = Frontier(unit.start + unit.count, before + part.edge)

@@ -20,6 +20,7 @@ from nacl.signing import SigningKey
 
 from icn.application.audit import audit_file, audit_lines
 from icn.application.audit_chunks import CleanChunk, chunk_facts
+from icn.application.audit_units import TAPER_LEVELS, UNIT, UNIT_LEVEL, units
 from icn.application.memory_view import MemoryChains
 from icn.application.parallel import InlineVerifier, ProcessVerifier, Verifier
 from icn.domain.coop import bodies as coop_bodies
@@ -170,3 +171,18 @@ def test_a_file_read_by_the_workers_gives_the_audit_of_its_lines(
     empty = tmp_path / "empty.jsonl"
     empty.write_bytes(b"")
     assert audit_file(empty, verifier=InlineVerifier()).verdicts == []
+
+
+@pytest.mark.parametrize("size", [0, 1, 5, 1023, 1024, 1025, 4096, 4097, 20_001])
+def test_store_audit_units_are_aligned_complete_subtrees(size: int) -> None:
+    """Each unit starts at a multiple of its own length (a power of two, never growing),
+    so every whole unit is one complete subtree; together they cover the log once."""
+    got = list(units(size))
+    assert [start for start, _, _ in got] == [0, *(stop for _, stop, _ in got[:-1])][: len(got)]
+    assert (got[-1][1] if got else 0) == size
+    levels = [level for _, _, level in got]
+    assert levels == sorted(levels, reverse=True)
+    assert all(start % (1 << level) == 0 for start, _, level in got)
+    assert all(stop - start == 1 << level for start, stop, level in got[:-1])
+    if size >= 8 * UNIT:
+        assert levels[0] == UNIT_LEVEL and min(levels) == UNIT_LEVEL - TAPER_LEVELS
