@@ -195,7 +195,7 @@ class _Release:
         self.waits.append(w)
         if self.bound is not None and len(self.waits) > self.bound:
             waiting = [w for w in self.waits if w.waiting]
-            for oldest in waiting[: len(waiting) - self.bound]:
+            for oldest in waiting[: max(0, len(waiting) - self.bound)]:
                 oldest.dropped = True
 
     def snapshot(

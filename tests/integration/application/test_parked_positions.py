@@ -271,33 +271,44 @@ def test_a_refused_request_releases_nothing(pair: tuple[Node, Node, CoopScript])
 
 
 @pytest.fixture
-def whole_and_split(tmp_path: Path) -> Iterator[tuple[Node, Node]]:
-    """Two stores for every example (a coop of its own each time: stores are slow to make)."""
-    whole, split = Node(tmp_path / "whole"), Node(tmp_path / "split")
-    yield whole, split
-    whole.close()
-    split.close()
+def stores(tmp_path: Path) -> Iterator[list[tuple[Node, Node]]]:
+    """Two pairs of stores for every example (a coop of its own each time: stores are slow
+    to make): one pair with the default bound on parked events, one with a bound of 3."""
+    pairs = [
+        (
+            Node(tmp_path / f"whole{bound}", max_parked=bound),
+            Node(tmp_path / f"split{bound}", max_parked=bound),
+        )
+        for bound in (10_000, 3)
+    ]
+    yield pairs
+    for whole, split in pairs:
+        whole.close()
+        split.close()
 
 
 EXAMPLES = itertools.count()
 
 
 @settings(
-    max_examples=50,
+    max_examples=30,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(data=st.data())
 def test_any_batch_split_of_any_arrival_order_gives_one_log(
-    whole_and_split: tuple[Node, Node], data: st.DataObject
+    stores: list[tuple[Node, Node]], data: st.DataObject
 ) -> None:
-    whole, split = whole_and_split
     coop = f"{COOP}-{next(EXAMPLES)}"
     _, events = story(coop)
     order = data.draw(st.permutations(events[1:]), label="arrival order after the founding")
     wires = [e.wire_bytes() for e in [events[0], *order]]
     cuts = data.draw(st.lists(st.integers(1, len(wires) - 1), max_size=8), label="cuts")
-    whole.take(wires, [], coop)
-    split.take(wires, cuts, coop)
-    assert split.log(coop) == whole.log(coop)
-    assert split.state.parked_count(coop) == whole.state.parked_count(coop)
+    for whole, split in stores:
+        whole.take(wires, [], coop)
+        split.take(wires, cuts, coop)
+        assert split.log(coop) == whole.log(coop), whole.intake.max_parked
+        assert [p.event_id for p in split.state.parked(coop)] == [
+            p.event_id for p in whole.state.parked(coop)
+        ]
+        assert split.state.parked_dropped(coop) == whole.state.parked_dropped(coop)
