@@ -23,6 +23,8 @@ from icn.application.parallel import (
     stream_verifier,
 )
 from icn.domain.events.envelope import Event, Inspection, inspect, sign_event
+from icn.domain.events.verdicts import Verdict
+from icn.domain.identity.did import did_from_public_key
 
 
 def _lines(n: int) -> list[bytes]:
@@ -70,6 +72,46 @@ def test_a_stream_yields_chunks_in_order(verifier: Verifier) -> None:
     got = list(verifier.stream(iter(lines), chunk=5))
     assert [c for c, _ in got] == [lines[i : i + 5] for i in range(0, 57, 5)]
     assert _seen([i for _, part in got for i in part]) == expected
+
+
+def _typed_lines() -> list[bytes]:
+    """Events whose bodies the registry types (a ledger entry, one that does not fit its
+    Struct), an unknown type, and every stateless refusal, including a malformed body."""
+    key, other = SigningKey.generate(), SigningKey.generate()
+    me = did_from_public_key(bytes(key.verify_key))
+    you = did_from_public_key(bytes(other.verify_key))
+    tx = {"from": me, "to": you, "amount": 250, "currency": "hours", "memo": "ünïcode"}
+    bodies: list[tuple[str, dict[str, object]]] = [
+        ("ledger.EntryRecorded", {"transactions": [tx]}),
+        ("test.Noted", {"nested": {"list": [1, None, True, "x"], "big": 2**53 - 1}}),
+        ("ledger.EntryRecorded", {"transactions": [{**tx, "amount": 1.5}]}),
+        ("ledger.EntryRecorded", {"transactions": []}),
+    ]
+    events: list[Event] = []
+    prev: str | None = None
+    for seq in range(1, 25):
+        kind, body = bodies[seq % len(bodies)]
+        ev = sign_event(key, coop="c", seq=seq, prev=prev, ts=seq, type=kind, body=body)
+        prev = ev.id
+        events.append(ev)
+    events[3] = msgspec.structs.replace(events[3], sig=events[4].sig)
+    events[8] = msgspec.structs.replace(events[8], ts=0)
+    out = [e.wire_bytes() for e in events]
+    out[0] = b" " + out[0].replace(b":", b": ", 1)  # not canonical, still valid: stored canonical
+    out[13] = b"[]"
+    return out
+
+
+def test_every_inspection_equals_inspect_whole(verifier: Verifier) -> None:
+    """Not only verdicts: the event, the canonical bytes, the typed body, reason and code a
+    caller judges and stores are exactly ``inspect``'s, however a worker handed them back."""
+    lines = _typed_lines()
+    expected = [inspect(x) for x in lines]
+    assert {i.verdict for i in expected} >= {None, Verdict.MALFORMED, Verdict.BAD_ID,
+                                             Verdict.BAD_SIGNATURE}  # fmt: skip
+    assert any(i.body is not None for i in expected)
+    assert verifier.inspect(lines) == expected
+    assert [i for _, part in verifier.stream(iter(lines), chunk=7) for i in part] == expected
 
 
 def _lengths(lines: list[bytes]) -> list[int]:
