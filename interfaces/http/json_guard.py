@@ -54,7 +54,7 @@ class JsonShapeGuard:
         if complete and (problem := body_shape_problem(body)):
             await send_problem(scope, receive, send, 400, "malformed", f"request body: {problem}")
             return
-        await self.app(scope, _replay(messages, receive), send)
+        await self.app(scope, replay_read(messages, receive), send)
 
     async def _read(self, receive: Receive) -> tuple[list[ReceiveMessage], bytes, bool]:
         """The body's messages as received, the body, and whether it was read whole."""
@@ -75,7 +75,7 @@ class JsonShapeGuard:
                 return messages, b"".join(chunks), True
 
 
-def _replay(messages: list[ReceiveMessage], receive: Receive) -> Receive:
+def replay_read(messages: list[ReceiveMessage], receive: Receive) -> Receive:
     """A ``receive`` that hands out what was already read, then reads on."""
     pending = list(messages)
 

@@ -28,7 +28,14 @@ never has one (it is the coop, not a member): those callers get the plain
 per-DID limits every caller had before classes, so a new coop is usable from
 its first day and a node whose coops publish no epochs behaves as it did. The
 class also caps the request body (``ICN_PAYLOAD_<CLASS>_BYTES``: a batch of
-events from an Isolated member is small), answered ``413 too-large``. A task
+events from an Isolated member is small), answered ``413 too-large``. The cap
+bounds how much a caller sends *at once*, never whether an event can be sent at
+all: a body carrying one event (``POST …/events`` with one wire object, or a
+batch of one) may always be as large as the event-log spec lets one event be
+(64 KiB encoded, :data:`ONE_EVENT_BODY_BYTES`), whatever the class. Otherwise
+an Isolated executor could never reveal a full-size task output (32 KiB, ~44
+KiB as a signed event) and a member could not post a legal event at all. A
+larger body is read (bounded) and let through only if it holds one event. A task
 module's upload (``PUT …/modules/{hash}``) is the one exception: a module is
 not a batch of events, so that route caps its own body at the module size
 limit (4 MiB, ``413 module-too-large``) for every class; it still costs its
@@ -54,13 +61,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
+from icn.domain.events.envelope import MAX_EVENT_BYTES
 from icn.domain.trust.classes import TrustClass
 from icn.interfaces.http.asgi_problem import send_problem
 from icn.interfaces.http.auth import Principal, Tokens
 from icn.interfaces.http.caller_classes import CallerClasses, CoopClasses
+from icn.interfaces.http.json_guard import replay_read
 
 if TYPE_CHECKING:
     from icn.infrastructure.settings import Settings
@@ -74,6 +84,11 @@ EXEMPT_PREFIXES = ("/schema",)
 AUTH_PREFIX = "/v1/auth/"
 MODULE_UPLOAD = re.compile(r"^/v1/coops/[^/]+/modules/[^/]+$")
 """``PUT`` on it: a module's bytes, capped by the route at the module size limit."""
+EVENTS_POST = re.compile(r"^/v1/coops/[^/]+/events$")
+"""``POST`` on it: one wire event or a batch."""
+ONE_EVENT_BODY_BYTES = MAX_EVENT_BYTES + 64
+"""The largest body that carries one legal event: its encoded wire form (spec section 3:
+at most 64 KiB), plus the brackets of a batch of one and a little whitespace."""
 
 
 class TokenBucket:
@@ -394,12 +409,16 @@ class RateLimitMiddleware:
         length when it has one, else counted as it is read."""
         cap = self.limits.payload_bytes[caller_class]
         detail = f"a caller of class {caller_class} may send at most {cap} bytes in a body"
+        one_event = ONE_EVENT_BODY_BYTES if _events_post(scope) else 0
         length = declared_length(scope)
-        if length is not None:
+        if length is not None and (length <= cap or length > max(cap, one_event)):
             if length > cap:
                 await send_problem(scope, receive, send, 413, "too-large", detail)
             else:
                 await self.app(scope, receive, send)
+            return
+        if one_event > cap:
+            await self._one_event_allowed(scope, receive, send, cap, detail)
             return
         read = 0
         started = False
@@ -425,6 +444,31 @@ class RateLimitMiddleware:
                 raise
             await send_problem(scope, receive, send, 413, "too-large", detail)
 
+    async def _one_event_allowed(
+        self, scope: Scope, receive: Receive, send: Send, cap: int, detail: str
+    ) -> None:
+        """An events post that may be over the class's cap: read it (at most one largest
+        event's worth), and pass it on if it is within the cap or holds one event."""
+        messages: list[ReceiveMessage] = []
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message: Any = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break  # the client left: the app hears of it
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > ONE_EVENT_BODY_BYTES:
+                break
+            if not message.get("more_body", False):
+                break
+        if size > ONE_EVENT_BODY_BYTES or (size > cap and not carries_one_event(b"".join(chunks))):
+            detail += f" (a body of one event: up to {ONE_EVENT_BODY_BYTES})"
+            await send_problem(scope, receive, send, 413, "too-large", detail)
+            return
+        await self.app(scope, replay_read(messages, receive), send)
+
     @staticmethod
     async def _refuse(scope: Scope, receive: Receive, send: Send, wait: float, what: str) -> None:
         after = retry_after(wait)
@@ -432,6 +476,24 @@ class RateLimitMiddleware:
         await send_problem(
             scope, receive, send, 429, "rate-limited", detail, headers={"Retry-After": str(after)}
         )
+
+
+def _events_post(scope: Scope) -> bool:
+    return scope.get("method") == "POST" and EVENTS_POST.match(scope["path"]) is not None
+
+
+def carries_one_event(body: bytes) -> bool:
+    """Whether an events post's body is one event: one object, or an array of one (as the
+    events route reads them); the route still judges the event itself."""
+    stripped = body.strip()
+    if stripped.startswith(b"{"):
+        return True
+    if not stripped.startswith(b"["):
+        return False
+    try:
+        return len(msgspec.json.decode(stripped, type=list[msgspec.Raw])) == 1
+    except (msgspec.DecodeError, RecursionError):
+        return False
 
 
 def _module_upload(scope: Scope) -> bool:

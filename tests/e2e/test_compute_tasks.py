@@ -20,10 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from support.nodes import RunningNode, bearer, login
 
 from icn.domain.compute import bodies as cb
+from icn.domain.compute.abi import MAX_OUTPUT_BYTES
+from icn.domain.coop.records import CreditPolicy, Policy, TrustPolicy
 from icn.infrastructure.compute.engine import EngineSettings
 from icn.infrastructure.compute.modules import StoredModule, intake, module_hash
 from icn.infrastructure.compute.sandbox import Sandbox
@@ -89,9 +92,15 @@ def test_upload_submit_two_executors_settle(
     home = tmp_path / "ex1"
     icn("id", "init", "exec", home=home)
     execs = [Keystore(data_b / "keys").info(NODE_KEY).did, Keystore(home / "keys").info("exec").did]
+    # alice and bob pre-trusted: at an epoch nobody vouched in, the executors have no
+    # standing, so they are of the smallest class (Isolated, 16 KiB a body)
+    members = [Keystore(data / "keys").info(n).did for n in ("alice", "bob")]
+    policy = Policy(credit={"hours": CreditPolicy(baseline=10_000, max_limit=50_000)},
+                    trust=TrustPolicy(pretrusted=members))  # fmt: skip
+    (tmp_path / "policy.json").write_bytes(msgspec.json.encode(policy))
     icn("coop", "found", "--coop", COOP, "--name", "Compute", "--currency", "hours:hour:2",
         "--member", "alice:admin", "--member", "bob", *[a for d in execs for a in ("--member", d)],
-        "--baseline", "100")  # fmt: skip
+        "--policy-file", str(tmp_path / "policy.json"))  # fmt: skip
     with_executor = tmp_path / "icn-executor"  # `icn node run … --executor`
     with_executor.write_text(f'#!/bin/sh\nexec {icn_path_module} "$@" --executor\n')
     with_executor.chmod(0o755)
@@ -149,7 +158,6 @@ def test_upload_submit_two_executors_settle(
         assert served.status_code == 200 and served.headers["content-type"] == "application/wasm"
         assert served.content[:4] == b"\x00asm"
         balances = {}
-        members = [Keystore(data / "keys").info(n).did for n in ("alice", "bob")]
         for did in (*members, *execs):
             r = http.get(f"{V1}/accounts/{did}/balances")
             assert r.status_code == 200, r.text
@@ -207,6 +215,25 @@ def test_upload_submit_two_executors_settle(
         over = icn("compute", "submit", module, "--fuel", "1000", "--max-fee", "500",
                    "--currency", "hours", *c, "--key", "bob", check=1)  # fmt: skip
         assert "credit-limit-exceeded" in over.stderr.decode()
+
+        # Executors of the smallest class reveal a full-size output (32 KiB: a ~44 KiB
+        # event, over their 16 KiB body cap, which bounds batches, never one legal event).
+        icn("trust", "publish", "--coop", COOP, "--context", "general", "--url", node.base,
+            "--key", "alice")  # fmt: skip
+        standing = http.get(f"{V1}/trust/standing").json()["members"]
+        assert {m["class"] for m in standing if m["did"] in execs} == {"isolated"}, standing
+        full = bytes(range(256)) * (MAX_OUTPUT_BYTES // 256)
+        (tmp_path / "full").write_bytes(full)
+        task = doc("compute", "submit", module, "--input-file", str(tmp_path / "full"),
+                   "--fuel", "5000000", "--max-fee", "10", "--currency", "hours",
+                   *c, "--key", "bob")["task"]  # fmt: skip
+        deadline = time.monotonic() + 120
+        while (state := http.get(f"{V1}/tasks/{task}").json())["state"] != "settled":
+            logs = (tmp_path / "ex1.log").read_text()[-3000:] + node_b.log.read_text()[-3000:]
+            assert time.monotonic() < deadline, (state, logs)
+            time.sleep(0.3)
+        assert base64.b64decode(state["output"]) == bytes(b ^ 32 for b in full), state
+        assert sorted(state["agreeing"]) == sorted(execs), state
     finally:
         for p in runners:
             p.send_signal(signal.SIGTERM)

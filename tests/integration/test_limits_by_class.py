@@ -24,6 +24,7 @@ from icn.interfaces.http.auth import Tokens
 from icn.interfaces.http.caller_classes import CallerClasses, CoopClasses
 from icn.interfaces.http.rate_limit import (
     DEFAULT_CLASS_LIMITS,
+    ONE_EVENT_BODY_BYTES,
     ClassLimit,
     RateLimitMiddleware,
     RateLimits,
@@ -118,8 +119,8 @@ def call(
 
 
 def limits() -> RateLimits:
-    """One request per address, two per caller without a class, four for Isolated."""
-    isolated = ClassLimit(0.01, 4, CAP)
+    """One request per address, two per caller without a class, ten for Isolated."""
+    isolated = ClassLimit(0.01, 10, CAP)
     return RateLimits.build(
         ip_per_s=0.01, ip_burst=1, did_per_s=0.01, did_burst=2, auth_per_s=1, auth_burst=1,
         classes={**DEFAULT_CLASS_LIMITS, TrustClass.ISOLATED: isolated},
@@ -180,6 +181,19 @@ def test_callers_spend_their_class_bucket_not_their_address_and_bodies_are_cappe
     status, doc = call(mw, token=carol, chunks=(b"x" * 600, b"x" * 600), declare=False)
     assert (status, doc["code"]) == (413, "too-large")  # streamed past the cap
     assert call(mw, token=carol, chunks=(b"x" * 500, b"x" * 524), declare=False)[0] == 200
+    # One event is always postable, up to the spec's 64 KiB, alone or as a batch of one;
+    # two events over the cap, or a body past one event's largest size, are not.
+    one = b'{"v": "' + b"x" * (60 * CAP) + b'"}'
+    for body, declare in ((one, True), (b"[" + one + b"]", False)):
+        assert call(mw, token=carol, chunks=(body[:5000], body[5000:]), declare=declare)[0] == 200
+    two = b"[" + one[: 2 * CAP] + b"," + one[: 2 * CAP] + b"]"
+    for declare in (True, False):
+        status, doc = call(mw, token=carol, chunks=(two,), declare=declare)
+        assert (status, doc["code"]) == (413, "too-large")
+    over = (b"[" + b" " * ONE_EVENT_BODY_BYTES, one + b"]")
+    for declare in (True, False):
+        status, doc = call(mw, token=carol, chunks=over, declare=declare)
+        assert (status, doc["code"]) == (413, "too-large")
     module = f"/v1/coops/demo/modules/{'ab' * 32}"  # a module upload: the route caps it
     assert call(mw, token=carol, chunks=(b"x" * (4 * CAP),), put=module)[0] == 200
     status, doc = call(mw, token=carol, put=module)
