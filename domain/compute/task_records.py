@@ -130,6 +130,11 @@ class LoadRecord(Record, frozen=True, kw_only=True):
     excluded_until_ms: int = 0
     """Left out of placement until then (trusted time): its answer lost a majority vote
     and the coop's ``compute.dissent_exclusion_seconds`` says for how long."""
+    exclusions: tuple[tuple[str, int], ...] = ()
+    """What keeps it out, dissent by dissent: the dispute each one opened and until when.
+    A dispute dismissed (the executor was right, or is forgiven) no longer counts from
+    the dismissal's stream position, so ``excluded_until_ms`` is only the latest bound.
+    A record from before this field excludes until ``excluded_until_ms`` as it did."""
 
     def key(self) -> str:
         return self.node

@@ -14,7 +14,9 @@ coop's DID then settles it once: the agreeing executors are paid from the hold
 by a ledger entry signed in the same batch, the whole hold is released, and
 each dissenter of a majority is paid nothing, disputed (a dispute record the
 ledger's dispute rules carry on) and left out of placement for the coop's
-``compute.dissent_exclusion_seconds``.
+``compute.dissent_exclusion_seconds``, unless that dispute is dismissed: placement
+reads the dispute at its own stream position, so from the dismissal on the
+executor is taken again.
 """
 
 from __future__ import annotations
@@ -111,10 +113,25 @@ def candidates(view: CoopView, coop: str, taken: tuple[str, ...], now: int) -> l
         if ex.node in taken or active_problem(view, coop, ex.node) is not None:
             continue
         ld = load(view, coop, ex.node)
-        if ld.excluded_until_ms > now:
+        if excluded(view, coop, ld, now):
             continue
         found.append(Candidate(ex, view.trust_ppm(coop, ex.node), ld.open, ld.paid))
     return found
+
+
+def excluded(view: CoopView, coop: str, ld: LoadRecord, now: int) -> bool:
+    """Whether a dissent still keeps ``ld``'s executor out of placement at ``now``: one
+    in force whose dispute was not dismissed (read from the log at this position)."""
+    if ld.excluded_until_ms <= now:
+        return False
+    if not ld.exclusions:  # a record from before exclusions were kept one by one
+        return True
+    for dispute, until in ld.exclusions:
+        if until > now:
+            found = view.dispute(coop, dispute)
+            if found is None or found.outcome != lb.Outcome.DISMISSED:
+                return True
+    return False
 
 
 def _opened(view: CoopView, coop: str, nodes: list[str]) -> list[Record]:
@@ -326,23 +343,32 @@ def task_settled(body: b.TaskSettled, event: Event, view: CoopView, now: int) ->
     loads: Effects = []
     for node in t.assigned:
         ld = load(view, coop.coop, node)
-        loads.append(
-            msgspec.structs.replace(
-                ld,
-                open=ld.open - 1,
-                paid=ld.paid + (node in t.agreeing and fee_each(t) > 0),
-                dissents=ld.dissents + (node in t.dissenting),
-                excluded_until_ms=max(ld.excluded_until_ms, until)
-                if node in outvoted
-                else ld.excluded_until_ms,
-            )
+        ld = msgspec.structs.replace(
+            ld,
+            open=ld.open - 1,
+            paid=ld.paid + (node in t.agreeing and fee_each(t) > 0),
+            dissents=ld.dissents + (node in t.dissenting),
         )
+        if node in outvoted and until > judged_ms:
+            ld = _left_out(ld, (dispute_id(event.id, node), until), now)
+        loads.append(ld)
     done = msgspec.structs.replace(
         t, state=TaskState.SETTLED, held=0, fee=fee_each(t), settlement=event.id
     )
     rest = msgspec.structs.replace(pending, ids=tuple(i for i in pending.ids if i != t.id))
     disputes = [_dispute(coop, t, node, event.id, judged_ms) for node in outvoted]
     return [done, released, rest, *loads, *disputes]
+
+
+def _left_out(ld: LoadRecord, exclusion: tuple[str, int], now: int) -> LoadRecord:
+    """``ld`` with one more dissent keeping it out; those run out by ``now`` are dropped,
+    so the list holds only what can still matter."""
+    kept = tuple(e for e in ld.exclusions if e[1] > now)
+    return msgspec.structs.replace(
+        ld,
+        excluded_until_ms=max(ld.excluded_until_ms, exclusion[1]),
+        exclusions=(*kept, exclusion),
+    )
 
 
 def dispute_id(settlement: str, node: str) -> str:

@@ -142,6 +142,55 @@ def test_a_lying_executor_is_outvoted_unpaid_disputed_and_left_out(coop: Coop) -
     assert closed is not None and closed.status == "resolved"
 
 
+def test_dismissing_a_dissent_dispute_lifts_the_exclusion_from_that_position(
+    coop: Coop,
+) -> None:
+    def placed(liar: str) -> tuple[str, bool]:
+        nxt = submit(coop)
+        coop.ok(nxt)
+        return nxt.id, coop.s.did(liar) in record(coop, nxt.id).assigned
+
+    def outvote(task: str, liar: str) -> str:
+        run_all(coop, task, {liar: b"lie"})
+        return dispute_id(settle(coop, task)[-1].id, coop.s.did(liar))
+
+    found = coop.state.coop(coop.s.coop)
+    assert found is not None
+    policy = msgspec.to_builtins(found.policy)  # a month: longer than a proposal takes
+    policy["compute"]["dissent_exclusion_seconds"] = 30 * 86_400
+    coop.ok(coop.s.event("coop", "coop.PolicyChanged", {"policy": policy}))
+    event = submit(coop)
+    coop.ok(event)
+    liar = name_of(coop, record(coop, event.id).assigned[0])
+    first = outvote(event.id, liar)
+    assert not placed(liar)[1]
+    dismissed = {"dispute": first, "outcome": "dismissed"}
+    coop.ok(coop.s.event("alice", "ledger.DisputeResolved", dismissed))
+    task, taken = placed(liar)
+    assert taken  # from the dismissal on, well within the day it was left out for
+    second = outvote(task, liar)  # outvoted again: a second exclusion, a second dispute
+    ld = load(coop.state, coop.s.coop, coop.s.did(liar))
+    assert [d for d, _ in ld.exclusions] == [first, second]
+    assert not placed(liar)[1]  # the first is dismissed, the second still keeps it out
+    assign = {"dispute": second, "mediator": coop.s.did("carol")}
+    coop.ok(coop.s.event("alice", "ledger.MediatorAssigned", assign))
+    up = {"dispute": second, "outcome": "escalated"}
+    coop.ok(coop.s.event("carol", "ledger.DisputeResolved", up))
+    assert not placed(liar)[1]  # escalated is not dismissed
+    gov = Gov(coop)
+    p = gov.propose(action={"kind": "escalated-dispute", "dispute": second, "ruling": "dismissed"})
+    gov.run(p, *(gov.vote(v, p.id) for v in ["alice", "bob", "carol", *EXECUTORS]))
+    gov.run(gov.close(p.id))
+    ruled = coop.s.event(
+        "coop",
+        "ledger.DisputeResolved",
+        {"dispute": second, "outcome": "dismissed", "proposal": p.id},
+    )
+    coop.ok(ruled)
+    assert ruled.ts < ld.excluded_until_ms
+    assert placed(liar)[1]  # the proposal's ruling lifts it too
+
+
 def test_an_escalated_dissent_dispute_is_ruled_by_a_proposal_that_only_dismisses(
     coop: Coop,
 ) -> None:
