@@ -53,6 +53,21 @@ def test_park_ignores_known_events_and_evicts_the_oldest_beyond_the_bound(
     assert state.parked_count(LONG_COOP) == 0
 
 
+def test_drop_forgets_parked_events_and_counts_only_those_still_parked(
+    state: SqlReplicationState,
+) -> None:
+    """What the intake's bound dropped while judging a batch (some the bound of park may
+    have dropped already): each counted once."""
+    state.park(LONG_COOP, _park(600), bound=1000, now_ms=1)
+    assert state.drop(LONG_COOP, []) == 0
+    gone = [f"{i:064x}" for i in range(550)] + ["f" * 64]  # and one never parked
+    assert state.drop(LONG_COOP, gone) == 550
+    assert state.drop(LONG_COOP, gone[:3]) == 0
+    assert state.parked_count(LONG_COOP) == 50 and state.parked_dropped(LONG_COOP) == 550
+    assert state.drop("other", [f"{i:064x}" for i in range(550, 600)]) == 0
+    assert state.parked_count(LONG_COOP) == 50
+
+
 def test_known_ids_heads_and_wires_read_that_coops_log(
     store: SqlEventStore, state: SqlReplicationState, clock: Callable[[], int]
 ) -> None:
