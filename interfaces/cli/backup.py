@@ -232,7 +232,7 @@ def _import(node: Any, manifest: Manifest, unpacked: Path) -> None:
                     times.append(trusted)
                     yield wire
 
-            verifier = stream_verifier(8, c.size)
+            verifier = stream_verifier(cores(), c.size, caller_appends=True)
             try:
                 for chunk, inspections in verifier.stream(lines(), chunk=IMPORT_BATCH):
                     now = node.clock_ms()
