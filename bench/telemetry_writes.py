@@ -19,6 +19,7 @@ Modes (each the node's own objects, as ``create_app`` makes them):
 
 - ``off``: ``ICN_TELEMETRY=off`` (no middleware, the do-nothing port);
 - ``on``: metrics and the middleware, no tracer provider (no span);
+- ``traced-none``: ``traced`` with no root recorded (``ICN_TRACE_SAMPLE=0``);
 - ``traced``: ``on`` + the provider ``setup_tracing`` installs (5 % of roots, the
   batch span processor, the OTLP/HTTP exporter posting to a collector in another process);
 - ``traced-drop``: the same provider but an exporter that drops each batch (what encoding
@@ -87,7 +88,7 @@ from icn.interfaces.http.events import _append  # noqa: E402
 from icn.interfaces.http.telemetry import TelemetryMiddleware, count_appended  # noqa: E402
 
 DOCS = HERE.parent / "docs" / "benchmarks.md"
-MODES = ["off", "on", "traced", "traced-drop", "traced-all"]
+MODES = ["off", "on", "traced-none", "traced", "traced-drop", "traced-all"]
 ROUTE = "/v1/coops/{coop}/events"
 MEMBERS = api.MEMBERS["single"]
 
@@ -143,7 +144,7 @@ class Mode:
             middleware.tracer = tracer  # this mode's provider, not the global one
             middleware.sink = sink
             self.app = middleware
-        self.share = 1.0 if name == "traced-all" else DEFAULT_TRACE_SAMPLE
+        self.share = {"traced-all": 1.0, "traced-none": 0.0}.get(name, DEFAULT_TRACE_SAMPLE)
         self.tracing = tracer is not None
 
     async def _handler(self, scope: Any, receive: Any, send: Any) -> None:
@@ -227,6 +228,7 @@ def main(argv: list[str]) -> None:
         providers: dict[str, TracerProvider] = {}
         otlp = f"{endpoint}/v1/traces"
         for name, exporter in (("traced", OTLPSpanExporter(endpoint=otlp)),
+                               ("traced-none", OTLPSpanExporter(endpoint=otlp)),
                                ("traced-drop", _Drop()),
                                ("traced-all", OTLPSpanExporter(endpoint=otlp))):  # fmt: skip
             providers[name] = TracerProvider(resource=resource, sampler=ParentBased(ALWAYS_ON))
