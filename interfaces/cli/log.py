@@ -116,7 +116,7 @@ def import_(
         total = count_lines(file)
         # Signatures of the next batches are checked on the other cores while this
         # thread judges and appends the current one.
-        verifier = stream_verifier(workers, total)
+        verifier = stream_verifier(workers, total, caller_appends=True)
         try:
             with progress_bar("import", total) as advance:
                 shown = 0

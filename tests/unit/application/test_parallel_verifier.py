@@ -6,6 +6,7 @@ threads and processes: order and verdicts must not depend on how lines were spli
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import msgspec
@@ -13,6 +14,7 @@ import pytest
 from nacl.signing import SigningKey
 
 from icn.application.parallel import (
+    WORKER_NICE,
     InlineVerifier,
     ProcessVerifier,
     ThreadVerifier,
@@ -177,3 +179,22 @@ def test_a_process_stream_reads_a_bounded_number_of_chunks_ahead() -> None:
         verifier.close()
     assert handed == 300
     assert max(ahead) <= (2 * 2 + 2 * 2) * 3
+
+
+def _niceness(_: list[int]) -> int:
+    return os.nice(0)
+
+
+def test_an_import_s_workers_yield_the_cores_to_its_caller() -> None:
+    """The caller of an import judges and appends every event (the serial part): its worker
+    processes run at a lower priority; an audit's run at the caller's."""
+    mine = os.nice(0)
+    importing = stream_verifier(2, 10_000, caller_appends=True)
+    auditing = stream_verifier(2, 10_000)
+    try:
+        assert isinstance(importing, ProcessVerifier)
+        assert importing.start(_niceness, []).result() == min(mine + WORKER_NICE, 19)
+        assert auditing.start(_niceness, []).result() == mine
+    finally:
+        importing.close()
+        auditing.close()
