@@ -69,10 +69,11 @@ ENV_LOG_FORMAT = "ICN_LOG_FORMAT"
 ENV_TRACE_SAMPLE = "ICN_TRACE_SAMPLE"
 DEFAULT_TRACE_SAMPLE = 0.05
 """Traced writes when ``ICN_TRACE_SAMPLE`` is not set. A recorded write's eight spans cost
-~0.3 ms of CPU (the server span, seven spans made by :class:`_Recorded`, the batch
-processor and the OTLP encoding; bench/telemetry_calls.py, 2026-12-03: was 0.6 ms with SDK
-spans throughout), a write left out ~6 µs (was ~15): one write in twenty comes to ~1.7 %
-of a single post by the calls alone (issue 16's budget: 5 %; docs/operations.md, Cost)."""
+~0.24 ms of CPU (eight spans made by :class:`_Recorded`, the batch processor and the OTLP
+encoding, ~16 µs a span of it; bench/telemetry_calls.py, 2026-12-04: was 0.6 ms with SDK
+spans throughout, 0.3 with an SDK server span), a write left out ~4 µs: one write in
+twenty comes to ~1.3 % of a single post by the calls alone (issue 16's budget: 5 %;
+docs/operations.md, Cost)."""
 TRACER_NAME = "icn"
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
