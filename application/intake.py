@@ -69,6 +69,9 @@ from icn.domain.events.verdicts import Verdict
 from icn.domain.refusals import Code
 
 DEFAULT_MAX_PARKED = 10_000
+"""Events kept waiting per coop; beyond it the oldest waiting one is dropped. Which events
+are dropped decides what the log holds, so this is a constant of the protocol, the same
+on every node, not a node's setting (tests pass a smaller one to reach it)."""
 RECHECK_EMPTY_S = 5.0
 """A lot found empty is looked at again after this long (another process may park too)."""
 DEFAULT_MAX_REJECTED = 10_000

@@ -120,8 +120,6 @@ class Settings(BaseSettings):
     """How far an event's ``ts`` may lie ahead of trusted time (``clock-skew`` beyond)."""
     clock_offset_ms: int = Field(default=0, ge=-(10**12), le=10**12)
     """Shifts this node's clock: only for testing nodes whose clocks disagree."""
-    parked_max: int = Field(default=10_000, ge=1, le=10_000_000)
-    """Received events kept waiting per coop (gaps, rules that may pass later)."""
     rejected_max: int = Field(default=10_000, ge=1, le=10_000_000)
     """Refused stream messages kept per coop for inspection (the oldest go first)."""
     dead_letter_after: int = Field(default=5, ge=1, le=1_000)

@@ -43,7 +43,6 @@ class ReplicationConfig:
     serve: list[str] = field(default_factory=list)
     credentials: NatsUser | None = None
     """The user for a NATS given by URL (the node's own server: its node user)."""
-    parked_max: int = 10_000
     rejected_max: int = 10_000
     dead_letter_after: int = DEFAULT_MAX_ATTEMPTS
     max_skew_s: int = 300
@@ -60,7 +59,6 @@ class ReplicationConfig:
             nats=nats_urls(nats or settings.nats_url),
             serve=[*settings.serve, *serve],
             credentials=credentials_from_env(),
-            parked_max=settings.parked_max,
             rejected_max=settings.rejected_max,
             dead_letter_after=settings.dead_letter_after,
             max_skew_s=settings.max_clock_skew_s,

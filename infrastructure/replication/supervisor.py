@@ -83,8 +83,7 @@ class ReplicationSupervisor:
         """The relays' and consumers' connection, on the caller's loop."""
         self.state = SqlReplicationState(store)
         self.intake = Intake(
-            append, self.state, clock_ms,
-            max_parked=config.parked_max, max_rejected=config.rejected_max,
+            append, self.state, clock_ms, max_rejected=config.rejected_max
         )  # fmt: skip
         self.relay = OutboxRelay(
             self.state, self.state, JetStreamOutbox(self.link),

@@ -264,7 +264,7 @@ async def _sync(
     # which ids came from the stream, so it remembers none (200,000 would hold 22 MiB).
     intake = Intake(
         node.append, state, node.clock_ms,
-        max_parked=settings.parked_max, max_rejected=settings.rejected_max, remember=0,
+        max_rejected=settings.rejected_max, remember=0,
     )  # fmt: skip
     durable = durable_for(node.node_did, node.store.get_meta)
     totals = {coop: IntakeCounts() for coop in coops}
