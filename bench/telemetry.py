@@ -64,7 +64,7 @@ from icn.infrastructure.telemetry import DEFAULT_TRACE_SAMPLE  # noqa: E402
 
 DOCS = HERE.parent / "docs" / "benchmarks.md"
 MEMBERS = {"single": api.MEMBERS["single"], "batch": api.MEMBERS["batch"]}
-MODES = ["off", "on", "traced-none", "traced", "traced-all"]
+MODES = ["off", "off-again", "on", "traced-none", "traced", "traced-all"]
 BUDGET = 0.05
 """Telemetry may cost at most this share of throughput (issue 16)."""
 
@@ -174,6 +174,7 @@ def main(argv: list[str]) -> None:
         workload.write_bytes(msgspec.msgpack.encode(plain))
         modes = {
             "off": {"ICN_TELEMETRY": "off"},
+            "off-again": {"ICN_TELEMETRY": "off"},
             "on": {"ICN_TELEMETRY": "on"},
             "traced": {
                 "ICN_TELEMETRY": "on", "ICN_OTLP_ENDPOINT": endpoint,
@@ -353,6 +354,7 @@ def report(
         + ", each a fresh icn node run (SQLite, replication on its embedded nats-server,"
         " JSON logs)",
         "off": "ICN_TELEMETRY=off: no middleware, no instruments, no spans",
+        "off-again": "off once more, in a node of its own: how far two like nodes differ",
         "on": "the default: instruments, the HTTP middleware (duration by route), /metrics;"
         " no trace exporter configured, so no span is made",
         "traced": f"on + ICN_OTLP_ENDPOINT: spans of {sample:.0%} of the writes recorded"
@@ -366,6 +368,8 @@ def report(
         "batch posts": f"100 events a request, 4 at once, closed loop, {a.duration:g} s",
         "load generator": "a separate process (bench/_api_load.py's phases)",
     }
+    if a.single_only:
+        facts["batch posts"] = "not run (--single-only)"
     text = "\n".join(
         f"- {k}: {v}" for k, v in facts.items() if k not in MODES or k in modes
     )  # only the modes that ran
