@@ -21,6 +21,7 @@ position, whatever batches the stream came in and whichever node wrote that even
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -133,15 +134,26 @@ class StreamAppend(NamedTuple):
     """Ids of lines (waiting ones, or the batch's own) the bound dropped, oldest first."""
 
 
+ReadKey = tuple[str, ...]
+"""What a judgement read or a write changed: ("chain", coop, author) (head and ids),
+("did", coop), ("flag", coop, author), ("record", coop, kind, key), ("scan", coop,
+kind, prefix), ("event", id), ("size", coop)."""
+
+
 class _Wait:
-    """One waiting line during a write: its last outcome, and when it was last judged."""
+    """One waiting line during a write: its last outcome, and what its last judging read."""
 
-    __slots__ = ("dropped", "judged_at", "line", "outcome", "own")
+    __slots__ = ("dropped", "gen", "index", "line", "outcome", "own", "reads")
 
-    def __init__(self, line: WaitingLine, outcome: Outcome | None = None, own: int = -1) -> None:
+    def __init__(
+        self, line: WaitingLine, index: int, outcome: Outcome | None = None, own: int = -1
+    ) -> None:
         self.line = line
+        self.index = index
         self.outcome = outcome
-        self.judged_at = -1
+        self.reads: frozenset[ReadKey] = frozenset()
+        self.gen = -1
+        """Which judging ``reads`` is from (entries of older ones in the index are stale)."""
         self.own = own
         """Its index among the write's own lines (-1: it waited before this write)."""
         self.dropped = False
@@ -153,72 +165,126 @@ class _Wait:
         return not self.dropped and (self.outcome is None or parkable(self.outcome))
 
 
-class _Release:
-    """The waiting lines of one write, and the authors whose chains grew in it.
+_Snapshot = tuple[list[tuple[Outcome | None, frozenset[ReadKey], int]], set[int], int, int]
 
-    A line that is a gap can pass only once its author's chain grew (the chain
-    check comes first and reads nothing else), so it is judged again only then:
-    the same verdicts as judging every line after every event, at far less cost.
+
+class _Release:
+    """The waiting lines of one write, and which of them are due to be judged again.
+
+    Judging is a function of what it reads through the overlay and its state
+    layer (chain heads, the coop's DID, fork flags, records, scans, events, the
+    log's size) and of the line itself (its trusted time is its own stream
+    position's). So each judging records the keys it read, each append the keys
+    it wrote, and a line is judged again only once one of its keys was written:
+    the same verdicts as judging every line after every event (a line not judged
+    would have got its last outcome again, and a line that keeps waiting changes
+    nothing). A gap reads its author's chain (and maybe the coop's DID), so it is
+    judged again only once that chain grew. Lines the write found waiting are due
+    after its first event: nothing is known yet of what they read.
     """
 
-    def __init__(self, lines: Sequence[WaitingLine], bound: int | None = None) -> None:
-        self.waits = [_Wait(line) for line in lines]
+    def __init__(
+        self, lines: Sequence[WaitingLine], bound: int | None = None, every: bool = False
+    ) -> None:
+        self.waits = [_Wait(line, i) for i, line in enumerate(lines)]
         self.bound = bound
         """At most this many lines wait: when a line joins beyond it, the oldest waiting
         one is dropped (in stream order, so every node drops the same, whatever its
         batches)."""
-        self.appended = 0
-        self.grown: dict[tuple[str, str], int] = {}
+        self.every = every
+        """Judge every waiting line after every event (tests compare against it)."""
+        self.dirty: set[int] = set(range(len(self.waits)))
+        """Indices of the lines whose reads were written since they were last judged."""
+        self.readers: dict[ReadKey, list[tuple[_Wait, int]]] = {}
+        self.scans: dict[tuple[str, str], list[tuple[str, _Wait, int]]] = {}
+        self.gens = 0
         self.forks: list[ForkEvidence] = []
+        self._pass: list[int] | None = None
+        self._cursor = -1
 
-    def note(self, accepted: Sequence[Accepted]) -> None:
-        for a in accepted:
-            self.appended += 1
-            self.grown[(a.event.coop, a.event.author)] = self.appended
+    def wrote(self, key: ReadKey) -> None:
+        """An append (or a fork's flag) changed ``key``: its readers are due."""
+        for w, gen in self.readers.get(key, ()):
+            if w.gen == gen:
+                self._due(w.index)
+        if key[0] == "record":
+            for prefix, w, gen in self.scans.get((key[1], key[2]), ()):
+                if w.gen == gen and key[3].startswith(prefix):
+                    self._due(w.index)
+
+    def _due(self, index: int) -> None:
+        if index in self.dirty:
+            return
+        self.dirty.add(index)
+        if self._pass is not None and index > self._cursor:
+            heapq.heappush(self._pass, index)
+
+    def judged(self, w: _Wait, outcome: Outcome, reads: set[ReadKey]) -> None:
+        """``w`` was judged (``outcome``) reading ``reads``."""
+        w.outcome = outcome
+        self.dirty.discard(w.index)
+        self.gens += 1
+        w.gen = self.gens
+        w.reads = frozenset(reads)
+        if not parkable(outcome):
+            return
+        for key in w.reads:
+            if key[0] == "scan":
+                self.scans.setdefault((key[1], key[2]), []).append((key[3], w, w.gen))
+            else:
+                self.readers.setdefault(key, []).append((w, w.gen))
 
     def due(self, w: _Wait, coop: str) -> bool:
         event = w.line.inspection.event
         if event is None or event.coop != coop or w.dropped:
             return False
-        if w.outcome is None or w.judged_at < 0:
-            return True
-        if not parkable(w.outcome):
+        if w.outcome is not None and not parkable(w.outcome):
             return False
-        if w.outcome.verdict == Verdict.GAP:
-            return self.grown.get((coop, event.author), -1) > w.judged_at
-        return True
+        return self.every or w.index in self.dirty
 
-    def join(self, line: WaitingLine, outcome: Outcome, own: int) -> None:
+    def in_order(self) -> Iterator[_Wait]:
+        """One pass: the lines due, oldest first, including those that become due during
+        the pass behind the line being judged (as a pass over every line would find them)."""
+        if self.every:
+            yield from self.waits
+            return
+        heap = sorted(self.dirty)
+        self._pass, self._cursor = heap, -1
+        try:
+            while heap:
+                i = heapq.heappop(heap)
+                if i <= self._cursor:
+                    continue
+                self._cursor = i
+                yield self.waits[i]
+        finally:
+            self._pass = None
+
+    def join(self, line: WaitingLine, outcome: Outcome, own: int, reads: set[ReadKey]) -> None:
         """A line of the write itself that may pass later: it waits from here on."""
-        w = _Wait(line, outcome, own)
-        w.judged_at = self.appended
+        w = _Wait(line, len(self.waits), None, own)
         self.waits.append(w)
+        self.judged(w, outcome, reads)
         if self.bound is not None and len(self.waits) > self.bound:
             waiting = [w for w in self.waits if w.waiting]
             for oldest in waiting[: max(0, len(waiting) - self.bound)]:
                 oldest.dropped = True
 
-    def snapshot(
-        self,
-    ) -> tuple[list[tuple[Outcome | None, int]], int, dict[tuple[str, str], int], int, int]:
+    def snapshot(self) -> _Snapshot:
         return (
-            [(w.outcome, w.judged_at) for w in self.waits],
-            self.appended,
-            dict(self.grown),
+            [(w.outcome, w.reads, w.gen) for w in self.waits],
+            set(self.dirty),
             len(self.forks),
             len(self.waits),
         )
 
-    def restore(
-        self,
-        snap: tuple[list[tuple[Outcome | None, int]], int, dict[tuple[str, str], int], int, int],
-    ) -> None:
+    def restore(self, snap: _Snapshot) -> None:
         """Undo what a refused request did (nothing of it is stored, nor in the stream)."""
-        states, self.appended, self.grown, forks, count = snap
+        states, self.dirty, forks, count = snap
         del self.waits[count:]
         del self.forks[forks:]
-        for w, (outcome, judged_at) in zip(self.waits, states, strict=True):
-            w.outcome, w.judged_at = outcome, judged_at
+        for w, (outcome, reads, gen) in zip(self.waits, states, strict=True):
+            w.outcome, w.reads, w.gen = outcome, reads, gen
 
 
 class _Overlay:
@@ -236,22 +302,42 @@ class _Overlay:
         self._flagged: set[tuple[str, str]] = set()
         source: RecordSource = base.state if isinstance(base, _Overlay) else StoredState(base)
         self.state: StateLayer = StateLayer(source)
+        self.reads: set[ReadKey] | None = None
+        """While set, every read of this overlay (and its state layer) adds its key here."""
+        self.wrote: Callable[[ReadKey], None] | None = None
+        """While set, told every key a write to this overlay (or its state layer) changes."""
+
+    def recording(self, reads: set[ReadKey] | None) -> None:
+        self.reads = self.state.reads = reads
+
+    def listening(self, wrote: Callable[[ReadKey], None] | None) -> None:
+        self.wrote = self.state.wrote = wrote
 
     def head(self, coop: str, author: str) -> ChainHead | None:
+        if self.reads is not None:
+            self.reads.add(("chain", coop, author))
         return self._heads.get((coop, author)) or self._base.head(coop, author)
 
     def id_at(self, coop: str, author: str, seq: int) -> str | None:
+        if self.reads is not None:
+            self.reads.add(("chain", coop, author))
         return self._ids.get((coop, author, seq)) or self._base.id_at(coop, author, seq)
 
     def coop_did(self, coop: str) -> str | None:
+        if self.reads is not None:
+            self.reads.add(("did", coop))
         return self._base.coop_did(coop) or self._dids.get(coop)
 
     def is_flagged(self, coop: str, author: str) -> bool:
+        if self.reads is not None:
+            self.reads.add(("flag", coop, author))
         return (coop, author) in self._flagged or self._base.is_flagged(coop, author)
 
     def flag(self, coop: str, author: str) -> None:
         """A fork earlier in this write flags its author for the rest of it, like a stored fork."""
         self._flagged.add((coop, author))
+        if self.wrote is not None:
+            self.wrote(("flag", coop, author))
 
     def absorb(self, child: _Overlay) -> None:
         """Take over what a child overlay (one request of a group) accepted."""
@@ -267,6 +353,10 @@ class _Overlay:
         self._ids[(event.coop, event.author, event.seq)] = event.id
         if event.type == "coop.Founded":
             self._dids.setdefault(event.coop, event.author)
+        if self.wrote is not None:
+            self.wrote(("chain", event.coop, event.author))
+            if event.type == "coop.Founded":
+                self.wrote(("did", event.coop))
         self.state.write(event, effects)
 
 
@@ -325,6 +415,9 @@ class AppendEvents:
         self.lot: WaitingLines | None = None
         """Received events waiting to pass (the intake's parked events, set by the intake):
         a local write releases them right behind the event that lets them pass."""
+        self.judge_every_waiting_line = False
+        """Judge every waiting line after every event, not only those whose reads an append
+        wrote: the same log, slower (tests compare the two)."""
 
     def add_commit_listener(self, listener: CommitListener) -> None:
         """Have ``listener`` told what every later commit of this writer added.
@@ -434,7 +527,7 @@ class AppendEvents:
             joins = isinstance(waiting, list)  # a received batch (append_stream)
             if lines or (joins and _waits_for_a_later_one(outcomes)):
                 # Line by line, releasing the waiting ones right behind each one appended.
-                release = _Release(lines, bound)
+                release = _Release(lines, bound, self.judge_every_waiting_line)
                 if not lines:  # judged once already: start again from the stored state
                     overlay = _Overlay(view)
                     overlay.state.prefetch(hints)
@@ -490,7 +583,7 @@ class AppendEvents:
             local: list[Accepted] = []
             answers: list[list[Outcome] | BatchRefused] = []
             lines = _lines_of(self.lot, coops)
-            release = _Release(lines) if lines else None
+            release = _Release(lines, every=self.judge_every_waiting_line) if lines else None
             released[:] = [release] if release is not None else []
             for inspections in requests:
                 request_view = _Overlay(group)
@@ -568,17 +661,25 @@ class AppendEvents:
         accepted: list[Accepted] = []
         own: list[Accepted] = []
         forks: list[ForkEvidence] = []
-        for i, (ins, now) in enumerate(zip(inspections, times, strict=True)):
-            [outcome], mine, found = self._judge([ins], view, [now])
-            forks += found
-            outcomes.append(outcome)
-            if mine:
-                accepted += mine
-                own += mine
-                release.note(mine)
-                self._release(release, view, mine[0].event.coop, accepted)
-            elif joins and ins.event is not None and parkable(outcome):
-                release.join(WaitingLine(ins, now), outcome, i)
+        view.listening(release.wrote)
+        try:
+            for i, (ins, now) in enumerate(zip(inspections, times, strict=True)):
+                reads: set[ReadKey] = set()
+                view.recording(reads)
+                try:
+                    [outcome], mine, found = self._judge([ins], view, [now])
+                finally:
+                    view.recording(None)
+                forks += found
+                outcomes.append(outcome)
+                if mine:
+                    accepted += mine
+                    own += mine
+                    self._release(release, view, mine[0].event.coop, accepted)
+                elif joins and ins.event is not None and parkable(outcome):
+                    release.join(WaitingLine(ins, now), outcome, i, reads)
+        finally:
+            view.listening(None)
         for w in release.waits:
             if 0 <= w.own < len(outcomes) and w.outcome is not None and joins:
                 outcomes[w.own] = w.outcome
@@ -591,18 +692,21 @@ class AppendEvents:
         nothing; append those that pass (to ``accepted``, in that order)."""
         for _ in range(MAX_RELEASE_PASSES):
             passed = False
-            for w in release.waits:
+            for w in release.in_order():
                 if not release.due(w, coop):
                     continue
                 line = w.line
-                [outcome], mine, found = self._judge([line.inspection], view, [line.trusted_ms])
+                reads: set[ReadKey] = set()
+                view.recording(reads)
+                try:
+                    [outcome], mine, found = self._judge([line.inspection], view, [line.trusted_ms])
+                finally:
+                    view.recording(None)
                 release.forks += found
-                w.outcome = outcome
+                release.judged(w, outcome, reads)
                 if mine:
                     accepted += mine
-                    release.note(mine)
                     passed = True
-                w.judged_at = release.appended
             if not passed:
                 return
 

@@ -9,7 +9,7 @@ changed, so each event is judged on the state its predecessors left.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import msgspec
@@ -161,6 +161,11 @@ class StateLayer(CoopQueries):
         self.events: dict[str, Event] = {}
         self.appended: dict[str, int] = {}
         """Events accepted into this layer per coop (kept when ``events`` is trimmed)."""
+        self.reads: set[tuple[str, ...]] | None = None
+        """While set, every read of this layer adds its key here (see ``ReadKey`` in
+        :mod:`icn.application.append`: what a waiting line's judging read)."""
+        self.wrote: Callable[[tuple[str, ...]], None] | None = None
+        """While set, told every key a :meth:`write` changes."""
 
     def prefetch(self, keys: Sequence[RecordKey]) -> None:
         """Pass a read-ahead hint down to the stored state."""
@@ -169,13 +174,19 @@ class StateLayer(CoopQueries):
             prefetch([k for k in keys if k not in self.records])
 
     def record(self, coop: str, kind: str, key: str) -> Record | None:
+        if self.reads is not None:
+            self.reads.add(("record", coop, kind, key))
         found = self.records.get((coop, kind, key))
         return found if found is not None else self._source.record(coop, kind, key)
 
     def event(self, coop: str, event_id: str) -> Event | None:
+        if self.reads is not None:
+            self.reads.add(("event", event_id))
         return self.events.get(event_id) or self._source.event(coop, event_id)
 
     def scan(self, coop: str, kind: str, prefix: str) -> list[Record]:
+        if self.reads is not None:
+            self.reads.add(("scan", coop, kind, prefix))
         found = {r.key(): r for r in self._source.scan(coop, kind, prefix)}
         for (c, k, key), r in self.records.items():
             if c == coop and k == kind and key.startswith(prefix):
@@ -183,6 +194,8 @@ class StateLayer(CoopQueries):
         return [found[key] for key in sorted(found)]
 
     def log_size(self, coop: str) -> int:
+        if self.reads is not None:
+            self.reads.add(("size", coop))
         return self._source.log_size(coop) + self.appended.get(coop, 0)
 
     def write(self, event: Event, effects: list[Record]) -> None:
@@ -191,6 +204,11 @@ class StateLayer(CoopQueries):
         self.appended[event.coop] = self.appended.get(event.coop, 0) + 1
         for r in effects:
             self.records[(event.coop, r.kind, r.key())] = r
+        if self.wrote is not None:
+            self.wrote(("event", event.id))
+            self.wrote(("size", event.coop))
+            for r in effects:
+                self.wrote(("record", event.coop, r.kind, r.key()))
 
     def absorb(self, child: StateLayer) -> None:
         """Keep what a child layer (an accepted request) wrote."""

@@ -312,3 +312,88 @@ def test_any_batch_split_of_any_arrival_order_gives_one_log(
             p.event_id for p in whole.state.parked(coop)
         ]
         assert split.state.parked_dropped(coop) == whole.state.parked_dropped(coop)
+
+
+ACTORS = ("alice", "bob", "carol", "dave", "erin")
+"""alice (admin), bob and carol found the coop; dave and erin may be admitted later."""
+
+
+def random_stream(coop: str, data: st.DataObject) -> list[Event]:
+    """A founding, then random payments (some over the limit until credit arrives, some by
+    members not yet admitted), admissions, suspensions and reinstatements, freezes and
+    unfreezes: events that refuse with every kind of "may clear later" reason."""
+    s = CoopScript(coop)
+    events = [s.found({"alice": ["admin"], "bob": [], "carol": []}), s.pay("bob", "carol", 3)]
+    steps = data.draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from(["pay", "pay", "pay", "admit", "suspend", "reinstate", "freeze"]),
+                st.sampled_from(ACTORS),
+                st.sampled_from(ACTORS),
+                st.sampled_from([1, 7, 600, 4_000, 12_000]),
+            ),
+            min_size=4,
+            max_size=18,
+        ),
+        label="steps",
+    )
+    for who in ("dave", "erin"):  # admitted somewhere in the stream, maybe after their payments
+        at = data.draw(st.integers(0, len(steps)), label=f"{who}'s admission")
+        steps.insert(at, ("admit", who, who, 0))
+    for action, who, other, amount in steps:
+        if action == "pay" and who != other:
+            events.append(s.pay(who, other, amount))
+        elif action == "admit" and who in ("dave", "erin"):
+            events.append(s.admit("alice", who))
+        elif action == "suspend":
+            events.append(
+                s.event("alice", "coop.MemberSuspended", {"member": s.did(who), "reason": "r"})
+            )
+        elif action == "reinstate":
+            events.append(s.event("alice", "coop.MemberReinstated", {"member": s.did(who)}))
+        elif action == "freeze":
+            events.append(
+                s.event("alice", "ledger.AccountFrozen", {"member": s.did(who), "reason": "r"})
+            )
+            events.append(s.event("alice", "ledger.AccountUnfrozen", {"member": s.did(who)}))
+    return events
+
+
+@pytest.fixture
+def filtered_and_every(tmp_path: Path) -> Iterator[list[tuple[Node, Node]]]:
+    """Per bound (the default, and 3): a node that judges every waiting line after every
+    event, taking each stream whole, and one that judges only those whose reads an append
+    wrote, taking it in random batches."""
+    pairs = []
+    for bound in (10_000, 3):
+        every = Node(tmp_path / f"every{bound}", max_parked=bound)
+        every.append.judge_every_waiting_line = True
+        pairs.append((every, Node(tmp_path / f"filtered{bound}", max_parked=bound)))
+    yield pairs
+    for every, filtered in pairs:
+        every.close()
+        filtered.close()
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_judging_only_lines_whose_reads_changed_gives_the_log_of_judging_every_line(
+    filtered_and_every: list[tuple[Node, Node]], data: st.DataObject
+) -> None:
+    coop = f"{COOP}-r{next(EXAMPLES)}"
+    events = random_stream(coop, data)
+    order = data.draw(st.permutations(events[1:]), label="arrival order after the founding")
+    wires = [e.wire_bytes() for e in [events[0], *order]]
+    cuts = data.draw(st.lists(st.integers(1, len(wires) - 1), max_size=8), label="cuts")
+    for every, filtered in filtered_and_every:
+        every.take(wires, [], coop)
+        filtered.take(wires, cuts, coop)
+        assert filtered.log(coop) == every.log(coop), every.intake.max_parked
+        assert [p.event_id for p in filtered.state.parked(coop)] == [
+            p.event_id for p in every.state.parked(coop)
+        ]
+        assert filtered.state.parked_dropped(coop) == every.state.parked_dropped(coop)
