@@ -520,6 +520,8 @@ class AppendEvents:
             now = self._clock_ms()
             times = trusted_ms if trusted_ms is not None else [now] * len(inspections)
             lines = _lines_of(waiting, coops)
+            if lines:  # each is judged once at least: their records in one read too
+                overlay.state.prefetch(_read_hints([line.inspection for line in lines]))
             released.clear()
             if not lines:  # the common case: all lines at once
                 outcomes, accepted, forks = self._judge(inspections, overlay, times)
@@ -583,6 +585,8 @@ class AppendEvents:
             local: list[Accepted] = []
             answers: list[list[Outcome] | BatchRefused] = []
             lines = _lines_of(self.lot, coops)
+            if lines:
+                group.state.prefetch(_read_hints([line.inspection for line in lines]))
             release = _Release(lines, every=self.judge_every_waiting_line) if lines else None
             released[:] = [release] if release is not None else []
             for inspections in requests:
