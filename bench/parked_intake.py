@@ -82,6 +82,7 @@ def main() -> None:
     p.add_argument("--every", action="store_true")
     p.add_argument("--old")
     p.add_argument("--pairs", type=int, default=3)
+    p.add_argument("--loads", default="none,strangers")
     a = p.parse_args()
     if a.child:
         if a.old:
@@ -91,7 +92,7 @@ def main() -> None:
         print(json.dumps({"us_per_event": run_one(a.child, a.every)}))
         return
     print(f"load average before: {os.getloadavg()}")
-    for load in ("none", "strangers"):
+    for load in a.loads.split(","):
         old_runs, new_runs = [], []
         for _ in range(a.pairs):
             old_runs.append(child(load, not a.old, a.old))
