@@ -13,10 +13,12 @@ order, so conflicting decisions made on two nodes cannot both stand.
 
 Events received that cannot pass yet (parked by :mod:`icn.application.intake`)
 are *waiting lines*: every write, received or local, judges them again right
-after each event it appends, in the same transaction, and appends those that
-now pass right behind that event. A parked event thus lands immediately after
-the first event, in log order, after which it passes: on every replica the same
-position, whatever batches the stream came in and whichever node wrote that event.
+after each event it appends (those whose last judging read something that event
+wrote: the same verdicts as judging all of them), in the same transaction, and
+appends those that now pass right behind that event. A parked event thus lands
+immediately after the first event, in log order, after which it passes: on every
+replica the same position, whatever batches the stream came in and whichever node
+wrote that event.
 """
 
 from __future__ import annotations
