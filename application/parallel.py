@@ -47,10 +47,10 @@ from icn.domain.events.envelope import (
     Inspection,
     decode_stored,
     inspect,
+    passed_inspection,
     stored_inspection,
 )
 from icn.domain.events.verdicts import Verdict
-from icn.domain.registry import known
 
 CHUNK = 1000
 """Lines per unit of work in a stream: large enough that hand-offs cost nothing
@@ -263,14 +263,7 @@ def _passed(p: _Passed) -> Inspection:
     decoded them (an Event built by its constructor is not checked again)."""
     event = Event(v=p.v, coop=p.coop, author=p.author, seq=p.seq, prev=p.prev, ts=p.ts,
                   type=p.type, body=p.body, id=p.id, sig=p.sig)  # fmt: skip
-    kind = known(event.type)
-    body = None
-    if kind is not None:
-        try:
-            body = msgspec.convert(event.body, kind.body)
-        except msgspec.ValidationError:
-            body = None  # a node body that never fit: the rules refuse it again
-    return Inspection(event, None, "", p.wire, body=body)
+    return passed_inspection(event, p.wire)
 
 
 def _refused(line: bytes, verdict: str, reason: str, code: str) -> Inspection:

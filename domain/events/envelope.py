@@ -205,7 +205,15 @@ def decode_stored(wire: bytes) -> Event:
 
 def stored_inspection(wire: bytes) -> Inspection:
     """An already-checked line as an :class:`Inspection` that passed, with its typed body."""
-    event = _decoder.decode(wire)
+    return passed_inspection(_decoder.decode(wire), wire)
+
+
+def passed_inspection(event: Event, wire: bytes) -> Inspection:
+    """A checked event (decoded here or by a worker) as an :class:`Inspection` that passed.
+
+    One place types the body, so a line judged in a worker and one read from the
+    store become the same Inspection.
+    """
     kind = known(event.type)
     body = None
     if kind is not None:
