@@ -50,29 +50,35 @@ class JsonShapeGuard:
         if scope["type"] != ScopeType.HTTP or scope["method"] not in BODY_METHODS:
             await self.app(scope, receive, send)
             return
-        messages, body, complete = await self._read(receive)
+        messages, body, complete = await read_body(receive, self.max_bytes)
         if complete and (problem := body_shape_problem(body)):
             await send_problem(scope, receive, send, 400, "malformed", f"request body: {problem}")
             return
         await self.app(scope, replay_read(messages, receive), send)
 
-    async def _read(self, receive: Receive) -> tuple[list[ReceiveMessage], bytes, bool]:
-        """The body's messages as received, the body, and whether it was read whole."""
-        messages: list[ReceiveMessage] = []
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message: Any = await receive()
-            messages.append(message)
-            if message["type"] != "http.request":
-                return messages, b"", False  # the client left
-            chunk = message.get("body", b"")
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > self.max_bytes:
-                return messages, b"", False  # over the limit: the framework answers 413
-            if not message.get("more_body", False):
-                return messages, b"".join(chunks), True
+
+async def read_body(receive: Receive, limit: int) -> tuple[list[ReceiveMessage], bytes, bool]:
+    """The body's messages as received (for :func:`replay_read`), the body read, and
+    whether it was read whole within ``limit``.
+
+    Reading stops at the first chunk past ``limit`` or when the client leaves; the body is
+    then what came so far, so a middleware can judge a body without holding more of it.
+    """
+    messages: list[ReceiveMessage] = []
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message: Any = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            return messages, b"".join(chunks), False  # the client left
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return messages, b"".join(chunks), False  # over the limit
+        if not message.get("more_body", False):
+            return messages, b"".join(chunks), True
 
 
 def replay_read(messages: list[ReceiveMessage], receive: Receive) -> Receive:

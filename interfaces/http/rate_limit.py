@@ -70,7 +70,7 @@ from icn.domain.trust.classes import TrustClass
 from icn.interfaces.http.asgi_problem import send_problem
 from icn.interfaces.http.auth import Principal, Tokens
 from icn.interfaces.http.caller_classes import CallerClasses, CoopClasses
-from icn.interfaces.http.json_guard import replay_read
+from icn.interfaces.http.json_guard import read_body, replay_read
 
 if TYPE_CHECKING:
     from icn.infrastructure.settings import Settings
@@ -449,21 +449,9 @@ class RateLimitMiddleware:
     ) -> None:
         """An events post that may be over the class's cap: read it (at most one largest
         event's worth), and pass it on if it is within the cap or holds one event."""
-        messages: list[ReceiveMessage] = []
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message: Any = await receive()
-            messages.append(message)
-            if message["type"] != "http.request":
-                break  # the client left: the app hears of it
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            if size > ONE_EVENT_BODY_BYTES:
-                break
-            if not message.get("more_body", False):
-                break
-        if size > ONE_EVENT_BODY_BYTES or (size > cap and not carries_one_event(b"".join(chunks))):
+        messages, body, _ = await read_body(receive, ONE_EVENT_BODY_BYTES)
+        size = len(body)
+        if size > ONE_EVENT_BODY_BYTES or (size > cap and not carries_one_event(body)):
             detail += f" (a body of one event: up to {ONE_EVENT_BODY_BYTES})"
             await send_problem(scope, receive, send, 413, "too-large", detail)
             return
