@@ -189,17 +189,7 @@ class Frontier:
 
     def append(self, leaf: bytes) -> list[tuple[int, int, bytes]]:
         """Add one leaf hash; return the (level, index, hash) of newly complete subtrees."""
-        index = self.size
-        created = [(0, index, leaf)]
-        level, h = 0, leaf
-        while self._edge and self._edge[-1][0] == level:
-            _, left = self._edge.pop()
-            h = node_hash(left, h)
-            level += 1
-            created.append((level, index >> level, h))
-        self._edge.append((level, h))
-        self.size += 1
-        return created
+        return [(0, self.size, leaf), *self.append_subtree(0, leaf)]
 
     def append_subtree(self, level: int, top: bytes) -> list[tuple[int, int, bytes]]:
         """Add a complete subtree of ``2**level`` leaves (its hash ``top``) where the tree's
