@@ -17,6 +17,7 @@ from icn.domain.compute import deadlines
 from icn.domain.compute.fees import FUEL_PER_CREDIT
 from icn.domain.compute.task_records import TaskRecord, TaskState
 from icn.domain.compute.task_rules import dispute_id, task
+from icn.domain.coop.records import DEFAULT_ENGINE
 
 MAX_LISTED = 200
 """Tasks one list returns at most, newest first."""
@@ -70,6 +71,9 @@ class TaskView(msgspec.Struct, frozen=True, kw_only=True):
     so a client still reads a node that does not send it)."""
     disputes: list[str] = msgspec.field(default_factory=list)
     """The disputes its settlement opened, one per executor outvoted (``…/disputes``)."""
+    engine: str = DEFAULT_ENGINE
+    """The wasmtime version it runs on (the coop's ``compute.engine`` at its submission):
+    an executor with another one does not answer it."""
 
 
 class TaskList(msgspec.Struct, frozen=True, kw_only=True):
@@ -110,6 +114,7 @@ def view_of(t: TaskRecord) -> TaskView:
         expiry=t.expiry,
         fuel_per_credit=t.fuel_per_credit,
         disputes=disputes_of(t),
+        engine=t.engine,
     )
 
 

@@ -233,6 +233,7 @@ def baselines(reps: int) -> dict[str, float]:
     import compute_settlement as cs
 
     from icn.infrastructure.compute.executor import execute
+    from icn.infrastructure.compute.sandbox import installed_engine
 
     with tempfile.TemporaryDirectory(prefix="icn-bench-nodes-base-") as tmp:
         rig = cs.Rig(Path(tmp))
@@ -243,7 +244,7 @@ def baselines(reps: int) -> dict[str, float]:
                 cpu = time.process_time()
                 execute(rig.cache, lambda h: rig.module.binary, task="0" * 64,
                         executor=rig.s.did("ex1"), module=rig.module.hash, input=INPUT,
-                        fuel_limit=FUEL)  # fmt: skip
+                        fuel_limit=FUEL, engine=installed_engine())  # fmt: skip
                 runs.append(time.process_time() - cpu)
             cpus, walls = [], []
             for _ in range(reps):

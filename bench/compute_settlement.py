@@ -43,7 +43,7 @@ from icn.domain.coop.records import CreditPolicy, Policy
 from icn.infrastructure.compute.cache import CompiledModuleCache
 from icn.infrastructure.compute.executor import execute
 from icn.infrastructure.compute.modules import intake
-from icn.infrastructure.compute.sandbox import Sandbox
+from icn.infrastructure.compute.sandbox import Sandbox, installed_engine
 from icn.infrastructure.store.database import parse_database_url
 from icn.infrastructure.store.event_store import SqlEventStore
 
@@ -116,6 +116,7 @@ class Rig:
                 module=self.module.hash,
                 input=INPUT,
                 fuel_limit=10**7,
+                engine=installed_engine(),
             )
             commit = {"task": task, "commitment": sealed[name].commitment}
             self.submit(name, [(tb.RESULT_COMMITTED, commit)])

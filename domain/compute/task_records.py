@@ -88,6 +88,9 @@ class TaskRecord(Record, frozen=True, kw_only=True):
     """How long each placement has to answer, as the policy said at submission."""
     final_ms: int = _DEFAULT.expire_after_seconds * 1000
     """How long the task may run in all, as the policy said at submission."""
+    engine: str = _DEFAULT.engine
+    """The wasmtime version it runs on, as the policy said at submission: only executors
+    running that version answer it."""
 
     def key(self) -> str:
         return self.id

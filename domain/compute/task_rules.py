@@ -189,6 +189,7 @@ def task_submitted(
         fuel_per_credit=policy.fuel_per_credit,
         step_ms=step_ms,
         final_ms=policy.expire_after_seconds * 1000,
+        engine=policy.engine,
     )
     return [record, hold, tracked(view, coop.coop, record), *_opened(view, coop.coop, chosen)]
 

@@ -21,6 +21,11 @@ DAY_MS = 86_400_000
 
 Currency = Annotated[str, msgspec.Meta(pattern="^[a-z0-9_-]{1,16}$")]
 Units = Annotated[int, msgspec.Meta(ge=0, le=MAX_SAFE_INT)]
+ENGINE_GRAMMAR = r"^wasmtime-(0|[1-9][0-9]{0,3})\.(0|[1-9][0-9]{0,3})\.(0|[1-9][0-9]{0,3})$"
+"""``wasmtime-<major>.<minor>.<patch>``: the engine a task runs on (no pre-releases)."""
+DEFAULT_ENGINE = "wasmtime-50.0.1"
+"""The engine this release pins (the sandbox's own, checked by a test): fuel counts differ
+between versions, so which one a coop's tasks run on is the coop's policy."""
 Ppm = Annotated[int, msgspec.Meta(ge=0, le=100 * PPM)]
 Role = Annotated[str, msgspec.Meta(pattern="^[a-z][a-z0-9_-]{0,31}$")]
 
@@ -120,6 +125,9 @@ class ComputePolicy(Strict, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     dissent_exclusion_seconds: Annotated[int, msgspec.Meta(ge=0, le=31_536_000)] = 86_400
     """How long an executor whose answer lost a majority vote is left out of placement
     (0: not at all); the dispute opened about it is where people decide more."""
+    engine: Annotated[str, msgspec.Meta(max_length=24, pattern=ENGINE_GRAMMAR)] = DEFAULT_ENGINE
+    """The wasmtime version a task runs on: an executor with another one does not answer
+    it, so replicas' fuel counts stay comparable (docs/compute.md, Versions)."""
 
 
 class Policy(Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):

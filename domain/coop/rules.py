@@ -8,6 +8,7 @@ assign roles, suspend and reinstate; a DID applies and exits for itself.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -15,7 +16,14 @@ import msgspec
 from icn.domain.capability import EventType
 from icn.domain.coop import bodies as b
 from icn.domain.coop.names import name_problem
-from icn.domain.coop.records import CoopRecord, CurrencySpec, MemberRecord, MemberStatus, Policy
+from icn.domain.coop.records import (
+    ENGINE_GRAMMAR,
+    CoopRecord,
+    CurrencySpec,
+    MemberRecord,
+    MemberStatus,
+    Policy,
+)
 from icn.domain.coop.state import CoopView, Effects, founded_coop, is_authority
 from icn.domain.governance import actions as ga
 from icn.domain.governance.links import follow_link, is_action, pretrusted_policy
@@ -44,6 +52,9 @@ def policy_problem(policy: Policy, currencies: dict[str, CurrencySpec]) -> Refus
     if not t.known_ppm <= t.partner_ppm <= t.federated_ppm:
         return Refusal(Code.INVALID_POLICY, "trust class thresholds must not decrease")
     c = policy.compute
+    # the schema's pattern ends in ``$``, which lets a trailing newline by: match it whole
+    if re.fullmatch(ENGINE_GRAMMAR.strip("^$"), c.engine) is None:
+        return Refusal(Code.INVALID_POLICY, f"compute: engine {c.engine!r} is not wasmtime-X.Y.Z")
     if c.expire_after_seconds < c.replace_after_seconds:
         return Refusal(
             Code.INVALID_POLICY, "compute: expire_after_seconds is below replace_after_seconds"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from icn.domain.compute.abi import RunResult
 from icn.domain.compute.results import Answer, commitment_of, output_hash
 from icn.infrastructure.compute.cache import CompiledModuleCache
-from icn.infrastructure.compute.sandbox import LocalFailure
+from icn.infrastructure.compute.sandbox import LocalFailure, installed_engine
 
 ModuleBytes = Callable[[str], bytes | None]
 """Where a module's binary comes from, by hash (the node's module store)."""
@@ -25,6 +25,12 @@ ModuleBytes = Callable[[str], bytes | None]
 
 class ModuleUnavailable(LocalFailure):
     """This node does not hold the module's bytes (yet)."""
+
+
+class EngineMismatch(LocalFailure):
+    """The task asks for another wasmtime version than this node's: its fuel count here
+    could differ from the other replicas', so this node gives no answer; the task is
+    re-placed or expires by the coop's deadlines."""
 
 
 @dataclass(frozen=True)
@@ -48,9 +54,14 @@ def execute(
     module: str,
     input: bytes,
     fuel_limit: int,
+    engine: str,
 ) -> Sealed:
     """Run ``module`` on ``input`` for ``task`` as ``executor``; raises :class:`LocalFailure`
-    when this node cannot give an answer."""
+    when this node cannot give an answer (:class:`EngineMismatch` when ``engine``, the
+    task's, is not this node's)."""
+    mine = installed_engine()
+    if engine != mine:
+        raise EngineMismatch(f"the task runs on {engine}, this node has {mine}")
     binary = module_bytes(module)
     if binary is None:
         raise ModuleUnavailable(f"module {module} is not stored on this node")

@@ -38,12 +38,19 @@ from icn.domain.compute.abi import (
 )
 from icn.infrastructure.compute.engine import (
     EPOCH_TICK_SECONDS,
+    WASMTIME_VERSION,
     EngineSettings,
     EpochTicker,
     config,
 )
 
 DEFAULT_WALL_CLOCK_SECONDS = 30.0
+
+
+def installed_engine() -> str:
+    """This node's engine in the coop policy's words (``compute.engine``): a task asking
+    for another one is not run here, since fuel counts differ between versions."""
+    return f"wasmtime-{WASMTIME_VERSION}"
 
 
 @dataclass(frozen=True, eq=False)

@@ -221,6 +221,7 @@ def status(
         "dissenting": t.dissenting,
         "disputes": t.disputes,
         "held": t.held,
+        "engine": t.engine,
     }
     lines = [f"task {t.id}: {t.state}"]
     if t.outcome is not None:

@@ -17,7 +17,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +85,8 @@ class Executor:
     cache: CompiledModuleCache
     reveals: RevealBook
     """Answers committed to and not revealed yet, by task."""
+    not_run: set[str] = field(default_factory=set)
+    """Tasks a pass could not run here and said so (an engine this node lacks, ...)."""
 
     def _bytes(self, module: str) -> bytes | None:
         """The module's binary: kept here, or fetched from the node (which reads it from the
@@ -125,10 +127,14 @@ class Executor:
                         module=t.module,
                         input=base64.b64decode(t.input),
                         fuel_limit=t.fuel_limit,
+                        engine=t.engine,
                     )
                 except LocalFailure as exc:
-                    log.warning("task %s not run here: %s", t.id, exc)
+                    if t.id not in self.not_run:  # once a task: every pass would say it again
+                        log.warning("task %s not run here: %s", t.id, exc)
+                    self.not_run.add(t.id)
                     continue
+                self.not_run.discard(t.id)
                 a = sealed
                 self.reveals.keep(
                     t.id,
@@ -148,6 +154,7 @@ class Executor:
                     log.warning("task %s: committed, and the answer to reveal is lost", t.id)
                     continue
                 reveals.append((t.id, body))
+        self.not_run &= {t.id for t in placed.tasks}  # the rest left this node's placements
         done = []
         for task, ok in self._post_all(tb.RESULT_COMMITTED, commits):
             if ok:

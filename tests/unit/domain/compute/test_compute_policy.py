@@ -12,7 +12,7 @@ from support.rule_coop import Coop
 from unit.domain.governance.story import Gov
 
 from icn.domain.compute import deadlines
-from icn.domain.coop.records import ComputePolicy
+from icn.domain.coop.records import DEFAULT_ENGINE, ComputePolicy
 
 
 def _policy(coop: Coop, **compute: Any) -> dict[str, Any]:
@@ -59,6 +59,14 @@ def test_the_defaults_are_the_figures_tasks_had_before_they_were_policy() -> Non
         ({"replace_after_seconds": 1.5}, "invalid-body"),
         ({"gas_price": 3}, "invalid-body"),
         ({"replace_after_seconds": 7_200, "expire_after_seconds": 3_600}, "invalid-policy"),
+        ({"engine": "wasmtime-50.0"}, "invalid-body"),
+        ({"engine": "wasmtime-50.0.1-dev"}, "invalid-body"),
+        ({"engine": "wasmer-4.0.0"}, "invalid-body"),
+        ({"engine": "wasmtime-050.0.1"}, "invalid-body"),
+        ({"engine": "wasmtime-12345.0.1"}, "invalid-body"),
+        ({"engine": ""}, "invalid-body"),
+        ({"engine": 50}, "invalid-body"),
+        ({"engine": "wasmtime-50.0.1\n"}, "invalid-policy"),
     ],
 )
 def test_a_bad_compute_policy_is_refused(coop: Coop, compute: dict[str, Any], code: str) -> None:
@@ -92,6 +100,20 @@ def test_a_changed_policy_prices_and_times_tasks_submitted_after_it_not_before(
         settle(coop, task_id)
     # 25,000 fuel: ⌈25,000 / 10,000⌉ = 3 each before, ⌈25,000 / 1,000⌉ = 25 capped at 40 // 3
     assert (record(coop, before.id).fee, record(coop, after.id).fee) == (3, 13)
+
+
+def test_a_changed_engine_is_taken_by_tasks_submitted_after_it_not_before(coop: Coop) -> None:
+    before = submit(coop)
+    coop.ok(before)
+    assert record(coop, before.id).engine == DEFAULT_ENGINE == ComputePolicy().engine
+    _changed_by_proposal(coop, engine="wasmtime-51.0.0")
+    after = submit(coop)
+    coop.ok(after)
+    assert (record(coop, before.id).engine, record(coop, after.id).engine) == (
+        DEFAULT_ENGINE, "wasmtime-51.0.0",
+    )  # fmt: skip
+    found = coop.state.coop(coop.s.coop)
+    assert found is not None and found.policy.compute.engine == "wasmtime-51.0.0"
 
 
 def test_a_re_placement_takes_the_task_s_own_step(coop: Coop) -> None:
