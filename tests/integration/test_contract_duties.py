@@ -10,13 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from support.coops import STORY_NOW, CoopScript
+from support.compute_node import Node as KeyNode
+from support.coops import CoopScript
 
-from icn.application.append import AppendEvents
-from icn.application.authoring import EventAuthor
-from icn.application.coop_duties import CoopDuties
 from icn.application.coop_view import decode_stored
-from icn.application.governance_duties import GovernanceDuties
 from icn.application.trust_epochs import CommittedState
 from icn.domain.contract import bodies as cb
 from icn.domain.contract.records import ContractRecord, InvocationRecord, PendingRecord
@@ -42,20 +39,11 @@ def example(name: str) -> dict[str, Any]:
     return doc
 
 
-class Node:
+class Node(KeyNode):
     """One node keeping the coop's key, its trusted clock set by the test."""
 
     def __init__(self, store: SqlEventStore, script: CoopScript | None = None) -> None:
-        self.store = store
-        self.now = STORY_NOW
-        self.s = script or CoopScript("demo")
-        self.append = AppendEvents(store, lambda: self.now)
-        gov = GovernanceDuties(store, self.append, lambda: self.now)
-        author = EventAuthor(store, self.append, lambda: self.now)
-        self.duties = CoopDuties(store, author, self._key, None, gov)
-
-    def _key(self, coop: str) -> Any:
-        return self.s.coop_key if coop == "demo" else None
+        super().__init__(store, script, governed=True)
 
     def write(self, *events: Event) -> list[Any]:
         outcomes = self.append.append_inspected([inspect(e.wire_bytes()) for e in events])
@@ -63,11 +51,6 @@ class Node:
 
     def ok(self, *events: Event) -> None:
         assert self.write(*events) == ["ok"] * len(events)
-
-    def run(self) -> list[Event]:
-        done = self.duties.run(self.now)
-        assert self.duties.failures == []
-        return done
 
     def vote_deploy(self, doc: dict[str, Any]) -> list[Event]:
         """A proposal to deploy ``doc`` and everyone's yes."""

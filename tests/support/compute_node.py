@@ -11,6 +11,7 @@ from typing import Any
 from icn.application.append import AppendEvents
 from icn.application.authoring import EventAuthor
 from icn.application.coop_duties import CoopDuties
+from icn.application.governance_duties import GovernanceDuties
 from icn.application.trust_epochs import CommittedState
 from icn.domain.events.envelope import Event, inspect
 from icn.infrastructure.store.database import parse_database_url
@@ -21,13 +22,17 @@ from support.coops import STORY_NOW, CoopScript
 class Node:
     """A node keeping the coop's key, with the duck type the compute story steps use."""
 
-    def __init__(self, store: SqlEventStore, script: CoopScript | None = None) -> None:
+    def __init__(
+        self, store: SqlEventStore, script: CoopScript | None = None, *, governed: bool = False
+    ) -> None:
+        """``governed``: the duty rounds also close due proposals and execute accepted ones."""
         self.store = store
         self.now = STORY_NOW
         self.s = script or CoopScript("demo")
         self.append = AppendEvents(store, lambda: self.now)
         self.author = EventAuthor(store, self.append, lambda: self.now)
-        self.duties = CoopDuties(store, self.author, self._key)
+        gov = GovernanceDuties(store, self.append, lambda: self.now) if governed else None
+        self.duties = CoopDuties(store, self.author, self._key, None, gov)
 
     def _key(self, coop: str) -> Any:
         return self.s.coop_key if coop == "demo" else None
