@@ -261,7 +261,12 @@ def audit_store(
     own = verifier is None
     checker = make_verifier(workers) if verifier is None else verifier
     try:
-        return _audit_store(store, coop, node_did, checker, progress)
+        # By units the workers read themselves; a store with a leaf out of place event by
+        # event (the report then names each event as it stands).
+        try:
+            return _audit_units(store, coop, node_did, checker, progress)
+        except _Irregular:
+            return _audit_events(store, coop, node_did, checker, progress)
     finally:
         if own:
             checker.close()
@@ -323,21 +328,6 @@ class _Verdicts:
 
 class _Irregular(Exception):
     """A unit of the stored log is not one entry and one tree row per leaf."""
-
-
-def _audit_store(
-    store: EventStore,
-    coop: str,
-    node_did: str | None,
-    verifier: Verifier,
-    progress: Progress | None,
-) -> StoreAudit:
-    """By units the workers read themselves; a store with a leaf out of place event by
-    event (the report then names each event as it stands)."""
-    try:
-        return _audit_units(store, coop, node_did, verifier, progress)
-    except _Irregular:
-        return _audit_events(store, coop, node_did, verifier, progress)
 
 
 def _audit_units(
