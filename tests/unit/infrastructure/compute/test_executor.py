@@ -13,7 +13,7 @@ from icn.domain.compute.abi import Outcome
 from icn.domain.compute.results import judge, opens
 from icn.domain.coop.records import DEFAULT_ENGINE
 from icn.infrastructure.compute.cache import CompiledModuleCache
-from icn.infrastructure.compute.executor import EngineMismatch, ModuleUnavailable, execute
+from icn.infrastructure.compute.executor import EngineMismatch, ModuleUnavailable, Sealed, execute
 from icn.infrastructure.compute.sandbox import LocalFailure, Sandbox, installed_engine
 
 COUNT = """(module
@@ -90,29 +90,16 @@ def test_a_task_on_another_engine_is_not_run_here(tmp_path: Path, sandbox: Sandb
         return store(hash_)
 
     cache = CompiledModuleCache(tmp_path / "cache", sandbox)
+
+    def run(engine: str) -> Sealed:
+        return execute(cache, counting, task=TASK, executor="x", module=HASH, input=b"abc",
+                       fuel_limit=10**6, engine=engine)  # fmt: skip
+
     for other in ("wasmtime-49.0.0", "wasmtime-51.0.0"):
         with pytest.raises(EngineMismatch) as raised:
-            execute(
-                cache,
-                counting,
-                task=TASK,
-                executor="x",
-                module=HASH,
-                input=b"abc",
-                fuel_limit=10**6,
-                engine=other,
-            )
+            run(other)
         assert isinstance(raised.value, LocalFailure)
         assert other in str(raised.value) and installed_engine() in str(raised.value)
     assert asked == []
-    sealed = execute(
-        cache,
-        counting,
-        task=TASK,
-        executor="x",
-        module=HASH,
-        input=b"abc",
-        fuel_limit=10**6,
-        engine=installed_engine(),
-    )
+    sealed = run(installed_engine())
     assert asked == [HASH] and sealed.result.outcome is Outcome.OK
