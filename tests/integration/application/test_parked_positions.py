@@ -301,10 +301,19 @@ def test_any_batch_split_of_any_arrival_order_gives_one_log(
 ) -> None:
     coop = f"{COOP}-{next(EXAMPLES)}"
     _, events = story(coop)
+    same_log_in_any_order_and_batches(stores, events, coop, data)
+
+
+def same_log_in_any_order_and_batches(
+    pairs: list[tuple[Node, Node]], events: list[Event], coop: str, data: st.DataObject
+) -> None:
+    """The founding first, the rest in a drawn order: each pair's first node takes it in one
+    batch, its second in drawn batches; both end with the same log and the same waiting
+    lines (kept and dropped)."""
     order = data.draw(st.permutations(events[1:]), label="arrival order after the founding")
     wires = [e.wire_bytes() for e in [events[0], *order]]
     cuts = data.draw(st.lists(st.integers(1, len(wires) - 1), max_size=8), label="cuts")
-    for whole, split in stores:
+    for whole, split in pairs:
         whole.take(wires, [], coop)
         split.take(wires, cuts, coop)
         assert split.log(coop) == whole.log(coop), whole.intake.max_parked
@@ -386,14 +395,4 @@ def test_judging_only_lines_whose_reads_changed_gives_the_log_of_judging_every_l
 ) -> None:
     coop = f"{COOP}-r{next(EXAMPLES)}"
     events = random_stream(coop, data)
-    order = data.draw(st.permutations(events[1:]), label="arrival order after the founding")
-    wires = [e.wire_bytes() for e in [events[0], *order]]
-    cuts = data.draw(st.lists(st.integers(1, len(wires) - 1), max_size=8), label="cuts")
-    for every, filtered in filtered_and_every:
-        every.take(wires, [], coop)
-        filtered.take(wires, cuts, coop)
-        assert filtered.log(coop) == every.log(coop), every.intake.max_parked
-        assert [p.event_id for p in filtered.state.parked(coop)] == [
-            p.event_id for p in every.state.parked(coop)
-        ]
-        assert filtered.state.parked_dropped(coop) == every.state.parked_dropped(coop)
+    same_log_in_any_order_and_batches(filtered_and_every, events, coop, data)
