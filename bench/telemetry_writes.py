@@ -49,16 +49,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import _common as common  # noqa: E402
 import api  # noqa: E402
-from _common import (  # noqa: E402
-    append_section,
-    chunks_progress,
-    machine_info,
-    markdown_table,
-    print_table,
-    progress_bar,
-    utc_now,
-)
 from nacl.signing import SigningKey  # noqa: E402
 from opentelemetry import trace  # noqa: E402
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # noqa: E402
@@ -215,8 +207,13 @@ def main(argv: list[str]) -> None:
     loads = [os.getloadavg()]
     per_member = a.posts * a.blocks
     collector, endpoint = _collector()
-    with progress_bar() as progress, tempfile.TemporaryDirectory(prefix="icn-bench-tw-") as t:
-        with chunks_progress(progress, "signing events (untimed)", MEMBERS * per_member) as adv:
+    with (
+        common.progress_bar() as progress,
+        tempfile.TemporaryDirectory(prefix="icn-bench-tw-") as t,
+    ):
+        with common.chunks_progress(
+            progress, "signing events (untimed)", MEMBERS * per_member
+        ) as adv:
             phases, founding = api.generate({"single": per_member}, adv)
         chains = phases["single"].chains
         whos = [
@@ -246,7 +243,7 @@ def main(argv: list[str]) -> None:
         cpu: dict[str, list[float]] = {m: [] for m in names}
         gcs: dict[str, list[tuple[float, list[int]]]] = {m: [] for m in names}
         loop = asyncio.new_event_loop()
-        with chunks_progress(progress, "blocks", a.blocks * len(names)) as advance:
+        with common.chunks_progress(progress, "blocks", a.blocks * len(names)) as advance:
             for b in range(a.blocks):
                 turn = b % len(names)
                 for name in names[turn:] + names[:turn]:
@@ -287,11 +284,11 @@ def report(
             f"{ratios[0]:.3f} / {statistics.median(ratios):.3f} / {ratios[-1]:.3f}",
             f"{gc_us:.1f}", "/".join(f"{c:g}" for c in counts),
         ])  # fmt: skip
-    print_table(
+    common.print_table(
         f"the write path per single post, {a.blocks} blocks of {a.posts * MEMBERS}", head, rows
     )
     facts = {
-        **machine_info(),
+        **common.machine_info(),
         "command": " ".join(["python bench/telemetry_writes.py", *sys.argv[1:]]),
         "load average (1, 5, 15 min)": "at the start {:.2f} {:.2f} {:.2f}, at the end"
         " {:.2f} {:.2f} {:.2f} (2 cores, shared)".format(*loads[0], *loads[1]),
@@ -302,11 +299,11 @@ def report(
         " rotating; per-block ratios pair each block with off's block of the same round",
     }
     text = "\n".join(f"- {k}: {v}" for k, v in facts.items())
-    text += "\n\n" + markdown_table(head, rows)
+    text += "\n\n" + common.markdown_table(head, rows)
     if a.dry:
         return
-    append_section(
-        DOCS, f"Telemetry on the write path (bench/telemetry_writes.py), {utc_now()}", text
+    common.append_section(
+        DOCS, f"Telemetry on the write path (bench/telemetry_writes.py), {common.utc_now()}", text
     )
     print(f"results appended to {DOCS}")
 
