@@ -288,13 +288,15 @@ def stores(tmp_path: Path) -> Iterator[list[tuple[Node, Node]]]:
 
 
 EXAMPLES = itertools.count()
-
-
-@settings(
+EXAMPLE_RUNS = settings(
     max_examples=30,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+"""Both arrival-order properties: 30 examples, each on the module's stores (slow to make)."""
+
+
+@EXAMPLE_RUNS
 @given(data=st.data())
 def test_any_batch_split_of_any_arrival_order_gives_one_log(
     stores: list[tuple[Node, Node]], data: st.DataObject
@@ -384,11 +386,7 @@ def filtered_and_every(tmp_path: Path) -> Iterator[list[tuple[Node, Node]]]:
         filtered.close()
 
 
-@settings(
-    max_examples=30,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@EXAMPLE_RUNS
 @given(data=st.data())
 def test_judging_only_lines_whose_reads_changed_gives_the_log_of_judging_every_line(
     filtered_and_every: list[tuple[Node, Node]], data: st.DataObject
