@@ -26,7 +26,7 @@ import msgspec
 import pytest
 from eventsourcing.persistence import PersistenceError
 from nacl.signing import SigningKey
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import func, select
 from support.coops import (
     FOOD_MEMBERS,
     VECTOR_LIKE_BIKE,
@@ -39,6 +39,7 @@ from support.coops import (
     resign,
     two_coop_log,
 )
+from support.tampering import writer
 
 from icn.application.append import AppendEvents, Outcome
 from icn.application.audit import audit_lines
@@ -148,13 +149,9 @@ def tree_of(store: SqlEventStore, coop: str) -> merkle.MemoryTree:
 
 def write_sql(database: Database, *statements: str) -> None:
     """Run DDL on the test database through a plain writer connection."""
-    engine = create_engine(database.url)
-    try:
-        with engine.begin() as conn:
-            for sql in statements:
-                conn.exec_driver_sql(sql)
-    finally:
-        engine.dispose()
+    with writer(database.url) as conn:
+        for sql in statements:
+            conn.exec_driver_sql(sql)
 
 
 # -- the spec's vectors: still passed by the store-less audit and the pure tree ----
