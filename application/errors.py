@@ -1,5 +1,7 @@
 """Errors the use cases raise; interfaces map each to one exit code or one problem ``code``."""
 
+from __future__ import annotations
+
 from icn.domain.identity.did import is_valid_did
 from icn.domain.refusals import Code
 
@@ -26,6 +28,10 @@ class BatchRefused(ApplicationError):
         self.reason = reason
         self.code = code or verdict
         """The line's own stable code: a verdict, or the node rule that refused it."""
+
+    def __reduce__(self) -> tuple[type[BatchRefused], tuple[int, str, str, str]]:
+        """Pickled as its fields (a writer process answers refusals across a pipe)."""
+        return (BatchRefused, (self.line, self.verdict, self.reason, self.code))
 
 
 class StoreBusy(ApplicationError):

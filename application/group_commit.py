@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -37,7 +38,30 @@ class _Request:
     """The trace context of the thread that queued it: the group's spans continue it."""
 
 
-class GroupCommit:
+class Writer(ABC):
+    """Where the HTTP API's writes go: a writer thread in this process (:class:`GroupCommit`)
+    or a writer process (``icn.interfaces.writer_process``). Each request is all or
+    nothing; its future resolves with its outcomes, or raises its refusal."""
+
+    @abstractmethod
+    def start(self) -> None:
+        """Start writing (idempotent for a writer already started)."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Finish what is queued, then stop."""
+
+    @abstractmethod
+    def enqueue(self, inspections: Sequence[Inspection]) -> Future[list[Outcome]]:
+        """Queue one all-or-nothing request; its future resolves when it is committed
+        (or refused)."""
+
+    def submit(self, inspections: Sequence[Inspection]) -> list[Outcome]:
+        """Append one all-or-nothing request; blocks until it is committed (or refused)."""
+        return self.enqueue(inspections).result()
+
+
+class GroupCommit(Writer):
     """A writer thread in front of :class:`AppendEvents`."""
 
     def __init__(self, append: AppendEvents, max_group: int = MAX_GROUP) -> None:
@@ -56,16 +80,13 @@ class GroupCommit:
 
     def start(self) -> None:
         """Start the writer thread."""
-        self._thread.start()
+        if self._thread.ident is None:
+            self._thread.start()
 
     def stop(self) -> None:
         """Finish what is queued, then stop the writer."""
         self._queue.put(None)
         self._thread.join(timeout=30)
-
-    def submit(self, inspections: Sequence[Inspection]) -> list[Outcome]:
-        """Append one all-or-nothing request; blocks until it is committed (or refused)."""
-        return self.enqueue(inspections).result()
 
     def enqueue(self, inspections: Sequence[Inspection]) -> Future[list[Outcome]]:
         """Queue one all-or-nothing request; its future resolves when it is committed

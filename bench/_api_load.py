@@ -395,6 +395,39 @@ async def read_phase(spec: dict[str, Any], ph: dict[str, Any]) -> Any:
     }
 
 
+HEALTH_RATE = 50.0
+"""``GET /v1/health`` per second beside the read phases: no I/O, no auth, so its latency is
+the serving process's own wait (event loop, GIL), whatever the store does."""
+
+
+async def health_phase(spec: dict[str, Any]) -> Any:
+    """``GET /v1/health`` at :data:`HEALTH_RATE`, open loop, for the phase's duration."""
+    errors = Errors()
+    latencies: list[float] = []
+    n = int(HEALTH_RATE * spec["duration"])
+    async with httpx.AsyncClient(base_url=spec["base"], timeout=30, limits=LIMITS) as client:
+
+        async def one(scheduled: float) -> None:
+            try:
+                r = await client.get("/v1/health")
+            except httpx.HTTPError as exc:
+                errors.note(type(exc).__name__, str(exc))
+                return
+            if r.status_code != 200:
+                errors.note(kind_of(r), r.text)
+            else:
+                latencies.append(time.monotonic() - scheduled)
+
+        t0 = time.monotonic() + 0.05
+        tasks = []
+        for i in range(n):
+            scheduled = t0 + i / HEALTH_RATE
+            await sleep_until(scheduled)
+            tasks.append(asyncio.create_task(one(scheduled)))
+        await asyncio.gather(*tasks)
+    return {"requests": n, **latency_summary(latencies), **errors.summary()}
+
+
 async def read_sse(response: httpx.Response, arrivals: dict[str, float]) -> None:
     """Note when each event arrives on the stream, by event id (time of the chunk)."""
     buffer = b""
@@ -493,13 +526,16 @@ async def main(spec: dict[str, Any]) -> dict[str, Any]:
         step("sse")
         results["batch"] = await batch_phase(spec, phases["batch"])
         step("batch")
-        results["reads"] = await read_phase(spec, phases["single"])
+        quiet = await asyncio.gather(read_phase(spec, phases["single"]), health_phase(spec))
+        results["reads"], results["health"] = quiet
         step("reads")
         # The same reads while batches post: what a reader waits for while the node writes.
         during = await asyncio.gather(
-            read_phase(spec, phases["single"]), batch_phase(spec, phases["batch"])
+            read_phase(spec, phases["single"]),
+            batch_phase(spec, phases["batch"]),
+            health_phase(spec),
         )
-        results["reads_writing"], results["batch_reading"] = during
+        results["reads_writing"], results["batch_reading"], results["health_writing"] = during
         step("reads while writing")
     return results
 

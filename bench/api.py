@@ -155,6 +155,8 @@ def free_port() -> int:
 def node_env() -> dict[str, str]:
     """Secrets for a throwaway node, limits high enough not to be what is measured."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ICN_")}
+    if "ICN_WRITER_PROCESS" in os.environ:  # to compare the node writing in-process (0)
+        env["ICN_WRITER_PROCESS"] = os.environ["ICN_WRITER_PROCESS"]
     env["ICN_PASSPHRASE"] = "bench-api-" + secrets.token_hex(8)
     env["ICN_JWT_SECRET"] = secrets.token_hex(32)
     env["ICN_CHECKPOINT_SECONDS"] = "86400"
@@ -298,6 +300,13 @@ def metrics(a: argparse.Namespace) -> list[tuple[str, Callable[[Run], float], st
          lambda x: _per(x[r]["node_cpu_s"], x[r]["requests"], 1e3), "{:.2f}"),
         ("reads while batches post: p50 ms", lambda x: x[w]["p50_ms"], "{:.1f}"),
         ("reads while batches post: p99 ms", lambda x: x[w]["p99_ms"], "{:.1f}"),
+        ("/v1/health @ 50 req/s beside the reads: p50 ms",
+         lambda x: x["health"]["p50_ms"], "{:.1f}"),
+        ("/v1/health: p99 ms", lambda x: x["health"]["p99_ms"], "{:.1f}"),
+        ("/v1/health while batches post: p50 ms",
+         lambda x: x["health_writing"]["p50_ms"], "{:.1f}"),
+        ("/v1/health while batches post: p99 ms",
+         lambda x: x["health_writing"]["p99_ms"], "{:.1f}"),
         ("batches posted meanwhile: events/s",
          lambda x: x["batch_reading"]["events_per_s"], "{:,.0f}"),
         (f"SSE delivery @ {a.sse_rate:g} ev/s: p50 ms", lambda x: x[e]["p50_ms"], "{:.1f}"),
@@ -363,7 +372,8 @@ def checks(runs: list[Run], a: argparse.Namespace) -> list[list[str]]:
     batch = median_of(runs, lambda x: x["batch"]["events_per_s"])
     sse = median_of(runs, lambda x: x["sse"]["p99_ms"])
     missing = sum(x["sse"]["missing"] for x in runs)
-    phases = ("single", "sse", "batch", "reads", "reads_writing", "batch_reading")
+    phases = ("single", "sse", "batch", "reads", "reads_writing", "batch_reading", "health",
+              "health_writing")  # fmt: skip
     errors = sum(x[p]["errors"] for x in runs for p in phases)
     reads = median_of(runs, lambda x: x["reads"]["p99_ms"])
     writing = median_of(runs, lambda x: x["reads_writing"]["p99_ms"])
@@ -486,7 +496,8 @@ def params(argv: list[str], a: argparse.Namespace, phases: dict[str, Phase]) -> 
     lines = [x for c in phases["single"].chains for x in c]
     has = {m: importlib.util.find_spec(m) is not None for m in ("uvloop", "httptools")}
     server = (
-        f"icn node run on 127.0.0.1 (uvicorn {version('uvicorn')}, one process,"
+        f"icn node run on 127.0.0.1 (uvicorn {version('uvicorn')},"
+        f" writer process {os.environ.get('ICN_WRITER_PROCESS', '1 (default)')},"
         f" loop {'uvloop' if has['uvloop'] else 'asyncio'},"
         f" HTTP {'httptools' if has['httptools'] else 'h11 ' + version('h11')},"
         f" litestar {version('litestar')}); SQLite store; rate limits 1e6;"

@@ -31,6 +31,7 @@ from icn.infrastructure.store.database import parse_database_url
 from icn.infrastructure.store.event_store import SqlEventStore
 
 if TYPE_CHECKING:
+    from icn.application.group_commit import Writer
     from icn.application.sequencing import Sequencer
     from icn.infrastructure.replication.config import ReplicationConfig
     from icn.infrastructure.replication.supervisor import ReplicationSupervisor
@@ -215,6 +216,9 @@ class ServedNode:
     node: Node
     feed: LogFeed
     replication: ReplicationSupervisor | None
+    writer: Writer | None = None
+    """The writer process (``writer_process``), which then runs replication, checkpoints
+    and duties; None: the app writes in its own process."""
 
 
 def build_node(
@@ -224,13 +228,21 @@ def build_node(
     serve: Sequence[str] = (),
     replication: bool = True,
     config: ReplicationConfig | None = None,
+    writer_process: bool = False,
+    lock: bool = True,
 ) -> ServedNode:
     """The composition root of a running node: every part built through its constructor,
     every listener registered here. Replication's parts exist before the event loop that
     runs them does: the supervisor's start only connects and starts them.
 
     ``config``: replication's, when not the one ``settings``, ``nats`` and ``serve`` make.
+    ``writer_process``: this process serves, and a child process (started by the app's
+    writer, :mod:`icn.interfaces.writer_process`) writes, replicates and runs the duties
+    and the checkpoints. ``lock``: False in that child, whose parent holds the data dir's
+    lock.
     """
+    if writer_process:
+        return _served_by_writer_process(settings, nats, serve, replication, config)
     # Imported here: replication brings in nats-py, which a CLI command never needs.
     from icn.infrastructure.replication.config import ReplicationConfig
     from icn.infrastructure.replication.link import NatsLink
@@ -240,11 +252,11 @@ def build_node(
     from icn.interfaces.http.log_feed import LogFeed
 
     if not (replication and settings.replication):
-        node = open_node(settings, writer=True)
+        node = open_node(settings, writer=True, lock=lock)
         return ServedNode(node, LogFeed(node.store), None)
     gates = WriteGates()
     sequencer = JetStreamSequencer(gates, NatsLink(thread="icn-sequencer"))
-    node = open_node(settings, writer=True, sequencer=sequencer)
+    node = open_node(settings, writer=True, sequencer=sequencer, lock=lock)
     feed = LogFeed(node.store)
     supervisor = ReplicationSupervisor(
         node.store,
@@ -261,8 +273,31 @@ def build_node(
     return ServedNode(node, feed, supervisor)
 
 
+def _served_by_writer_process(
+    settings: Settings,
+    nats: str | None,
+    serve: Sequence[str],
+    replication: bool,
+    config: ReplicationConfig | None,
+) -> ServedNode:
+    """The serving half of a node whose writer is a process of its own: this process holds
+    the data dir's lock and reads; its ``node.append`` goes to the writer."""
+    from icn.interfaces.http.log_feed import LogFeed
+    from icn.interfaces.writer_process import RemoteAppend, WriterProcess, WriterSpec
+
+    node = open_node(settings, writer=True)  # the lock, and the tables, before the child
+    spec = WriterSpec(settings, nats, tuple(serve), replication and settings.replication, config)
+    writer = WriterProcess(spec)
+    node.append = RemoteAppend(writer, node.store, node.clock_ms)
+    return ServedNode(node, LogFeed(node.store), None, writer)
+
+
 def open_node(
-    settings: Settings, *, writer: bool = False, sequencer: Sequencer | None = None
+    settings: Settings,
+    *,
+    writer: bool = False,
+    sequencer: Sequencer | None = None,
+    lock: bool = True,
 ) -> Node:
     """Open an initialised node's store and use cases.
 
@@ -270,13 +305,14 @@ def open_node(
     takes the data dir's lock first (:class:`~icn.infrastructure.data_dir.DataDirBusy`
     while another holds it) and tightens the directory's modes. Readers need neither:
     they work beside a running node. ``sequencer``: the writes go through the coops'
-    streams first (a replicating node, see :func:`build_node`).
+    streams first (a replicating node, see :func:`build_node`). ``lock``: False for a
+    writer whose parent process holds the lock for it.
     """
     if not is_initialised(settings):
         raise NodeNotInitialised(
             f"no node in {settings.data_dir}: run `icn node init --data-dir {settings.data_dir}`"
         )
-    if writer:
+    if writer and lock:
         hold_data_dir(settings.data_dir)
         secure_data_dir(settings.data_dir)
     keystore = keystore_for(settings)

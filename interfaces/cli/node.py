@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -9,11 +11,13 @@ import typer
 
 from icn.application.checkpoint_schedule import CheckpointSchedule
 from icn.application.checkpoints import CheckpointPolicy
-from icn.interfaces.bootstrap import Node, build_node, init_node, is_initialised
+from icn.infrastructure.passphrase import resolve_passphrase
+from icn.interfaces.bootstrap import NODE_KEY, Node, build_node, init_node, is_initialised
 from icn.interfaces.cli.common import (
     DataDir,
     Json,
     data_dir_of,
+    err,
     out,
     print_json,
     progress_bar,
@@ -92,17 +96,33 @@ def run(
     from icn.interfaces.http.rate_limit import RateLimits
     from icn.interfaces.http.server import ForegroundServer
     from icn.interfaces.http.telemetry import node_log_config
+    from icn.interfaces.writer_process import WRITER_DIED, WriterProcess, writer_process_on
 
     settings = settings_for(data_dir)
     secret = jwt_secret()  # refuse to start without a strong token secret
-    served = build_node(settings, nats=nats, serve=serve or [], replication=not no_replication)
-    node, replication = served.node, served.replication
+    served = build_node(
+        settings,
+        nats=nats,
+        serve=serve or [],
+        replication=not no_replication,
+        writer_process=writer_process_on(),
+    )
+    node, replication, writer = served.node, served.replication, served.writer
     try:
         if node.rebuilding:
             rebuild_read_models(node)
-        key = node.signing_key()
+        passphrase = resolve_passphrase()
+        key = node.keystore.unlock(NODE_KEY, passphrase)
         policy = CheckpointPolicy(settings.checkpoint_every, settings.checkpoint_seconds)
-        schedule = CheckpointSchedule(node.store, node.checkpoints(key), policy, node.clock_ms)
+        schedule: CheckpointSchedule | None = None
+        replication_url = replication.url if replication else "off"
+        if isinstance(writer, WriterProcess):
+            writer.passphrase = passphrase  # it signs the checkpoints
+            writer.on_death = _stop_serving
+            writer.start()  # before serving: what stops it is told as the CLI tells errors
+            replication_url = writer.replication_url or "off"
+        else:
+            schedule = CheckpointSchedule(node.store, node.checkpoints(key), policy, node.clock_ms)
         bind_host = host or settings.http_host
         bind_port = settings.http_port if port is None else port
         out.print(f"ICN node {node.node_did}")
@@ -110,7 +130,9 @@ def run(
         out.print(f"  API:    http://{bind_host}:{bind_port}/v1  (health: /v1/health)")
         out.print(f"  OpenAPI: http://{bind_host}:{bind_port}/schema")
         out.print(f"  checkpoints every {policy.every_events} events or {policy.every_seconds:g} s")
-        out.print(f"  replication: {replication.url if replication else 'off'}")
+        out.print(f"  replication: {replication_url}")
+        if isinstance(writer, WriterProcess):
+            out.print(f"  writer: process {writer.pid}")
         app = create_app(
             node,
             schedule,
@@ -121,6 +143,7 @@ def run(
             rate_limits=RateLimits.from_settings(settings),
             replication=replication,
             feed=served.feed,
+            writer=writer,
         )
         config = uvicorn.Config(
             app,
@@ -139,7 +162,17 @@ def run(
             if executors is not None:
                 executors.stop()
     finally:
+        if writer is not None:
+            writer.stop()  # already stopped by the app, unless serving never began
         node.close()
+    if isinstance(writer, WriterProcess) and writer.failed:
+        err.print(f"error: the node's writer process (pid {writer.pid}) died; the node stopped")
+        raise typer.Exit(WRITER_DIED)
+
+
+def _stop_serving() -> None:
+    """The writer died: stop serving as on SIGTERM (``run`` then exits non-zero)."""
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _executors(on: bool, key: Any, port: int, node: Any, home: Path) -> Any:

@@ -22,9 +22,10 @@ from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi.spec import Components, SecurityScheme
 
+from icn.application.append import CommittedEvent
 from icn.application.checkpoint_schedule import CheckpointSchedule
 from icn.application.errors import StoreBusy
-from icn.application.group_commit import GroupCommit
+from icn.application.group_commit import GroupCommit, Writer
 from icn.infrastructure import telemetry
 from icn.infrastructure.passphrase import ENV_PASSPHRASE, ENV_PASSPHRASE_FILE, resolve_passphrase
 from icn.infrastructure.replication.supervisor import ReplicationSupervisor
@@ -46,12 +47,13 @@ from icn.interfaces.http.json_guard import JsonShapeGuard
 from icn.interfaces.http.ledger_reads import LedgerController
 from icn.interfaces.http.log_feed import LogFeed
 from icn.interfaces.http.log_reads import LogController
-from icn.interfaces.http.ops import OpsController
+from icn.interfaces.http.ops import OpsController, ReplicationStatus
 from icn.interfaces.http.problems import EXCEPTION_HANDLERS
 from icn.interfaces.http.rate_limit import RateLimitMiddleware, RateLimits
 from icn.interfaces.http.standing import MemberStanding
 from icn.interfaces.http.stream_caps import StreamCaps, StreamSlots
 from icn.interfaces.http.trust import TrustController, TrustDutyController
+from icn.interfaces.writer_process import WriterProcess
 
 log = logging.getLogger("icn.node")
 TICK_S = 1.0
@@ -64,7 +66,7 @@ SECURITY_HEADERS = {
 }
 
 
-async def _checkpoint_loop(schedule: CheckpointSchedule) -> None:
+async def checkpoint_loop(schedule: CheckpointSchedule) -> None:
     while True:
         try:
             for cp in await asyncio.to_thread(schedule.tick):
@@ -79,7 +81,7 @@ async def _checkpoint_loop(schedule: CheckpointSchedule) -> None:
         await asyncio.sleep(TICK_S)
 
 
-async def _duties_loop(node: Node, feed: LogFeed, interval_s: float) -> None:
+async def duties_loop(node: Node, feed: LogFeed, interval_s: float) -> None:
     """Settlements and demurrage, signed by the coop keys this node keeps (never a prompt)."""
     if not (os.environ.get(ENV_PASSPHRASE) or os.environ.get(ENV_PASSPHRASE_FILE)):
         log.warning("coop duties off: set ICN_PASSPHRASE or ICN_PASSPHRASE_FILE to sign them")
@@ -147,11 +149,15 @@ def create_app(
     challenge_ttl_s: float = 300,
     replication: ReplicationSupervisor | None = None,
     feed: LogFeed | None = None,
+    writer: Writer | None = None,
 ) -> Litestar:
     """Build the app around an opened node; ``rate_limits`` None: no limits (tests, tools).
 
     ``feed``: the one live streams wait on, when the caller wired it to other writers
-    (``bootstrap.build_node`` has replication notify it); else the app makes its own."""
+    (``bootstrap.build_node`` has replication notify it); else the app makes its own.
+    ``writer``: a writer process (``bootstrap.build_node(writer_process=True)``), which
+    then also runs the checkpoints, the duties and replication; the app starts and stops
+    it, and its commits wake the live streams. None: a writer thread in this process."""
 
     log_redaction.install()  # before the server logs its first request line
     standing = MemberStanding(node.store, node.node_did)
@@ -162,9 +168,16 @@ def create_app(
         tokens=tokens,
         challenges=ChallengeBook(int(challenge_ttl_s * 1000)),
         gate=Gate(tokens, standing),
-        writer=GroupCommit(node.append),
+        writer=writer if writer is not None else GroupCommit(node.append),
         feed=feed if feed is not None else LogFeed(node.store),
         replication=replication,
+        replication_status=ReplicationStatus(
+            replication.readiness
+            if replication is not None
+            else writer.readiness
+            if isinstance(writer, WriterProcess)
+            else None
+        ),
     )
     node.append.add_commit_listener(services.trust.forget)
     node.append.add_commit_listener(services.governance.heard)
@@ -183,19 +196,35 @@ def create_app(
             metrics, node.store, node.node_did, node.clock_ms, stream_slots, replication, schedule
         )
 
+    writes_here = writer is None
+
     @contextlib.asynccontextmanager
     async def background(_: Litestar) -> AsyncIterator[None]:
-        services.writer.start()
+        loop = asyncio.get_running_loop()
+
+        def wake_streams(events: list[CommittedEvent]) -> None:
+            """In the writer's answers thread: the live streams of these coops read again."""
+            for coop in dict.fromkeys(e.coop for e in events):
+                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                    loop.call_soon_threadsafe(services.feed.notify, coop)
+
+        if not writes_here:  # replication, the duties and the writes' own notices
+            node.append.add_commit_listener(wake_streams)
+        await asyncio.to_thread(services.writer.start)
         stop_metrics = http_telemetry.serve_apart(metrics_addr, metrics)
-        task = asyncio.create_task(_checkpoint_loop(schedule)) if schedule else None
+        task = asyncio.create_task(checkpoint_loop(schedule)) if schedule else None
         interval = node.settings.duties_interval_s
-        duties = asyncio.create_task(_duties_loop(node, services.feed, interval))
-        # module bytes kept here that the coops' buckets lack (docs/compute.md)
+        duties = (
+            asyncio.create_task(duties_loop(node, services.feed, interval)) if writes_here else None
+        )
+        # module bytes kept here that the coops' buckets lack (docs/compute.md); with a
+        # writer process its replication holds the NATS link, and it shares them
         sharing = asyncio.create_task(share_loop(node, replication)) if replication else None
         try:
             yield
         finally:
             await asyncio.to_thread(services.writer.stop)
+            node.append.remove_commit_listener(wake_streams)
             node.append.remove_commit_listener(standing.forget)
             node.append.remove_commit_listener(services.trust.forget)
             node.append.remove_commit_listener(services.governance.heard)

@@ -18,7 +18,7 @@ from importlib.metadata import version
 
 from litestar.di import Provide
 
-from icn.application.group_commit import GroupCommit
+from icn.application.group_commit import Writer
 from icn.application.trust_epochs import CommittedState
 from icn.infrastructure.replication.supervisor import ReplicationSupervisor
 from icn.infrastructure.store.event_store import SqlEventStore
@@ -28,7 +28,7 @@ from icn.interfaces.bootstrap import Node
 from icn.interfaces.http.auth import ChallengeBook, Tokens
 from icn.interfaces.http.gate import Gate
 from icn.interfaces.http.log_feed import LogFeed
-from icn.interfaces.http.ops import About
+from icn.interfaces.http.ops import About, ReplicationStatus
 from icn.projections.governance_book import GovernanceBook
 from icn.projections.trust_book import TrustBook
 
@@ -58,9 +58,11 @@ class Services:
     tokens: Tokens
     challenges: ChallengeBook
     gate: Gate
-    writer: GroupCommit
+    writer: Writer
     feed: LogFeed
     replication: ReplicationSupervisor | None = None
+    replication_status: ReplicationStatus = field(default_factory=lambda: ReplicationStatus(None))
+    """What ``/v1/ready`` shows of replication, wherever it runs."""
     about: About = field(default_factory=lambda: About(version("icn"), time.monotonic()))
     reads: LazyReadSide = field(init=False)
     trust: TrustBook = field(init=False)
@@ -87,6 +89,7 @@ class Services:
             "writer": _const(self.writer),
             "feed": _const(self.feed),
             "replication": _const(self.replication),
+            "replication_status": _const(self.replication_status),
             "about": _const(self.about),
             "reads": Provide(self.reads.get, sync_to_thread=False),
             "trust": _const(self.trust),

@@ -15,7 +15,7 @@ import msgspec
 from litestar import Controller, Request, get, post
 
 from icn.application.append import Outcome
-from icn.application.group_commit import GroupCommit
+from icn.application.group_commit import Writer
 from icn.application.parallel import shared_verifier
 from icn.domain.events.envelope import Inspection
 from icn.domain.events.ijson import TOO_DEEP
@@ -113,7 +113,7 @@ def _inspect(
 
 
 async def _append(
-    writer: GroupCommit, lines: list[bytes], coop: str, who: Principal
+    writer: Writer, lines: list[bytes], coop: str, who: Principal
 ) -> list[Appended]:
     trace = writer.telemetry.current()
     if len(lines) <= INLINE_VERIFY_MAX:
@@ -147,7 +147,7 @@ class EventsController(Controller):
         request: Request[Principal, Any, Any],
         coop: CoopPath,
         principal: Principal,
-        writer: GroupCommit,
+        writer: Writer,
         feed: LogFeed,
     ) -> Appended | AppendedBatch:
         """Append one signed wire event, or a batch of up to 100 (all or nothing).

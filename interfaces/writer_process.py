@@ -1,0 +1,433 @@
+"""The node's writer in a process of its own, so that reads never wait on it for the GIL.
+
+``icn node run`` serves HTTP in one process; judging, sequencing and committing
+(:class:`~icn.application.append.AppendEvents` behind
+:class:`~icn.application.group_commit.GroupCommit`) take ~250 µs of Python per
+event, and in one process every read request waited for the GIL behind them.
+Here they run in a child process, with everything that must share their process:
+the replication supervisor (the sequencer writes inside the commit, the intake
+appends), the checkpoint schedule and the coop duties.
+
+The serving process keeps the data dir's lock, verifies the events (its verifier
+pool, as before) and hands the child each request's checked wire bytes over a pipe
+(the child decodes them again, no signature check); the child answers each request
+with its outcomes or its refusal, exactly what its own ``GroupCommit`` answered.
+Every commit of the child (HTTP writes, intake, duties, checkpoints) is sent back,
+before the answers of its requests, so the serving process's commit listeners
+(standings, trust and governance books, rate-limit classes, live streams) hear of
+it as they did in one process. Other calls of the serving process's
+``node.append`` (e.g. publishing a trust epoch) run in the child too.
+
+A writer that dies while the node serves fails the requests waiting for it and
+stops the server; ``icn node run`` then exits with :data:`WRITER_DIED`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import itertools
+import logging
+import multiprocessing
+import os
+import pickle
+import signal
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING, Any
+
+from icn.application.append import AppendEvents, CommitListener, CommittedEvent, Outcome
+from icn.application.errors import BatchRefused, StoreBusy
+from icn.application.group_commit import GroupCommit, Writer
+from icn.domain.events.envelope import Inspection, stored_inspection
+from icn.infrastructure.settings import Settings
+
+if TYPE_CHECKING:
+    from icn.infrastructure.replication.config import ReplicationConfig
+    from icn.infrastructure.replication.numbers import ReplicationReadiness
+    from icn.interfaces.bootstrap import ServedNode
+
+log = logging.getLogger("icn.writer")
+
+ENV_WRITER_PROCESS = "ICN_WRITER_PROCESS"
+"""``0`` runs the writer in the serving process (as before); anything else, or unset:
+in a process of its own."""
+WRITER_DIED = 3
+"""``icn node run``'s exit status when its writer process died under it."""
+START_TIMEOUT_S = 300.0
+"""How long the writer may take to open the store and start replication."""
+STOP_TIMEOUT_S = 60.0
+READINESS_S = 1.0
+
+Line = bytes | Inspection
+"""A checked line travels as its wire bytes; one the checks refused, as its inspection."""
+
+
+def writer_process_on() -> bool:
+    """Whether ``icn node run`` writes in a process of its own (``ICN_WRITER_PROCESS``)."""
+    return os.environ.get(ENV_WRITER_PROCESS, "1").strip().lower() not in ("0", "false", "no")
+
+
+class WriterDied(StoreBusy):
+    """The writer process is gone: nothing more can be written (the node stops)."""
+
+
+@dataclass(frozen=True)
+class WriterSpec:
+    """What the child needs to build its half of the node (pickled to it at start)."""
+
+    settings: Settings
+    nats: str | None
+    serve: tuple[str, ...]
+    replication: bool
+    config: ReplicationConfig | None
+
+
+def _line(ins: Inspection) -> Line:
+    return ins.wire if ins.verdict is None and ins.event is not None else ins
+
+
+def _inspection(line: Line) -> Inspection:
+    return stored_inspection(line) if isinstance(line, bytes) else line
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """``exc`` if it survives a pickle round trip, else a plain error with its message."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        return StoreBusy(f"writer: {type(exc).__name__}: {exc}")
+    return exc
+
+
+# -- the serving process's side ---------------------------------------------------------------
+
+
+class WriterProcess(Writer):
+    """The serving process's handle on its writer process."""
+
+    def __init__(self, spec: WriterSpec) -> None:
+        self._spec = spec
+        self._ctx = multiprocessing.get_context("spawn")
+        self._proc: Any = None
+        self._conn: Connection | None = None
+        self._send_lock = threading.Lock()
+        self._pending: dict[int, Future[Any]] = {}
+        self._pending_lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._listeners: list[CommitListener] = []
+        self._readiness: ReplicationReadiness | None = None
+        self._reader: threading.Thread | None = None
+        self._stopping = False
+        self.failed = False
+        """True once the writer died while it was wanted."""
+        self.on_death: Callable[[], None] | None = None
+        """Called (in a background thread) when the writer died while it was wanted."""
+        self.pid: int | None = None
+        self.replication_url: str | None = None
+        self.passphrase: str | None = None
+        """The node key's, for the checkpoints the writer signs (None: it issues none;
+        it cannot prompt). Set before :meth:`start`; sent down the pipe, never in argv."""
+
+    # lifecycle
+
+    def start(self) -> None:
+        """Start the writer process; return once it serves (raise what stopped it)."""
+        if self._proc is not None:
+            return
+        ours, theirs = self._ctx.Pipe()
+        proc = self._ctx.Process(
+            target=child_main,
+            args=(theirs, self._spec, self.passphrase),
+            name="icn-writer",
+            daemon=False,
+        )
+        proc.start()
+        theirs.close()
+        try:
+            if not ours.poll(START_TIMEOUT_S):
+                raise StoreBusy("the writer process did not start in time")
+            kind, *rest = ours.recv()
+        except (EOFError, OSError, StoreBusy):
+            proc.kill()
+            proc.join()
+            ours.close()
+            raise StoreBusy(f"the writer process exited at start ({proc.exitcode})") from None
+        if kind == "failed":
+            proc.join(timeout=STOP_TIMEOUT_S)
+            ours.close()
+            raise rest[0]
+        self._proc, self._conn = proc, ours
+        self.pid, self.replication_url = proc.pid, rest[0]
+        self._reader = threading.Thread(target=self._read, name="icn-writer-answers", daemon=True)
+        self._reader.start()
+
+    def stop(self) -> None:
+        """Have the writer finish what is queued and stop (its replication too)."""
+        proc, conn = self._proc, self._conn
+        if proc is None or conn is None:
+            return
+        self._stopping = True
+        with contextlib.suppress(OSError), self._send_lock:
+            conn.send(("stop",))
+        proc.join(timeout=STOP_TIMEOUT_S)
+        if proc.is_alive():
+            log.error("the writer process did not stop in %g s: killing it", STOP_TIMEOUT_S)
+            proc.kill()
+            proc.join()
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+        if proc.exitcode != 0:
+            self.failed = True
+            log.error("the writer process exited with %s", proc.exitcode)
+        conn.close()
+
+    # requests
+
+    def enqueue(self, inspections: Sequence[Inspection]) -> Future[list[Outcome]]:
+        answer: Future[list[Outcome]] = Future()
+        self._send(answer, "append", [_line(i) for i in inspections])
+        return answer
+
+    def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """``node.append.<method>(*args, **kwargs)`` in the writer; its answer (blocking)."""
+        answer: Future[Any] = Future()
+        self._send(answer, "call", method, args, kwargs)
+        return answer.result()
+
+    def _send(self, answer: Future[Any], kind: str, *payload: Any) -> None:
+        conn = self._conn
+        if conn is None or self.failed:
+            answer.set_exception(WriterDied("the node's writer is not running"))
+            return
+        rid = next(self._ids)
+        with self._pending_lock:
+            self._pending[rid] = answer
+        try:
+            with self._send_lock:
+                conn.send((kind, rid, *payload))
+        except (OSError, ValueError):
+            with self._pending_lock:
+                self._pending.pop(rid, None)
+            answer.set_exception(WriterDied("the node's writer is not running"))
+
+    # what the writer tells
+
+    def add_commit_listener(self, listener: CommitListener) -> None:
+        """Have ``listener`` told (in a background thread) what every commit added."""
+        self._listeners.append(listener)
+
+    def remove_commit_listener(self, listener: CommitListener) -> None:
+        """Stop telling ``listener``."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def readiness(self) -> ReplicationReadiness | None:
+        """The writer's last replication snapshot (None without replication)."""
+        return self._readiness
+
+    def _read(self) -> None:
+        conn = self._conn
+        assert conn is not None
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                break
+            kind = message[0]
+            if kind == "answer":
+                _, rid, ok, value = message
+                with self._pending_lock:
+                    answer = self._pending.pop(rid, None)
+                if answer is not None and not answer.cancelled():
+                    if ok:
+                        answer.set_result(value)
+                    else:
+                        answer.set_exception(value)
+            elif kind == "commit":
+                events: list[CommittedEvent] = message[1]
+                for listener in list(self._listeners):
+                    try:
+                        listener(events)
+                    except Exception:
+                        log.exception("a commit listener failed")
+            elif kind == "readiness":
+                self._readiness = message[1]
+        self._gone()
+
+    def _gone(self) -> None:
+        with self._pending_lock:
+            waiting, self._pending = list(self._pending.values()), {}
+        for answer in waiting:
+            if not answer.done():
+                answer.set_exception(WriterDied("the node's writer stopped"))
+        if self._stopping:
+            return
+        self.failed = True
+        log.error("the writer process (pid %s) died: stopping the node", self.pid)
+        if self.on_death is not None:
+            self.on_death()
+
+
+class RemoteAppend(AppendEvents):
+    """The serving process's ``node.append``: every append runs in the writer process, and
+    its commit listeners hear of the writer's commits."""
+
+    def __init__(self, writer: WriterProcess, store: Any, clock_ms: Callable[[], int]) -> None:
+        super().__init__(store, clock_ms)
+        self.writer = writer
+
+    def add_commit_listener(self, listener: CommitListener) -> None:
+        self.writer.add_commit_listener(listener)
+
+    def remove_commit_listener(self, listener: CommitListener) -> None:
+        self.writer.remove_commit_listener(listener)
+
+    def append(self, lines: Sequence[bytes], *, atomic: bool = False) -> list[Outcome]:
+        result: list[Outcome] = self.writer.call("append", list(lines), atomic=atomic)
+        return result
+
+    def append_inspected(
+        self,
+        inspections: Sequence[Inspection],
+        *,
+        atomic: bool = False,
+        from_stream: bool = False,
+        trusted_ms: Sequence[int] | None = None,
+    ) -> list[Outcome]:
+        result: list[Outcome] = self.writer.call(
+            "append_inspected",
+            list(inspections),
+            atomic=atomic,
+            from_stream=from_stream,
+            trusted_ms=trusted_ms,
+        )
+        return result
+
+    def append_requests(
+        self, requests: Sequence[Sequence[Inspection]]
+    ) -> list[list[Outcome] | BatchRefused]:
+        result: list[list[Outcome] | BatchRefused] = self.writer.call(
+            "append_requests", [list(r) for r in requests]
+        )
+        return result
+
+
+# -- the writer process's side ----------------------------------------------------------------
+
+
+def child_main(conn: Connection, spec: WriterSpec, passphrase: str | None) -> None:
+    """The writer process: build the writing half of the node, serve the pipe until told
+    to stop (or the serving process is gone), stop cleanly."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's ^C is the server's to handle
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     [writer] %(message)s")
+    from icn.interfaces.bootstrap import build_node
+
+    try:
+        served = build_node(
+            spec.settings,
+            nats=spec.nats,
+            serve=spec.serve,
+            replication=spec.replication,
+            config=spec.config,
+            lock=False,  # the serving process holds the data dir's lock for both
+        )
+    except BaseException as exc:
+        conn.send(("failed", _portable(exc)))
+        conn.close()
+        return
+    try:
+        asyncio.run(_serve(conn, spec, served, passphrase))
+    finally:
+        served.node.close()
+        conn.close()
+
+
+async def _serve(
+    conn: Connection, spec: WriterSpec, served: ServedNode, passphrase: str | None
+) -> None:
+    from icn.application.checkpoint_schedule import CheckpointSchedule
+    from icn.application.checkpoints import CheckpointPolicy
+    from icn.interfaces.bootstrap import NODE_KEY
+    from icn.interfaces.http.app import checkpoint_loop, duties_loop
+    from icn.interfaces.http.compute import share_loop
+
+    node, replication = served.node, served.replication
+    loop = asyncio.get_running_loop()
+    send_lock = threading.Lock()
+
+    def send(message: tuple[Any, ...]) -> None:
+        with contextlib.suppress(OSError, ValueError), send_lock:
+            conn.send(message)
+
+    def tell(events: list[CommittedEvent]) -> None:
+        send(("commit", events))
+
+    node.append.add_commit_listener(tell)
+    group = GroupCommit(node.append)
+    group.start()
+    if replication is not None:
+        await replication.start()
+    tasks: list[asyncio.Task[None]] = []
+    if passphrase is not None:
+        settings = spec.settings
+        policy = CheckpointPolicy(settings.checkpoint_every, settings.checkpoint_seconds)
+        key = node.keystore.unlock(NODE_KEY, passphrase)
+        schedule = CheckpointSchedule(node.store, node.checkpoints(key), policy, node.clock_ms)
+        tasks.append(asyncio.create_task(checkpoint_loop(schedule)))
+    tasks.append(
+        asyncio.create_task(duties_loop(node, served.feed, spec.settings.duties_interval_s))
+    )
+    if replication is not None:  # the modules kept here that the coops' buckets lack
+        tasks.append(asyncio.create_task(share_loop(node, replication)))
+    stop = asyncio.Event()
+
+    def answer(rid: int, future: Future[Any]) -> None:
+        exc = future.exception()
+        if exc is None:
+            send(("answer", rid, True, future.result()))
+        else:
+            send(("answer", rid, False, _portable(exc)))
+
+    def call(rid: int, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        try:
+            send(("answer", rid, True, getattr(node.append, method)(*args, **kwargs)))
+        except Exception as exc:
+            send(("answer", rid, False, _portable(exc)))
+
+    def read() -> None:
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                break  # the serving process is gone: stop too
+            kind = message[0]
+            if kind == "stop":
+                break
+            if kind == "append":
+                _, rid, lines = message
+                future = group.enqueue([_inspection(x) for x in lines])
+                future.add_done_callback(functools.partial(answer, rid))
+            elif kind == "call":
+                _, rid, method, args, kwargs = message
+                threading.Thread(target=call, args=(rid, method, args, kwargs)).start()
+        loop.call_soon_threadsafe(stop.set)
+
+    threading.Thread(target=read, name="icn-writer-requests", daemon=True).start()
+    send(("ready", replication.url if replication is not None else None))
+    while not stop.is_set():
+        if replication is not None:
+            send(("readiness", replication.readiness()))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), READINESS_S)
+    for task in tasks:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    if replication is not None:
+        await replication.stop()
+    await asyncio.to_thread(group.stop)
