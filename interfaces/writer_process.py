@@ -136,8 +136,9 @@ class WriterProcess(Writer):
     # lifecycle
 
     def start(self) -> None:
-        """Start the writer process; return once it serves (raise what stopped it)."""
-        if self._proc is not None:
+        """Start the writer process; return once it serves (raise what stopped it). Once
+        stopped, a writer does not start again."""
+        if self._proc is not None or self._stopping:
             return
         ours, theirs = self._ctx.Pipe()
         proc = self._ctx.Process(
@@ -185,6 +186,7 @@ class WriterProcess(Writer):
             self.failed = True
             log.error("the writer process exited with %s", proc.exitcode)
         conn.close()
+        self._proc = self._conn = None
 
     # requests
 

@@ -1,0 +1,139 @@
+"""``icn node run`` writes in a child process: the serving process only reads and verifies.
+
+The writer's pid is on ``/v1/health``; it is a child of the node's process, which still
+holds the data dir's lock. Writes through HTTP answer exactly as before (a position, a
+refusal's code and line), and a writer that dies stops the node with a non-zero exit
+rather than leaving it serving requests nobody will write.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+from nacl.signing import SigningKey
+from support.coops import did_for
+from support.nodes import COOP, PAYEE, RunningNode, bearer, coop_log, login, member_keys
+
+from icn.domain.events.envelope import Event, sign_event
+from icn.domain.identity.did import did_from_public_key
+from icn.interfaces.cli.node_detach import running_pid
+from icn.interfaces.writer_process import WRITER_DIED
+
+
+def _parent_of(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("PPid:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no PPid for {pid}")
+
+
+def _node(tmp_path: Path, icn_path: str, env: dict[str, str]) -> RunningNode:
+    data = tmp_path / "node"
+    log = coop_log(tmp_path / "coop.jsonl")
+    subprocess.run([icn_path, "node", "init", "--data-dir", str(data)], env=env, check=True,
+                   capture_output=True, timeout=120)  # fmt: skip
+    subprocess.run([icn_path, "log", "import", str(log), "--data-dir", str(data)], env=env,
+                   check=True, capture_output=True, timeout=120)  # fmt: skip
+    return RunningNode(icn_path, env, data)
+
+
+def _ready(base: str) -> dict:
+    """``/v1/ready`` once it answers 200 (replication connects a moment after start)."""
+    deadline = time.monotonic() + 30
+    while True:
+        r = httpx.get(f"{base}/v1/ready", timeout=5)
+        if r.status_code == 200 or time.monotonic() > deadline:
+            assert r.status_code == 200, r.text
+            return dict(r.json())
+        time.sleep(0.2)
+
+
+def _payments(base: str, token: str, key: SigningKey, n: int) -> list[Event]:
+    """``n`` payments to zoe continuing ``key``'s chain as the node holds it."""
+    did = did_from_public_key(bytes(key.verify_key))
+    head = httpx.get(f"{base}/v1/coops/{COOP}/chains/{did}/head", headers=bearer(token)).json()
+    seq, prev, events = head["next_seq"], head["prev"], []
+    for i in range(n):
+        tx = {"from": did, "to": did_for(PAYEE), "amount": 1 + i, "currency": "hours"}
+        event = sign_event(key, coop=COOP, seq=seq + i, prev=prev, ts=int(time.time() * 1000),
+                           type="ledger.EntryRecorded", body={"transactions": [tx]})  # fmt: skip
+        events.append(event)
+        prev = event.id
+    return events
+
+
+def test_the_writer_is_a_child_process_and_http_answers_as_before(
+    tmp_path: Path, icn_path: str, icn_process_env: dict
+) -> None:
+    node = _node(tmp_path, icn_path, icn_process_env).start()
+    try:
+        assert node.proc is not None
+        health = httpx.get(f"{node.base}/v1/health", timeout=5).json()
+        writer = health["writer_pid"]
+        assert writer != node.proc.pid
+        assert _parent_of(writer) == node.proc.pid
+        assert running_pid(node.data) == node.proc.pid  # the serving process holds the lock
+        alice = member_keys()["alice"]
+        token = login(node.base, alice)
+        url = f"{node.base}/v1/coops/{COOP}/events"
+        first, good = _payments(node.base, token, alice, 2)
+        size = _ready(node.base)["coops"][COOP]["size"]
+        r = httpx.post(url, content=first.wire_bytes(), headers=bearer(token), timeout=10)
+        assert r.status_code == 201, r.text
+        assert r.json() == {"id": first.id, "position": size}
+        again = httpx.post(url, content=first.wire_bytes(), headers=bearer(token), timeout=10)
+        assert again.status_code == 409 and again.json()["code"] == "duplicate"
+        # A batch whose second line is already stored: refused whole, the line named.
+        batch = b"[" + good.wire_bytes() + b"," + first.wire_bytes() + b"]"
+        refused = httpx.post(url, content=batch, headers=bearer(token), timeout=10)
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["code"] == "duplicate" and refused.json()["line"] == 2
+        ready = _ready(node.base)
+        assert ready["coops"][COOP]["size"] == size + 1  # the batch stored nothing
+        assert ready["replication"]["connected"]  # as the writer process reports it
+    finally:
+        node.stop()
+    assert "[writer]" in node.log.read_text()  # its log lines go to the node's log
+
+
+def test_a_killed_writer_stops_the_node_with_a_non_zero_exit(
+    tmp_path: Path, icn_path: str, icn_process_env: dict
+) -> None:
+    env = dict(icn_process_env, ICN_REPLICATION="false")
+    node = _node(tmp_path, icn_path, env).start()
+    assert node.proc is not None
+    writer = httpx.get(f"{node.base}/v1/health", timeout=5).json()["writer_pid"]
+    os.kill(writer, signal.SIGKILL)
+    try:
+        code = node.proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        node.proc.kill()
+        raise AssertionError("the node kept serving without its writer") from None
+    assert code == WRITER_DIED
+    assert "writer process" in node.log.read_text()
+    deadline = time.monotonic() + 5
+    while running_pid(node.data) is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert running_pid(node.data) is None
+
+
+def test_icn_writer_process_0_writes_in_the_serving_process(
+    tmp_path: Path, icn_path: str, icn_process_env: dict
+) -> None:
+    env = dict(icn_process_env, ICN_WRITER_PROCESS="0", ICN_REPLICATION="false")
+    node = _node(tmp_path, icn_path, env).start()
+    try:
+        assert "writer_pid" not in httpx.get(f"{node.base}/v1/health", timeout=5).json()
+        alice = member_keys()["alice"]
+        token = login(node.base, alice)
+        (event,) = _payments(node.base, token, alice, 1)
+        r = httpx.post(f"{node.base}/v1/coops/{COOP}/events", content=event.wire_bytes(),
+                       headers=bearer(token), timeout=10)  # fmt: skip
+        assert r.status_code == 201 and r.json()["id"] == event.id, r.text
+    finally:
+        node.stop()
