@@ -8,10 +8,13 @@ Here they run in a child process, with everything that must share their process:
 the replication supervisor (the sequencer writes inside the commit, the intake
 appends), the checkpoint schedule and the coop duties.
 
-The serving process keeps the data dir's lock, verifies the events (its verifier
-pool, as before) and hands the child each request's checked wire bytes over a pipe
-(the child decodes them again, no signature check); the child answers each request
-with its outcomes or its refusal, exactly what its own ``GroupCommit`` answered.
+The serving process keeps the data dir's lock and hands the child each request's
+lines over a pipe, with the function that checks them (the HTTP route's own: the
+stateless checks on the child's verifier threads, then the route's sender checks);
+the child answers each request with that check's refusal, or its outcomes or its
+refusal exactly as its own ``GroupCommit`` answered. Verifying there keeps the
+serving process free of CPU-bound threads: with them, a read request waited for
+the GIL at every hop between its thread and the event loop.
 Every commit of the child (HTTP writes, intake, duties, checkpoints) is sent back,
 before the answers of its requests, so the serving process's commit listeners
 (standings, trust and governance books, rate-limit classes, live streams) hear of
@@ -193,6 +196,16 @@ class WriterProcess(Writer):
     def enqueue(self, inspections: Sequence[Inspection]) -> Future[list[Outcome]]:
         answer: Future[list[Outcome]] = Future()
         self._send(answer, "append", [_line(i) for i in inspections])
+        return answer
+
+    def enqueue_unchecked(
+        self, lines: list[bytes], check: Callable[[list[bytes]], Sequence[Inspection]]
+    ) -> Future[list[Outcome]]:
+        """:meth:`enqueue` for lines not checked yet: the writer process runs ``check`` (a
+        picklable function: the stateless checks and the caller's own, raising the
+        caller's refusal) on them first, so their cost is not this process's."""
+        answer: Future[list[Outcome]] = Future()
+        self._send(answer, "check", lines, check)
         return answer
 
     def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
@@ -413,6 +426,15 @@ async def _serve(
             if kind == "append":
                 _, rid, lines = message
                 future = group.enqueue([_inspection(x) for x in lines])
+                future.add_done_callback(functools.partial(answer, rid))
+            elif kind == "check":
+                _, rid, lines, check = message
+                try:
+                    checked = check(lines)
+                except Exception as exc:
+                    send(("answer", rid, False, _portable(exc)))
+                    continue
+                future = group.enqueue(checked)
                 future.add_done_callback(functools.partial(answer, rid))
             elif kind == "call":
                 _, rid, method, args, kwargs = message

@@ -7,6 +7,7 @@ the framework never re-encodes an event (its bytes are what was signed).
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from typing import Any
 
@@ -16,6 +17,7 @@ from litestar import Controller, Request, get, post
 
 from icn.application.append import Outcome
 from icn.application.group_commit import Writer
+from icn.application.ports import Telemetry
 from icn.application.parallel import shared_verifier
 from icn.domain.events.envelope import Inspection
 from icn.domain.events.ijson import TOO_DEEP
@@ -26,6 +28,7 @@ from icn.interfaces.http.coop_paths import COOP_ROUTES, CoopPath
 from icn.interfaces.http.gate import needs
 from icn.interfaces.http.log_feed import LogFeed
 from icn.interfaces.http.problems import ApiProblem, problem_responses, status_for
+from icn.interfaces.writer_process import WriterProcess
 
 MAX_BATCH = 100
 
@@ -100,9 +103,10 @@ than the verification itself. Larger batches are verified in a worker thread."""
 
 
 def _inspect(
-    writer: GroupCommit, lines: list[bytes], coop: str, who: Principal, parent: object
+    lines: list[bytes], telemetry: Telemetry, parent: object, *, coop: str, who: Principal
 ) -> list[Inspection]:
-    telemetry = writer.telemetry
+    """The stateless checks of ``lines`` and the sender checks, in a span of the write's
+    trace (``parent``: the request's, handed over from its task or from another process)."""
     with telemetry.span("icn.verify", {"icn.events": len(lines)}, parent=parent):
         started = time.perf_counter()
         # On every core: the worker thread takes one slice, the shared verifier's pool the rest.
@@ -112,17 +116,25 @@ def _inspect(
     return inspections
 
 
-async def _append(
-    writer: Writer, lines: list[bytes], coop: str, who: Principal
-) -> list[Appended]:
-    trace = writer.telemetry.current()
-    if len(lines) <= INLINE_VERIFY_MAX:
-        inspections = _inspect(writer, lines, coop, who, trace)
+async def _append(writer: Writer, lines: list[bytes], coop: str, who: Principal) -> list[Appended]:
+    telemetry = writer.telemetry
+    trace = telemetry.current()
+    if isinstance(writer, WriterProcess):
+        # The writer process checks the lines as this process would (the same function,
+        # the same refusals), so this one keeps its GIL for the requests it serves.
+        check = functools.partial(_inspect, coop=coop, who=who)
+        answer = writer.enqueue_unchecked(lines, check, trace)
     else:
-        inspections = await anyio.to_thread.run_sync(_inspect, writer, lines, coop, who, trace)
+        if len(lines) <= INLINE_VERIFY_MAX:
+            inspections = _inspect(lines, telemetry, trace, coop=coop, who=who)
+        else:
+            inspections = await anyio.to_thread.run_sync(
+                functools.partial(_inspect, coop=coop, who=who), lines, telemetry, trace
+            )
+        answer = writer.enqueue(inspections)
     # Committed together with its neighbours; awaited here, so no thread waits for it.
     # Shielded: a client that hangs up must not cancel its place in a group being written.
-    outcomes: list[Outcome] = await asyncio.shield(asyncio.wrap_future(writer.enqueue(inspections)))
+    outcomes: list[Outcome] = await asyncio.shield(asyncio.wrap_future(answer))
     placed = []
     for o in outcomes:
         assert o.id is not None and o.position is not None  # a refused request raised

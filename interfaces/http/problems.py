@@ -53,6 +53,18 @@ class ApiProblem(Exception):
         self.headers = headers or {}
         self.line: int | None = None
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickled as its fields (the writer process checks posted lines and answers this)."""
+        return (_problem, (self.status, self.code, self.detail, self.headers, self.line))
+
+
+def _problem(
+    status: int, code: str, detail: str, headers: dict[str, str], line: int | None
+) -> ApiProblem:
+    problem = ApiProblem(status, code, detail, headers=headers)
+    problem.line = line
+    return problem
+
 
 KIND_STATUS = {Kind.INVALID: 422, Kind.FORBIDDEN: 403, Kind.CONFLICT: 409, Kind.UNAVAILABLE: 503}
 """A refused event's HTTP status follows from its code's kind (:mod:`icn.domain.refusals`)."""
