@@ -520,10 +520,12 @@ async def main(spec: dict[str, Any]) -> dict[str, Any]:
             ]
             ph["tokens"] = await gather_limited(jobs, 8)
         step("login")
-        results = {"single": await single_phase(spec, phases["single"])}
-        step("single")
-        results["sse"] = await sse_phase(spec, phases["sse"])
-        step("sse")
+        results: dict[str, Any] = {}
+        if not spec.get("reads_only"):  # --writer-ab: only the phases reads are measured in
+            results["single"] = await single_phase(spec, phases["single"])
+            step("single")
+            results["sse"] = await sse_phase(spec, phases["sse"])
+            step("sse")
         results["batch"] = await batch_phase(spec, phases["batch"])
         step("batch")
         quiet = await asyncio.gather(read_phase(spec, phases["single"]), health_phase(spec))

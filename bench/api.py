@@ -439,11 +439,64 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--read-rate", type=float, default=200, help="offered page reads per second")
     p.add_argument("--sse-rate", type=float, default=50, help="events posted per second (SSE)")
     p.add_argument("--batch-concurrency", type=int, default=4, help="batch posters at once")
+    p.add_argument("--writer-ab", action="store_true",
+                   help="reads (and /v1/health) while batches post, writer in-process against"
+                   " writer process, pairs back to back; prints, appends nothing")  # fmt: skip
     a = p.parse_args(argv)
     a.duration = a.duration or (3.0 if a.quick else 10.0)
     a.base_single = 1000 if a.quick else 3000
     a.base_batch = 5000 if a.quick else 20_000
     return a
+
+
+AB_ROWS = [
+    ("reads @ rate: p50 ms", "reads", "p50_ms"),
+    ("reads: p99 ms", "reads", "p99_ms"),
+    ("/v1/health @ 50/s beside them: p50 ms", "health", "p50_ms"),
+    ("/v1/health: p99 ms", "health", "p99_ms"),
+    ("reads while batches post: p50 ms", "reads_writing", "p50_ms"),
+    ("reads while batches post: p99 ms", "reads_writing", "p99_ms"),
+    ("/v1/health while batches post: p50 ms", "health_writing", "p50_ms"),
+    ("/v1/health while batches post: p99 ms", "health_writing", "p99_ms"),
+    ("batches posted meanwhile: events/s", "batch_reading", "events_per_s"),
+    ("batch post (100) alone: events/s", "batch", "events_per_s"),
+    ("other processes' cores, reads while writing", "reads_writing", "others_cores"),
+]
+
+
+def writer_ab(a: argparse.Namespace, phases: dict[str, Phase], founded: Path, tmp: Path) -> None:
+    """``--writer-ab``: per repetition a node writing in-process (ICN_WRITER_PROCESS=0) and
+    one with its writer process (1), back to back, the first of the pair alternating;
+    only the batch, read and reads-while-writing phases. Medians side by side."""
+    workload = tmp / "workload.msgpack"
+    runs: dict[str, list[Run]] = {"0": [], "1": []}
+    with progress_bar() as progress:
+        for rep in range(a.reps):
+            for mode in ("0", "1") if rep % 2 == 0 else ("1", "0"):
+                os.environ["ICN_WRITER_PROCESS"] = mode
+                rep_dir = tmp / f"ab-{rep}-{mode}"
+                rep_dir.mkdir()
+                with (
+                    chunks_progress(progress, f"rep {rep + 1} writer process {mode}", 4) as adv,
+                    running_node(rep_dir, founded) as (base, pid),
+                ):
+                    spec = {
+                        "base": base, "node_pid": pid, "coop": COOP, "workload": str(workload),
+                        "events_url": f"/v1/coops/{COOP}/events", "duration": a.duration,
+                        "rate": a.rate, "read_rate": a.read_rate, "sse_rate": a.sse_rate,
+                        "batch_concurrency": a.batch_concurrency, "reads_only": True,
+                    }  # fmt: skip
+                    runs[mode].append(run_load(spec, rep_dir, adv))
+    rows = []
+    for label, phase, key in AB_ROWS:
+        cells = []
+        for mode in ("0", "1"):
+            values = [r[phase][key] for r in runs[mode] if r[phase].get(key) is not None]
+            cells.append(f"{statistics.median(values):,.1f}" if values else "n/a")
+            cells.append(f"{min(values):,.1f}–{max(values):,.1f}" if values else "n/a")
+        rows.append([label, *cells])
+    head = ["measurement", "in-process median", "range", "writer process median", "range"]
+    print_table(f"writer in-process (0) against writer process (1), {a.reps} pairs", head, rows)
 
 
 def main(argv: list[str]) -> None:
@@ -465,6 +518,9 @@ def main(argv: list[str]) -> None:
         workload = tmp / "workload.msgpack"
         plain = {k: {"seeds": v.seeds, "chains": v.chains} for k, v in phases.items()}
         workload.write_bytes(msgspec.msgpack.encode(plain))
+        if a.writer_ab:
+            writer_ab(a, phases, founded, tmp)
+            return
         singles = interleave(phases["single"].chains, 1)[: a.base_single]
         batches = interleave(phases["batch"].chains, BATCH)[: a.base_batch // BATCH]
         for rep in range(a.reps):

@@ -33,8 +33,8 @@ import functools
 import itertools
 import logging
 import multiprocessing
-import os
 import pickle
+import queue
 import signal
 import threading
 from collections.abc import Callable, Sequence
@@ -56,9 +56,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("icn.writer")
 
-ENV_WRITER_PROCESS = "ICN_WRITER_PROCESS"
-"""``0`` runs the writer in the serving process (as before); anything else, or unset:
-in a process of its own."""
 WRITER_DIED = 3
 """``icn node run``'s exit status when its writer process died under it."""
 START_TIMEOUT_S = 300.0
@@ -68,11 +65,6 @@ READINESS_S = 1.0
 
 Line = bytes | Inspection
 """A checked line travels as its wire bytes; one the checks refused, as its inspection."""
-
-
-def writer_process_on() -> bool:
-    """Whether ``icn node run`` writes in a process of its own (``ICN_WRITER_PROCESS``)."""
-    return os.environ.get(ENV_WRITER_PROCESS, "1").strip().lower() not in ("0", "false", "no")
 
 
 class WriterDied(StoreBusy):
@@ -414,15 +406,24 @@ async def _serve(
         except Exception as exc:
             send(("answer", rid, False, _portable(exc)))
 
+    work: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+
     def read() -> None:
+        """Drain the pipe at once (the server's sends never wait for the checks), in order."""
         while True:
             try:
                 message = conn.recv()
             except (EOFError, OSError):
                 break  # the serving process is gone: stop too
-            kind = message[0]
-            if kind == "stop":
+            if message[0] == "stop":
                 break
+            work.put(message)
+        work.put(None)
+
+    def handle() -> None:
+        """Check and queue each request for the group commit, in the order they came."""
+        while (message := work.get()) is not None:
+            kind = message[0]
             if kind == "append":
                 _, rid, lines = message
                 future = group.enqueue([_inspection(x) for x in lines])
@@ -442,6 +443,7 @@ async def _serve(
         loop.call_soon_threadsafe(stop.set)
 
     threading.Thread(target=read, name="icn-writer-requests", daemon=True).start()
+    threading.Thread(target=handle, name="icn-writer-checks", daemon=True).start()
     send(("ready", replication.url if replication is not None else None))
     while not stop.is_set():
         if replication is not None:

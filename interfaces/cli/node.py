@@ -96,7 +96,7 @@ def run(
     from icn.interfaces.http.rate_limit import RateLimits
     from icn.interfaces.http.server import ForegroundServer
     from icn.interfaces.http.telemetry import node_log_config
-    from icn.interfaces.writer_process import WRITER_DIED, WriterProcess, writer_process_on
+    from icn.interfaces.writer_process import WRITER_DIED, WriterProcess
 
     settings = settings_for(data_dir)
     secret = jwt_secret()  # refuse to start without a strong token secret
@@ -105,7 +105,7 @@ def run(
         nats=nats,
         serve=serve or [],
         replication=not no_replication,
-        writer_process=writer_process_on(),
+        writer_process=settings.writer_process,
     )
     node, replication, writer = served.node, served.replication, served.writer
     try:
