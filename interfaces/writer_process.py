@@ -61,7 +61,11 @@ WRITER_DIED = 3
 START_TIMEOUT_S = 300.0
 """How long the writer may take to open the store and start replication."""
 STOP_TIMEOUT_S = 60.0
-READINESS_S = 1.0
+READINESS_S = 0.25
+"""How often the writer reports replication's numbers (``/v1/ready``) to the server."""
+CONNECT_WAIT_S = 5.0
+"""How long the writer waits at start for NATS before it reports ready, so ``/v1/ready``
+does not answer 503 for a connection that was moments away (it starts anyway)."""
 
 Line = bytes | Inspection
 """A checked line travels as its wire bytes; one the checks refused, as its inspection."""
@@ -145,9 +149,13 @@ class WriterProcess(Writer):
         proc.start()
         theirs.close()
         try:
-            if not ours.poll(START_TIMEOUT_S):
-                raise StoreBusy("the writer process did not start in time")
-            kind, *rest = ours.recv()
+            kind, rest = "readiness", []
+            while kind == "readiness":  # replication's first numbers come before "ready"
+                if not ours.poll(START_TIMEOUT_S):
+                    raise StoreBusy("the writer process did not start in time")
+                kind, *rest = ours.recv()
+                if kind == "readiness":
+                    self._readiness = rest[0]
         except (EOFError, OSError, StoreBusy):
             proc.kill()
             proc.join()
@@ -444,6 +452,11 @@ async def _serve(
 
     threading.Thread(target=read, name="icn-writer-requests", daemon=True).start()
     threading.Thread(target=handle, name="icn-writer-checks", daemon=True).start()
+    if replication is not None:
+        deadline = loop.time() + CONNECT_WAIT_S
+        while not replication.link.connected and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        send(("readiness", replication.readiness()))
     send(("ready", replication.url if replication is not None else None))
     while not stop.is_set():
         if replication is not None:
