@@ -43,6 +43,11 @@ class Writer(ABC):
     or a writer process (``icn.interfaces.writer_process``). Each request is all or
     nothing; its future resolves with its outcomes, or raises its refusal."""
 
+    @property
+    @abstractmethod
+    def telemetry(self) -> Telemetry:
+        """The spans and measures of the writes, as the serving process takes them."""
+
     @abstractmethod
     def start(self) -> None:
         """Start writing (idempotent for a writer already started)."""

@@ -486,6 +486,13 @@ class Counts:
         with self._lock:
             return dict(self._counts)
 
+    def take(self) -> dict[tuple[str, ...], int]:
+        """The counts since the last take, and start again from zero: what a writer process
+        hands its serving process, which adds them to its own (:meth:`add`)."""
+        with self._lock:
+            taken, self._counts = self._counts, {}
+        return taken
+
     def observe(self, _: CallbackOptions) -> Iterator[Observation]:
         for values, total in self.totals().items():
             yield Observation(total, dict(zip(self.labels, values, strict=True)))
@@ -514,6 +521,25 @@ class Histogram:
                 series = self._series[values] = [0] * (len(self._bounds) + 2)
             series[i] += 1
             series[-1] += value
+
+    def take(self) -> dict[tuple[str, ...], list[float]]:
+        """The observations since the last take (per label set: a count per bucket, then
+        the sum), and start again from none: what a writer process hands its serving
+        process, which adds them to its own (:meth:`merge`)."""
+        with self._lock:
+            taken, self._series = self._series, {}
+        return taken
+
+    def merge(self, taken: dict[tuple[str, ...], list[float]]) -> None:
+        """Add what another process's histogram of the same buckets took."""
+        with self._lock:
+            for values, counts in taken.items():
+                series = self._series.get(values)
+                if series is None:
+                    self._series[values] = list(counts)
+                else:
+                    for i, n in enumerate(counts):
+                        series[i] += n
 
     def family(self) -> HistogramMetricFamily:
         """The histogram as prometheus_client renders it (cumulative buckets)."""

@@ -21,6 +21,12 @@ before the answers of its requests, so the serving process's commit listeners
 it as they did in one process. Other calls of the serving process's
 ``node.append`` (e.g. publishing a trust epoch) run in the child too.
 
+Telemetry crosses with the requests (:mod:`icn.infrastructure.telemetry_relay`): each
+request carries its trace context down, and the child's spans continue it (exported by
+the child, to the same OTLP endpoint); the child's figures (verification, group commits,
+refusals) come back as increments before each answer, into the instruments that
+``GET /metrics`` of the serving process reads; its log lines have the same format.
+
 A writer that dies while the node serves fails the requests waiting for it and
 stops the server; ``icn node run`` then exits with :data:`WRITER_DIED`.
 """
@@ -46,12 +52,16 @@ from typing import TYPE_CHECKING, Any
 from icn.application.append import AppendEvents, CommitListener, CommittedEvent, Outcome
 from icn.application.errors import BatchRefused, StoreBusy
 from icn.application.group_commit import GroupCommit, Writer
+from icn.application.ports import NO_TELEMETRY, Telemetry
 from icn.domain.events.envelope import Inspection, stored_inspection
 from icn.infrastructure.settings import Settings
+from icn.infrastructure.telemetry import JsonLogFormatter, log_format
+from icn.infrastructure.telemetry_relay import MetricDeltas, add_deltas, carry, flush_traces
 
 if TYPE_CHECKING:
     from icn.infrastructure.replication.config import ReplicationConfig
     from icn.infrastructure.replication.numbers import ReplicationReadiness
+    from icn.infrastructure.telemetry import NodeMetrics
     from icn.interfaces.bootstrap import ServedNode
 
 log = logging.getLogger("icn.writer")
@@ -69,6 +79,9 @@ does not answer 503 for a connection that was moments away (it starts anyway).""
 
 Line = bytes | Inspection
 """A checked line travels as its wire bytes; one the checks refused, as its inspection."""
+Check = Callable[[list[bytes], Telemetry, object], Sequence[Inspection]]
+"""A request's checks, run in the writer: ``check(lines, telemetry, parent)`` (``parent``:
+the trace its span continues), raising the request's refusal."""
 
 
 class WriterDied(StoreBusy):
@@ -131,6 +144,19 @@ class WriterProcess(Writer):
         self.passphrase: str | None = None
         """The node key's, for the checkpoints the writer signs (None: it issues none;
         it cannot prompt). Set before :meth:`start`; sent down the pipe, never in argv."""
+        self.appender: RemoteAppend | None = None
+        """The serving process's ``node.append`` (its telemetry is the writes')."""
+        self.metrics: NodeMetrics | None = None
+        """The serving process's instruments: the writer's figures are added to them."""
+
+    @property
+    def telemetry(self) -> Telemetry:
+        return self.appender.telemetry if self.appender is not None else NO_TELEMETRY
+
+    @property
+    def checkpoints(self) -> bool:
+        """Whether the writer issues checkpoints (it has the node key's passphrase)."""
+        return self.passphrase is not None
 
     # lifecycle
 
@@ -195,17 +221,19 @@ class WriterProcess(Writer):
 
     def enqueue(self, inspections: Sequence[Inspection]) -> Future[list[Outcome]]:
         answer: Future[list[Outcome]] = Future()
-        self._send(answer, "append", [_line(i) for i in inspections])
+        trace = carry(self.telemetry.current())
+        self._send(answer, "append", [_line(i) for i in inspections], trace)
         return answer
 
     def enqueue_unchecked(
-        self, lines: list[bytes], check: Callable[[list[bytes]], Sequence[Inspection]]
+        self, lines: list[bytes], check: Check, trace: object = None
     ) -> Future[list[Outcome]]:
         """:meth:`enqueue` for lines not checked yet: the writer process runs ``check`` (a
         picklable function: the stateless checks and the caller's own, raising the
-        caller's refusal) on them first, so their cost is not this process's."""
+        caller's refusal) on them first, so their cost is not this process's. ``trace``:
+        the request's (``Telemetry.current()``), which the check and the commit continue."""
         answer: Future[list[Outcome]] = Future()
-        self._send(answer, "check", lines, check)
+        self._send(answer, "check", lines, check, carry(trace))
         return answer
 
     def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
@@ -272,6 +300,10 @@ class WriterProcess(Writer):
                         log.exception("a commit listener failed")
             elif kind == "readiness":
                 self._readiness = message[1]
+            elif kind == "metrics":
+                deltas: MetricDeltas = message[1]
+                if self.metrics is not None:
+                    add_deltas(self.metrics, deltas)
         self._gone()
 
     def _gone(self) -> None:
@@ -295,6 +327,7 @@ class RemoteAppend(AppendEvents):
     def __init__(self, writer: WriterProcess, store: Any, clock_ms: Callable[[], int]) -> None:
         super().__init__(store, clock_ms)
         self.writer = writer
+        writer.appender = self
 
     def add_commit_listener(self, listener: CommitListener) -> None:
         self.writer.add_commit_listener(listener)
@@ -339,7 +372,7 @@ def child_main(conn: Connection, spec: WriterSpec, passphrase: str | None) -> No
     """The writer process: build the writing half of the node, serve the pipe until told
     to stop (or the serving process is gone), stop cleanly."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's ^C is the server's to handle
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     [writer] %(message)s")
+    _log_as_the_server_does()
     from icn.interfaces.bootstrap import build_node
 
     try:
@@ -360,6 +393,27 @@ def child_main(conn: Connection, spec: WriterSpec, passphrase: str | None) -> No
     finally:
         served.node.close()
         conn.close()
+        flush_traces()
+
+
+class WriterLogFormatter(JsonLogFormatter):
+    """The node's JSON log line (with the trace and span ids of the write it was logged
+    in), marked ``"process": "writer"``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)  # one JSON object
+        return '{"process": "writer", ' + line[1:] if line.startswith("{") else line
+
+
+def _log_as_the_server_does() -> None:
+    """The serving process's log format (``ICN_LOG_FORMAT``): JSON lines with the current
+    trace's ids and ``"process": "writer"``, or text lines marked ``[writer]``."""
+    handler = logging.StreamHandler()
+    if log_format() == "json":
+        handler.setFormatter(WriterLogFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(levelname)s:     [writer] %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
 
 
 async def _serve(
@@ -367,6 +421,8 @@ async def _serve(
 ) -> None:
     from icn.application.checkpoint_schedule import CheckpointSchedule
     from icn.application.checkpoints import CheckpointPolicy
+    from icn.infrastructure import telemetry
+    from icn.infrastructure.telemetry_relay import resumed, take_deltas
     from icn.interfaces.bootstrap import NODE_KEY
     from icn.interfaces.http.app import checkpoint_loop, duties_loop
     from icn.interfaces.http.compute import share_loop
@@ -374,10 +430,21 @@ async def _serve(
     node, replication = served.node, served.replication
     loop = asyncio.get_running_loop()
     send_lock = threading.Lock()
+    metrics = None
+    if telemetry.enabled():  # as the serving process's app has it (the same environment)
+        telemetry.setup_tracing()  # spans exported only when ICN_OTLP_ENDPOINT is set
+        metrics = telemetry.node_metrics()
+        node.append.telemetry = telemetry.node_telemetry(metrics)
 
-    def send(message: tuple[Any, ...]) -> None:
+    def send(message: tuple[Any, ...] | None) -> None:
+        """Send ``message`` (None: only the figures), after what was measured so far: the
+        server counts a write before it hears the answer the write led to."""
         with contextlib.suppress(OSError, ValueError), send_lock:
-            conn.send(message)
+            deltas = take_deltas(metrics) if metrics is not None else None
+            if deltas is not None:
+                conn.send(("metrics", deltas))
+            if message is not None:
+                conn.send(message)
 
     def tell(events: list[CommittedEvent]) -> None:
         send(("commit", events))
@@ -433,17 +500,19 @@ async def _serve(
         while (message := work.get()) is not None:
             kind = message[0]
             if kind == "append":
-                _, rid, lines = message
-                future = group.enqueue([_inspection(x) for x in lines])
+                _, rid, lines, trace = message
+                with resumed(trace):  # the group commit continues the request's trace
+                    future = group.enqueue([_inspection(x) for x in lines])
                 future.add_done_callback(functools.partial(answer, rid))
             elif kind == "check":
-                _, rid, lines, check = message
-                try:
-                    checked = check(lines)
-                except Exception as exc:
-                    send(("answer", rid, False, _portable(exc)))
-                    continue
-                future = group.enqueue(checked)
+                _, rid, lines, check, trace = message
+                with resumed(trace):
+                    try:
+                        checked = check(lines, group.telemetry, group.telemetry.current())
+                    except Exception as exc:
+                        send(("answer", rid, False, _portable(exc)))
+                        continue
+                    future = group.enqueue(checked)
                 future.add_done_callback(functools.partial(answer, rid))
             elif kind == "call":
                 _, rid, method, args, kwargs = message
@@ -461,6 +530,7 @@ async def _serve(
     while not stop.is_set():
         if replication is not None:
             send(("readiness", replication.readiness()))
+        send(None)  # the figures of replication and the duties, which answer nobody
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), READINESS_S)
     for task in tasks:

@@ -191,10 +191,15 @@ def create_app(
         telemetry.setup_tracing()  # exported only when ICN_OTLP_ENDPOINT is set
         node.append.telemetry = telemetry.node_telemetry(metrics)
         appended = http_telemetry.count_appended(metrics)
-        node.append.add_commit_listener(appended)
+        node.append.add_commit_listener(appended)  # a writer process's commits too
+        checkpoints = schedule is not None
+        if isinstance(writer, WriterProcess):  # its figures are added to this process's
+            writer.metrics = metrics
+            checkpoints = writer.checkpoints
         http_telemetry.watch(
-            metrics, node.store, node.node_did, node.clock_ms, stream_slots, replication, schedule
-        )
+            metrics, node.store, node.node_did, node.clock_ms, stream_slots,
+            services.replication_status.readiness, checkpoints,
+        )  # fmt: skip
 
     writes_here = writer is None
 

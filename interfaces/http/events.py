@@ -17,8 +17,8 @@ from litestar import Controller, Request, get, post
 
 from icn.application.append import Outcome
 from icn.application.group_commit import Writer
-from icn.application.ports import Telemetry
 from icn.application.parallel import shared_verifier
+from icn.application.ports import Telemetry
 from icn.domain.events.envelope import Inspection
 from icn.domain.events.ijson import TOO_DEEP
 from icn.domain.refusals import Code

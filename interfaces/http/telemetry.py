@@ -21,8 +21,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from icn.application.append import CommittedEvent
-from icn.application.checkpoint_schedule import CheckpointSchedule
-from icn.infrastructure.replication.supervisor import ReplicationSupervisor
+from icn.infrastructure.replication.numbers import ReplicationReadiness
 from icn.infrastructure.settings import METRICS_ON_API
 from icn.infrastructure.store.event_store import SqlEventStore
 from icn.infrastructure.telemetry import (
@@ -187,17 +186,19 @@ def watch(
     node_did: str,
     clock_ms: Callable[[], int],
     slots: StreamSlots,
-    replication: ReplicationSupervisor | None,
-    schedule: CheckpointSchedule | None,
+    replication: Callable[[], ReplicationReadiness | None] | None,
+    checkpoints: bool,
 ) -> None:
-    """Point the gauges at this node's figures (read at each scrape)."""
+    """Point the gauges at this node's figures (read at each scrape). ``replication``:
+    where its numbers are read (the supervisor here, or a writer process's last report);
+    ``checkpoints``: whether this node issues checkpoints (here or in its writer)."""
 
     def replication_figure(name: str) -> Callable[[], dict[str, float]]:
         def read() -> dict[str, float]:
-            if replication is None:
+            readiness = replication() if replication is not None else None
+            if readiness is None:
                 return {}
-            coops = replication.readiness().coops
-            return {c: float(getattr(n, name) or 0) for c, n in coops.items()}
+            return {c: float(getattr(n, name) or 0) for c, n in readiness.coops.items()}
 
         return read
 
@@ -205,7 +206,7 @@ def watch(
         return {c: float(len(store.quarantined(c))) for c in store.coops()}
 
     def checkpoint_age() -> dict[str, float]:
-        if schedule is None:
+        if not checkpoints:
             return {}
         now = clock_ms()
         ages: dict[str, float] = {}

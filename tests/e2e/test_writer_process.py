@@ -8,9 +8,11 @@ rather than leaving it serving requests nobody will write.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -98,7 +100,9 @@ def test_the_writer_is_a_child_process_and_http_answers_as_before(
         assert ready["replication"]["connected"]  # as the writer process reports it
     finally:
         node.stop()
-    assert "[writer]" in node.log.read_text()  # its log lines go to the node's log
+    # Its log lines go to the node's log, in the node's format (JSON off a terminal).
+    lines = [json.loads(x) for x in node.log.read_text().splitlines() if x.startswith("{")]
+    assert any(x.get("process") == "writer" for x in lines), lines[:20]
 
 
 def test_a_killed_writer_stops_the_node_with_a_non_zero_exit(
@@ -137,3 +141,87 @@ def test_icn_writer_process_0_writes_in_the_serving_process(
         assert r.status_code == 201 and r.json()["id"] == event.id, r.text
     finally:
         node.stop()
+
+
+class _Collector:
+    """An OTLP/HTTP trace receiver on a loopback port: the spans both processes export."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceRequest,
+        )
+
+        self.spans: list[tuple[str, bytes, bytes, bytes]] = []  # name, trace, span, parent
+        spans, lock = self.spans, threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                request = ExportTraceServiceRequest.FromString(body)
+                with lock:
+                    for resource in request.resource_spans:
+                        for scope in resource.scope_spans:
+                            spans.extend(
+                                (s.name, s.trace_id, s.span_id, s.parent_span_id)
+                                for s in scope.spans
+                            )
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def tree(self, span: bytes) -> dict[str, object]:
+        return {name: self.tree(s) for name, _, s, parent in list(self.spans) if parent == span}
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_post_is_one_trace_across_the_two_processes(
+    tmp_path: Path, icn_path: str, icn_process_env: dict
+) -> None:
+    """The writer continues each request's trace (the checks, the group commit and below)
+    and exports its spans itself: a collector gets the post's whole tree, as one process
+    made it before (tests/integration/replication/test_telemetry_traces.py)."""
+    collector = _Collector()
+    env = {**icn_process_env, "ICN_OTLP_ENDPOINT": collector.url, "ICN_TRACE_SAMPLE": "1",
+           "OTEL_BSP_SCHEDULE_DELAY": "100"}  # fmt: skip
+    node = _node(tmp_path, icn_path, env).start()
+    try:
+        alice = member_keys()["alice"]
+        token = login(node.base, alice)
+        (pay,) = _payments(node.base, token, alice, 1)
+        r = httpx.post(f"{node.base}/v1/coops/{COOP}/events", content=pay.wire_bytes(),
+                       headers=bearer(token), timeout=10)  # fmt: skip
+        assert r.status_code == 201, r.text
+        expected = {
+            "icn.verify": {},
+            "icn.group_commit": {
+                "icn.commit": {"icn.judge": {"icn.sequence": {}}},
+                "icn.project": {},
+            },
+            "icn.deliver": {},
+        }
+        deadline = time.monotonic() + 30
+        while True:
+            posts = [x for x in list(collector.spans) if x[0] == "POST /v1/coops/{coop}/events"]
+            if len(posts) == 1 and collector.tree(posts[0][2]) == expected:
+                break
+            assert time.monotonic() < deadline, (posts, collector.spans)
+            time.sleep(0.1)
+        _, trace_id, _, parent = posts[0]
+        assert parent == b""  # the request's server span is the root
+        assert len([x for x in collector.spans if x[1] == trace_id]) == 8
+    finally:
+        node.stop()
+        collector.close()
