@@ -72,12 +72,25 @@ def step(name: str) -> None:
 
 
 def process_cpu(pid: int) -> float | None:
-    """CPU seconds (user + system, all threads) of process ``pid`` so far; None off Linux."""
+    """CPU seconds (user + system, all threads) of process ``pid`` and every process under
+    it so far (a writer process, verifier workers, an embedded nats-server: the node's
+    CPU in either layout); None off Linux."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+        own = (int(fields[11]) + int(fields[12])) / CLK_TCK
     except (OSError, ValueError, IndexError):
         return None
+    return own + sum(process_cpu(c) or 0.0 for c in _children(pid))
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            found += [int(c) for c in (task / "children").read_text().split()]
+    except (OSError, ValueError):
+        pass
+    return found
 
 
 class Meter:
@@ -105,6 +118,7 @@ class Meter:
             "load_cores": load / wall,
             "node_cpu_s": node_cpu,
             "others_cores": max(0.0, others / wall),
+            "load_1m": os.getloadavg()[0],
         }
 
 
@@ -521,9 +535,9 @@ async def main(spec: dict[str, Any]) -> dict[str, Any]:
             ph["tokens"] = await gather_limited(jobs, 8)
         step("login")
         results: dict[str, Any] = {}
-        if not spec.get("reads_only"):  # --writer-ab: only the phases reads are measured in
-            results["single"] = await single_phase(spec, phases["single"])
-            step("single")
+        results["single"] = await single_phase(spec, phases["single"])
+        step("single")
+        if not spec.get("reads_only"):  # --writer-ab: no SSE phase
             results["sse"] = await sse_phase(spec, phases["sse"])
             step("sse")
         results["batch"] = await batch_phase(spec, phases["batch"])

@@ -76,6 +76,8 @@ TARGET_HEAD = ["check", "value", "target", "verdict"]
 METRIC_HEAD = ["measurement", "median", "range"]
 Advance = Callable[[int], None]
 Run = dict[str, Any]
+START_S = 120.0
+"""How long a node may take to answer at start (a loaded shared machine took 25 s)."""
 
 
 # -- workload ------------------------------------------------------------------------
@@ -185,7 +187,7 @@ def running_node(root: Path, founding: Path) -> Iterator[tuple[str, int]]:
     tail = lambda: log_path.read_text(errors="replace")[-3000:]  # noqa: E731
     failed = True
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + START_S
         while True:
             if proc.poll() is not None:
                 raise SystemExit(f"the node exited with {proc.returncode}:\n{tail()}")
@@ -194,7 +196,7 @@ def running_node(root: Path, founding: Path) -> Iterator[tuple[str, int]]:
                 break
             except httpx.TransportError:
                 if time.monotonic() > deadline:
-                    raise SystemExit(f"the node did not answer in 30 s:\n{tail()}") from None
+                    raise SystemExit(f"the node did not answer in {START_S:g} s:\n{tail()}") from None
                 time.sleep(0.1)
         yield base, proc.pid
         failed = False
@@ -440,8 +442,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--sse-rate", type=float, default=50, help="events posted per second (SSE)")
     p.add_argument("--batch-concurrency", type=int, default=4, help="batch posters at once")
     p.add_argument("--writer-ab", action="store_true",
-                   help="reads (and /v1/health) while batches post, writer in-process against"
-                   " writer process, pairs back to back; prints, appends nothing")  # fmt: skip
+                   help="single posts, batches, reads alone and while batches post: writer"
+                   " in-process against writer process, alternating pairs; appended to"
+                   " docs/benchmarks.md")  # fmt: skip
     a = p.parse_args(argv)
     a.duration = a.duration or (3.0 if a.quick else 10.0)
     a.base_single = 1000 if a.quick else 3000
@@ -449,35 +452,56 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return a
 
 
-AB_ROWS = [
-    ("reads @ rate: p50 ms", "reads", "p50_ms"),
-    ("reads: p99 ms", "reads", "p99_ms"),
-    ("/v1/health @ 50/s beside them: p50 ms", "health", "p50_ms"),
-    ("/v1/health: p99 ms", "health", "p99_ms"),
-    ("reads while batches post: p50 ms", "reads_writing", "p50_ms"),
-    ("reads while batches post: p99 ms", "reads_writing", "p99_ms"),
-    ("/v1/health while batches post: p50 ms", "health_writing", "p50_ms"),
-    ("/v1/health while batches post: p99 ms", "health_writing", "p99_ms"),
-    ("batches posted meanwhile: events/s", "batch_reading", "events_per_s"),
-    ("batch post (100) alone: events/s", "batch", "events_per_s"),
-    ("other processes' cores, reads while writing", "reads_writing", "others_cores"),
+AB_ROWS: list[tuple[str, Callable[[Run], float | None], str]] = [
+    ("reads p99 while batches post (ms)", lambda x: x["reads_writing"]["p99_ms"], "{:,.1f}"),
+    ("reads p50 while batches post (ms)", lambda x: x["reads_writing"]["p50_ms"], "{:,.1f}"),
+    ("reads p99 alone (ms)", lambda x: x["reads"]["p99_ms"], "{:,.1f}"),
+    ("reads p50 alone (ms)", lambda x: x["reads"]["p50_ms"], "{:,.1f}"),
+    ("/v1/health p99 while batches post (ms)", lambda x: x["health_writing"]["p99_ms"],
+     "{:,.1f}"),
+    ("single post p99 (ms)", lambda x: x["single"]["p99_ms"], "{:,.1f}"),
+    ("single post p50 (ms)", lambda x: x["single"]["p50_ms"], "{:,.1f}"),
+    ("single posts achieved / s", lambda x: x["single"]["achieved_per_s"], "{:,.0f}"),
+    ("node CPU per single post (µs, process tree)",
+     lambda x: _per(x["single"]["node_cpu_s"], x["single"]["requests"], 1e6), "{:,.0f}"),
+    ("batch post (100) alone: events/s", lambda x: x["batch"]["events_per_s"], "{:,.0f}"),
+    ("batches posted beside the reads: events/s",
+     lambda x: x["batch_reading"]["events_per_s"], "{:,.0f}"),
+    ("node CPU per batched event (µs, process tree)",
+     lambda x: _per(x["batch"]["node_cpu_s"], x["batch"]["events"], 1e6), "{:,.0f}"),
+    ("load average (1 min) at the reads while writing",
+     lambda x: x["reads_writing"]["load_1m"], "{:.1f}"),
+    ("other processes' cores, reads while writing",
+     lambda x: x["reads_writing"]["others_cores"], "{:.2f}"),
+]  # fmt: skip
+AB_PER_RUN = [
+    "reads p99 while batches post (ms)",
+    "reads p99 alone (ms)",
+    "single post p99 (ms)",
+    "batch post (100) alone: events/s",
+    "node CPU per single post (µs, process tree)",
 ]
+"""What each run's own row shows, beside the load average when it ran."""
 
 
 def writer_ab(a: argparse.Namespace, phases: dict[str, Phase], founded: Path, tmp: Path) -> None:
     """``--writer-ab``: per repetition a node writing in-process (ICN_WRITER_PROCESS=0) and
     one with its writer process (1), back to back, the first of the pair alternating;
-    only the batch, read and reads-while-writing phases. Medians side by side."""
+    single posts, batches, reads alone and reads while batches post (no SSE). Medians
+    side by side, each pair's ratio, and every run's figures beside the machine's load
+    average; appended to docs/benchmarks.md."""
     workload = tmp / "workload.msgpack"
     runs: dict[str, list[Run]] = {"0": [], "1": []}
+    order: list[tuple[int, str, Run]] = []
     with progress_bar() as progress:
         for rep in range(a.reps):
             for mode in ("0", "1") if rep % 2 == 0 else ("1", "0"):
                 os.environ["ICN_WRITER_PROCESS"] = mode
                 rep_dir = tmp / f"ab-{rep}-{mode}"
                 rep_dir.mkdir()
+                load_before = os.getloadavg()
                 with (
-                    chunks_progress(progress, f"rep {rep + 1} writer process {mode}", 4) as adv,
+                    chunks_progress(progress, f"rep {rep + 1} writer process {mode}", 5) as adv,
                     running_node(rep_dir, founded) as (base, pid),
                 ):
                     spec = {
@@ -486,17 +510,47 @@ def writer_ab(a: argparse.Namespace, phases: dict[str, Phase], founded: Path, tm
                         "rate": a.rate, "read_rate": a.read_rate, "sse_rate": a.sse_rate,
                         "batch_concurrency": a.batch_concurrency, "reads_only": True,
                     }  # fmt: skip
-                    runs[mode].append(run_load(spec, rep_dir, adv))
+                    run = run_load(spec, rep_dir, adv)
+                run["load_before"], run["load_after"] = load_before, os.getloadavg()
+                runs[mode].append(run)
+                order.append((rep, mode, run))
+    names = {"0": "in-process", "1": "writer process"}
     rows = []
-    for label, phase, key in AB_ROWS:
+    for label, fn, fmt in AB_ROWS:
         cells = []
         for mode in ("0", "1"):
-            values = [r[phase][key] for r in runs[mode] if r[phase].get(key) is not None]
-            cells.append(f"{statistics.median(values):,.1f}" if values else "n/a")
-            cells.append(f"{min(values):,.1f}–{max(values):,.1f}" if values else "n/a")
-        rows.append([label, *cells])
-    head = ["measurement", "in-process median", "range", "writer process median", "range"]
-    print_table(f"writer in-process (0) against writer process (1), {a.reps} pairs", head, rows)
+            values = [v for v in (fn(r) for r in runs[mode]) if v is not None and v == v]
+            cells.append(_fmt(fmt, statistics.median(values)) if values else "n/a")
+            cells.append(f"{_fmt(fmt, min(values))}–{_fmt(fmt, max(values))}" if values else "n/a")
+        ratios = []
+        for p, q in zip(runs["1"], runs["0"], strict=True):  # the same repetition's pair
+            b, c = fn(p), fn(q)
+            if b is not None and c and b == b and c == c:
+                ratios.append(b / c)
+        ratio = statistics.median(ratios) if ratios else math.nan
+        rows.append([label, *cells, _fmt("{:.2f}", ratio)])
+    head = ["measurement", "in-process median", "range", "writer process median", "range",
+            "writer / in-process (median of pairs)"]  # fmt: skip
+    title = f"writer in-process against writer process, {a.reps} alternating pairs"
+    print_table(title, head, rows)
+    by_label = {label: (fn, fmt) for label, fn, fmt in AB_ROWS}
+    per_run = []
+    for rep, mode, run in order:
+        loads = (*run["load_before"], *run["load_after"][:1])
+        cells = [_fmt(by_label[k][1], by_label[k][0](run)) for k in AB_PER_RUN]
+        per_run.append([f"pair {rep + 1}, {names[mode]}",
+                        "{:.1f} / {:.1f} / {:.1f} → {:.1f}".format(*loads), *cells])  # fmt: skip
+    run_head = ["run (in the order run)", "load 1/5/15 min before → 1 min after", *AB_PER_RUN]
+    print_table("every run, with the machine's load average", run_head, per_run)
+    facts = {**machine_info(), "pairs": str(a.reps), "phase seconds": f"{a.duration:g}",
+             "offered single posts/s": f"{a.rate:g}", "offered reads/s": f"{a.read_rate:g}",
+             "batch posters": str(a.batch_concurrency),
+             "node CPU": "the node's whole process tree (serving process, writer process,"
+             " verifier workers, embedded nats-server)"}  # fmt: skip
+    text = "\n".join(f"- {k}: {v}" for k, v in facts.items())
+    text += "\n\n" + markdown_table(head, rows) + "\n\n" + markdown_table(run_head, per_run)
+    append_section(DOCS, f"api --writer-ab, {utc_now()}", text)
+    print(f"appended to {DOCS}")
 
 
 def main(argv: list[str]) -> None:
