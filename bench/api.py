@@ -196,7 +196,9 @@ def running_node(root: Path, founding: Path) -> Iterator[tuple[str, int]]:
                 break
             except httpx.TransportError:
                 if time.monotonic() > deadline:
-                    raise SystemExit(f"the node did not answer in {START_S:g} s:\n{tail()}") from None
+                    raise SystemExit(
+                        f"the node did not answer in {START_S:g} s:\n{tail()}"
+                    ) from None
                 time.sleep(0.1)
         yield base, proc.pid
         failed = False
