@@ -19,7 +19,10 @@ Every commit of the child (HTTP writes, intake, duties, checkpoints) is sent bac
 before the answers of its requests, so the serving process's commit listeners
 (standings, trust and governance books, rate-limit classes, live streams) hear of
 it as they did in one process. Other calls of the serving process's
-``node.append`` (e.g. publishing a trust epoch) run in the child too.
+``node.append`` (e.g. publishing a trust epoch) run in the child too, and so do the
+compute routes' module shares and fetches (the coops' buckets are on the child's NATS
+link: ``interfaces.http.compute.WriterPeers``); the child also shares the modules kept
+here that the buckets lack (``share_loop``).
 
 Telemetry crosses with the requests (:mod:`icn.infrastructure.telemetry_relay`): each
 request carries its trace context down, and the child's spans continue it (exported by
@@ -236,6 +239,18 @@ class WriterProcess(Writer):
         self._send(answer, "check", lines, check, carry(trace))
         return answer
 
+    @property
+    def replicates(self) -> bool:
+        """Whether the writer runs replication (and so holds the node's NATS link)."""
+        return self._spec.replication
+
+    def peers(self, op: str, *args: Any) -> Future[Any]:
+        """``ModulePeers.<op>(*args)`` (``share``, ``fetch``: the coops' module buckets)
+        on the writer's replication link; its answer."""
+        answer: Future[Any] = Future()
+        self._send(answer, "peers", op, args)
+        return answer
+
     def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """``node.append.<method>(*args, **kwargs)`` in the writer; its answer (blocking)."""
         answer: Future[Any] = Future()
@@ -425,7 +440,7 @@ async def _serve(
     from icn.infrastructure.telemetry_relay import resumed, take_deltas
     from icn.interfaces.bootstrap import NODE_KEY
     from icn.interfaces.http.app import checkpoint_loop, duties_loop
-    from icn.interfaces.http.compute import share_loop
+    from icn.interfaces.http.compute import ModulePeers, share_loop
 
     node, replication = served.node, served.replication
     loop = asyncio.get_running_loop()
@@ -466,6 +481,7 @@ async def _serve(
     )
     if replication is not None:  # the modules kept here that the coops' buckets lack
         tasks.append(asyncio.create_task(share_loop(node, replication)))
+    peers = ModulePeers(replication) if replication is not None else None
     stop = asyncio.Event()
 
     def answer(rid: int, future: Future[Any]) -> None:
@@ -514,6 +530,13 @@ async def _serve(
                         continue
                     future = group.enqueue(checked)
                 future.add_done_callback(functools.partial(answer, rid))
+            elif kind == "peers":  # on the event loop, where the NATS link lives
+                _, rid, op, args = message
+                if peers is None:  # no replication here: not connected
+                    send(("answer", rid, True, None if op == "fetch" else False))
+                    continue
+                asked = asyncio.run_coroutine_threadsafe(getattr(peers, op)(*args), loop)
+                asked.add_done_callback(functools.partial(answer, rid))
             elif kind == "call":
                 _, rid, method, args, kwargs = message
                 threading.Thread(target=call, args=(rid, method, args, kwargs)).start()

@@ -36,7 +36,12 @@ from icn.interfaces.http import api_docs, log_redaction, streams
 from icn.interfaces.http import telemetry as http_telemetry
 from icn.interfaces.http.auth import AuthController, ChallengeBook, Tokens
 from icn.interfaces.http.caller_classes import CallerClasses
-from icn.interfaces.http.compute import ComputeController, share_loop
+from icn.interfaces.http.compute import (
+    ComputeController,
+    ModulePeers,
+    WriterPeers,
+    share_loop,
+)
 from icn.interfaces.http.contracts import ContractsController
 from icn.interfaces.http.dashboard import serve as dashboard
 from icn.interfaces.http.dependencies import Services
@@ -171,6 +176,13 @@ def create_app(
         writer=writer if writer is not None else GroupCommit(node.append),
         feed=feed if feed is not None else LogFeed(node.store),
         replication=replication,
+        peers=(
+            ModulePeers(replication)
+            if replication is not None
+            else WriterPeers(writer)
+            if isinstance(writer, WriterProcess) and writer.replicates
+            else None
+        ),
         replication_status=ReplicationStatus(
             replication.readiness
             if replication is not None

@@ -24,7 +24,7 @@ import asyncio
 import logging
 import re
 from functools import cache
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio
 from litestar import Controller, Request, Response, get, put
@@ -54,6 +54,9 @@ from icn.interfaces.http.auth import Principal
 from icn.interfaces.http.coop_paths import COOP_ROUTES, CoopPath
 from icn.interfaces.http.gate import needs
 from icn.interfaces.http.problems import ApiProblem, problem_responses, status_for
+
+if TYPE_CHECKING:
+    from icn.interfaces.writer_process import WriterProcess
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 WASM = "application/wasm"
@@ -120,18 +123,67 @@ def _nats(replication: ReplicationSupervisor | None) -> Any:
     return replication.link.client
 
 
-async def _share(replication: ReplicationSupervisor | None, coop: str, kept: StoredModule) -> bool:
+class Peers:
+    """The coops' module buckets, wherever the node's NATS connection is (replication's:
+    this process's, :class:`ModulePeers`, or its writer process's)."""
+
+    async def share(self, coop: str, module: str, binary: bytes) -> bool:
+        """Put the bytes in the coop's bucket: True once it holds them, False while not
+        connected. Raises what went wrong (a slow or refusing bucket)."""
+        raise NotImplementedError
+
+    async def fetch(self, coop: str, module: str) -> bytes | None:
+        """The module's bytes from the coop's bucket (not judged yet), None while not
+        connected; :class:`ModuleUnavailable` when no node shared them."""
+        raise NotImplementedError
+
+
+class ModulePeers(Peers):
+    """:class:`Peers` over this process's replication link."""
+
+    def __init__(self, replication: ReplicationSupervisor) -> None:
+        self.replication = replication
+
+    async def share(self, coop: str, module: str, binary: bytes) -> bool:
+        client = _nats(self.replication)
+        if client is None:
+            return False
+        with anyio.fail_after(SHARE_TIMEOUT_S):
+            await share(client, coop, module, binary)
+        return True
+
+    async def fetch(self, coop: str, module: str) -> bytes | None:
+        client = _nats(self.replication)
+        if client is None:
+            return None
+        return await fetch(client, coop, module)
+
+
+class WriterPeers(Peers):
+    """:class:`Peers` through the writer process, which holds the replication link
+    (``icn node run`` with ``ICN_WRITER_PROCESS``): the bytes cross the pipe."""
+
+    def __init__(self, writer: WriterProcess) -> None:
+        self.writer = writer
+
+    async def share(self, coop: str, module: str, binary: bytes) -> bool:
+        shared: bool = await asyncio.wrap_future(self.writer.peers("share", coop, module, binary))
+        return shared
+
+    async def fetch(self, coop: str, module: str) -> bytes | None:
+        data: bytes | None = await asyncio.wrap_future(self.writer.peers("fetch", coop, module))
+        return data
+
+
+async def _share(peers: Peers | None, coop: str, kept: StoredModule) -> bool:
     """Put the bytes in the coop's bucket for the other nodes: True once it holds them."""
-    client = _nats(replication)
-    if client is None:
+    if peers is None:
         return False
     try:
-        with anyio.fail_after(SHARE_TIMEOUT_S):
-            await share(client, coop, kept.hash, kept.binary)
+        return await peers.share(coop, kept.hash, kept.binary)
     except Exception as exc:  # kept here all the same; a later upload shares them again
         log.warning("module %s not shared with the coop's nodes: %s", kept.hash, exc)
         return False
-    return True
 
 
 def _held(node: Node, coop: str, module: str) -> tuple[bool, bytes | None]:
@@ -147,17 +199,17 @@ def _unavailable(coop: str, module: str, why: str) -> ApiProblem:
     )
 
 
-async def _from_peers(
-    node: Node, replication: ReplicationSupervisor | None, coop: str, module: str
-) -> bytes:
+async def _from_peers(node: Node, peers: Peers | None, coop: str, module: str) -> bytes:
     """The module's bytes from the coop's bucket, judged like an upload, then kept here."""
-    client = _nats(replication)
-    if client is None:
-        raise _unavailable(coop, module, "this node is not connected to the coop's NATS")
+    not_connected = "this node is not connected to the coop's NATS"
+    if peers is None:
+        raise _unavailable(coop, module, not_connected)
     try:
-        data = await fetch(client, coop, module)
+        data = await peers.fetch(coop, module)
     except ModuleUnavailable as exc:
         raise _unavailable(coop, module, str(exc)) from None
+    if data is None:
+        raise _unavailable(coop, module, not_connected)
     try:
         kept = await anyio.to_thread.run_sync(_keep, node, coop, module, data)
     except ApiProblem as exc:
@@ -205,7 +257,7 @@ class ComputeController(Controller):
         self,
         request: Request[Principal, Any, Any],
         node: Node,
-        replication: ReplicationSupervisor | None,
+        peers: Peers | None,
         coop: CoopPath,
         module: str,
     ) -> dict[str, Any]:
@@ -218,7 +270,7 @@ class ComputeController(Controller):
             raise _unknown_module(coop, module)
         data = await _capped_body(request)
         kept = await anyio.to_thread.run_sync(_keep, node, coop, module, data)
-        shared = await _share(replication, coop, kept)
+        shared = await _share(peers, coop, kept)
         return {"module": kept.hash, "size": kept.size, "shared": shared}
 
     @get(
@@ -230,7 +282,7 @@ class ComputeController(Controller):
     async def get_module(
         self,
         node: Node,
-        replication: ReplicationSupervisor | None,
+        peers: Peers | None,
         coop: CoopPath,
         module: str,
     ) -> Response[bytes]:
@@ -241,7 +293,7 @@ class ComputeController(Controller):
         if not held:
             raise _unknown_module(coop, module)
         if data is None:
-            data = await _from_peers(node, replication, coop, module)
+            data = await _from_peers(node, peers, coop, module)
         return Response(data, media_type=WASM)
 
     @get(

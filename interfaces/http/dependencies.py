@@ -26,6 +26,7 @@ from icn.infrastructure.store.read_models import ReadSide
 from icn.infrastructure.store.trust_reads import SqlTrustReads
 from icn.interfaces.bootstrap import Node
 from icn.interfaces.http.auth import ChallengeBook, Tokens
+from icn.interfaces.http.compute import Peers
 from icn.interfaces.http.gate import Gate
 from icn.interfaces.http.log_feed import LogFeed
 from icn.interfaces.http.ops import About, ReplicationStatus
@@ -61,6 +62,8 @@ class Services:
     writer: Writer
     feed: LogFeed
     replication: ReplicationSupervisor | None = None
+    peers: Peers | None = None
+    """The coops' module buckets (None: no replication)."""
     replication_status: ReplicationStatus = field(default_factory=lambda: ReplicationStatus(None))
     """What ``/v1/ready`` shows of replication, wherever it runs."""
     about: About = field(default_factory=lambda: About(version("icn"), time.monotonic()))
@@ -89,6 +92,7 @@ class Services:
             "writer": _const(self.writer),
             "feed": _const(self.feed),
             "replication": _const(self.replication),
+            "peers": _const(self.peers),
             "replication_status": _const(self.replication_status),
             "about": _const(self.about),
             "reads": Provide(self.reads.get, sync_to_thread=False),
