@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import functools
 import itertools
 import logging
@@ -387,6 +388,9 @@ def child_main(conn: Connection, spec: WriterSpec, passphrase: str | None) -> No
     """The writer process: build the writing half of the node, serve the pipe until told
     to stop (or the serving process is gone), stop cleanly."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's ^C is the server's to handle
+    # A crash in native code (seen once: SIGSEGV at a PostgreSQL node's start under load)
+    # leaves the writer's Python stacks in the node's log, where the server's report is.
+    faulthandler.enable()
     _log_as_the_server_does()
     from icn.interfaces.bootstrap import build_node
 

@@ -104,7 +104,9 @@ def test_upload_submit_two_executors_settle(
     with_executor = tmp_path / "icn-executor"  # `icn node run … --executor`
     with_executor.write_text(f'#!/bin/sh\nexec {icn_path_module} "$@" --executor\n')
     with_executor.chmod(0o755)
-    node = RunningNode(icn_path_module, env, data)
+    # A writes in a writer process (the upload is shared through the writer's NATS link),
+    # B in one process: the module crosses between the two kinds of node.
+    node = RunningNode(icn_path_module, {**env, "ICN_WRITER_PROCESS": "1"}, data)
     node_b = RunningNode(str(with_executor), env, data_b)
     runners: list[subprocess.Popen[bytes]] = []
     try:
