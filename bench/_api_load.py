@@ -1,6 +1,7 @@
 """The load generator of ``bench/api.py``: its own process, so the node serves alone.
 
-Usage: ``python bench/_api_load.py SPEC.json`` (the spec is written by ``bench/api.py``).
+Usage: ``python bench/_api_load.py SPEC.json`` (the spec is written by ``bench/api.py``);
+it starts ``python bench/_api_load.py --reads JOB.json`` itself for the read phases.
 
 Logs every member in (each must be a member of the founded coop, or the run
 stops with the node's refusal), then runs the phases against the node at ``spec["base"]``
@@ -512,6 +513,83 @@ async def sse_phase(spec: dict[str, Any], ph: dict[str, Any]) -> Any:
     }
 
 
+class ReaderProcess:
+    """The read and health phases in a process of their own.
+
+    A reader and a batch poster are different clients; in one asyncio process a read's
+    latency would include the poster's own work (encoding 100-event bodies, decoding the
+    answers) ahead of it on this generator's event loop: the node is not what it waited
+    for. The reader gets the members' tokens (it logs nobody in), opens its own clients,
+    says ``ready``, and starts its phases when told ``go``.
+    """
+
+    def __init__(self, proc: asyncio.subprocess.Process, results: Path) -> None:
+        self.proc = proc
+        self.results = results
+
+    @classmethod
+    async def start(cls, spec: dict[str, Any], ph: dict[str, Any], job: Path) -> ReaderProcess:
+        results = job.with_suffix(".out.json")
+        job.write_text(json.dumps({**spec, "tokens": ph["tokens"], "out": str(results)}))
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, __file__, "--reads", str(job),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert proc.stdout is not None
+        if (await proc.stdout.readline()).strip() != b"ready":
+            raise SystemExit(f"the reader process did not start ({await proc.wait()})")
+        return cls(proc, results)
+
+    async def run(self) -> tuple[Any, Any]:
+        """Start the phases now; their results (reads, health) once they end."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(b"go\n")
+        await self.proc.stdin.drain()
+        if await self.proc.wait() != 0:
+            raise SystemExit(f"the reader process failed ({self.proc.returncode})")
+        done = json.loads(self.results.read_text())
+        return done["reads"], done["health"]
+
+
+async def reads_main(job_path: str) -> None:
+    """``--reads JOB``: the reader process's side of :class:`ReaderProcess`."""
+    job = json.loads(Path(job_path).read_text())
+    tokens = job["tokens"]
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(
+                httpx.AsyncClient(base_url=job["base"], timeout=30, limits=LIMITS)
+            )
+            for _ in tokens
+        ]
+        ph = {"clients": clients, "tokens": tokens}
+        for client in clients:  # each connected before the clock starts, as the poster's are
+            (await client.get("/v1/health")).raise_for_status()
+        print("ready", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        reads, health = await asyncio.gather(read_phase(job, ph), health_phase(job))
+    Path(job["out"]).write_text(json.dumps({"reads": reads, "health": health}))
+
+
+async def reads_alongside(
+    spec: dict[str, Any], ph: dict[str, Any], batches: dict[str, Any] | None
+) -> tuple[Any, Any, Any]:
+    """The reads (and health probes) from a reader process, while this process posts
+    ``batches`` (None: nothing); (reads, batch results or None, health)."""
+    out = Path(spec["out"]).with_suffix(".reader.json")
+    reader = await ReaderProcess.start(spec, ph, out)
+    meter = Meter(spec["node_pid"])
+    if batches is None:
+        (reads, health), posted = await reader.run(), None
+    else:
+        (reads, health), posted = await asyncio.gather(reader.run(), batch_phase(spec, batches))
+    whole = meter.stop()
+    # Other processes' cores: the machine's busy time less the node's and both generators'.
+    reader_cores = reads["load_cores"] * reads["wall_s"] / whole["wall_s"]
+    reads["others_cores"] = max(0.0, whole["others_cores"] - reader_cores)
+    return reads, posted, health
+
+
 async def main(spec: dict[str, Any]) -> dict[str, Any]:
     """Log every member in with its own client, run the phases, close everything."""
     raw = msgspec.msgpack.decode(Path(spec["workload"]).read_bytes())
@@ -542,20 +620,18 @@ async def main(spec: dict[str, Any]) -> dict[str, Any]:
             step("sse")
         results["batch"] = await batch_phase(spec, phases["batch"])
         step("batch")
-        quiet = await asyncio.gather(read_phase(spec, phases["single"]), health_phase(spec))
-        results["reads"], results["health"] = quiet
+        results["reads"], _, results["health"] = await reads_alongside(spec, phases["single"], None)
         step("reads")
         # The same reads while batches post: what a reader waits for while the node writes.
-        during = await asyncio.gather(
-            read_phase(spec, phases["single"]),
-            batch_phase(spec, phases["batch"]),
-            health_phase(spec),
-        )
+        during = await reads_alongside(spec, phases["single"], phases["batch"])
         results["reads_writing"], results["batch_reading"], results["health_writing"] = during
         step("reads while writing")
     return results
 
 
 if __name__ == "__main__":
-    spec = json.loads(Path(sys.argv[1]).read_text())
-    Path(spec["out"]).write_text(json.dumps(asyncio.run(main(spec))))
+    if sys.argv[1] == "--reads":
+        asyncio.run(reads_main(sys.argv[2]))
+    else:
+        spec = json.loads(Path(sys.argv[1]).read_text())
+        Path(spec["out"]).write_text(json.dumps(asyncio.run(main(spec))))
