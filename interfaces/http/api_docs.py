@@ -23,6 +23,7 @@ from litestar.exceptions import NotFoundException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import OpenAPIRenderPlugin
 from litestar.openapi.spec import OpenAPI
+from litestar.params import FromPath
 
 ASSETS = {
     "redoc.standalone.js": "text/javascript; charset=utf-8",
@@ -49,7 +50,7 @@ def integrity(name: str) -> str:
 
 
 @get("/assets/{name:str}", sync_to_thread=False, include_in_schema=False)
-def docs_asset(name: str) -> Response[bytes]:
+def docs_asset(name: FromPath[str]) -> Response[bytes]:
     """One of the docs page's files; nothing else is served from here."""
     media_type = ASSETS.get(name)
     if media_type is None:

@@ -44,7 +44,7 @@ from icn.interfaces.http.compute import (
 )
 from icn.interfaces.http.contracts import ContractsController
 from icn.interfaces.http.dashboard import serve as dashboard
-from icn.interfaces.http.dependencies import Services
+from icn.interfaces.http.dependencies import ReplicationStatus, Services
 from icn.interfaces.http.events import EventsController
 from icn.interfaces.http.gate import Gate, provide_principal
 from icn.interfaces.http.governance import GovernanceController
@@ -52,7 +52,7 @@ from icn.interfaces.http.json_guard import JsonShapeGuard
 from icn.interfaces.http.ledger_reads import LedgerController
 from icn.interfaces.http.log_feed import LogFeed
 from icn.interfaces.http.log_reads import LogController
-from icn.interfaces.http.ops import OpsController, ReplicationStatus
+from icn.interfaces.http.ops import OpsController
 from icn.interfaces.http.problems import EXCEPTION_HANDLERS
 from icn.interfaces.http.rate_limit import RateLimitMiddleware, RateLimits
 from icn.interfaces.http.standing import MemberStanding

@@ -20,6 +20,8 @@ from typing import Annotated
 import jwt
 import msgspec
 from litestar import Controller, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
 from nacl.bindings import crypto_sign_open
 from nacl.exceptions import BadSignatureError, CryptoError
 
@@ -27,6 +29,7 @@ from icn.application.queries import coop_of, member_of
 from icn.domain.coop.records import ADMIN
 from icn.domain.identity.did import InvalidDid, public_key_from_did
 from icn.interfaces.bootstrap import Node
+from icn.interfaces.http.dependencies import NodeDep
 from icn.interfaces.http.problems import ApiProblem, problem_responses
 
 AUTH_CONTEXT = b"icn-auth-v1:"
@@ -198,7 +201,9 @@ class AuthController(Controller):
     tags = ("auth",)
 
     @post("/challenge", status_code=200, sync_to_thread=False, responses=problem_responses())
-    def challenge(self, data: ChallengeRequest, challenges: ChallengeBook) -> Challenge:
+    def challenge(
+        self, data: JSONBody[ChallengeRequest], challenges: NamedDependency[ChallengeBook]
+    ) -> Challenge:
         """A nonce for ``did`` to sign (32 random bytes, five minutes, single use)."""
         try:
             public_key_from_did(data.did)
@@ -208,7 +213,11 @@ class AuthController(Controller):
 
     @post("/verify", status_code=200, sync_to_thread=False, responses=problem_responses(401, 403))
     def verify(
-        self, data: VerifyRequest, challenges: ChallengeBook, tokens: Tokens, node: Node
+        self,
+        data: JSONBody[VerifyRequest],
+        challenges: NamedDependency[ChallengeBook],
+        tokens: NamedDependency[Tokens],
+        node: NodeDep,
     ) -> Token:
         """Trade a signature over ``icn-auth-v1:`` + nonce for a token of ``coop``."""
         now = time.time()

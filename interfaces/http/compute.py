@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio
 from litestar import Controller, Request, Response, get, put
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, QueryParameter
 
 from icn.application.compute_reads import STATES, TaskList, TaskView, task_list, task_view
 from icn.application.errors import NotFound
@@ -48,10 +49,10 @@ from icn.infrastructure.compute.modules import StoredModule, intake
 from icn.infrastructure.compute.sandbox import Sandbox
 from icn.infrastructure.compute.store import module_store
 from icn.infrastructure.replication.supervisor import ReplicationSupervisor
-from icn.infrastructure.store.event_store import SqlEventStore
 from icn.interfaces.bootstrap import Node
 from icn.interfaces.http.auth import Principal
 from icn.interfaces.http.coop_paths import COOP_ROUTES, CoopPath
+from icn.interfaces.http.dependencies import NodeDep, StoreDep
 from icn.interfaces.http.gate import needs
 from icn.interfaces.http.problems import ApiProblem, problem_responses, status_for
 
@@ -256,10 +257,10 @@ class ComputeController(Controller):
     async def put_module(
         self,
         request: Request[Principal, Any, Any],
-        node: Node,
-        peers: Peers | None,
+        node: NodeDep,
+        peers: NamedDependency[Peers | None],
         coop: CoopPath,
-        module: str,
+        module: FromPath[str],
     ) -> dict[str, Any]:
         """Keep a stored module's bytes (binary or WAT, at most 4 MiB) on this node, checked
         against its hash and the task ABI, and share them with the coop's other nodes
@@ -281,10 +282,10 @@ class ComputeController(Controller):
     )
     async def get_module(
         self,
-        node: Node,
-        peers: Peers | None,
+        node: NodeDep,
+        peers: NamedDependency[Peers | None],
         coop: CoopPath,
-        module: str,
+        module: FromPath[str],
     ) -> Response[bytes]:
         """A stored module's binary, by its BLAKE3 hash (``application/wasm``); read from the
         coop's other nodes when this one lacks it (``module-unavailable`` when none shared it)."""
@@ -304,10 +305,10 @@ class ComputeController(Controller):
     )
     def list_tasks(
         self,
-        store: SqlEventStore,
+        store: StoreDep,
         coop: CoopPath,
-        state_filter: Annotated[str | None, Parameter(query="state", max_length=16)] = None,
-        executor: Annotated[str | None, Parameter(query="executor", max_length=128)] = None,
+        state_filter: Annotated[str | None, QueryParameter(name="state", max_length=16)] = None,
+        executor: Annotated[str | None, QueryParameter(name="executor", max_length=128)] = None,
     ) -> TaskList:
         """The coop's tasks, newest first (200 at most), in ``state`` (``running``, ``agreed``,
         ``unresolved``, ``settled``) and placed on ``executor`` (a node's DID), each if given."""
@@ -321,7 +322,7 @@ class ComputeController(Controller):
         sync_to_thread=True,
         responses=problem_responses(400, 401, 403, 404),
     )
-    def get_task(self, store: SqlEventStore, coop: CoopPath, task: str) -> TaskView:
+    def get_task(self, store: StoreDep, coop: CoopPath, task: FromPath[str]) -> TaskView:
         """One task: state, executors, commitments and reveals, outcome, output, fuel, fee."""
         _hex(task, "task id")
         try:

@@ -12,11 +12,13 @@ accepted ``deploy-contract`` proposal and invoked by signed
 from __future__ import annotations
 
 from litestar import Controller, get
+from litestar.params import FromPath
 
 from icn.infrastructure.store.contract_reads import SqlContractReads
 from icn.infrastructure.store.event_store import SqlEventStore
 from icn.infrastructure.store.read_models import ReadSide
 from icn.interfaces.http.coop_paths import COOP_ROUTES, CoopPath
+from icn.interfaces.http.dependencies import ReadsDep, StoreDep
 from icn.interfaces.http.gate import needs
 from icn.interfaces.http.problems import problem_responses
 from icn.projections import contract_views as views
@@ -39,7 +41,7 @@ class ContractsController(Controller):
 
     @get("/contracts", sync_to_thread=True, responses=problem_responses(*READ_ERRORS))
     def list_contracts(
-        self, reads: ReadSide, store: SqlEventStore, coop: CoopPath
+        self, reads: ReadsDep, store: StoreDep, coop: CoopPath
     ) -> views.ContractList:
         """Every contract deployed in the coop, by name, at its latest version: capabilities,
         fuel limit, rules, schedules, the proposal that deployed it, invocations so far."""
@@ -47,7 +49,7 @@ class ContractsController(Controller):
 
     @get("/contracts/{name:str}", sync_to_thread=True, responses=problem_responses(*READ_ERRORS))
     def get_contract(
-        self, reads: ReadSide, store: SqlEventStore, coop: CoopPath, name: str
+        self, reads: ReadsDep, store: StoreDep, coop: CoopPath, name: FromPath[str]
     ) -> views.ContractDetail:
         """One contract: its current version with its code, every version, and its latest
         invocations (newest first), each ``judged``, ``executed``, ``failed`` or ``refused``

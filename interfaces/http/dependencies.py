@@ -7,31 +7,70 @@ anything itself. :class:`Services` is made by ``app.create_app`` from the
 guard instead (``gate.provide_principal``), since it differs per request.
 Litestar checks each value against the handler's annotation (an ``isinstance``),
 so handlers name concrete classes here, not protocols.
+
+Handlers mark each such parameter as a dependency (Litestar 3 no longer infers it
+from the name): the aliases below for the parts many routes take (``store: StoreDep``),
+``NamedDependency[...]`` where only one controller takes a part.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import version
+from typing import TYPE_CHECKING
 
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 
 from icn.application.group_commit import Writer
 from icn.application.trust_epochs import CommittedState
+from icn.infrastructure.replication.numbers import ReplicationReadiness
 from icn.infrastructure.replication.supervisor import ReplicationSupervisor
 from icn.infrastructure.store.event_store import SqlEventStore
 from icn.infrastructure.store.read_models import ReadSide
 from icn.infrastructure.store.trust_reads import SqlTrustReads
 from icn.interfaces.bootstrap import Node
-from icn.interfaces.http.auth import ChallengeBook, Tokens
-from icn.interfaces.http.compute import Peers
-from icn.interfaces.http.gate import Gate
 from icn.interfaces.http.log_feed import LogFeed
-from icn.interfaces.http.ops import About, ReplicationStatus
 from icn.projections.governance_book import GovernanceBook
 from icn.projections.trust_book import TrustBook
+
+if TYPE_CHECKING:  # the controllers that own these import this module for the aliases
+    from icn.interfaces.http.auth import ChallengeBook, Tokens
+    from icn.interfaces.http.compute import Peers
+    from icn.interfaces.http.gate import Gate
+
+StoreDep = NamedDependency[SqlEventStore]
+"""The ``store`` dependency: the node's event store."""
+ReadsDep = NamedDependency[ReadSide]
+"""The ``reads`` dependency: the read side (projections), made on first use."""
+NodeDep = NamedDependency[Node]
+"""The ``node`` dependency: the opened node (store, keys, clock, duties)."""
+FeedDep = NamedDependency[LogFeed]
+"""The ``feed`` dependency: what live streams wait on, told of every commit."""
+WriterDep = NamedDependency[Writer]
+"""The ``writer`` dependency: the write path (a thread here, or the writer process)."""
+
+
+@dataclass(frozen=True)
+class About:
+    """This server: the installed version, and when it started (``time.monotonic``)."""
+
+    version: str
+    started: float
+
+
+class ReplicationStatus:
+    """Where ``/v1/ready`` learns how replication is doing: the supervisor in this process,
+    the writer process's last report, or nothing (no replication)."""
+
+    def __init__(self, source: Callable[[], ReplicationReadiness | None] | None) -> None:
+        self._source = source
+
+    def readiness(self) -> ReplicationReadiness | None:
+        """Replication's numbers now (None: this node does not replicate)."""
+        return self._source() if self._source is not None else None
 
 
 class LazyReadSide:

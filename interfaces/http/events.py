@@ -14,6 +14,8 @@ from typing import Any
 import anyio
 import msgspec
 from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath
 
 from icn.application.append import Outcome
 from icn.application.group_commit import Writer
@@ -22,11 +24,10 @@ from icn.application.ports import Telemetry
 from icn.domain.events.envelope import Inspection
 from icn.domain.events.ijson import TOO_DEEP
 from icn.domain.refusals import Code
-from icn.infrastructure.store.event_store import SqlEventStore
 from icn.interfaces.http.auth import Principal
 from icn.interfaces.http.coop_paths import COOP_ROUTES, CoopPath
+from icn.interfaces.http.dependencies import FeedDep, StoreDep, WriterDep
 from icn.interfaces.http.gate import needs
-from icn.interfaces.http.log_feed import LogFeed
 from icn.interfaces.http.problems import ApiProblem, problem_responses, status_for
 from icn.interfaces.writer_process import WriterProcess
 
@@ -158,9 +159,9 @@ class EventsController(Controller):
         self,
         request: Request[Principal, Any, Any],
         coop: CoopPath,
-        principal: Principal,
-        writer: Writer,
-        feed: LogFeed,
+        principal: NamedDependency[Principal],
+        writer: WriterDep,
+        feed: FeedDep,
     ) -> Appended | AppendedBatch:
         """Append one signed wire event, or a batch of up to 100 (all or nothing).
 
@@ -185,7 +186,7 @@ class EventsController(Controller):
         opt=needs("log:read"),
         responses=problem_responses(401, 403),
     )
-    def chain_head(self, store: SqlEventStore, coop: CoopPath, did: str) -> ChainHeadView:
+    def chain_head(self, store: StoreDep, coop: CoopPath, did: FromPath[str]) -> ChainHeadView:
         """The ``seq`` and ``prev`` the author's next event must carry."""
         head = store.head(coop, did)
         return ChainHeadView(next_seq=head.seq + 1 if head else 1, prev=head.id if head else None)

@@ -21,7 +21,8 @@ from typing import Annotated
 
 import anyio
 from litestar import Controller, get
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, QueryParameter
 
 from icn.application.errors import did_of
 from icn.domain.events.canonical import MAX_SAFE_INT
@@ -31,12 +32,13 @@ from icn.infrastructure.store.governance_reads import SqlGovernanceReads
 from icn.infrastructure.store.read_models import ReadSide
 from icn.interfaces.bootstrap import clock_ms
 from icn.interfaces.http.coop_paths import COOP_ROUTES, CoopPath
+from icn.interfaces.http.dependencies import ReadsDep, StoreDep
 from icn.interfaces.http.gate import needs
 from icn.interfaces.http.problems import problem_responses
 from icn.projections import governance_views as views
 from icn.projections.governance_book import GovernanceBook
 
-Limit = Annotated[int, Parameter(ge=1, le=views.MAX_PAGE)]
+Limit = Annotated[int, QueryParameter(ge=1, le=views.MAX_PAGE)]
 READ_ERRORS = (401, 403, 404)
 """What every governance read may answer besides 200 (problem documents)."""
 
@@ -74,7 +76,7 @@ class GovernanceController(Controller):
     opt = needs("ledger:read")
 
     @get("/domains", sync_to_thread=True, responses=problem_responses(*READ_ERRORS))
-    def list_domains(self, store: SqlEventStore, coop: CoopPath) -> views.DomainList:
+    def list_domains(self, store: StoreDep, coop: CoopPath) -> views.DomainList:
         """Every governance domain with its rules as they stand: voting method, threshold,
         quorum, periods, who may propose and vote, sealed ballots (``root`` always, with its
         founding defaults until changed, ``version`` 0)."""
@@ -82,7 +84,7 @@ class GovernanceController(Controller):
 
     @get("/domains/{domain:str}", sync_to_thread=True, responses=problem_responses(*READ_ERRORS))
     def get_domain(
-        self, reads: ReadSide, store: SqlEventStore, coop: CoopPath, domain: str
+        self, reads: ReadsDep, store: StoreDep, coop: CoopPath, domain: FromPath[str]
     ) -> views.DomainHistory:
         """One domain: its rules as they stand (``current``) and every version they had,
         oldest first (``versions``): ``root``'s version 0 is the founding defaults; each later
@@ -93,19 +95,19 @@ class GovernanceController(Controller):
     @get("/proposals", sync_to_thread=True, responses=problem_responses(*READ_ERRORS))
     def list_proposals(
         self,
-        reads: ReadSide,
-        store: SqlEventStore,
+        reads: ReadsDep,
+        store: StoreDep,
         coop: CoopPath,
         state_: Annotated[
             str | None,
-            Parameter(
-                query="state",
+            QueryParameter(
+                name="state",
                 max_length=32,
                 description="open, accepted, rejected, no-quorum, withdrawn or vetoed",
             ),
         ] = None,
-        domain: Annotated[str | None, Parameter(max_length=64)] = None,
-        after: Annotated[int | None, Parameter(ge=0, le=MAX_SAFE_INT)] = None,
+        domain: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        after: Annotated[int | None, QueryParameter(ge=0, le=MAX_SAFE_INT)] = None,
         limit: Limit = 100,
     ) -> views.ProposalPage:
         """Proposals in submission order, optionally of one ``state`` and one ``domain``, each
@@ -121,7 +123,7 @@ class GovernanceController(Controller):
         responses=problem_responses(*READ_ERRORS),
     )
     def get_proposal(
-        self, reads: ReadSide, store: SqlEventStore, coop: CoopPath, proposal_id: str
+        self, reads: ReadsDep, store: StoreDep, coop: CoopPath, proposal_id: FromPath[str]
     ) -> views.ProposalDetail:
         """One proposal in full: text, action, the rules it is counted by (its domain's when
         it was submitted), when it opens, closes and may be tallied, how it ended, what its
@@ -131,11 +133,11 @@ class GovernanceController(Controller):
     @get("/proposals/{proposal_id:str}/tally", responses=problem_responses(*READ_ERRORS))
     async def get_tally(
         self,
-        reads: ReadSide,
-        store: SqlEventStore,
-        governance: GovernanceBook,
+        reads: ReadsDep,
+        store: StoreDep,
+        governance: NamedDependency[GovernanceBook],
         coop: CoopPath,
-        proposal_id: str,
+        proposal_id: FromPath[str],
     ) -> views.TallyView:
         """The tally: for a closed proposal its close's numbers (``final``); for an open one
         the live count by the close's own functions (delegations followed, weights by the
@@ -154,10 +156,10 @@ class GovernanceController(Controller):
     )
     def list_ballots(
         self,
-        store: SqlEventStore,
+        store: StoreDep,
         coop: CoopPath,
-        proposal_id: str,
-        after: Annotated[str | None, Parameter(min_length=1, max_length=128)] = None,
+        proposal_id: FromPath[str],
+        after: Annotated[str | None, QueryParameter(min_length=1, max_length=128)] = None,
         limit: Limit = 100,
     ) -> views.BallotPage:
         """Each voter's current ballot in voter order: the vote event it comes from, the
@@ -168,7 +170,7 @@ class GovernanceController(Controller):
 
     @get("/members/{did:str}/votes", sync_to_thread=True, responses=problem_responses(*READ_ERRORS))
     def get_member_votes(
-        self, reads: ReadSide, store: SqlEventStore, coop: CoopPath, did: str
+        self, reads: ReadsDep, store: StoreDep, coop: CoopPath, did: FromPath[str]
     ) -> views.MemberVotes:
         """The member's vote events (cast, committed, revealed) in log order, their live
         delegation per domain, every delegation and revocation they made, and the members
@@ -176,16 +178,14 @@ class GovernanceController(Controller):
         return views.member_votes(_fresh(reads, store, coop), coop, did_of(did))
 
     @get("/charter", sync_to_thread=True, responses=problem_responses(*READ_ERRORS))
-    def get_charter(
-        self, reads: ReadSide, store: SqlEventStore, coop: CoopPath
-    ) -> views.CharterView:
+    def get_charter(self, reads: ReadsDep, store: StoreDep, coop: CoopPath) -> views.CharterView:
         """The charter: every section's current text (``sections``) and every version of every
         section, oldest first (``history``), each with the proposal that made it."""
         return views.charter(_fresh(reads, store, coop), coop)
 
     @get("/charter/{section:str}", sync_to_thread=True, responses=problem_responses(*READ_ERRORS))
     def get_charter_section(
-        self, reads: ReadSide, store: SqlEventStore, coop: CoopPath, section: str
+        self, reads: ReadsDep, store: StoreDep, coop: CoopPath, section: FromPath[str]
     ) -> views.CharterSection:
         """One charter section: its current text (``current``) and every version, oldest
         first (``versions``), each with the proposal that made it. ``404 unknown-section``

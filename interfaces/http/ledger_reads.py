@@ -14,22 +14,23 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, get
-from litestar.params import Parameter
+from litestar.params import FromPath, QueryParameter
 
 from icn.domain.events.canonical import MAX_SAFE_INT
 from icn.domain.identity.did import is_valid_did
 from icn.infrastructure.store.read_models import ReadSide
 from icn.interfaces.bootstrap import clock_ms
 from icn.interfaces.http.coop_paths import COOP_ROUTES, CoopPath
+from icn.interfaces.http.dependencies import ReadsDep
 from icn.interfaces.http.gate import needs
 from icn.interfaces.http.problems import ApiProblem, problem_responses
 from icn.projections import ledger_views as views
 from icn.projections.member_names import named_member, named_page
 
-Currency = Annotated[str | None, Parameter(pattern="^[a-z0-9_-]{1,16}$", max_length=16)]
-DidParam = Annotated[str | None, Parameter(min_length=1, max_length=128)]
-Millis = Annotated[int | None, Parameter(ge=0, le=MAX_SAFE_INT)]
-Limit = Annotated[int, Parameter(ge=1, le=views.MAX_PAGE)]
+Currency = Annotated[str | None, QueryParameter(pattern="^[a-z0-9_-]{1,16}$", max_length=16)]
+DidParam = Annotated[str | None, QueryParameter(min_length=1, max_length=128)]
+Millis = Annotated[int | None, QueryParameter(ge=0, le=MAX_SAFE_INT)]
+Limit = Annotated[int, QueryParameter(ge=1, le=views.MAX_PAGE)]
 READ_ERRORS = (401, 403, 404)
 """What every ledger read may answer besides 200 (problem documents)."""
 
@@ -54,7 +55,7 @@ class LedgerController(Controller):
     opt = needs("ledger:read")
 
     @get("/", sync_to_thread=True, responses=problem_responses(*READ_ERRORS))
-    def get_coop(self, reads: ReadSide, coop: CoopPath) -> views.CoopSummary:
+    def get_coop(self, reads: ReadsDep, coop: CoopPath) -> views.CoopSummary:
         """The coop: name, DID (its treasury account), currencies, policy, totals per currency.
 
         ``totals[c].balance_sum`` is the sum of every balance in ``c``, computed
@@ -64,7 +65,7 @@ class LedgerController(Controller):
 
     @get("/members", sync_to_thread=True, responses=problem_responses(*READ_ERRORS))
     def list_members(
-        self, reads: ReadSide, coop: CoopPath, after: DidParam = None, limit: Limit = 100
+        self, reads: ReadsDep, coop: CoopPath, after: DidParam = None, limit: Limit = 100
     ) -> views.MemberPage:
         """Members in DID order; pass ``next`` as ``after`` for the following page. ``name``
         is what each member calls themselves (null if nothing): not unique, so show it beside
@@ -74,7 +75,7 @@ class LedgerController(Controller):
         return named_page(_fresh(reads, coop).models, coop, page)
 
     @get("/members/{did:str}", sync_to_thread=True, responses=problem_responses(*READ_ERRORS))
-    def get_member(self, reads: ReadSide, coop: CoopPath, did: str) -> views.MemberView:
+    def get_member(self, reads: ReadsDep, coop: CoopPath, did: FromPath[str]) -> views.MemberView:
         """One member: status, roles, when they joined, freeze, the name they gave."""
         _did(did, "did")
         view = views.member(reads.models, coop, did, clock_ms())
@@ -85,7 +86,9 @@ class LedgerController(Controller):
         sync_to_thread=True,
         responses=problem_responses(*READ_ERRORS),
     )
-    def get_balances(self, reads: ReadSide, coop: CoopPath, did: str) -> views.AccountBalances:
+    def get_balances(
+        self, reads: ReadsDep, coop: CoopPath, did: FromPath[str]
+    ) -> views.AccountBalances:
         """Balances in every currency of the coop (0 when never moved), in smallest units
         (``balances``) and with the currency's decimals (``display``), and per currency the
         cleared and debited volume, entries, credit used, limit and what is left."""
@@ -99,16 +102,16 @@ class LedgerController(Controller):
     )
     def get_history(
         self,
-        reads: ReadSide,
+        reads: ReadsDep,
         coop: CoopPath,
-        did: str,
+        did: FromPath[str],
         currency: Currency = None,
         counterparty: DidParam = None,
         since: Millis = None,
         until: Millis = None,
-        after: Annotated[int | None, Parameter(ge=0, le=MAX_SAFE_INT)] = None,
+        after: Annotated[int | None, QueryParameter(ge=0, le=MAX_SAFE_INT)] = None,
         limit: Limit = 50,
-        order: Annotated[str, Parameter(pattern="^(asc|desc)$")] = "asc",
+        order: Annotated[str, QueryParameter(pattern="^(asc|desc)$")] = "asc",
     ) -> views.HistoryPage:
         """The account's transactions in log order (``order=desc``: newest first), each signed
         from its side. ``since`` (inclusive) and ``until`` (exclusive) bound the entry's
@@ -129,7 +132,7 @@ class LedgerController(Controller):
         "/accounts/{did:str}/limit", sync_to_thread=True, responses=problem_responses(*READ_ERRORS)
     )
     def get_limit(
-        self, reads: ReadSide, coop: CoopPath, did: str, currency: Currency = None
+        self, reads: ReadsDep, coop: CoopPath, did: FromPath[str], currency: Currency = None
     ) -> views.LimitView:
         """The credit limit right now, term by term (baseline, trust bonus, history bonus, cap,
         new-member ramp), with what is used and available. ``currency`` may be left out when
@@ -140,12 +143,12 @@ class LedgerController(Controller):
     @get("/disputes", sync_to_thread=True, responses=problem_responses(*READ_ERRORS))
     def list_disputes(
         self,
-        reads: ReadSide,
+        reads: ReadsDep,
         coop: CoopPath,
         status: Annotated[
-            str | None, Parameter(pattern="^(filed|answered|resolved|settled)$")
+            str | None, QueryParameter(pattern="^(filed|answered|resolved|settled)$")
         ] = None,
-        after: Annotated[str | None, Parameter(pattern="^[0-9a-f]{64}$")] = None,
+        after: Annotated[str | None, QueryParameter(pattern="^[0-9a-f]{64}$")] = None,
         limit: Limit = 100,
     ) -> views.DisputePage:
         """Disputes in id order, optionally only those in one ``status``."""

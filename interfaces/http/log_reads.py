@@ -6,16 +6,15 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, get
-from litestar.params import Parameter
+from litestar.params import PathParameter, QueryParameter
 
 from icn.application.queries import entry_in
-from icn.infrastructure.store.event_store import SqlEventStore
-from icn.interfaces.bootstrap import Node
 from icn.interfaces.http.coop_paths import COOP_ROUTES, CoopPath
+from icn.interfaces.http.dependencies import NodeDep, StoreDep
 from icn.interfaces.http.gate import needs
 from icn.interfaces.http.problems import ApiProblem, problem_responses
 
-Hex64 = Annotated[str, Parameter(pattern="^[0-9a-f]{64}$")]
+Hex64 = Annotated[str, PathParameter(pattern="^[0-9a-f]{64}$")]
 
 
 class Positioned(msgspec.Struct):
@@ -73,14 +72,14 @@ class LogController(Controller):
     )
     def list_events(
         self,
-        store: SqlEventStore,
+        store: StoreDep,
         coop: CoopPath,
-        after: Annotated[int, Parameter(ge=-1, le=2**53 - 1)] = -1,
-        limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+        after: Annotated[int, QueryParameter(ge=-1, le=2**53 - 1)] = -1,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
         type: Annotated[
-            str | None, Parameter(pattern=r"^[a-z]+(\.[A-Za-z]*)?$", max_length=64)
+            str | None, QueryParameter(pattern=r"^[a-z]+(\.[A-Za-z]*)?$", max_length=64)
         ] = None,
-        author: Annotated[str | None, Parameter(max_length=128)] = None,
+        author: Annotated[str | None, QueryParameter(max_length=128)] = None,
     ) -> EventPage:
         """Events after position ``after``, oldest first; ``type`` is a prefix (``ledger.``)."""
         rows = store.page(coop, after=after, limit=limit, type_prefix=type, author=author)
@@ -92,7 +91,7 @@ class LogController(Controller):
         sync_to_thread=True,
         responses=problem_responses(401, 403, 404),
     )
-    def get_event(self, store: SqlEventStore, coop: CoopPath, event_id: Hex64) -> Positioned:
+    def get_event(self, store: StoreDep, coop: CoopPath, event_id: Hex64) -> Positioned:
         """One event by id."""
         entry = entry_in(store, coop, event_id)
         return Positioned(entry.leaf_index, msgspec.Raw(entry.wire))
@@ -102,7 +101,7 @@ class LogController(Controller):
         sync_to_thread=True,
         responses=problem_responses(401, 403, 404),
     )
-    def latest_checkpoint(self, node: Node, coop: CoopPath) -> CheckpointView:
+    def latest_checkpoint(self, node: NodeDep, coop: CoopPath) -> CheckpointView:
         """The node's latest checkpoint of this coop (C2SP signed note)."""
         own = node.store.latest_checkpoint(coop, node.node_did)
         if own is None:  # a node checkpoints every N events or T seconds (ICN_CHECKPOINT_*)
@@ -121,10 +120,10 @@ class LogController(Controller):
     )
     def inclusion(
         self,
-        store: SqlEventStore,
+        store: StoreDep,
         coop: CoopPath,
-        event_id: Annotated[str, Parameter(query="id", pattern="^[0-9a-f]{64}$")],
-        size: Annotated[int | None, Parameter(ge=1, le=2**53 - 1)] = None,
+        event_id: Annotated[str, QueryParameter(name="id", pattern="^[0-9a-f]{64}$")],
+        size: Annotated[int | None, QueryParameter(ge=1, le=2**53 - 1)] = None,
     ) -> InclusionProof:
         """Proof that an event is in the tree of ``size`` (default: the current size)."""
         entry = entry_in(store, coop, event_id)
@@ -147,10 +146,10 @@ class LogController(Controller):
     )
     def consistency(
         self,
-        store: SqlEventStore,
+        store: StoreDep,
         coop: CoopPath,
-        size1: Annotated[int, Parameter(query="from", ge=0, le=2**53 - 1)],
-        size2: Annotated[int, Parameter(query="to", ge=0, le=2**53 - 1)],
+        size1: Annotated[int, QueryParameter(name="from", ge=0, le=2**53 - 1)],
+        size2: Annotated[int, QueryParameter(name="to", ge=0, le=2**53 - 1)],
     ) -> ConsistencyProof:
         """Proof that the tree at ``from`` is a prefix of the tree at ``to``."""
         if not size1 <= size2 <= store.tree_size(coop):

@@ -8,37 +8,20 @@ a token.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import msgspec
 from litestar import Controller, get
+from litestar.di import NamedDependency
 
-from icn.application.group_commit import Writer
 from icn.infrastructure.replication.numbers import ReplicationReadiness
-from icn.infrastructure.store.event_store import SqlEventStore
-from icn.interfaces.bootstrap import Node
+from icn.interfaces.http.dependencies import (
+    About,
+    NodeDep,
+    ReplicationStatus,
+    StoreDep,
+    WriterDep,
+)
 from icn.interfaces.http.problems import ApiProblem, problem_responses
-
-
-@dataclass(frozen=True)
-class About:
-    """This server: the installed version, and when it started (``time.monotonic``)."""
-
-    version: str
-    started: float
-
-
-class ReplicationStatus:
-    """Where ``/v1/ready`` learns how replication is doing: the supervisor in this process,
-    the writer process's last report, or nothing (no replication)."""
-
-    def __init__(self, source: Callable[[], ReplicationReadiness | None] | None) -> None:
-        self._source = source
-
-    def readiness(self) -> ReplicationReadiness | None:
-        """Replication's numbers now (None: this node does not replicate)."""
-        return self._source() if self._source is not None else None
 
 
 class Health(msgspec.Struct, omit_defaults=True):
@@ -74,7 +57,7 @@ class OpsController(Controller):
     tags = ("ops",)
 
     @get("/health", sync_to_thread=False, responses=problem_responses())
-    def health(self, node: Node, about: About, writer: Writer) -> Health:
+    def health(self, node: NodeDep, about: NamedDependency[About], writer: WriterDep) -> Health:
         """Answer quickly; no I/O."""
         return Health(
             status="ok",
@@ -85,7 +68,9 @@ class OpsController(Controller):
         )
 
     @get("/ready", sync_to_thread=True, responses=problem_responses(503))
-    def ready(self, store: SqlEventStore, replication_status: ReplicationStatus) -> Readiness:
+    def ready(
+        self, store: StoreDep, replication_status: NamedDependency[ReplicationStatus]
+    ) -> Readiness:
         """Readiness: the store answers a query (and NATS is connected, when replicating).
 
         ``degraded`` (still 200: the node serves) while a coop has dead letters: stream

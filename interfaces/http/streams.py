@@ -22,14 +22,14 @@ from typing import Annotated, Any, Protocol
 
 import anyio
 from litestar import Controller, WebSocket, get, websocket
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.response import Stream
 
-from icn.infrastructure.store.event_store import SqlEventStore
 from icn.interfaces.http import ws_auth
 from icn.interfaces.http.coop_paths import COOP_ROUTES, CoopPath
+from icn.interfaces.http.dependencies import FeedDep, StoreDep
 from icn.interfaces.http.gate import Gate, needs
-from icn.interfaces.http.log_feed import LogFeed
 from icn.interfaces.http.problems import ApiProblem
 from icn.interfaces.http.stream_source import Delivery, Filters, Heartbeat, follow
 
@@ -55,9 +55,9 @@ close 4400 `token-in-url`). Frames `{"position": n, "event": {…}}` and `{"hear
 Close codes: 4401 unauthorized/invalid-token, 4403 token-coop-mismatch/missing-scope/
 member-suspended/not-a-member, 4008 too slow, 1001 shutdown."""
 
-After = Annotated[int, Parameter(ge=-1, le=MAX_POSITION)]
-TypePrefix = Annotated[str | None, Parameter(pattern=TYPE_PATTERN, max_length=64)]
-Author = Annotated[str | None, Parameter(max_length=128)]
+After = Annotated[int, QueryParameter(ge=-1, le=MAX_POSITION)]
+TypePrefix = Annotated[str | None, QueryParameter(pattern=TYPE_PATTERN, max_length=64)]
+Author = Annotated[str | None, QueryParameter(max_length=128)]
 
 
 def _seconds(name: str, default: float) -> float:
@@ -134,14 +134,14 @@ class StreamsController(Controller):
     )
     async def sse_stream(
         self,
-        feed: LogFeed,
-        store: SqlEventStore,
+        feed: FeedDep,
+        store: StoreDep,
         coop: CoopPath,
         after: After = -1,
         type: TypePrefix = None,
         author: Author = None,
         last_event_id: Annotated[
-            int | None, Parameter(header="Last-Event-ID", ge=-1, le=MAX_POSITION)
+            int | None, HeaderParameter(name="Last-Event-ID", ge=-1, le=MAX_POSITION)
         ] = None,
     ) -> Stream:
         """Events after ``after`` (or ``Last-Event-ID``, which wins), then live, with heartbeats."""
@@ -233,7 +233,11 @@ def _ws_filters(socket: WebSocket[Any, Any, Any]) -> tuple[Filters, str]:
 
 @websocket(f"{COOP_ROUTES}/ws")
 async def ws_stream(
-    socket: WebSocket[Any, Any, Any], coop: str, gate: Gate, feed: LogFeed, store: SqlEventStore
+    socket: WebSocket[Any, Any, Any],
+    coop: FromPath[str],  # not CoopPath: every refusal comes after the handshake
+    gate: NamedDependency[Gate],
+    feed: FeedDep,
+    store: StoreDep,
 ) -> None:
     """Frames ``{"position", "event"}`` and ``{"heartbeat"}``.
 

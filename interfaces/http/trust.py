@@ -17,7 +17,8 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, get, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, QueryParameter
 
 from icn.application.errors import did_of
 from icn.domain.events.canonical import MAX_SAFE_INT
@@ -26,17 +27,17 @@ from icn.infrastructure.store.event_store import SqlEventStore
 from icn.infrastructure.store.read_models import ReadSide
 from icn.infrastructure.store.standing_history import StandingHistoryReads
 from icn.infrastructure.store.trust_reads import SqlTrustReads
-from icn.interfaces.bootstrap import Node, clock_ms
+from icn.interfaces.bootstrap import clock_ms
 from icn.interfaces.http.coop_paths import COOP_ROUTES, CoopPath
+from icn.interfaces.http.dependencies import FeedDep, NodeDep, ReadsDep, StoreDep
 from icn.interfaces.http.gate import needs
-from icn.interfaces.http.log_feed import LogFeed
 from icn.interfaces.http.problems import ApiProblem, problem_responses
 from icn.projections import trust_views as views
 from icn.projections.trust_book import TrustBook
 
 ContextParam = Annotated[
     str | None,
-    Parameter(
+    QueryParameter(
         max_length=32,
         description="general, ledger, governance or compute (default general)",
     ),
@@ -79,7 +80,7 @@ class TrustController(Controller):
 
     @get("/trust/standing", sync_to_thread=True, responses=problem_responses(*READ_ERRORS))
     def get_standing(
-        self, reads: ReadSide, store: SqlEventStore, coop: CoopPath, context: ContextParam = None
+        self, reads: ReadsDep, store: StoreDep, coop: CoopPath, context: ContextParam = None
     ) -> views.StandingPage:
         """Every member's standing at the last epoch of ``context`` (``epoch`` null before the
         first): ``standing_ppm`` (share of the whole), ``normalised_ppm`` (against a typical
@@ -92,9 +93,9 @@ class TrustController(Controller):
     )
     def get_member_standing(
         self,
-        trust: TrustBook,
+        trust: NamedDependency[TrustBook],
         coop: CoopPath,
-        did: str,
+        did: FromPath[str],
         context: ContextParam = None,
     ) -> views.MemberStandings:
         """One member's standing in ``context``, or in every context that has an epoch
@@ -109,12 +110,12 @@ class TrustController(Controller):
     )
     def get_standing_history(
         self,
-        store: SqlEventStore,
+        store: StoreDep,
         coop: CoopPath,
-        did: str,
+        did: FromPath[str],
         context: ContextParam = None,
-        after: Annotated[int, Parameter(ge=0, le=MAX_SAFE_INT)] = 0,
-        limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+        after: Annotated[int, QueryParameter(ge=0, le=MAX_SAFE_INT)] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> StandingHistory:
         """One member's standing and class in ``context`` at every epoch after ``after``,
         oldest first, ``limit`` at a time (``next``: the ``after`` of the next page, null at
@@ -138,11 +139,11 @@ class TrustController(Controller):
     )
     def get_path(
         self,
-        reads: ReadSide,
-        trust: TrustBook,
+        reads: ReadsDep,
+        trust: NamedDependency[TrustBook],
         coop: CoopPath,
-        source: str,
-        target: str,
+        source: FromPath[str],
+        target: FromPath[str],
         context: ContextParam = None,
     ) -> views.PathView:
         """The best product of edge weights from ``source`` to ``target`` within the coop's
@@ -158,11 +159,11 @@ class TrustController(Controller):
     @get("/trust/graph", sync_to_thread=True, responses=problem_responses(*READ_ERRORS))
     def get_graph(
         self,
-        reads: ReadSide,
-        store: SqlEventStore,
+        reads: ReadsDep,
+        store: StoreDep,
         coop: CoopPath,
         context: ContextParam = None,
-        min_score_ppm: Annotated[int, Parameter(ge=-MAX_SAFE_INT, le=MAX_SAFE_INT)] = 0,
+        min_score_ppm: Annotated[int, QueryParameter(ge=-MAX_SAFE_INT, le=MAX_SAFE_INT)] = 0,
     ) -> views.GraphView:
         """The live attestations of ``context`` scoring at least ``min_score_ppm``, and the
         members on them or with a standing (their standing and class): for a picture."""
@@ -170,7 +171,7 @@ class TrustController(Controller):
         return views.graph(_reads(reads, store, coop), coop, ctx, floor, clock_ms())
 
     @get("/trust/epochs", sync_to_thread=True, responses=problem_responses(*READ_ERRORS))
-    def get_epochs(self, reads: ReadSide, store: SqlEventStore, coop: CoopPath) -> views.EpochList:
+    def get_epochs(self, reads: ReadsDep, store: StoreDep, coop: CoopPath) -> views.EpochList:
         """Every published standing epoch of every context, in log order."""
         return views.epochs(_reads(reads, store, coop), coop)
 
@@ -180,7 +181,7 @@ class TrustController(Controller):
         responses=problem_responses(*READ_ERRORS),
     )
     def get_attestations(
-        self, reads: ReadSide, store: SqlEventStore, coop: CoopPath, did: str
+        self, reads: ReadsDep, store: StoreDep, coop: CoopPath, did: FromPath[str]
     ) -> views.MemberAttestations:
         """What the member vouched for (``given``) and who vouched for them (``received``):
         each current statement, revoked ones flagged, replaced ones left out."""
@@ -209,7 +210,7 @@ class TrustDutyController(Controller):
         responses=problem_responses(*READ_ERRORS, 409, 503),
     )
     def publish_epochs(
-        self, node: Node, feed: LogFeed, coop: CoopPath, context: ContextParam = None
+        self, node: NodeDep, feed: FeedDep, coop: CoopPath, context: ContextParam = None
     ) -> PublishedEpochs:
         """Publish the next standing epoch of ``context`` now, or of every context that has
         had an attestation (``icn trust publish``). An epoch is what every node recomputes,

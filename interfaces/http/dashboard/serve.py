@@ -24,6 +24,7 @@ from importlib.resources.abc import Traversable
 
 from litestar import Response, Router, get
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 
 PACKAGE = "icn.interfaces.http.dashboard"
 MEDIA_TYPES = {
@@ -108,7 +109,7 @@ def dashboard_shell() -> Response[bytes]:
 
 
 @get("/assets/{version:str}/{path:path}", sync_to_thread=False, include_in_schema=False)
-def dashboard_asset(version: str, path: str) -> Response[bytes]:
+def dashboard_asset(version: FromPath[str], path: FromPath[str]) -> Response[bytes]:
     """One file of the dashboard, at the current version only (older URLs: 404)."""
     a = assets()
     name = path.lstrip("/")
