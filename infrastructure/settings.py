@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     process, so reads do not wait on the writer for the GIL (reads p99 while batches post
     2-4x lower than in one process, at ~1.25x the CPU per single post: see
     docs/benchmarks.md). Off by default while the child's start adds ~2 s to every node
-    start: on by default, the suite took 33 min on 2 cores against 25.5 without it."""
+    start: on by default, the suite took 33 min 5 s on 2 cores against 30 min 14 s without."""
     # HTTP rate limits (token buckets: ``*_per_s`` refill, ``*_burst`` capacity). A request
     # with a token that verifies is charged to its caller: at the rate of their trust class
     # when they have one (docs/trust.md, "Limits by class"), else per DID; any other request
