@@ -72,12 +72,13 @@ class Settings(BaseSettings):
     """Set when a TLS proxy fronts the node: adds HSTS."""
     duties_interval_s: float = Field(default=5.0, gt=0, le=86_400)
     """How often a running node settles resolved disputes and charges due demurrage."""
-    writer_process: bool = False
+    writer_process: bool = True
     """True: ``icn node run`` writes (and replicates, checkpoints, runs duties) in a child
     process, so reads do not wait on the writer for the GIL (reads p99 while batches post
     2-4x lower than in one process, at ~1.25x the CPU per single post: see
-    docs/benchmarks.md). Off by default while the child's start adds ~2 s to every node
-    start: on by default, the suite took 33 min 5 s on 2 cores against 30 min 14 s without."""
+    docs/benchmarks.md). The child is forked before the store opens and builds its half
+    while the server builds the app, so a node starts as fast as with one process
+    (``ICN_WRITER_PROCESS=0``: everything in one process, e.g. to profile it)."""
     # HTTP rate limits (token buckets: ``*_per_s`` refill, ``*_burst`` capacity). A request
     # with a token that verifies is charged to its caller: at the rate of their trust class
     # when they have one (docs/trust.md, "Limits by class"), else per DID; any other request

@@ -285,9 +285,14 @@ def _served_by_writer_process(
     from icn.interfaces.http.log_feed import LogFeed
     from icn.interfaces.writer_process import RemoteAppend, WriterProcess, WriterSpec
 
-    node = open_node(settings, writer=True)  # the lock, and the tables, before the child
     spec = WriterSpec(settings, nats, tuple(serve), replication and settings.replication, config)
     writer = WriterProcess(spec)
+    writer.launch()  # before the store opens: see launch; it waits for begin()
+    try:
+        node = open_node(settings, writer=True)  # the lock, and the tables, before the child
+    except BaseException:
+        writer.stop()
+        raise
     node.append = RemoteAppend(writer, node.store, node.clock_ms)
     return ServedNode(node, LogFeed(node.store), None, writer)
 

@@ -21,7 +21,7 @@ before the answers of its requests, so the serving process's commit listeners
 it as they did in one process. Other calls of the serving process's
 ``node.append`` (e.g. publishing a trust epoch) run in the child too, and so do the
 compute routes' module shares and fetches (the coops' buckets are on the child's NATS
-link: ``interfaces.http.compute.WriterPeers``); the child also shares the modules kept
+link: ``interfaces.module_peers.WriterPeers``); the child also shares the modules kept
 here that the buckets lack (``share_loop``).
 
 Telemetry crosses with the requests (:mod:`icn.infrastructure.telemetry_relay`): each
@@ -46,6 +46,7 @@ import multiprocessing
 import pickle
 import queue
 import signal
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -128,8 +129,10 @@ class WriterProcess(Writer):
 
     def __init__(self, spec: WriterSpec) -> None:
         self._spec = spec
-        self._ctx = multiprocessing.get_context("spawn")
         self._proc: Any = None
+        self._launched: tuple[Any, Connection] | None = None
+        """The process and its pipe from :meth:`launch` until :meth:`start` returns."""
+        self._begun = False
         self._conn: Connection | None = None
         self._send_lock = threading.Lock()
         self._pending: dict[int, Future[Any]] = {}
@@ -144,10 +147,12 @@ class WriterProcess(Writer):
         self.on_death: Callable[[], None] | None = None
         """Called (in a background thread) when the writer died while it was wanted."""
         self.pid: int | None = None
+        self.forked = False
+        """Whether :meth:`launch` forked this process (else it spawned a fresh one)."""
         self.replication_url: str | None = None
         self.passphrase: str | None = None
         """The node key's, for the checkpoints the writer signs (None: it issues none;
-        it cannot prompt). Set before :meth:`start`; sent down the pipe, never in argv."""
+        it cannot prompt). Set before :meth:`begin`; sent down the pipe, never in argv."""
         self.appender: RemoteAppend | None = None
         """The serving process's ``node.append`` (its telemetry is the writes')."""
         self.metrics: NodeMetrics | None = None
@@ -164,28 +169,58 @@ class WriterProcess(Writer):
 
     # lifecycle
 
-    def start(self) -> None:
-        """Start the writer process; return once it serves (raise what stopped it). Once
-        stopped, a writer does not start again."""
-        if self._proc is not None or self._stopping:
+    def launch(self) -> None:
+        """Create the writer's process now; it waits for :meth:`begin` before it builds
+        its half of the node. Called before this process opens the store or starts a
+        thread, it is forked, and inherits the imports a fresh interpreter spends ~1.3 s
+        of CPU on (a node start's largest cost); with threads running, forking could
+        copy a lock some thread holds, so it is spawned instead."""
+        if self._proc is not None or self._launched is not None or self._stopping:
             return
-        ours, theirs = self._ctx.Pipe()
-        proc = self._ctx.Process(
+        forked = threading.active_count() == 1
+        ctx = (
+            multiprocessing.get_context("fork") if forked else multiprocessing.get_context("spawn")
+        )
+        ours, theirs = ctx.Pipe()
+        for stream in (sys.stdout, sys.stderr):  # or the child would write it out again
+            stream.flush()
+        proc = ctx.Process(
             target=child_main,
-            args=(theirs, self._spec, self.passphrase),
+            args=(theirs, self._spec, ours if forked else None),
             name="icn-writer",
             daemon=False,
         )
         proc.start()
         theirs.close()
+        self._launched, self.pid, self.forked = (proc, ours), proc.pid, forked
+
+    def begin(self) -> None:
+        """Let the launched writer build its half of the node (the store, replication,
+        the node key with :attr:`passphrase`) while this process goes on; :meth:`start`
+        waits for it. The passphrase crosses the pipe, never the command line."""
+        self.launch()
+        if self._launched is None or self._begun:
+            return
+        self._begun = True
+        self._launched[1].send(("go", self.passphrase))
+
+    def start(self) -> None:
+        """Start the writer process (unless :meth:`launch` did); return once it serves
+        (raise what stopped it). Once stopped, a writer does not start again."""
+        if self._proc is not None or self._stopping:
+            return
+        self.begin()
+        assert self._launched is not None
+        (proc, ours), self._launched = self._launched, None
         try:
-            kind, rest = "readiness", []
-            while kind == "readiness":  # replication's first numbers come before "ready"
+            kind, rest = "", []
+            while kind not in ("ready", "failed"):
                 if not ours.poll(START_TIMEOUT_S):
                     raise StoreBusy("the writer process did not start in time")
-                kind, *rest = ours.recv()
-                if kind == "readiness":
-                    self._readiness = rest[0]
+                message = ours.recv()
+                kind, *rest = message
+                if kind not in ("ready", "failed"):  # replication's first numbers, the
+                    self._heard(message)  # intake's first commits: all before "ready"
         except (EOFError, OSError, StoreBusy):
             proc.kill()
             proc.join()
@@ -202,7 +237,8 @@ class WriterProcess(Writer):
 
     def stop(self) -> None:
         """Have the writer finish what is queued and stop (its replication too)."""
-        proc, conn = self._proc, self._conn
+        proc, conn = self._launched or (self._proc, self._conn)
+        self._launched = None  # launched, never waited for: stopped all the same
         if proc is None or conn is None:
             return
         self._stopping = True
@@ -297,30 +333,34 @@ class WriterProcess(Writer):
                 message = conn.recv()
             except (EOFError, OSError):
                 break
-            kind = message[0]
-            if kind == "answer":
-                _, rid, ok, value = message
-                with self._pending_lock:
-                    answer = self._pending.pop(rid, None)
-                if answer is not None and not answer.cancelled():
-                    if ok:
-                        answer.set_result(value)
-                    else:
-                        answer.set_exception(value)
-            elif kind == "commit":
-                events: list[CommittedEvent] = message[1]
-                for listener in list(self._listeners):
-                    try:
-                        listener(events)
-                    except Exception:
-                        log.exception("a commit listener failed")
-            elif kind == "readiness":
-                self._readiness = message[1]
-            elif kind == "metrics":
-                deltas: MetricDeltas = message[1]
-                if self.metrics is not None:
-                    add_deltas(self.metrics, deltas)
+            self._heard(message)
         self._gone()
+
+    def _heard(self, message: tuple[Any, ...]) -> None:
+        """Act on one message of the writer's: an answer, a commit, numbers or figures."""
+        kind = message[0]
+        if kind == "answer":
+            _, rid, ok, value = message
+            with self._pending_lock:
+                answer = self._pending.pop(rid, None)
+            if answer is not None and not answer.cancelled():
+                if ok:
+                    answer.set_result(value)
+                else:
+                    answer.set_exception(value)
+        elif kind == "commit":
+            events: list[CommittedEvent] = message[1]
+            for listener in list(self._listeners):
+                try:
+                    listener(events)
+                except Exception:
+                    log.exception("a commit listener failed")
+        elif kind == "readiness":
+            self._readiness = message[1]
+        elif kind == "metrics":
+            deltas: MetricDeltas = message[1]
+            if self.metrics is not None:
+                add_deltas(self.metrics, deltas)
 
     def _gone(self) -> None:
         with self._pending_lock:
@@ -384,14 +424,26 @@ class RemoteAppend(AppendEvents):
 # -- the writer process's side ----------------------------------------------------------------
 
 
-def child_main(conn: Connection, spec: WriterSpec, passphrase: str | None) -> None:
-    """The writer process: build the writing half of the node, serve the pipe until told
-    to stop (or the serving process is gone), stop cleanly."""
+def child_main(conn: Connection, spec: WriterSpec, parents_end: Connection | None) -> None:
+    """The writer process: wait for the serving process's go (with the node key's
+    passphrase), build the writing half of the node, serve the pipe until told to stop (or
+    the serving process is gone), stop cleanly. ``parents_end``: the pipe's other end,
+    which a forked child inherited and closes, so that the serving process's exit reads
+    here as the pipe's end."""
+    if parents_end is not None:
+        parents_end.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's ^C is the server's to handle
     # A crash in native code (seen once: SIGSEGV at a PostgreSQL node's start under load)
     # leaves the writer's Python stacks in the node's log, where the server's report is.
     faulthandler.enable()
     _log_as_the_server_does()
+    try:
+        kind, *rest = conn.recv()
+    except (EOFError, OSError):
+        return  # the serving process is gone before it needed a writer
+    if kind != "go":
+        return  # stopped before it began (the serving half failed to open)
+    passphrase: str | None = rest[0]
     from icn.interfaces.bootstrap import build_node
 
     try:
@@ -432,7 +484,7 @@ def _log_as_the_server_does() -> None:
         handler.setFormatter(WriterLogFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(levelname)s:     [writer] %(message)s"))
-    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)  # not a fork's
 
 
 async def _serve(
@@ -443,8 +495,8 @@ async def _serve(
     from icn.infrastructure import telemetry
     from icn.infrastructure.telemetry_relay import resumed, take_deltas
     from icn.interfaces.bootstrap import NODE_KEY
-    from icn.interfaces.http.app import checkpoint_loop, duties_loop
-    from icn.interfaces.http.compute import ModulePeers, share_loop
+    from icn.interfaces.module_peers import ModulePeers, share_loop
+    from icn.interfaces.node_duties import checkpoint_loop, duties_loop
 
     node, replication = served.node, served.replication
     loop = asyncio.get_running_loop()

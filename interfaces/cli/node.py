@@ -112,27 +112,17 @@ def run(
         if node.rebuilding:
             rebuild_read_models(node)
         passphrase = resolve_passphrase()
-        key = node.keystore.unlock(NODE_KEY, passphrase)
-        policy = CheckpointPolicy(settings.checkpoint_every, settings.checkpoint_seconds)
-        schedule: CheckpointSchedule | None = None
-        replication_url = replication.url if replication else "off"
         if isinstance(writer, WriterProcess):
             writer.passphrase = passphrase  # it signs the checkpoints
             writer.on_death = _stop_serving
-            writer.start()  # before serving: what stops it is told as the CLI tells errors
-            replication_url = writer.replication_url or "off"
-        else:
+            writer.begin()  # it builds its half while this process builds the app
+        key = node.keystore.unlock(NODE_KEY, passphrase)
+        policy = CheckpointPolicy(settings.checkpoint_every, settings.checkpoint_seconds)
+        schedule: CheckpointSchedule | None = None
+        if not isinstance(writer, WriterProcess):
             schedule = CheckpointSchedule(node.store, node.checkpoints(key), policy, node.clock_ms)
         bind_host = host or settings.http_host
         bind_port = settings.http_port if port is None else port
-        out.print(f"ICN node {node.node_did}")
-        out.print(f"  data:   {settings.data_dir} ({node.store.database.redacted()})")
-        out.print(f"  API:    http://{bind_host}:{bind_port}/v1  (health: /v1/health)")
-        out.print(f"  OpenAPI: http://{bind_host}:{bind_port}/schema")
-        out.print(f"  checkpoints every {policy.every_events} events or {policy.every_seconds:g} s")
-        out.print(f"  replication: {replication_url}")
-        if isinstance(writer, WriterProcess):
-            out.print(f"  writer: process {writer.pid}")
         app = create_app(
             node,
             schedule,
@@ -154,6 +144,18 @@ def run(
             timeout_graceful_shutdown=10,
             **node_log_config(),
         )
+        replication_url = replication.url if replication else "off"
+        if isinstance(writer, WriterProcess):
+            writer.start()  # before serving: what stops it is told as the CLI tells errors
+            replication_url = writer.replication_url or "off"
+        out.print(f"ICN node {node.node_did}")
+        out.print(f"  data:   {settings.data_dir} ({node.store.database.redacted()})")
+        out.print(f"  API:    http://{bind_host}:{bind_port}/v1  (health: /v1/health)")
+        out.print(f"  OpenAPI: http://{bind_host}:{bind_port}/schema")
+        out.print(f"  checkpoints every {policy.every_events} events or {policy.every_seconds:g} s")
+        out.print(f"  replication: {replication_url}")
+        if isinstance(writer, WriterProcess):
+            out.print(f"  writer: process {writer.pid}")
         settle_for_serving()  # reads must not wait on collections of the start-up heap
         executors = _executors(executor, key, bind_port, node, settings.data_dir)
         try:

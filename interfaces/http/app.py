@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib.metadata import version
 from typing import Any
@@ -24,10 +23,8 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from icn.application.append import CommittedEvent
 from icn.application.checkpoint_schedule import CheckpointSchedule
-from icn.application.errors import StoreBusy
 from icn.application.group_commit import GroupCommit, Writer
 from icn.infrastructure import telemetry
-from icn.infrastructure.passphrase import ENV_PASSPHRASE, ENV_PASSPHRASE_FILE, resolve_passphrase
 from icn.infrastructure.replication.supervisor import ReplicationSupervisor
 from icn.infrastructure.settings import MAX_BODY_BYTES
 from icn.infrastructure.store.trust_reads import SqlTrustReads
@@ -36,12 +33,7 @@ from icn.interfaces.http import api_docs, log_redaction, streams
 from icn.interfaces.http import telemetry as http_telemetry
 from icn.interfaces.http.auth import AuthController, ChallengeBook, Tokens
 from icn.interfaces.http.caller_classes import CallerClasses
-from icn.interfaces.http.compute import (
-    ComputeController,
-    ModulePeers,
-    WriterPeers,
-    share_loop,
-)
+from icn.interfaces.http.compute import ComputeController
 from icn.interfaces.http.contracts import ContractsController
 from icn.interfaces.http.dashboard import serve as dashboard
 from icn.interfaces.http.dependencies import ReplicationStatus, Services
@@ -58,6 +50,8 @@ from icn.interfaces.http.rate_limit import RateLimitMiddleware, RateLimits
 from icn.interfaces.http.standing import MemberStanding
 from icn.interfaces.http.stream_caps import StreamCaps, StreamSlots
 from icn.interfaces.http.trust import TrustController, TrustDutyController
+from icn.interfaces.module_peers import ModulePeers, WriterPeers, share_loop
+from icn.interfaces.node_duties import checkpoint_loop, duties_loop
 from icn.interfaces.writer_process import WriterProcess
 
 log = logging.getLogger("icn.node")
@@ -69,48 +63,6 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
 }
-
-
-async def checkpoint_loop(schedule: CheckpointSchedule) -> None:
-    while True:
-        try:
-            for cp in await asyncio.to_thread(schedule.tick):
-                log.info(
-                    "checkpoint %s size %d root %s", cp.coop, cp.size, cp.root,
-                    extra={"coop": cp.coop},
-                )  # fmt: skip
-        except StoreBusy as exc:  # the stream or the store is away for now: no traceback
-            log.warning("checkpoint postponed: %s", exc)
-        except Exception:  # keep serving; the next tick retries
-            log.exception("checkpoint tick failed")
-        await asyncio.sleep(TICK_S)
-
-
-async def duties_loop(node: Node, feed: LogFeed, interval_s: float) -> None:
-    """Settlements and demurrage, signed by the coop keys this node keeps (never a prompt)."""
-    if not (os.environ.get(ENV_PASSPHRASE) or os.environ.get(ENV_PASSPHRASE_FILE)):
-        log.warning("coop duties off: set ICN_PASSPHRASE or ICN_PASSPHRASE_FILE to sign them")
-        return
-    duties = None
-    reported: set[tuple[str, str, str]] = set()
-    while True:
-        try:
-            duties = duties or node.duties(resolve_passphrase())
-            for event in await asyncio.to_thread(duties.run, node.clock_ms()):
-                log.info(
-                    "coop duty %s %s %s", event.coop, event.type, event.id,
-                    extra={"coop": event.coop},
-                )  # fmt: skip
-                feed.notify(event.coop)
-            for coop, what, exc in duties.failures:
-                if (coop, what, str(exc)) not in reported:  # once each, not every round
-                    reported.add((coop, what, str(exc)))
-                    log.warning(
-                        "coop duty refused in %s: %s: %s", coop, what, exc, extra={"coop": coop}
-                    )
-        except Exception:  # keep serving; the next round retries
-            log.exception("coop duties failed")
-        await asyncio.sleep(interval_s)
 
 
 def _security_headers(hsts: bool) -> Callable[[Response[Any]], Awaitable[Response[Any]]]:

@@ -20,11 +20,10 @@ stable codes: ``invalid-request`` (400) for a malformed hash or id,
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from functools import cache
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import anyio
 from litestar import Controller, Request, Response, get, put
@@ -38,26 +37,17 @@ from icn.domain.compute import state as compute_state
 from icn.domain.compute.abi import MAX_MODULE_BYTES
 from icn.domain.refusals import Code, Refusal
 from icn.infrastructure.compute.engine import EngineSettings
-from icn.infrastructure.compute.module_bucket import (
-    SHARE_TIMEOUT_S,
-    ModuleUnavailable,
-    fetch,
-    share,
-    share_held,
-)
+from icn.infrastructure.compute.module_bucket import ModuleUnavailable
 from icn.infrastructure.compute.modules import StoredModule, intake
 from icn.infrastructure.compute.sandbox import Sandbox
 from icn.infrastructure.compute.store import module_store
-from icn.infrastructure.replication.supervisor import ReplicationSupervisor
 from icn.interfaces.bootstrap import Node
 from icn.interfaces.http.auth import Principal
 from icn.interfaces.http.coop_paths import COOP_ROUTES, CoopPath
 from icn.interfaces.http.dependencies import NodeDep, StoreDep
 from icn.interfaces.http.gate import needs
 from icn.interfaces.http.problems import ApiProblem, problem_responses, status_for
-
-if TYPE_CHECKING:
-    from icn.interfaces.writer_process import WriterProcess
+from icn.interfaces.module_peers import Peers
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 WASM = "application/wasm"
@@ -65,10 +55,6 @@ MAX_UPLOAD_BYTES = MAX_MODULE_BYTES
 """A module PUT's body limit: a binary module's (a WAT text upload is held to it too)."""
 
 log = logging.getLogger("icn.compute.modules")
-SHARE_EVERY_S = 5.0
-"""How often a node looks for modules it keeps that its coops' buckets lack (a folder
-listing; NATS is asked only about modules not yet known to be there)."""
-SWEEP_TIMEOUT_S = 120.0
 
 
 @cache
@@ -117,65 +103,6 @@ async def _capped_body(request: Request[Principal, Any, Any]) -> bytes:
     return bytes(body)
 
 
-def _nats(replication: ReplicationSupervisor | None) -> Any:
-    """The node's NATS connection while it is connected, else ``None``."""
-    if replication is None or not replication.link.connected:
-        return None
-    return replication.link.client
-
-
-class Peers:
-    """The coops' module buckets, wherever the node's NATS connection is (replication's:
-    this process's, :class:`ModulePeers`, or its writer process's)."""
-
-    async def share(self, coop: str, module: str, binary: bytes) -> bool:
-        """Put the bytes in the coop's bucket: True once it holds them, False while not
-        connected. Raises what went wrong (a slow or refusing bucket)."""
-        raise NotImplementedError
-
-    async def fetch(self, coop: str, module: str) -> bytes | None:
-        """The module's bytes from the coop's bucket (not judged yet), None while not
-        connected; :class:`ModuleUnavailable` when no node shared them."""
-        raise NotImplementedError
-
-
-class ModulePeers(Peers):
-    """:class:`Peers` over this process's replication link."""
-
-    def __init__(self, replication: ReplicationSupervisor) -> None:
-        self.replication = replication
-
-    async def share(self, coop: str, module: str, binary: bytes) -> bool:
-        client = _nats(self.replication)
-        if client is None:
-            return False
-        with anyio.fail_after(SHARE_TIMEOUT_S):
-            await share(client, coop, module, binary)
-        return True
-
-    async def fetch(self, coop: str, module: str) -> bytes | None:
-        client = _nats(self.replication)
-        if client is None:
-            return None
-        return await fetch(client, coop, module)
-
-
-class WriterPeers(Peers):
-    """:class:`Peers` through the writer process, which holds the replication link
-    (``icn node run`` with ``ICN_WRITER_PROCESS``): the bytes cross the pipe."""
-
-    def __init__(self, writer: WriterProcess) -> None:
-        self.writer = writer
-
-    async def share(self, coop: str, module: str, binary: bytes) -> bool:
-        shared: bool = await asyncio.wrap_future(self.writer.peers("share", coop, module, binary))
-        return shared
-
-    async def fetch(self, coop: str, module: str) -> bytes | None:
-        data: bytes | None = await asyncio.wrap_future(self.writer.peers("fetch", coop, module))
-        return data
-
-
 async def _share(peers: Peers | None, coop: str, kept: StoredModule) -> bool:
     """Put the bytes in the coop's bucket for the other nodes: True once it holds them."""
     if peers is None:
@@ -218,27 +145,6 @@ async def _from_peers(node: Node, peers: Peers | None, coop: str, module: str) -
         why = f"the bytes shared for it fail intake ({exc.code})"
         raise _unavailable(coop, module, why) from None
     return kept.binary
-
-
-async def share_loop(node: Node, replication: ReplicationSupervisor) -> None:
-    """For the app's lifetime: share the modules this node keeps that the buckets lack
-    (kept while NATS was away, or written into its data directory while it was stopped),
-    so the other nodes' executors can read them. Once per module; a failure waits a round."""
-    known: set[tuple[str, str]] = set()
-    store = module_store(node.data_dir)
-    while True:
-        client = _nats(replication)
-        if client is None:
-            await asyncio.sleep(1.0)  # not connected (yet)
-            continue
-        try:
-            async with asyncio.timeout(SWEEP_TIMEOUT_S):
-                written = await share_held(client, store, known)
-            if written:
-                log.info("shared %d kept module(s) with the coops' other nodes", written)
-        except Exception as exc:  # NATS away, a slow bucket: the next round tries again
-            log.warning("sharing kept modules failed: %s", exc or type(exc).__name__)
-        await asyncio.sleep(SHARE_EVERY_S)
 
 
 class ComputeController(Controller):

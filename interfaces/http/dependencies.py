@@ -38,8 +38,8 @@ from icn.projections.trust_book import TrustBook
 
 if TYPE_CHECKING:  # the controllers that own these import this module for the aliases
     from icn.interfaces.http.auth import ChallengeBook, Tokens
-    from icn.interfaces.http.compute import Peers
     from icn.interfaces.http.gate import Gate
+    from icn.interfaces.module_peers import Peers
 
 StoreDep = NamedDependency[SqlEventStore]
 """The ``store`` dependency: the node's event store."""

@@ -35,7 +35,7 @@ def _parent_of(pid: int) -> int:
 
 
 def _node(tmp_path: Path, icn_path: str, env: dict[str, str]) -> RunningNode:
-    env = {"ICN_WRITER_PROCESS": "1", **env}  # opt-in; a test may still ask for 0
+    env = {"ICN_WRITER_PROCESS": "1", **env}  # the default, unless a test asks for 0
     data = tmp_path / "node"
     log = coop_log(tmp_path / "coop.jsonl")
     subprocess.run([icn_path, "node", "init", "--data-dir", str(data)], env=env, check=True,
