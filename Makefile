@@ -71,7 +71,7 @@ test: install browser
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here"; exit 1; fi; \
 	exit $$rc
 
-## bench: measure append/audit throughput, the HTTP API under load, the dashboard's first load, peak memory of whole-log commands, 10,000 members voting on one proposal, WASM task costs, and costs as history grows (growth.py: 1M events, ~25 min); appends results to docs/benchmarks.md
+## bench: measure append/audit throughput, the HTTP API under load, node start (one process against two), the dashboard's first load, peak memory of whole-log commands, 10,000 members voting on one proposal, WASM task costs, and costs as history grows (growth.py: 1M events, ~25 min); appends results to docs/benchmarks.md
 bench: install
 	$(BIN)/python bench/log_append.py
 	$(BIN)/python bench/api.py
@@ -80,6 +80,7 @@ bench: install
 	$(BIN)/python bench/ledger.py
 	$(BIN)/python bench/replication.py
 	$(BIN)/python bench/cli_startup.py
+	$(BIN)/python bench/node_start.py
 	$(BIN)/python bench/dashboard.py
 	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/trust.py

@@ -578,6 +578,8 @@ async def reads_alongside(
     ``batches`` (None: nothing); (reads, batch results or None, health)."""
     out = Path(spec["out"]).with_suffix(".reader.json")
     reader = await ReaderProcess.start(spec, ph, out)
+    if batches is not None and spec.get("poster_nice"):  # the last phase: never undone
+        os.nice(spec["poster_nice"])
     meter = Meter(spec["node_pid"])
     if batches is None:
         (reads, health), posted = await reader.run(), None

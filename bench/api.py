@@ -443,6 +443,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--read-rate", type=float, default=200, help="offered page reads per second")
     p.add_argument("--sse-rate", type=float, default=50, help="events posted per second (SSE)")
     p.add_argument("--batch-concurrency", type=int, default=4, help="batch posters at once")
+    p.add_argument("--poster-nice", type=int, default=0, choices=range(20), metavar="N (0..19)",
+                   help="niceness of the batch posters while the reads run beside them: a"
+                   " node's clients are elsewhere, here they share its cores")  # fmt: skip
     p.add_argument("--writer-ab", action="store_true",
                    help="single posts, batches, reads alone and while batches post: writer"
                    " in-process against writer process, alternating pairs; appended to"
@@ -511,6 +514,7 @@ def writer_ab(a: argparse.Namespace, phases: dict[str, Phase], founded: Path, tm
                         "events_url": f"/v1/coops/{COOP}/events", "duration": a.duration,
                         "rate": a.rate, "read_rate": a.read_rate, "sse_rate": a.sse_rate,
                         "batch_concurrency": a.batch_concurrency, "reads_only": True,
+                        "poster_nice": a.poster_nice,
                     }  # fmt: skip
                     run = run_load(spec, rep_dir, adv)
                 run["load_before"], run["load_after"] = load_before, os.getloadavg()
@@ -591,7 +595,7 @@ def main(argv: list[str]) -> None:
                     "base": base, "node_pid": pid, "coop": COOP, "workload": str(workload),
                     "events_url": f"/v1/coops/{COOP}/events", "duration": a.duration,
                     "rate": a.rate, "read_rate": a.read_rate, "sse_rate": a.sse_rate,
-                    "batch_concurrency": a.batch_concurrency,
+                    "batch_concurrency": a.batch_concurrency, "poster_nice": a.poster_nice,
                 }  # fmt: skip
                 run = run_load(spec, rep_dir, advance)
             with chunks_progress(progress, f"in-process single {label}", len(singles)) as adv:

@@ -40,6 +40,7 @@ import asyncio
 import contextlib
 import faulthandler
 import functools
+import gc
 import itertools
 import logging
 import multiprocessing
@@ -432,6 +433,7 @@ def child_main(conn: Connection, spec: WriterSpec, parents_end: Connection | Non
     here as the pipe's end."""
     if parents_end is not None:
         parents_end.close()
+        gc.freeze()  # the server's start-up heap: never scanned here, nor copied for it
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's ^C is the server's to handle
     # A crash in native code (seen once: SIGSEGV at a PostgreSQL node's start under load)
     # leaves the writer's Python stacks in the node's log, where the server's report is.
