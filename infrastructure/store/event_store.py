@@ -13,7 +13,6 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import Any, TypeVar
 
 from eventsourcing.persistence import IntegrityError, OperationalError
-from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 from sqlalchemy import Engine, Integer, LargeBinary, Text, and_, cast, func, select, union_all
 
@@ -36,7 +35,7 @@ from icn.infrastructure.store import schema, standing_history
 from icn.infrastructure.store.database import SQLITE_LOCK_TIMEOUT_S, Database
 from icn.infrastructure.store.log_rows import LogUnit, head_of, id_of
 from icn.infrastructure.store.reads import stored_events
-from icn.infrastructure.store.recorders import IcnPostgresRecorder, IcnSQLiteRecorder
+from icn.infrastructure.store.recorders import IcnSQLiteRecorder
 from icn.infrastructure.store.wire_packing import pack, unpack
 
 PAGE = 2000
@@ -532,6 +531,10 @@ class SqlEventStore:
             self._recorder: Any = IcnSQLiteRecorder(self._datastore)
             self._ph = "?"
         else:
+            from eventsourcing.postgres import PostgresDatastore
+
+            from icn.infrastructure.store.recorders_postgres import IcnPostgresRecorder
+
             p = database.postgres_params()
             self._datastore = PostgresDatastore(
                 dbname=p["dbname"],

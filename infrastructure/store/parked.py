@@ -19,7 +19,6 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, Table, case, delete, func, select
 from sqlalchemy import event as sa_event
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection
 
 from icn.application.intake import Parked, ToPark, ToReject
@@ -89,7 +88,15 @@ class SqlReplicationState:
         database = store.database
         self._sqlite = database.is_sqlite
         self._writer = _sqlite_writer(database.sqlite_path) if self._sqlite else store.engine
-        self._insert: Any = sqlite.insert if self._sqlite else postgresql.insert
+        self._insert: Any
+        if self._sqlite:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            self._insert = sqlite_insert
+        else:  # imported only here, as the recorder's psycopg is (recorders_postgres)
+            from sqlalchemy.dialects.postgresql import insert as postgres_insert
+
+            self._insert = postgres_insert
 
     def close(self) -> None:
         """Release the writer connection (the store closes its own engine)."""

@@ -6,20 +6,20 @@ library inserts the stored events and we write the log rows beside them (the
 Merkle tree, chain heads, coop DID, checkpoints, fork evidence). The
 uniqueness of (originator_id, originator_version) = (coop/author, seq) is
 the library's primary key, so a second event at one seq can never be stored.
+
+PostgreSQL's recorder is in :mod:`icn.infrastructure.store.recorders_postgres`, imported
+only by a store on PostgreSQL: psycopg and the library's PostgreSQL module cost every
+command on the SQLite default ~150 ms of start-up.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
 
-from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
-from eventsourcing.postgres import PostgresAggregateRecorder
+from eventsourcing.persistence import IntegrityError, OperationalError
 from eventsourcing.sqlite import SQLiteApplicationRecorder
-from psycopg.sql import SQL, Identifier
 
 from icn.infrastructure.store.log_rows import LogRowWriter, LogUnit
-from icn.infrastructure.store.wire_packing import pack
 
 
 class IcnSQLiteRecorder(SQLiteApplicationRecorder):
@@ -50,49 +50,3 @@ class IcnSQLiteRecorder(SQLiteApplicationRecorder):
             except BaseException:
                 conn.rollback()
                 raise
-
-
-class IcnPostgresRecorder(PostgresAggregateRecorder):
-    """PostgreSQL: one plain transaction: table lock, decision, log rows, stored events.
-
-    The library's *aggregate* recorder: its table has the chain key, topic and state,
-    and not the application recorder's ``notification_id`` (a ``bigserial`` and a
-    unique index, 31 bytes per event) that nothing here reads: the log order is
-    ``log_entries``. Each stored event's state is its wire packed (``wire_packing``):
-    a row here costs more than the bytes it holds, and the packed wire is half of them.
-    Stores made before either get both at open (``event_store.compact_stored_events``).
-
-    The library's ``insert_events`` runs in psycopg pipeline mode, which hangs
-    forever here (psycopg 3.3, libpq 18) once a batch's parameters pass about
-    0.5-1 MB: client and server each wait for the other. Imports send batches
-    of that size, so the same statements run here without a pipeline, under
-    the application recorder's ``LOCK TABLE … IN EXCLUSIVE MODE`` (which serialises
-    writers: two cannot both append leaf *n*).
-    """
-
-    _writer = LogRowWriter("%s")
-
-    def _lock_table(self, curs: Any) -> None:
-        curs.execute(
-            SQL("SET LOCAL lock_timeout = '{0}s'").format(self.datastore.lock_timeout),
-            prepare=True,
-        )
-        curs.execute(
-            SQL("LOCK TABLE {0}.{1} IN EXCLUSIVE MODE").format(
-                Identifier(self.datastore.schema), Identifier(self.events_table_name)
-            ),
-            prepare=True,
-        )
-
-    def append_unit(self, unit: LogUnit) -> None:
-        """Decide and write ``unit`` atomically."""
-        curs: Any
-        with self.datastore.transaction(commit=True) as curs:
-            self._lock_table(curs)
-            stored = [
-                StoredEvent(s.originator_id, s.originator_version, s.topic, pack(s.state))
-                for s in unit.run_decision(curs, "%s")
-            ]
-            self._writer.write(curs, unit)
-            if stored:
-                self._insert_stored_events(curs, stored)
