@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     process, so reads do not wait on the writer for the GIL (reads p99 while batches post
     2-4x lower than in one process, at ~1.25x the CPU per single post: see
     docs/benchmarks.md). The child is forked before the store opens and builds its half
-    while the server builds the app, so a node starts as fast as with one process
+    while the server builds the app, so a node takes 1.06-1.08x the time to start
     (``ICN_WRITER_PROCESS=0``: everything in one process, e.g. to profile it)."""
     # HTTP rate limits (token buckets: ``*_per_s`` refill, ``*_burst`` capacity). A request
     # with a token that verifies is charged to its caller: at the rate of their trust class
