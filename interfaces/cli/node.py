@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -112,6 +113,12 @@ def run(
         if node.rebuilding:
             rebuild_read_models(node)
         passphrase = resolve_passphrase()
+        bind_host = host or settings.http_host
+        bind_port = settings.http_port if port is None else port
+        # Bound before anything picks a port of its own (the embedded nats-server's is
+        # any free one): a port chosen free by the caller stays this node's.
+        listening = _listen(bind_host, bind_port)
+        bind_port = listening.getsockname()[1]
         if isinstance(writer, WriterProcess):
             writer.passphrase = passphrase  # it signs the checkpoints
             writer.on_death = _stop_serving
@@ -121,8 +128,6 @@ def run(
         schedule: CheckpointSchedule | None = None
         if not isinstance(writer, WriterProcess):
             schedule = CheckpointSchedule(node.store, node.checkpoints(key), policy, node.clock_ms)
-        bind_host = host or settings.http_host
-        bind_port = settings.http_port if port is None else port
         app = create_app(
             node,
             schedule,
@@ -159,7 +164,7 @@ def run(
         settle_for_serving()  # reads must not wait on collections of the start-up heap
         executors = _executors(executor, key, bind_port, node, settings.data_dir)
         try:
-            ForegroundServer(config).run()
+            ForegroundServer(config).run(sockets=[listening])
         finally:
             if executors is not None:
                 executors.stop()
@@ -170,6 +175,20 @@ def run(
     if isinstance(writer, WriterProcess) and writer.failed:
         err.print(f"error: the node's writer process (pid {writer.pid}) died; the node stopped")
         raise typer.Exit(WRITER_DIED)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The API's listening socket, bound now (uvicorn listens on it once it serves)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        err.print(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}")
+        raise typer.Exit(1) from None
+    return sock
 
 
 def _stop_serving() -> None:
