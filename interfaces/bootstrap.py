@@ -6,6 +6,7 @@ calls :func:`open_node` with its settings and closes the node when done.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -29,6 +30,7 @@ from icn.infrastructure.replication.nats_auth import ensure_users
 from icn.infrastructure.settings import Settings
 from icn.infrastructure.store.database import parse_database_url
 from icn.infrastructure.store.event_store import SqlEventStore
+from icn.infrastructure.store.wal import WalCheckpointer
 
 if TYPE_CHECKING:
     from icn.application.group_commit import Writer
@@ -83,6 +85,8 @@ class Node:
     rebuilding: list[str] = field(default_factory=list)
     """Projections whose read models were in an earlier layout: dropped at open, rebuilt
     from the log by the next catch-up (``icn node run`` does it first, with progress)."""
+    checkpointer: WalCheckpointer | None = None
+    """A running node's WAL checkpoints (SQLite), stopped by :meth:`close`."""
 
     @property
     def data_dir(self) -> Path:
@@ -134,7 +138,10 @@ class Node:
         return IssueCheckpoint(self.store, self.append, key or self.signing_key(), self.clock_ms)
 
     def close(self) -> None:
-        """Release database connections."""
+        """Release database connections (after one last WAL checkpoint, if this node
+        runs them)."""
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         self.store.close()
 
 
@@ -143,8 +150,9 @@ def keystore_for(settings: Settings) -> Keystore:
     return Keystore(settings.data_dir / "keys")
 
 
-def _store_for(settings: Settings) -> SqlEventStore:
-    return SqlEventStore(parse_database_url(settings.database_url, settings.data_dir))
+def _store_for(settings: Settings, *, autocheckpoint: bool = True) -> SqlEventStore:
+    database = parse_database_url(settings.database_url, settings.data_dir)
+    return SqlEventStore(dataclasses.replace(database, autocheckpoint=autocheckpoint))
 
 
 def _progress(label: str, total: int) -> AbstractContextManager[Callable[[int], None]]:
@@ -252,11 +260,11 @@ def build_node(
     from icn.interfaces.http.log_feed import LogFeed
 
     if not (replication and settings.replication):
-        node = open_node(settings, writer=True, lock=lock)
+        node = open_node(settings, writer=True, lock=lock, running=True)
         return ServedNode(node, LogFeed(node.store), None)
     gates = WriteGates()
     sequencer = JetStreamSequencer(gates, NatsLink(thread="icn-sequencer"))
-    node = open_node(settings, writer=True, sequencer=sequencer, lock=lock)
+    node = open_node(settings, writer=True, sequencer=sequencer, lock=lock, running=True)
     feed = LogFeed(node.store)
     supervisor = ReplicationSupervisor(
         node.store,
@@ -289,7 +297,8 @@ def _served_by_writer_process(
     writer = WriterProcess(spec)
     writer.launch()  # before the store opens: see launch; it waits for begin()
     try:
-        node = open_node(settings, writer=True)  # the lock, and the tables, before the child
+        # The lock, and the tables, before the child.
+        node = open_node(settings, writer=True, running=True)
     except BaseException:
         writer.stop()
         raise
@@ -303,6 +312,7 @@ def open_node(
     writer: bool = False,
     sequencer: Sequencer | None = None,
     lock: bool = True,
+    running: bool = False,
 ) -> Node:
     """Open an initialised node's store and use cases.
 
@@ -311,7 +321,10 @@ def open_node(
     while another holds it) and tightens the directory's modes. Readers need neither:
     they work beside a running node. ``sequencer``: the writes go through the coops'
     streams first (a replicating node, see :func:`build_node`). ``lock``: False for a
-    writer whose parent process holds the lock for it.
+    writer whose parent process holds the lock for it. ``running``: a node that serves
+    until stopped (:func:`build_node`): no connection checkpoints SQLite's WAL in a
+    commit, and the process holding the lock runs a
+    :class:`~icn.infrastructure.store.wal.WalCheckpointer` instead.
     """
     if not is_initialised(settings):
         raise NodeNotInitialised(
@@ -322,8 +335,12 @@ def open_node(
         secure_data_dir(settings.data_dir)
     keystore = keystore_for(settings)
     did = keystore.info(NODE_KEY).did
-    store = _store_for(settings)
+    store = _store_for(settings, autocheckpoint=not running)
     rebuilding = store.create_tables(_progress)
+    checkpointer = None
+    if running and lock and store.database.is_sqlite:
+        checkpointer = WalCheckpointer(store.database.sqlite_path)
+        checkpointer.start()
     clock = node_clock(settings.clock_offset_ms)
     append = AppendEvents(store, clock, max_skew_s=settings.max_clock_skew_s, sequencer=sequencer)
-    return Node(settings, store, keystore, did, append, clock, rebuilding)
+    return Node(settings, store, keystore, did, append, clock, rebuilding, checkpointer)

@@ -28,6 +28,9 @@ class Database:
     """A parsed database location."""
 
     url: URL
+    autocheckpoint: bool = True
+    """SQLite: whether a commit that fills the WAL checkpoints it. False for a running
+    node, whose :class:`~icn.infrastructure.store.wal.WalCheckpointer` does it instead."""
 
     @property
     def is_sqlite(self) -> bool:

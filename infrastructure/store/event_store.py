@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import Any, TypeVar
 
 from eventsourcing.persistence import IntegrityError, OperationalError
-from eventsourcing.sqlite import SQLiteDatastore
+from eventsourcing.sqlite import SQLiteConnection, SQLiteConnectionPool, SQLiteDatastore
 from sqlalchemy import Engine, Integer, LargeBinary, Text, and_, cast, func, select, union_all
 
 from icn.application.ports import (
@@ -36,6 +36,7 @@ from icn.infrastructure.store.database import SQLITE_LOCK_TIMEOUT_S, Database
 from icn.infrastructure.store.log_rows import LogUnit, head_of, id_of
 from icn.infrastructure.store.reads import stored_events
 from icn.infrastructure.store.recorders import IcnSQLiteRecorder
+from icn.infrastructure.store.wal import AUTOCHECKPOINT_OFF
 from icn.infrastructure.store.wire_packing import pack, unpack
 
 PAGE = 2000
@@ -517,6 +518,17 @@ def _add_missing_columns(engine: Engine) -> None:
             index.create(conn, checkfirst=True)
 
 
+class _NoAutocheckpointPool(SQLiteConnectionPool):
+    """eventsourcing's SQLite pool whose connections leave WAL checkpoints to the node's
+    :class:`~icn.infrastructure.store.wal.WalCheckpointer`."""
+
+    def _create_connection(self) -> SQLiteConnection:
+        connection = super()._create_connection()
+        with connection.cursor() as cursor:
+            cursor.execute(AUTOCHECKPOINT_OFF)
+        return connection
+
+
 class SqlEventStore:
     """:class:`~icn.application.ports.EventStore` on SQLite or PostgreSQL."""
 
@@ -528,6 +540,10 @@ class SqlEventStore:
                 lock_timeout=SQLITE_LOCK_TIMEOUT_S,
                 originator_id_type="text",
             )
+            if not database.autocheckpoint:
+                self._datastore.pool = _NoAutocheckpointPool(
+                    db_name=database.sqlite_path, lock_timeout=SQLITE_LOCK_TIMEOUT_S
+                )
             self._recorder: Any = IcnSQLiteRecorder(self._datastore)
             self._ph = "?"
         else:

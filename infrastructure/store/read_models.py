@@ -36,6 +36,7 @@ from icn.infrastructure.store import schema, standing_history
 from icn.infrastructure.store.database import SQLITE_LOCK_TIMEOUT_S, Database
 from icn.infrastructure.store.event_store import SqlEventStore
 from icn.infrastructure.store.member_names import current_names
+from icn.infrastructure.store.wal import AUTOCHECKPOINT_OFF
 from icn.infrastructure.store.wire_packing import unpack
 from icn.projections.catalogue import PROJECTIONS
 from icn.projections.ledger import MAX_TRANSACTIONS
@@ -143,6 +144,8 @@ class SqlReadModels:
         if database.is_sqlite:
             # A scratch copy is thrown away after use: no need to survive a power cut.
             pragmas = WRITER_PRAGMAS + (SCRATCH_PRAGMAS if scratch else ())
+            if not database.autocheckpoint:
+                pragmas += (AUTOCHECKPOINT_OFF,)
             self._writer = self._own(
                 _sqlite_engine(database.sqlite_path, "BEGIN IMMEDIATE", pragmas)
             )
