@@ -15,6 +15,7 @@ The chart (cost against history, one line per path) is written to
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import multiprocessing
 import random
 import sqlite3
@@ -47,6 +48,7 @@ from icn.domain.identity.did import did_from_public_key
 from icn.infrastructure.store.database import Database, parse_database_url
 from icn.infrastructure.store.event_store import SqlEventStore
 from icn.infrastructure.store.read_models import ReadSide
+from icn.infrastructure.store.wal import WalCheckpointer
 from icn.interfaces.bootstrap import clock_ms
 from icn.interfaces.http.stream_source import Filters, read_page
 from icn.projections import ledger_views as views
@@ -254,6 +256,11 @@ class Node:
     """The node's write path, read side and store on one database."""
 
     def __init__(self, database: Database) -> None:
+        self.checkpointer: WalCheckpointer | None = None
+        if database.is_sqlite:  # as a running node does (build_node)
+            database = dataclasses.replace(database, autocheckpoint=False)
+            self.checkpointer = WalCheckpointer(database.sqlite_path)
+            self.checkpointer.start()
         self.database = database
         self.store = SqlEventStore(database)
         self.store.create_tables()
@@ -272,6 +279,8 @@ class Node:
     def close(self) -> None:
         self.reads.close()
         self.store.close()
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
 
 
 @dataclass
