@@ -12,11 +12,11 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from nacl.signing import SigningKey
 
-from icn.application.append import AppendEvents
+from icn.application.append import AppendEvents, CommittedEvent
 from icn.application.authoring import EventAuthor
 from icn.application.checkpoints import IssueCheckpoint
 from icn.application.coop_duties import CoopDuties
@@ -71,6 +71,20 @@ def node_clock(offset_ms: int) -> Callable[[], int]:
     return lambda: clock_ms() + offset_ms
 
 
+class Projector(Protocol):
+    """What a running node's writer tells of each commit before answering it: the read
+    side that projects (:class:`~icn.infrastructure.store.read_models.ReadSide`, imported
+    only by nodes that serve)."""
+
+    def project_committed(self, events: Sequence[CommittedEvent]) -> None:
+        """Bring the committed coops' read models up to the log."""
+        ...
+
+    def close(self) -> None:
+        """Release its connections."""
+        ...
+
+
 @dataclass
 class Node:
     """A node's adapters and use cases, opened on one data directory."""
@@ -87,6 +101,9 @@ class Node:
     from the log by the next catch-up (``icn node run`` does it first, with progress)."""
     checkpointer: WalCheckpointer | None = None
     """A running node's WAL checkpoints (SQLite), stopped by :meth:`close`."""
+    projector: Projector | None = None
+    """The read side the node's writer brings up to each commit before answering it
+    (:func:`build_node`; None in commands and in a writer process's serving half)."""
 
     @property
     def data_dir(self) -> Path:
@@ -140,6 +157,8 @@ class Node:
     def close(self) -> None:
         """Release database connections (after one last WAL checkpoint, if this node
         runs them)."""
+        if self.projector is not None:
+            self.projector.close()
         if self.checkpointer is not None:
             self.checkpointer.stop()
         self.store.close()
@@ -260,11 +279,12 @@ def build_node(
     from icn.interfaces.http.log_feed import LogFeed
 
     if not (replication and settings.replication):
-        node = open_node(settings, writer=True, lock=lock, running=True)
+        node = _projecting(open_node(settings, writer=True, lock=lock, running=True))
         return ServedNode(node, LogFeed(node.store), None)
     gates = WriteGates()
     sequencer = JetStreamSequencer(gates, NatsLink(thread="icn-sequencer"))
     node = open_node(settings, writer=True, sequencer=sequencer, lock=lock, running=True)
+    _projecting(node)
     feed = LogFeed(node.store)
     supervisor = ReplicationSupervisor(
         node.store,
@@ -279,6 +299,17 @@ def build_node(
     node.append.add_commit_listener(supervisor.on_commit)  # the relays hear of local commits
     gates.wanted_listeners.append(supervisor.want)  # a write to a coop not served yet
     return ServedNode(node, feed, supervisor)
+
+
+def _projecting(node: Node) -> Node:
+    """``node`` with its projector: the first listener of every commit, so the read models
+    hold a write before anything else hears of it, the client's answer included."""
+    from icn.infrastructure.store.read_models import ReadSide
+
+    projector = ReadSide(node.store, kept_current=True)
+    node.append.add_commit_listener(projector.project_committed)
+    node.projector = projector
+    return node
 
 
 def _served_by_writer_process(

@@ -13,7 +13,14 @@ import typer
 from icn.application.checkpoint_schedule import CheckpointSchedule
 from icn.application.checkpoints import CheckpointPolicy
 from icn.infrastructure.passphrase import resolve_passphrase
-from icn.interfaces.bootstrap import NODE_KEY, Node, build_node, init_node, is_initialised
+from icn.interfaces.bootstrap import (
+    CATCH_UP_PROGRESS_FROM,
+    NODE_KEY,
+    Node,
+    build_node,
+    init_node,
+    is_initialised,
+)
 from icn.interfaces.cli.common import (
     DataDir,
     Json,
@@ -110,8 +117,7 @@ def run(
     )
     node, replication, writer = served.node, served.replication, served.writer
     try:
-        if node.rebuilding:
-            rebuild_read_models(node)
+        read_models_before_serving(node)
         passphrase = resolve_passphrase()
         bind_host = host or settings.http_host
         bind_port = settings.http_port if port is None else port
@@ -256,18 +262,31 @@ def stop(
         out.print(f"stopped node (pid {pid})")
 
 
-def rebuild_read_models(node: Node) -> None:
-    """Bring read models dropped at open (an earlier layout) back from the log, before
-    serving, with progress: a first read request would otherwise wait for all of it."""
+def read_models_before_serving(node: Node) -> None:
+    """Bring the read models up to the whole log before serving: from then on the writer
+    projects each commit before answering it, and reads no longer catch up themselves.
+
+    Usually nothing or a few events. Read models dropped at open (an earlier layout) are
+    rebuilt from the log, and a large import made while the node was stopped is applied,
+    with progress: a bar on a terminal, a line every 5 s otherwise.
+    """
     from icn.infrastructure.store.read_models import ReadSide
 
-    out.print(
-        f"  read models: new layout for {', '.join(node.rebuilding)}; rebuilding from the log"
-    )
     side = ReadSide(node.store)
     try:
-        total = sum(node.store.tree_size(c) for c in node.store.coops())
-        with progress_bar("read models", total, lines_every_s=5) as advance:
+        behind = 0
+        for coop in node.store.coops():
+            positions = side.models.positions(coop).values()
+            behind += node.store.tree_size(coop) - 1 - min(positions, default=-1)
+        if node.rebuilding:
+            out.print(
+                f"  read models: new layout for {', '.join(node.rebuilding)}; "
+                "rebuilding from the log"
+            )
+        elif behind < CATCH_UP_PROGRESS_FROM:
+            side.runner.catch_up()
+            return
+        with progress_bar("read models", behind, lines_every_s=5) as advance:
             report = side.runner.catch_up(on_progress=advance)
         out.print(f"  read models: {report.events:,} events in {report.seconds:,.1f} s")
     finally:

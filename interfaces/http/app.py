@@ -142,6 +142,7 @@ def create_app(
             if isinstance(writer, WriterProcess)
             else None
         ),
+        projected_by_writer=isinstance(writer, WriterProcess),
     )
     node.append.add_commit_listener(services.trust.forget)
     node.append.add_commit_listener(services.governance.heard)

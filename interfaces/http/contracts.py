@@ -1,8 +1,8 @@
 """Reading contracts: each deployed contract at its latest version, and one in full.
 
 Every route needs a token of the path's coop with the ``ledger:read`` scope.
-The documents come from the contract projections, brought up to the log
-first, and for an invocation not executed yet from the rules' record. Bad
+The documents come from the contract projections, current with every answered
+write (``ReadSide.fresh``), and for an invocation not executed yet from the rules' record. Bad
 input gets problem documents: ``invalid-contract`` (400) for a name no
 contract can have, ``unknown-contract`` (404). Contracts are deployed by an
 accepted ``deploy-contract`` proposal and invoked by signed
@@ -27,8 +27,8 @@ READ_ERRORS = (401, 403, 404)
 
 
 def _fresh(reads: ReadSide, store: SqlEventStore, coop: str) -> SqlContractReads:
-    """The contract queries, with the projections brought up to the log first."""
-    reads.catch_up(coop)
+    """The contract queries, current with every answered write (``ReadSide.fresh``)."""
+    reads.fresh(coop)
     return SqlContractReads(store.engine)
 
 

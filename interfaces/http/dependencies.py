@@ -75,18 +75,23 @@ class ReplicationStatus:
 
 class LazyReadSide:
     """The app's one read side, made on first use (its runner serialises catch-ups, so
-    there must be only one), and never by an app that serves no ledger read."""
+    there must be only one), and never by an app that serves no ledger read.
 
-    def __init__(self, store: SqlEventStore) -> None:
+    ``kept_current``: the node's writer (a thread here or a writer process) projects
+    every commit before answering it (``bootstrap.build_node``), so this side only reads.
+    """
+
+    def __init__(self, store: SqlEventStore, kept_current: bool = False) -> None:
         self._store = store
         self._side: ReadSide | None = None
+        self._kept_current = kept_current
         self._lock = threading.Lock()
 
     def get(self) -> ReadSide:
         """The read side, made now if this is the first ledger read."""
         with self._lock:
             if self._side is None:
-                self._side = ReadSide(self._store)
+                self._side = ReadSide(self._store, kept_current=self._kept_current)
             return self._side
 
 
@@ -106,6 +111,8 @@ class Services:
     replication_status: ReplicationStatus = field(default_factory=lambda: ReplicationStatus(None))
     """What ``/v1/ready`` shows of replication, wherever it runs."""
     about: About = field(default_factory=lambda: About(version("icn"), time.monotonic()))
+    projected_by_writer: bool = False
+    """A writer process projects every commit before answering it (reads only read)."""
     reads: LazyReadSide = field(init=False)
     trust: TrustBook = field(init=False)
     """Standings and paths from memory (``create_app`` has it hear every commit)."""
@@ -113,7 +120,9 @@ class Services:
     """Live tallies from memory (``create_app`` has it hear every commit)."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "reads", LazyReadSide(self.node.store))
+        kept_current = self.projected_by_writer or self.node.projector is not None
+        reads = LazyReadSide(self.node.store, kept_current)
+        object.__setattr__(self, "reads", reads)
         book = TrustBook(SqlTrustReads(self.node.store.engine), self.node.clock_ms)
         object.__setattr__(self, "trust", book)
         store = self.node.store

@@ -48,8 +48,8 @@ def _sql(store: SqlEventStore) -> SqlGovernanceReads:
 
 
 def _fresh(reads: ReadSide, store: SqlEventStore, coop: str) -> SqlGovernanceReads:
-    """The governance queries, with the projections brought up to the log first."""
-    reads.catch_up(coop)
+    """The governance queries, current with every answered write (``ReadSide.fresh``)."""
+    reads.fresh(coop)
     return _sql(store)
 
 

@@ -1,9 +1,11 @@
 """Reading the ledger: members, balances, history, credit limits, disputes, the coop itself.
 
 Every route needs a token of the path's coop with the ``ledger:read`` scope
-(any member). Balances, history and totals come from the projections, which
-are first brought up to the log (``catch_up``: two point reads when nothing is
-new), so a member who just paid reads a balance that includes the payment.
+(any member). Balances, history and totals come from the projections, which a
+running node's writer brings up to each commit before it answers the writes in
+it, so a member who just paid reads a balance that includes the payment and a
+read never writes (``ReadSide.fresh``; an app around a bare store catches up
+first instead).
 Members, limits and disputes come from the coop rules' records, which the
 write path keeps in the same transaction as the events, so they are current
 by construction.
@@ -42,9 +44,8 @@ def _did(value: str | None, name: str) -> str | None:
 
 
 def _fresh(reads: ReadSide, coop: str) -> ReadSide:
-    """The read side with the projections brought up to the log first."""
-    reads.catch_up(coop)
-    return reads
+    """The read side current with every answered write (``ReadSide.fresh``)."""
+    return reads.fresh(coop)
 
 
 class LedgerController(Controller):

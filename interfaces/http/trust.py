@@ -2,9 +2,9 @@
 
 Every route needs a token of the path's coop with the ``ledger:read`` scope
 (any member: trust is read by the same people who read the books). The
-attestations and epochs come from the trust projections, brought up to the log
-first; standings from the rules' records, current by construction. Bad query
-values get problem documents with stable codes: ``invalid-context``,
+attestations and epochs come from the trust projections, current with every
+answered write (``ReadSide.fresh``); standings from the rules' records, current
+by construction. Bad query values get problem documents with stable codes: ``invalid-context``,
 ``invalid-score``, ``invalid-did``. Attestations and revocations are written
 through ``POST /v1/coops/{coop}/events`` like every other event; epochs by the
 node's duty, or on request (``POST …/trust/epochs``, scope ``events:write``).
@@ -66,8 +66,8 @@ class StandingHistory(msgspec.Struct):
 
 
 def _reads(reads: ReadSide, store: SqlEventStore, coop: str) -> SqlTrustReads:
-    """The trust queries, with the projections brought up to the log first."""
-    reads.catch_up(coop)
+    """The trust queries, current with every answered write (``ReadSide.fresh``)."""
+    reads.fresh(coop)
     return SqlTrustReads(store.engine)
 
 
@@ -153,7 +153,7 @@ class TrustController(Controller):
         revocation (or after a few seconds)."""
         ctx = views.context_of(context)
         a, b = did_of(source), did_of(target)
-        reads.catch_up(coop)
+        reads.fresh(coop)
         return trust.path(coop, a, b, ctx)
 
     @get("/trust/graph", sync_to_thread=True, responses=problem_responses(*READ_ERRORS))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import threading
 import time
@@ -70,6 +71,33 @@ def _payments(base: str, token: str, key: SigningKey, n: int) -> list[Event]:
     return events
 
 
+def _answered_is_projected_and_read_without_the_write_lock(
+    node: RunningNode, token: str, event: Event, position: int
+) -> None:
+    """The write just answered at ``position`` is in every read model already, and a read
+    of it answers while another connection holds SQLite's write lock: reads never write.
+    (Before, the first read after a write applied it, under that lock: this read would
+    have waited the lock's 30 s.)"""
+    db = sqlite3.connect(f"file:{node.data / 'icn.sqlite3'}?mode=ro", uri=True)
+    positions = db.execute(
+        "SELECT projection, position FROM projection_positions WHERE coop = ?", (COOP,)
+    ).fetchall()
+    db.close()
+    assert positions and {p for _, p in positions} == {position}, positions
+    locker = sqlite3.connect(node.data / "icn.sqlite3", isolation_level=None, timeout=1)
+    locker.execute("BEGIN IMMEDIATE")
+    try:
+        payer = event.author
+        r = httpx.get(f"{node.base}/v1/coops/{COOP}/accounts/{payer}/history",
+                      params={"order": "desc", "limit": 1}, headers=bearer(token),
+                      timeout=10)  # fmt: skip
+        assert r.status_code == 200, r.text
+        assert r.json()["items"][0]["event_id"] == event.id, r.json()
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+
+
 def test_the_writer_is_a_child_process_and_http_answers_as_before(
     tmp_path: Path, icn_path: str, icn_process_env: dict
 ) -> None:
@@ -89,6 +117,7 @@ def test_the_writer_is_a_child_process_and_http_answers_as_before(
         r = httpx.post(url, content=first.wire_bytes(), headers=bearer(token), timeout=10)
         assert r.status_code == 201, r.text
         assert r.json() == {"id": first.id, "position": size}
+        _answered_is_projected_and_read_without_the_write_lock(node, token, first, size)
         again = httpx.post(url, content=first.wire_bytes(), headers=bearer(token), timeout=10)
         assert again.status_code == 409 and again.json()["code"] == "duplicate"
         # A batch whose second line is already stored: refused whole, the line named.
@@ -140,6 +169,9 @@ def test_icn_writer_process_0_writes_in_the_serving_process(
         r = httpx.post(f"{node.base}/v1/coops/{COOP}/events", content=event.wire_bytes(),
                        headers=bearer(token), timeout=10)  # fmt: skip
         assert r.status_code == 201 and r.json()["id"] == event.id, r.text
+        _answered_is_projected_and_read_without_the_write_lock(
+            node, token, event, r.json()["position"]
+        )
     finally:
         node.stop()
 
