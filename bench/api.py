@@ -551,6 +551,7 @@ def writer_ab(a: argparse.Namespace, phases: dict[str, Phase], founded: Path, tm
     facts = {**machine_info(), "pairs": str(a.reps), "phase seconds": f"{a.duration:g}",
              "offered single posts/s": f"{a.rate:g}", "offered reads/s": f"{a.read_rate:g}",
              "batch posters": str(a.batch_concurrency),
+             "batch posters' niceness while reads run": str(a.poster_nice),
              "node CPU": "the node's whole process tree (serving process, writer process,"
              " verifier workers, embedded nats-server)"}  # fmt: skip
     text = "\n".join(f"- {k}: {v}" for k, v in facts.items())
