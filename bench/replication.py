@@ -34,7 +34,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import os
+import re
 import secrets
 import signal
 import sqlite3
@@ -157,6 +159,8 @@ def ids_of(lines: list[bytes]) -> list[str]:
 
 def node_env(nats_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ICN_")}
+    if "ICN_WRITER_PROCESS" in os.environ:  # to compare the nodes writing in-process (0)
+        env["ICN_WRITER_PROCESS"] = os.environ["ICN_WRITER_PROCESS"]
     env["ICN_PASSPHRASE"] = "bench-repl-" + secrets.token_hex(8)
     env["ICN_JWT_SECRET"] = secrets.token_hex(32)
     env["ICN_NATS_URL"] = nats_url
@@ -335,6 +339,12 @@ def icn_throughput(
     }
 
 
+def _code(failure: str) -> str:
+    """The problem document's ``code`` in a failure line (``?`` if none)."""
+    found = re.search(r'"code":"([^"]+)"', failure)
+    return found.group(1) if found else "?"
+
+
 async def post_open_loop(base: str, team: list[Member], seconds: float) -> list[str]:
     """A batch of ``SMALL_BATCH`` every ``SMALL_BATCH / OFFERED`` s, members round-robin."""
     interval = SMALL_BATCH / OFFERED
@@ -368,7 +378,8 @@ async def post_open_loop(base: str, team: list[Member], seconds: float) -> list[
             tasks.append(asyncio.create_task(send(m, body)))
         await asyncio.gather(*tasks)
     if failures:
-        raise SystemExit(f"A refused {len(failures)} batches, e.g. {failures[0]}")
+        kinds = collections.Counter(f.split(" ", 1)[0] + " " + _code(f) for f in failures)
+        raise SystemExit(f"A refused {len(failures)} batches ({dict(kinds)}), e.g. {failures[0]}")
     return ids
 
 
