@@ -275,9 +275,10 @@ def read_models_before_serving(node: Node) -> None:
     side = ReadSide(node.store)
     try:
         behind = 0
-        for coop in node.store.coops():
-            positions = side.models.positions(coop).values()
-            behind += node.store.tree_size(coop) - 1 - min(positions, default=-1)
+        for coop in node.store.coops():  # a projection without a position starts at -1
+            positions = side.models.positions(coop)
+            start = min(positions.get(p.name, -1) for p in side.runner.projections)
+            behind += node.store.tree_size(coop) - 1 - start
         if node.rebuilding:
             out.print(
                 f"  read models: new layout for {', '.join(node.rebuilding)}; "
