@@ -1,10 +1,10 @@
 """SQLite's WAL checkpoints in a thread of their own, off the write path.
 
-By default SQLite checkpoints inside a commit: the commit that takes the WAL past
-1,000 pages copies every page the WAL holds back into the database file before it
-returns: a write of a few pages waits for a copy of a thousand it did not write
-(a batch of 100 payments writes 600-1,200 pages, appended and projected,
-bench/catchup_pages.py: one batch in one or two). A running node turns the automatic checkpoint off on its writing
+By default SQLite checkpoints inside a commit: the commit that takes the WAL past 1,000
+pages copies every page the WAL holds back into the database file before it returns: a
+write of a few pages waits for a copy of a thousand it did not write (a batch of 100
+payments writes 600-1,200 pages, appended and projected, bench/catchup_pages.py: one
+batch in one or two). A running node turns the automatic checkpoint off on its writing
 connections (:data:`AUTOCHECKPOINT_OFF`) and runs :class:`WalCheckpointer` instead: a
 PASSIVE checkpoint every ``every_s`` seconds from its own connection. PASSIVE never
 waits for a lock, so writers and readers go on meanwhile, and SQLite releases the GIL
