@@ -89,6 +89,7 @@ bench: install
 	$(BIN)/python bench/compute_nodes.py
 	$(BIN)/python bench/catchup.py --background-checkpoints
 	$(BIN)/python bench/catchup_pages.py --full
+	$(BIN)/python bench/write_turns.py
 	$(BIN)/python bench/growth.py
 
 ## lint: what CI runs before the tests: ruff, the format check, mypy strict on every layer, import layers

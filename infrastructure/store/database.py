@@ -8,6 +8,9 @@ serves reads, so the two can never point at different databases.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +20,27 @@ from sqlalchemy.engine import URL, make_url
 # Writers wait this long for SQLite's write lock before giving up: long
 # enough to ride out a checkpoint or a large import in another process.
 SQLITE_LOCK_TIMEOUT_S = 30
+
+
+_WRITE_TURNS: dict[str, threading.RLock] = {}
+_WRITE_TURNS_LOCK = threading.Lock()
+
+
+class WriteTurnTimeout(RuntimeError):
+    """Another thread of this process kept the SQLite file's write turn for as long as a
+    writer waits for SQLite's own lock (:data:`SQLITE_LOCK_TIMEOUT_S`)."""
+
+
+@contextmanager
+def _turn(lock: threading.RLock) -> Iterator[None]:
+    if not lock.acquire(timeout=SQLITE_LOCK_TIMEOUT_S):
+        raise WriteTurnTimeout(
+            f"database is locked: no write turn in {SQLITE_LOCK_TIMEOUT_S} s in this process"
+        )
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 class DatabaseUrlError(ValueError):
@@ -43,6 +67,30 @@ class Database:
         if not self.url.database or self.url.database == ":memory:":
             raise DatabaseUrlError("the store needs an SQLite *file*, not an in-memory database")
         return self.url.database
+
+    def write_turn(self) -> AbstractContextManager[None]:
+        """This process's turn to write the SQLite file: one writing transaction at a time
+        per process, handed over at once.
+
+        eventsourcing's pool already takes turns among the event store's own writers; the
+        read models write through another connection. Two threads that write both (a
+        node's group commit and replication's intake, each projecting its commits) would
+        otherwise meet at SQLite's write lock, whose busy handler polls with sleeps
+        growing to 100 ms: the waiter learns the lock is free only at its next poll.
+        Measured (bench/write_turns.py: two threads, each appending a payment and
+        projecting it, 400 each; medians of 5 alternating runs): 2.07 s with turns
+        against 2.80 s without, p50 5.1 ms against 7.2, p99 8.9 against 11.1. A
+        thread that kept the turn as long as SQLite's lock timeout gets
+        :class:`WriteTurnTimeout`. Other processes (a command beside the node) still meet
+        at SQLite's lock. Nothing on PostgreSQL, whose writers wait on row locks and are
+        woken when they go.
+        """
+        if not self.is_sqlite:
+            return nullcontext()
+        path = self.sqlite_path
+        with _WRITE_TURNS_LOCK:
+            lock = _WRITE_TURNS.setdefault(path, threading.RLock())
+        return _turn(lock)
 
     def redacted(self) -> str:
         """The URL with its password hidden, safe for logs and status output."""

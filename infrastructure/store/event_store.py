@@ -32,7 +32,7 @@ from icn.domain.log import merkle
 from icn.infrastructure.store import read_schema as _read_schema
 from icn.infrastructure.store import replication_schema as _replication_schema  # noqa: F401
 from icn.infrastructure.store import schema, standing_history
-from icn.infrastructure.store.database import SQLITE_LOCK_TIMEOUT_S, Database
+from icn.infrastructure.store.database import SQLITE_LOCK_TIMEOUT_S, Database, WriteTurnTimeout
 from icn.infrastructure.store.log_rows import LogUnit, head_of, id_of
 from icn.infrastructure.store.reads import stored_events
 from icn.infrastructure.store.recorders import IcnSQLiteRecorder
@@ -606,8 +606,9 @@ class SqlEventStore:
         """Decide and store in one transaction (see the port's docstring)."""
         unit = LogUnit(chains, decide)
         try:
-            self._recorder.append_unit(unit)
-        except IntegrityError as exc:
+            with self.database.write_turn():
+                self._recorder.append_unit(unit)
+        except (IntegrityError, WriteTurnTimeout) as exc:
             raise ConcurrentAppend(str(exc)) from None
         except OperationalError as exc:
             if "locked" in str(exc) or "lock timeout" in str(exc):

@@ -211,7 +211,7 @@ class SqlReadModels:
     def commit(self, moves: Sequence[Move], changes: Changes) -> bool:
         given: dict[Account, int] = {}
         try:
-            with self._writer.begin() as conn:
+            with self.database.write_turn(), self._writer.begin() as conn:
                 for m in sorted(moves, key=lambda m: (m.coop, m.projection)):
                     if not self._move(conn, m):
                         raise _Lost
