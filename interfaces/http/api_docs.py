@@ -99,7 +99,7 @@ WEBSOCKETS = {
         "close_codes": {
             "1001": "server shutting down",
             "4008": "too slow",
-            "4400": "token-in-url",
+            "4400": "token-in-url / unknown-parameter / invalid-request",
             "4401": "unauthorized / invalid-token / token-expired",
             "4403": "token-coop-mismatch / missing-scope / member-suspended / not-a-member",
         },

@@ -46,6 +46,7 @@ from icn.interfaces.http.log_feed import LogFeed
 from icn.interfaces.http.log_reads import LogController
 from icn.interfaces.http.ops import OpsController
 from icn.interfaces.http.problems import EXCEPTION_HANDLERS
+from icn.interfaces.http.query_names import QueryGuard
 from icn.interfaces.http.rate_limit import RateLimitMiddleware, RateLimits
 from icn.interfaces.http.standing import MemberStanding
 from icn.interfaces.http.stream_caps import StreamCaps, StreamSlots
@@ -226,7 +227,8 @@ def create_app(
         guards=[services.gate.guard],
         dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},
     )
-    return Litestar(
+    query_guard = QueryGuard()
+    app = Litestar(
         route_handlers=[
             OpsController,
             AuthController,
@@ -237,6 +239,7 @@ def create_app(
             *([http_telemetry.metrics_route(metrics)] if metrics and not metrics_addr else []),
         ],
         dependencies=services.dependencies(),
+        guards=[query_guard],  # before the coop routes' gate: a misspelt query is the client's
         lifespan=[background, *([replication.lifespan] if replication else [])],
         # Rate limits first (a flood is refused before its body is read), then the body's shape.
         middleware=[
@@ -278,3 +281,5 @@ def create_app(
         ),
         debug=False,
     )
+    query_guard.learn(app)
+    return app

@@ -31,6 +31,7 @@ from icn.interfaces.http.coop_paths import COOP_ROUTES, CoopPath
 from icn.interfaces.http.dependencies import FeedDep, StoreDep
 from icn.interfaces.http.gate import Gate, needs
 from icn.interfaces.http.problems import ApiProblem
+from icn.interfaces.http.query_names import QueryNames
 from icn.interfaces.http.stream_source import Delivery, Filters, Heartbeat, follow
 
 log = logging.getLogger("icn.http.streams")
@@ -40,6 +41,8 @@ CLOSE_TIMEOUT_S = 10.0
 SSE_CHUNK_BYTES = 64 * 1024
 MAX_POSITION = 2**53 - 1
 TYPE_PATTERN = r"^[a-z]+(\.[A-Za-z]*)?$"
+WS_QUERY = QueryNames(names=frozenset({"after", "type", "author"}), repeatable=frozenset())
+"""What the WebSocket route takes; it checks its query itself (see :mod:`.query_names`)."""
 TOO_SLOW_SSE = b'event: error\ndata: {"code":"too-slow"}\n\n'
 WS_TOO_SLOW = (4008, "too slow")
 WS_SHUTDOWN = (1001, "server shutting down")
@@ -217,6 +220,8 @@ def _ws_filters(socket: WebSocket[Any, Any, Any]) -> tuple[Filters, str]:
     q = socket.query_params
     if "token" in q:
         raise ApiProblem(400, "token-in-url", "send the token as a subprotocol, not in the URL")
+    if problem := WS_QUERY.problem(q.multi_items()):
+        raise problem
     try:
         after = int(q.get("after", "-1"))
     except ValueError:

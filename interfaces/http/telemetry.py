@@ -180,6 +180,16 @@ class _CheckpointTs(msgspec.Struct):
     ts: int
 
 
+def replication_samples(readiness: ReplicationReadiness | None, name: str) -> dict[str, float]:
+    """One replication figure per coop, for a gauge. A coop whose figure is unknown
+    (``None``: JetStream's consumer info not in yet) has no sample: a 0 there would tell
+    an operator's alert "caught up"."""
+    if readiness is None:
+        return {}
+    figures = ((coop, getattr(numbers, name)) for coop, numbers in readiness.coops.items())
+    return {coop: float(v) for coop, v in figures if v is not None}
+
+
 def watch(
     metrics: NodeMetrics,
     store: SqlEventStore,
@@ -194,13 +204,7 @@ def watch(
     ``checkpoints``: whether this node issues checkpoints (here or in its writer)."""
 
     def replication_figure(name: str) -> Callable[[], dict[str, float]]:
-        def read() -> dict[str, float]:
-            readiness = replication() if replication is not None else None
-            if readiness is None:
-                return {}
-            return {c: float(getattr(n, name) or 0) for c, n in readiness.coops.items()}
-
-        return read
+        return lambda: replication_samples(replication() if replication else None, name)
 
     def quarantined() -> dict[str, float]:
         return {c: float(len(store.quarantined(c))) for c in store.coops()}

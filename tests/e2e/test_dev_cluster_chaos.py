@@ -130,8 +130,11 @@ def test_icn_dev_cluster_with_postgres_serves_the_demo_and_ctrl_c_leaves_nothing
         assert len(sizes) == 1 and sizes.pop() > 400  # the demo, served by both
         metrics = [line.split()[1] for line in text.splitlines() if "metrics:" in line]
         assert len(set(metrics)) == 2, text  # each node its own /metrics, none left without
-        for url in metrics:
-            assert "# TYPE icn_replication_lag_events gauge" in httpx.get(url, timeout=10).text
+        for url in metrics:  # the lag has a sample once JetStream's consumer info is in
+            deadline = time.monotonic() + 30
+            while "# TYPE icn_replication_lag_events gauge" not in httpx.get(url, timeout=10).text:
+                assert time.monotonic() < deadline, f"no replication lag at {url}"
+                time.sleep(0.5)
         started = _children(proc.pid)
         postmaster = base / "postgres" / "data" / "postmaster.pid"
         started.add(int(postmaster.read_text().split()[0]))

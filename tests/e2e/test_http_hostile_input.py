@@ -147,3 +147,29 @@ def _import(icn: str, env: dict, path: Path, data: str) -> dict:
                           env=env, capture_output=True, timeout=120)  # fmt: skip
     assert proc.returncode == 1, proc.stderr
     return dict(json.loads(proc.stdout))
+
+
+def test_a_query_parameter_no_route_takes_is_refused_by_name(node, members):
+    """A misspelt option must not silently give another answer (first page, not last)."""
+    alice = members["alice"]
+    token = login(node.base, alice)
+    did = did_from_public_key(bytes(alice.verify_key))
+    history = f"{node.base}/v1/coops/{COOP}/accounts/{did}/history"
+    answered = httpx.get(history, headers=bearer(token), params={"order": "desc", "limit": 2})
+    assert answered.status_code == 200, answered.text
+    for url, params in [
+        (history, {"descending": "true"}),
+        (history, {"limit": "2", "limt": "5"}),
+        (f"{node.base}/v1/coops/{COOP}/events", {"after": "-1", "types": "ledger."}),
+        (f"{node.base}/v1/ready", {"verbose": "1"}),
+    ]:
+        r = httpx.get(url, headers=bearer(token), params=params)
+        assert r.status_code == 400, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        doc = r.json()
+        assert doc["code"] == "unknown-parameter", doc
+        unknown = next(name for name in params if name not in ("after", "limit"))
+        assert repr(unknown) in doc["detail"], doc
+    twice = httpx.get(f"{history}?limit=2&limit=50", headers=bearer(token))
+    assert twice.status_code == 400 and twice.json()["code"] == "invalid-request", twice.text
+    assert "'limit' given twice" in twice.json()["detail"]

@@ -265,7 +265,9 @@ def _next_frame(ws) -> str:
     ("token", "query", "code", "reason"),
     [(None, "", 4401, "unauthorized"), ("not.a.token", "", 4401, "invalid-token"),
      ("{other}", "", 4403, "token-coop-mismatch"), (None, "?token={mine}", 4400, "token-in-url"),
-     ("{mine}", "?after=-1&token={mine}", 4400, "token-in-url")],
+     ("{mine}", "?after=-1&token={mine}", 4400, "token-in-url"),
+     ("{mine}", "?after=-1&afer=3", 4400, "unknown-parameter"),
+     ("{mine}", "?after=-1&after=3", 4400, "invalid-request")],
 )  # fmt: skip
 def test_websocket_refusals_close_with_4400_4401_or_4403(node, members, token, query, code,
                                                          reason):  # fmt: skip
