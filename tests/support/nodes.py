@@ -105,24 +105,42 @@ class RunningNode:
                 env=self.env, stdout=log, stderr=log,
             )  # fmt: skip
         deadline = time.monotonic() + timeout
-        while True:
-            assert self.proc.poll() is None, self.log.read_text(errors="replace")[-3000:]
-            try:
-                httpx.get(f"{self.base}/v1/health", timeout=1)
-                return self
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "node did not start"
-                time.sleep(0.1)
+        try:
+            while True:
+                assert self.proc.poll() is None, self.log.read_text(errors="replace")[-3000:]
+                try:
+                    httpx.get(f"{self.base}/v1/health", timeout=1)
+                    return self
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline, "node did not start"
+                    time.sleep(0.1)
+        except BaseException:
+            self.kill()  # nobody holds a node that never started, so nobody would stop it
+            raise
 
     def stop(self) -> float:
-        """SIGTERM and wait; the node must exit 0. Returns the seconds it took."""
+        """SIGTERM and wait; the node must exit 0. Returns the seconds it took.
+
+        A node still running 30 s after SIGTERM is killed before the test fails, so a
+        failing test leaves no node behind (nor its nats-server and writer, which follow
+        it: a death signal and a closed pipe)."""
         assert self.proc is not None
         started = time.monotonic()
         self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout=30)
+        try:
+            code = self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError("the node did not stop within 30 s of SIGTERM (killed)") from None
         assert code == 0, self.log.read_text(errors="replace")[-3000:]
         assert "Traceback" not in self.log.read_text(errors="replace")
         return time.monotonic() - started
+
+    def kill(self) -> None:
+        """SIGKILL, if still running, and reap it."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
 
 
 def start_node(icn: str, env: dict[str, str], data: Path, *imports: Path) -> RunningNode:
