@@ -283,8 +283,9 @@ def build_node(
         return ServedNode(node, LogFeed(node.store), None)
     gates = WriteGates()
     sequencer = JetStreamSequencer(gates, NatsLink(thread="icn-sequencer"))
-    node = open_node(settings, writer=True, sequencer=sequencer, lock=lock, running=True)
-    _projecting(node)
+    node = _projecting(
+        open_node(settings, writer=True, sequencer=sequencer, lock=lock, running=True)
+    )
     feed = LogFeed(node.store)
     supervisor = ReplicationSupervisor(
         node.store,
