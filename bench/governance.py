@@ -21,7 +21,10 @@ Questions, each answered in one run (issue 15's benchmark):
    interpreter), p50/p99 from the scheduled send time. Target p99 < 10 ms. Where the node serves no
    such route, the read ``icn tally`` makes is timed instead (the recount of
    the ballot records in the node's store, from a separate process while
-   the node writes), and the report says so.
+   the node writes), and the report says so. Beside it, from the same
+   process on a connection of its own, ``GET /v1/health`` at the same rate:
+   a route that does nothing, so its p99 is the floor any read has on this
+   machine while the votes pour in (reported, no target).
 3. ``icn governance recount`` of the closed proposal (replaying the coop's
    log in memory and re-verifying every ballot's signature), on a store
    holding the membership, the proposal, one vote per member and the close,
@@ -37,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -221,10 +225,10 @@ class TallyReads:
     """Tally reads at a constant rate while a vote phase runs: over HTTP, or as ``icn tally``
     reads (a separate process timing the recount of the node's records)."""
 
-    def __init__(self, session: aiohttp.ClientSession, token: str, proposal: str, rate: float):
+    def __init__(self, session: aiohttp.ClientSession, token: str, path: str, rate: float):
         self.session = session
         self.token = token
-        self.url = f"/v1/coops/{COOP}/proposals/{proposal}/tally"
+        self.url = path
         self.rate = rate
         self.latencies: list[float] = []
         self.errors: list[str] = []
@@ -260,25 +264,39 @@ class TallyReads:
         self.latencies.append((time.monotonic() - scheduled) * 1000)
 
 
+HEALTH = "/v1/health"
+
+
+def tally_path(proposal: str) -> str:
+    return f"/v1/coops/{COOP}/proposals/{proposal}/tally"
+
+
 def http_tally_reader(
     base: str, token: str, proposal: str, rate: float, stop_file: Path, out: Path
 ) -> subprocess.Popen[bytes]:
-    """Start ``--tally-http-reader``: :class:`TallyReads` in a process of its own."""
+    """Start ``--tally-http-reader``: the tally's and health's :class:`TallyReads` in a
+    process of their own."""
     return subprocess.Popen(
-        [sys.executable, __file__, "--tally-http-reader", base, token, proposal, str(rate),
-         str(stop_file), str(out)],
+        [sys.executable, __file__, "--tally-http-reader", base, token, str(rate),
+         str(stop_file), str(out), tally_path(proposal), HEALTH],
         env={k: v for k, v in os.environ.items() if not k.startswith("ICN_")},
     )  # fmt: skip
 
 
-async def read_tally_over_http(
-    base: str, token: str, proposal: str, rate: float, stop_file: str, out: str
+async def read_over_http(
+    base: str, token: str, rate: float, stop_file: str, out: str, paths: list[str]
 ) -> None:
-    """``--tally-http-reader``: tally reads at ``rate`` per second until ``stop_file``
-    exists; latencies (ms) written to ``out``, errors to ``out`` + ``.errors``."""
-    async with aiohttp.ClientSession(base, timeout=aiohttp.ClientTimeout(total=60)) as session:
-        reads = TallyReads(session, token, proposal, rate)
-        await reads.available()  # the connection is open before the first timed read
+    """``--tally-http-reader``: reads of each path at ``rate`` per second, each on a
+    connection of its own, until ``stop_file`` exists; ``{path: latencies (ms)}`` written
+    to ``out``, errors to ``out`` + ``.errors``."""
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with contextlib.AsyncExitStack() as stack:
+        readers = []
+        for path in paths:
+            session = await stack.enter_async_context(aiohttp.ClientSession(base, timeout=timeout))
+            readers.append(TallyReads(session, token, path, rate))
+        for reads in readers:
+            await reads.available()  # the connection is open before the first timed read
         stop = asyncio.Event()
 
         async def watch() -> None:
@@ -287,10 +305,10 @@ async def read_tally_over_http(
             stop.set()
 
         watcher = asyncio.create_task(watch())
-        await reads.run(stop)
+        await asyncio.gather(*(reads.run(stop) for reads in readers))
         await watcher
-    Path(out).write_text(json.dumps(reads.latencies))
-    Path(out + ".errors").write_text(json.dumps(reads.errors[:3]))
+    Path(out).write_text(json.dumps({r.url: r.latencies for r in readers}))
+    Path(out + ".errors").write_text(json.dumps([e for r in readers for e in r.errors][:3]))
 
 
 def tally_reader(data_dir: str, proposal: str, rate: float, stop_file: str, out: str) -> None:
@@ -328,6 +346,7 @@ async def http_runs(
     connector = aiohttp.TCPConnector(limit=a.concurrency + 8)
     timeout = aiohttp.ClientTimeout(total=60)
     out: dict[str, Any] = {"log_s": [], "vote_s": [], "errors": [], "load": [], "tally_errors": []}
+    out["health_ms"] = []
     async with aiohttp.ClientSession(base, connector=connector, timeout=timeout) as session:
         with chunks_progress(progress, "logging members in (untimed)", len(w.seeds)) as adv:
             sem = asyncio.Semaphore(32)
@@ -339,7 +358,7 @@ async def http_runs(
                 return token
 
             tokens = list(await asyncio.gather(*(one(s) for s in w.seeds)))
-        reads = TallyReads(session, tokens[0], w.proposal, a.tally_rate)
+        reads = TallyReads(session, tokens[0], tally_path(w.proposal), a.tally_rate)
         out["tally_via"] = "http" if await reads.available() else "records"
         reader_latencies: list[float] = []
         for i, (phase, lines) in enumerate(w.rounds):
@@ -368,7 +387,12 @@ async def http_runs(
             if proc is not None:
                 stop_file.touch()
                 proc.wait(timeout=120)
-                reader_latencies += json.loads(result_file.read_text())
+                found = json.loads(result_file.read_text())
+                if isinstance(found, dict):  # over HTTP: the tally's and health's
+                    reader_latencies += found[tally_path(w.proposal)]
+                    out["health_ms"] += found[HEALTH]
+                else:
+                    reader_latencies += found
                 if (errors_file := Path(f"{result_file}.errors")).exists():
                     out["tally_errors"] += json.loads(errors_file.read_text())
         out["tally_ms"] = reader_latencies
@@ -379,7 +403,8 @@ async def http_runs(
             await asyncio.sleep(1.0 + max(5.0, 100 / a.tally_rate))
             stop_file.touch()
             proc.wait(timeout=120)
-            out["tally_idle_ms"] = json.loads(result_file.read_text())
+            idle = json.loads(result_file.read_text())
+            out["tally_idle_ms"], out["health_idle_ms"] = idle[tally_path(w.proposal)], idle[HEALTH]
     return out
 
 
@@ -516,6 +541,10 @@ def report(w: Workload, h: dict[str, Any], r: dict[str, Any], a: argparse.Namesp
          "< 10 ms", "yes" if p99 < 10 else "NO"],
         [f"tally p99 with no write in flight ({len(idle):,} reads)",
          f"{pct(idle, 0.99):.1f} ms" if idle else "-", "reported", ""],
+        *[[f"GET /v1/health p99 {when} ({len(xs):,} reads; p50 {pct(xs, 0.5):.1f} ms)",
+           f"{pct(xs, 0.99):.1f} ms", "reported", ""]
+          for when, xs in (("during voting", h.get("health_ms") or []),
+                           ("with no write in flight", h.get("health_idle_ms") or [])) if xs],
         ["recount ÷ verifying the signatures alone", f"{recount / sigs:.2f}", "≤ 1.30",
          "yes" if recount / sigs <= 1.3 else "NO"],
         ["recount ÷ inspect() of the votes", f"{recount / insp:.2f}", "reported", ""],
@@ -648,8 +677,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> None:
     if argv[:1] == ["--tally-http-reader"]:
-        base, token, proposal, rate, stop_file, out = argv[1:7]
-        asyncio.run(read_tally_over_http(base, token, proposal, float(rate), stop_file, out))
+        base, token, rate, stop_file, out, *paths = argv[1:]
+        asyncio.run(read_over_http(base, token, float(rate), stop_file, out, paths))
         return
     if argv[:1] == ["--tally-reader"]:
         data_dir, proposal, rate, stop_file, out = argv[1:6]
