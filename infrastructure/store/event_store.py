@@ -14,7 +14,18 @@ from typing import Any, TypeVar
 
 from eventsourcing.persistence import IntegrityError, OperationalError
 from eventsourcing.sqlite import SQLiteConnection, SQLiteConnectionPool, SQLiteDatastore
-from sqlalchemy import Engine, Integer, LargeBinary, Text, and_, cast, func, select, union_all
+from sqlalchemy import (
+    Engine,
+    Integer,
+    LargeBinary,
+    Text,
+    and_,
+    cast,
+    func,
+    literal,
+    select,
+    union_all,
+)
 
 from icn.application.ports import (
     Accepted,
@@ -31,7 +42,7 @@ from icn.domain.events.envelope import decode_stored
 from icn.domain.log import merkle
 from icn.infrastructure.store import read_schema as _read_schema
 from icn.infrastructure.store import replication_schema as _replication_schema  # noqa: F401
-from icn.infrastructure.store import schema, standing_history
+from icn.infrastructure.store import schema, standing_history, upper_nodes
 from icn.infrastructure.store.database import SQLITE_LOCK_TIMEOUT_S, Database, WriteTurnTimeout
 from icn.infrastructure.store.log_rows import LogUnit, head_of, id_of
 from icn.infrastructure.store.reads import stored_events
@@ -218,6 +229,7 @@ def _create(engine: Engine, progress: Progress | None = None) -> list[str]:
     _add_missing_columns(engine)
     hash_id_index(engine, progress)
     compact_stored_events(engine, progress)
+    upper_nodes.backfill(engine)
     with engine.begin() as conn:
         _read_schema.record_layouts(conn)
     return rebuild
@@ -671,29 +683,47 @@ class SqlEventStore:
         the hashes, so a first run with placeholder hashes names them; the O(log n) rows
         are then read at once (PostgreSQL: one round trip instead of one per node).
         """
-        t = schema.log_entries
-        wanted: set[int] = set()
+        t, u, upper = schema.log_entries, schema.log_upper_nodes, schema.UPPER_LEVEL
+        lower: set[int] = set()
+        higher: set[int] = set()
 
         def record(level: int, idx: int) -> bytes:
-            wanted.add(((idx + 1) << level) - 1)  # the leaf that completed this subtree
+            leaf = ((idx + 1) << level) - 1  # the leaf that completed this subtree
+            (higher if level >= upper else lower).add(leaf)
             return bytes(32)
 
         compute(record)
-        rows = conn.execute(
-            select(t.c.leaf_index, t.c.nodes).where(
-                t.c.coop == coop, t.c.leaf_index.in_(sorted(wanted))
+
+        # Upper hashes from their small table (level `upper` first), lower ones from the
+        # log's rows (level 0 first), in one statement; an upper row the table lacks (it
+        # cannot, since rows are written with their leaf) is read from the log's row.
+        def rows_of(table: Any, is_upper: bool, leaves: set[int]) -> Any:
+            return select(literal(is_upper), table.c.leaf_index, table.c.nodes).where(
+                table.c.coop == coop, table.c.leaf_index.in_(sorted(leaves))
             )
-        )
-        found = {leaf: bytes(nodes) for leaf, nodes in rows}
+
+        parts = [rows_of(u, True, higher)] if higher else []
+        parts += [rows_of(t, False, lower)] if lower else []
+        found: dict[tuple[bool, int], bytes] = {}
+        statement = parts[0] if len(parts) == 1 else union_all(*parts)
+        for is_upper, leaf, nodes in conn.execute(statement) if parts else ():
+            found[(bool(is_upper), leaf)] = bytes(nodes)
+        lacking = {leaf for leaf in higher if (True, leaf) not in found}
+        if lacking:
+            for _, leaf, nodes in conn.execute(rows_of(t, False, lacking)):
+                found[(False, leaf)] = bytes(nodes)
 
         def get(level: int, idx: int) -> bytes:
             last_leaf = ((idx + 1) << level) - 1
-            nodes = found.get(last_leaf)
+            at = level - upper
+            nodes = found.get((True, last_leaf)) if at >= 0 else None
+            if nodes is None:
+                at, nodes = level, found.get((False, last_leaf))
             if nodes is None:
                 raise StoreError(f"log entry {last_leaf} of {coop} is missing")
-            if len(nodes) < 32 * (level + 1):
+            if len(nodes) < 32 * (at + 1):
                 raise StoreError(f"merkle node ({level}, {idx}) of {coop} is missing")
-            return nodes[32 * level : 32 * (level + 1)]
+            return nodes[32 * at : 32 * (at + 1)]
 
         return compute(get)
 

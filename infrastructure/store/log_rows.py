@@ -20,7 +20,7 @@ from icn.domain.events.bodies import CHECKPOINT_ISSUED, COOP_FOUNDED
 from icn.domain.events.chain import ChainHead
 from icn.domain.log.merkle import Frontier, leaf_hash
 from icn.infrastructure.store import standing_history
-from icn.infrastructure.store.schema import id_bytes
+from icn.infrastructure.store.schema import UPPER_LEVEL, id_bytes
 from icn.infrastructure.store.wire_packing import unpack
 
 
@@ -257,6 +257,9 @@ class LogRowWriter:
             " (coop, leaf_index, event_id, author, seq, type, ts, nodes, trusted_ms)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         )
+        self.insert_upper = q(
+            "INSERT INTO log_upper_nodes (coop, leaf_index, nodes) VALUES (?, ?, ?)"
+        )
         self.upsert_tree = q(
             "INSERT INTO log_trees (coop, size, edge) VALUES (?, ?, ?)"
             " ON CONFLICT (coop) DO UPDATE SET size = excluded.size, edge = excluded.edge"
@@ -296,7 +299,7 @@ class LogRowWriter:
         for i, item in enumerate(decision.accepted):
             by_coop.setdefault(item.event.coop, []).append(i)
         positions = [0] * len(decision.accepted)
-        entries, sizes, founded, cps = [], [], [], []
+        entries, uppers, sizes, founded, cps = [], [], [], [], []
         for coop, indexes in by_coop.items():
             frontier = self._frontier(c, coop)
             for i in indexes:
@@ -306,6 +309,8 @@ class LogRowWriter:
                 positions[i] = leaf
                 completed = frontier.append(leaf_hash(bytes.fromhex(e.id)))
                 nodes = b"".join(h for _, _, h in completed)  # level 0 first
+                if len(completed) > UPPER_LEVEL:
+                    uppers.append((coop, leaf, nodes[32 * UPPER_LEVEL :]))
                 author = batch.numbers[(coop, e.author)]
                 entries.append(
                     (coop, leaf, id_bytes(e.id), author, e.seq, e.type, e.ts, nodes, a.trusted_ms)
@@ -318,6 +323,8 @@ class LogRowWriter:
             sizes.append((coop, frontier.size, b"".join(frontier.edge())))
         if entries:
             c.executemany(self.insert_entry, entries)
+            if uppers:
+                c.executemany(self.insert_upper, uppers)
             c.executemany(self.upsert_tree, sizes)
         for row in founded:
             c.execute(self.insert_coop, row)
