@@ -155,9 +155,7 @@ class LogRanges:
 
     def stored_node_rows(self, coop: str, start: int, stop: int) -> list[tuple[int, bytes]]:
         """Each leaf's persisted subtree hashes for leaves ``start`` to ``stop``."""
-        t = schema.log_entries
-        rows = self._rows(select(t.c.leaf_index, t.c.nodes), coop, start, stop)
-        return [(row.leaf_index, bytes(row.nodes)) for row in rows]
+        return [_served(row) for row in self._rows(_node_rows_query(), coop, start, stop)]
 
 
 def _checkpoint(r: Any) -> StoredCheckpoint:
@@ -214,6 +212,24 @@ Progress = Callable[[str, int], AbstractContextManager[Callable[[int], None]]]
 
 MIGRATE_ROWS = 50_000
 """Log rows copied per statement when a store's log is rewritten (one progress step)."""
+
+
+def _node_rows_query() -> Any:
+    """Each leaf's ``nodes`` and its upper hashes' row, if any (for :func:`_served`)."""
+    t, u = schema.log_entries, schema.log_upper_nodes
+    joined = t.outerjoin(u, and_(u.c.coop == t.c.coop, u.c.leaf_index == t.c.leaf_index))
+    return select(t.c.leaf_index, t.c.nodes, u.c.nodes.label("upper")).select_from(joined)
+
+
+def _served(row: Any) -> tuple[int, bytes]:
+    """(leaf, the hashes it completed) for an audit, which compares them with the tree it
+    recomputes. Proofs read the upper levels from ``log_upper_nodes``, the rest from
+    ``log_entries``: where the two copies of the upper levels differ, both are given, one
+    after the other, which no recomputed row equals, so damage to either copy fails it."""
+    nodes = bytes(row.nodes)
+    if row.upper is not None and bytes(row.upper) != nodes[32 * schema.UPPER_LEVEL :]:
+        nodes += bytes(row.upper)
+    return row.leaf_index, nodes
 
 
 def _create(engine: Engine, progress: Progress | None = None) -> list[str]:
@@ -912,9 +928,8 @@ class SqlEventStore:
         self, coop: str, start: int = 0, stop: int | None = None
     ) -> Iterator[tuple[int, bytes]]:
         """Each leaf's persisted subtree hashes, in leaf order, read in pages."""
-        t = schema.log_entries
-        for row in self._paged(select(t.c.leaf_index, t.c.nodes), coop, start, stop):
-            yield row.leaf_index, bytes(row.nodes)
+        for row in self._paged(_node_rows_query(), coop, start, stop):
+            yield _served(row)
 
     def state_get(self, coop: str, kind: str, key: str) -> bytes | None:
         """One committed record of the coop rules' state."""

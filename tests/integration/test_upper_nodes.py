@@ -7,11 +7,13 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from sqlalchemy import delete, select
+import pytest
+from sqlalchemy import delete, select, update
 from support.coops import CoopScript
-from support.tampering import writer
+from support.tampering import tamper, writer
 
 from icn.application.append import AppendEvents
+from icn.application.audit import audit_store
 from icn.domain.coop.records import CreditPolicy, Policy
 from icn.domain.log import merkle
 from icn.infrastructure.store import schema
@@ -103,3 +105,27 @@ def test_a_store_made_before_the_table_is_filled_once_at_open_and_proves_right_m
     assert upper_rows(reopened) == expected_rows(tree)
     assert reopened.get_meta(UPPER_META) == FILLED
     assert_proofs_match(reopened, tree, seed=3)
+
+
+def test_an_audit_of_the_store_fails_when_the_upper_copy_is_damaged(
+    store: SqlEventStore, clock: Callable[[], int]
+) -> None:
+    tree = tall_log(store, clock)
+    assert audit_store(store, COOP, None).stored_tree_matches
+    u = schema.log_upper_nodes
+    # Leaf 511's row holds levels 8 and 9; its first hash (leaves 256-511) is a sibling on
+    # leaf 0's path. Leaf 1023's holds levels 8-10; its last (leaves 0-1023) is a sibling
+    # on leaf 1050's path. The first lies inside the audit's first unit of 1,024 leaves,
+    # the second above it.
+    for leaf, index, at in ((511, 0, 0), (1023, 1050, 95)):
+        kept = dict(upper_rows(store))[leaf]
+        damaged = kept[:at] + bytes([kept[at] ^ 1]) + kept[at + 1 :]
+        where = (u.c.coop == COOP) & (u.c.leaf_index == leaf)
+        tamper(store, update(u).where(where).values(nodes=damaged))
+        proof = store.inclusion_proof(COOP, index, LEAVES)  # read from the damaged copy
+        with pytest.raises(merkle.VerificationError):
+            merkle.verify_inclusion(tree.get(0, index), index, LEAVES, proof, tree.root())
+        report = audit_store(store, COOP, None)
+        assert not report.stored_tree_matches and not report.passed
+        tamper(store, update(u).where(where).values(nodes=kept))
+    assert audit_store(store, COOP, None).passed
